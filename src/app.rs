@@ -1,0 +1,104 @@
+//! Putting a server together: state shared by every handler, and start-up.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::crypto::keyring::{self, KeyOrigin};
+use crate::db::{Database, migrate};
+use crate::http;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub db: Database,
+    pub config: Arc<Config>,
+    pub master_key: Arc<MasterKey>,
+}
+
+impl AppState {
+    /// Connects to the database, brings its schema up to date and opens the
+    /// master key, creating the key on a fresh installation.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        let db = Database::connect(&config).await?;
+        let applied = migrate::up(&db).await?;
+        if !applied.is_empty() {
+            tracing::info!(count = applied.len(), migrations = ?applied, "applied database migrations");
+        }
+        let key_path = config.master_key_path();
+        let (master_key, origin) = keyring::open_master_key(&db, &key_path).await?;
+        if origin == KeyOrigin::Created {
+            tracing::warn!(
+                path = %key_path.display(),
+                key_id = master_key.id(),
+                "created a new master key. Back this file up now, apart from the database \
+                 backups: without it, encrypted patient data cannot be read. Every server \
+                 sharing this database needs the same file (set master_key_file)."
+            );
+        }
+        tracing::info!(
+            database = db.backend().name(),
+            key_id = master_key.id(),
+            "database ready"
+        );
+        Ok(Self {
+            db,
+            config: Arc::new(config),
+            master_key: Arc::new(master_key),
+        })
+    }
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+}
+
+impl Server {
+    /// Opens the state for `config` and binds its listen address.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let state = AppState::open(config).await?;
+        Self::bind(state, http::api_routes()).await
+    }
+
+    /// Binds a server for `state` that answers the routes of `api`.
+    pub async fn bind(state: AppState, api: OpenApiRouter<AppState>) -> anyhow::Result<Self> {
+        let listen = state.config.listen;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        let router = http::router(state.clone(), api);
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled and in-flight requests are done.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        if let Ok(addr) = self.listener.local_addr() {
+            tracing::info!(%addr, docs = %format!("http://{addr}/docs"), "carebase is listening");
+        }
+        let grace = self.state.config.shutdown_grace();
+        http::serve::serve(self.listener, self.router, shutdown, grace).await?;
+        self.state.db.close().await;
+        tracing::info!("carebase stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! The `carebase` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Server;
+use crate::config::{Config, LogFormat};
+use crate::db::{Database, migrate};
+
+#[derive(Debug, Parser)]
+#[command(name = "carebase", version, about = "An open healthcare platform backend")]
+pub struct Cli {
+    /// A TOML configuration file (see carebase.example.toml).
+    #[arg(long, global = true, env = "CAREBASE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log as readable lines (human) or JSON objects (json); overrides log_format.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (applies pending migrations first).
+    Serve,
+    /// Manage the database schema.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back the newest N migrations (default 1).
+    Down {
+        #[arg(default_value_t = 1, conflicts_with = "all")]
+        steps: u32,
+        /// Roll back every migration.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Validate the configuration and print it, secrets masked.
+    Check,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(mut config) => {
+            if let Some(format) = cli.log_format {
+                config.log_format = format;
+            }
+            config
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = crate::telemetry::init(config.log_format, &config.log_level) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let server = Server::build(config).await?;
+            let shutdown = CancellationToken::new();
+            crate::http::serve::cancel_on_signal(shutdown.clone());
+            server.run(shutdown).await
+        }
+        Command::Migrate { action } => {
+            let db = Database::connect(&config).await?;
+            let result = run_migrate(&db, action).await;
+            db.close().await;
+            result
+        }
+        Command::Config {
+            action: ConfigAction::Check,
+        } => {
+            print!("{}", config.to_masked_toml());
+            println!("# configuration is valid");
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", crate::http::api_docs::document().to_pretty_json()?);
+            Ok(())
+        }
+    }
+}
+
+async fn run_migrate(db: &Database, action: MigrateAction) -> anyhow::Result<()> {
+    match action {
+        MigrateAction::Up => {
+            let applied = migrate::up(db).await?;
+            if applied.is_empty() {
+                println!("no pending migrations");
+            }
+            for name in applied {
+                println!("applied {name}");
+            }
+        }
+        MigrateAction::Down { steps, all } => {
+            let steps = if all { u32::MAX } else { steps };
+            let reverted = migrate::down(db, steps).await?;
+            if reverted.is_empty() {
+                println!("no applied migrations");
+            }
+            for name in reverted {
+                println!("rolled back {name}");
+            }
+        }
+        MigrateAction::Status => {
+            for m in migrate::status(db).await? {
+                let state = if m.applied { "applied" } else { "pending" };
+                println!("{state:8} {}", m.name);
+            }
+        }
+    }
+    Ok(())
+}

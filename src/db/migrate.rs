@@ -1,0 +1,131 @@
+//! Schema migrations: written once with the sea-query schema builder, run on
+//! both backends, each with a working `down`.
+//!
+//! Each context keeps its migrations in its own folder; this module lists
+//! them in the order they apply. Applying runs in one transaction holding a
+//! PostgreSQL advisory lock, so that several carebase servers starting on one
+//! database at once migrate it exactly once, and a failed migration leaves
+//! nothing half-applied.
+
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement};
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+use super::{Backend, Database};
+
+/// Every migration of every context, oldest first. Append only.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(crate::crypto::migration::CreateCryptoKeys)]
+    }
+}
+
+/// One migration and whether the database has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    pub name: String,
+    pub applied: bool,
+}
+
+/// An arbitrary number that names carebase's advisory lock on PostgreSQL.
+const MIGRATION_LOCK_KEY: i64 = 0x6361_7265_6261_7365; // "carebase"
+
+/// Takes the startup lock for the rest of `txn` (PostgreSQL); SQLite's
+/// `BEGIN IMMEDIATE` already holds the only write lock there is.
+pub async fn hold_startup_lock(db: &Database, txn: &DatabaseTransaction) -> Result<(), DbErr> {
+    if db.backend() == Backend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [MIGRATION_LOCK_KEY.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Applies every pending migration; returns the names applied.
+pub async fn up(db: &Database) -> Result<Vec<String>, DbErr> {
+    let txn = db.begin().await?;
+    hold_startup_lock(db, &txn).await?;
+    let pending = names(Migrator::get_pending_migrations(&txn).await?);
+    Migrator::up(&txn, None).await?;
+    txn.commit().await?;
+    Ok(pending)
+}
+
+/// Rolls back the newest `steps` applied migrations; returns their names.
+pub async fn down(db: &Database, steps: u32) -> Result<Vec<String>, DbErr> {
+    let txn = db.begin().await?;
+    hold_startup_lock(db, &txn).await?;
+    let mut applied = names(Migrator::get_applied_migrations(&txn).await?);
+    applied.reverse();
+    applied.truncate(steps as usize);
+    Migrator::down(&txn, Some(steps)).await?;
+    txn.commit().await?;
+    Ok(applied)
+}
+
+/// Every known migration with its state, without writing anything.
+pub async fn status(db: &Database) -> Result<Vec<MigrationState>, DbErr> {
+    Ok(Migrator::get_migration_with_status_read_only(db.conn())
+        .await?
+        .into_iter()
+        .map(|m| MigrationState {
+            name: m.name().to_owned(),
+            applied: m.status() == sea_orm_migration::MigrationStatus::Applied,
+        })
+        .collect())
+}
+
+fn names(migrations: Vec<sea_orm_migration::Migration>) -> Vec<String> {
+    migrations.iter().map(|m| m.name().to_owned()).collect()
+}
+
+/// Column and constraint builders that keep every migration consistent with
+/// the conventions the rest of the kernel relies on.
+pub mod schema {
+    use sea_orm_migration::prelude::*;
+
+    /// A UUID primary key (the value is a v7 UUID made by [`crate::db::new_id`]).
+    pub fn id(column: impl IntoIden) -> ColumnDef {
+        ColumnDef::new(column).uuid().not_null().primary_key().take()
+    }
+
+    /// A point in time: microseconds since the Unix epoch, UTC, as BIGINT on
+    /// both backends. SQLite has no timestamp type and sqlx writes times as
+    /// text of varying length there, which does not sort; integers do.
+    pub fn timestamp(column: impl IntoIden) -> ColumnDef {
+        ColumnDef::new(column).big_integer().not_null().take()
+    }
+
+    /// A column restricted to `values`, with a check named
+    /// `<table>_<column>_check` so both backends report the same name.
+    pub fn enumeration(table: &str, column: &str, values: &[&str]) -> ColumnDef {
+        let name = format!("{table}_{column}_check");
+        let values: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
+        ColumnDef::new(Alias::new(column))
+            .string()
+            .not_null()
+            .check(Check::named(
+                Alias::new(name),
+                Expr::col(Alias::new(column)).is_in(values),
+            ))
+            .take()
+    }
+
+    /// A unique index named `<table>_<columns>_key`, PostgreSQL's own naming
+    /// for unique constraints, which SQLite's messages are mapped back to.
+    pub fn unique_index(table: &str, columns: &[&str]) -> IndexCreateStatement {
+        let mut index = Index::create();
+        index
+            .name(format!("{table}_{}_key", columns.join("_")))
+            .table(Alias::new(table))
+            .unique();
+        for column in columns {
+            index.col(Alias::new(*column));
+        }
+        index.take()
+    }
+}

@@ -1,0 +1,193 @@
+//! The one way carebase talks to its database, on SQLite or PostgreSQL.
+//!
+//! Queries are written once with SeaORM (entities and the sea-query builder)
+//! and rendered for whichever backend the URL names, chosen at run time.
+//! This module owns the connection settings that make both backends behave
+//! alike: SQLite in WAL mode with foreign keys enforced and a busy timeout,
+//! PostgreSQL behind a bounded pool. Write transactions are explicit and, on
+//! SQLite, take the write lock up front so that two writers queue on the busy
+//! timeout instead of failing half-way.
+
+pub mod constraint;
+pub mod migrate;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use uuid::Uuid;
+
+use crate::config::{Config, mask_url};
+
+pub use constraint::{ConstraintKind, ConstraintViolation};
+
+/// A new primary key: UUID v7, so keys sort by creation time and index well.
+pub fn new_id() -> Uuid {
+    Uuid::now_v7()
+}
+
+/// Which database engine a [`Database`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A parsed database URL: the backend is chosen by its scheme.
+pub enum DatabaseUrl {
+    Sqlite(SqliteConnectOptions),
+    Postgres(PgConnectOptions),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        let shown = mask_url(url);
+        match scheme {
+            "sqlite" => SqliteConnectOptions::from_str(url)
+                .map(DatabaseUrl::Sqlite)
+                .map_err(|e| format!("database_url `{shown}` is not a valid SQLite URL: {e}")),
+            "postgres" | "postgresql" => PgConnectOptions::from_str(url)
+                .map(DatabaseUrl::Postgres)
+                .map_err(|e| format!("database_url `{shown}` is not a valid PostgreSQL URL: {e}")),
+            other => Err(format!(
+                "database_url scheme `{other}` is not supported; use sqlite://path or postgres://user@host/db"
+            )),
+        }
+    }
+}
+
+/// A pooled connection to the carebase database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Database {
+    conn: DatabaseConnection,
+    backend: Backend,
+}
+
+impl Database {
+    /// Opens the pool for the configured database, creating the SQLite file
+    /// (and its directory) when it does not exist yet.
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let url = config.database_url();
+        let acquire_timeout = Duration::from_secs(config.db_acquire_timeout_secs);
+        match DatabaseUrl::parse(url.expose()).map_err(anyhow::Error::msg)? {
+            DatabaseUrl::Sqlite(options) => {
+                let options = options
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_millis(config.sqlite_busy_timeout_ms));
+                if let Some(dir) = options.get_filename().parent() {
+                    create_private_dir(dir)?;
+                }
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(config.db_max_connections)
+                    .acquire_timeout(acquire_timeout)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot open the SQLite database: {e}"))?;
+                Ok(Self {
+                    conn: pool.into(),
+                    backend: Backend::Sqlite,
+                })
+            }
+            DatabaseUrl::Postgres(options) => {
+                let options = options.application_name("carebase");
+                let pool = PgPoolOptions::new()
+                    .max_connections(config.db_max_connections)
+                    .min_connections(0)
+                    .acquire_timeout(acquire_timeout)
+                    .idle_timeout(Duration::from_secs(600))
+                    .max_lifetime(Duration::from_secs(1800))
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot connect to PostgreSQL at {}: {e}",
+                            mask_url(url.expose())
+                        )
+                    })?;
+                Ok(Self {
+                    conn: pool.into(),
+                    backend: Backend::Postgres,
+                })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection for reads outside a transaction.
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`), because a deferred transaction that
+    /// reads and then writes fails with "database is locked" when another
+    /// writer got in between, instead of waiting on the busy timeout.
+    pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        let mut options = TransactionOptions::default();
+        if self.backend == Backend::Sqlite {
+            options.sqlite_transaction_mode = Some(SqliteTransactionMode::Immediate);
+        }
+        self.conn.begin_with_options(options).await
+    }
+
+    /// Checks that the database answers within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), DbErr> {
+        match tokio::time::timeout(timeout, self.conn.ping()).await {
+            Ok(result) => result,
+            Err(_) => Err(DbErr::Custom("database ping timed out".to_owned())),
+        }
+    }
+
+    /// Closes every pooled connection; later queries fail.
+    pub async fn close(&self) {
+        match self.backend {
+            Backend::Sqlite => self.conn.get_sqlite_connection_pool().close().await,
+            Backend::Postgres => self.conn.get_postgres_connection_pool().close().await,
+        }
+    }
+
+    /// Runs one statement given as SQL text. Only for statements that have
+    /// no parameters and read the same on both backends (DDL in tests, pragmas).
+    pub async fn execute_unprepared(&self, sql: &str) -> Result<(), DbErr> {
+        self.conn.execute_unprepared(sql).await.map(|_| ())
+    }
+}
+
+/// Creates a directory readable by its owner only, as it will hold the
+/// database and the master key.
+pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.as_os_str().is_empty() || dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create directory {}: {e}", dir.display()))
+}

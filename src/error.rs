@@ -1,0 +1,295 @@
+//! One error type for every handler, answered as RFC 9457 problem details.
+//!
+//! A handler returns `Result<_, ApiError>`; the variant decides the status
+//! and the stable problem `type`. What the client sees is written for the
+//! client: internal errors are logged with their cause and answered with a
+//! generic 500, so neither SQL, stack traces nor patient data leave the
+//! server. The HTTP layer (`crate::http::problem`) adds the request id and
+//! the request path to every problem, and turns the bare error responses of
+//! the framework (unknown route, wrong method, body too large, timeout) into
+//! the same shape.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sea_orm::DbErr;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::{ConstraintKind, ConstraintViolation};
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The stable kinds of problem carebase answers with. Clients branch on the
+/// `type` URI, never on `title` or `detail`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemType {
+    MalformedRequest,
+    Validation,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    TooManyRequests,
+    Timeout,
+    Unavailable,
+    Internal,
+}
+
+impl ProblemType {
+    pub const ALL: [ProblemType; 13] = [
+        ProblemType::MalformedRequest,
+        ProblemType::Validation,
+        ProblemType::Unauthorized,
+        ProblemType::Forbidden,
+        ProblemType::NotFound,
+        ProblemType::MethodNotAllowed,
+        ProblemType::Conflict,
+        ProblemType::PayloadTooLarge,
+        ProblemType::UnsupportedMediaType,
+        ProblemType::TooManyRequests,
+        ProblemType::Timeout,
+        ProblemType::Unavailable,
+        ProblemType::Internal,
+    ];
+
+    fn slug(self) -> &'static str {
+        match self {
+            ProblemType::MalformedRequest => "malformed-request",
+            ProblemType::Validation => "validation",
+            ProblemType::Unauthorized => "unauthorized",
+            ProblemType::Forbidden => "forbidden",
+            ProblemType::NotFound => "not-found",
+            ProblemType::MethodNotAllowed => "method-not-allowed",
+            ProblemType::Conflict => "conflict",
+            ProblemType::PayloadTooLarge => "payload-too-large",
+            ProblemType::UnsupportedMediaType => "unsupported-media-type",
+            ProblemType::TooManyRequests => "too-many-requests",
+            ProblemType::Timeout => "timeout",
+            ProblemType::Unavailable => "unavailable",
+            ProblemType::Internal => "internal",
+        }
+    }
+
+    /// The `type` member: a URN, stable across releases.
+    pub fn uri(self) -> String {
+        format!("urn:carebase:problem:{}", self.slug())
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ProblemType::MalformedRequest => StatusCode::BAD_REQUEST,
+            ProblemType::Validation => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemType::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemType::Forbidden => StatusCode::FORBIDDEN,
+            ProblemType::NotFound => StatusCode::NOT_FOUND,
+            ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProblemType::Conflict => StatusCode::CONFLICT,
+            ProblemType::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemType::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ProblemType::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ProblemType::MalformedRequest => "The request could not be read",
+            ProblemType::Validation => "The request has invalid fields",
+            ProblemType::Unauthorized => "Authentication is required",
+            ProblemType::Forbidden => "This action is not allowed",
+            ProblemType::NotFound => "Not found",
+            ProblemType::MethodNotAllowed => "Method not allowed",
+            ProblemType::Conflict => "The request conflicts with the current state",
+            ProblemType::PayloadTooLarge => "The request body is too large",
+            ProblemType::UnsupportedMediaType => "Unsupported media type",
+            ProblemType::TooManyRequests => "Too many requests",
+            ProblemType::Timeout => "The request took too long",
+            ProblemType::Unavailable => "The service is not available",
+            ProblemType::Internal => "Internal server error",
+        }
+    }
+
+    /// The problem type for a bare error status the framework produced.
+    pub fn for_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::UNAUTHORIZED => ProblemType::Unauthorized,
+            StatusCode::FORBIDDEN => ProblemType::Forbidden,
+            StatusCode::NOT_FOUND => ProblemType::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ProblemType::MethodNotAllowed,
+            StatusCode::CONFLICT => ProblemType::Conflict,
+            StatusCode::PAYLOAD_TOO_LARGE => ProblemType::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemType::UnsupportedMediaType,
+            StatusCode::UNPROCESSABLE_ENTITY => ProblemType::Validation,
+            StatusCode::TOO_MANY_REQUESTS => ProblemType::TooManyRequests,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => ProblemType::Timeout,
+            StatusCode::SERVICE_UNAVAILABLE => ProblemType::Unavailable,
+            s if s.is_server_error() => ProblemType::Internal,
+            _ => ProblemType::MalformedRequest,
+        }
+    }
+}
+
+/// An RFC 9457 problem details object.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URN naming the kind of problem, e.g. `urn:carebase:problem:validation`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// A short summary of the kind of problem; the same for every occurrence.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request, written for the client.
+    pub detail: String,
+    /// The request path this problem occurred on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The request id, also sent as `x-request-id`; quote it when reporting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// For validation problems, each offending field and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    pub fn new(problem_type: ProblemType, detail: impl Into<String>) -> Self {
+        Self {
+            problem_type: problem_type.uri(),
+            title: problem_type.title().to_owned(),
+            status: problem_type.status().as_u16(),
+            detail: detail.into(),
+            instance: None,
+            request_id: None,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The response carrying this problem. The problem also rides along as a
+    /// response extension so the HTTP layer can add the request id.
+    pub fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_JSON),
+        );
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// One invalid field of a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field's path in the request, e.g. `patient.date_of_birth` or `items[2].quantity`.
+    pub field: String,
+    /// Why the value was refused.
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body or a parameter could not be parsed at all (400).
+    #[error("malformed request: {0}")]
+    MalformedRequest(String),
+    /// Parsed, but one or more fields are invalid (422).
+    #[error("invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    /// The body is over the server's limit; the HTTP layer, which knows
+    /// the limit, states it in the problem.
+    #[error("body too large")]
+    PayloadTooLarge,
+    /// The resource does not exist or is outside the caller's reach; the two
+    /// are deliberately indistinguishable.
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an outage. The cause is logged, never sent.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, reason)])
+    }
+
+    pub fn problem(&self) -> Problem {
+        match self {
+            ApiError::MalformedRequest(detail) => Problem::new(ProblemType::MalformedRequest, detail),
+            ApiError::Validation(errors) => {
+                let detail = match errors.as_slice() {
+                    [one] => format!("`{}` is invalid: {}", one.field, one.reason),
+                    many => format!("{} fields are invalid", many.len()),
+                };
+                Problem {
+                    errors: errors.clone(),
+                    ..Problem::new(ProblemType::Validation, detail)
+                }
+            }
+            ApiError::UnsupportedMediaType(detail) => {
+                Problem::new(ProblemType::UnsupportedMediaType, detail)
+            }
+            ApiError::PayloadTooLarge => {
+                Problem::new(ProblemType::PayloadTooLarge, "the request body is too large")
+            }
+            ApiError::NotFound => Problem::new(ProblemType::NotFound, "no such resource"),
+            ApiError::Conflict(detail) => Problem::new(ProblemType::Conflict, detail),
+            ApiError::Unavailable(detail) => Problem::new(ProblemType::Unavailable, detail),
+            ApiError::Internal(_) => Problem::new(
+                ProblemType::Internal,
+                "the server failed to handle this request; it has been logged",
+            ),
+        }
+    }
+}
+
+impl From<DbErr> for ApiError {
+    /// A constraint the handler did not anticipate still answers as a client
+    /// error; anything else is internal.
+    fn from(err: DbErr) -> Self {
+        match ConstraintViolation::from_db_err(&err) {
+            Some(v) if v.kind == ConstraintKind::Unique => {
+                ApiError::Conflict("a record with the same unique values already exists".to_owned())
+            }
+            Some(_) => ApiError::Validation(vec![FieldError::new(
+                "",
+                "the request breaks a data rule (a reference, a required value or an allowed value)",
+            )]),
+            None => ApiError::Internal(err.into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            // The cause is for operators; it never reaches the client.
+            tracing::error!(error = %format!("{cause:#}"), "request failed");
+        }
+        self.problem().into_response()
+    }
+}

@@ -1,0 +1,185 @@
+//! `ApiJson<T>`: a JSON body, or a problem that says exactly what is wrong.
+//!
+//! Request types derive `Deserialize` with `deny_unknown_fields`, so a typo
+//! in a field name is an error rather than a silently ignored value. Errors
+//! are sorted into: not JSON at all (415), not well-formed (400), too large
+//! (413), and well-formed but wrong for the type (422, naming the field).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldError};
+
+/// A JSON request body of type `T`, and `Json` for responses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !has_json_content_type(&req) {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as JSON with `Content-Type: application/json`".to_owned(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::MalformedRequest("the request body could not be read".to_owned())
+            }
+        })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn has_json_content_type(req: &Request) -> bool {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let Ok(mime) = value.parse::<mime::Mime>() else {
+        return false;
+    };
+    mime.type_() == mime::APPLICATION
+        && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
+}
+
+/// Parses `bytes` as a `T`, naming the offending field on failure.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => field_error(&path, &inner),
+            _ => ApiError::MalformedRequest(format!(
+                "the body is not well-formed JSON: {}",
+                without_position(&inner)
+            )),
+        }
+    })?;
+    deserializer.end().map_err(|e| {
+        ApiError::MalformedRequest(format!(
+            "the body is not well-formed JSON: {}",
+            without_position(&e)
+        ))
+    })?;
+    Ok(value)
+}
+
+/// Builds the 422 for a value of the wrong shape. Serde reports a missing
+/// field at its parent's path, so the field name is taken from the message
+/// and appended.
+fn field_error(path: &str, err: &serde_json::Error) -> ApiError {
+    let message = without_position(err);
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    let parent = if path == "." { "" } else { path };
+    let join = |name: String| {
+        if parent.is_empty() {
+            name
+        } else {
+            format!("{parent}.{name}")
+        }
+    };
+    let error = if let Some(name) = named("unknown field `") {
+        // serde_path_to_error has already stepped into the unknown key.
+        let field = if parent == name || parent.ends_with(&format!(".{name}")) {
+            parent.to_owned()
+        } else {
+            join(name)
+        };
+        FieldError::new(field, "is not a known field")
+    } else if let Some(name) = named("missing field `") {
+        FieldError::new(join(name), "is required")
+    } else {
+        FieldError::new(parent, message)
+    };
+    ApiError::Validation(vec![error])
+}
+
+/// serde_json appends " at line L column C"; the field path says more.
+fn without_position(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Visit {
+        duration_minutes: u32,
+        patient: Patient,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Patient {
+        mrn: String,
+    }
+
+    fn fields(err: ApiError) -> Vec<FieldError> {
+        match err {
+            ApiError::Validation(errors) => errors,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrong_type_names_the_nested_field() {
+        let err = parse::<Visit>(br#"{"duration_minutes": 30, "patient": {"mrn": 5}}"#).unwrap_err();
+        let errors = fields(err);
+        assert_eq!(errors[0].field, "patient.mrn");
+        assert!(errors[0].reason.contains("expected a string"), "{errors:?}");
+    }
+
+    #[test]
+    fn unknown_and_missing_fields_are_named() {
+        let errors = fields(
+            parse::<Visit>(br#"{"duration_minutes": 30, "patient": {"mrn": "1", "ssn": "x"}}"#)
+                .unwrap_err(),
+        );
+        assert_eq!(errors[0], FieldError::new("patient.ssn", "is not a known field"));
+        let errors = fields(parse::<Visit>(br#"{"patient": {"mrn": "1"}}"#).unwrap_err());
+        assert_eq!(errors[0], FieldError::new("duration_minutes", "is required"));
+    }
+
+    #[test]
+    fn malformed_json_and_trailing_garbage_are_400() {
+        assert!(matches!(
+            parse::<Visit>(br#"{"duration_minutes": "#),
+            Err(ApiError::MalformedRequest(_))
+        ));
+        assert!(matches!(
+            parse::<Visit>(br#"{"duration_minutes": 1, "patient": {"mrn": "1"}} x"#),
+            Err(ApiError::MalformedRequest(_))
+        ));
+    }
+}

@@ -11,7 +11,11 @@ use crate::config::{Config, LogFormat};
 use crate::db::{Database, migrate};
 
 #[derive(Debug, Parser)]
-#[command(name = "carebase", version, about = "An open healthcare platform backend")]
+#[command(
+    name = "carebase",
+    version,
+    about = "An open healthcare platform backend"
+)]
 pub struct Cli {
     /// A TOML configuration file (see carebase.example.toml).
     #[arg(long, global = true, env = "CAREBASE_CONFIG")]

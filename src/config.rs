@@ -363,7 +363,10 @@ mod tests {
             Some(&file),
             env(&[
                 ("CAREBASE_LISTEN", "127.0.0.1:9000"),
-                ("CAREBASE_CORS_ALLOWED_ORIGINS", "https://a.example,https://b.example"),
+                (
+                    "CAREBASE_CORS_ALLOWED_ORIGINS",
+                    "https://a.example,https://b.example",
+                ),
                 ("PATH", "/usr/bin"),
             ]),
         )

@@ -177,10 +177,9 @@ impl Problem {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_JSON),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         response.extensions_mut().insert(self);
         response
     }
@@ -239,7 +238,9 @@ impl ApiError {
 
     pub fn problem(&self) -> Problem {
         match self {
-            ApiError::MalformedRequest(detail) => Problem::new(ProblemType::MalformedRequest, detail),
+            ApiError::MalformedRequest(detail) => {
+                Problem::new(ProblemType::MalformedRequest, detail)
+            }
             ApiError::Validation(errors) => {
                 let detail = match errors.as_slice() {
                     [one] => format!("`{}` is invalid: {}", one.field, one.reason),
@@ -253,9 +254,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType(detail) => {
                 Problem::new(ProblemType::UnsupportedMediaType, detail)
             }
-            ApiError::PayloadTooLarge => {
-                Problem::new(ProblemType::PayloadTooLarge, "the request body is too large")
-            }
+            ApiError::PayloadTooLarge => Problem::new(
+                ProblemType::PayloadTooLarge,
+                "the request body is too large",
+            ),
             ApiError::NotFound => Problem::new(ProblemType::NotFound, "no such resource"),
             ApiError::Conflict(detail) => Problem::new(ProblemType::Conflict, detail),
             ApiError::Unavailable(detail) => Problem::new(ProblemType::Unavailable, detail),

@@ -85,7 +85,9 @@ impl utoipa::PartialSchema for Timestamp {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-            .description(Some("An instant in RFC 3339 form with an offset, in UTC on output."))
+            .description(Some(
+                "An instant in RFC 3339 form with an offset, in UTC on output.",
+            ))
             .into()
     }
 }

@@ -90,9 +90,9 @@ impl MasterKey {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = options
-            .open(path)
-            .map_err(|e| anyhow::anyhow!("cannot create master key file {}: {e}", path.display()))?;
+        let mut file = options.open(path).map_err(|e| {
+            anyhow::anyhow!("cannot create master key file {}: {e}", path.display())
+        })?;
         let content = Zeroizing::new(format!(
             "{FILE_HEADER}{LINE_PREFIX}{}\n",
             STANDARD.encode(key.bytes.as_ref())

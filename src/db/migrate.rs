@@ -90,7 +90,11 @@ pub mod schema {
 
     /// A UUID primary key (the value is a v7 UUID made by [`crate::db::new_id`]).
     pub fn id(column: impl IntoIden) -> ColumnDef {
-        ColumnDef::new(column).uuid().not_null().primary_key().take()
+        ColumnDef::new(column)
+            .uuid()
+            .not_null()
+            .primary_key()
+            .take()
     }
 
     /// A point in time: microseconds since the Unix epoch, UTC, as BIGINT on

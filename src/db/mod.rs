@@ -88,13 +88,13 @@ impl Database {
             DatabaseUrl::Sqlite(options) => {
                 let options = options
                     .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_millis(config.sqlite_busy_timeout_ms));
                 if let Some(dir) = options.get_filename().parent() {
                     create_private_dir(dir)?;
                 }
+                switch_to_wal(&options).await?;
                 let pool = SqlitePoolOptions::new()
                     .max_connections(config.db_max_connections)
                     .acquire_timeout(acquire_timeout)
@@ -171,6 +171,26 @@ impl Database {
     /// no parameters and read the same on both backends (DDL in tests, pragmas).
     pub async fn execute_unprepared(&self, sql: &str) -> Result<(), DbErr> {
         self.conn.execute_unprepared(sql).await.map(|_| ())
+    }
+}
+
+/// Puts the SQLite file in WAL mode once, before the pool opens. WAL is a
+/// property of the file, so pooled connections then need not ask for it;
+/// asking takes an exclusive lock that the busy timeout does not wait for,
+/// and fails when several connections (or processes) open a new file at once.
+async fn switch_to_wal(options: &SqliteConnectOptions) -> anyhow::Result<()> {
+    use sqlx::{ConnectOptions, Connection};
+    let options = options.clone().journal_mode(SqliteJournalMode::Wal);
+    let mut attempt = 0;
+    loop {
+        match options.connect().await {
+            Ok(conn) => return conn.close().await.map_err(Into::into),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("5") && attempt < 50 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20 * attempt.min(10))).await;
+            }
+            Err(e) => anyhow::bail!("cannot open the SQLite database: {e}"),
+        }
     }
 }
 

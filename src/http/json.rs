@@ -60,6 +60,14 @@ fn has_json_content_type(req: &Request) -> bool {
 
 /// Parses `bytes` as a `T`, naming the offending field on failure.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Syntax first, so a truncated body is reported as such and not as a
+    // missing field; skimming without building values costs little.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| {
+        ApiError::MalformedRequest(format!(
+            "the body is not well-formed JSON: {}",
+            without_position(&e)
+        ))
+    })?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
@@ -154,7 +162,8 @@ mod tests {
 
     #[test]
     fn wrong_type_names_the_nested_field() {
-        let err = parse::<Visit>(br#"{"duration_minutes": 30, "patient": {"mrn": 5}}"#).unwrap_err();
+        let err =
+            parse::<Visit>(br#"{"duration_minutes": 30, "patient": {"mrn": 5}}"#).unwrap_err();
         let errors = fields(err);
         assert_eq!(errors[0].field, "patient.mrn");
         assert!(errors[0].reason.contains("expected a string"), "{errors:?}");
@@ -166,9 +175,15 @@ mod tests {
             parse::<Visit>(br#"{"duration_minutes": 30, "patient": {"mrn": "1", "ssn": "x"}}"#)
                 .unwrap_err(),
         );
-        assert_eq!(errors[0], FieldError::new("patient.ssn", "is not a known field"));
+        assert_eq!(
+            errors[0],
+            FieldError::new("patient.ssn", "is not a known field")
+        );
         let errors = fields(parse::<Visit>(br#"{"patient": {"mrn": "1"}}"#).unwrap_err());
-        assert_eq!(errors[0], FieldError::new("duration_minutes", "is required"));
+        assert_eq!(
+            errors[0],
+            FieldError::new("duration_minutes", "is required")
+        );
     }
 
     #[test]

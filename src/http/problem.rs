@@ -74,7 +74,9 @@ fn bare_problem(status: StatusCode, method: &axum::http::Method, limits: Limits)
         ProblemType::MethodNotAllowed => {
             format!("this resource does not accept {method}; see the Allow header")
         }
-        ProblemType::Internal => "the server failed to handle this request; it has been logged".to_owned(),
+        ProblemType::Internal => {
+            "the server failed to handle this request; it has been logged".to_owned()
+        }
         _ => status
             .canonical_reason()
             .unwrap_or("the request failed")

@@ -1,0 +1,13 @@
+//! Integration tests: the real server, on real SQLite and PostgreSQL
+//! databases, over real HTTP. See `helpers.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod constraints;
+mod docs;
+mod http_basics;
+mod master_key;
+mod migrations;
+mod operations;
+mod problems;

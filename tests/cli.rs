@@ -1,0 +1,181 @@
+//! The `carebase` binary as an operator uses it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn carebase(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_carebase"));
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn version_is_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = carebase(dir.path(), &[], &["--version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("carebase {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn config_check_prints_the_effective_config_with_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("carebase.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:7000\"\nlog_level = \"debug\"\n",
+    )
+    .unwrap();
+    let out = carebase(
+        dir.path(),
+        &[
+            ("CAREBASE_LISTEN", "127.0.0.1:9000"),
+            (
+                "DATABASE_URL",
+                "postgres://app:hunter2@db.internal/carebase",
+            ),
+        ],
+        &["--config", file.to_str().unwrap(), "config", "check"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("listen = \"127.0.0.1:9000\""), "{shown}");
+    assert!(shown.contains("log_level = \"debug\""), "{shown}");
+    assert!(
+        shown.contains("postgres://app:****@db.internal/carebase"),
+        "{shown}"
+    );
+    assert!(!shown.contains("hunter2"), "{shown}");
+}
+
+#[test]
+fn unknown_settings_stop_the_start_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = carebase(
+        dir.path(),
+        &[("CAREBASE_LISTN", "127.0.0.1:1")],
+        &["config", "check"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown environment variable CAREBASE_LISTN"));
+}
+
+#[test]
+fn migrate_up_status_and_down_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = |args: &[&str]| {
+        let mut all = vec!["migrate"];
+        all.extend_from_slice(args);
+        let out = carebase(dir.path(), &[], &all);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let status = migrate(&["status"]);
+    assert!(status.lines().all(|l| l.starts_with("pending")), "{status}");
+    let up = migrate(&["up"]);
+    assert!(up.contains("applied m20261126_000001_crypto_keys"), "{up}");
+    assert!(
+        migrate(&["status"])
+            .lines()
+            .all(|l| l.starts_with("applied"))
+    );
+    assert!(migrate(&["up"]).contains("no pending migrations"));
+    let down = migrate(&["down"]);
+    assert_eq!(down.lines().count(), 1, "{down}");
+    assert!(migrate(&["down", "--all"]).lines().count() + 1 >= status.lines().count());
+    assert!(
+        migrate(&["status"])
+            .lines()
+            .all(|l| l.starts_with("pending"))
+    );
+    assert!(dir.path().join("carebase-data/carebase.db").exists());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `carebase serve` with nothing configured: SQLite under ./carebase-data,
+/// a master key made with mode 0600 and announced without being logged,
+/// and a clean exit on SIGTERM.
+#[test]
+fn serve_starts_from_nothing_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_carebase"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("CAREBASE_LISTEN", &listen)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut healthy = false;
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok(mut stream) = std::net::TcpStream::connect(&listen) {
+            use std::io::{Read, Write};
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut response = String::new();
+            let _ = stream.read_to_string(&mut response);
+            healthy = response.starts_with("HTTP/1.1 200");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let log = text(&out.stderr);
+    assert!(healthy, "the server did not answer /health: {log}");
+    assert!(out.status.success(), "exit status {:?}: {log}", out.status);
+    assert!(log.contains("shutdown requested"), "{log}");
+    assert!(log.contains("carebase stopped"), "{log}");
+
+    let key_path = dir.path().join("carebase-data/master.key");
+    assert!(dir.path().join("carebase-data/carebase.db").exists());
+    let key_file = std::fs::read_to_string(&key_path).unwrap();
+    let secret = key_file.lines().find(|l| l.starts_with("cbk1.")).unwrap();
+    assert!(log.contains("created a new master key"), "{log}");
+    assert!(
+        log.contains("master.key"),
+        "the log says where the key is: {log}"
+    );
+    assert!(
+        !log.contains(secret.trim_start_matches("cbk1.")),
+        "the key is never logged"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -13,12 +13,24 @@ use crate::crypto::keyring::{self, KeyOrigin};
 use crate::db::{Database, migrate};
 use crate::http;
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach. One pointer, cloned for every request.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     pub db: Database,
-    pub config: Arc<Config>,
-    pub master_key: Arc<MasterKey>,
+    pub config: Config,
+    pub master_key: MasterKey,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -46,18 +58,18 @@ impl AppState {
             key_id = master_key.id(),
             "database ready"
         );
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             db,
-            config: Arc::new(config),
-            master_key: Arc::new(master_key),
-        })
+            config,
+            master_key,
+        })))
     }
 }
 
 /// A bound server, ready to run.
 pub struct Server {
     listener: TcpListener,
-    router: axum::Router,
+    app: http::App,
     state: AppState,
 }
 
@@ -65,19 +77,20 @@ impl Server {
     /// Opens the state for `config` and binds its listen address.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let state = AppState::open(config).await?;
-        Self::bind(state, http::api_routes()).await
+        Self::bind(state, http::context_routes()).await
     }
 
-    /// Binds a server for `state` that answers the routes of `api`.
-    pub async fn bind(state: AppState, api: OpenApiRouter<AppState>) -> anyhow::Result<Self> {
+    /// Binds a server for `state` that answers the operational endpoints and
+    /// the routes of `contexts`.
+    pub async fn bind(state: AppState, contexts: OpenApiRouter<AppState>) -> anyhow::Result<Self> {
         let listen = state.config.listen;
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-        let router = http::router(state.clone(), api);
+        let app = http::router(state.clone(), contexts);
         Ok(Self {
             listener,
-            router,
+            app,
             state,
         })
     }
@@ -96,7 +109,7 @@ impl Server {
             tracing::info!(%addr, docs = %format!("http://{addr}/docs"), "carebase is listening");
         }
         let grace = self.state.config.shutdown_grace();
-        http::serve::serve(self.listener, self.router, shutdown, grace).await?;
+        http::serve::serve(self.listener, self.app, shutdown, grace).await?;
         self.state.db.close().await;
         tracing::info!("carebase stopped");
         Ok(())

@@ -82,10 +82,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = crate::telemetry::init(config.log_format, &config.log_level) {
-        eprintln!("error: {e:#}");
-        return ExitCode::FAILURE;
-    }
+    // Held to the end of main: dropping it flushes the queued log lines.
+    let _log_flush = match crate::telemetry::init(config.log_format, &config.log_level) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

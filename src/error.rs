@@ -286,12 +286,19 @@ impl From<DbErr> for ApiError {
     }
 }
 
+/// The cause of a 500, carried on the response to the kernel layer, which
+/// logs it with the request id. It never reaches the client.
+#[derive(Clone, Debug)]
+pub struct InternalCause(pub std::sync::Arc<String>);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(cause) = &self {
-            // The cause is for operators; it never reaches the client.
-            tracing::error!(error = %format!("{cause:#}"), "request failed");
+        let mut response = self.problem().into_response();
+        if let ApiError::Internal(cause) = self {
+            response
+                .extensions_mut()
+                .insert(InternalCause(std::sync::Arc::new(format!("{cause:#}"))));
         }
-        self.problem().into_response()
+        response
     }
 }

@@ -7,16 +7,20 @@
 
 use std::io::IsTerminal;
 
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber and the panic hook.
-pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+/// Installs the global subscriber and the panic hook. Lines are written by a
+/// background thread, so a slow terminal or log pipe never stalls a request;
+/// keep the returned guard alive until exit, when it flushes what is queued.
+pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<WorkerGuard> {
     let filter = EnvFilter::try_new(filter)?;
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal());
     let installed = match format {
         LogFormat::Human => builder.try_init(),
@@ -35,5 +39,5 @@ pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
             .unwrap_or_default();
         tracing::error!(%location, "panic");
     }));
-    Ok(())
+    Ok(guard)
 }

@@ -34,7 +34,7 @@ pub fn base_document() -> utoipa::openapi::OpenApi {
 
 /// The complete OpenAPI document of the API, as served at `/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
-    super::api_routes().into_openapi()
+    super::api(super::context_routes()).into_openapi()
 }
 
 /// The document rendered once at start-up.

@@ -5,10 +5,11 @@
 //! are sorted into: not JSON at all (415), not well-formed (400), too large
 //! (413), and well-formed but wrong for the type (422, naming the field).
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use http_body_util::LengthLimitError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -21,19 +22,26 @@ pub struct ApiJson<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if !has_json_content_type(&req) {
             return Err(ApiError::UnsupportedMediaType(
                 "send the body as JSON with `Content-Type: application/json`".to_owned(),
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::MalformedRequest("the request body could not be read".to_owned())
-            }
-        })?;
+        // Read without axum's own default limit: the kernel layer has already
+        // capped the body at the configured limit.
+        let bytes = req
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| {
+                if is_over_limit(&e) {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::MalformedRequest("the request body could not be read".to_owned())
+                }
+            })?
+            .to_bytes();
         parse(&bytes).map(ApiJson)
     }
 }
@@ -42,6 +50,17 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
     }
+}
+
+fn is_over_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<LengthLimitError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 fn has_json_content_type(req: &Request) -> bool {

@@ -1,32 +1,26 @@
 //! The HTTP kernel: the middleware every request passes through, the
 //! extractors that turn bad input into precise problems, and the server loop.
 //!
-//! A request travels, outermost first: request id → tracing span → gzip →
-//! CORS → problem rendering → panic guard → timeout → body limit → the
-//! context's handler. Contexts contribute an `OpenApiRouter`; this module
+//! A request travels, outermost first: the kernel layer (request id, body
+//! limit, panic guard, problem rendering, gzip, access log; see `kernel`) →
+//! CORS when configured → for context routes, the request timeout → the
+//! handler. Contexts contribute an `OpenApiRouter`; this module
 //! wraps it, so no route can opt out of the stack.
 
 pub mod api_docs;
 pub mod health;
 pub mod json;
+pub mod kernel;
 pub mod problem;
 pub mod serve;
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
@@ -37,77 +31,57 @@ pub use json::ApiJson;
 /// The header that carries the request id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Every route of the API: the kernel's operational endpoints and each
-/// context's routes. The OpenAPI document is generated from this.
-pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(api_docs::base_document()).merge(health::routes())
+/// The routes of the domain contexts, each context contributing its own.
+pub fn context_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
 }
 
-/// The complete application: `api` plus the API reference, wrapped in the
-/// middleware stack.
-pub fn router(state: AppState, api: OpenApiRouter<AppState>) -> Router {
-    let (api, document) = api.split_for_parts();
-    let config = state.config.clone();
-    // Layers listed outermost first.
-    let middleware = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(REQUEST_ID, NewRequestId))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_request(())
-                .on_response(log_response)
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(CompressionLayer::new().gzip(true))
-        .layer(cors(&config))
-        .layer(axum::middleware::from_fn_with_state(
-            problem::Limits {
-                body_limit_bytes: config.http_body_limit_bytes,
-                request_timeout_secs: config.http_request_timeout_secs,
-            },
-            problem::render_problems,
-        ))
-        .layer(CatchPanicLayer::custom(problem::panic_response))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            config.request_timeout(),
-        ))
-        .layer(RequestBodyLimitLayer::new(config.http_body_limit_bytes));
-    api.merge(api_docs::routes(document))
+/// The whole API: the kernel's operational endpoints and `contexts`. The
+/// OpenAPI document is generated from this.
+fn api(contexts: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(api_docs::base_document())
+        .merge(health::routes())
+        .merge(contexts)
+}
+
+/// The application as served: the router inside the kernel layer.
+pub type App = kernel::Kernel<Router>;
+
+/// The complete application: the operational endpoints, `contexts`, and the
+/// API reference, wrapped in the middleware stack.
+pub fn router(state: AppState, contexts: OpenApiRouter<AppState>) -> App {
+    let config = &state.config;
+    // The request timeout guards handlers that wait on I/O. The operational
+    // endpoints answer from memory (`/ready` bounds its own database check),
+    // and a liveness probe must not pay for a timer on every call.
+    let contexts = contexts.layer(TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        config.request_timeout(),
+    ));
+    let (api, document) = api(contexts).split_for_parts();
+    let inner = api
+        .merge(api_docs::routes(document))
         .fallback(problem::unknown_route)
-        // One body limit for the whole API, set above.
-        .layer(DefaultBodyLimit::disable())
-        .with_state(state)
-        .layer(middleware)
+        .with_state(state.clone());
+    let inner = match cors(config) {
+        Some(cors) => inner.layer(cors),
+        None => inner,
+    };
+    // The kernel wraps the whole router once, not each route: a per-route
+    // layer is cloned with its route on every request.
+    let kernel = kernel::KernelLayer {
+        limits: problem::Limits {
+            body_limit_bytes: config.http_body_limit_bytes,
+            request_timeout_secs: config.http_request_timeout_secs,
+        },
+    };
+    kernel.layer(inner)
 }
 
-fn request_span<B>(req: &Request<B>) -> tracing::Span {
-    let id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    // The path only: query strings may carry identifiers.
-    tracing::info_span!(
-        "request",
-        method = %req.method(),
-        path = %req.uri().path(),
-        request_id = %id,
-    )
-}
-
-fn log_response<B>(res: &axum::http::Response<B>, latency: Duration, _: &tracing::Span) {
-    tracing::info!(
-        status = res.status().as_u16(),
-        latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-        "request finished"
-    );
-}
-
-fn cors(config: &Config) -> CorsLayer {
+/// CORS for the configured origins; none configured, no layer at all.
+fn cors(config: &Config) -> Option<CorsLayer> {
     if config.cors_allowed_origins.is_empty() {
-        return CorsLayer::new();
+        return None;
     }
     let origin = if config.cors_allowed_origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
@@ -119,7 +93,7 @@ fn cors(config: &Config) -> CorsLayer {
                 .filter_map(|o| HeaderValue::from_str(o).ok()),
         )
     };
-    CorsLayer::new()
+    let layer = CorsLayer::new()
         .allow_origin(origin)
         .allow_methods([
             Method::GET,
@@ -136,17 +110,6 @@ fn cors(config: &Config) -> CorsLayer {
             HeaderName::from_static("idempotency-key"),
         ])
         .expose_headers([REQUEST_ID])
-        .max_age(Duration::from_secs(600))
-}
-
-/// Request ids are UUID v7: unique across servers and sortable by time.
-#[derive(Clone, Copy)]
-struct NewRequestId;
-
-impl MakeRequestId for NewRequestId {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
-            .ok()
-            .map(RequestId::new)
-    }
+        .max_age(Duration::from_secs(600));
+    Some(layer)
 }

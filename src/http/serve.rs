@@ -7,20 +7,20 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::Router;
+use axum::ServiceExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then drains.
+/// Serves `app` on `listener` until `shutdown` is cancelled, then drains.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: super::App,
     shutdown: CancellationToken,
     grace: Duration,
 ) -> std::io::Result<()> {
     let server = axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let deadline = async {

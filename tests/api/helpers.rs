@@ -174,7 +174,7 @@ impl TestApp {
         let db = TestDatabase::create(backend).await;
         let mut config = db.config();
         adjust(&mut config);
-        Self::start(db, config, carebase::http::api_routes()).await
+        Self::start(db, config, carebase::http::context_routes()).await
     }
 
     /// The production API plus the probe routes below, to drive the kernel's
@@ -183,7 +183,7 @@ impl TestApp {
         let db = TestDatabase::create(backend).await;
         let mut config = db.config();
         adjust(&mut config);
-        let api = carebase::http::api_routes().merge(probe_routes());
+        let api = carebase::http::context_routes().merge(probe_routes());
         Self::start(db, config, api).await
     }
 
@@ -245,6 +245,7 @@ fn probe_routes() -> OpenApiRouter<AppState> {
             post(|ApiJson(probe): ApiJson<Probe>| async move { ApiJson(probe) }),
         )
         .route("/probe/panic", get(panics))
+        .route("/probe/fail", get(fails))
         .route(
             "/probe/slow/{millis}",
             get(
@@ -254,6 +255,13 @@ fn probe_routes() -> OpenApiRouter<AppState> {
                 },
             ),
         )
+}
+
+async fn fails() -> Result<&'static str, carebase::error::ApiError> {
+    Err(
+        anyhow::anyhow!("connection to postgres://app:s3cret@db failed for patient Jane Roe")
+            .into(),
+    )
 }
 
 async fn panics() -> &'static str {

@@ -29,6 +29,20 @@ async fn request_ids_are_made_or_echoed(backend: TestBackend) {
     assert_eq!(response.headers()["x-request-id"], "client-chosen-42");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["request_id"], "client-chosen-42");
+
+    // An id that would pollute logs is replaced, not echoed.
+    for unfit in ["has spaces in it", &"x".repeat(200)] {
+        let response = app
+            .client
+            .get(app.url("/health"))
+            .header("x-request-id", unfit)
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"].to_str().unwrap();
+        assert_ne!(id, unfit);
+        assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
+    }
     app.stop().await;
 }
 

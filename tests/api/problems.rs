@@ -15,6 +15,7 @@ on_both_backends!(
     a_body_that_is_not_json_is_a_415_problem,
     oversize_bodies_are_a_413_problem,
     a_panicking_handler_is_a_500_problem_that_leaks_nothing,
+    an_internal_error_is_a_500_problem_that_leaks_nothing,
     a_slow_handler_is_cut_off_with_a_timeout_problem,
     a_valid_body_passes_through,
 );
@@ -205,6 +206,16 @@ async fn a_panicking_handler_is_a_500_problem_that_leaks_nothing(backend: TestBa
     assert!(!body.to_string().contains("secret"), "{body}");
     // The server is still up.
     assert_eq!(app.get("/health").await.status(), 200);
+    app.stop().await;
+}
+
+async fn an_internal_error_is_a_500_problem_that_leaks_nothing(backend: TestBackend) {
+    let app = TestApp::spawn_with_probes(backend, |_| {}).await;
+    let body = problem(app.get("/probe/fail").await, 500, "internal").await;
+    let text = body.to_string();
+    for secret in ["s3cret", "Jane", "postgres://", "connection"] {
+        assert!(!text.contains(secret), "{text}");
+    }
     app.stop().await;
 }
 

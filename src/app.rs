@@ -108,8 +108,11 @@ impl Server {
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, docs = %format!("http://{addr}/docs"), "carebase is listening");
         }
-        let grace = self.state.config.shutdown_grace();
-        http::serve::serve(self.listener, self.app, shutdown, grace).await?;
+        let timeouts = http::serve::Timeouts {
+            header: self.state.config.header_timeout(),
+            grace: self.state.config.shutdown_grace(),
+        };
+        http::serve::serve(self.listener, self.app, shutdown, timeouts).await?;
         self.state.db.close().await;
         tracing::info!("carebase stopped");
         Ok(())

@@ -51,6 +51,8 @@ pub struct Config {
     pub http_body_limit_bytes: usize,
     /// A request that takes longer is answered 503 and abandoned, in seconds.
     pub http_request_timeout_secs: u64,
+    /// A client that takes longer to send its request headers is disconnected, in seconds.
+    pub http_header_timeout_secs: u64,
     /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
     pub http_shutdown_grace_secs: u64,
     /// Origins allowed to call the API from a browser; empty disables CORS.
@@ -72,6 +74,7 @@ impl Default for Config {
             log_level: "info".to_owned(),
             http_body_limit_bytes: 1024 * 1024,
             http_request_timeout_secs: 30,
+            http_header_timeout_secs: 30,
             http_shutdown_grace_secs: 30,
             cors_allowed_origins: Vec::new(),
         }
@@ -159,6 +162,9 @@ impl Config {
         if self.http_request_timeout_secs == 0 {
             return invalid("http_request_timeout_secs", "must be at least 1");
         }
+        if self.http_header_timeout_secs == 0 {
+            return invalid("http_header_timeout_secs", "must be at least 1");
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
             return invalid("log_level", &e.to_string());
         }
@@ -198,6 +204,10 @@ impl Config {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.http_request_timeout_secs)
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.http_header_timeout_secs)
     }
 
     pub fn shutdown_grace(&self) -> Duration {

@@ -10,6 +10,7 @@ on_both_backends!(
     responses_are_gzipped_when_asked,
     cors_allows_only_configured_origins,
     shutdown_finishes_in_flight_requests_and_refuses_new_ones,
+    a_client_that_trickles_its_headers_is_disconnected,
 );
 
 async fn request_ids_are_made_or_echoed(backend: TestBackend) {
@@ -135,4 +136,21 @@ async fn shutdown_finishes_in_flight_requests_and_refuses_new_ones(backend: Test
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "done");
     app.server.await.unwrap().unwrap();
+}
+
+async fn a_client_that_trickles_its_headers_is_disconnected(backend: TestBackend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(backend, |c| c.http_header_timeout_secs = 1).await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buffer = Vec::new();
+    // The server closes the connection (perhaps after a 408) instead of waiting.
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buffer)).await;
+    assert!(read.is_ok(), "the connection was still open after 10 s");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    app.stop().await;
 }

@@ -179,3 +179,21 @@ fn serve_starts_from_nothing_and_stops_cleanly_on_sigterm() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[test]
+fn logs_are_json_lines_with_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = carebase(dir.path(), &[], &["--log-format", "json", "migrate", "up"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = text(&out.stderr);
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            event["level"].is_string() && event["timestamp"].is_string(),
+            "{line}"
+        );
+    }
+}

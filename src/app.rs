@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Config;
-use crate::crypto::MasterKey;
-use crate::crypto::keyring::{self, KeyOrigin};
+use crate::crypto::Keyring;
+use crate::crypto::registry::{self, KeyOrigin, KeySource};
 use crate::db::{Database, migrate};
 use crate::http;
 
@@ -22,7 +22,7 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub db: Database,
     pub config: Config,
-    pub master_key: MasterKey,
+    pub keyring: Keyring,
 }
 
 impl std::ops::Deref for AppState {
@@ -42,11 +42,11 @@ impl AppState {
         if !applied.is_empty() {
             tracing::info!(count = applied.len(), migrations = ?applied, "applied database migrations");
         }
-        let key_path = config.master_key_path();
-        let (master_key, origin) = keyring::open_master_key(&db, &key_path).await?;
+        let (master_key, origin) =
+            registry::open_master_key(&db, &KeySource::from_config(&config)).await?;
         if origin == KeyOrigin::Created {
             tracing::warn!(
-                path = %key_path.display(),
+                path = %config.master_key_path().display(),
                 key_id = master_key.id(),
                 "created a new master key. Back this file up now, apart from the database \
                  backups: without it, encrypted patient data cannot be read. Every server \
@@ -58,10 +58,11 @@ impl AppState {
             key_id = master_key.id(),
             "database ready"
         );
+        let keyring = Keyring::new(db.clone(), master_key);
         Ok(Self(Arc::new(Shared {
             db,
             config,
-            master_key,
+            keyring,
         })))
     }
 }

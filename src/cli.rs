@@ -1,6 +1,6 @@
 //! The `carebase` command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -8,6 +8,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::Server;
 use crate::config::{Config, LogFormat};
+use crate::crypto::MasterKey;
+use crate::crypto::registry::{self, KeySource};
 use crate::db::{Database, migrate};
 
 #[derive(Debug, Parser)]
@@ -41,8 +43,24 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Manage the master key.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Rewrap every data key under a new master key and make it the active
+    /// one. Running servers keep serving; restart them with the new key.
+    Rotate {
+        /// The new key file; created (mode 0600) if it does not exist.
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,11 +146,47 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("# configuration is valid");
             Ok(())
         }
+        Command::Keys {
+            action: KeysAction::Rotate { new_key_file },
+        } => {
+            let db = Database::connect(&config).await?;
+            let result = rotate_master_key(&db, &config, &new_key_file).await;
+            db.close().await;
+            result
+        }
         Command::Openapi => {
             println!("{}", crate::http::api_docs::document().to_pretty_json()?);
             Ok(())
         }
     }
+}
+
+async fn rotate_master_key(
+    db: &Database,
+    config: &Config,
+    new_key_file: &Path,
+) -> anyhow::Result<()> {
+    // Open the current key exactly as a starting server would, so rotation
+    // never begins from a key the database does not know.
+    migrate::up(db).await?;
+    let (current, _) = registry::open_master_key(db, &KeySource::from_config(config)).await?;
+    let next = match MasterKey::read(new_key_file)? {
+        Some(key) => key,
+        None => MasterKey::create(new_key_file)?,
+    };
+    let count = crate::crypto::data_keys::rotate(db, &current, &next).await?;
+    println!(
+        "rewrapped {count} data key(s) under master key {} ({}); key {} is retired.",
+        next.id(),
+        new_key_file.display(),
+        current.id()
+    );
+    println!(
+        "Next: back up {}, set master_key_file to it on every server, and restart them one at a time. \
+         Servers still on the old key keep serving until restarted.",
+        new_key_file.display()
+    );
+    Ok(())
 }
 
 async fn run_migrate(db: &Database, action: MigrateAction) -> anyhow::Result<()> {

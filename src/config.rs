@@ -37,6 +37,9 @@ pub struct Config {
     pub database_url_file: Option<PathBuf>,
     /// Path of the master key file; defaults to `<data_dir>/master.key`.
     pub master_key_file: Option<PathBuf>,
+    /// The master key itself (`cbk1.<base64>`), instead of a file; for
+    /// secret stores that inject environment variables.
+    pub master_key: Option<SecretString>,
     /// Most connections the pool opens.
     pub db_max_connections: u32,
     /// How long a request waits for a pooled connection, in seconds.
@@ -67,6 +70,7 @@ impl Default for Config {
             database_url: None,
             database_url_file: None,
             master_key_file: None,
+            master_key: None,
             db_max_connections: 10,
             db_acquire_timeout_secs: 5,
             sqlite_busy_timeout_ms: 5_000,
@@ -179,6 +183,9 @@ impl Config {
                 return invalid("cors_allowed_origins", &format!("`{origin}` is not valid"));
             }
         }
+        if self.master_key.is_some() && self.master_key_file.is_some() {
+            return invalid("master_key", "set master_key or master_key_file, not both");
+        }
         if let Some(url) = &self.database_url {
             crate::db::DatabaseUrl::parse(url.expose()).map_err(ConfigError::Invalid)?;
         }
@@ -219,6 +226,9 @@ impl Config {
     pub fn to_masked_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database_url = Some(SecretString::new(mask_url(self.database_url().expose())));
+        if shown.master_key.is_some() {
+            shown.master_key = Some(SecretString::new("****".to_owned()));
+        }
         toml_string(&shown)
     }
 

@@ -62,18 +62,35 @@ impl MasterKey {
             Err(e) => anyhow::bail!("cannot read master key file {}: {e}", path.display()),
         };
         warn_if_readable_by_others(path);
+        Self::parse(&text)
+            .map(Some)
+            .ok_or_else(|| invalid(&format!("master key file {}", path.display())))
+    }
+
+    /// Reads a key given as text (`cbk1.<base64>`), as the file holds it or
+    /// as `CAREBASE_MASTER_KEY` passes it.
+    pub fn from_text(text: &str, source: &str) -> anyhow::Result<Self> {
+        Self::parse(text).ok_or_else(|| invalid(source))
+    }
+
+    fn parse(text: &str) -> Option<Self> {
         let line = text
             .lines()
             .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with('#'))
-            .and_then(|l| l.strip_prefix(LINE_PREFIX))
-            .ok_or_else(|| invalid_file(path))?;
-        let decoded = Zeroizing::new(STANDARD.decode(line).map_err(|_| invalid_file(path))?);
-        let bytes: [u8; KEY_LEN] = decoded
-            .as_slice()
-            .try_into()
-            .map_err(|_| invalid_file(path))?;
-        Ok(Some(Self::from_bytes(Zeroizing::new(bytes))))
+            .find(|l| !l.is_empty() && !l.starts_with('#'))?
+            .strip_prefix(LINE_PREFIX)?;
+        let decoded = Zeroizing::new(STANDARD.decode(line).ok()?);
+        let bytes: [u8; KEY_LEN] = decoded.as_slice().try_into().ok()?;
+        Some(Self::from_bytes(Zeroizing::new(bytes)))
+    }
+
+    /// The key as the text line its file holds, for `carebase keys` output
+    /// that an operator moves into a secret store.
+    pub fn to_text(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!(
+            "{LINE_PREFIX}{}",
+            STANDARD.encode(self.bytes.as_ref())
+        ))
     }
 
     /// Generates a key and writes it to a new file with mode 0600. Fails if
@@ -93,10 +110,7 @@ impl MasterKey {
         let mut file = options.open(path).map_err(|e| {
             anyhow::anyhow!("cannot create master key file {}: {e}", path.display())
         })?;
-        let content = Zeroizing::new(format!(
-            "{FILE_HEADER}{LINE_PREFIX}{}\n",
-            STANDARD.encode(key.bytes.as_ref())
-        ));
+        let content = Zeroizing::new(format!("{FILE_HEADER}{}\n", key.to_text().as_str()));
         file.write_all(content.as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(|e| anyhow::anyhow!("cannot write master key file {}: {e}", path.display()))?;
@@ -110,10 +124,9 @@ impl fmt::Debug for MasterKey {
     }
 }
 
-fn invalid_file(path: &Path) -> anyhow::Error {
+fn invalid(source: &str) -> anyhow::Error {
     anyhow::anyhow!(
-        "master key file {} is not a carebase master key (expected a line `{LINE_PREFIX}<base64 of 32 bytes>`)",
-        path.display()
+        "{source} is not a carebase master key (expected a line `{LINE_PREFIX}<base64 of 32 bytes>`)"
     )
 }
 
@@ -176,6 +189,22 @@ mod tests {
         std::fs::write(&path, "cbk1.dG9vIHNob3J0\n").unwrap();
         let err = MasterKey::read(&path).unwrap_err().to_string();
         assert!(err.contains("not a carebase master key"), "{err}");
+    }
+
+    #[test]
+    fn a_key_given_as_text_is_the_key_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let created = MasterKey::create(&path).unwrap();
+        let text = created.to_text();
+        let parsed = MasterKey::from_text(&text, "CAREBASE_MASTER_KEY").unwrap();
+        assert_eq!(parsed.id(), created.id());
+        let err = MasterKey::from_text("cbk1.nope", "CAREBASE_MASTER_KEY").unwrap_err();
+        assert!(err.to_string().contains("CAREBASE_MASTER_KEY"), "{err}");
+        assert!(
+            !err.to_string().contains("nope"),
+            "the bad value is not echoed"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The `crypto_keys` table: which master keys have encrypted this database.
+//! The crypto tables: `crypto_keys` (which master keys this database has
+//! known) and `data_keys` (the wrapped data keys).
 
 use sea_orm_migration::prelude::*;
 
@@ -39,6 +40,49 @@ impl MigrationTrait for CreateCryptoKeys {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(Alias::new("crypto_keys")).to_owned())
+            .await
+    }
+}
+
+pub struct CreateDataKeys;
+
+impl MigrationName for CreateDataKeys {
+    fn name(&self) -> &str {
+        "m20261126_000010_data_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateDataKeys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("data_keys"))
+                    .col(schema::id(Alias::new("id")))
+                    .col(
+                        ColumnDef::new(Alias::new("scope"))
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(Alias::new("wrapped")).binary().not_null())
+                    .col(
+                        ColumnDef::new(Alias::new("master_key_id"))
+                            .string_len(32)
+                            .not_null(),
+                    )
+                    .col(schema::timestamp(Alias::new("created_at")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(schema::unique_index("data_keys", &["scope"]))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Alias::new("data_keys")).to_owned())
             .await
     }
 }

@@ -7,6 +7,7 @@ mod helpers;
 mod constraints;
 mod docs;
 mod http_basics;
+mod keys;
 mod master_key;
 mod migrations;
 mod operations;

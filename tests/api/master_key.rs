@@ -22,10 +22,10 @@ async fn first_start_creates_a_private_key_and_later_starts_reuse_it(backend: Te
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let id = first.master_key.id().to_owned();
+    let id = first.keyring.master_key().id().to_owned();
     first.db.close().await;
     let again = carebase::AppState::open(config).await.unwrap();
-    assert_eq!(again.master_key.id(), id);
+    assert_eq!(again.keyring.master_key().id(), id);
     again.db.close().await;
 }
 
@@ -44,7 +44,7 @@ async fn a_different_key_is_refused(backend: TestBackend) {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("is not the key this database is encrypted with"),
+        err.contains("but this database is encrypted with key"),
         "{err}"
     );
 }

@@ -14,7 +14,7 @@ on_both_backends!(
 async fn tables(db: &carebase::db::Database) -> Vec<(&'static str, bool)> {
     let manager = SchemaManager::new(db.conn());
     let mut found = Vec::new();
-    for table in ["crypto_keys"] {
+    for table in ["crypto_keys", "data_keys"] {
         found.push((table, manager.has_table(table).await.unwrap()));
     }
     found
@@ -69,7 +69,7 @@ async fn two_servers_starting_together_migrate_once(backend: TestBackend) {
         carebase::AppState::open(config.clone())
     );
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.master_key.id(), b.master_key.id());
+    assert_eq!(a.keyring.master_key().id(), b.keyring.master_key().id());
     let status = migrate::status(&a.db).await.unwrap();
     assert!(status.iter().all(|m| m.applied));
     a.db.close().await;

@@ -12,6 +12,7 @@ use crate::crypto::Keyring;
 use crate::crypto::registry::{self, KeyOrigin, KeySource};
 use crate::db::{Database, migrate};
 use crate::http;
+use crate::identity::Identity;
 
 /// What every handler can reach. One pointer, cloned for every request.
 #[derive(Clone, Debug)]
@@ -23,6 +24,7 @@ pub struct Shared {
     pub db: Database,
     pub config: Config,
     pub keyring: Keyring,
+    pub identity: Identity,
 }
 
 impl std::ops::Deref for AppState {
@@ -58,11 +60,13 @@ impl AppState {
             key_id = master_key.id(),
             "database ready"
         );
+        let identity = Identity::new(&config, &master_key);
         let keyring = Keyring::new(db.clone(), master_key);
         Ok(Self(Arc::new(Shared {
             db,
             config,
             keyring,
+            identity,
         })))
     }
 }

@@ -50,6 +50,8 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Print the role catalogue and its permissions (docs/roles.md).
+    Roles,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +155,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let result = rotate_master_key(&db, &config, &new_key_file).await;
             db.close().await;
             result
+        }
+        Command::Roles => {
+            print!("{}", crate::access::roles::catalogue_markdown());
+            Ok(())
         }
         Command::Openapi => {
             println!("{}", crate::http::api_docs::document().to_pretty_json()?);

@@ -60,6 +60,14 @@ pub struct Config {
     pub http_shutdown_grace_secs: u64,
     /// Origins allowed to call the API from a browser; empty disables CORS.
     pub cors_allowed_origins: Vec<String>,
+    /// A session unused this long ends (automatic logoff), in seconds.
+    pub session_idle_timeout_secs: u64,
+    /// A session ends this long after sign-in, however active, in seconds.
+    pub session_lifetime_secs: u64,
+    /// How long an access token is valid, in seconds; refresh tokens renew it.
+    pub access_token_ttl_secs: u64,
+    /// Whether anyone may create an account with `POST /auth/sign-up`.
+    pub allow_sign_up: bool,
 }
 
 impl Default for Config {
@@ -81,6 +89,10 @@ impl Default for Config {
             http_header_timeout_secs: 30,
             http_shutdown_grace_secs: 30,
             cors_allowed_origins: Vec::new(),
+            session_idle_timeout_secs: 15 * 60,
+            session_lifetime_secs: 12 * 60 * 60,
+            access_token_ttl_secs: 10 * 60,
+            allow_sign_up: true,
         }
     }
 }
@@ -168,6 +180,21 @@ impl Config {
         }
         if self.http_header_timeout_secs == 0 {
             return invalid("http_header_timeout_secs", "must be at least 1");
+        }
+        for (key, value) in [
+            ("session_idle_timeout_secs", self.session_idle_timeout_secs),
+            ("session_lifetime_secs", self.session_lifetime_secs),
+            ("access_token_ttl_secs", self.access_token_ttl_secs),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be at least 1");
+            }
+        }
+        if self.session_idle_timeout_secs > self.session_lifetime_secs {
+            return invalid(
+                "session_idle_timeout_secs",
+                "must not exceed session_lifetime_secs",
+            );
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
             return invalid("log_level", &e.to_string());

@@ -27,6 +27,7 @@ pub enum ProblemType {
     MalformedRequest,
     Validation,
     Unauthorized,
+    MfaRequired,
     Forbidden,
     NotFound,
     MethodNotAllowed,
@@ -40,10 +41,11 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 13] = [
+    pub const ALL: [ProblemType; 14] = [
         ProblemType::MalformedRequest,
         ProblemType::Validation,
         ProblemType::Unauthorized,
+        ProblemType::MfaRequired,
         ProblemType::Forbidden,
         ProblemType::NotFound,
         ProblemType::MethodNotAllowed,
@@ -61,6 +63,7 @@ impl ProblemType {
             ProblemType::MalformedRequest => "malformed-request",
             ProblemType::Validation => "validation",
             ProblemType::Unauthorized => "unauthorized",
+            ProblemType::MfaRequired => "mfa-required",
             ProblemType::Forbidden => "forbidden",
             ProblemType::NotFound => "not-found",
             ProblemType::MethodNotAllowed => "method-not-allowed",
@@ -83,7 +86,7 @@ impl ProblemType {
         match self {
             ProblemType::MalformedRequest => StatusCode::BAD_REQUEST,
             ProblemType::Validation => StatusCode::UNPROCESSABLE_ENTITY,
-            ProblemType::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemType::Unauthorized | ProblemType::MfaRequired => StatusCode::UNAUTHORIZED,
             ProblemType::Forbidden => StatusCode::FORBIDDEN,
             ProblemType::NotFound => StatusCode::NOT_FOUND,
             ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -102,6 +105,7 @@ impl ProblemType {
             ProblemType::MalformedRequest => "The request could not be read",
             ProblemType::Validation => "The request has invalid fields",
             ProblemType::Unauthorized => "Authentication is required",
+            ProblemType::MfaRequired => "A second factor is required",
             ProblemType::Forbidden => "This action is not allowed",
             ProblemType::NotFound => "Not found",
             ProblemType::MethodNotAllowed => "Method not allowed",
@@ -218,10 +222,22 @@ pub enum ApiError {
     /// the limit, states it in the problem.
     #[error("body too large")]
     PayloadTooLarge,
+    /// No credentials, or credentials that do not count (401).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// A correct password but a second factor is needed (401).
+    #[error("second factor required")]
+    MfaRequired,
+    /// The actor may not do this to a resource it can see (403).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The resource does not exist or is outside the caller's reach; the two
     /// are deliberately indistinguishable.
     #[error("not found")]
     NotFound,
+    /// Too many attempts; try again after the given number of seconds (429).
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("unavailable: {0}")]
@@ -258,7 +274,17 @@ impl ApiError {
                 ProblemType::PayloadTooLarge,
                 "the request body is too large",
             ),
+            ApiError::Unauthorized(detail) => Problem::new(ProblemType::Unauthorized, detail),
+            ApiError::MfaRequired => Problem::new(
+                ProblemType::MfaRequired,
+                "this account uses a second factor: send the current code as `totp_code`",
+            ),
+            ApiError::Forbidden(detail) => Problem::new(ProblemType::Forbidden, detail),
             ApiError::NotFound => Problem::new(ProblemType::NotFound, "no such resource"),
+            ApiError::TooManyRequests { retry_after_secs } => Problem::new(
+                ProblemType::TooManyRequests,
+                format!("too many attempts; try again in {retry_after_secs} seconds"),
+            ),
             ApiError::Conflict(detail) => Problem::new(ProblemType::Conflict, detail),
             ApiError::Unavailable(detail) => Problem::new(ProblemType::Unavailable, detail),
             ApiError::Internal(_) => Problem::new(
@@ -294,6 +320,20 @@ pub struct InternalCause(pub std::sync::Arc<String>);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.problem().into_response();
+        match &self {
+            ApiError::Unauthorized(_) | ApiError::MfaRequired => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"carebase\""),
+                );
+            }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            _ => {}
+        }
         if let ApiError::Internal(cause) = self {
             response
                 .extensions_mut()

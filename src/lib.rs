@@ -6,6 +6,7 @@
 //! `error`, `crypto`, `time`, `telemetry`); each domain context of
 //! ../shared/DOMAIN.md gets its own module as it is built.
 
+pub mod access;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod identity;
 pub mod telemetry;
 pub mod time;
 

@@ -28,6 +28,15 @@ impl Timestamp {
         self.0
     }
 
+    pub fn from_micros(micros: i64) -> Self {
+        Self(micros)
+    }
+
+    /// This instant plus `seconds` (negative to go back).
+    pub fn plus_secs(self, seconds: i64) -> Self {
+        Self(self.0.saturating_add(seconds.saturating_mul(1_000_000)))
+    }
+
     /// The same instant as a `jiff` timestamp, for time-zone arithmetic.
     /// Values outside jiff's range (years -9999..=9999) saturate to its bounds.
     pub fn to_jiff(self) -> jiff::Timestamp {

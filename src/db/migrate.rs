@@ -20,6 +20,9 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(crate::crypto::migration::CreateCryptoKeys),
             Box::new(crate::crypto::migration::CreateDataKeys),
+            Box::new(crate::identity::migration::CreateAccounts),
+            Box::new(crate::access::migration::CreateFacilities),
+            Box::new(crate::identity::migration::CreateApiKeys),
         ]
     }
 }
@@ -120,6 +123,28 @@ pub mod schema {
                 Expr::col(Alias::new(column)).is_in(values),
             ))
             .take()
+    }
+
+    /// A foreign key from `from.column` to `to.id`, named
+    /// `<from>_<column>_fkey` as PostgreSQL would name it.
+    pub fn foreign_key(from: &str, column: &str, to: &str) -> ForeignKeyCreateStatement {
+        ForeignKey::create()
+            .name(format!("{from}_{column}_fkey"))
+            .from(Alias::new(from), Alias::new(column))
+            .to(Alias::new(to), Alias::new("id"))
+            .to_owned()
+    }
+
+    /// A plain index named `<table>_<columns>_idx`.
+    pub fn index(table: &str, columns: &[&str]) -> IndexCreateStatement {
+        let mut index = Index::create();
+        index
+            .name(format!("{table}_{}_idx", columns.join("_")))
+            .table(Alias::new(table));
+        for column in columns {
+            index.col(Alias::new(*column));
+        }
+        index.take()
     }
 
     /// A unique index named `<table>_<columns>_key`, PostgreSQL's own naming

@@ -15,6 +15,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -50,6 +51,7 @@ impl<S: Clone> Layer<S> for KernelLayer {
             gzip: CompressionLayer::new().gzip(true).layer(inner.clone()),
             plain: inner,
             limits: self.limits,
+            peer: None,
         }
     }
 }
@@ -59,6 +61,25 @@ pub struct Kernel<S> {
     plain: S,
     gzip: Compression<S>,
     limits: Limits,
+    /// The client of the connection this clone serves.
+    peer: Option<SocketAddr>,
+}
+
+impl<S> Kernel<S> {
+    /// This service for one connection from `peer`.
+    pub fn for_peer(mut self, peer: SocketAddr) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+}
+
+/// What handlers may want to know about the request beyond its headers:
+/// its id (for the audit log) and the client address (for the audit log and
+/// sign-in throttling). Inserted by the kernel into every request.
+#[derive(Clone, Debug)]
+pub struct RequestMeta {
+    pub request_id: HeaderValue,
+    pub client: Option<SocketAddr>,
 }
 
 /// The rare path's future (gzip), boxed so the common future stays small.
@@ -83,6 +104,10 @@ where
     fn call(&mut self, mut req: Request) -> Self::Future {
         let started = Instant::now();
         let request_id = assign_request_id(&req);
+        req.extensions_mut().insert(RequestMeta {
+            request_id: request_id.clone(),
+            client: self.peer,
+        });
         let method = req.method().clone();
         // Uri clones share their buffer.
         let uri = req.uri().clone();

@@ -42,9 +42,9 @@ pub async fn serve(
         .header_read_timeout(timeouts.header);
     let connections = GracefulShutdown::new();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: wait, don't spin.
                     tracing::warn!(error = %e, "cannot accept a connection");
@@ -57,6 +57,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let service = app
             .clone()
+            .for_peer(peer)
             .map_request(|req: hyper::Request<Incoming>| req.map(Body::new));
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))

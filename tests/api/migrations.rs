@@ -14,7 +14,18 @@ on_both_backends!(
 async fn tables(db: &carebase::db::Database) -> Vec<(&'static str, bool)> {
     let manager = SchemaManager::new(db.conn());
     let mut found = Vec::new();
-    for table in ["crypto_keys", "data_keys"] {
+    for table in [
+        "crypto_keys",
+        "data_keys",
+        "accounts",
+        "account_tokens",
+        "sessions",
+        "refresh_tokens",
+        "sign_in_throttle",
+        "facilities",
+        "memberships",
+        "api_keys",
+    ] {
         found.push((table, manager.has_table(table).await.unwrap()));
     }
     found

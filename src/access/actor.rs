@@ -1,0 +1,360 @@
+//! The actor: who is calling (from identity) and what they hold (their
+//! memberships), established once per request from the bearer token. Every
+//! handler that touches a facility's data asks the actor for a scope; stores
+//! take that scope, so a query that skipped the check does not compile.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use uuid::Uuid;
+
+use super::memberships::{self, Membership};
+use super::roles::{PatientReach, Permission, RoleScope};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::http::kernel::RequestMeta;
+use crate::identity::accounts::{self, Standing};
+use crate::identity::{api_keys, sessions};
+use crate::time::Timestamp;
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    Account {
+        account_id: Uuid,
+        session_id: Uuid,
+    },
+    ApiKey {
+        key_id: Uuid,
+        facility_id: Uuid,
+        created_by: Uuid,
+    },
+}
+
+/// Where the request came from, for the audit log and throttling.
+#[derive(Clone, Debug, Default)]
+pub struct RequestInfo {
+    pub request_id: Option<String>,
+    pub client_addr: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestInfo {
+    pub fn from_parts(parts: &Parts) -> Self {
+        let meta = parts.extensions.get::<RequestMeta>();
+        Self {
+            request_id: meta.and_then(|m| m.request_id.to_str().ok().map(str::to_owned)),
+            client_addr: meta.and_then(|m| m.client.map(|a| a.ip())),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|ua| ua.chars().take(256).collect()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_parts(parts))
+    }
+}
+
+/// An authenticated caller and what it holds.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub principal: Principal,
+    memberships: Vec<Membership>,
+    /// For an API key: its scopes, already narrowed to what its creator holds.
+    key_permissions: Option<BTreeSet<Permission>>,
+    pub request: RequestInfo,
+}
+
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let request = RequestInfo::from_parts(parts);
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::Unauthorized("send `Authorization: Bearer <token>`".to_owned())
+            })?;
+        if api_keys::is_api_key(bearer) {
+            Actor::from_api_key(state, bearer, request).await
+        } else {
+            Actor::from_access_token(state, bearer, request).await
+        }
+    }
+}
+
+fn token_refused() -> ApiError {
+    ApiError::Unauthorized("the token is invalid, expired or revoked".to_owned())
+}
+
+impl Actor {
+    async fn from_access_token(
+        state: &AppState,
+        token: &str,
+        request: RequestInfo,
+    ) -> Result<Self, ApiError> {
+        let claims = state
+            .identity
+            .tokens
+            .verify(token)
+            .ok_or_else(token_refused)?;
+        let db = state.db.conn();
+        let session = sessions::find(db, claims.sid)
+            .await?
+            .filter(|s| s.account_id == claims.sub)
+            .ok_or_else(token_refused)?;
+        let now = Timestamp::now();
+        state
+            .identity
+            .sessions
+            .check(&session, now)
+            .map_err(|_| token_refused())?;
+        let account = accounts::find(db, claims.sub)
+            .await?
+            .ok_or_else(token_refused)?;
+        if account.standing(now) != Standing::Good {
+            return Err(token_refused());
+        }
+        sessions::touch_if_stale(db, &session, now).await?;
+        Ok(Self {
+            principal: Principal::Account {
+                account_id: account.id,
+                session_id: session.id,
+            },
+            memberships: memberships::of_account(db, account.id).await?,
+            key_permissions: None,
+            request,
+        })
+    }
+
+    async fn from_api_key(
+        state: &AppState,
+        bearer: &str,
+        request: RequestInfo,
+    ) -> Result<Self, ApiError> {
+        let db = state.db.conn();
+        let key = api_keys::authenticate(db, bearer)
+            .await?
+            .ok_or_else(token_refused)?;
+        let creator = accounts::find(db, key.created_by)
+            .await?
+            .ok_or_else(token_refused)?;
+        if creator.standing(Timestamp::now()) != Standing::Good {
+            return Err(token_refused());
+        }
+        // A key can never do more than its creator can do today.
+        let creator_memberships = memberships::of_account(db, key.created_by).await?;
+        let creator_permissions = permissions_of(&creator_memberships, key.facility_id);
+        let key_permissions = key
+            .scopes()
+            .into_iter()
+            .filter(|p| creator_permissions.contains(p))
+            .collect();
+        Ok(Self {
+            principal: Principal::ApiKey {
+                key_id: key.id,
+                facility_id: key.facility_id,
+                created_by: key.created_by,
+            },
+            memberships: creator_memberships,
+            key_permissions: Some(key_permissions),
+            request,
+        })
+    }
+
+    /// The account acting, directly or as the creator of an API key.
+    pub fn account_id(&self) -> Uuid {
+        match self.principal {
+            Principal::Account { account_id, .. } => account_id,
+            Principal::ApiKey { created_by, .. } => created_by,
+        }
+    }
+
+    /// The session, when the actor signed in.
+    pub fn session_id(&self) -> Option<Uuid> {
+        match self.principal {
+            Principal::Account { session_id, .. } => Some(session_id),
+            Principal::ApiKey { .. } => None,
+        }
+    }
+
+    pub fn memberships(&self) -> &[Membership] {
+        &self.memberships
+    }
+
+    /// What the actor may do in `facility_id`.
+    pub fn permissions_in(&self, facility_id: Uuid) -> BTreeSet<Permission> {
+        match (&self.principal, &self.key_permissions) {
+            (
+                Principal::ApiKey {
+                    facility_id: own, ..
+                },
+                Some(granted),
+            ) => {
+                if *own == facility_id {
+                    granted.clone()
+                } else {
+                    BTreeSet::new()
+                }
+            }
+            _ => permissions_of(&self.memberships, facility_id),
+        }
+    }
+
+    /// What the actor may do across the installation.
+    pub fn installation_permissions(&self) -> BTreeSet<Permission> {
+        if self.key_permissions.is_some() {
+            return BTreeSet::new();
+        }
+        self.memberships
+            .iter()
+            .filter(|m| m.role.scope() == RoleScope::Installation)
+            .flat_map(|m| m.role.permissions().iter().copied())
+            .collect()
+    }
+
+    /// Checks an installation-wide permission.
+    pub fn require_installation(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.installation_permissions().contains(&permission) {
+            Ok(())
+        } else {
+            Err(forbidden(permission))
+        }
+    }
+
+    /// The facilities where the actor holds `permission`; `None` means all
+    /// of them (an installation role holds it).
+    pub fn facilities_with(&self, permission: Permission) -> Option<Vec<Uuid>> {
+        if self.installation_permissions().contains(&permission) {
+            return None;
+        }
+        let mut ids: Vec<Uuid> = self
+            .memberships
+            .iter()
+            .filter_map(|m| m.facility_id)
+            .filter(|f| self.permissions_in(*f).contains(&permission))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Some(ids)
+    }
+
+    /// The scope for acting on `facility_id` with `permission`. A facility
+    /// the actor holds nothing in is not found (404, no hint it exists);
+    /// one it holds other permissions in is forbidden (403).
+    pub fn facility(
+        &self,
+        facility_id: Uuid,
+        permission: Permission,
+    ) -> Result<FacilityScope, ApiError> {
+        let held = self.permissions_in(facility_id);
+        if held.is_empty() {
+            return Err(ApiError::NotFound);
+        }
+        if !held.contains(&permission) {
+            return Err(forbidden(permission));
+        }
+        Ok(FacilityScope {
+            facility_id,
+            reach: self.patient_reach(facility_id, permission),
+            account_id: self.account_id(),
+            emergency: None,
+        })
+    }
+
+    /// How far the actor's roles that grant `permission` in the facility
+    /// reach among its patients.
+    fn patient_reach(&self, facility_id: Uuid, permission: Permission) -> PatientReach {
+        if let Some(granted) = &self.key_permissions {
+            return if granted.contains(&permission) {
+                PatientReach::Facility
+            } else {
+                PatientReach::None
+            };
+        }
+        self.memberships
+            .iter()
+            .filter(|m| {
+                m.facility_id == Some(facility_id) || m.role.scope() == RoleScope::Installation
+            })
+            .filter(|m| m.role.can(permission))
+            .map(|m| m.role.patient_reach())
+            .max()
+            .unwrap_or(PatientReach::None)
+    }
+}
+
+fn forbidden(permission: Permission) -> ApiError {
+    ApiError::Forbidden(format!(
+        "this needs the `{}` permission",
+        permission.as_str()
+    ))
+}
+
+/// The union of the permissions that `memberships` grant in `facility_id`,
+/// counting installation roles everywhere.
+fn permissions_of(memberships: &[Membership], facility_id: Uuid) -> BTreeSet<Permission> {
+    memberships
+        .iter()
+        .filter(|m| m.facility_id == Some(facility_id) || m.role.scope() == RoleScope::Installation)
+        .flat_map(|m| m.role.permissions().iter().copied())
+        .collect()
+}
+
+/// Permission to act in one facility, granted by the policy engine. Stores
+/// take it to scope their queries; only this module can make one.
+#[derive(Clone, Debug)]
+pub struct FacilityScope {
+    facility_id: Uuid,
+    reach: PatientReach,
+    account_id: Uuid,
+    /// Set when the scope comes from an emergency access grant for one patient.
+    emergency: Option<Uuid>,
+}
+
+impl FacilityScope {
+    pub fn facility_id(&self) -> Uuid {
+        self.facility_id
+    }
+
+    /// Which patients the scope covers.
+    pub fn patients(&self) -> PatientFilter {
+        match (self.emergency, self.reach) {
+            (Some(patient), _) => PatientFilter::Only(patient),
+            (None, PatientReach::Facility) => PatientFilter::All,
+            (None, PatientReach::Own) => PatientFilter::PortalAccount(self.account_id),
+            (None, PatientReach::None) => PatientFilter::Nothing,
+        }
+    }
+
+    /// Whether the scope comes from an emergency ("break glass") grant.
+    pub fn is_emergency(&self) -> bool {
+        self.emergency.is_some()
+    }
+    }
+}
+
+/// The patients a scope lets a query see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatientFilter {
+    All,
+    /// Only the patient linked to this portal account.
+    PortalAccount(Uuid),
+    /// Only this patient (emergency access).
+    Only(Uuid),
+    Nothing,
+}

@@ -1,0 +1,165 @@
+//! Memberships: an account holds a role in a facility (and department), or
+//! an installation-wide role (`system_admin`) with no facility.
+
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::roles::Role;
+use crate::db::new_id;
+use crate::time::Timestamp;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "memberships")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub account_id: Uuid,
+    /// None for an installation-wide role.
+    pub facility_id: Option<Uuid>,
+    pub role: String,
+    /// Empty when the role is not tied to a department.
+    pub department: String,
+    pub is_primary: bool,
+    pub assigned_at: Timestamp,
+    pub assigned_by: Option<Uuid>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// A live membership as the policy engine uses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub id: Uuid,
+    pub facility_id: Option<Uuid>,
+    pub role: Role,
+    pub department: String,
+}
+
+/// A membership as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembershipView {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub facility_id: Option<Uuid>,
+    pub role: Role,
+    pub department: Option<String>,
+    pub is_primary: bool,
+    pub assigned_at: Timestamp,
+    pub assigned_by: Option<Uuid>,
+}
+
+impl Model {
+    /// The live membership, if its role is one this build knows.
+    pub fn membership(&self) -> Option<Membership> {
+        Some(Membership {
+            id: self.id,
+            facility_id: self.facility_id,
+            role: self.role.parse().ok()?,
+            department: self.department.clone(),
+        })
+    }
+
+    pub fn view(&self) -> Option<MembershipView> {
+        Some(MembershipView {
+            id: self.id,
+            account_id: self.account_id,
+            facility_id: self.facility_id,
+            role: self.role.parse().ok()?,
+            department: (!self.department.is_empty()).then(|| self.department.clone()),
+            is_primary: self.is_primary,
+            assigned_at: self.assigned_at,
+            assigned_by: self.assigned_by,
+        })
+    }
+}
+
+/// The live memberships of an account.
+pub async fn of_account(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+) -> Result<Vec<Membership>, DbErr> {
+    Ok(Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::RevokedAt.is_null())
+        .all(db)
+        .await?
+        .iter()
+        .filter_map(Model::membership)
+        .collect())
+}
+
+/// A page of the live memberships of a facility.
+pub async fn of_facility(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut query = Entity::find()
+        .filter(Column::FacilityId.eq(facility_id))
+        .filter(Column::RevokedAt.is_null())
+        .order_by_asc(Column::Id)
+        .limit(limit);
+    if let Some(after) = after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    query.all(db).await
+}
+
+/// What a new membership is.
+pub struct NewMembership {
+    pub account_id: Uuid,
+    pub facility_id: Option<Uuid>,
+    pub role: Role,
+    pub department: Option<String>,
+    pub is_primary: bool,
+    pub assigned_by: Option<Uuid>,
+}
+
+/// Grants a role, or returns the live membership that already grants it.
+pub async fn grant(db: &impl ConnectionTrait, new: NewMembership) -> Result<Model, DbErr> {
+    let department = new.department.unwrap_or_default();
+    let mut existing = Entity::find()
+        .filter(Column::AccountId.eq(new.account_id))
+        .filter(Column::Role.eq(new.role.as_str()))
+        .filter(Column::Department.eq(department.clone()))
+        .filter(Column::RevokedAt.is_null());
+    existing = match new.facility_id {
+        Some(facility) => existing.filter(Column::FacilityId.eq(facility)),
+        None => existing.filter(Column::FacilityId.is_null()),
+    };
+    if let Some(found) = existing.one(db).await? {
+        return Ok(found);
+    }
+    ActiveModel {
+        id: ActiveValue::Set(new_id()),
+        account_id: ActiveValue::Set(new.account_id),
+        facility_id: ActiveValue::Set(new.facility_id),
+        role: ActiveValue::Set(new.role.as_str().to_owned()),
+        department: ActiveValue::Set(department),
+        is_primary: ActiveValue::Set(new.is_primary),
+        assigned_at: ActiveValue::Set(Timestamp::now()),
+        assigned_by: ActiveValue::Set(new.assigned_by),
+        revoked_at: ActiveValue::Set(None),
+    }
+    .insert(db)
+    .await
+}
+
+/// Ends a membership of the facility; false when there is no such live one.
+pub async fn revoke(db: &impl ConnectionTrait, facility_id: Uuid, id: Uuid) -> Result<bool, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(Timestamp::now()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::FacilityId.eq(facility_id))
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

@@ -1,0 +1,87 @@
+//! Access tables: facilities (tenants) and memberships (seed 002's
+//! `user_roles`: account × facility × role × department, with a primary flag).
+
+use sea_orm_migration::prelude::*;
+
+use super::roles::Role;
+use crate::db::migrate::schema;
+
+fn col(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+pub struct CreateFacilities;
+
+impl MigrationName for CreateFacilities {
+    fn name(&self) -> &str {
+        "m20261126_000040_facilities"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateFacilities {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(col("facilities"))
+                    .col(schema::id(col("id")))
+                    .col(ColumnDef::new(col("name")).string_len(255).not_null())
+                    .col(ColumnDef::new(col("npi")).string_len(20))
+                    .col(ColumnDef::new(col("address_line1")).string_len(255))
+                    .col(ColumnDef::new(col("city")).string_len(100))
+                    .col(ColumnDef::new(col("state")).string_len(50))
+                    .col(ColumnDef::new(col("zip_code")).string_len(20))
+                    .col(ColumnDef::new(col("facility_type")).string_len(100))
+                    .col(ColumnDef::new(col("time_zone")).string_len(64).not_null())
+                    .col(ColumnDef::new(col("settings")).text().not_null())
+                    .col(ColumnDef::new(col("is_active")).boolean().not_null())
+                    .col(schema::timestamp(col("created_at")))
+                    .col(schema::timestamp(col("updated_at")))
+                    .to_owned(),
+            )
+            .await?;
+        let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        manager
+            .create_table(
+                Table::create()
+                    .table(col("memberships"))
+                    .col(schema::id(col("id")))
+                    .col(ColumnDef::new(col("account_id")).uuid().not_null())
+                    .col(ColumnDef::new(col("facility_id")).uuid())
+                    .col(schema::enumeration("memberships", "role", &roles))
+                    .col(ColumnDef::new(col("department")).string_len(100).not_null())
+                    .col(ColumnDef::new(col("is_primary")).boolean().not_null())
+                    .col(schema::timestamp(col("assigned_at")))
+                    .col(ColumnDef::new(col("assigned_by")).uuid())
+                    .col(ColumnDef::new(col("revoked_at")).big_integer())
+                    .foreign_key(&mut schema::foreign_key(
+                        "memberships",
+                        "account_id",
+                        "accounts",
+                    ))
+                    .foreign_key(&mut schema::foreign_key(
+                        "memberships",
+                        "facility_id",
+                        "facilities",
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(schema::index("memberships", &["account_id"]))
+            .await?;
+        manager
+            .create_index(schema::index("memberships", &["facility_id"]))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for name in ["memberships", "facilities"] {
+            manager
+                .drop_table(Table::drop().table(col(name)).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,445 @@
+//! The role catalogue and what each role may do.
+//!
+//! Every role name of every seed is valid here, spelled as the seed spells
+//! it, so a clinic migrating from any of the five products keeps its
+//! vocabulary. Roles that mean the same thing in different seeds (`admin`,
+//! `Admin`, `administrator`) map to the same permissions. The table in
+//! docs/roles.md is generated from this file (`carebase roles`) and a test
+//! keeps the two equal.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A role, in the spelling of the seed that named it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum Role {
+    // Seed 000, MiKO concierge.
+    #[serde(rename = "admin")]
+    Admin,
+    #[serde(rename = "staff")]
+    Staff,
+    #[serde(rename = "clinical_reviewer")]
+    ClinicalReviewer,
+    #[serde(rename = "readonly")]
+    Readonly,
+    // Seed 001, HealthCRM.
+    #[serde(rename = "SDR")]
+    Sdr,
+    #[serde(rename = "Health Coach")]
+    HealthCoach,
+    #[serde(rename = "Admin")]
+    CrmAdmin,
+    // Seed 002, Healthcare AI Chat.
+    #[serde(rename = "physician")]
+    Physician,
+    #[serde(rename = "nurse")]
+    Nurse,
+    #[serde(rename = "administrator")]
+    Administrator,
+    #[serde(rename = "pharmacist")]
+    Pharmacist,
+    #[serde(rename = "technician")]
+    Technician,
+    #[serde(rename = "social_worker")]
+    SocialWorker,
+    #[serde(rename = "case_manager")]
+    CaseManager,
+    #[serde(rename = "system_admin")]
+    SystemAdmin,
+    // Seed 003, platform plan (its `admin` is seed 000's).
+    #[serde(rename = "provider")]
+    Provider,
+    #[serde(rename = "patient")]
+    Patient,
+    #[serde(rename = "research-partner")]
+    ResearchPartner,
+    #[serde(rename = "developer")]
+    Developer,
+    // Seed 004, telehealth links (its `patient` is seed 003's).
+    #[serde(rename = "doctor")]
+    Doctor,
+}
+
+/// Something an actor may do. Named `resource:action`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+pub enum Permission {
+    #[serde(rename = "facility:create")]
+    FacilityCreate,
+    #[serde(rename = "facility:read")]
+    FacilityRead,
+    #[serde(rename = "facility:manage")]
+    FacilityManage,
+    #[serde(rename = "membership:read")]
+    MembershipRead,
+    #[serde(rename = "membership:manage")]
+    MembershipManage,
+    #[serde(rename = "account:manage")]
+    AccountManage,
+    #[serde(rename = "api_key:manage")]
+    ApiKeyManage,
+    #[serde(rename = "audit:read")]
+    AuditRead,
+    #[serde(rename = "audit:export")]
+    AuditExport,
+    #[serde(rename = "outbox:read")]
+    OutboxRead,
+    #[serde(rename = "patient:read")]
+    PatientRead,
+    #[serde(rename = "patient:create")]
+    PatientCreate,
+    #[serde(rename = "patient:update")]
+    PatientUpdate,
+    #[serde(rename = "patient:deactivate")]
+    PatientDeactivate,
+    #[serde(rename = "emergency_access:request")]
+    EmergencyAccessRequest,
+    #[serde(rename = "emergency_access:review")]
+    EmergencyAccessReview,
+}
+
+/// Where a role applies: inside one facility, or across the installation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleScope {
+    Facility,
+    Installation,
+}
+
+/// How much of a facility's patients a role reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PatientReach {
+    /// None at all.
+    None,
+    /// Only the patient record linked to the actor's own account.
+    Own,
+    /// Every patient of the facility.
+    Facility,
+}
+
+use Permission as P;
+
+const FACILITY_ADMIN: &[Permission] = &[
+    P::FacilityRead,
+    P::FacilityManage,
+    P::MembershipRead,
+    P::MembershipManage,
+    P::ApiKeyManage,
+    P::AuditRead,
+    P::AuditExport,
+    P::PatientRead,
+    P::PatientCreate,
+    P::PatientUpdate,
+    P::PatientDeactivate,
+    P::EmergencyAccessReview,
+];
+const CLINICIAN: &[Permission] = &[
+    P::FacilityRead,
+    P::MembershipRead,
+    P::PatientRead,
+    P::PatientCreate,
+    P::PatientUpdate,
+    P::EmergencyAccessRequest,
+];
+const CARE_SUPPORT: &[Permission] = &[P::FacilityRead, P::PatientRead, P::PatientUpdate];
+const CLINICAL_READER: &[Permission] = &[P::FacilityRead, P::PatientRead];
+const FRONT_DESK: &[Permission] = &[P::FacilityRead, P::PatientRead, P::PatientCreate];
+const NO_PHI: &[Permission] = &[P::FacilityRead];
+const INTEGRATOR: &[Permission] = &[P::FacilityRead, P::ApiKeyManage];
+const OWN_RECORD: &[Permission] = &[P::PatientRead];
+const SYSTEM_ADMIN: &[Permission] = &[
+    P::FacilityCreate,
+    P::FacilityRead,
+    P::FacilityManage,
+    P::MembershipRead,
+    P::MembershipManage,
+    P::AccountManage,
+    P::AuditRead,
+    P::AuditExport,
+    P::OutboxRead,
+    P::EmergencyAccessReview,
+];
+
+impl Role {
+    pub const ALL: [Role; 20] = [
+        Role::Admin,
+        Role::Staff,
+        Role::ClinicalReviewer,
+        Role::Readonly,
+        Role::Sdr,
+        Role::HealthCoach,
+        Role::CrmAdmin,
+        Role::Physician,
+        Role::Nurse,
+        Role::Administrator,
+        Role::Pharmacist,
+        Role::Technician,
+        Role::SocialWorker,
+        Role::CaseManager,
+        Role::SystemAdmin,
+        Role::Provider,
+        Role::Patient,
+        Role::ResearchPartner,
+        Role::Developer,
+        Role::Doctor,
+    ];
+
+    /// The name as the seeds write it, and as the API and database store it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Staff => "staff",
+            Role::ClinicalReviewer => "clinical_reviewer",
+            Role::Readonly => "readonly",
+            Role::Sdr => "SDR",
+            Role::HealthCoach => "Health Coach",
+            Role::CrmAdmin => "Admin",
+            Role::Physician => "physician",
+            Role::Nurse => "nurse",
+            Role::Administrator => "administrator",
+            Role::Pharmacist => "pharmacist",
+            Role::Technician => "technician",
+            Role::SocialWorker => "social_worker",
+            Role::CaseManager => "case_manager",
+            Role::SystemAdmin => "system_admin",
+            Role::Provider => "provider",
+            Role::Patient => "patient",
+            Role::ResearchPartner => "research-partner",
+            Role::Developer => "developer",
+            Role::Doctor => "doctor",
+        }
+    }
+
+    /// The seeds that name this role.
+    pub fn seeds(self) -> &'static str {
+        match self {
+            Role::Admin => "000, 003",
+            Role::Staff | Role::ClinicalReviewer | Role::Readonly => "000",
+            Role::Sdr | Role::HealthCoach | Role::CrmAdmin => "001",
+            Role::Physician
+            | Role::Nurse
+            | Role::Administrator
+            | Role::Pharmacist
+            | Role::Technician
+            | Role::SocialWorker
+            | Role::CaseManager
+            | Role::SystemAdmin => "002",
+            Role::Provider | Role::ResearchPartner | Role::Developer => "003",
+            Role::Patient => "003, 004",
+            Role::Doctor => "004",
+        }
+    }
+
+    pub fn scope(self) -> RoleScope {
+        match self {
+            Role::SystemAdmin => RoleScope::Installation,
+            _ => RoleScope::Facility,
+        }
+    }
+
+    /// What the role may do where it applies.
+    pub fn permissions(self) -> &'static [Permission] {
+        match self {
+            Role::Admin | Role::CrmAdmin | Role::Administrator => FACILITY_ADMIN,
+            Role::Physician | Role::Nurse | Role::Provider | Role::Doctor => CLINICIAN,
+            Role::SocialWorker | Role::CaseManager | Role::HealthCoach => CARE_SUPPORT,
+            Role::Pharmacist | Role::Technician | Role::ClinicalReviewer | Role::Readonly => {
+                CLINICAL_READER
+            }
+            Role::Staff => FRONT_DESK,
+            Role::Sdr | Role::ResearchPartner => NO_PHI,
+            Role::Developer => INTEGRATOR,
+            Role::Patient => OWN_RECORD,
+            Role::SystemAdmin => SYSTEM_ADMIN,
+        }
+    }
+
+    pub fn can(self, permission: Permission) -> bool {
+        self.permissions().contains(&permission)
+    }
+
+    /// Which of the facility's patients the role's patient permissions cover.
+    pub fn patient_reach(self) -> PatientReach {
+        match self {
+            Role::Patient => PatientReach::Own,
+            role if role.can(Permission::PatientRead) => PatientReach::Facility,
+            _ => PatientReach::None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not a role; the roles are {}", names()))
+    }
+}
+
+fn names() -> String {
+    Role::ALL.map(Role::as_str).join(", ")
+}
+
+impl Permission {
+    pub const ALL: [Permission; 16] = [
+        P::FacilityCreate,
+        P::FacilityRead,
+        P::FacilityManage,
+        P::MembershipRead,
+        P::MembershipManage,
+        P::AccountManage,
+        P::ApiKeyManage,
+        P::AuditRead,
+        P::AuditExport,
+        P::OutboxRead,
+        P::PatientRead,
+        P::PatientCreate,
+        P::PatientUpdate,
+        P::PatientDeactivate,
+        P::EmergencyAccessRequest,
+        P::EmergencyAccessReview,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            P::FacilityCreate => "facility:create",
+            P::FacilityRead => "facility:read",
+            P::FacilityManage => "facility:manage",
+            P::MembershipRead => "membership:read",
+            P::MembershipManage => "membership:manage",
+            P::AccountManage => "account:manage",
+            P::ApiKeyManage => "api_key:manage",
+            P::AuditRead => "audit:read",
+            P::AuditExport => "audit:export",
+            P::OutboxRead => "outbox:read",
+            P::PatientRead => "patient:read",
+            P::PatientCreate => "patient:create",
+            P::PatientUpdate => "patient:update",
+            P::PatientDeactivate => "patient:deactivate",
+            P::EmergencyAccessRequest => "emergency_access:request",
+            P::EmergencyAccessReview => "emergency_access:review",
+        }
+    }
+}
+
+impl FromStr for Permission {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Permission::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not a permission"))
+    }
+}
+
+/// docs/roles.md: every role, its seeds, its scope and its permissions.
+pub fn catalogue_markdown() -> String {
+    let mut out = String::from(
+        "# Roles and permissions\n\n\
+         Generated by `carebase roles` from src/access/roles.rs; a test keeps it current.\n\
+         A facility role applies in the facility of its membership; an installation\n\
+         role applies everywhere. `patient:*` permissions of the `patient` role cover\n\
+         only the patient record linked to the account.\n\n\
+         | role | seeds | scope | permissions |\n|---|---|---|---|\n",
+    );
+    for role in Role::ALL {
+        let permissions: Vec<&str> = role.permissions().iter().map(|p| p.as_str()).collect();
+        let scope = match role.scope() {
+            RoleScope::Facility => "facility",
+            RoleScope::Installation => "installation",
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            role.as_str(),
+            role.seeds(),
+            scope,
+            permissions.join(", ")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_seed_role_name_parses_and_round_trips() {
+        let seed_names = [
+            "admin",
+            "staff",
+            "clinical_reviewer",
+            "readonly",
+            "SDR",
+            "Health Coach",
+            "Admin",
+            "physician",
+            "nurse",
+            "administrator",
+            "pharmacist",
+            "technician",
+            "social_worker",
+            "case_manager",
+            "system_admin",
+            "provider",
+            "patient",
+            "research-partner",
+            "developer",
+            "doctor",
+        ];
+        for name in seed_names {
+            let role: Role = name.parse().unwrap();
+            assert_eq!(role.as_str(), name);
+            assert_eq!(serde_json::to_value(role).unwrap(), name);
+        }
+        assert_eq!(Role::ALL.len(), seed_names.len());
+        assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn the_same_role_in_two_seeds_has_the_same_permissions() {
+        assert_eq!(Role::Admin.permissions(), Role::CrmAdmin.permissions());
+        assert_eq!(Role::Admin.permissions(), Role::Administrator.permissions());
+        assert_eq!(Role::Provider.permissions(), Role::Doctor.permissions());
+        assert_eq!(Role::Physician.permissions(), Role::Doctor.permissions());
+    }
+
+    #[test]
+    fn the_system_admin_manages_the_installation_but_reads_no_patient() {
+        assert_eq!(Role::SystemAdmin.scope(), RoleScope::Installation);
+        assert_eq!(Role::SystemAdmin.patient_reach(), PatientReach::None);
+        assert!(Role::SystemAdmin.can(Permission::FacilityCreate));
+        assert!(!Role::Admin.can(Permission::FacilityCreate));
+    }
+
+    #[test]
+    fn permission_names_round_trip() {
+        for p in Permission::ALL {
+            assert_eq!(p.as_str().parse::<Permission>().unwrap(), p);
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+    }
+
+    #[test]
+    fn docs_roles_md_is_current() {
+        let committed = include_str!("../../docs/roles.md");
+        assert_eq!(
+            committed,
+            catalogue_markdown(),
+            "docs/roles.md is out of date: run `cargo run -- roles > docs/roles.md`"
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! Accounts: who can sign in. Seed 004's auth model, with the email and the
+//! phone sealed (they identify patients who use the portal) and found by a
+//! blind index of the email.
+
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveValue, ConnectionTrait};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::email::Email;
+use crate::crypto::{BlindIndex, DataKey, FieldRef, Sealed};
+use crate::db::new_id;
+use crate::time::Timestamp;
+
+pub const TABLE: &str = "accounts";
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "accounts")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub email_index: BlindIndex,
+    pub email: Sealed,
+    pub email_confirmed_at: Option<Timestamp>,
+    pub phone: Option<Sealed>,
+    pub phone_confirmed_at: Option<Timestamp>,
+    pub full_name: Option<Sealed>,
+    pub password_hash: Option<String>,
+    pub invited_at: Option<Timestamp>,
+    pub invited_by: Option<Uuid>,
+    pub banned_until: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+    pub last_sign_in_at: Option<Timestamp>,
+    pub totp_secret: Option<Sealed>,
+    pub totp_enabled_at: Option<Timestamp>,
+    /// The last TOTP time step accepted, so a code is never accepted twice.
+    pub totp_last_step: Option<i64>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// Whether the account may hold a session at `now`.
+    pub fn standing(&self, now: Timestamp) -> Standing {
+        if self.deleted_at.is_some() {
+            Standing::Deleted
+        } else if self.banned_until.is_some_and(|until| until > now) {
+            Standing::Banned
+        } else {
+            Standing::Good
+        }
+    }
+
+    pub fn mfa_enabled(&self) -> bool {
+        self.totp_enabled_at.is_some()
+    }
+}
+
+/// Whether an account may act.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Good,
+    Banned,
+    Deleted,
+}
+
+fn field(column: &'static str, id: Uuid) -> FieldRef<'static> {
+    FieldRef::new(TABLE, column, id)
+}
+
+/// The blind index an email is found by.
+pub fn email_index(key: &DataKey, email: &Email) -> BlindIndex {
+    key.blind_index("account-email", email.as_str())
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id).one(db).await
+}
+
+pub async fn find_by_email(
+    db: &impl ConnectionTrait,
+    key: &DataKey,
+    email: &Email,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::EmailIndex.eq(email_index(key, email)))
+        .one(db)
+        .await
+}
+
+/// What a new account starts with.
+pub struct NewAccount {
+    pub email: Email,
+    pub password_hash: Option<String>,
+    pub full_name: Option<String>,
+    /// Set when an administrator invites the account.
+    pub invited_by: Option<Uuid>,
+    /// Accounts bootstrapped from the CLI are confirmed by the operator.
+    pub email_confirmed: bool,
+}
+
+pub async fn create(
+    db: &impl ConnectionTrait,
+    key: &DataKey,
+    new: NewAccount,
+) -> Result<Model, DbErr> {
+    let id = new_id();
+    let now = Timestamp::now();
+    ActiveModel {
+        id: ActiveValue::Set(id),
+        email_index: ActiveValue::Set(email_index(key, &new.email)),
+        email: ActiveValue::Set(key.seal_str(field("email", id), new.email.as_str())),
+        email_confirmed_at: ActiveValue::Set(new.email_confirmed.then_some(now)),
+        phone: ActiveValue::Set(None),
+        phone_confirmed_at: ActiveValue::Set(None),
+        full_name: ActiveValue::Set(
+            new.full_name
+                .map(|name| key.seal_str(field("full_name", id), &name)),
+        ),
+        password_hash: ActiveValue::Set(new.password_hash),
+        invited_at: ActiveValue::Set(new.invited_by.map(|_| now)),
+        invited_by: ActiveValue::Set(new.invited_by),
+        banned_until: ActiveValue::Set(None),
+        deleted_at: ActiveValue::Set(None),
+        last_sign_in_at: ActiveValue::Set(None),
+        totp_secret: ActiveValue::Set(None),
+        totp_enabled_at: ActiveValue::Set(None),
+        totp_last_step: ActiveValue::Set(None),
+        created_at: ActiveValue::Set(now),
+        updated_at: ActiveValue::Set(now),
+    }
+    .insert(db)
+    .await
+}
+
+/// Applies `change` to the account and stamps `updated_at`.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    account: Model,
+    change: impl FnOnce(&mut ActiveModel),
+) -> Result<Model, DbErr> {
+    let mut active: ActiveModel = account.into();
+    change(&mut active);
+    active.updated_at = ActiveValue::Set(Timestamp::now());
+    active.update(db).await
+}
+
+/// Seals a new email for an account, with its index.
+pub fn seal_email(key: &DataKey, id: Uuid, email: &Email) -> (BlindIndex, Sealed) {
+    (
+        email_index(key, email),
+        key.seal_str(field("email", id), email.as_str()),
+    )
+}
+
+pub fn seal_phone(key: &DataKey, id: Uuid, phone: &str) -> Sealed {
+    key.seal_str(field("phone", id), phone)
+}
+
+pub fn seal_totp_secret(key: &DataKey, id: Uuid, secret: &[u8]) -> Sealed {
+    key.seal(field("totp_secret", id), secret)
+}
+
+pub fn open_totp_secret(key: &DataKey, account: &Model) -> Option<Vec<u8>> {
+    let sealed = account.totp_secret.as_ref()?;
+    key.open(field("totp_secret", account.id), sealed)
+        .ok()
+        .map(|s| s.to_vec())
+}
+
+/// An account as its owner and administrators see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    pub id: Uuid,
+    pub email: String,
+    pub email_confirmed: bool,
+    pub phone: Option<String>,
+    pub phone_confirmed: bool,
+    pub full_name: Option<String>,
+    pub mfa_enabled: bool,
+    pub banned_until: Option<Timestamp>,
+    pub deleted: bool,
+    pub last_sign_in_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl AccountView {
+    pub fn open(key: &DataKey, account: &Model) -> Result<Self, crate::crypto::CryptoError> {
+        let id = account.id;
+        let open = |column, sealed: &Option<Sealed>| {
+            sealed
+                .as_ref()
+                .map(|s| key.open_string(field(column, id), s))
+                .transpose()
+        };
+        Ok(Self {
+            id,
+            email: key.open_string(field("email", id), &account.email)?,
+            email_confirmed: account.email_confirmed_at.is_some(),
+            phone: open("phone", &account.phone)?,
+            phone_confirmed: account.phone_confirmed_at.is_some(),
+            full_name: open("full_name", &account.full_name)?,
+            mfa_enabled: account.mfa_enabled(),
+            banned_until: account.banned_until,
+            deleted: account.deleted_at.is_some(),
+            last_sign_in_at: account.last_sign_in_at,
+            created_at: account.created_at,
+        })
+    }
+}

@@ -1,0 +1,44 @@
+//! Identity: who is calling. Accounts and their credentials (passwords,
+//! the optional TOTP factor, single-use emailed tokens), sessions with
+//! rotating refresh tokens and short-lived access tokens, API keys, and
+//! sign-in throttling. What a caller may do is the access context's job;
+//! this one only establishes who it is. See docs/trust-core.md.
+
+pub mod access_token;
+pub mod accounts;
+pub mod api_keys;
+pub mod email;
+pub mod migration;
+pub mod password;
+pub mod secrets;
+pub mod sessions;
+pub mod throttle;
+pub mod tokens;
+pub mod totp;
+
+use access_token::AccessTokens;
+use sessions::SessionPolicy;
+
+use crate::config::Config;
+use crate::crypto::MasterKey;
+
+/// The identity services a server holds: the access token keys and the
+/// session limits.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub tokens: AccessTokens,
+    pub sessions: SessionPolicy,
+}
+
+impl Identity {
+    pub fn new(config: &Config, master: &MasterKey) -> Self {
+        let secs = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        Self {
+            tokens: AccessTokens::new(master, config.access_token_ttl_secs),
+            sessions: SessionPolicy {
+                idle_secs: secs(config.session_idle_timeout_secs),
+                lifetime_secs: secs(config.session_lifetime_secs),
+            },
+        }
+    }
+}

@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::audit::AuditWriter;
 use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::crypto::keyring::{self, KeyOrigin};
@@ -23,6 +24,8 @@ pub struct Shared {
     pub db: Database,
     pub config: Config,
     pub master_key: MasterKey,
+    /// Records the audit events of reads (group commit); see [`AuditWriter`].
+    pub audit: AuditWriter,
 }
 
 impl std::ops::Deref for AppState {
@@ -58,10 +61,12 @@ impl AppState {
             key_id = master_key.id(),
             "database ready"
         );
+        let audit = AuditWriter::start(db.clone());
         Ok(Self(Arc::new(Shared {
             db,
             config,
             master_key,
+            audit,
         })))
     }
 }
@@ -113,6 +118,8 @@ impl Server {
             grace: self.state.config.shutdown_grace(),
         };
         http::serve::serve(self.listener, self.app, shutdown, timeouts).await?;
+        // After the last request, so every read it served has its event written.
+        self.state.audit.stop().await;
         self.state.db.close().await;
         tracing::info!("carebase stopped");
         Ok(())

@@ -7,6 +7,7 @@
 //! ../shared/DOMAIN.md gets its own module as it is built.
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod crypto;

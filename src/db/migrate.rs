@@ -17,7 +17,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(crate::crypto::migration::CreateCryptoKeys)]
+        vec![
+            Box::new(crate::crypto::migration::CreateCryptoKeys),
+            Box::new(crate::audit::migration::CreateAuditLog),
+        ]
     }
 }
 

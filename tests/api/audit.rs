@@ -25,6 +25,7 @@ on_both_backends!(
     verify_names_a_rehashed_event_by_its_broken_link,
     verify_reports_a_deleted_event_as_a_gap,
     verify_reports_a_head_moved_back,
+    verify_walks_across_pages,
     concurrent_write_transactions_keep_the_chain_whole,
     the_writer_group_commits_concurrent_reads,
     the_writer_drains_on_stop_and_refuses_afterwards,
@@ -320,6 +321,22 @@ async fn verify_reports_a_head_moved_back(backend: TestBackend) {
             reason: BreakReason::AfterHead { head: 2 },
         }
     );
+    db.close().await;
+}
+
+/// More events than one insert statement and one verification page hold.
+async fn verify_walks_across_pages(backend: TestBackend) {
+    let (_test_db, db) = migrated(backend).await;
+    append_numbered(&db, 2345).await;
+    assert_eq!(intact(&audit::verify(&db).await.unwrap()), 2345);
+    assert_eq!(seqs(&db).await, (1..=2345).collect::<Vec<i64>>());
+    behind_the_servers_back(
+        &db,
+        "UPDATE audit_events SET resource_type = 'x' WHERE seq = 1501",
+    )
+    .await;
+    let found = broken(audit::verify(&db).await.unwrap());
+    assert_eq!((found.seq, found.reason), (1501, BreakReason::HashMismatch));
     db.close().await;
 }
 

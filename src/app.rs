@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::audit::AuditWriter;
 use crate::config::Config;
 use crate::crypto::Keyring;
 use crate::crypto::registry::{self, KeyOrigin, KeySource};
@@ -25,6 +26,8 @@ pub struct Shared {
     pub config: Config,
     pub keyring: Keyring,
     pub identity: Identity,
+    /// Records the audit events of reads (group commit); see [`AuditWriter`].
+    pub audit: AuditWriter,
 }
 
 impl std::ops::Deref for AppState {
@@ -62,11 +65,13 @@ impl AppState {
         );
         let identity = Identity::new(&config, &master_key);
         let keyring = Keyring::new(db.clone(), master_key);
+        let audit = AuditWriter::start(db.clone());
         Ok(Self(Arc::new(Shared {
             db,
             config,
             keyring,
             identity,
+            audit,
         })))
     }
 }
@@ -118,6 +123,8 @@ impl Server {
             grace: self.state.config.shutdown_grace(),
         };
         http::serve::serve(self.listener, self.app, shutdown, timeouts).await?;
+        // After the last request, so every read it served has its event written.
+        self.state.audit.stop().await;
         self.state.db.close().await;
         tracing::info!("carebase stopped");
         Ok(())

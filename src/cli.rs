@@ -4,9 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use sea_orm_migration::MigrationName;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Server;
+use crate::audit::VerifyReport;
 use crate::config::{Config, LogFormat};
 use crate::crypto::MasterKey;
 use crate::crypto::registry::{self, KeySource};
@@ -52,6 +54,18 @@ enum Command {
     Openapi,
     /// Print the role catalogue and its permissions (docs/roles.md).
     Roles,
+    /// Check the audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check every event's hash and link, in order; exit code 1 names the
+    /// first broken event.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,7 +132,7 @@ pub fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command, config)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");
@@ -127,26 +141,27 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+/// Runs `command`; the exit code is success unless the command found a
+/// problem to report (errors are returned as errors).
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => {
             let server = Server::build(config).await?;
             let shutdown = CancellationToken::new();
             crate::http::serve::cancel_on_signal(shutdown.clone());
-            server.run(shutdown).await
+            server.run(shutdown).await?;
         }
         Command::Migrate { action } => {
             let db = Database::connect(&config).await?;
             let result = run_migrate(&db, action).await;
             db.close().await;
-            result
+            result?;
         }
         Command::Config {
             action: ConfigAction::Check,
         } => {
             print!("{}", config.to_masked_toml());
             println!("# configuration is valid");
-            Ok(())
         }
         Command::Keys {
             action: KeysAction::Rotate { new_key_file },
@@ -154,15 +169,49 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = Database::connect(&config).await?;
             let result = rotate_master_key(&db, &config, &new_key_file).await;
             db.close().await;
-            result
+            result?;
         }
         Command::Roles => {
             print!("{}", crate::access::roles::catalogue_markdown());
-            Ok(())
         }
         Command::Openapi => {
             println!("{}", crate::http::api_docs::document().to_pretty_json()?);
-            Ok(())
+        }
+        Command::Audit {
+            action: AuditCommand::Verify,
+        } => {
+            let db = Database::connect(&config).await?;
+            let result = run_audit_verify(&db).await;
+            db.close().await;
+            return result;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Verifies the audit chain: exit code 0 when intact, 1 when broken. It
+/// does not migrate: a database without the audit tables is an error.
+async fn run_audit_verify(db: &Database) -> anyhow::Result<ExitCode> {
+    let audit_migration = crate::audit::migration::CreateAuditLog.name().to_owned();
+    let applied = migrate::status(db)
+        .await?
+        .into_iter()
+        .any(|m| m.name == audit_migration && m.applied);
+    if !applied {
+        anyhow::bail!(
+            "this database has no audit log yet (migration {audit_migration} is pending); \
+             check database_url, or run `carebase migrate up`"
+        );
+    }
+    match crate::audit::verify(db).await? {
+        VerifyReport::Intact { events, head } => {
+            println!("audit log intact: {events} events, head hash {head}");
+            Ok(ExitCode::SUCCESS)
+        }
+        VerifyReport::Broken(found) => {
+            println!("audit log BROKEN: {found}");
+            tracing::error!(seq = found.seq, "audit log broken: {found}");
+            Ok(ExitCode::from(1))
         }
     }
 }

@@ -345,7 +345,6 @@ impl FacilityScope {
     pub fn is_emergency(&self) -> bool {
         self.emergency.is_some()
     }
-    }
 }
 
 /// The patients a scope lets a query see.

@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(crate::crypto::migration::CreateCryptoKeys),
             Box::new(crate::crypto::migration::CreateDataKeys),
+            Box::new(crate::audit::migration::CreateAuditLog),
             Box::new(crate::identity::migration::CreateAccounts),
             Box::new(crate::access::migration::CreateFacilities),
             Box::new(crate::identity::migration::CreateApiKeys),

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod audit;
 mod constraints;
 mod docs;
 mod http_basics;

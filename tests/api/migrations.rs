@@ -17,6 +17,8 @@ async fn tables(db: &carebase::db::Database) -> Vec<(&'static str, bool)> {
     for table in [
         "crypto_keys",
         "data_keys",
+        "audit_events",
+        "audit_chain",
         "accounts",
         "account_tokens",
         "sessions",

@@ -1,0 +1,31 @@
+//! The audit context: one append-only, hash-chained log of who did what to
+//! which resource, for which facility and patient (DOMAIN.md, "audit").
+//!
+//! Handlers build an [`AuditEvent`]. A write appends it with [`append`] in
+//! its own transaction, as the last statement before commit, so the change
+//! and its event commit or fail together. A read hands it to the server's
+//! [`AuditWriter`], which appends the events of concurrent reads in one
+//! transaction and answers once they are durable. Either way the event gets
+//! the next `seq` and a hash linking it to the event before, which
+//! [`verify`] checks end to end; the database itself refuses to update or
+//! delete an event. The seeds' `communication_audit` and `activity_logs`
+//! are views of the same table. docs/trust-core.md has the design.
+
+pub mod chain;
+pub mod event;
+pub mod export;
+pub mod migration;
+pub mod search;
+pub mod store;
+pub mod verify;
+pub mod writer;
+
+pub use chain::append;
+pub use event::{
+    ActorType, AuditAction, AuditActor, AuditEvent, ComplianceFlag, Redacted, RequestContext,
+    redact,
+};
+pub use export::{write_csv, write_ndjson};
+pub use search::{AuditFilter, MAX_PAGE, StoredEvent, search};
+pub use verify::{BreakReason, ChainBreak, VerifyReport, verify};
+pub use writer::{AuditError, AuditWriter};

@@ -295,6 +295,22 @@ impl ApiError {
     }
 }
 
+/// Turns a named constraint violation into the client error it means.
+pub trait OnConstraint<T> {
+    /// When the database refused the write because of `constraint`, answer
+    /// `error` instead of the generic conflict.
+    fn on_constraint(self, constraint: &str, error: impl FnOnce() -> ApiError) -> Result<T, ApiError>;
+}
+
+impl<T> OnConstraint<T> for Result<T, DbErr> {
+    fn on_constraint(self, constraint: &str, error: impl FnOnce() -> ApiError) -> Result<T, ApiError> {
+        self.map_err(|e| match ConstraintViolation::from_db_err(&e) {
+            Some(v) if v.is(constraint) => error(),
+            _ => ApiError::from(e),
+        })
+    }
+}
+
 impl From<DbErr> for ApiError {
     /// A constraint the handler did not anticipate still answers as a client
     /// error; anything else is internal.
@@ -340,5 +356,25 @@ impl IntoResponse for ApiError {
                 .insert(InternalCause(std::sync::Arc::new(format!("{cause:#}"))));
         }
         response
+    }
+}
+
+impl From<crate::crypto::CryptoError> for ApiError {
+    /// Sealed data that does not open is corruption or tampering: never a
+    /// client's fault, never shown.
+    fn from(err: crate::crypto::CryptoError) -> Self {
+        ApiError::Internal(anyhow::anyhow!("sealed data did not open: {err}"))
+    }
+}
+
+impl From<crate::crypto::data_keys::KeyringError> for ApiError {
+    fn from(err: crate::crypto::data_keys::KeyringError) -> Self {
+        use crate::crypto::data_keys::KeyringError;
+        match err {
+            KeyringError::MasterKeyRetired => ApiError::Unavailable(
+                "this server holds a retired master key; retry, another server will answer".to_owned(),
+            ),
+            other => ApiError::Internal(other.into()),
+        }
     }
 }

@@ -9,6 +9,7 @@
 pub mod access;
 pub mod app;
 pub mod audit;
+pub mod care;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::memberships::{self, Membership};
 use super::roles::{PatientReach, Permission, RoleScope};
 use crate::app::AppState;
+use crate::audit::{AuditAction, AuditActor, AuditEvent, RequestContext};
 use crate::error::ApiError;
 use crate::http::kernel::RequestMeta;
 use crate::identity::accounts::{self, Standing};
@@ -53,6 +54,17 @@ impl RequestInfo {
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .map(|ua| ua.chars().take(256).collect()),
+        }
+    }
+}
+
+impl RequestInfo {
+    /// The request's origin as the audit log records it.
+    pub fn audit_context(&self) -> RequestContext {
+        RequestContext {
+            client_addr: self.client_addr.map(|a| a.to_string()),
+            user_agent: self.user_agent.clone(),
+            request_id: self.request_id.clone(),
         }
     }
 }
@@ -190,6 +202,26 @@ impl Actor {
             Principal::Account { session_id, .. } => Some(session_id),
             Principal::ApiKey { .. } => None,
         }
+    }
+
+    /// The actor as the audit log names it.
+    pub fn audit_actor(&self) -> AuditActor {
+        match self.principal {
+            Principal::Account {
+                account_id,
+                session_id,
+            } => AuditActor::Account {
+                id: account_id,
+                session_id: Some(session_id),
+            },
+            Principal::ApiKey { key_id, .. } => AuditActor::ApiKey { id: key_id },
+        }
+    }
+
+    /// An audit event by this actor from this request; add the resource.
+    pub fn event(&self, action: AuditAction, resource_type: &str) -> AuditEvent {
+        AuditEvent::new(self.audit_actor(), action, resource_type)
+            .context(self.request.audit_context())
     }
 
     pub fn memberships(&self) -> &[Membership] {
@@ -344,6 +376,17 @@ impl FacilityScope {
     /// Whether the scope comes from an emergency ("break glass") grant.
     pub fn is_emergency(&self) -> bool {
         self.emergency.is_some()
+    }
+
+    /// A scope covering one patient of a facility the actor is not a member
+    /// of, granted by `emergency::patient_scope` only.
+    pub(super) fn emergency(facility_id: Uuid, account_id: Uuid, patient_id: Uuid) -> Self {
+        Self {
+            facility_id,
+            reach: PatientReach::None,
+            account_id,
+            emergency: Some(patient_id),
+        }
     }
 }
 

@@ -94,6 +94,21 @@ pub async fn of_account(
         .collect())
 }
 
+/// The live memberships of an account as the API shows them (an account
+/// holds a handful, not a page's worth).
+pub async fn views_of_account(db: &impl ConnectionTrait, account_id: Uuid) -> Result<Vec<MembershipView>, DbErr> {
+    Ok(Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::RevokedAt.is_null())
+        .order_by_asc(Column::Id)
+        .limit(crate::http::extract::MAX_PAGE)
+        .all(db)
+        .await?
+        .iter()
+        .filter_map(Model::view)
+        .collect())
+}
+
 /// A page of the live memberships of a facility.
 pub async fn of_facility(
     db: &impl ConnectionTrait,

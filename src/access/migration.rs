@@ -85,3 +85,49 @@ impl MigrationTrait for CreateFacilities {
         Ok(())
     }
 }
+
+/// Emergency ("break glass") access grants; after the patients they open.
+pub struct CreateEmergencyAccess;
+
+impl MigrationName for CreateEmergencyAccess {
+    fn name(&self) -> &str {
+        "m20261126_000055_emergency_access"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateEmergencyAccess {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(col("emergency_access"))
+                    .col(schema::id(col("id")))
+                    .col(ColumnDef::new(col("account_id")).uuid().not_null())
+                    .col(ColumnDef::new(col("facility_id")).uuid().not_null())
+                    .col(ColumnDef::new(col("patient_id")).uuid().not_null())
+                    .col(ColumnDef::new(col("reason")).binary().not_null())
+                    .col(schema::timestamp(col("granted_at")))
+                    .col(schema::timestamp(col("expires_at")))
+                    .col(ColumnDef::new(col("reviewed_at")).big_integer())
+                    .col(ColumnDef::new(col("reviewed_by")).uuid())
+                    .foreign_key(&mut schema::foreign_key("emergency_access", "account_id", "accounts"))
+                    .foreign_key(&mut schema::foreign_key("emergency_access", "facility_id", "facilities"))
+                    .foreign_key(&mut schema::foreign_key("emergency_access", "patient_id", "patients"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(schema::index("emergency_access", &["account_id", "patient_id"]))
+            .await?;
+        manager
+            .create_index(schema::index("emergency_access", &["facility_id", "reviewed_at"]))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(col("emergency_access")).to_owned())
+            .await
+    }
+}

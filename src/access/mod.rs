@@ -5,10 +5,12 @@
 //! facility) in tests/api/role_matrix.rs. See docs/trust-core.md.
 
 pub mod actor;
+pub mod emergency;
 pub mod facilities;
 pub mod memberships;
 pub mod migration;
 pub mod roles;
+pub mod routes;
 
 pub use actor::{Actor, FacilityScope, PatientFilter, Principal, RequestInfo};
 pub use roles::{Permission, Role};

@@ -15,6 +15,7 @@ pub mod chain;
 pub mod event;
 pub mod export;
 pub mod migration;
+pub mod routes;
 pub mod search;
 pub mod store;
 pub mod verify;

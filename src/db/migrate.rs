@@ -24,6 +24,8 @@ impl MigratorTrait for Migrator {
             Box::new(crate::identity::migration::CreateAccounts),
             Box::new(crate::access::migration::CreateFacilities),
             Box::new(crate::identity::migration::CreateApiKeys),
+            Box::new(crate::care::migration::CreatePatients),
+            Box::new(crate::access::migration::CreateEmergencyAccess),
         ]
     }
 }

@@ -7,14 +7,19 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Extension, Router};
-use utoipa::OpenApi;
+use std::collections::BTreeMap;
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{IntoResponses, Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::app::AppState;
-use crate::error::{FieldError, Problem};
+use crate::error::{FieldError, PROBLEM_JSON, Problem};
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&BearerAuth),
     info(
         title = "carebase",
         description = "An open healthcare platform backend. Every error is an RFC 9457 \
@@ -23,9 +28,72 @@ use crate::error::{FieldError, Problem};
     ),
     paths(openapi_json),
     components(schemas(Problem, FieldError)),
-    tags((name = "operations", description = "Health, readiness and this document")),
+    tags(
+        (name = "operations", description = "Health, readiness and this document"),
+        (name = "auth", description = "Sign-up, sign-in, tokens, recovery"),
+        (name = "me", description = "The signed-in account"),
+        (name = "facilities", description = "Facilities, memberships, invitations, API keys"),
+        (name = "admin", description = "Installation administration"),
+        (name = "audit", description = "The audit log"),
+        (name = "patients", description = "Patients (seed 002)"),
+        (name = "emergency access", description = "Break-the-glass access to a patient"),
+    ),
 )]
 struct BaseDocument;
+
+/// Declares the `bearer` scheme: an access token from `/auth/sign-in`, or an
+/// API key (`cbak_…`).
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An access token from POST /auth/sign-in, or an API key (cbak_…)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The problem responses any authenticated endpoint may give, declared once.
+pub struct Problems;
+
+impl IntoResponses for Problems {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        [
+            ("400", "The request could not be read"),
+            ("401", "No valid credentials"),
+            ("403", "Not allowed"),
+            ("404", "No such resource, or not within reach"),
+            ("409", "Conflicts with existing data"),
+            ("422", "Invalid fields; `errors` names each"),
+            ("429", "Too many attempts"),
+            ("500", "Server failure"),
+            ("503", "Unavailable or timed out"),
+        ]
+        .into_iter()
+        .map(|(status, description)| {
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content(
+                    PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build();
+            (status.to_owned(), RefOr::T(response))
+        })
+        .collect()
+    }
+}
 
 /// The document's fixed parts; the routers add their paths to it.
 pub fn base_document() -> utoipa::openapi::OpenApi {

@@ -8,6 +8,7 @@
 //! wraps it, so no route can opt out of the stack.
 
 pub mod api_docs;
+pub mod extract;
 pub mod health;
 pub mod json;
 pub mod kernel;
@@ -26,6 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::app::AppState;
 use crate::config::Config;
 
+pub use extract::{ApiPath, ApiQuery, Page, PageQuery};
 pub use json::ApiJson;
 
 /// The header that carries the request id, in and out.
@@ -34,6 +36,9 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The routes of the domain contexts, each context contributing its own.
 pub fn context_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(crate::access::routes::routes())
+        .merge(crate::audit::routes::routes())
+        .merge(crate::care::routes::routes())
 }
 
 /// The whole API: the kernel's operational endpoints and `contexts`. The

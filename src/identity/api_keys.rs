@@ -4,7 +4,7 @@
 //! `Authorization: Bearer cbak_<id>_<secret>`.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder};
+use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -153,12 +153,21 @@ pub async fn authenticate(db: &impl ConnectionTrait, bearer: &str) -> Result<Opt
     Ok(Some(key))
 }
 
-pub async fn list(db: &impl ConnectionTrait, facility_id: Uuid) -> Result<Vec<Model>, DbErr> {
-    Entity::find()
+/// A page of the facility's keys, oldest first, after the cursor.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut query = Entity::find()
         .filter(Column::FacilityId.eq(facility_id))
-        .order_by_desc(Column::Id)
-        .all(db)
-        .await
+        .order_by_asc(Column::Id)
+        .limit(limit);
+    if let Some(after) = after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    query.all(db).await
 }
 
 /// Revokes a key of the facility; false when there is no such live key.

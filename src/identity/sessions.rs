@@ -226,6 +226,27 @@ pub async fn touch_if_stale(
     Ok(())
 }
 
+/// A page of an account's live sessions, oldest first, after the cursor.
+pub async fn live_page(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+    now: Timestamp,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Session>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut query = session::Entity::find()
+        .filter(session::Column::AccountId.eq(account_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .order_by_asc(session::Column::Id)
+        .limit(limit);
+    if let Some(after) = after {
+        query = query.filter(session::Column::Id.gt(after));
+    }
+    query.all(db).await
+}
+
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Session>, DbErr> {
     session::Entity::find_by_id(id).one(db).await
 }

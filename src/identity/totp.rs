@@ -44,6 +44,11 @@ pub fn accept(secret: &[u8], code: &str, last_step: Option<i64>) -> Option<i64> 
     }
 }
 
+/// A secret in base32, as people type it into an authenticator.
+pub fn base32(secret: &[u8]) -> String {
+    totp_rs::Secret::from(secret.to_vec()).to_base32()
+}
+
 /// The code for the current step (used by tests and nothing else).
 pub fn current_code(secret: &[u8]) -> anyhow::Result<String> {
     let now = std::time::SystemTime::now()

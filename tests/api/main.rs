@@ -12,4 +12,6 @@ mod keys;
 mod master_key;
 mod migrations;
 mod operations;
+mod patients;
+mod people;
 mod problems;

@@ -1,0 +1,245 @@
+//! Searching and exporting the audit log over HTTP. Facility
+//! administrators see their facility's events; installation administrators
+//! see every event. An export is itself recorded before it is sent.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{
+    AuditAction, AuditFilter, ComplianceFlag, StoredEvent, redact, search, write_csv, write_ndjson,
+};
+use crate::access::{Actor, Permission};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::http::api_docs::Problems;
+use crate::http::{ApiJson, ApiPath, ApiQuery};
+use crate::time::Timestamp;
+
+/// Most events one export returns; narrow the time range for more.
+pub const MAX_EXPORT: u64 = 50_000;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(facility_events))
+        .routes(routes!(facility_export))
+        .routes(routes!(all_events))
+        .routes(routes!(all_export))
+}
+
+/// Which events to return.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    pub patient_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub action: Option<AuditAction>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<Uuid>,
+    /// Events at or after this instant (RFC 3339).
+    pub from: Option<Timestamp>,
+    /// Events before this instant (RFC 3339).
+    pub to: Option<Timestamp>,
+    /// The `next_before` of the previous page.
+    pub before: Option<i64>,
+    /// Events per page, 1 to 1000; 100 when absent.
+    pub limit: Option<u64>,
+    /// For exports: `ndjson` (default) or `csv`.
+    pub format: Option<ExportFormat>,
+}
+
+/// An export's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Ndjson,
+    Csv,
+}
+
+impl EventQuery {
+    fn filter(&self, facility_ids: Option<Vec<Uuid>>) -> AuditFilter {
+        AuditFilter {
+            facility_ids,
+            patient_id: self.patient_id,
+            actor_id: self.actor_id,
+            action: self.action,
+            resource_type: self.resource_type.clone(),
+            resource_id: self.resource_id,
+            from: self.from,
+            to: self.to,
+        }
+    }
+
+    fn limit(&self) -> Result<u64, ApiError> {
+        match self.limit {
+            None => Ok(100),
+            Some(n) if (1..=super::MAX_PAGE).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::invalid(
+                "limit",
+                format!("must be between 1 and {}", super::MAX_PAGE),
+            )),
+        }
+    }
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    pub items: Vec<StoredEvent>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+async fn page(state: &AppState, query: &EventQuery, facility_ids: Option<Vec<Uuid>>) -> Result<EventPage, ApiError> {
+    let limit = query.limit()?;
+    let items = search(&state.db, &query.filter(facility_ids), query.before, limit).await?;
+    let next_before = if items.len() as u64 == limit {
+        items.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok(EventPage { items, next_before })
+}
+
+/// Searches the facility's audit events.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/audit-events",
+    tag = "audit",
+    params(("facility_id" = Uuid, Path, description = "The facility"), EventQuery),
+    responses((status = 200, description = "A page of events", body = EventPage), Problems),
+    security(("bearer" = []))
+)]
+async fn facility_events(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<EventQuery>,
+) -> Result<ApiJson<EventPage>, ApiError> {
+    actor.facility(facility_id, Permission::AuditRead)?;
+    Ok(ApiJson(page(&state, &query, Some(vec![facility_id])).await?))
+}
+
+/// Searches every audit event (installation administrators).
+#[utoipa::path(
+    get,
+    path = "/admin/audit-events",
+    tag = "audit",
+    params(EventQuery),
+    responses((status = 200, description = "A page of events", body = EventPage), Problems),
+    security(("bearer" = []))
+)]
+async fn all_events(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiQuery(query): ApiQuery<EventQuery>,
+) -> Result<ApiJson<EventPage>, ApiError> {
+    actor.require_installation(Permission::AuditRead)?;
+    Ok(ApiJson(page(&state, &query, None).await?))
+}
+
+/// Exports the facility's matching events as NDJSON or CSV.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/audit-events/export",
+    tag = "audit",
+    params(("facility_id" = Uuid, Path, description = "The facility"), EventQuery),
+    responses(
+        (status = 200, description = "The events, newest first: NDJSON, or CSV with format=csv",
+            body = String, content_type = "application/x-ndjson"),
+        Problems
+    ),
+    security(("bearer" = []))
+)]
+async fn facility_export(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<EventQuery>,
+) -> Result<Response, ApiError> {
+    actor.facility(facility_id, Permission::AuditExport)?;
+    export(&state, &actor, &query, Some(vec![facility_id])).await
+}
+
+/// Exports every matching event (installation administrators).
+#[utoipa::path(
+    get,
+    path = "/admin/audit-events/export",
+    tag = "audit",
+    params(EventQuery),
+    responses(
+        (status = 200, description = "The events, newest first: NDJSON, or CSV with format=csv",
+            body = String, content_type = "application/x-ndjson"),
+        Problems
+    ),
+    security(("bearer" = []))
+)]
+async fn all_export(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiQuery(query): ApiQuery<EventQuery>,
+) -> Result<Response, ApiError> {
+    actor.require_installation(Permission::AuditExport)?;
+    export(&state, &actor, &query, None).await
+}
+
+/// Gathers the matching events page by page, records the export, then
+/// sends them.
+async fn export(
+    state: &AppState,
+    actor: &Actor,
+    query: &EventQuery,
+    facility_ids: Option<Vec<Uuid>>,
+) -> Result<Response, ApiError> {
+    let filter = query.filter(facility_ids.clone());
+    let mut events = Vec::new();
+    let mut before = query.before;
+    loop {
+        let page = search(&state.db, &filter, before, super::MAX_PAGE).await?;
+        let full = page.len() as u64 == super::MAX_PAGE;
+        before = page.last().map(|e| e.seq);
+        events.extend(page);
+        if !full || events.len() as u64 >= MAX_EXPORT {
+            break;
+        }
+    }
+    events.truncate(usize::try_from(MAX_EXPORT).unwrap_or(usize::MAX));
+    let format = query.format.unwrap_or(ExportFormat::Ndjson);
+    let mut event = actor
+        .event(AuditAction::Export, "audit_event")
+        .changes(redact(
+            serde_json::json!({ "events": events.len(), "format": format_name(format) }),
+            &[],
+        ))
+        .flag(ComplianceFlag::Export);
+    if let Some([facility]) = facility_ids.as_deref() {
+        event = event.facility(*facility);
+    }
+    state.audit.record(vec![event]).await?;
+    let mut body = Vec::new();
+    let content_type = match format {
+        ExportFormat::Ndjson => {
+            write_ndjson(&events, &mut body).map_err(|e| ApiError::Internal(e.into()))?;
+            "application/x-ndjson"
+        }
+        ExportFormat::Csv => {
+            write_csv(&events, &mut body).map_err(|e| ApiError::Internal(e.into()))?;
+            "text/csv; charset=utf-8"
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], Body::from(body)).into_response())
+}
+
+fn format_name(format: ExportFormat) -> &'static str {
+    match format {
+        ExportFormat::Ndjson => "ndjson",
+        ExportFormat::Csv => "csv",
+    }
+}

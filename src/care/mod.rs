@@ -1,0 +1,7 @@
+//! Care: patients and, as later issues add them, their history, care
+//! pathway, conditions and measurements (DOMAIN.md, "care").
+
+pub mod migration;
+pub mod patients;
+pub mod routes;
+pub mod store;

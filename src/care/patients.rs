@@ -1,0 +1,613 @@
+//! The patient record (seed 002): demographics sealed under the facility's
+//! data key, the MRN found by a blind index, unique within the facility.
+
+use sea_orm::entity::prelude::*;
+use sea_orm::ActiveValue;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use crate::crypto::{BlindIndex, CryptoError, DataKey, FieldRef, Sealed};
+use crate::error::{ApiError, FieldError};
+use crate::identity::email::Email;
+use crate::time::Timestamp;
+
+pub const TABLE: &str = "patients";
+
+/// The fields that identify a patient; the audit log never records their values.
+pub const PHI_FIELDS: &[&str] = &[
+    "mrn",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "ssn",
+    "phone",
+    "email",
+    "address",
+    "emergency_contact",
+    "insurance",
+    "allergies",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "patients")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub facility_id: Uuid,
+    pub mrn_index: BlindIndex,
+    pub mrn: Sealed,
+    pub first_name: Sealed,
+    pub last_name: Sealed,
+    pub date_of_birth: Sealed,
+    pub ssn: Option<Sealed>,
+    pub phone: Option<Sealed>,
+    pub email: Option<Sealed>,
+    pub address: Option<Sealed>,
+    pub emergency_contact: Option<Sealed>,
+    pub insurance: Option<Sealed>,
+    /// A sealed JSON array of strings.
+    pub allergies: Sealed,
+    pub gender: Option<String>,
+    pub is_active: bool,
+    pub portal_account_id: Option<Uuid>,
+    pub created_by: Option<Uuid>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// A postal address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+}
+
+/// Whom to call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyContact {
+    pub name: String,
+    pub phone: Option<String>,
+    pub relationship: Option<String>,
+}
+
+/// Who pays.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Insurance {
+    pub provider: String,
+    pub member_id: Option<String>,
+    pub group_number: Option<String>,
+    pub plan: Option<String>,
+}
+
+/// A patient as the API shows it, opened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Patient {
+    pub id: Uuid,
+    pub facility_id: Uuid,
+    /// Medical record number, unique within the facility.
+    pub mrn: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: String,
+    pub gender: Option<String>,
+    pub ssn: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub address: Option<Address>,
+    pub emergency_contact: Option<EmergencyContact>,
+    pub insurance: Option<Insurance>,
+    pub allergies: Vec<String>,
+    pub is_active: bool,
+    /// The account the patient signs in to the portal with.
+    pub portal_account_id: Option<Uuid>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A new patient.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPatient {
+    pub mrn: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// `YYYY-MM-DD`, not in the future.
+    pub date_of_birth: String,
+    pub gender: Option<String>,
+    pub ssn: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub address: Option<Address>,
+    pub emergency_contact: Option<EmergencyContact>,
+    pub insurance: Option<Insurance>,
+    #[serde(default)]
+    pub allergies: Vec<String>,
+    pub portal_account_id: Option<Uuid>,
+}
+
+/// Changes to a patient: an absent field stays, `null` clears an optional one.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientChanges {
+    pub mrn: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub date_of_birth: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub gender: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub ssn: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Address>)]
+    pub address: Option<Option<Address>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<EmergencyContact>)]
+    pub emergency_contact: Option<Option<EmergencyContact>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Insurance>)]
+    pub insurance: Option<Option<Insurance>>,
+    pub allergies: Option<Vec<String>>,
+    /// Links (or with `null` unlinks) the portal account.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Uuid>)]
+    pub portal_account_id: Option<Option<Uuid>>,
+}
+
+/// Deserializes a field that is present (possibly `null`) as `Some(..)`,
+/// so that an absent field (serde's default, `None`) can be told apart
+/// from one set to null.
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Collects every invalid field of an input before answering.
+#[derive(Default)]
+struct Checks(Vec<FieldError>);
+
+impl Checks {
+    fn fail(&mut self, field: &str, reason: &str) {
+        self.0.push(FieldError::new(field, reason));
+    }
+
+    fn text(&mut self, field: &str, value: &str, max: usize) {
+        if value.trim().is_empty() {
+            self.fail(field, "must not be empty");
+        } else if value.chars().count() > max {
+            self.fail(field, &format!("must be at most {max} characters"));
+        }
+    }
+
+    fn mrn(&mut self, value: &str) {
+        let valid = !value.is_empty()
+            && value.len() <= 50
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !valid {
+            self.fail("mrn", "must be 1 to 50 letters, digits, '-' or '.'");
+        }
+    }
+
+    fn date_of_birth(&mut self, value: &str) {
+        // Today somewhere on Earth may be tomorrow in UTC.
+        let today = jiff::Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date();
+        let latest = today.tomorrow().unwrap_or(today);
+        match value.parse::<jiff::civil::Date>() {
+            Ok(date) if date > latest => {
+                self.fail("date_of_birth", "must not be in the future")
+            }
+            Ok(date) if date.year() < 1880 => self.fail("date_of_birth", "must be after 1880"),
+            Ok(_) => {}
+            Err(_) => self.fail("date_of_birth", "must be a date as YYYY-MM-DD"),
+        }
+    }
+
+    fn ssn(&mut self, value: &str) {
+        let digits: String = value.chars().filter(|c| *c != '-').collect();
+        if digits.len() != 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            self.fail("ssn", "must be 9 digits, as 123-45-6789 or 123456789");
+        }
+    }
+
+    fn phone(&mut self, field: &str, value: &str) {
+        let digits = value.chars().filter(char::is_ascii_digit).count();
+        let allowed = value
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+        if !allowed || !(7..=15).contains(&digits) {
+            self.fail(field, "must be a phone number of 7 to 15 digits");
+        }
+    }
+
+    fn email(&mut self, value: &str) {
+        if let Err(reason) = Email::parse(value) {
+            self.fail("email", reason);
+        }
+    }
+
+    fn gender(&mut self, value: &str) {
+        self.text("gender", value, 20);
+    }
+
+    fn allergies(&mut self, values: &[String]) {
+        if values.len() > 100 {
+            self.fail("allergies", "must list at most 100 allergies");
+        }
+        for (i, allergy) in values.iter().enumerate() {
+            self.text(&format!("allergies[{i}]"), allergy, 200);
+        }
+    }
+
+    fn address(&mut self, address: &Address) {
+        self.text("address.line1", &address.line1, 200);
+        self.text("address.city", &address.city, 100);
+    }
+
+    fn emergency_contact(&mut self, contact: &EmergencyContact) {
+        self.text("emergency_contact.name", &contact.name, 200);
+        if let Some(phone) = &contact.phone {
+            self.phone("emergency_contact.phone", phone);
+        }
+    }
+
+    fn insurance(&mut self, insurance: &Insurance) {
+        self.text("insurance.provider", &insurance.provider, 200);
+    }
+
+    fn done(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}
+
+impl NewPatient {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::default();
+        c.mrn(&self.mrn);
+        c.text("first_name", &self.first_name, 100);
+        c.text("last_name", &self.last_name, 100);
+        c.date_of_birth(&self.date_of_birth);
+        self.gender.as_deref().map(|v| c.gender(v));
+        self.ssn.as_deref().map(|v| c.ssn(v));
+        self.phone.as_deref().map(|v| c.phone("phone", v));
+        self.email.as_deref().map(|v| c.email(v));
+        self.address.as_ref().map(|v| c.address(v));
+        self.emergency_contact.as_ref().map(|v| c.emergency_contact(v));
+        self.insurance.as_ref().map(|v| c.insurance(v));
+        c.allergies(&self.allergies);
+        c.done()
+    }
+}
+
+impl PatientChanges {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::default();
+        self.mrn.as_deref().map(|v| c.mrn(v));
+        self.first_name.as_deref().map(|v| c.text("first_name", v, 100));
+        self.last_name.as_deref().map(|v| c.text("last_name", v, 100));
+        self.date_of_birth.as_deref().map(|v| c.date_of_birth(v));
+        if let Some(Some(v)) = &self.gender {
+            c.gender(v);
+        }
+        if let Some(Some(v)) = &self.ssn {
+            c.ssn(v);
+        }
+        if let Some(Some(v)) = &self.phone {
+            c.phone("phone", v);
+        }
+        if let Some(Some(v)) = &self.email {
+            c.email(v);
+        }
+        if let Some(Some(v)) = &self.address {
+            c.address(v);
+        }
+        if let Some(Some(v)) = &self.emergency_contact {
+            c.emergency_contact(v);
+        }
+        if let Some(Some(v)) = &self.insurance {
+            c.insurance(v);
+        }
+        if let Some(v) = &self.allergies {
+            c.allergies(v);
+        }
+        c.done()
+    }
+
+    /// The names of the fields this change touches, for the audit log.
+    pub fn touched(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        let mut mark = |present: bool, name| {
+            if present {
+                fields.push(name);
+            }
+        };
+        mark(self.mrn.is_some(), "mrn");
+        mark(self.first_name.is_some(), "first_name");
+        mark(self.last_name.is_some(), "last_name");
+        mark(self.date_of_birth.is_some(), "date_of_birth");
+        mark(self.gender.is_some(), "gender");
+        mark(self.ssn.is_some(), "ssn");
+        mark(self.phone.is_some(), "phone");
+        mark(self.email.is_some(), "email");
+        mark(self.address.is_some(), "address");
+        mark(self.emergency_contact.is_some(), "emergency_contact");
+        mark(self.insurance.is_some(), "insurance");
+        mark(self.allergies.is_some(), "allergies");
+        mark(self.portal_account_id.is_some(), "portal_account_id");
+        fields
+    }
+}
+
+/// The MRN as compared: trimmed and upper-case, so `a-1` finds `A-1`.
+pub fn normalize_mrn(mrn: &str) -> String {
+    mrn.trim().to_ascii_uppercase()
+}
+
+pub fn mrn_index(key: &DataKey, mrn: &str) -> BlindIndex {
+    key.blind_index("patient-mrn", &normalize_mrn(mrn))
+}
+
+/// Seals one field of one patient.
+pub struct Sealer<'a> {
+    key: &'a DataKey,
+    id: Uuid,
+}
+
+impl<'a> Sealer<'a> {
+    pub fn new(key: &'a DataKey, id: Uuid) -> Self {
+        Self { key, id }
+    }
+
+    pub fn text(&self, column: &str, value: &str) -> Sealed {
+        self.key.seal_str(FieldRef::new(TABLE, column, self.id), value)
+    }
+
+    pub fn json<T: Serialize>(&self, column: &str, value: &T) -> Sealed {
+        let bytes = serde_json::to_vec(value).unwrap_or_default();
+        self.key.seal(FieldRef::new(TABLE, column, self.id), &bytes)
+    }
+
+    fn open_text(&self, column: &str, sealed: &Sealed) -> Result<String, CryptoError> {
+        self.key.open_string(FieldRef::new(TABLE, column, self.id), sealed)
+    }
+
+    fn open_json<T: serde::de::DeserializeOwned>(&self, column: &str, sealed: &Sealed) -> Result<T, CryptoError> {
+        let bytes = self.key.open(FieldRef::new(TABLE, column, self.id), sealed)?;
+        serde_json::from_slice(&bytes).map_err(|_| CryptoError::Malformed)
+    }
+}
+
+/// The sealed row for a new patient.
+pub fn seal_new(key: &DataKey, id: Uuid, facility_id: Uuid, new: &NewPatient, created_by: Uuid) -> ActiveModel {
+    let seal = Sealer::new(key, id);
+    let now = Timestamp::now();
+    let mrn = normalize_mrn(&new.mrn);
+    ActiveModel {
+        id: ActiveValue::Set(id),
+        facility_id: ActiveValue::Set(facility_id),
+        mrn_index: ActiveValue::Set(mrn_index(key, &mrn)),
+        mrn: ActiveValue::Set(seal.text("mrn", &mrn)),
+        first_name: ActiveValue::Set(seal.text("first_name", new.first_name.trim())),
+        last_name: ActiveValue::Set(seal.text("last_name", new.last_name.trim())),
+        date_of_birth: ActiveValue::Set(seal.text("date_of_birth", &new.date_of_birth)),
+        ssn: ActiveValue::Set(new.ssn.as_deref().map(|v| seal.text("ssn", v))),
+        phone: ActiveValue::Set(new.phone.as_deref().map(|v| seal.text("phone", v))),
+        email: ActiveValue::Set(new.email.as_deref().map(|v| seal.text("email", v.trim()))),
+        address: ActiveValue::Set(new.address.as_ref().map(|v| seal.json("address", v))),
+        emergency_contact: ActiveValue::Set(
+            new.emergency_contact
+                .as_ref()
+                .map(|v| seal.json("emergency_contact", v)),
+        ),
+        insurance: ActiveValue::Set(new.insurance.as_ref().map(|v| seal.json("insurance", v))),
+        allergies: ActiveValue::Set(seal.json("allergies", &new.allergies)),
+        gender: ActiveValue::Set(new.gender.clone()),
+        is_active: ActiveValue::Set(true),
+        portal_account_id: ActiveValue::Set(new.portal_account_id),
+        created_by: ActiveValue::Set(Some(created_by)),
+        created_at: ActiveValue::Set(now),
+        updated_at: ActiveValue::Set(now),
+    }
+}
+
+/// Applies sealed changes to a row.
+pub fn seal_changes(key: &DataKey, row: Model, changes: &PatientChanges) -> ActiveModel {
+    let seal = Sealer::new(key, row.id);
+    let mut active: ActiveModel = row.into();
+    if let Some(mrn) = &changes.mrn {
+        let mrn = normalize_mrn(mrn);
+        active.mrn_index = ActiveValue::Set(mrn_index(key, &mrn));
+        active.mrn = ActiveValue::Set(seal.text("mrn", &mrn));
+    }
+    if let Some(v) = &changes.first_name {
+        active.first_name = ActiveValue::Set(seal.text("first_name", v.trim()));
+    }
+    if let Some(v) = &changes.last_name {
+        active.last_name = ActiveValue::Set(seal.text("last_name", v.trim()));
+    }
+    if let Some(v) = &changes.date_of_birth {
+        active.date_of_birth = ActiveValue::Set(seal.text("date_of_birth", v));
+    }
+    if let Some(v) = &changes.gender {
+        active.gender = ActiveValue::Set(v.clone());
+    }
+    if let Some(v) = &changes.ssn {
+        active.ssn = ActiveValue::Set(v.as_deref().map(|v| seal.text("ssn", v)));
+    }
+    if let Some(v) = &changes.phone {
+        active.phone = ActiveValue::Set(v.as_deref().map(|v| seal.text("phone", v)));
+    }
+    if let Some(v) = &changes.email {
+        active.email = ActiveValue::Set(v.as_deref().map(|v| seal.text("email", v.trim())));
+    }
+    if let Some(v) = &changes.address {
+        active.address = ActiveValue::Set(v.as_ref().map(|v| seal.json("address", v)));
+    }
+    if let Some(v) = &changes.emergency_contact {
+        active.emergency_contact = ActiveValue::Set(v.as_ref().map(|v| seal.json("emergency_contact", v)));
+    }
+    if let Some(v) = &changes.insurance {
+        active.insurance = ActiveValue::Set(v.as_ref().map(|v| seal.json("insurance", v)));
+    }
+    if let Some(v) = &changes.allergies {
+        active.allergies = ActiveValue::Set(seal.json("allergies", v));
+    }
+    if let Some(v) = changes.portal_account_id {
+        active.portal_account_id = ActiveValue::Set(v);
+    }
+    active.updated_at = ActiveValue::Set(Timestamp::now());
+    active
+}
+
+impl Patient {
+    /// Opens a row. A field that does not open (altered, or moved from
+    /// another row) fails the whole record: a patient is never shown with
+    /// another's data.
+    pub fn open(key: &DataKey, row: &Model) -> Result<Self, CryptoError> {
+        let seal = Sealer::new(key, row.id);
+        let text = |column, sealed: &Option<Sealed>| {
+            sealed
+                .as_ref()
+                .map(|s| seal.open_text(column, s))
+                .transpose()
+        };
+        Ok(Self {
+            id: row.id,
+            facility_id: row.facility_id,
+            mrn: seal.open_text("mrn", &row.mrn)?,
+            first_name: seal.open_text("first_name", &row.first_name)?,
+            last_name: seal.open_text("last_name", &row.last_name)?,
+            date_of_birth: seal.open_text("date_of_birth", &row.date_of_birth)?,
+            gender: row.gender.clone(),
+            ssn: text("ssn", &row.ssn)?,
+            phone: text("phone", &row.phone)?,
+            email: text("email", &row.email)?,
+            address: row
+                .address
+                .as_ref()
+                .map(|s| seal.open_json("address", s))
+                .transpose()?,
+            emergency_contact: row
+                .emergency_contact
+                .as_ref()
+                .map(|s| seal.open_json("emergency_contact", s))
+                .transpose()?,
+            insurance: row
+                .insurance
+                .as_ref()
+                .map(|s| seal.open_json("insurance", s))
+                .transpose()?,
+            allergies: seal.open_json("allergies", &row.allergies)?,
+            is_active: row.is_active,
+            portal_account_id: row.portal_account_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> NewPatient {
+        serde_json::from_value(serde_json::json!({
+            "mrn": "a-100", "first_name": "Zebediah", "last_name": "Quuxworth",
+            "date_of_birth": "1980-02-29", "ssn": "123-45-6789", "phone": "+1 555 010 9999",
+            "email": "zq@example.org", "allergies": ["penicillin"],
+            "address": {"line1": "1 Main St", "city": "Springfield"},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_sealed_patient_opens_to_what_was_written() {
+        let key = DataKey::new(Uuid::now_v7(), &[3u8; 32]);
+        let id = Uuid::now_v7();
+        let new = valid();
+        new.validate().unwrap();
+        let active = seal_new(&key, id, Uuid::now_v7(), &new, Uuid::now_v7());
+        let row = Model {
+            id,
+            facility_id: active.facility_id.clone().unwrap(),
+            mrn_index: active.mrn_index.clone().unwrap(),
+            mrn: active.mrn.clone().unwrap(),
+            first_name: active.first_name.clone().unwrap(),
+            last_name: active.last_name.clone().unwrap(),
+            date_of_birth: active.date_of_birth.clone().unwrap(),
+            ssn: active.ssn.clone().unwrap(),
+            phone: active.phone.clone().unwrap(),
+            email: active.email.clone().unwrap(),
+            address: active.address.clone().unwrap(),
+            emergency_contact: None,
+            insurance: None,
+            allergies: active.allergies.clone().unwrap(),
+            gender: None,
+            is_active: true,
+            portal_account_id: None,
+            created_by: None,
+            created_at: Timestamp::now(),
+            updated_at: Timestamp::now(),
+        };
+        let patient = Patient::open(&key, &row).unwrap();
+        assert_eq!(patient.mrn, "A-100");
+        assert_eq!(patient.last_name, "Quuxworth");
+        assert_eq!(patient.allergies, vec!["penicillin"]);
+        assert_eq!(row.mrn_index, mrn_index(&key, "a-100 "));
+
+        // A field moved from another row does not open.
+        let other = Sealer::new(&key, Uuid::now_v7()).text("last_name", "Someone");
+        let swapped = Model { last_name: other, ..row };
+        assert_eq!(Patient::open(&key, &swapped).unwrap_err(), CryptoError::Forged);
+    }
+
+    #[test]
+    fn every_invalid_field_is_named() {
+        let mut bad = valid();
+        bad.mrn = "no spaces allowed".into();
+        bad.date_of_birth = "2999-01-01".into();
+        bad.ssn = Some("12345".into());
+        bad.email = Some("nope".into());
+        bad.allergies = vec![String::new()];
+        let ApiError::Validation(errors) = bad.validate().unwrap_err() else {
+            panic!("expected validation errors");
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["mrn", "date_of_birth", "ssn", "email", "allergies[0]"]);
+    }
+
+    #[test]
+    fn null_clears_and_absence_keeps() {
+        let changes: PatientChanges =
+            serde_json::from_str(r#"{"phone": null, "first_name": "Zeb"}"#).unwrap();
+        assert_eq!(changes.phone, Some(None));
+        assert_eq!(changes.email, None);
+        assert_eq!(changes.touched(), vec!["first_name", "phone"]);
+    }
+}

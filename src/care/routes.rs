@@ -1,0 +1,324 @@
+//! `/facilities/{facility_id}/patients`: create, read, update, deactivate,
+//! find by MRN, and list. Every read is recorded as `patient_access` in the
+//! audit log before the response leaves; every write appends its event in
+//! its own transaction.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use sea_orm::ActiveModelTrait;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::patients::{self, NewPatient, Patient, PatientChanges, PHI_FIELDS};
+use super::store;
+use crate::access::memberships::{self, NewMembership};
+use crate::access::{Actor, FacilityScope, Permission, Role, emergency};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
+use crate::db::new_id;
+use crate::error::{ApiError, OnConstraint};
+use crate::http::api_docs::Problems;
+use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
+use crate::identity::accounts;
+
+const RESOURCE: &str = "patient";
+const MRN_TAKEN: &str = "patients_facility_id_mrn_index_key";
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_patient, list_patients))
+        .routes(routes!(get_patient, update_patient))
+        .routes(routes!(deactivate_patient))
+        .routes(routes!(find_patient_by_mrn))
+}
+
+fn mrn_taken() -> ApiError {
+    ApiError::Conflict("a patient with this `mrn` already exists in this facility".to_owned())
+}
+
+/// The audit event of one access to a patient under `scope`.
+fn access_event(actor: &Actor, scope: &FacilityScope, patient_id: Uuid) -> AuditEvent {
+    let event = actor
+        .event(AuditAction::PatientAccess, RESOURCE)
+        .resource(patient_id)
+        .facility(scope.facility_id())
+        .patient(patient_id)
+        .flag(ComplianceFlag::Phi);
+    if scope.is_emergency() {
+        event.flag(ComplianceFlag::EmergencyAccess)
+    } else {
+        event
+    }
+}
+
+/// Links a portal account: it must exist, and it gets the `patient` role in
+/// the facility so it can sign in and see this record.
+async fn link_portal_account(
+    txn: &impl sea_orm::ConnectionTrait,
+    actor: &Actor,
+    facility_id: Uuid,
+    account_id: Uuid,
+) -> Result<(), ApiError> {
+    if accounts::find(txn, account_id).await?.is_none() {
+        return Err(ApiError::invalid("portal_account_id", "no such account"));
+    }
+    memberships::grant(
+        txn,
+        NewMembership {
+            account_id,
+            facility_id: Some(facility_id),
+            role: Role::Patient,
+            department: None,
+            is_primary: false,
+            assigned_by: Some(actor.account_id()),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Registers a patient.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/patients",
+    tag = "patients",
+    params(("facility_id" = Uuid, Path, description = "The facility")),
+    request_body = NewPatient,
+    responses((status = 201, description = "Registered", body = Patient), Problems),
+    security(("bearer" = []))
+)]
+async fn create_patient(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiJson(new): ApiJson<NewPatient>,
+) -> Result<(StatusCode, ApiJson<Patient>), ApiError> {
+    actor.facility(facility_id, Permission::PatientCreate)?;
+    new.validate()?;
+    let key = state.keyring.facility(facility_id).await?;
+    let id = new_id();
+    let txn = state.db.begin().await?;
+    if let Some(account_id) = new.portal_account_id {
+        link_portal_account(&txn, &actor, facility_id, account_id).await?;
+    }
+    let row = patients::seal_new(&key, id, facility_id, &new, actor.account_id())
+        .insert(&txn)
+        .await
+        .on_constraint(MRN_TAKEN, mrn_taken)?;
+    let patient = Patient::open(&key, &row)?;
+    let changes = serde_json::to_value(&patient).unwrap_or_default();
+    audit::append(
+        &txn,
+        vec![
+            actor
+                .event(AuditAction::Create, RESOURCE)
+                .resource(id)
+                .facility(facility_id)
+                .patient(id)
+                .changes(redact(json!({ "after": changes }), PHI_FIELDS))
+                .flag(ComplianceFlag::Phi),
+        ],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((StatusCode::CREATED, ApiJson(patient)))
+}
+
+/// Lists the patients the caller may see, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/patients",
+    tag = "patients",
+    params(("facility_id" = Uuid, Path, description = "The facility"), PageQuery),
+    responses((status = 200, description = "A page of patients", body = Page<Patient>), Problems),
+    security(("bearer" = []))
+)]
+async fn list_patients(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<ApiJson<Page<Patient>>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::PatientRead)?;
+    let limit = page.limit()?;
+    let rows = store::page(state.db.conn(), &scope, page.after, limit).await?;
+    let key = state.keyring.facility(facility_id).await?;
+    let patients = rows
+        .iter()
+        .map(|row| Patient::open(&key, row))
+        .collect::<Result<Vec<_>, _>>()?;
+    let events = patients
+        .iter()
+        .map(|p| access_event(&actor, &scope, p.id))
+        .collect();
+    state.audit.record(events).await?;
+    Ok(ApiJson(Page::new(patients, limit, |p| p.id)))
+}
+
+/// Reads one patient.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/patients/{patient_id}",
+    tag = "patients",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("patient_id" = Uuid, Path, description = "The patient"),
+    ),
+    responses((status = 200, description = "The patient", body = Patient), Problems),
+    security(("bearer" = []))
+)]
+async fn get_patient(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, patient_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<ApiJson<Patient>, ApiError> {
+    let scope = emergency::patient_scope(state.db.conn(), &actor, facility_id, patient_id).await?;
+    let row = store::find(state.db.conn(), &scope, patient_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let key = state.keyring.facility(facility_id).await?;
+    let patient = Patient::open(&key, &row)?;
+    state
+        .audit
+        .record(vec![access_event(&actor, &scope, patient_id)])
+        .await?;
+    Ok(ApiJson(patient))
+}
+
+/// A lookup by medical record number.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MrnLookup {
+    pub mrn: String,
+}
+
+/// Finds a patient by MRN. The MRN travels in the body, never in a URL
+/// that proxies and logs would keep.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/patients/search",
+    tag = "patients",
+    params(("facility_id" = Uuid, Path, description = "The facility")),
+    request_body = MrnLookup,
+    responses((status = 200, description = "The patient with this MRN", body = Patient), Problems),
+    security(("bearer" = []))
+)]
+async fn find_patient_by_mrn(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiJson(lookup): ApiJson<MrnLookup>,
+) -> Result<ApiJson<Patient>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::PatientRead)?;
+    if lookup.mrn.trim().is_empty() {
+        return Err(ApiError::invalid("mrn", "must not be empty"));
+    }
+    let key = state.keyring.facility(facility_id).await?;
+    let row = store::find_by_mrn(state.db.conn(), &scope, &key, &lookup.mrn)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let patient = Patient::open(&key, &row)?;
+    state
+        .audit
+        .record(vec![access_event(&actor, &scope, row.id)])
+        .await?;
+    Ok(ApiJson(patient))
+}
+
+/// Changes a patient: absent fields stay, `null` clears an optional field.
+#[utoipa::path(
+    patch,
+    path = "/facilities/{facility_id}/patients/{patient_id}",
+    tag = "patients",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("patient_id" = Uuid, Path, description = "The patient"),
+    ),
+    request_body = PatientChanges,
+    responses((status = 200, description = "The changed patient", body = Patient), Problems),
+    security(("bearer" = []))
+)]
+async fn update_patient(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, patient_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(changes): ApiJson<PatientChanges>,
+) -> Result<ApiJson<Patient>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::PatientUpdate)?;
+    changes.validate()?;
+    let key = state.keyring.facility(facility_id).await?;
+    let txn = state.db.begin().await?;
+    let row = store::find(&txn, &scope, patient_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if let Some(Some(account_id)) = changes.portal_account_id {
+        link_portal_account(&txn, &actor, facility_id, account_id).await?;
+    }
+    let row = patients::seal_changes(&key, row, &changes)
+        .update(&txn)
+        .await
+        .on_constraint(MRN_TAKEN, mrn_taken)?;
+    let patient = Patient::open(&key, &row)?;
+    audit::append(
+        &txn,
+        vec![
+            actor
+                .event(AuditAction::Update, RESOURCE)
+                .resource(patient_id)
+                .facility(facility_id)
+                .patient(patient_id)
+                .changes(redact(json!({ "fields": changes.touched() }), PHI_FIELDS))
+                .flag(ComplianceFlag::Phi),
+        ],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(ApiJson(patient))
+}
+
+/// Deactivates a patient; the record stays, marked inactive.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/patients/{patient_id}/deactivate",
+    tag = "patients",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("patient_id" = Uuid, Path, description = "The patient"),
+    ),
+    responses((status = 200, description = "The deactivated patient", body = Patient), Problems),
+    security(("bearer" = []))
+)]
+async fn deactivate_patient(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, patient_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<ApiJson<Patient>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::PatientDeactivate)?;
+    let key = state.keyring.facility(facility_id).await?;
+    let txn = state.db.begin().await?;
+    let row = store::find(&txn, &scope, patient_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut active: patients::ActiveModel = row.into();
+    active.is_active = sea_orm::ActiveValue::Set(false);
+    active.updated_at = sea_orm::ActiveValue::Set(crate::time::Timestamp::now());
+    let row = active.update(&txn).await?;
+    audit::append(
+        &txn,
+        vec![
+            actor
+                .event(AuditAction::Update, RESOURCE)
+                .resource(patient_id)
+                .facility(facility_id)
+                .patient(patient_id)
+                .changes(redact(json!({ "is_active": false }), PHI_FIELDS)),
+        ],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(ApiJson(Patient::open(&key, &row)?))
+}

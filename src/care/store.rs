@@ -1,0 +1,67 @@
+//! Patient queries, always through a scope from the policy engine.
+
+use sea_orm::entity::prelude::*;
+use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, Select};
+
+use super::patients::{self, Model};
+use crate::access::{FacilityScope, PatientFilter};
+use crate::crypto::DataKey;
+
+/// The patients `scope` lets the caller see.
+fn visible(scope: &FacilityScope) -> Select<patients::Entity> {
+    let query = patients::Entity::find().filter(patients::Column::FacilityId.eq(scope.facility_id()));
+    match scope.patients() {
+        PatientFilter::All => query,
+        PatientFilter::PortalAccount(account) => {
+            query.filter(patients::Column::PortalAccountId.eq(account))
+        }
+        PatientFilter::Only(patient) => query.filter(patients::Column::Id.eq(patient)),
+        PatientFilter::Nothing => query.filter(Expr::value(false)),
+    }
+}
+
+pub async fn find(db: &impl ConnectionTrait, scope: &FacilityScope, id: Uuid) -> Result<Option<Model>, DbErr> {
+    visible(scope).filter(patients::Column::Id.eq(id)).one(db).await
+}
+
+pub async fn find_by_mrn(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    key: &DataKey,
+    mrn: &str,
+) -> Result<Option<Model>, DbErr> {
+    visible(scope)
+        .filter(patients::Column::MrnIndex.eq(patients::mrn_index(key, mrn)))
+        .one(db)
+        .await
+}
+
+/// A page of visible patients, in creation order, after the cursor.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut query = visible(scope)
+        .order_by_asc(patients::Column::Id)
+        .limit(limit);
+    if let Some(after) = after {
+        query = query.filter(patients::Column::Id.gt(after));
+    }
+    query.all(db).await
+}
+
+/// Whether the facility has this patient. Reveals nothing else; used only
+/// to refuse an emergency access request for a patient that does not exist.
+pub async fn exists(db: &impl ConnectionTrait, facility_id: Uuid, patient_id: Uuid) -> Result<bool, DbErr> {
+    Ok(patients::Entity::find()
+        .select_only()
+        .column(patients::Column::Id)
+        .filter(patients::Column::FacilityId.eq(facility_id))
+        .filter(patients::Column::Id.eq(patient_id))
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?
+        .is_some())
+}

@@ -1,0 +1,95 @@
+//! Path and query extractors that answer bad input with a precise problem,
+//! and the cursor pagination every list uses.
+
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldError};
+
+/// Path parameters of type `T`; a malformed one (such as an id that is not
+/// a UUID) is a 400 naming it.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| ApiPath(value))
+            .map_err(|rejection| {
+                ApiError::MalformedRequest(format!("a path parameter is invalid: {}", rejection.body_text()))
+            })
+    }
+}
+
+/// Query parameters of type `T`; unknown or malformed ones are a 400.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|rejection| {
+                ApiError::MalformedRequest(format!("a query parameter is invalid: {}", rejection.body_text()))
+            })
+    }
+}
+
+/// Items per page when the client does not say.
+pub const DEFAULT_PAGE: u64 = 50;
+/// Most items one page returns.
+pub const MAX_PAGE: u64 = 200;
+
+/// Cursor pagination: `?after=<id of the last item seen>&limit=<n>`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// The `next_cursor` of the previous page.
+    pub after: Option<Uuid>,
+    /// Items per page, 1 to 200; 50 when absent.
+    pub limit: Option<u64>,
+}
+
+impl PageQuery {
+    pub fn limit(&self) -> Result<u64, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_PAGE),
+            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::Validation(vec![FieldError::new(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            )])),
+        }
+    }
+}
+
+/// One page of a list, and the cursor of the next page if there may be one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next_cursor: Option<Uuid>,
+}
+
+impl<T> Page<T> {
+    /// A page of `items` fetched with `limit`; `id` gives an item's cursor.
+    pub fn new(items: Vec<T>, limit: u64, id: impl Fn(&T) -> Uuid) -> Self {
+        let next_cursor = if items.len() as u64 == limit {
+            items.last().map(id)
+        } else {
+            None
+        };
+        Self { items, next_cursor }
+    }
+}

@@ -1,0 +1,108 @@
+//! `carebase admin create`: the first system administrator, made from the
+//! command line by whoever runs the server. There is no default password:
+//! the command prints a single-use setup code (redeemed with
+//! `POST /auth/accept-invitation`), or takes a password on standard input.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::accounts::{self, NewAccount};
+use super::email::Email;
+use super::password;
+use super::tokens::{self, Purpose};
+use crate::access::Role;
+use crate::access::memberships::{self, NewMembership};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditActor, AuditEvent, redact};
+
+/// What `admin create` made.
+#[derive(Debug)]
+pub struct Bootstrapped {
+    pub account_id: Uuid,
+    /// Whether the account existed before.
+    pub existed: bool,
+    /// The setup code to redeem, when no password was given.
+    pub setup_code: Option<String>,
+}
+
+/// Makes (or promotes) the account for `email` a system administrator.
+pub async fn create_system_admin(
+    state: &AppState,
+    email: &str,
+    new_password: Option<String>,
+) -> anyhow::Result<Bootstrapped> {
+    let email = Email::parse(email).map_err(|reason| anyhow::anyhow!("--email {reason}"))?;
+    let hash = match new_password {
+        Some(p) => {
+            password::check_policy("password", &p)
+                .map_err(|_| anyhow::anyhow!("the password must be 12 to 256 characters"))?;
+            Some(password::hash(p).await?)
+        }
+        None => None,
+    };
+    let key = state.keyring.installation().await?;
+    let txn = state.db.begin().await?;
+    let (account, existed) = match accounts::find_by_email(&txn, &key, &email).await? {
+        Some(account) => (account, true),
+        None => {
+            let account = accounts::create(
+                &txn,
+                &key,
+                NewAccount {
+                    email,
+                    password_hash: hash.clone(),
+                    full_name: None,
+                    invited_by: None,
+                    // The operator vouches for the address.
+                    email_confirmed: true,
+                },
+            )
+            .await?;
+            (account, false)
+        }
+    };
+    let account_id = account.id;
+    if existed && let Some(hash) = hash.clone() {
+        accounts::update(&txn, account, |a| {
+            a.password_hash = sea_orm::ActiveValue::Set(Some(hash));
+        })
+        .await?;
+    }
+    let setup_code = match hash {
+        Some(_) => None,
+        None => Some(tokens::issue(&txn, &key, account_id, Purpose::Invitation, None).await?),
+    };
+    memberships::grant(
+        &txn,
+        NewMembership {
+            account_id,
+            facility_id: None,
+            role: Role::SystemAdmin,
+            department: None,
+            is_primary: true,
+            assigned_by: None,
+        },
+    )
+    .await?;
+    audit::append(
+        &txn,
+        vec![
+            AuditEvent::new(
+                AuditActor::System {
+                    job: "cli: admin create".to_owned(),
+                },
+                AuditAction::Create,
+                "membership",
+            )
+            .resource(account_id)
+            .changes(redact(json!({ "role": "system_admin", "account_existed": existed }), &[])),
+        ],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Bootstrapped {
+        account_id,
+        existed,
+        setup_code,
+    })
+}

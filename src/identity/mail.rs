@@ -1,0 +1,98 @@
+//! The messages identity sends, through the one notifier. Each carries a
+//! single-use token; the client application turns it into a link or asks
+//! the person to paste it.
+
+use sea_orm::ConnectionTrait;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::notify::{Channel, OutgoingMessage};
+
+/// One kind of message, with its wording.
+#[derive(Clone, Copy, Debug)]
+pub enum Mail {
+    ConfirmEmail,
+    Invitation,
+    Recovery,
+    EmailChange,
+    PhoneChange,
+    /// Someone tried to sign up with an address that already has an account.
+    AlreadyRegistered,
+}
+
+impl Mail {
+    fn kind(self) -> &'static str {
+        match self {
+            Mail::ConfirmEmail => "confirm_email",
+            Mail::Invitation => "invitation",
+            Mail::Recovery => "recovery",
+            Mail::EmailChange => "email_change",
+            Mail::PhoneChange => "phone_change",
+            Mail::AlreadyRegistered => "already_registered",
+        }
+    }
+
+    fn subject(self) -> &'static str {
+        match self {
+            Mail::ConfirmEmail => "Confirm your email address",
+            Mail::Invitation => "You are invited to carebase",
+            Mail::Recovery => "Reset your password",
+            Mail::EmailChange => "Confirm your new email address",
+            Mail::PhoneChange => "Confirm your phone number",
+            Mail::AlreadyRegistered => "Someone tried to sign up with your address",
+        }
+    }
+
+    fn body(self, token: Option<&str>) -> String {
+        let token = token.unwrap_or_default();
+        match self {
+            Mail::ConfirmEmail => format!(
+                "Confirm your email address with this code (valid 48 hours):\n\n{token}\n"
+            ),
+            Mail::Invitation => format!(
+                "You have been invited to carebase. Accept the invitation and choose a password with this code (valid 7 days):\n\n{token}\n"
+            ),
+            Mail::Recovery => format!(
+                "Reset your password with this code (valid 1 hour). If you did not ask for it, ignore this message.\n\n{token}\n"
+            ),
+            Mail::EmailChange => format!(
+                "Confirm this new address for your carebase account with this code (valid 1 hour):\n\n{token}\n"
+            ),
+            Mail::PhoneChange => format!("Your carebase confirmation code: {token}"),
+            Mail::AlreadyRegistered => "Someone asked to create a carebase account with this address, which already has one. If it was you, sign in or reset your password.\n".to_owned(),
+        }
+    }
+
+    fn channel(self) -> Channel {
+        match self {
+            Mail::PhoneChange => Channel::Sms,
+            _ => Channel::Email,
+        }
+    }
+}
+
+/// Queues `mail` to `to` in the caller's transaction: it goes out only if
+/// the change that caused it commits.
+pub async fn send(
+    state: &AppState,
+    txn: &impl ConnectionTrait,
+    mail: Mail,
+    to: &str,
+    token: Option<&str>,
+) -> Result<(), ApiError> {
+    state
+        .notifier
+        .send(
+            txn,
+            OutgoingMessage {
+                channel: mail.channel(),
+                to: to.to_owned(),
+                subject: mail.subject().to_owned(),
+                body: mail.body(token),
+                kind: mail.kind(),
+            },
+        )
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot queue a message: {e}")))?;
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! People for tests: accounts with roles, signed in over the real API.
+//!
+//! Accounts are made with the stores (as `carebase admin create` does) and
+//! then sign in through `POST /auth/sign-in`, so every token a test uses was
+//! issued by the real endpoint.
+
+use std::sync::OnceLock;
+
+use carebase::access::Role;
+use carebase::access::memberships::{self, NewMembership};
+use carebase::identity::accounts::{self, NewAccount};
+use carebase::identity::email::Email;
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::TestApp;
+
+/// Every test account's password.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The argon2 hash of [`PASSWORD`], computed once per test binary: hashing
+/// costs tens of milliseconds and tests make hundreds of accounts.
+async fn password_hash() -> String {
+    static HASH: OnceLock<String> = OnceLock::new();
+    if let Some(hash) = HASH.get() {
+        return hash.clone();
+    }
+    let hash = carebase::identity::password::hash(PASSWORD.to_owned()).await.unwrap();
+    HASH.get_or_init(|| hash).clone()
+}
+
+/// A signed-in person.
+#[derive(Clone, Debug)]
+pub struct Person {
+    pub account_id: Uuid,
+    pub email: String,
+    pub token: String,
+    pub refresh_token: String,
+    pub session_id: Uuid,
+}
+
+impl TestApp {
+    /// A confirmed account with `roles` (facility `None` = installation).
+    pub async fn account(&self, roles: &[(Option<Uuid>, Role)]) -> (Uuid, String) {
+        let email = format!("{}@test.example", Uuid::new_v4().simple());
+        let key = self.state.keyring.installation().await.unwrap();
+        let account = accounts::create(
+            self.state.db.conn(),
+            &key,
+            NewAccount {
+                email: Email::parse(&email).unwrap(),
+                password_hash: Some(password_hash().await),
+                full_name: Some("Test Person".to_owned()),
+                invited_by: None,
+                email_confirmed: true,
+            },
+        )
+        .await
+        .unwrap();
+        for (facility_id, role) in roles {
+            memberships::grant(
+                self.state.db.conn(),
+                NewMembership {
+                    account_id: account.id,
+                    facility_id: *facility_id,
+                    role: *role,
+                    department: None,
+                    is_primary: false,
+                    assigned_by: None,
+                },
+            )
+            .await
+            .unwrap();
+        }
+        (account.id, email)
+    }
+
+    /// Signs `email` in with the test password; panics unless it works.
+    pub async fn sign_in(&self, email: &str) -> Value {
+        let response = self
+            .client
+            .post(self.url("/auth/sign-in"))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "sign-in of {email}");
+        response.json().await.unwrap()
+    }
+
+    /// A person holding `roles`, signed in.
+    pub async fn person(&self, roles: &[(Option<Uuid>, Role)]) -> Person {
+        let (account_id, email) = self.account(roles).await;
+        let tokens = self.sign_in(&email).await;
+        Person {
+            account_id,
+            email,
+            token: tokens["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: tokens["refresh_token"].as_str().unwrap().to_owned(),
+            session_id: tokens["session_id"].as_str().unwrap().parse().unwrap(),
+        }
+    }
+
+    /// The installation's system administrator.
+    pub async fn system_admin(&self) -> Person {
+        self.person(&[(None, Role::SystemAdmin)]).await
+    }
+
+    /// A new facility, made by a system administrator over the API.
+    pub async fn facility(&self, name: &str) -> Uuid {
+        let admin = self.system_admin().await;
+        let response = self
+            .call(&admin.token, Method::POST, "/facilities", Some(json!({ "name": name })))
+            .await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Sends a request with a bearer token and an optional JSON body.
+    pub async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// A patient registered over the API by a facility administrator.
+    pub async fn patient(&self, facility_id: Uuid, body: Value) -> Value {
+        let admin = self.person(&[(Some(facility_id), Role::Admin)]).await;
+        let response = self
+            .call(&admin.token, Method::POST, &format!("/facilities/{facility_id}/patients"), Some(body))
+            .await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+}
+
+/// A valid new patient with a unique MRN.
+pub fn new_patient() -> Value {
+    json!({
+        "mrn": format!("MRN-{}", &Uuid::new_v4().simple().to_string()[..10]),
+        "first_name": "Zebediah",
+        "last_name": "Quuxworth",
+        "date_of_birth": "1961-07-14",
+        "gender": "male",
+        "ssn": "219-09-9999",
+        "phone": "+1 555 010 4242",
+        "email": "zebediah.quuxworth@example.org",
+        "address": {"line1": "17 Larkspur Lane", "city": "Eastwick"},
+        "emergency_contact": {"name": "Philomena Quuxworth", "phone": "+1 555 010 4243"},
+        "insurance": {"provider": "Acme Mutual", "member_id": "ACM-77881"},
+        "allergies": ["penicillin", "latex"],
+    })
+}

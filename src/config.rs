@@ -298,15 +298,20 @@ pub fn mask_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+    // The user info ends at the last `@` before the query, even when the
+    // password holds a `/` that was not percent-encoded: better to hide too
+    // much of a malformed URL than to show part of a password. An `@` after
+    // a `/` with no `:` before it is in a path (`sqlite:///data/a@b.db`).
+    let before_query = rest.split('?').next().unwrap_or_default();
+    let Some(at) = before_query
+        .rfind('@')
+        .filter(|&at| rest[..at].contains(':') || !rest[..at].contains('/'))
+    else {
         return mask_query_password(url);
     };
+    let (userinfo, host_and_tail) = (&rest[..at], &rest[at + 1..]);
     let user = userinfo.split(':').next().unwrap_or_default();
-    mask_query_password(&format!("{scheme}://{user}:****@{host}{tail}"))
+    mask_query_password(&format!("{scheme}://{user}:****@{host_and_tail}"))
 }
 
 fn mask_query_password(url: &str) -> String {
@@ -488,6 +493,20 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("postgres://app:****@db/carebase"), "{shown}");
         assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_password_with_an_unencoded_slash_is_still_masked() {
+        let shown = mask_url("postgres://app:pa/ss@db.internal:5432/carebase");
+        assert_eq!(shown, "postgres://app:****@db.internal:5432/carebase");
+        assert_eq!(
+            mask_url("sqlite:///srv/data@2026/carebase.db"),
+            "sqlite:///srv/data@2026/carebase.db"
+        );
+        assert_eq!(
+            mask_url("postgres://app@db/carebase"),
+            "postgres://app:****@db/carebase"
+        );
     }
 
     #[test]

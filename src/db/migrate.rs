@@ -107,6 +107,12 @@ pub mod schema {
         ColumnDef::new(column).big_integer().not_null().take()
     }
 
+    /// A point in time that may not have happened (yet): nullable, else as
+    /// [`timestamp`].
+    pub fn optional_timestamp(column: impl IntoIden) -> ColumnDef {
+        ColumnDef::new(column).big_integer().null().take()
+    }
+
     /// A column restricted to `values`, with a check named
     /// `<table>_<column>_check` so both backends report the same name.
     pub fn enumeration(table: &str, column: &str, values: &[&str]) -> ColumnDef {
@@ -130,6 +136,18 @@ pub mod schema {
             .name(format!("{table}_{}_key", columns.join("_")))
             .table(Alias::new(table))
             .unique();
+        for column in columns {
+            index.col(Alias::new(*column));
+        }
+        index.take()
+    }
+
+    /// A plain index named `<table>_<columns>_idx`, PostgreSQL's own naming.
+    pub fn index(table: &str, columns: &[&str]) -> IndexCreateStatement {
+        let mut index = Index::create();
+        index
+            .name(format!("{table}_{}_idx", columns.join("_")))
+            .table(Alias::new(table));
         for column in columns {
             index.col(Alias::new(*column));
         }

@@ -60,6 +60,13 @@ pub struct Config {
     pub http_shutdown_grace_secs: u64,
     /// Origins allowed to call the API from a browser; empty disables CORS.
     pub cors_allowed_origins: Vec<String>,
+    /// The mail relay, `smtp://user:password@host:587` (STARTTLS) or
+    /// `smtps://…` (TLS); empty holds every message in the outbox.
+    pub smtp_url: Option<SecretString>,
+    /// Read `smtp_url` from this file (for secrets mounted as files).
+    pub smtp_url_file: Option<PathBuf>,
+    /// The sender of outgoing email, such as `Clinic <noreply@clinic.example>`.
+    pub mail_from: Option<String>,
 }
 
 impl Default for Config {
@@ -81,6 +88,9 @@ impl Default for Config {
             http_header_timeout_secs: 30,
             http_shutdown_grace_secs: 30,
             cors_allowed_origins: Vec::new(),
+            smtp_url: None,
+            smtp_url_file: None,
+            mail_from: None,
         }
     }
 }
@@ -140,16 +150,14 @@ impl Config {
 
     fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
         if let Some(path) = &self.database_url_file {
-            if self.database_url.is_some() {
-                return Err(ConfigError::Invalid(
-                    "set database_url or database_url_file, not both".to_owned(),
-                ));
-            }
-            let url = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-                path: path.clone(),
-                reason: format!("database_url_file cannot be read: {e}"),
-            })?;
-            self.database_url = Some(SecretString::new(url.trim().to_owned()));
+            self.database_url = Some(read_secret_file(
+                "database_url",
+                self.database_url.is_some(),
+                path,
+            )?);
+        }
+        if let Some(path) = &self.smtp_url_file {
+            self.smtp_url = Some(read_secret_file("smtp_url", self.smtp_url.is_some(), path)?);
         }
         Ok(())
     }
@@ -188,6 +196,22 @@ impl Config {
         }
         if let Some(url) = &self.database_url {
             crate::db::DatabaseUrl::parse(url.expose()).map_err(ConfigError::Invalid)?;
+        }
+        self.validate_mail()
+    }
+
+    /// SMTP needs a parsable relay URL and a sender; a sender alone is fine.
+    fn validate_mail(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.smtp_url {
+            crate::notify::SmtpSettings::parse(url.expose()).map_err(ConfigError::Invalid)?;
+            if self.mail_from.is_none() {
+                return Err(ConfigError::Invalid(
+                    "mail_from: required when smtp_url is set".to_owned(),
+                ));
+            }
+        }
+        if let Some(from) = &self.mail_from {
+            crate::notify::parse_mail_from(from).map_err(ConfigError::Invalid)?;
         }
         Ok(())
     }
@@ -229,6 +253,9 @@ impl Config {
         if shown.master_key.is_some() {
             shown.master_key = Some(SecretString::new("****".to_owned()));
         }
+        if let Some(url) = &self.smtp_url {
+            shown.smtp_url = Some(SecretString::new(mask_url(url.expose())));
+        }
         toml_string(&shown)
     }
 
@@ -239,6 +266,20 @@ impl Config {
             _ => Vec::new(),
         }
     }
+}
+
+/// The content of a `<key>_file` setting, refusing to have both.
+fn read_secret_file(key: &str, also_set: bool, path: &Path) -> Result<SecretString, ConfigError> {
+    if also_set {
+        return Err(ConfigError::Invalid(format!(
+            "set {key} or {key}_file, not both"
+        )));
+    }
+    let value = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.to_owned(),
+        reason: format!("{key}_file cannot be read: {e}"),
+    })?;
+    Ok(SecretString::new(value.trim().to_owned()))
 }
 
 fn toml_string(config: &Config) -> String {
@@ -507,6 +548,104 @@ mod tests {
             mask_url("postgres://app@db/carebase"),
             "postgres://app:****@db/carebase"
         );
+    }
+
+    #[test]
+    fn smtp_settings_are_checked_at_start_and_name_their_key() {
+        let from = ("CAREBASE_MAIL_FROM", "Clinic <noreply@clinic.example>");
+        let config = Config::load(
+            None,
+            env(&[
+                (
+                    "CAREBASE_SMTP_URL",
+                    "smtps://mailer:s3cret@mail.example.org",
+                ),
+                from,
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.smtp_url.as_ref().map(SecretString::expose),
+            Some("smtps://mailer:s3cret@mail.example.org")
+        );
+
+        let err = Config::load(
+            None,
+            env(&[
+                (
+                    "CAREBASE_SMTP_URL",
+                    "smtp://mailer:s3cret@mail.example.org?tls=none",
+                ),
+                from,
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("smtp_url"), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let err = Config::load(
+            None,
+            env(&[("CAREBASE_SMTP_URL", "imap://mail.example.org"), from]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("smtp_url"), "{err}");
+
+        let err = Config::load(
+            None,
+            env(&[("CAREBASE_SMTP_URL", "smtp://mail.example.org")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("mail_from"), "{err}");
+        let err = Config::load(None, env(&[("CAREBASE_MAIL_FROM", "clinic")])).unwrap_err();
+        assert!(err.to_string().starts_with("mail_from"), "{err}");
+    }
+
+    #[test]
+    fn smtp_password_is_masked_in_config_check_output() {
+        let config = Config::load(
+            None,
+            env(&[
+                (
+                    "CAREBASE_SMTP_URL",
+                    "smtp://mailer:s3cret@mail.example.org:587",
+                ),
+                ("CAREBASE_MAIL_FROM", "noreply@clinic.example"),
+            ]),
+        )
+        .unwrap();
+        let shown = config.to_masked_toml();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("smtp_url = \"smtp://mailer:****@mail.example.org:587\""),
+            "{shown}"
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn smtp_url_can_come_from_a_file_but_not_from_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("smtp-url");
+        std::fs::write(&file, "smtps://mailer:s3cret@mail.example.org\n").unwrap();
+        let from = ("CAREBASE_MAIL_FROM", "noreply@clinic.example");
+        let config = Config::load(
+            None,
+            env(&[("CAREBASE_SMTP_URL_FILE", file.to_str().unwrap()), from]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.smtp_url.as_ref().map(SecretString::expose),
+            Some("smtps://mailer:s3cret@mail.example.org")
+        );
+        let err = Config::load(
+            None,
+            env(&[
+                ("CAREBASE_SMTP_URL_FILE", file.to_str().unwrap()),
+                ("CAREBASE_SMTP_URL", "smtps://mail.example.org"),
+                from,
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("smtp_url_file"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! the database. See README.md for the architecture.
 //!
 //! The shared kernel lives at the top level (`config`, `db`, `http`,
-//! `error`, `crypto`, `time`, `telemetry`); each domain context of
+//! `error`, `crypto`, `time`, `telemetry`, `notify`); each domain context of
 //! ../shared/DOMAIN.md gets its own module as it is built.
 
 pub mod app;
@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod notify;
 pub mod telemetry;
 pub mod time;
 

@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(crate::crypto::migration::CreateCryptoKeys),
             Box::new(crate::crypto::migration::CreateDataKeys),
+            Box::new(crate::notify::migration::CreateOutbox),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! databases, over real HTTP. See `helpers.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fake_smtp;
 mod helpers;
 
 mod constraints;
@@ -10,5 +11,6 @@ mod http_basics;
 mod keys;
 mod master_key;
 mod migrations;
+mod notify;
 mod operations;
 mod problems;

@@ -14,7 +14,7 @@ on_both_backends!(
 async fn tables(db: &carebase::db::Database) -> Vec<(&'static str, bool)> {
     let manager = SchemaManager::new(db.conn());
     let mut found = Vec::new();
-    for table in ["crypto_keys", "data_keys"] {
+    for table in ["crypto_keys", "data_keys", "outbox"] {
         found.push((table, manager.has_table(table).await.unwrap()));
     }
     found

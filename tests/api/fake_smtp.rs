@@ -26,6 +26,8 @@ struct Recorded {
     /// accepts.
     refuse_with: Option<String>,
     refusals: usize,
+    /// How long to think before accepting a message.
+    delay: Duration,
 }
 
 pub struct FakeSmtp {
@@ -59,6 +61,11 @@ impl FakeSmtp {
 
     pub fn refuse_with(&self, reply: Option<&str>) {
         self.recorded.lock().unwrap().refuse_with = reply.map(str::to_owned);
+    }
+
+    /// Makes every accepted message take `delay`, like a busy relay.
+    pub fn slow_down(&self, delay: Duration) {
+        self.recorded.lock().unwrap().delay = delay;
     }
 
     pub fn received(&self) -> Vec<ReceivedMail> {
@@ -132,6 +139,8 @@ async fn session(stream: TcpStream, recorded: Arc<Mutex<Recorded>>) {
                 let Some(data) = read_data(&mut lines).await else {
                     return;
                 };
+                let delay = recorded.lock().unwrap().delay;
+                tokio::time::sleep(delay).await;
                 recorded.lock().unwrap().accepted.push(ReceivedMail {
                     from: from.clone(),
                     to: std::mem::take(&mut to),

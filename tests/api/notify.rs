@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use carebase::AppState;
 use carebase::config::{Config, SecretString};
+use carebase::notify::outbox;
 use carebase::notify::{self, Channel, NotifyError, OutboxMessage, OutboxStatus, OutgoingMessage};
 use carebase::time::Timestamp;
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
 use tokio_util::sync::CancellationToken;
 
 use crate::fake_smtp::FakeSmtp;
@@ -23,6 +25,8 @@ on_both_backends!(
     two_servers_deliver_each_message_exactly_once,
     a_temporary_refusal_is_retried_later,
     a_permanent_refusal_fails_the_message_and_keeps_it_readable,
+    an_expired_claim_is_taken_over_and_a_live_one_is_left_alone,
+    a_stopping_worker_hands_back_what_it_did_not_send,
 );
 
 const RECIPIENT: &str = "quentin.quuxworth@example.org";
@@ -345,4 +349,96 @@ async fn a_permanent_refusal_fails_the_message_and_keeps_it_readable(backend: Te
     assert_eq!(failed.body, BODY, "an administrator can still read it");
     assert!(smtp.received().is_empty());
     app.stop().await;
+}
+
+async fn an_expired_claim_is_taken_over_and_a_live_one_is_left_alone(backend: TestBackend) {
+    let smtp = FakeSmtp::start().await;
+    let db = TestDatabase::create(backend).await;
+    let mut config = db.config();
+    use_smtp(&mut config, &smtp);
+    let state = AppState::open(config).await.unwrap();
+    let abandoned = send(&state, confirmation()).await;
+    let in_flight = send(
+        &state,
+        OutgoingMessage::email("other@example.org", "Invitation", "Join us", "invitation"),
+    )
+    .await;
+    // One server crashed mid-send long ago; another is sending right now.
+    let long_ago: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+    let in_an_hour = Timestamp::now().saturating_add(Duration::from_secs(3600));
+    for (id, claimed_until) in [(abandoned, long_ago), (in_flight, in_an_hour)] {
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Sending))
+            .col_expr(outbox::Column::ClaimedUntil, Expr::value(claimed_until))
+            .filter(outbox::Column::Id.eq(id))
+            .exec(state.db.conn())
+            .await
+            .unwrap();
+    }
+
+    let stop = CancellationToken::new();
+    let worker = state.notifier.spawn_delivery(stop.clone()).unwrap();
+    let received = smtp.wait_for(1, WAIT).await;
+    assert_eq!(received[0].to, vec![RECIPIENT.to_owned()]);
+    wait_until(&state, abandoned, |m| m.status == OutboxStatus::Sent).await;
+    // Two more polls: the live claim stays with the server that holds it.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(read(&state, in_flight).await.status, OutboxStatus::Sending);
+    assert_eq!(smtp.received().len(), 1);
+    stop.cancel();
+    worker.await.unwrap();
+    state.db.close().await;
+}
+
+async fn a_stopping_worker_hands_back_what_it_did_not_send(backend: TestBackend) {
+    let smtp = FakeSmtp::start().await;
+    smtp.slow_down(Duration::from_millis(300));
+    let db = TestDatabase::create(backend).await;
+    let mut config = db.config();
+    use_smtp(&mut config, &smtp);
+    let state = AppState::open(config).await.unwrap();
+    let txn = state.db.begin().await.unwrap();
+    for i in 0..5 {
+        let message = OutgoingMessage::email(
+            format!("patient{i}@example.org"),
+            "Reminder",
+            format!("message {i}"),
+            "reminder",
+        );
+        state.notifier.send(&txn, message).await.unwrap();
+    }
+    txn.commit().await.unwrap();
+
+    let stop = CancellationToken::new();
+    let worker = state.notifier.spawn_delivery(stop.clone()).unwrap();
+    smtp.wait_for(1, WAIT).await;
+    stop.cancel();
+    worker.await.unwrap();
+
+    let all = notify::list(state.db.conn(), &state.keyring, None, 50, None)
+        .await
+        .unwrap();
+    let sent = all
+        .iter()
+        .filter(|m| m.status == OutboxStatus::Sent)
+        .count();
+    assert!((1..5).contains(&sent), "{all:?}");
+    assert_eq!(sent, smtp.received().len());
+    assert!(
+        all.iter()
+            .all(|m| matches!(m.status, OutboxStatus::Sent | OutboxStatus::Pending)),
+        "nothing is left claimed: {all:?}"
+    );
+
+    // The next start delivers the rest, and nothing twice.
+    let stop = CancellationToken::new();
+    let worker = state.notifier.spawn_delivery(stop.clone()).unwrap();
+    smtp.wait_for(5, WAIT).await;
+    stop.cancel();
+    worker.await.unwrap();
+    let received = smtp.received();
+    assert_eq!(received.len(), 5);
+    let recipients: HashSet<String> = received.iter().flat_map(|m| m.to.clone()).collect();
+    assert_eq!(recipients.len(), 5);
+    state.db.close().await;
 }

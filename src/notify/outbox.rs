@@ -89,7 +89,7 @@ pub enum OutboxStatus {
 }
 
 /// A message as an administrator reads it, opened.
-#[derive(Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct OutboxMessage {
     pub id: Uuid,
     pub channel: Channel,

@@ -324,6 +324,18 @@ mod tests {
     }
 
     #[test]
+    fn tls_transports_build_with_the_bundled_roots() {
+        let from = parse_mail_from("noreply@clinic.example").unwrap();
+        for url in [
+            "smtp://mailer:s3cret@mail.example.org",
+            "smtps://mailer:s3cret@mail.example.org",
+        ] {
+            let settings = SmtpSettings::parse(url).unwrap();
+            assert!(Mailer::new(&settings, from.clone()).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
     fn mail_from_takes_a_name_and_an_address() {
         let from = parse_mail_from("Carebase Clinic <noreply@clinic.example>").unwrap();
         assert_eq!(from.email.to_string(), "noreply@clinic.example");

@@ -14,6 +14,7 @@ use crate::crypto::registry::{self, KeyOrigin, KeySource};
 use crate::db::{Database, migrate};
 use crate::http;
 use crate::identity::Identity;
+use crate::notify::Notifier;
 
 /// What every handler can reach. One pointer, cloned for every request.
 #[derive(Clone, Debug)]
@@ -28,6 +29,8 @@ pub struct Shared {
     pub identity: Identity,
     /// Records the audit events of reads (group commit); see [`AuditWriter`].
     pub audit: AuditWriter,
+    /// Every outgoing message goes through it.
+    pub notifier: Notifier,
 }
 
 impl std::ops::Deref for AppState {
@@ -66,12 +69,14 @@ impl AppState {
         let identity = Identity::new(&config, &master_key);
         let keyring = Keyring::new(db.clone(), master_key);
         let audit = AuditWriter::start(db.clone());
+        let notifier = Notifier::open(db.clone(), &keyring, &config).await?;
         Ok(Self(Arc::new(Shared {
             db,
             config,
             keyring,
             identity,
             audit,
+            notifier,
         })))
     }
 }
@@ -114,6 +119,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` is cancelled and in-flight requests are done.
+    /// The mail delivery worker runs alongside and stops with the server:
+    /// the message it is sending is finished (within the shutdown grace),
+    /// the rest of its batch is handed back for another server or the next
+    /// start.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, docs = %format!("http://{addr}/docs"), "carebase is listening");
@@ -122,9 +131,23 @@ impl Server {
             header: self.state.config.header_timeout(),
             grace: self.state.config.shutdown_grace(),
         };
-        http::serve::serve(self.listener, self.app, shutdown, timeouts).await?;
+        let stop_delivery = shutdown.child_token();
+        let delivery = self.state.notifier.spawn_delivery(stop_delivery.clone());
+        let served = http::serve::serve(self.listener, self.app, shutdown, timeouts).await;
+        stop_delivery.cancel();
+        if let Some(delivery) = delivery
+            && tokio::time::timeout(timeouts.grace, delivery)
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                "mail delivery did not stop within the shutdown grace; \
+                 the message it was sending is retried once its claim runs out"
+            );
+        }
         // After the last request, so every read it served has its event written.
         self.state.audit.stop().await;
+        served?;
         self.state.db.close().await;
         tracing::info!("carebase stopped");
         Ok(())

@@ -54,10 +54,29 @@ enum Command {
     Openapi,
     /// Print the role catalogue and its permissions (docs/roles.md).
     Roles,
+    /// Administer the installation.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// Check the audit log.
     Audit {
         #[command(subcommand)]
         action: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminAction {
+    /// Make an account (new or existing) a system administrator. Prints a
+    /// single-use setup code to redeem at POST /auth/accept-invitation,
+    /// unless --password-stdin gives the password.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input instead of printing a setup code.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -171,6 +190,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             db.close().await;
             result?;
         }
+        Command::Admin {
+            action:
+                AdminAction::Create {
+                    email,
+                    password_stdin,
+                },
+        } => create_admin(config, &email, password_stdin).await?,
         Command::Roles => {
             print!("{}", crate::access::roles::catalogue_markdown());
         }
@@ -214,6 +240,37 @@ async fn run_audit_verify(db: &Database) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+async fn create_admin(config: Config, email: &str, password_stdin: bool) -> anyhow::Result<()> {
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Some(line.trim_end_matches(['\r', '\n']).to_owned())
+    } else {
+        None
+    };
+    let state = crate::AppState::open(config).await?;
+    let result = crate::identity::bootstrap::create_system_admin(&state, email, password).await;
+    state.audit.stop().await;
+    state.db.close().await;
+    let made = result?;
+    let what = if made.existed {
+        "existing account"
+    } else {
+        "new account"
+    };
+    println!(
+        "{email} ({what} {}) is a system administrator.",
+        made.account_id
+    );
+    if let Some(code) = made.setup_code {
+        println!(
+            "Set its password with this single-use code (valid 7 days):\n\n  {code}\n\n\
+             POST /auth/accept-invitation {{\"token\": \"<code>\", \"password\": \"<new password>\"}}"
+        );
+    }
+    Ok(())
 }
 
 async fn rotate_master_key(

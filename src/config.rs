@@ -68,6 +68,13 @@ pub struct Config {
     pub access_token_ttl_secs: u64,
     /// Whether anyone may create an account with `POST /auth/sign-up`.
     pub allow_sign_up: bool,
+    /// The mail relay, `smtp://user:password@host:587` (STARTTLS) or
+    /// `smtps://…` (TLS); empty holds every message in the outbox.
+    pub smtp_url: Option<SecretString>,
+    /// Read `smtp_url` from this file (for secrets mounted as files).
+    pub smtp_url_file: Option<PathBuf>,
+    /// The sender of outgoing email, such as `Clinic <noreply@clinic.example>`.
+    pub mail_from: Option<String>,
 }
 
 impl Default for Config {
@@ -93,6 +100,9 @@ impl Default for Config {
             session_lifetime_secs: 12 * 60 * 60,
             access_token_ttl_secs: 10 * 60,
             allow_sign_up: true,
+            smtp_url: None,
+            smtp_url_file: None,
+            mail_from: None,
         }
     }
 }
@@ -152,16 +162,14 @@ impl Config {
 
     fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
         if let Some(path) = &self.database_url_file {
-            if self.database_url.is_some() {
-                return Err(ConfigError::Invalid(
-                    "set database_url or database_url_file, not both".to_owned(),
-                ));
-            }
-            let url = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-                path: path.clone(),
-                reason: format!("database_url_file cannot be read: {e}"),
-            })?;
-            self.database_url = Some(SecretString::new(url.trim().to_owned()));
+            self.database_url = Some(read_secret_file(
+                "database_url",
+                self.database_url.is_some(),
+                path,
+            )?);
+        }
+        if let Some(path) = &self.smtp_url_file {
+            self.smtp_url = Some(read_secret_file("smtp_url", self.smtp_url.is_some(), path)?);
         }
         Ok(())
     }
@@ -216,6 +224,22 @@ impl Config {
         if let Some(url) = &self.database_url {
             crate::db::DatabaseUrl::parse(url.expose()).map_err(ConfigError::Invalid)?;
         }
+        self.validate_mail()
+    }
+
+    /// SMTP needs a parsable relay URL and a sender; a sender alone is fine.
+    fn validate_mail(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.smtp_url {
+            crate::notify::SmtpSettings::parse(url.expose()).map_err(ConfigError::Invalid)?;
+            if self.mail_from.is_none() {
+                return Err(ConfigError::Invalid(
+                    "mail_from: required when smtp_url is set".to_owned(),
+                ));
+            }
+        }
+        if let Some(from) = &self.mail_from {
+            crate::notify::parse_mail_from(from).map_err(ConfigError::Invalid)?;
+        }
         Ok(())
     }
 
@@ -256,6 +280,9 @@ impl Config {
         if shown.master_key.is_some() {
             shown.master_key = Some(SecretString::new("****".to_owned()));
         }
+        if let Some(url) = &self.smtp_url {
+            shown.smtp_url = Some(SecretString::new(mask_url(url.expose())));
+        }
         toml_string(&shown)
     }
 
@@ -266,6 +293,20 @@ impl Config {
             _ => Vec::new(),
         }
     }
+}
+
+/// The content of a `<key>_file` setting, refusing to have both.
+fn read_secret_file(key: &str, also_set: bool, path: &Path) -> Result<SecretString, ConfigError> {
+    if also_set {
+        return Err(ConfigError::Invalid(format!(
+            "set {key} or {key}_file, not both"
+        )));
+    }
+    let value = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.to_owned(),
+        reason: format!("{key}_file cannot be read: {e}"),
+    })?;
+    Ok(SecretString::new(value.trim().to_owned()))
 }
 
 fn toml_string(config: &Config) -> String {
@@ -325,15 +366,20 @@ pub fn mask_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+    // The user info ends at the last `@` before the query, even when the
+    // password holds a `/` that was not percent-encoded: better to hide too
+    // much of a malformed URL than to show part of a password. An `@` after
+    // a `/` with no `:` before it is in a path (`sqlite:///data/a@b.db`).
+    let before_query = rest.split('?').next().unwrap_or_default();
+    let Some(at) = before_query
+        .rfind('@')
+        .filter(|&at| rest[..at].contains(':') || !rest[..at].contains('/'))
+    else {
         return mask_query_password(url);
     };
+    let (userinfo, host_and_tail) = (&rest[..at], &rest[at + 1..]);
     let user = userinfo.split(':').next().unwrap_or_default();
-    mask_query_password(&format!("{scheme}://{user}:****@{host}{tail}"))
+    mask_query_password(&format!("{scheme}://{user}:****@{host_and_tail}"))
 }
 
 fn mask_query_password(url: &str) -> String {
@@ -515,6 +561,118 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("postgres://app:****@db/carebase"), "{shown}");
         assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_password_with_an_unencoded_slash_is_still_masked() {
+        let shown = mask_url("postgres://app:pa/ss@db.internal:5432/carebase");
+        assert_eq!(shown, "postgres://app:****@db.internal:5432/carebase");
+        assert_eq!(
+            mask_url("sqlite:///srv/data@2026/carebase.db"),
+            "sqlite:///srv/data@2026/carebase.db"
+        );
+        assert_eq!(
+            mask_url("postgres://app@db/carebase"),
+            "postgres://app:****@db/carebase"
+        );
+    }
+
+    #[test]
+    fn smtp_settings_are_checked_at_start_and_name_their_key() {
+        let from = ("CAREBASE_MAIL_FROM", "Clinic <noreply@clinic.example>");
+        let config = Config::load(
+            None,
+            env(&[
+                (
+                    "CAREBASE_SMTP_URL",
+                    "smtps://mailer:s3cret@mail.example.org",
+                ),
+                from,
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.smtp_url.as_ref().map(SecretString::expose),
+            Some("smtps://mailer:s3cret@mail.example.org")
+        );
+
+        let err = Config::load(
+            None,
+            env(&[
+                (
+                    "CAREBASE_SMTP_URL",
+                    "smtp://mailer:s3cret@mail.example.org?tls=none",
+                ),
+                from,
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("smtp_url"), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let err = Config::load(
+            None,
+            env(&[("CAREBASE_SMTP_URL", "imap://mail.example.org"), from]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("smtp_url"), "{err}");
+
+        let err = Config::load(
+            None,
+            env(&[("CAREBASE_SMTP_URL", "smtp://mail.example.org")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("mail_from"), "{err}");
+        let err = Config::load(None, env(&[("CAREBASE_MAIL_FROM", "clinic")])).unwrap_err();
+        assert!(err.to_string().starts_with("mail_from"), "{err}");
+    }
+
+    #[test]
+    fn smtp_password_is_masked_in_config_check_output() {
+        let config = Config::load(
+            None,
+            env(&[
+                (
+                    "CAREBASE_SMTP_URL",
+                    "smtp://mailer:s3cret@mail.example.org:587",
+                ),
+                ("CAREBASE_MAIL_FROM", "noreply@clinic.example"),
+            ]),
+        )
+        .unwrap();
+        let shown = config.to_masked_toml();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("smtp_url = \"smtp://mailer:****@mail.example.org:587\""),
+            "{shown}"
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn smtp_url_can_come_from_a_file_but_not_from_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("smtp-url");
+        std::fs::write(&file, "smtps://mailer:s3cret@mail.example.org\n").unwrap();
+        let from = ("CAREBASE_MAIL_FROM", "noreply@clinic.example");
+        let config = Config::load(
+            None,
+            env(&[("CAREBASE_SMTP_URL_FILE", file.to_str().unwrap()), from]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.smtp_url.as_ref().map(SecretString::expose),
+            Some("smtps://mailer:s3cret@mail.example.org")
+        );
+        let err = Config::load(
+            None,
+            env(&[
+                ("CAREBASE_SMTP_URL_FILE", file.to_str().unwrap()),
+                ("CAREBASE_SMTP_URL", "smtps://mail.example.org"),
+                from,
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("smtp_url_file"), "{err}");
     }
 
     #[test]

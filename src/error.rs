@@ -299,11 +299,19 @@ impl ApiError {
 pub trait OnConstraint<T> {
     /// When the database refused the write because of `constraint`, answer
     /// `error` instead of the generic conflict.
-    fn on_constraint(self, constraint: &str, error: impl FnOnce() -> ApiError) -> Result<T, ApiError>;
+    fn on_constraint(
+        self,
+        constraint: &str,
+        error: impl FnOnce() -> ApiError,
+    ) -> Result<T, ApiError>;
 }
 
 impl<T> OnConstraint<T> for Result<T, DbErr> {
-    fn on_constraint(self, constraint: &str, error: impl FnOnce() -> ApiError) -> Result<T, ApiError> {
+    fn on_constraint(
+        self,
+        constraint: &str,
+        error: impl FnOnce() -> ApiError,
+    ) -> Result<T, ApiError> {
         self.map_err(|e| match ConstraintViolation::from_db_err(&e) {
             Some(v) if v.is(constraint) => error(),
             _ => ApiError::from(e),
@@ -372,7 +380,8 @@ impl From<crate::crypto::data_keys::KeyringError> for ApiError {
         use crate::crypto::data_keys::KeyringError;
         match err {
             KeyringError::MasterKeyRetired => ApiError::Unavailable(
-                "this server holds a retired master key; retry, another server will answer".to_owned(),
+                "this server holds a retired master key; retry, another server will answer"
+                    .to_owned(),
             ),
             other => ApiError::Internal(other.into()),
         }

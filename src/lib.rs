@@ -3,7 +3,7 @@
 //! the database. See README.md for the architecture.
 //!
 //! The shared kernel lives at the top level (`config`, `db`, `http`,
-//! `error`, `crypto`, `time`, `telemetry`); each domain context of
+//! `error`, `crypto`, `time`, `telemetry`, `notify`); each domain context of
 //! ../shared/DOMAIN.md gets its own module as it is built.
 
 pub mod access;
@@ -17,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod notify;
 pub mod telemetry;
 pub mod time;
 

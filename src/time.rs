@@ -37,6 +37,13 @@ impl Timestamp {
         Self(self.0.saturating_add(seconds.saturating_mul(1_000_000)))
     }
 
+    /// The instant `duration` later, saturating at the end of time instead
+    /// of wrapping, so a huge delay means "never" rather than "long ago".
+    pub fn saturating_add(self, duration: std::time::Duration) -> Self {
+        let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_add(micros))
+    }
+
     /// The same instant as a `jiff` timestamp, for time-zone arithmetic.
     /// Values outside jiff's range (years -9999..=9999) saturate to its bounds.
     pub fn to_jiff(self) -> jiff::Timestamp {
@@ -120,6 +127,15 @@ mod tests {
     fn refuses_times_without_an_offset() {
         assert!("2026-11-26T09:30:00".parse::<Timestamp>().is_err());
         assert!("tomorrow".parse::<Timestamp>().is_err());
+    }
+
+    #[test]
+    fn adds_durations_without_wrapping() {
+        let t: Timestamp = "2026-11-26T09:30:00Z".parse().unwrap();
+        let later = t.saturating_add(std::time::Duration::from_millis(1500));
+        assert_eq!(later.to_string(), "2026-11-26T09:30:01.5Z");
+        let never = t.saturating_add(std::time::Duration::MAX);
+        assert_eq!(never.as_micros(), i64::MAX);
     }
 
     #[test]

@@ -50,6 +50,11 @@ fn config_check_prints_the_effective_config_with_secrets_masked() {
                 "DATABASE_URL",
                 "postgres://app:hunter2@db.internal/carebase",
             ),
+            (
+                "CAREBASE_SMTP_URL",
+                "smtp://mailer:hunter3@mail.internal:587",
+            ),
+            ("CAREBASE_MAIL_FROM", "Clinic <noreply@clinic.example>"),
         ],
         &["--config", file.to_str().unwrap(), "config", "check"],
     );
@@ -62,6 +67,11 @@ fn config_check_prints_the_effective_config_with_secrets_masked() {
         "{shown}"
     );
     assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(
+        shown.contains("smtp://mailer:****@mail.internal:587"),
+        "{shown}"
+    );
+    assert!(!shown.contains("hunter3"), "{shown}");
 }
 
 #[test]

@@ -141,7 +141,7 @@ impl Actor {
         if account.standing(now) != Standing::Good {
             return Err(token_refused());
         }
-        sessions::touch_if_stale(db, &session, now).await?;
+        sessions::touch_if_stale(db, state.identity.sessions, &session, now).await?;
         Ok(Self {
             principal: Principal::Account {
                 account_id: account.id,

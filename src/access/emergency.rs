@@ -87,7 +87,9 @@ pub struct EmergencyRequest {
 /// an API key) holding `emergency_access:request` in some facility.
 pub fn may_request(actor: &Actor) -> Result<(), ApiError> {
     if matches!(actor.principal, Principal::ApiKey { .. }) {
-        return Err(ApiError::Forbidden("emergency access is for people, not API keys".to_owned()));
+        return Err(ApiError::Forbidden(
+            "emergency access is for people, not API keys".to_owned(),
+        ));
     }
     let holds = actor
         .facilities_with(Permission::EmergencyAccessRequest)

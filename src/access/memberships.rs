@@ -96,7 +96,10 @@ pub async fn of_account(
 
 /// The live memberships of an account as the API shows them (an account
 /// holds a handful, not a page's worth).
-pub async fn views_of_account(db: &impl ConnectionTrait, account_id: Uuid) -> Result<Vec<MembershipView>, DbErr> {
+pub async fn views_of_account(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+) -> Result<Vec<MembershipView>, DbErr> {
     Ok(Entity::find()
         .filter(Column::AccountId.eq(account_id))
         .filter(Column::RevokedAt.is_null())

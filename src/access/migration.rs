@@ -111,17 +111,35 @@ impl MigrationTrait for CreateEmergencyAccess {
                     .col(schema::timestamp(col("expires_at")))
                     .col(ColumnDef::new(col("reviewed_at")).big_integer())
                     .col(ColumnDef::new(col("reviewed_by")).uuid())
-                    .foreign_key(&mut schema::foreign_key("emergency_access", "account_id", "accounts"))
-                    .foreign_key(&mut schema::foreign_key("emergency_access", "facility_id", "facilities"))
-                    .foreign_key(&mut schema::foreign_key("emergency_access", "patient_id", "patients"))
+                    .foreign_key(&mut schema::foreign_key(
+                        "emergency_access",
+                        "account_id",
+                        "accounts",
+                    ))
+                    .foreign_key(&mut schema::foreign_key(
+                        "emergency_access",
+                        "facility_id",
+                        "facilities",
+                    ))
+                    .foreign_key(&mut schema::foreign_key(
+                        "emergency_access",
+                        "patient_id",
+                        "patients",
+                    ))
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(schema::index("emergency_access", &["account_id", "patient_id"]))
+            .create_index(schema::index(
+                "emergency_access",
+                &["account_id", "patient_id"],
+            ))
             .await?;
         manager
-            .create_index(schema::index("emergency_access", &["facility_id", "reviewed_at"]))
+            .create_index(schema::index(
+                "emergency_access",
+                &["facility_id", "reviewed_at"],
+            ))
             .await
     }
 

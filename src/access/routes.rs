@@ -172,7 +172,11 @@ impl FieldNames {
             ("is_active", f.is_active.is_some()),
         ];
         Self {
-            fields: all.into_iter().filter(|(_, set)| *set).map(|(n, _)| n).collect(),
+            fields: all
+                .into_iter()
+                .filter(|(_, set)| *set)
+                .map(|(n, _)| n)
+                .collect(),
         }
     }
 }
@@ -219,7 +223,10 @@ pub fn check_facility_role(role: Role, department: Option<&str>) -> Result<(), A
         ));
     }
     if department.is_some_and(|d| d.trim().is_empty() || d.len() > 100) {
-        return Err(ApiError::invalid("department", "must be 1 to 100 characters"));
+        return Err(ApiError::invalid(
+            "department",
+            "must be 1 to 100 characters",
+        ));
     }
     Ok(())
 }
@@ -372,20 +379,28 @@ async fn create_api_key(
 ) -> Result<(StatusCode, ApiJson<CreatedApiKey>), ApiError> {
     actor.facility(facility_id, Permission::ApiKeyManage)?;
     if matches!(actor.principal, Principal::ApiKey { .. }) {
-        return Err(ApiError::Forbidden("an API key cannot create API keys".to_owned()));
+        return Err(ApiError::Forbidden(
+            "an API key cannot create API keys".to_owned(),
+        ));
     }
     let name = request.name.trim();
     if name.is_empty() || name.len() > 200 {
         return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
     }
     if request.scopes.is_empty() {
-        return Err(ApiError::invalid("scopes", "must name at least one permission"));
+        return Err(ApiError::invalid(
+            "scopes",
+            "must name at least one permission",
+        ));
     }
     let held = actor.permissions_in(facility_id);
     if let Some(beyond) = request.scopes.iter().find(|p| !held.contains(p)) {
         return Err(ApiError::invalid(
             "scopes",
-            format!("`{}` is not a permission you hold in this facility", beyond.as_str()),
+            format!(
+                "`{}` is not a permission you hold in this facility",
+                beyond.as_str()
+            ),
         ));
     }
     if request.expires_at.is_some_and(|t| t <= Timestamp::now()) {
@@ -410,7 +425,10 @@ async fn create_api_key(
                 .event(AuditAction::Create, "api_key")
                 .resource(key.id)
                 .facility(facility_id)
-                .changes(redact(json!({ "name": key.name, "scopes": key.scopes() }), &[])),
+                .changes(redact(
+                    json!({ "name": key.name, "scopes": key.scopes() }),
+                    &[],
+                )),
         ],
     )
     .await?;
@@ -484,7 +502,10 @@ async fn request_emergency_access(
         ));
     }
     if request.reason.len() > 2000 {
-        return Err(ApiError::invalid("reason", "must be at most 2000 characters"));
+        return Err(ApiError::invalid(
+            "reason",
+            "must be at most 2000 characters",
+        ));
     }
     let key = state.keyring.facility(request.facility_id).await?;
     let txn = state.db.begin().await?;
@@ -545,7 +566,14 @@ async fn list_emergency_access(
         limit: query.limit,
     }
     .limit()?;
-    let rows = emergency::page(state.db.conn(), facility_id, query.unreviewed, query.after, limit).await?;
+    let rows = emergency::page(
+        state.db.conn(),
+        facility_id,
+        query.unreviewed,
+        query.after,
+        limit,
+    )
+    .await?;
     let key = state.keyring.facility(facility_id).await?;
     let grants = rows
         .iter()

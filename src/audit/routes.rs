@@ -97,7 +97,11 @@ pub struct EventPage {
     pub next_before: Option<i64>,
 }
 
-async fn page(state: &AppState, query: &EventQuery, facility_ids: Option<Vec<Uuid>>) -> Result<EventPage, ApiError> {
+async fn page(
+    state: &AppState,
+    query: &EventQuery,
+    facility_ids: Option<Vec<Uuid>>,
+) -> Result<EventPage, ApiError> {
     let limit = query.limit()?;
     let items = search(&state.db, &query.filter(facility_ids), query.before, limit).await?;
     let next_before = if items.len() as u64 == limit {
@@ -124,7 +128,9 @@ async fn facility_events(
     ApiQuery(query): ApiQuery<EventQuery>,
 ) -> Result<ApiJson<EventPage>, ApiError> {
     actor.facility(facility_id, Permission::AuditRead)?;
-    Ok(ApiJson(page(&state, &query, Some(vec![facility_id])).await?))
+    Ok(ApiJson(
+        page(&state, &query, Some(vec![facility_id])).await?,
+    ))
 }
 
 /// Searches every audit event (installation administrators).

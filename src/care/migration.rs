@@ -45,13 +45,24 @@ impl MigrationTrait for CreatePatients {
                     .col(ColumnDef::new(col("created_by")).uuid())
                     .col(schema::timestamp(col("created_at")))
                     .col(schema::timestamp(col("updated_at")))
-                    .foreign_key(&mut schema::foreign_key("patients", "facility_id", "facilities"))
-                    .foreign_key(&mut schema::foreign_key("patients", "portal_account_id", "accounts"))
+                    .foreign_key(&mut schema::foreign_key(
+                        "patients",
+                        "facility_id",
+                        "facilities",
+                    ))
+                    .foreign_key(&mut schema::foreign_key(
+                        "patients",
+                        "portal_account_id",
+                        "accounts",
+                    ))
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(schema::unique_index("patients", &["facility_id", "mrn_index"]))
+            .create_index(schema::unique_index(
+                "patients",
+                &["facility_id", "mrn_index"],
+            ))
             .await?;
         manager
             .create_index(schema::index("patients", &["portal_account_id"]))

@@ -1,8 +1,8 @@
 //! The patient record (seed 002): demographics sealed under the facility's
 //! data key, the MRN found by a blind index, unique within the facility.
 
-use sea_orm::entity::prelude::*;
 use sea_orm::ActiveValue;
+use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -177,8 +177,21 @@ pub struct PatientChanges {
 /// Deserializes a field that is present (possibly `null`) as `Some(..)`,
 /// so that an absent field (serde's default, `None`) can be told apart
 /// from one set to null.
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// The optional fields of a new patient or a change, as given.
+struct OptionalFields<'a> {
+    gender: Option<&'a str>,
+    ssn: Option<&'a str>,
+    phone: Option<&'a str>,
+    email: Option<&'a str>,
+    address: Option<&'a Address>,
+    emergency_contact: Option<&'a EmergencyContact>,
+    insurance: Option<&'a Insurance>,
 }
 
 /// Collects every invalid field of an input before answering.
@@ -199,6 +212,7 @@ impl Checks {
     }
 
     fn mrn(&mut self, value: &str) {
+        let value = value.trim();
         let valid = !value.is_empty()
             && value.len() <= 50
             && value
@@ -216,9 +230,7 @@ impl Checks {
             .date();
         let latest = today.tomorrow().unwrap_or(today);
         match value.parse::<jiff::civil::Date>() {
-            Ok(date) if date > latest => {
-                self.fail("date_of_birth", "must not be in the future")
-            }
+            Ok(date) if date > latest => self.fail("date_of_birth", "must not be in the future"),
             Ok(date) if date.year() < 1880 => self.fail("date_of_birth", "must be after 1880"),
             Ok(_) => {}
             Err(_) => self.fail("date_of_birth", "must be a date as YYYY-MM-DD"),
@@ -277,6 +289,31 @@ impl Checks {
         self.text("insurance.provider", &insurance.provider, 200);
     }
 
+    /// Checks the optional fields that are given.
+    fn optional_fields(&mut self, fields: OptionalFields<'_>) {
+        if let Some(v) = fields.gender {
+            self.gender(v);
+        }
+        if let Some(v) = fields.ssn {
+            self.ssn(v);
+        }
+        if let Some(v) = fields.phone {
+            self.phone("phone", v);
+        }
+        if let Some(v) = fields.email {
+            self.email(v);
+        }
+        if let Some(v) = fields.address {
+            self.address(v);
+        }
+        if let Some(v) = fields.emergency_contact {
+            self.emergency_contact(v);
+        }
+        if let Some(v) = fields.insurance {
+            self.insurance(v);
+        }
+    }
+
     fn done(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
             Ok(())
@@ -293,13 +330,15 @@ impl NewPatient {
         c.text("first_name", &self.first_name, 100);
         c.text("last_name", &self.last_name, 100);
         c.date_of_birth(&self.date_of_birth);
-        self.gender.as_deref().map(|v| c.gender(v));
-        self.ssn.as_deref().map(|v| c.ssn(v));
-        self.phone.as_deref().map(|v| c.phone("phone", v));
-        self.email.as_deref().map(|v| c.email(v));
-        self.address.as_ref().map(|v| c.address(v));
-        self.emergency_contact.as_ref().map(|v| c.emergency_contact(v));
-        self.insurance.as_ref().map(|v| c.insurance(v));
+        c.optional_fields(OptionalFields {
+            gender: self.gender.as_deref(),
+            ssn: self.ssn.as_deref(),
+            phone: self.phone.as_deref(),
+            email: self.email.as_deref(),
+            address: self.address.as_ref(),
+            emergency_contact: self.emergency_contact.as_ref(),
+            insurance: self.insurance.as_ref(),
+        });
         c.allergies(&self.allergies);
         c.done()
     }
@@ -308,31 +347,27 @@ impl NewPatient {
 impl PatientChanges {
     pub fn validate(&self) -> Result<(), ApiError> {
         let mut c = Checks::default();
-        self.mrn.as_deref().map(|v| c.mrn(v));
-        self.first_name.as_deref().map(|v| c.text("first_name", v, 100));
-        self.last_name.as_deref().map(|v| c.text("last_name", v, 100));
-        self.date_of_birth.as_deref().map(|v| c.date_of_birth(v));
-        if let Some(Some(v)) = &self.gender {
-            c.gender(v);
+        if let Some(v) = &self.mrn {
+            c.mrn(v);
         }
-        if let Some(Some(v)) = &self.ssn {
-            c.ssn(v);
+        if let Some(v) = &self.first_name {
+            c.text("first_name", v, 100);
         }
-        if let Some(Some(v)) = &self.phone {
-            c.phone("phone", v);
+        if let Some(v) = &self.last_name {
+            c.text("last_name", v, 100);
         }
-        if let Some(Some(v)) = &self.email {
-            c.email(v);
+        if let Some(v) = &self.date_of_birth {
+            c.date_of_birth(v);
         }
-        if let Some(Some(v)) = &self.address {
-            c.address(v);
-        }
-        if let Some(Some(v)) = &self.emergency_contact {
-            c.emergency_contact(v);
-        }
-        if let Some(Some(v)) = &self.insurance {
-            c.insurance(v);
-        }
+        c.optional_fields(OptionalFields {
+            gender: self.gender.as_ref().and_then(|v| v.as_deref()),
+            ssn: self.ssn.as_ref().and_then(|v| v.as_deref()),
+            phone: self.phone.as_ref().and_then(|v| v.as_deref()),
+            email: self.email.as_ref().and_then(|v| v.as_deref()),
+            address: self.address.as_ref().and_then(Option::as_ref),
+            emergency_contact: self.emergency_contact.as_ref().and_then(Option::as_ref),
+            insurance: self.insurance.as_ref().and_then(Option::as_ref),
+        });
         if let Some(v) = &self.allergies {
             c.allergies(v);
         }
@@ -385,7 +420,8 @@ impl<'a> Sealer<'a> {
     }
 
     pub fn text(&self, column: &str, value: &str) -> Sealed {
-        self.key.seal_str(FieldRef::new(TABLE, column, self.id), value)
+        self.key
+            .seal_str(FieldRef::new(TABLE, column, self.id), value)
     }
 
     pub fn json<T: Serialize>(&self, column: &str, value: &T) -> Sealed {
@@ -394,17 +430,30 @@ impl<'a> Sealer<'a> {
     }
 
     fn open_text(&self, column: &str, sealed: &Sealed) -> Result<String, CryptoError> {
-        self.key.open_string(FieldRef::new(TABLE, column, self.id), sealed)
+        self.key
+            .open_string(FieldRef::new(TABLE, column, self.id), sealed)
     }
 
-    fn open_json<T: serde::de::DeserializeOwned>(&self, column: &str, sealed: &Sealed) -> Result<T, CryptoError> {
-        let bytes = self.key.open(FieldRef::new(TABLE, column, self.id), sealed)?;
+    fn open_json<T: serde::de::DeserializeOwned>(
+        &self,
+        column: &str,
+        sealed: &Sealed,
+    ) -> Result<T, CryptoError> {
+        let bytes = self
+            .key
+            .open(FieldRef::new(TABLE, column, self.id), sealed)?;
         serde_json::from_slice(&bytes).map_err(|_| CryptoError::Malformed)
     }
 }
 
 /// The sealed row for a new patient.
-pub fn seal_new(key: &DataKey, id: Uuid, facility_id: Uuid, new: &NewPatient, created_by: Uuid) -> ActiveModel {
+pub fn seal_new(
+    key: &DataKey,
+    id: Uuid,
+    facility_id: Uuid,
+    new: &NewPatient,
+    created_by: Uuid,
+) -> ActiveModel {
     let seal = Sealer::new(key, id);
     let now = Timestamp::now();
     let mrn = normalize_mrn(&new.mrn);
@@ -470,7 +519,8 @@ pub fn seal_changes(key: &DataKey, row: Model, changes: &PatientChanges) -> Acti
         active.address = ActiveValue::Set(v.as_ref().map(|v| seal.json("address", v)));
     }
     if let Some(v) = &changes.emergency_contact {
-        active.emergency_contact = ActiveValue::Set(v.as_ref().map(|v| seal.json("emergency_contact", v)));
+        active.emergency_contact =
+            ActiveValue::Set(v.as_ref().map(|v| seal.json("emergency_contact", v)));
     }
     if let Some(v) = &changes.insurance {
         active.insurance = ActiveValue::Set(v.as_ref().map(|v| seal.json("insurance", v)));
@@ -583,8 +633,14 @@ mod tests {
 
         // A field moved from another row does not open.
         let other = Sealer::new(&key, Uuid::now_v7()).text("last_name", "Someone");
-        let swapped = Model { last_name: other, ..row };
-        assert_eq!(Patient::open(&key, &swapped).unwrap_err(), CryptoError::Forged);
+        let swapped = Model {
+            last_name: other,
+            ..row
+        };
+        assert_eq!(
+            Patient::open(&key, &swapped).unwrap_err(),
+            CryptoError::Forged
+        );
     }
 
     #[test]
@@ -599,7 +655,10 @@ mod tests {
             panic!("expected validation errors");
         };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["mrn", "date_of_birth", "ssn", "email", "allergies[0]"]);
+        assert_eq!(
+            fields,
+            ["mrn", "date_of_birth", "ssn", "email", "allergies[0]"]
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::patients::{self, NewPatient, Patient, PatientChanges, PHI_FIELDS};
+use super::patients::{self, NewPatient, PHI_FIELDS, Patient, PatientChanges};
 use super::store;
 use crate::access::memberships::{self, NewMembership};
 use crate::access::{Actor, FacilityScope, Permission, Role, emergency};

@@ -9,7 +9,8 @@ use crate::crypto::DataKey;
 
 /// The patients `scope` lets the caller see.
 fn visible(scope: &FacilityScope) -> Select<patients::Entity> {
-    let query = patients::Entity::find().filter(patients::Column::FacilityId.eq(scope.facility_id()));
+    let query =
+        patients::Entity::find().filter(patients::Column::FacilityId.eq(scope.facility_id()));
     match scope.patients() {
         PatientFilter::All => query,
         PatientFilter::PortalAccount(account) => {
@@ -20,8 +21,15 @@ fn visible(scope: &FacilityScope) -> Select<patients::Entity> {
     }
 }
 
-pub async fn find(db: &impl ConnectionTrait, scope: &FacilityScope, id: Uuid) -> Result<Option<Model>, DbErr> {
-    visible(scope).filter(patients::Column::Id.eq(id)).one(db).await
+pub async fn find(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    id: Uuid,
+) -> Result<Option<Model>, DbErr> {
+    visible(scope)
+        .filter(patients::Column::Id.eq(id))
+        .one(db)
+        .await
 }
 
 pub async fn find_by_mrn(
@@ -54,7 +62,11 @@ pub async fn page(
 
 /// Whether the facility has this patient. Reveals nothing else; used only
 /// to refuse an emergency access request for a patient that does not exist.
-pub async fn exists(db: &impl ConnectionTrait, facility_id: Uuid, patient_id: Uuid) -> Result<bool, DbErr> {
+pub async fn exists(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    patient_id: Uuid,
+) -> Result<bool, DbErr> {
     Ok(patients::Entity::find()
         .select_only()
         .column(patients::Column::Id)

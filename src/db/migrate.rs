@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::crypto::migration::CreateCryptoKeys),
             Box::new(crate::crypto::migration::CreateDataKeys),
             Box::new(crate::audit::migration::CreateAuditLog),
+            Box::new(crate::notify::migration::CreateOutbox),
             Box::new(crate::identity::migration::CreateAccounts),
             Box::new(crate::access::migration::CreateFacilities),
             Box::new(crate::identity::migration::CreateApiKeys),
@@ -113,6 +114,12 @@ pub mod schema {
         ColumnDef::new(column).big_integer().not_null().take()
     }
 
+    /// A point in time that may not have happened (yet): nullable, else as
+    /// [`timestamp`].
+    pub fn optional_timestamp(column: impl IntoIden) -> ColumnDef {
+        ColumnDef::new(column).big_integer().null().take()
+    }
+
     /// A column restricted to `values`, with a check named
     /// `<table>_<column>_check` so both backends report the same name.
     pub fn enumeration(table: &str, column: &str, values: &[&str]) -> ColumnDef {
@@ -140,24 +147,22 @@ pub mod schema {
 
     /// A plain index named `<table>_<columns>_idx`.
     pub fn index(table: &str, columns: &[&str]) -> IndexCreateStatement {
-        let mut index = Index::create();
-        index
-            .name(format!("{table}_{}_idx", columns.join("_")))
-            .table(Alias::new(table));
-        for column in columns {
-            index.col(Alias::new(*column));
-        }
-        index.take()
+        named_index(table, columns, "idx")
     }
 
     /// A unique index named `<table>_<columns>_key`, PostgreSQL's own naming
     /// for unique constraints, which SQLite's messages are mapped back to.
     pub fn unique_index(table: &str, columns: &[&str]) -> IndexCreateStatement {
+        let mut index = named_index(table, columns, "key");
+        index.unique();
+        index
+    }
+
+    fn named_index(table: &str, columns: &[&str], suffix: &str) -> IndexCreateStatement {
         let mut index = Index::create();
         index
-            .name(format!("{table}_{}_key", columns.join("_")))
-            .table(Alias::new(table))
-            .unique();
+            .name(format!("{table}_{}_{suffix}", columns.join("_")))
+            .table(Alias::new(table));
         for column in columns {
             index.col(Alias::new(*column));
         }

@@ -23,7 +23,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             .await
             .map(|Path(value)| ApiPath(value))
             .map_err(|rejection| {
-                ApiError::MalformedRequest(format!("a path parameter is invalid: {}", rejection.body_text()))
+                ApiError::MalformedRequest(format!(
+                    "a path parameter is invalid: {}",
+                    rejection.body_text()
+                ))
             })
     }
 }
@@ -40,7 +43,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuer
             .await
             .map(|Query(value)| ApiQuery(value))
             .map_err(|rejection| {
-                ApiError::MalformedRequest(format!("a query parameter is invalid: {}", rejection.body_text()))
+                ApiError::MalformedRequest(format!(
+                    "a query parameter is invalid: {}",
+                    rejection.body_text()
+                ))
             })
     }
 }

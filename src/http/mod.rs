@@ -38,6 +38,8 @@ pub fn context_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(crate::access::routes::routes())
         .merge(crate::audit::routes::routes())
+        .merge(crate::identity::routes::routes())
+        .merge(crate::notify::routes::routes())
         .merge(crate::care::routes::routes())
 }
 

@@ -94,7 +94,11 @@ pub async fn find_by_email(
 }
 
 /// A page of accounts, oldest first, after the cursor.
-pub async fn page(db: &impl ConnectionTrait, after: Option<Uuid>, limit: u64) -> Result<Vec<Model>, DbErr> {
+pub async fn page(
+    db: &impl ConnectionTrait,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
     use sea_orm::{QueryOrder, QuerySelect};
     let mut query = Entity::find().order_by_asc(Column::Id).limit(limit);
     if let Some(after) = after {

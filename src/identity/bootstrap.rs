@@ -95,7 +95,10 @@ pub async fn create_system_admin(
                 "membership",
             )
             .resource(account_id)
-            .changes(redact(json!({ "role": "system_admin", "account_existed": existed }), &[])),
+            .changes(redact(
+                json!({ "role": "system_admin", "account_existed": existed }),
+                &[],
+            )),
         ],
     )
     .await?;

@@ -92,7 +92,6 @@ pub async fn send(
                 kind: mail.kind(),
             },
         )
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot queue a message: {e}")))?;
+        .await?;
     Ok(())
 }

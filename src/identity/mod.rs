@@ -7,9 +7,12 @@
 pub mod access_token;
 pub mod accounts;
 pub mod api_keys;
+pub mod bootstrap;
 pub mod email;
+pub mod mail;
 pub mod migration;
 pub mod password;
+pub mod routes;
 pub mod secrets;
 pub mod sessions;
 pub mod throttle;

@@ -74,7 +74,12 @@ fn session_origin(info: &RequestInfo) -> Origin {
 }
 
 /// An audit event about an account, by the account itself.
-fn own_event(account_id: Uuid, session_id: Option<Uuid>, info: &RequestInfo, action: AuditAction) -> AuditEvent {
+fn own_event(
+    account_id: Uuid,
+    session_id: Option<Uuid>,
+    info: &RequestInfo,
+    action: AuditAction,
+) -> AuditEvent {
     AuditEvent::new(
         AuditActor::Account {
             id: account_id,
@@ -100,8 +105,13 @@ fn person(actor: &Actor) -> Result<(Uuid, Uuid), ApiError> {
     }
 }
 
-async fn own_account(db: &impl ConnectionTrait, account_id: Uuid) -> Result<accounts::Model, ApiError> {
-    accounts::find(db, account_id).await?.ok_or(ApiError::NotFound)
+async fn own_account(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+) -> Result<accounts::Model, ApiError> {
+    accounts::find(db, account_id)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 /// A new account.
@@ -141,8 +151,15 @@ async fn sign_up(
     }
     let email = parse_email("email", &request.email)?;
     password::check_policy("password", &request.password)?;
-    if request.full_name.as_ref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
-        return Err(ApiError::invalid("full_name", "must be 1 to 200 characters"));
+    if request
+        .full_name
+        .as_ref()
+        .is_some_and(|n| n.trim().is_empty() || n.len() > 200)
+    {
+        return Err(ApiError::invalid(
+            "full_name",
+            "must be 1 to 200 characters",
+        ));
     }
     let key = state.keyring.installation().await?;
     let hash = password::hash(request.password).await?;
@@ -163,8 +180,19 @@ async fn sign_up(
             )
             .await?;
             let token = tokens::issue(&txn, &key, account.id, Purpose::ConfirmEmail, None).await?;
-            mail::send(&state, &txn, Mail::ConfirmEmail, email.as_str(), Some(&token)).await?;
-            audit::append(&txn, vec![own_event(account.id, None, &info, AuditAction::Create)]).await?;
+            mail::send(
+                &state,
+                &txn,
+                Mail::ConfirmEmail,
+                email.as_str(),
+                Some(&token),
+            )
+            .await?;
+            audit::append(
+                &txn,
+                vec![own_event(account.id, None, &info, AuditAction::Create)],
+            )
+            .await?;
         }
     }
     txn.commit().await?;
@@ -208,12 +236,16 @@ async fn confirm_email(
     .await?;
     audit::append(
         &txn,
-        vec![own_event(redeemed.account_id, None, &info, AuditAction::Update)
-            .changes(redact(json!({ "email_confirmed": true }), &[]))],
+        vec![
+            own_event(redeemed.account_id, None, &info, AuditAction::Update)
+                .changes(redact(json!({ "email_confirmed": true }), &[])),
+        ],
     )
     .await?;
     txn.commit().await?;
-    Ok(ApiJson(Accepted { status: "confirmed" }))
+    Ok(ApiJson(Accepted {
+        status: "confirmed",
+    }))
 }
 
 /// Credentials.
@@ -241,9 +273,16 @@ pub struct TokenPair {
     pub session_expires_at: Timestamp,
 }
 
-fn token_pair(state: &AppState, session: &Session, refresh_token: String) -> Result<TokenPair, ApiError> {
+fn token_pair(
+    state: &AppState,
+    session: &Session,
+    refresh_token: String,
+) -> Result<TokenPair, ApiError> {
     Ok(TokenPair {
-        access_token: state.identity.tokens.issue(session.account_id, session.id)?,
+        access_token: state
+            .identity
+            .tokens
+            .issue(session.account_id, session.id)?,
         token_type: "Bearer",
         expires_in: state.identity.tokens.ttl_secs(),
         refresh_token,
@@ -263,12 +302,16 @@ async fn refuse_sign_in(
     let txn = state.db.begin().await?;
     throttle::record_failure(&txn, counters).await?;
     let actor = match account_id {
-        Some(id) => AuditActor::Account { id, session_id: None },
+        Some(id) => AuditActor::Account {
+            id,
+            session_id: None,
+        },
         None => AuditActor::System {
             job: "sign-in".to_owned(),
         },
     };
-    let mut event = AuditEvent::new(actor, AuditAction::LoginFailed, "session").context(info.audit_context());
+    let mut event =
+        AuditEvent::new(actor, AuditAction::LoginFailed, "session").context(info.audit_context());
     if let Some(id) = account_id {
         event = event.resource(id);
     }
@@ -310,12 +353,16 @@ async fn sign_in(
         other => {
             let id = other.map(|a| a.id);
             let refused = ApiError::Unauthorized(INVALID_CREDENTIALS.to_owned());
-            return refuse_sign_in(&state, &counters, id, &info, refused).await.map(ApiJson);
+            return refuse_sign_in(&state, &counters, id, &info, refused)
+                .await
+                .map(ApiJson);
         }
     };
     if account.standing(now) == Standing::Banned {
         let suspended = ApiError::Forbidden("this account is suspended".to_owned());
-        return refuse_sign_in(&state, &counters, Some(account.id), &info, suspended).await.map(ApiJson);
+        return refuse_sign_in(&state, &counters, Some(account.id), &info, suspended)
+            .await
+            .map(ApiJson);
     }
     if account.email_confirmed_at.is_none() {
         return Err(ApiError::Forbidden(
@@ -331,7 +378,8 @@ async fn sign_in(
         match totp::accept(&secret, code, account.totp_last_step) {
             Some(step) => accepted_step = Some(step),
             None => {
-                let refused = ApiError::Unauthorized("the second-factor code is invalid".to_owned());
+                let refused =
+                    ApiError::Unauthorized("the second-factor code is invalid".to_owned());
                 return refuse_sign_in(&state, &counters, Some(account.id), &info, refused)
                     .await
                     .map(ApiJson);
@@ -340,8 +388,13 @@ async fn sign_in(
     }
     let txn = state.db.begin().await?;
     throttle::clear_email(&txn, &counters).await?;
-    let (session, refresh_token) =
-        sessions::start(&txn, state.identity.sessions, account.id, session_origin(&info)).await?;
+    let (session, refresh_token) = sessions::start(
+        &txn,
+        state.identity.sessions,
+        account.id,
+        session_origin(&info),
+    )
+    .await?;
     let account_id = account.id;
     accounts::update(&txn, account, |a| {
         a.last_sign_in_at = ActiveValue::Set(Some(now));
@@ -400,7 +453,9 @@ async fn refresh(
         } => {
             let account = accounts::find(&txn, session.account_id).await?;
             if account.is_none_or(|a| a.standing(Timestamp::now()) != Standing::Good) {
-                return Err(ApiError::Unauthorized("the refresh token is not valid".to_owned()));
+                return Err(ApiError::Unauthorized(
+                    "the refresh token is not valid".to_owned(),
+                ));
             }
             txn.commit().await?;
             Ok(ApiJson(token_pair(&state, &session, refresh_token)?))
@@ -409,8 +464,13 @@ async fn refresh(
             audit::append(
                 &txn,
                 vec![
-                    own_event(session.account_id, Some(session.id), &info, AuditAction::Logout)
-                        .changes(redact(json!({ "reason": "refresh token reused" }), &[])),
+                    own_event(
+                        session.account_id,
+                        Some(session.id),
+                        &info,
+                        AuditAction::Logout,
+                    )
+                    .changes(redact(json!({ "reason": "refresh token reused" }), &[])),
                 ],
             )
             .await?;
@@ -419,7 +479,9 @@ async fn refresh(
                 "this refresh token was already used; the session has been ended".to_owned(),
             ))
         }
-        Refreshed::Refused => Err(ApiError::Unauthorized("the refresh token is not valid".to_owned())),
+        Refreshed::Refused => Err(ApiError::Unauthorized(
+            "the refresh token is not valid".to_owned(),
+        )),
     }
 }
 
@@ -437,7 +499,11 @@ async fn sign_out(State(state): State<AppState>, actor: Actor) -> Result<StatusC
     sessions::revoke(&txn, session_id, "signed out").await?;
     audit::append(
         &txn,
-        vec![actor.event(AuditAction::Logout, "session").resource(session_id)],
+        vec![
+            actor
+                .event(AuditAction::Logout, "session")
+                .resource(session_id),
+        ],
     )
     .await?;
     txn.commit().await?;
@@ -474,7 +540,12 @@ async fn recover(
         mail::send(&state, &txn, Mail::Recovery, email.as_str(), Some(&token)).await?;
     }
     txn.commit().await?;
-    Ok((StatusCode::ACCEPTED, ApiJson(Accepted { status: "sent_if_registered" })))
+    Ok((
+        StatusCode::ACCEPTED,
+        ApiJson(Accepted {
+            status: "sent_if_registered",
+        }),
+    ))
 }
 
 /// A recovery code and the new password.
@@ -517,12 +588,16 @@ async fn reset_password(
     sessions::revoke_all(&txn, redeemed.account_id, "password reset").await?;
     audit::append(
         &txn,
-        vec![own_event(redeemed.account_id, None, &info, AuditAction::Update)
-            .changes(redact(json!({ "password": "changed" }), &["password"]))],
+        vec![
+            own_event(redeemed.account_id, None, &info, AuditAction::Update)
+                .changes(redact(json!({ "password": "changed" }), &["password"])),
+        ],
     )
     .await?;
     txn.commit().await?;
-    Ok(ApiJson(Accepted { status: "password_changed" }))
+    Ok(ApiJson(Accepted {
+        status: "password_changed",
+    }))
 }
 
 /// An invitation code, the password to set, and optionally a name.
@@ -556,9 +631,12 @@ async fn accept_invitation(
         .map_err(|_| invalid_token())?;
     let account = own_account(&txn, redeemed.account_id).await?;
     let id = account.id;
-    let full_name = request
-        .full_name
-        .map(|n| key.seal_str(crate::crypto::FieldRef::new(accounts::TABLE, "full_name", id), n.trim()));
+    let full_name = request.full_name.map(|n| {
+        key.seal_str(
+            crate::crypto::FieldRef::new(accounts::TABLE, "full_name", id),
+            n.trim(),
+        )
+    });
     accounts::update(&txn, account, |a| {
         a.password_hash = ActiveValue::Set(Some(hash));
         a.email_confirmed_at = ActiveValue::Set(Some(Timestamp::now()));
@@ -569,8 +647,10 @@ async fn accept_invitation(
     .await?;
     audit::append(
         &txn,
-        vec![own_event(id, None, &info, AuditAction::Update)
-            .changes(redact(json!({ "invitation": "accepted" }), &[]))],
+        vec![
+            own_event(id, None, &info, AuditAction::Update)
+                .changes(redact(json!({ "invitation": "accepted" }), &[])),
+        ],
     )
     .await?;
     txn.commit().await?;
@@ -626,16 +706,25 @@ async fn update_me(
     ApiJson(changes): ApiJson<ProfileChanges>,
 ) -> Result<ApiJson<AccountView>, ApiError> {
     let (account_id, _) = person(&actor)?;
-    if changes.full_name.as_ref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
-        return Err(ApiError::invalid("full_name", "must be 1 to 200 characters"));
+    if changes
+        .full_name
+        .as_ref()
+        .is_some_and(|n| n.trim().is_empty() || n.len() > 200)
+    {
+        return Err(ApiError::invalid(
+            "full_name",
+            "must be 1 to 200 characters",
+        ));
     }
     let key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
     let account = own_account(&txn, account_id).await?;
-    let sealed = changes
-        .full_name
-        .as_deref()
-        .map(|n| key.seal_str(crate::crypto::FieldRef::new(accounts::TABLE, "full_name", account_id), n.trim()));
+    let sealed = changes.full_name.as_deref().map(|n| {
+        key.seal_str(
+            crate::crypto::FieldRef::new(accounts::TABLE, "full_name", account_id),
+            n.trim(),
+        )
+    });
     let account = accounts::update(&txn, account, |a| {
         if let Some(name) = sealed {
             a.full_name = ActiveValue::Set(Some(name));
@@ -644,10 +733,15 @@ async fn update_me(
     .await?;
     audit::append(
         &txn,
-        vec![actor
-            .event(AuditAction::Update, "account")
-            .resource(account_id)
-            .changes(redact(json!({ "full_name": changes.full_name }), &["full_name"]))],
+        vec![
+            actor
+                .event(AuditAction::Update, "account")
+                .resource(account_id)
+                .changes(redact(
+                    json!({ "full_name": changes.full_name }),
+                    &["full_name"],
+                )),
+        ],
     )
     .await?;
     txn.commit().await?;
@@ -680,19 +774,27 @@ async fn change_password(
     password::check_policy("new_password", &request.new_password)?;
     let account = own_account(state.db.conn(), account_id).await?;
     if !password::verify(request.current_password, account.password_hash.clone()).await? {
-        return Err(ApiError::invalid("current_password", "is not the account's password"));
+        return Err(ApiError::invalid(
+            "current_password",
+            "is not the account's password",
+        ));
     }
     let hash = password::hash(request.new_password).await?;
     let txn = state.db.begin().await?;
     let account = own_account(&txn, account_id).await?;
-    accounts::update(&txn, account, |a| a.password_hash = ActiveValue::Set(Some(hash))).await?;
+    accounts::update(&txn, account, |a| {
+        a.password_hash = ActiveValue::Set(Some(hash))
+    })
+    .await?;
     end_other_sessions(&txn, account_id, session_id, "password changed").await?;
     audit::append(
         &txn,
-        vec![actor
-            .event(AuditAction::Update, "account")
-            .resource(account_id)
-            .changes(redact(json!({ "password": "changed" }), &["password"]))],
+        vec![
+            actor
+                .event(AuditAction::Update, "account")
+                .resource(account_id)
+                .changes(redact(json!({ "password": "changed" }), &["password"])),
+        ],
     )
     .await?;
     txn.commit().await?;
@@ -708,8 +810,14 @@ async fn end_other_sessions(
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     use sessions::session;
     session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, sea_orm::sea_query::Expr::value(Timestamp::now()))
-        .col_expr(session::Column::RevokeReason, sea_orm::sea_query::Expr::value(reason))
+        .col_expr(
+            session::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(Timestamp::now()),
+        )
+        .col_expr(
+            session::Column::RevokeReason,
+            sea_orm::sea_query::Expr::value(reason),
+        )
         .filter(session::Column::AccountId.eq(account_id))
         .filter(session::Column::Id.ne(keep))
         .filter(session::Column::RevokedAt.is_null())
@@ -744,12 +852,33 @@ async fn request_email_change(
     let key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
     if accounts::find_by_email(&txn, &key, &email).await?.is_some() {
-        return Err(ApiError::Conflict("another account uses this `new_email`".to_owned()));
+        return Err(ApiError::Conflict(
+            "another account uses this `new_email`".to_owned(),
+        ));
     }
-    let token = tokens::issue(&txn, &key, account_id, Purpose::EmailChange, Some(email.as_str())).await?;
-    mail::send(&state, &txn, Mail::EmailChange, email.as_str(), Some(&token)).await?;
+    let token = tokens::issue(
+        &txn,
+        &key,
+        account_id,
+        Purpose::EmailChange,
+        Some(email.as_str()),
+    )
+    .await?;
+    mail::send(
+        &state,
+        &txn,
+        Mail::EmailChange,
+        email.as_str(),
+        Some(&token),
+    )
+    .await?;
     txn.commit().await?;
-    Ok((StatusCode::ACCEPTED, ApiJson(Accepted { status: "confirmation_sent" })))
+    Ok((
+        StatusCode::ACCEPTED,
+        ApiJson(Accepted {
+            status: "confirmation_sent",
+        }),
+    ))
 }
 
 /// Confirms a new email address with the code sent to it.
@@ -772,7 +901,10 @@ async fn confirm_email_change(
     let redeemed = tokens::redeem(&txn, &key, &request.token, Purpose::EmailChange)
         .await?
         .map_err(|_| invalid_token())?;
-    let new_email = match (redeemed.account_id == account_id, redeemed.new_value.as_deref()) {
+    let new_email = match (
+        redeemed.account_id == account_id,
+        redeemed.new_value.as_deref(),
+    ) {
         (true, Some(value)) => parse_email("token", value)?,
         _ => return Err(invalid_token()),
     };
@@ -792,10 +924,12 @@ async fn confirm_email_change(
     })?;
     audit::append(
         &txn,
-        vec![actor
-            .event(AuditAction::Update, "account")
-            .resource(account_id)
-            .changes(redact(json!({ "email": "changed" }), &["email"]))],
+        vec![
+            actor
+                .event(AuditAction::Update, "account")
+                .resource(account_id)
+                .changes(redact(json!({ "email": "changed" }), &["email"])),
+        ],
     )
     .await?;
     txn.commit().await?;
@@ -826,15 +960,26 @@ async fn request_phone_change(
     let (account_id, _) = person(&actor)?;
     let phone = request.phone.trim();
     let digits = phone.chars().filter(char::is_ascii_digit).count();
-    if !phone.starts_with('+') || !(8..=15).contains(&digits) || !phone[1..].chars().all(|c| c.is_ascii_digit()) {
-        return Err(ApiError::invalid("phone", "must be in E.164 form, such as +15550109999"));
+    if !phone.starts_with('+')
+        || !(8..=15).contains(&digits)
+        || !phone[1..].chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(ApiError::invalid(
+            "phone",
+            "must be in E.164 form, such as +15550109999",
+        ));
     }
     let key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
     let token = tokens::issue(&txn, &key, account_id, Purpose::PhoneChange, Some(phone)).await?;
     mail::send(&state, &txn, Mail::PhoneChange, phone, Some(&token)).await?;
     txn.commit().await?;
-    Ok((StatusCode::ACCEPTED, ApiJson(Accepted { status: "confirmation_sent" })))
+    Ok((
+        StatusCode::ACCEPTED,
+        ApiJson(Accepted {
+            status: "confirmation_sent",
+        }),
+    ))
 }
 
 /// Confirms a new phone number with the code sent to it.
@@ -870,10 +1015,12 @@ async fn confirm_phone_change(
     .await?;
     audit::append(
         &txn,
-        vec![actor
-            .event(AuditAction::Update, "account")
-            .resource(account_id)
-            .changes(redact(json!({ "phone": "changed" }), &["phone"]))],
+        vec![
+            actor
+                .event(AuditAction::Update, "account")
+                .resource(account_id)
+                .changes(redact(json!({ "phone": "changed" }), &["phone"])),
+        ],
     )
     .await?;
     txn.commit().await?;
@@ -898,7 +1045,10 @@ pub struct MfaEnrollment {
     responses((status = 200, description = "A new secret", body = MfaEnrollment), Problems),
     security(("bearer" = []))
 )]
-async fn enroll_mfa(State(state): State<AppState>, actor: Actor) -> Result<ApiJson<MfaEnrollment>, ApiError> {
+async fn enroll_mfa(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<ApiJson<MfaEnrollment>, ApiError> {
     let (account_id, _) = person(&actor)?;
     let key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
@@ -912,7 +1062,10 @@ async fn enroll_mfa(State(state): State<AppState>, actor: Actor) -> Result<ApiJs
     let secret = totp::new_secret();
     let url = totp::provisioning_url(&secret, &view.email)?;
     let sealed = accounts::seal_totp_secret(&key, account_id, &secret);
-    accounts::update(&txn, account, |a| a.totp_secret = ActiveValue::Set(Some(sealed))).await?;
+    accounts::update(&txn, account, |a| {
+        a.totp_secret = ActiveValue::Set(Some(sealed))
+    })
+    .await?;
     txn.commit().await?;
     Ok(ApiJson(MfaEnrollment {
         secret: totp::base32(&secret),
@@ -961,7 +1114,12 @@ async fn disable_mfa(
     set_mfa(&state, &actor, &request.code, false).await
 }
 
-async fn set_mfa(state: &AppState, actor: &Actor, code: &str, enable: bool) -> Result<StatusCode, ApiError> {
+async fn set_mfa(
+    state: &AppState,
+    actor: &Actor,
+    code: &str,
+    enable: bool,
+) -> Result<StatusCode, ApiError> {
     let (account_id, _) = person(actor)?;
     let key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
@@ -986,10 +1144,12 @@ async fn set_mfa(state: &AppState, actor: &Actor, code: &str, enable: bool) -> R
     .await?;
     audit::append(
         &txn,
-        vec![actor
-            .event(AuditAction::Update, "account")
-            .resource(account_id)
-            .changes(redact(json!({ "mfa_enabled": enable }), &[]))],
+        vec![
+            actor
+                .event(AuditAction::Update, "account")
+                .resource(account_id)
+                .changes(redact(json!({ "mfa_enabled": enable }), &[])),
+        ],
     )
     .await?;
     txn.commit().await?;
@@ -1025,7 +1185,14 @@ async fn my_sessions(
 ) -> Result<ApiJson<Page<SessionView>>, ApiError> {
     let (account_id, session_id) = person(&actor)?;
     let limit = page.limit()?;
-    let live = sessions::live_page(state.db.conn(), account_id, Timestamp::now(), page.after, limit).await?;
+    let live = sessions::live_page(
+        state.db.conn(),
+        account_id,
+        Timestamp::now(),
+        page.after,
+        limit,
+    )
+    .await?;
     let items = live
         .into_iter()
         .map(|s| SessionView {
@@ -1064,7 +1231,11 @@ async fn end_my_session(
     sessions::revoke(&txn, session.id, "ended by its owner").await?;
     audit::append(
         &txn,
-        vec![actor.event(AuditAction::Logout, "session").resource(session.id)],
+        vec![
+            actor
+                .event(AuditAction::Logout, "session")
+                .resource(session.id),
+        ],
     )
     .await?;
     txn.commit().await?;
@@ -1246,9 +1417,16 @@ async fn ban_account(
         return Err(ApiError::invalid("until", "must be in the future"));
     }
     let until = ban.until.unwrap_or_else(|| now.plus_secs(FOREVER_SECS));
-    administer(&state, &actor, account_id, "banned", json!({ "banned_until": until }), |a| {
-        a.banned_until = ActiveValue::Set(Some(until));
-    })
+    administer(
+        &state,
+        &actor,
+        account_id,
+        "banned",
+        json!({ "banned_until": until }),
+        |a| {
+            a.banned_until = ActiveValue::Set(Some(until));
+        },
+    )
     .await
 }
 
@@ -1267,9 +1445,16 @@ async fn unban_account(
     ApiPath(account_id): ApiPath<Uuid>,
 ) -> Result<ApiJson<AccountView>, ApiError> {
     actor.require_installation(Permission::AccountManage)?;
-    administer(&state, &actor, account_id, "", json!({ "banned_until": null }), |a| {
-        a.banned_until = ActiveValue::Set(None);
-    })
+    administer(
+        &state,
+        &actor,
+        account_id,
+        "",
+        json!({ "banned_until": null }),
+        |a| {
+            a.banned_until = ActiveValue::Set(None);
+        },
+    )
     .await
 }
 
@@ -1288,9 +1473,16 @@ async fn delete_account(
     ApiPath(account_id): ApiPath<Uuid>,
 ) -> Result<ApiJson<AccountView>, ApiError> {
     actor.require_installation(Permission::AccountManage)?;
-    administer(&state, &actor, account_id, "deleted", json!({ "deleted": true }), |a| {
-        a.deleted_at = ActiveValue::Set(Some(Timestamp::now()));
-    })
+    administer(
+        &state,
+        &actor,
+        account_id,
+        "deleted",
+        json!({ "deleted": true }),
+        |a| {
+            a.deleted_at = ActiveValue::Set(Some(Timestamp::now()));
+        },
+    )
     .await
 }
 
@@ -1313,10 +1505,12 @@ async fn administer(
     }
     audit::append(
         &txn,
-        vec![actor
-            .event(AuditAction::Update, "account")
-            .resource(account_id)
-            .changes(redact(changes, &[]))],
+        vec![
+            actor
+                .event(AuditAction::Update, "account")
+                .resource(account_id)
+                .changes(redact(changes, &[])),
+        ],
     )
     .await?;
     txn.commit().await?;
@@ -1349,10 +1543,12 @@ async fn revoke_account_sessions(
     let revoked = sessions::revoke_all(&txn, account_id, "revoked by an administrator").await?;
     audit::append(
         &txn,
-        vec![actor
-            .event(AuditAction::Logout, "session")
-            .resource(account_id)
-            .changes(redact(json!({ "revoked": revoked }), &[]))],
+        vec![
+            actor
+                .event(AuditAction::Logout, "session")
+                .resource(account_id)
+                .changes(redact(json!({ "revoked": revoked }), &[])),
+        ],
     )
     .await?;
     txn.commit().await?;

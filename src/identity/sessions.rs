@@ -13,8 +13,8 @@ use super::secrets;
 use crate::db::new_id;
 use crate::time::Timestamp;
 
-/// Update `last_seen_at` at most this often, so a busy session does not
-/// write on every request; the idle timeout is coarse by this much.
+/// Update `last_seen_at` at most this often (or a quarter of the idle
+/// timeout, if shorter), so a busy session does not write on every request.
 pub const TOUCH_EVERY_SECS: i64 = 60;
 
 pub mod session {
@@ -210,13 +210,16 @@ pub async fn touch(
     active.update(db).await
 }
 
-/// Records use only when the last record is older than [`TOUCH_EVERY_SECS`].
+/// Records use only when the last record is older than [`TOUCH_EVERY_SECS`]
+/// or a quarter of the idle timeout, whichever is shorter.
 pub async fn touch_if_stale(
     db: &impl ConnectionTrait,
+    policy: SessionPolicy,
     session: &Session,
     now: Timestamp,
 ) -> Result<(), DbErr> {
-    if session.last_seen_at.plus_secs(TOUCH_EVERY_SECS) <= now {
+    let every = TOUCH_EVERY_SECS.min(policy.idle_secs / 4);
+    if session.last_seen_at.plus_secs(every) <= now {
         session::Entity::update_many()
             .col_expr(session::Column::LastSeenAt, Expr::value(now))
             .filter(session::Column::Id.eq(session.id))

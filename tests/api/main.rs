@@ -2,16 +2,20 @@
 //! databases, over real HTTP. See `helpers.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fake_smtp;
 mod helpers;
 
 mod audit;
 mod constraints;
 mod docs;
 mod http_basics;
+mod identity;
 mod keys;
 mod master_key;
 mod migrations;
+mod notify;
 mod operations;
 mod patients;
 mod people;
 mod problems;
+mod role_matrix;

@@ -19,6 +19,7 @@ async fn tables(db: &carebase::db::Database) -> Vec<(&'static str, bool)> {
         "data_keys",
         "audit_events",
         "audit_chain",
+        "outbox",
         "accounts",
         "account_tokens",
         "sessions",

@@ -42,7 +42,9 @@ async fn a_patient_is_registered_read_changed_and_deactivated(backend: TestBacke
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
     let base = format!("/facilities/{facility}/patients");
 
-    let created = app.call(&nurse.token, Method::POST, &base, Some(new_patient())).await;
+    let created = app
+        .call(&nurse.token, Method::POST, &base, Some(new_patient()))
+        .await;
     assert_eq!(created.status(), 201);
     let created = json_of(created).await;
     assert_eq!(created["last_name"], "Quuxworth");
@@ -69,9 +71,25 @@ async fn a_patient_is_registered_read_changed_and_deactivated(backend: TestBacke
     assert_eq!(changed["email"], created["email"], "untouched fields stay");
 
     // Nurses may not deactivate; administrators may.
-    let refused = app.call(&nurse.token, Method::POST, &format!("{patient}/deactivate"), None).await;
+    let refused = app
+        .call(
+            &nurse.token,
+            Method::POST,
+            &format!("{patient}/deactivate"),
+            None,
+        )
+        .await;
     problem(refused, 403, "forbidden").await;
-    let deactivated = json_of(app.call(&admin.token, Method::POST, &format!("{patient}/deactivate"), None).await).await;
+    let deactivated = json_of(
+        app.call(
+            &admin.token,
+            Method::POST,
+            &format!("{patient}/deactivate"),
+            None,
+        )
+        .await,
+    )
+    .await;
     assert_eq!(deactivated["is_active"], false);
     app.stop().await;
 }
@@ -82,11 +100,27 @@ async fn every_read_and_change_is_audited_without_phi(backend: TestBackend) {
     let nurse = app.person(&[(Some(facility), Role::Nurse)]).await;
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
     let base = format!("/facilities/{facility}/patients");
-    let created = json_of(app.call(&nurse.token, Method::POST, &base, Some(new_patient())).await).await;
+    let created = json_of(
+        app.call(&nurse.token, Method::POST, &base, Some(new_patient()))
+            .await,
+    )
+    .await;
     let patient_id = id(&created);
-    app.call(&nurse.token, Method::GET, &format!("{base}/{patient_id}"), None).await;
+    app.call(
+        &nurse.token,
+        Method::GET,
+        &format!("{base}/{patient_id}"),
+        None,
+    )
+    .await;
     app.call(&nurse.token, Method::GET, &base, None).await;
-    app.call(&nurse.token, Method::PATCH, &format!("{base}/{patient_id}"), Some(json!({"last_name": "Quuxworth-Smythe"}))).await;
+    app.call(
+        &nurse.token,
+        Method::PATCH,
+        &format!("{base}/{patient_id}"),
+        Some(json!({"last_name": "Quuxworth-Smythe"})),
+    )
+    .await;
 
     let events = json_of(
         app.call(
@@ -98,20 +132,43 @@ async fn every_read_and_change_is_audited_without_phi(backend: TestBackend) {
         .await,
     )
     .await;
-    let actions: Vec<&str> = events["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["update", "patient_access", "patient_access", "create"], "newest first");
+    let actions: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["update", "patient_access", "patient_access", "create"],
+        "newest first"
+    );
     for event in events["items"].as_array().unwrap() {
         assert_eq!(event["actor_id"], nurse.account_id.to_string());
         assert_eq!(event["session_id"], nurse.session_id.to_string());
         assert!(event["request_id"].is_string());
-        assert!(event["compliance_flags"].as_array().unwrap().contains(&json!("phi")));
+        assert!(
+            event["compliance_flags"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("phi"))
+        );
     }
     let text = events.to_string();
-    for phi in ["Zebediah", "Quuxworth", "219-09-9999", "penicillin", "Larkspur"] {
+    for phi in [
+        "Zebediah",
+        "Quuxworth",
+        "219-09-9999",
+        "penicillin",
+        "Larkspur",
+    ] {
         assert!(!text.contains(phi), "{phi} in the audit log: {text}");
     }
     let verified = carebase::audit::verify(&app.state.db).await.unwrap();
-    assert!(matches!(verified, carebase::audit::VerifyReport::Intact { .. }), "{verified:?}");
+    assert!(
+        matches!(verified, carebase::audit::VerifyReport::Intact { .. }),
+        "{verified:?}"
+    );
     app.stop().await;
 }
 
@@ -119,24 +176,65 @@ async fn the_mrn_is_unique_within_a_facility_and_found_exactly(backend: TestBack
     let app = TestApp::spawn(backend).await;
     let first = app.facility("First").await;
     let second = app.facility("Second").await;
-    let clerk = app.person(&[(Some(first), Role::Staff), (Some(second), Role::Staff)]).await;
+    let clerk = app
+        .person(&[(Some(first), Role::Staff), (Some(second), Role::Staff)])
+        .await;
     let mut patient = new_patient();
     patient["mrn"] = json!("ab-1234");
     let path = |f: Uuid| format!("/facilities/{f}/patients");
-    assert_eq!(app.call(&clerk.token, Method::POST, &path(first), Some(patient.clone())).await.status(), 201);
+    assert_eq!(
+        app.call(
+            &clerk.token,
+            Method::POST,
+            &path(first),
+            Some(patient.clone())
+        )
+        .await
+        .status(),
+        201
+    );
     let mut again = new_patient();
     again["mrn"] = json!(" AB-1234");
-    let body = problem(app.call(&clerk.token, Method::POST, &path(first), Some(again.clone())).await, 409, "conflict").await;
+    let body = problem(
+        app.call(
+            &clerk.token,
+            Method::POST,
+            &path(first),
+            Some(again.clone()),
+        )
+        .await,
+        409,
+        "conflict",
+    )
+    .await;
     assert!(body["detail"].as_str().unwrap().contains("mrn"), "{body}");
-    assert_eq!(app.call(&clerk.token, Method::POST, &path(second), Some(again)).await.status(), 201);
+    assert_eq!(
+        app.call(&clerk.token, Method::POST, &path(second), Some(again))
+            .await
+            .status(),
+        201
+    );
 
     let found = json_of(
-        app.call(&clerk.token, Method::POST, &format!("{}/search", path(first)), Some(json!({"mrn": "AB-1234"}))).await,
+        app.call(
+            &clerk.token,
+            Method::POST,
+            &format!("{}/search", path(first)),
+            Some(json!({"mrn": "AB-1234"})),
+        )
+        .await,
     )
     .await;
     assert_eq!(found["mrn"], "AB-1234");
     assert_eq!(found["facility_id"], first.to_string());
-    let missing = app.call(&clerk.token, Method::POST, &format!("{}/search", path(first)), Some(json!({"mrn": "AB-9999"}))).await;
+    let missing = app
+        .call(
+            &clerk.token,
+            Method::POST,
+            &format!("{}/search", path(first)),
+            Some(json!({"mrn": "AB-9999"})),
+        )
+        .await;
     problem(missing, 404, "not-found").await;
     app.stop().await;
 }
@@ -147,7 +245,8 @@ async fn lists_are_paginated_with_a_cursor(backend: TestBackend) {
     let nurse = app.person(&[(Some(facility), Role::Nurse)]).await;
     let base = format!("/facilities/{facility}/patients");
     for _ in 0..5 {
-        app.call(&nurse.token, Method::POST, &base, Some(new_patient())).await;
+        app.call(&nurse.token, Method::POST, &base, Some(new_patient()))
+            .await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -169,8 +268,14 @@ async fn lists_are_paginated_with_a_cursor(backend: TestBackend) {
     sorted.dedup();
     assert_eq!(sorted, seen, "each patient once, in order");
     for bad in ["limit=0", "limit=201", "after=yesterday", "sort=name"] {
-        let response = app.call(&nurse.token, Method::GET, &format!("{base}?{bad}"), None).await;
-        assert!(matches!(response.status().as_u16(), 400 | 422), "{bad}: {}", response.status());
+        let response = app
+            .call(&nurse.token, Method::GET, &format!("{base}?{bad}"), None)
+            .await;
+        assert!(
+            matches!(response.status().as_u16(), 400 | 422),
+            "{bad}: {}",
+            response.status()
+        );
     }
     app.stop().await;
 }
@@ -181,7 +286,10 @@ async fn count_patients(app: &TestApp) -> i64 {
         .state
         .db
         .conn()
-        .query_one_raw(Statement::from_string(backend, "SELECT COUNT(*) AS n FROM patients"))
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COUNT(*) AS n FROM patients",
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -200,24 +308,56 @@ async fn bad_input_names_each_field_and_writes_nothing(backend: TestBackend) {
     bad["date_of_birth"] = json!("1961-13-40");
     bad["ssn"] = json!("12-3");
     bad["email"] = json!("not-an-email");
-    let body = problem(app.call(&nurse.token, Method::POST, &base, Some(bad)).await, 422, "validation").await;
-    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let body = problem(
+        app.call(&nurse.token, Method::POST, &base, Some(bad)).await,
+        422,
+        "validation",
+    )
+    .await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["mrn", "date_of_birth", "ssn", "email"]);
 
     let mut missing = new_patient();
     missing.as_object_mut().unwrap().remove("last_name");
-    let body = problem(app.call(&nurse.token, Method::POST, &base, Some(missing)).await, 422, "validation").await;
+    let body = problem(
+        app.call(&nurse.token, Method::POST, &base, Some(missing))
+            .await,
+        422,
+        "validation",
+    )
+    .await;
     assert_eq!(body["errors"][0]["field"], "last_name");
 
     let mut unknown = new_patient();
     unknown["blood_type"] = json!("O+");
-    let body = problem(app.call(&nurse.token, Method::POST, &base, Some(unknown)).await, 422, "validation").await;
+    let body = problem(
+        app.call(&nurse.token, Method::POST, &base, Some(unknown))
+            .await,
+        422,
+        "validation",
+    )
+    .await;
     assert_eq!(body["errors"][0]["field"], "blood_type");
 
-    let bad_id = app.call(&nurse.token, Method::GET, &format!("{base}/not-a-uuid"), None).await;
+    let bad_id = app
+        .call(
+            &nurse.token,
+            Method::GET,
+            &format!("{base}/not-a-uuid"),
+            None,
+        )
+        .await;
     problem(bad_id, 400, "malformed-request").await;
     let no_token = app.client.get(app.url(&base)).send().await.unwrap();
-    assert_eq!(no_token.headers()["www-authenticate"], "Bearer realm=\"carebase\"");
+    assert_eq!(
+        no_token.headers()["www-authenticate"],
+        "Bearer realm=\"carebase\""
+    );
     problem(no_token, 401, "unauthorized").await;
 
     assert_eq!(count_patients(&app).await, before, "nothing was written");
@@ -278,17 +418,40 @@ async fn no_phi_is_stored_in_clear_text(backend: TestBackend) {
     let mut patient = new_patient();
     patient["mrn"] = json!("XYZZY-31337");
     let base = format!("/facilities/{facility}/patients");
-    let created = json_of(app.call(&nurse.token, Method::POST, &base, Some(patient.clone())).await).await;
-    app.call(&nurse.token, Method::GET, &format!("{base}/{}", id(&created)), None).await;
+    let created = json_of(
+        app.call(&nurse.token, Method::POST, &base, Some(patient.clone()))
+            .await,
+    )
+    .await;
+    app.call(
+        &nurse.token,
+        Method::GET,
+        &format!("{base}/{}", id(&created)),
+        None,
+    )
+    .await;
     let bytes = raw_database_bytes(&app, backend).await;
-    assert!(bytes.len() > 10_000, "the scan read the database ({} bytes)", bytes.len());
+    assert!(
+        bytes.len() > 10_000,
+        "the scan read the database ({} bytes)",
+        bytes.len()
+    );
     assert!(
         bytes.windows(7).any(|w| w == b"Private"),
         "the scan sees plaintext that is not PHI (the facility name), so it would see PHI too"
     );
     for phi in [
-        "Zebediah", "Quuxworth", "XYZZY-31337", "1961-07-14", "219-09-9999", "555 010 4242",
-        "zebediah.quuxworth@example.org", "Larkspur", "Philomena", "ACM-77881", "penicillin",
+        "Zebediah",
+        "Quuxworth",
+        "XYZZY-31337",
+        "1961-07-14",
+        "219-09-9999",
+        "555 010 4242",
+        "zebediah.quuxworth@example.org",
+        "Larkspur",
+        "Philomena",
+        "ACM-77881",
+        "penicillin",
     ] {
         assert!(
             !bytes.windows(phi.len()).any(|w| w == phi.as_bytes()),
@@ -305,22 +468,51 @@ async fn a_ciphertext_moved_to_another_row_does_not_open(backend: TestBackend) {
     let base = format!("/facilities/{facility}/patients");
     let mut other = new_patient();
     other["last_name"] = json!("Otherperson");
-    let victim = json_of(app.call(&nurse.token, Method::POST, &base, Some(new_patient())).await).await;
-    let source = json_of(app.call(&nurse.token, Method::POST, &base, Some(other)).await).await;
+    let victim = json_of(
+        app.call(&nurse.token, Method::POST, &base, Some(new_patient()))
+            .await,
+    )
+    .await;
+    let source = json_of(
+        app.call(&nurse.token, Method::POST, &base, Some(other))
+            .await,
+    )
+    .await;
     // Behind the server's back: copy one patient's sealed name onto another.
     let backend_kind = app.state.db.conn().get_database_backend();
     let sql = "UPDATE patients SET last_name = (SELECT last_name FROM patients WHERE id = $1) WHERE id = $2";
     app.state
         .db
         .conn()
-        .execute_raw(Statement::from_sql_and_values(backend_kind, sql, [id(&source).into(), id(&victim).into()]))
+        .execute_raw(Statement::from_sql_and_values(
+            backend_kind,
+            sql,
+            [id(&source).into(), id(&victim).into()],
+        ))
         .await
         .unwrap();
-    let response = app.call(&nurse.token, Method::GET, &format!("{base}/{}", id(&victim)), None).await;
+    let response = app
+        .call(
+            &nurse.token,
+            Method::GET,
+            &format!("{base}/{}", id(&victim)),
+            None,
+        )
+        .await;
     let body = problem(response, 500, "internal").await;
     assert!(!body.to_string().contains("Otherperson"), "{body}");
     // The untouched patient still reads.
-    assert_eq!(app.call(&nurse.token, Method::GET, &format!("{base}/{}", id(&source)), None).await.status(), 200);
+    assert_eq!(
+        app.call(
+            &nurse.token,
+            Method::GET,
+            &format!("{base}/{}", id(&source)),
+            None
+        )
+        .await
+        .status(),
+        200
+    );
     app.stop().await;
 }
 
@@ -335,33 +527,144 @@ async fn emergency_access_opens_one_patient_with_a_reason(backend: TestBackend) 
     let reviewer = app.person(&[(Some(away), Role::Admin)]).await;
     let target_path = format!("/facilities/{away}/patients/{}", id(&target));
 
-    problem(app.call(&physician.token, Method::GET, &target_path, None).await, 404, "not-found").await;
-    let ask = |reason: &str| json!({"facility_id": away, "patient_id": id(&target), "reason": reason});
-    problem(app.call(&physician.token, Method::POST, "/emergency-access", Some(ask("because"))).await, 422, "validation").await;
-    problem(app.call(&clerk.token, Method::POST, "/emergency-access", Some(ask("unconscious in our ER, needs allergies"))).await, 403, "forbidden").await;
+    problem(
+        app.call(&physician.token, Method::GET, &target_path, None)
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
+    let ask =
+        |reason: &str| json!({"facility_id": away, "patient_id": id(&target), "reason": reason});
+    problem(
+        app.call(
+            &physician.token,
+            Method::POST,
+            "/emergency-access",
+            Some(ask("because")),
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    problem(
+        app.call(
+            &clerk.token,
+            Method::POST,
+            "/emergency-access",
+            Some(ask("unconscious in our ER, needs allergies")),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
     let unknown = json!({"facility_id": away, "patient_id": Uuid::now_v7(), "reason": "unconscious in our ER"});
-    problem(app.call(&physician.token, Method::POST, "/emergency-access", Some(unknown)).await, 404, "not-found").await;
+    problem(
+        app.call(
+            &physician.token,
+            Method::POST,
+            "/emergency-access",
+            Some(unknown),
+        )
+        .await,
+        404,
+        "not-found",
+    )
+    .await;
 
-    let grant = json_of(app.call(&physician.token, Method::POST, "/emergency-access", Some(ask("unconscious in our ER, needs allergies"))).await).await;
-    let read = json_of(app.call(&physician.token, Method::GET, &target_path, None).await).await;
+    let grant = json_of(
+        app.call(
+            &physician.token,
+            Method::POST,
+            "/emergency-access",
+            Some(ask("unconscious in our ER, needs allergies")),
+        )
+        .await,
+    )
+    .await;
+    let read = json_of(
+        app.call(&physician.token, Method::GET, &target_path, None)
+            .await,
+    )
+    .await;
     assert_eq!(read["allergies"], json!(["penicillin", "latex"]));
     let other_path = format!("/facilities/{away}/patients/{}", id(&bystander));
-    problem(app.call(&physician.token, Method::GET, &other_path, None).await, 404, "not-found").await;
-    problem(app.call(&physician.token, Method::GET, &format!("/facilities/{away}/patients"), None).await, 404, "not-found").await;
+    problem(
+        app.call(&physician.token, Method::GET, &other_path, None)
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
+    problem(
+        app.call(
+            &physician.token,
+            Method::GET,
+            &format!("/facilities/{away}/patients"),
+            None,
+        )
+        .await,
+        404,
+        "not-found",
+    )
+    .await;
 
-    let events = json_of(app.call(&reviewer.token, Method::GET, &format!("/facilities/{away}/audit-events?patient_id={}", id(&target)), None).await).await;
+    let events = json_of(
+        app.call(
+            &reviewer.token,
+            Method::GET,
+            &format!("/facilities/{away}/audit-events?patient_id={}", id(&target)),
+            None,
+        )
+        .await,
+    )
+    .await;
     let flagged: Vec<&Value> = events["items"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["compliance_flags"].as_array().unwrap().contains(&json!("emergency_access")))
+        .filter(|e| {
+            e["compliance_flags"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("emergency_access"))
+        })
         .collect();
-    let actions: Vec<&str> = flagged.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = flagged
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, ["patient_access", "emergency_access"]);
 
-    let review_list = json_of(app.call(&reviewer.token, Method::GET, &format!("/facilities/{away}/emergency-access?unreviewed=true"), None).await).await;
-    assert_eq!(review_list["items"][0]["reason"], "unconscious in our ER, needs allergies");
-    let reviewed = json_of(app.call(&reviewer.token, Method::POST, &format!("/facilities/{away}/emergency-access/{}/review", grant["id"].as_str().unwrap()), None).await).await;
+    let review_list = json_of(
+        app.call(
+            &reviewer.token,
+            Method::GET,
+            &format!("/facilities/{away}/emergency-access?unreviewed=true"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        review_list["items"][0]["reason"],
+        "unconscious in our ER, needs allergies"
+    );
+    let reviewed = json_of(
+        app.call(
+            &reviewer.token,
+            Method::POST,
+            &format!(
+                "/facilities/{away}/emergency-access/{}/review",
+                grant["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await,
+    )
+    .await;
     assert!(reviewed["reviewed_at"].is_string());
 
     // An expired grant opens nothing.
@@ -369,10 +672,20 @@ async fn emergency_access_opens_one_patient_with_a_reason(backend: TestBackend) 
     app.state
         .db
         .conn()
-        .execute_raw(Statement::from_sql_and_values(backend_kind, "UPDATE emergency_access SET expires_at = $1", [1i64.into()]))
+        .execute_raw(Statement::from_sql_and_values(
+            backend_kind,
+            "UPDATE emergency_access SET expires_at = $1",
+            [1i64.into()],
+        ))
         .await
         .unwrap();
-    problem(app.call(&physician.token, Method::GET, &target_path, None).await, 404, "not-found").await;
+    problem(
+        app.call(&physician.token, Method::GET, &target_path, None)
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
     app.stop().await;
 }
 
@@ -391,9 +704,31 @@ async fn a_portal_account_sees_only_its_own_record(backend: TestBackend) {
     let list = json_of(app.call(token, Method::GET, &base, None).await).await;
     let ids: Vec<Uuid> = list["items"].as_array().unwrap().iter().map(id).collect();
     assert_eq!(ids, [id(&mine)]);
-    assert_eq!(app.call(token, Method::GET, &format!("{base}/{}", id(&mine)), None).await.status(), 200);
-    problem(app.call(token, Method::GET, &format!("{base}/{}", id(&theirs)), None).await, 404, "not-found").await;
-    problem(app.call(token, Method::PATCH, &format!("{base}/{}", id(&mine)), Some(json!({"gender": "x"}))).await, 403, "forbidden").await;
+    assert_eq!(
+        app.call(token, Method::GET, &format!("{base}/{}", id(&mine)), None)
+            .await
+            .status(),
+        200
+    );
+    problem(
+        app.call(token, Method::GET, &format!("{base}/{}", id(&theirs)), None)
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
+    problem(
+        app.call(
+            token,
+            Method::PATCH,
+            &format!("{base}/{}", id(&mine)),
+            Some(json!({"gender": "x"})),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
     app.stop().await;
 }
 
@@ -404,17 +739,36 @@ async fn master_key_rotation_keeps_every_patient_readable(backend: TestBackend) 
     let base = format!("/facilities/{facility}/patients");
     let mut created = Vec::new();
     for _ in 0..3 {
-        created.push(json_of(app.call(&nurse.token, Method::POST, &base, Some(new_patient())).await).await);
+        created.push(
+            json_of(
+                app.call(&nurse.token, Method::POST, &base, Some(new_patient()))
+                    .await,
+            )
+            .await,
+        );
     }
     let config = app.state.config.clone();
-    let old = carebase::crypto::MasterKey::read(&config.master_key_path()).unwrap().unwrap();
+    let old = carebase::crypto::MasterKey::read(&config.master_key_path())
+        .unwrap()
+        .unwrap();
     let new_path = app._db.dir.path().join("rotated.key");
     let next = carebase::crypto::MasterKey::create(&new_path).unwrap();
-    carebase::crypto::data_keys::rotate(&app.state.db, &old, &next).await.unwrap();
+    carebase::crypto::data_keys::rotate(&app.state.db, &old, &next)
+        .await
+        .unwrap();
 
     // The running server keeps serving without a restart.
     for patient in &created {
-        let read = json_of(app.call(&nurse.token, Method::GET, &format!("{base}/{}", id(patient)), None).await).await;
+        let read = json_of(
+            app.call(
+                &nurse.token,
+                Method::GET,
+                &format!("{base}/{}", id(patient)),
+                None,
+            )
+            .await,
+        )
+        .await;
         assert_eq!(&read, patient);
     }
     // A server started on the new key reads everything back.

@@ -26,7 +26,9 @@ async fn password_hash() -> String {
     if let Some(hash) = HASH.get() {
         return hash.clone();
     }
-    let hash = carebase::identity::password::hash(PASSWORD.to_owned()).await.unwrap();
+    let hash = carebase::identity::password::hash(PASSWORD.to_owned())
+        .await
+        .unwrap();
     HASH.get_or_init(|| hash).clone()
 }
 
@@ -111,7 +113,12 @@ impl TestApp {
     pub async fn facility(&self, name: &str) -> Uuid {
         let admin = self.system_admin().await;
         let response = self
-            .call(&admin.token, Method::POST, "/facilities", Some(json!({ "name": name })))
+            .call(
+                &admin.token,
+                Method::POST,
+                "/facilities",
+                Some(json!({ "name": name })),
+            )
             .await;
         assert_eq!(response.status(), 201);
         let body: Value = response.json().await.unwrap();
@@ -119,8 +126,17 @@ impl TestApp {
     }
 
     /// Sends a request with a bearer token and an optional JSON body.
-    pub async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
-        let mut request = self.client.request(method, self.url(path)).bearer_auth(token);
+    pub async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -131,7 +147,12 @@ impl TestApp {
     pub async fn patient(&self, facility_id: Uuid, body: Value) -> Value {
         let admin = self.person(&[(Some(facility_id), Role::Admin)]).await;
         let response = self
-            .call(&admin.token, Method::POST, &format!("/facilities/{facility_id}/patients"), Some(body))
+            .call(
+                &admin.token,
+                Method::POST,
+                &format!("/facilities/{facility_id}/patients"),
+                Some(body),
+            )
             .await;
         assert_eq!(response.status(), 201);
         response.json().await.unwrap()

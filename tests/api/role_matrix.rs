@@ -39,34 +39,170 @@ struct World {
 fn cases() -> Vec<Case> {
     use Permission as P;
     vec![
-        Case { name: "read facility", method: Method::GET, path: |f, _| format!("/facilities/{f}"), body: |_| None, permission: P::FacilityRead },
-        Case { name: "update facility", method: Method::PATCH, path: |f, _| format!("/facilities/{f}"), body: |_| Some(json!({"city": "Springfield"})), permission: P::FacilityManage },
-        Case { name: "list memberships", method: Method::GET, path: |f, _| format!("/facilities/{f}/memberships"), body: |_| None, permission: P::MembershipRead },
-        Case { name: "grant membership", method: Method::POST, path: |f, _| format!("/facilities/{f}/memberships"), body: |w| Some(json!({"account_id": w.grantee, "role": "nurse"})), permission: P::MembershipManage },
-        Case { name: "invite", method: Method::POST, path: |f, _| format!("/facilities/{f}/invitations"), body: |_| Some(json!({"email": format!("{}@invited.example", Uuid::new_v4().simple()), "role": "nurse"})), permission: P::MembershipManage },
-        Case { name: "list API keys", method: Method::GET, path: |f, _| format!("/facilities/{f}/api-keys"), body: |_| None, permission: P::ApiKeyManage },
-        Case { name: "create API key", method: Method::POST, path: |f, _| format!("/facilities/{f}/api-keys"), body: |_| Some(json!({"name": "n8n", "scopes": ["facility:read"]})), permission: P::ApiKeyManage },
-        Case { name: "search audit", method: Method::GET, path: |f, _| format!("/facilities/{f}/audit-events"), body: |_| None, permission: P::AuditRead },
-        Case { name: "export audit", method: Method::GET, path: |f, _| format!("/facilities/{f}/audit-events/export"), body: |_| None, permission: P::AuditExport },
-        Case { name: "list patients", method: Method::GET, path: |f, _| format!("/facilities/{f}/patients"), body: |_| None, permission: P::PatientRead },
-        Case { name: "read patient", method: Method::GET, path: |f, p| format!("/facilities/{f}/patients/{p}"), body: |_| None, permission: P::PatientRead },
-        Case { name: "find patient by MRN", method: Method::POST, path: |f, _| format!("/facilities/{f}/patients/search"), body: |_| None, permission: P::PatientRead },
-        Case { name: "register patient", method: Method::POST, path: |f, _| format!("/facilities/{f}/patients"), body: |_| Some(new_patient()), permission: P::PatientCreate },
-        Case { name: "update patient", method: Method::PATCH, path: |f, p| format!("/facilities/{f}/patients/{p}"), body: |_| Some(json!({"gender": "male"})), permission: P::PatientUpdate },
-        Case { name: "deactivate patient", method: Method::POST, path: |f, p| format!("/facilities/{f}/patients/{p}/deactivate"), body: |_| None, permission: P::PatientDeactivate },
-        Case { name: "review emergency access", method: Method::GET, path: |f, _| format!("/facilities/{f}/emergency-access"), body: |_| None, permission: P::EmergencyAccessReview },
+        Case {
+            name: "read facility",
+            method: Method::GET,
+            path: |f, _| format!("/facilities/{f}"),
+            body: |_| None,
+            permission: P::FacilityRead,
+        },
+        Case {
+            name: "update facility",
+            method: Method::PATCH,
+            path: |f, _| format!("/facilities/{f}"),
+            body: |_| Some(json!({"city": "Springfield"})),
+            permission: P::FacilityManage,
+        },
+        Case {
+            name: "list memberships",
+            method: Method::GET,
+            path: |f, _| format!("/facilities/{f}/memberships"),
+            body: |_| None,
+            permission: P::MembershipRead,
+        },
+        Case {
+            name: "grant membership",
+            method: Method::POST,
+            path: |f, _| format!("/facilities/{f}/memberships"),
+            body: |w| Some(json!({"account_id": w.grantee, "role": "nurse"})),
+            permission: P::MembershipManage,
+        },
+        Case {
+            name: "invite",
+            method: Method::POST,
+            path: |f, _| format!("/facilities/{f}/invitations"),
+            body: |_| {
+                Some(
+                    json!({"email": format!("{}@invited.example", Uuid::new_v4().simple()), "role": "nurse"}),
+                )
+            },
+            permission: P::MembershipManage,
+        },
+        Case {
+            name: "list API keys",
+            method: Method::GET,
+            path: |f, _| format!("/facilities/{f}/api-keys"),
+            body: |_| None,
+            permission: P::ApiKeyManage,
+        },
+        Case {
+            name: "create API key",
+            method: Method::POST,
+            path: |f, _| format!("/facilities/{f}/api-keys"),
+            body: |_| Some(json!({"name": "n8n", "scopes": ["facility:read"]})),
+            permission: P::ApiKeyManage,
+        },
+        Case {
+            name: "search audit",
+            method: Method::GET,
+            path: |f, _| format!("/facilities/{f}/audit-events"),
+            body: |_| None,
+            permission: P::AuditRead,
+        },
+        Case {
+            name: "export audit",
+            method: Method::GET,
+            path: |f, _| format!("/facilities/{f}/audit-events/export"),
+            body: |_| None,
+            permission: P::AuditExport,
+        },
+        Case {
+            name: "list patients",
+            method: Method::GET,
+            path: |f, _| format!("/facilities/{f}/patients"),
+            body: |_| None,
+            permission: P::PatientRead,
+        },
+        Case {
+            name: "read patient",
+            method: Method::GET,
+            path: |f, p| format!("/facilities/{f}/patients/{p}"),
+            body: |_| None,
+            permission: P::PatientRead,
+        },
+        Case {
+            name: "find patient by MRN",
+            method: Method::POST,
+            path: |f, _| format!("/facilities/{f}/patients/search"),
+            body: |_| None,
+            permission: P::PatientRead,
+        },
+        Case {
+            name: "register patient",
+            method: Method::POST,
+            path: |f, _| format!("/facilities/{f}/patients"),
+            body: |_| Some(new_patient()),
+            permission: P::PatientCreate,
+        },
+        Case {
+            name: "update patient",
+            method: Method::PATCH,
+            path: |f, p| format!("/facilities/{f}/patients/{p}"),
+            body: |_| Some(json!({"gender": "male"})),
+            permission: P::PatientUpdate,
+        },
+        Case {
+            name: "deactivate patient",
+            method: Method::POST,
+            path: |f, p| format!("/facilities/{f}/patients/{p}/deactivate"),
+            body: |_| None,
+            permission: P::PatientDeactivate,
+        },
+        Case {
+            name: "review emergency access",
+            method: Method::GET,
+            path: |f, _| format!("/facilities/{f}/emergency-access"),
+            body: |_| None,
+            permission: P::EmergencyAccessReview,
+        },
     ]
 }
 
 /// Installation-wide resources: no facility in the path.
-fn installation_cases() -> Vec<(&'static str, Method, &'static str, Option<Value>, Permission)> {
+fn installation_cases() -> Vec<(
+    &'static str,
+    Method,
+    &'static str,
+    Option<Value>,
+    Permission,
+)> {
     use Permission as P;
     vec![
-        ("create facility", Method::POST, "/facilities", Some(json!({"name": "New Clinic"})), P::FacilityCreate),
-        ("list accounts", Method::GET, "/admin/accounts", None, P::AccountManage),
-        ("search all audit", Method::GET, "/admin/audit-events", None, P::AuditRead),
-        ("export all audit", Method::GET, "/admin/audit-events/export", None, P::AuditExport),
-        ("read outbox", Method::GET, "/admin/outbox", None, P::OutboxRead),
+        (
+            "create facility",
+            Method::POST,
+            "/facilities",
+            Some(json!({"name": "New Clinic"})),
+            P::FacilityCreate,
+        ),
+        (
+            "list accounts",
+            Method::GET,
+            "/admin/accounts",
+            None,
+            P::AccountManage,
+        ),
+        (
+            "search all audit",
+            Method::GET,
+            "/admin/audit-events",
+            None,
+            P::AuditRead,
+        ),
+        (
+            "export all audit",
+            Method::GET,
+            "/admin/audit-events/export",
+            None,
+            P::AuditExport,
+        ),
+        (
+            "read outbox",
+            Method::GET,
+            "/admin/outbox",
+            None,
+            P::OutboxRead,
+        ),
     ]
 }
 
@@ -86,7 +222,11 @@ fn expected(role: Role, permission: Permission, own: bool) -> u16 {
 }
 
 fn outcome(status: u16) -> u16 {
-    if (200..300).contains(&status) { 200 } else { status }
+    if (200..300).contains(&status) {
+        200
+    } else {
+        status
+    }
 }
 
 async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBackend) {
@@ -123,7 +263,11 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
                 } else {
                     (case.body)(&world)
                 };
-                let status = app.call(&person.token, case.method.clone(), &path, body).await.status().as_u16();
+                let status = app
+                    .call(&person.token, case.method.clone(), &path, body)
+                    .await
+                    .status()
+                    .as_u16();
                 let want = expected(role, case.permission, is_own);
                 if !is_own && role.scope() == RoleScope::Facility {
                     cross_facility.0 += 1;
@@ -141,14 +285,27 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
             }
         }
         for (name, method, path, body, permission) in installation_cases() {
-            let status = app.call(&person.token, method, path, body).await.status().as_u16();
-            let want = if role.scope() == RoleScope::Installation && role.can(permission) { 200 } else { 403 };
+            let status = app
+                .call(&person.token, method, path, body)
+                .await
+                .status()
+                .as_u16();
+            let want = if role.scope() == RoleScope::Installation && role.can(permission) {
+                200
+            } else {
+                403
+            };
             if outcome(status) != want {
                 mismatches.push(format!("{role} {name}: got {status}, expected {want}"));
             }
         }
     }
-    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
     assert!(cross_facility.0 > 0);
     assert_eq!(
         cross_facility.0, cross_facility.1,

@@ -317,3 +317,259 @@ async fn audit_verify_reports_an_intact_and_a_broken_log() {
         "{shown}"
     );
 }
+
+/// Runs `carebase admin create` with a password on standard input.
+fn create_admin(dir: &Path, env: &[(&str, &str)], email: &str, password: &str) -> Output {
+    use std::io::Write;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_carebase"));
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(["admin", "create", "--email", email, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn admin_create_prints_a_setup_code_or_takes_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = carebase(
+        dir.path(),
+        &[],
+        &["admin", "create", "--email", "Root@Clinic.Example"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("is a system administrator"), "{said}");
+    assert!(said.contains("POST /auth/accept-invitation"), "{said}");
+    let again = create_admin(
+        dir.path(),
+        &[],
+        "root@clinic.example",
+        "a long enough password",
+    );
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let said = text(&again.stdout);
+    assert!(said.contains("existing account"), "{said}");
+    assert!(
+        !said.contains("accept-invitation"),
+        "no code when a password is given: {said}"
+    );
+    let weak = create_admin(dir.path(), &[], "other@clinic.example", "short");
+    assert!(!weak.status.success());
+    assert!(text(&weak.stderr).contains("12 to 256 characters"));
+    let bad = carebase(dir.path(), &[], &["admin", "create", "--email", "nope"]);
+    assert!(!bad.status.success());
+}
+
+/// A whole session of work against the real binary with debug logging:
+/// none of the passwords, tokens, emails or patient details appear in its
+/// log, at any level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_never_contain_phi_or_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let env = [
+        ("CAREBASE_LOG_LEVEL", "debug"),
+        ("CAREBASE_LISTEN", listen.as_str()),
+    ];
+    let admin_password = "Xylophone-Admin-Passphrase-991";
+    let made = create_admin(
+        dir.path(),
+        &env,
+        "sysop.secret@clinic.example",
+        admin_password,
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_carebase"));
+    server
+        .current_dir(dir.path())
+        .env_clear()
+        .args(["serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        server.env(k, v);
+    }
+    let child = server.spawn().unwrap();
+    let base = format!("http://{listen}");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let started = Instant::now();
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let post = |path: &str, token: Option<&str>, body: serde_json::Value| {
+        let mut request = client.post(format!("{base}{path}")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let signed_in: serde_json::Value = post(
+        "/auth/sign-in",
+        None,
+        serde_json::json!({"email": "sysop.secret@clinic.example", "password": admin_password}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let admin_token = signed_in["access_token"].as_str().unwrap().to_owned();
+    let facility: serde_json::Value = post(
+        "/facilities",
+        Some(&admin_token),
+        serde_json::json!({"name": "Log Clinic"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let facility_id = facility["id"].as_str().unwrap().to_owned();
+    post(
+        &format!("/facilities/{facility_id}/invitations"),
+        Some(&admin_token),
+        serde_json::json!({"email": "nurse.secret@clinic.example", "role": "nurse"}),
+    )
+    .await
+    .unwrap();
+    let outbox: serde_json::Value = client
+        .get(format!("{base}/admin/outbox"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let invitation = outbox["items"][0]["body"].as_str().unwrap().to_owned();
+    let invitation_code = invitation.split_whitespace().last().unwrap().to_owned();
+    let nurse_password = "Quetzalcoatl-Nurse-Passphrase-77";
+    post(
+        "/auth/accept-invitation",
+        None,
+        serde_json::json!({"token": invitation_code, "password": nurse_password}),
+    )
+    .await
+    .unwrap();
+    let nurse: serde_json::Value = post(
+        "/auth/sign-in",
+        None,
+        serde_json::json!({"email": "nurse.secret@clinic.example", "password": nurse_password}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let nurse_token = nurse["access_token"].as_str().unwrap().to_owned();
+    let refresh_token = nurse["refresh_token"].as_str().unwrap().to_owned();
+    let patient: serde_json::Value = post(
+        &format!("/facilities/{facility_id}/patients"),
+        Some(&nurse_token),
+        serde_json::json!({
+            "mrn": "LOGMRN-4242", "first_name": "Wilhelmina", "last_name": "Fothergill",
+            "date_of_birth": "1950-05-05", "ssn": "078-05-1120", "phone": "+1 555 013 3333",
+            "email": "wilhelmina.f@example.org", "allergies": ["shellfish"],
+        }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let patient_id = patient["id"].as_str().unwrap().to_owned();
+    client
+        .get(format!(
+            "{base}/facilities/{facility_id}/patients/{patient_id}"
+        ))
+        .bearer_auth(&nurse_token)
+        .send()
+        .await
+        .unwrap();
+    post(
+        &format!("/facilities/{facility_id}/patients/search"),
+        Some(&nurse_token),
+        serde_json::json!({"mrn": "LOGMRN-4242"}),
+    )
+    .await
+    .unwrap();
+    post(
+        "/auth/refresh",
+        None,
+        serde_json::json!({"refresh_token": refresh_token}),
+    )
+    .await
+    .unwrap();
+    // A failure with a wrong password, and a malformed body quoting PHI.
+    post(
+        "/auth/sign-in",
+        None,
+        serde_json::json!({"email": "nurse.secret@clinic.example", "password": "Wrong-Guess-Passphrase-00"}),
+    )
+    .await
+    .unwrap();
+    post(
+        &format!("/facilities/{facility_id}/patients"),
+        Some(&nurse_token),
+        serde_json::json!({"mrn": "LOGMRN-9999", "first_name": 12, "last_name": "Fothergill"}),
+    )
+    .await
+    .unwrap();
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("DEBUG"), "the log ran at debug level");
+    assert!(log.lines().count() > 20, "{log}");
+    let key_file = std::fs::read_to_string(dir.path().join("carebase-data/master.key")).unwrap();
+    let master_key = key_file.lines().find(|l| l.starts_with("cbk1.")).unwrap();
+    for secret in [
+        admin_password,
+        nurse_password,
+        "Wrong-Guess-Passphrase-00",
+        "sysop.secret",
+        "nurse.secret",
+        &admin_token,
+        &nurse_token,
+        &refresh_token,
+        &invitation_code,
+        master_key,
+        "Wilhelmina",
+        "Fothergill",
+        "LOGMRN",
+        "078-05-1120",
+        "555 013 3333",
+        "wilhelmina.f",
+        "shellfish",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "`{secret}` appears in the log:\n{log}"
+        );
+    }
+}

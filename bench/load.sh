@@ -5,10 +5,16 @@
 #
 #   bench/load.sh                       # all workloads, 10 s each
 #   BENCH_DURATION=30s bench/load.sh health
+#   bench/load.sh patient-read          # one workload
+#
+# The trust-core workloads (sign-in, token-check, patient-read, patient-mix)
+# run against a system administrator made with `carebase admin create` and
+# data that bench/setup.py registers through the API (BENCH_PATIENTS, 1000).
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # CAREBASE_BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/postgres;
-# set it to "none" to skip PostgreSQL). Needs wrk (apt-get install wrk).
+# set it to "none" to skip PostgreSQL), BENCH_PG_OPTIONS (sslmode=disable).
+# Needs wrk (apt-get install wrk) and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,13 +22,27 @@ DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 PG_ADMIN_URL=${CAREBASE_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+# How the server connects to that PostgreSQL. On the same host TLS buys
+# nothing and costs a third of the throughput; use BENCH_PG_OPTIONS=sslmode=require
+# to measure with it.
+PG_OPTIONS=${BENCH_PG_OPTIONS:-sslmode=disable}
 ONLY=${1:-}
 
-# Workloads: name, then the path to GET. Later issues add theirs here.
+# Workloads: name, what to request (a path to GET, or a wrk Lua script in
+# bench/), and connections (- for BENCH_CONNECTIONS). Later issues add
+# theirs here. Scripts read what bench/setup.py prepared.
 WORKLOADS=(
-  "health /health"
-  "ready /ready"
+  "health /health -"
+  "ready /ready -"
+  "sign-in signin.lua 4"
+  "token-check facility.lua -"
+  "patient-read reads.lua -"
+  "patient-mix mix.lua -"
 )
+PATIENTS=${BENCH_PATIENTS:-1000}
+ADMIN_EMAIL="bench-admin@bench.example"
+ADMIN_PASSWORD="bench administrator passphrase"
+export BENCH_LUA="$PWD/bench"
 
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 cargo build --release --quiet --bin carebase --example bare_axum
@@ -64,14 +84,17 @@ to_ms() {
 }
 
 ROWS=()
-run_wrk() { # target backend workload url
-  local out rps p50 p99 errors
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$4")
+run_wrk() { # target backend workload url [connections] [script]
+  local out rps p50 p99 errors connections=${5:-$CONNECTIONS}
+  [ "$connections" = "-" ] && connections=$CONNECTIONS
+  local threads=$THREADS
+  [ "$connections" -lt "$threads" ] && threads=$connections
+  out=$(wrk -t"$threads" -c"$connections" -d"$DURATION" --latency ${6:+-s "bench/$6"} "$4")
   rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
   p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
   errors=$(awk '/Non-2xx or 3xx responses:/ { print $5 } /Socket errors:/ { print "socket" }' <<<"$out" | tr '\n' ' ')
-  ROWS+=("| $1 | $2 | $3 | $rps | $p50 | $p99 | ${errors:-0} |")
+  ROWS+=("| $1 | $2 | $3 | $connections | $rps | $p50 | $p99 | ${errors:-0} |")
 }
 
 selected() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
@@ -81,23 +104,43 @@ if selected health; then
   PORT=$(free_port)
   target/release/examples/bare_axum "127.0.0.1:$PORT" & SERVER_PID=$!
   wait_for "http://127.0.0.1:$PORT/health"
-  run_wrk "bare axum" "-" "health" "http://127.0.0.1:$PORT/health"
+  run_wrk "bare axum" "-" "health" "http://127.0.0.1:$PORT/health" "-"
   stop_server
 fi
+
+needs_setup() {
+  local w name target
+  for w in "${WORKLOADS[@]}"; do
+    read -r name target _ <<<"$w"
+    [[ "$target" == *.lua ]] && selected "$name" && return 0
+  done
+  return 1
+}
 
 run_carebase() { # backend database_url
   local port data
   port=$(free_port)
   data="$WORK/$1"
-  mkdir -p "$data"
-  env -i PATH="$PATH" CAREBASE_LISTEN="127.0.0.1:$port" CAREBASE_DATA_DIR="$data" \
-    ${2:+CAREBASE_DATABASE_URL="$2"} target/release/carebase serve >"$data/server.log" 2>&1 &
+  mkdir -p "$data/bench"
+  local env=(env -i PATH="$PATH" CAREBASE_LISTEN="127.0.0.1:$port" CAREBASE_DATA_DIR="$data")
+  [ -n "$2" ] && env+=(CAREBASE_DATABASE_URL="$2")
+  echo "$ADMIN_PASSWORD" | "${env[@]}" target/release/carebase admin create \
+    --email "$ADMIN_EMAIL" --password-stdin >/dev/null
+  "${env[@]}" target/release/carebase serve >"$data/server.log" 2>&1 &
   SERVER_PID=$!
   wait_for "http://127.0.0.1:$port/ready"
+  if needs_setup; then
+    python3 bench/setup.py "http://127.0.0.1:$port" "$ADMIN_EMAIL" "$ADMIN_PASSWORD" "$data/bench" "$PATIENTS" >/dev/null
+  fi
+  export BENCH_DIR="$data/bench"
   for w in "${WORKLOADS[@]}"; do
-    read -r name path <<<"$w"
+    read -r name target connections <<<"$w"
     selected "$name" || continue
-    run_wrk "carebase" "$1" "$name" "http://127.0.0.1:$port$path"
+    if [[ "$target" == *.lua ]]; then
+      run_wrk "carebase" "$1" "$name" "http://127.0.0.1:$port" "$connections" "$target"
+    else
+      run_wrk "carebase" "$1" "$name" "http://127.0.0.1:$port$target" "$connections"
+    fi
   done
   stop_server
 }
@@ -106,12 +149,12 @@ run_carebase sqlite ""
 if [ "$PG_ADMIN_URL" != "none" ]; then
   PG_DB="carebase_bench_$$"
   psql "$PG_ADMIN_URL" -qc "create database \"$PG_DB\"" >/dev/null
-  run_carebase postgres "${PG_ADMIN_URL%/*}/$PG_DB"
+  run_carebase postgres "${PG_ADMIN_URL%/*}/$PG_DB?$PG_OPTIONS"
 fi
 
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $(nproc) cores ($(uname -m)), server and wrk on the same machine"
 echo
-echo "| target | backend | workload | req/s | p50 ms | p99 ms | errors |"
-echo "|---|---|---|---:|---:|---:|---|"
+echo "| target | backend | workload | connections | req/s | p50 ms | p99 ms | errors |"
+echo "|---|---|---|---:|---:|---:|---:|---|"
 printf '%s\n' "${ROWS[@]}"

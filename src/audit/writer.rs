@@ -141,7 +141,7 @@ async fn run(
             () = stop.cancelled() => break,
             request = requests.recv() => match request {
                 Some(request) => request,
-                None => return,
+                None => break,
             },
         };
         write_batch(&db, first, &mut requests, &commits).await;

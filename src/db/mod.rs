@@ -82,13 +82,26 @@ impl Database {
     /// Opens the pool for the configured database, creating the SQLite file
     /// (and its directory) when it does not exist yet.
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        Self::connect_with(config, config.db_max_connections).await
+    }
+
+    /// A pool of its own for one task, so that task never waits behind the
+    /// requests queued on the main pool (the audit writer, whose commit
+    /// every read waits for).
+    pub async fn connect_dedicated(config: &Config, max_connections: u32) -> anyhow::Result<Self> {
+        Self::connect_with(config, max_connections).await
+    }
+
+    async fn connect_with(config: &Config, max_connections: u32) -> anyhow::Result<Self> {
         let url = config.database_url();
         let acquire_timeout = Duration::from_secs(config.db_acquire_timeout_secs);
         match DatabaseUrl::parse(url.expose()).map_err(anyhow::Error::msg)? {
             DatabaseUrl::Sqlite(options) => {
                 let options = options
                     .create_if_missing(true)
-                    .synchronous(SqliteSynchronous::Normal)
+                    // FULL: a commit is on disk before it returns, so an audit
+                    // event acknowledged to a reader survives a power cut too.
+                    .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_millis(config.sqlite_busy_timeout_ms));
                 if let Some(dir) = options.get_filename().parent() {
@@ -96,7 +109,8 @@ impl Database {
                 }
                 switch_to_wal(&options).await?;
                 let pool = SqlitePoolOptions::new()
-                    .max_connections(config.db_max_connections)
+                    .max_connections(max_connections)
+                    .test_before_acquire(false)
                     .acquire_timeout(acquire_timeout)
                     .connect_with(options)
                     .await
@@ -108,8 +122,11 @@ impl Database {
             }
             DatabaseUrl::Postgres(options) => {
                 let options = options.application_name("carebase");
+                // No ping before every use (a round trip per query): idle
+                // and old connections are retired by time instead.
                 let pool = PgPoolOptions::new()
-                    .max_connections(config.db_max_connections)
+                    .max_connections(max_connections)
+                    .test_before_acquire(false)
                     .min_connections(0)
                     .acquire_timeout(acquire_timeout)
                     .idle_timeout(Duration::from_secs(600))

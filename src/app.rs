@@ -68,7 +68,7 @@ impl AppState {
         );
         let identity = Identity::new(&config, &master_key);
         let keyring = Keyring::new(db.clone(), master_key);
-        let audit = AuditWriter::start(Database::connect_dedicated(&config, 2).await?);
+        let audit = AuditWriter::start(db.dedicated(&config, 2).await?);
         let notifier = Notifier::open(db.clone(), &keyring, &config).await?;
         Ok(Self(Arc::new(Shared {
             db,

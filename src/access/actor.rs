@@ -47,7 +47,8 @@ pub struct RequestInfo {
 
 impl RequestInfo {
     pub fn from_parts(parts: &Parts) -> Self {
-        let meta = parts.extensions.get::<RequestMeta>();
+        let meta = RequestMeta::current();
+        let meta = meta.as_ref();
         Self {
             request_id: meta.and_then(|m| m.request_id.to_str().ok().map(str::to_owned)),
             client_addr: meta.and_then(|m| m.client.map(|a| a.ip())),

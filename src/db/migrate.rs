@@ -60,7 +60,7 @@ pub async fn up(db: &Database) -> Result<Vec<String>, DbErr> {
     let txn = db.begin().await?;
     hold_startup_lock(db, &txn).await?;
     let pending = names(Migrator::get_pending_migrations(&txn).await?);
-    Migrator::up(&txn, None).await?;
+    Migrator::up(&*txn, None).await?;
     txn.commit().await?;
     Ok(pending)
 }
@@ -72,7 +72,7 @@ pub async fn down(db: &Database, steps: u32) -> Result<Vec<String>, DbErr> {
     let mut applied = names(Migrator::get_applied_migrations(&txn).await?);
     applied.reverse();
     applied.truncate(steps as usize);
-    Migrator::down(&txn, Some(steps)).await?;
+    Migrator::down(&*txn, Some(steps)).await?;
     txn.commit().await?;
     Ok(applied)
 }

@@ -12,6 +12,7 @@ pub mod constraint;
 pub mod migrate;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{
@@ -20,6 +21,7 @@ use sea_orm::{
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 use crate::config::{Config, mask_url};
@@ -76,6 +78,10 @@ impl DatabaseUrl {
 pub struct Database {
     conn: DatabaseConnection,
     backend: Backend,
+    /// SQLite only: writers of this process take turns here, in order,
+    /// instead of in SQLite's busy handler, which sleeps in steps of up to
+    /// 100 ms and so gives the unlucky writer a long wait.
+    writers: Option<Arc<Mutex<()>>>,
 }
 
 impl Database {
@@ -87,9 +93,11 @@ impl Database {
 
     /// A pool of its own for one task, so that task never waits behind the
     /// requests queued on the main pool (the audit writer, whose commit
-    /// every read waits for).
-    pub async fn connect_dedicated(config: &Config, max_connections: u32) -> anyhow::Result<Self> {
-        Self::connect_with(config, max_connections).await
+    /// every read waits for). Its writers still take turns with this one's.
+    pub async fn dedicated(&self, config: &Config, max_connections: u32) -> anyhow::Result<Self> {
+        let mut db = Self::connect_with(config, max_connections).await?;
+        db.writers.clone_from(&self.writers);
+        Ok(db)
     }
 
     async fn connect_with(config: &Config, max_connections: u32) -> anyhow::Result<Self> {
@@ -118,6 +126,7 @@ impl Database {
                 Ok(Self {
                     conn: pool.into(),
                     backend: Backend::Sqlite,
+                    writers: Some(Arc::new(Mutex::new(()))),
                 })
             }
             DatabaseUrl::Postgres(options) => {
@@ -142,6 +151,7 @@ impl Database {
                 Ok(Self {
                     conn: pool.into(),
                     backend: Backend::Postgres,
+                    writers: None,
                 })
             }
         }
@@ -156,16 +166,23 @@ impl Database {
         &self.conn
     }
 
-    /// Starts a transaction that will write. On SQLite it takes the write
-    /// lock at once (`BEGIN IMMEDIATE`), because a deferred transaction that
-    /// reads and then writes fails with "database is locked" when another
-    /// writer got in between, instead of waiting on the busy timeout.
-    pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+    /// Starts a transaction that will write. On SQLite it first waits its
+    /// turn among this process's writers, then takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), because a deferred transaction that reads and
+    /// then writes fails with "database is locked" when another writer got
+    /// in between. Never begin a second transaction while holding one: on
+    /// SQLite the second would wait for the first forever.
+    pub async fn begin(&self) -> Result<Transaction, DbErr> {
+        let turn = match &self.writers {
+            Some(writers) => Some(writers.clone().lock_owned().await),
+            None => None,
+        };
         let mut options = TransactionOptions::default();
         if self.backend == Backend::Sqlite {
             options.sqlite_transaction_mode = Some(SqliteTransactionMode::Immediate);
         }
-        self.conn.begin_with_options(options).await
+        let txn = self.conn.begin_with_options(options).await?;
+        Ok(Transaction { txn, _turn: turn })
     }
 
     /// Checks that the database answers.
@@ -205,6 +222,66 @@ async fn switch_to_wal(options: &SqliteConnectOptions) -> anyhow::Result<()> {
             }
             Err(e) => anyhow::bail!("cannot open the SQLite database: {e}"),
         }
+    }
+}
+
+/// A transaction from [`Database::begin`]. It holds the process's SQLite
+/// write turn until committed or dropped (rolled back).
+pub struct Transaction {
+    txn: DatabaseTransaction,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl Transaction {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+impl std::ops::Deref for Transaction {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Transaction {
+    fn get_database_backend(&self) -> sea_orm::DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transaction")
     }
 }
 

@@ -26,6 +26,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::Response;
 use http_body_util::Limited;
+use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
 use tower_http::compression::{Compression, CompressionLayer};
 
@@ -75,11 +76,25 @@ impl<S> Kernel<S> {
 
 /// What handlers may want to know about the request beyond its headers:
 /// its id (for the audit log) and the client address (for the audit log and
-/// sign-in throttling). Inserted by the kernel into every request.
+/// sign-in throttling). The kernel runs every handler with it in a
+/// task-local ([`RequestMeta::current`]) rather than in the request's
+/// extensions, which would cost every request, `/health` included, an
+/// allocation.
 #[derive(Clone, Debug)]
 pub struct RequestMeta {
     pub request_id: HeaderValue,
     pub client: Option<SocketAddr>,
+}
+
+tokio::task_local! {
+    static CURRENT: RequestMeta;
+}
+
+impl RequestMeta {
+    /// The request being handled, when called from inside a handler.
+    pub fn current() -> Option<RequestMeta> {
+        CURRENT.try_with(RequestMeta::clone).ok()
+    }
 }
 
 /// The rare path's future (gzip), boxed so the common future stays small.
@@ -104,23 +119,23 @@ where
     fn call(&mut self, mut req: Request) -> Self::Future {
         let started = Instant::now();
         let request_id = assign_request_id(&req);
-        req.extensions_mut().insert(RequestMeta {
+        let meta = RequestMeta {
             request_id: request_id.clone(),
             client: self.peer,
-        });
+        };
         let method = req.method().clone();
         // Uri clones share their buffer.
         let uri = req.uri().clone();
         let handled = match limit_body(&mut req, self.limits.body_limit_bytes) {
             Err(()) => Handled::Refused,
             Ok(()) if accepts_gzip(&req) => {
-                let compressed = self.gzip.call(req);
+                let compressed = CURRENT.scope(meta, self.gzip.call(req));
                 Handled::Gzip {
                     future: Box::pin(async move { compressed.await.map(|r| r.map(Body::new)) }),
                 }
             }
             Ok(()) => Handled::Plain {
-                future: self.plain.call(req),
+                future: CURRENT.scope(meta, self.plain.call(req)),
             },
         };
         KernelFuture {
@@ -148,7 +163,7 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     #[project = HandledProjection]
     enum Handled<F> {
-        Plain { #[pin] future: F },
+        Plain { #[pin] future: TaskLocalFuture<RequestMeta, F> },
         Gzip { future: BoxedResponse },
         Refused,
     }

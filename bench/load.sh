@@ -125,7 +125,7 @@ run_carebase() { # backend database_url
   local env=(env -i PATH="$PATH" CAREBASE_LISTEN="127.0.0.1:$port" CAREBASE_DATA_DIR="$data")
   [ -n "$2" ] && env+=(CAREBASE_DATABASE_URL="$2")
   echo "$ADMIN_PASSWORD" | "${env[@]}" target/release/carebase admin create \
-    --email "$ADMIN_EMAIL" --password-stdin >/dev/null
+    --email "$ADMIN_EMAIL" --password-stdin >"$data/admin.log" 2>&1
   "${env[@]}" target/release/carebase serve >"$data/server.log" 2>&1 &
   SERVER_PID=$!
   wait_for "http://127.0.0.1:$port/ready"

@@ -22,6 +22,8 @@ on_both_backends!(
     emergency_access_opens_one_patient_with_a_reason,
     a_portal_account_sees_only_its_own_record,
     master_key_rotation_keeps_every_patient_readable,
+    a_change_or_read_that_cannot_be_audited_does_not_happen,
+    the_audit_log_exports_as_ndjson_and_csv_and_records_the_export,
 );
 
 fn id(value: &Value) -> Uuid {
@@ -786,5 +788,168 @@ async fn master_key_rotation_keeps_every_patient_readable(backend: TestBackend) 
         assert_eq!(serde_json::to_value(opened).unwrap(), *patient);
     }
     restarted.db.close().await;
+    app.stop().await;
+}
+
+async fn a_change_or_read_that_cannot_be_audited_does_not_happen(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let facility = app.facility("Unauditable").await;
+    let nurse = app.person(&[(Some(facility), Role::Nurse)]).await;
+    let base = format!("/facilities/{facility}/patients");
+    let existing = json_of(
+        app.call(&nurse.token, Method::POST, &base, Some(new_patient()))
+            .await,
+    )
+    .await;
+    let before = count_patients(&app).await;
+    // Behind the server's back, take away the chain head every append needs.
+    let conn = app.state.db.conn();
+    let kind = conn.get_database_backend();
+    let head = conn
+        .query_one_raw(Statement::from_string(
+            kind,
+            "SELECT last_seq, last_hash FROM audit_chain WHERE id = 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let (seq, hash): (i64, Vec<u8>) = (
+        head.try_get("", "last_seq").unwrap(),
+        head.try_get("", "last_hash").unwrap(),
+    );
+    conn.execute_unprepared("DELETE FROM audit_chain")
+        .await
+        .unwrap();
+
+    problem(
+        app.call(&nurse.token, Method::POST, &base, Some(new_patient()))
+            .await,
+        500,
+        "internal",
+    )
+    .await;
+    assert_eq!(
+        count_patients(&app).await,
+        before,
+        "the unaudited create was rolled back"
+    );
+    let read = app
+        .call(
+            &nurse.token,
+            Method::GET,
+            &format!("{base}/{}", id(&existing)),
+            None,
+        )
+        .await;
+    let body = problem(read, 500, "internal").await;
+    assert!(
+        !body.to_string().contains("Quuxworth"),
+        "the unaudited read was not served"
+    );
+
+    conn.execute_raw(Statement::from_sql_and_values(
+        kind,
+        "INSERT INTO audit_chain (id, last_seq, last_hash) VALUES (1, $1, $2)",
+        [seq.into(), hash.into()],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        app.call(
+            &nurse.token,
+            Method::GET,
+            &format!("{base}/{}", id(&existing)),
+            None
+        )
+        .await
+        .status(),
+        200
+    );
+    app.stop().await;
+}
+
+async fn the_audit_log_exports_as_ndjson_and_csv_and_records_the_export(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let facility = app.facility("Exporting").await;
+    let admin = app.person(&[(Some(facility), Role::Admin)]).await;
+    let patient = app.patient(facility, new_patient()).await;
+    app.call(
+        &admin.token,
+        Method::GET,
+        &format!("/facilities/{facility}/patients/{}", id(&patient)),
+        None,
+    )
+    .await;
+    let export = format!(
+        "/facilities/{facility}/audit-events/export?patient_id={}",
+        id(&patient)
+    );
+
+    let ndjson = app.call(&admin.token, Method::GET, &export, None).await;
+    assert_eq!(ndjson.headers()["content-type"], "application/x-ndjson");
+    let text = ndjson.text().await.unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["patient_access", "create"]);
+    assert!(!text.contains("Quuxworth"));
+
+    let csv = app
+        .call(
+            &admin.token,
+            Method::GET,
+            &format!("{export}&format=csv"),
+            None,
+        )
+        .await;
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = csv.text().await.unwrap();
+    assert!(csv.lines().next().unwrap().contains("action"), "{csv}");
+    assert_eq!(csv.lines().count(), 3, "a header and two events: {csv}");
+
+    let exports = json_of(
+        app.call(
+            &admin.token,
+            Method::GET,
+            &format!("/facilities/{facility}/audit-events?action=export"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        exports["items"].as_array().unwrap().len(),
+        2,
+        "each export is itself recorded"
+    );
+    assert_eq!(
+        exports["items"][0]["actor_id"],
+        admin.account_id.to_string()
+    );
+    assert!(
+        exports["items"][0]["compliance_flags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("export"))
+    );
+    let bad = app
+        .call(
+            &admin.token,
+            Method::GET,
+            &format!("{export}&format=xml"),
+            None,
+        )
+        .await;
+    problem(bad, 400, "malformed-request").await;
     app.stop().await;
 }

@@ -55,8 +55,8 @@ async fn create_facility(
     fields.validate(true)?;
     let txn = state.db.begin().await?;
     let facility = facilities::create(&txn, fields).await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Create, "facility")
@@ -66,7 +66,6 @@ async fn create_facility(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok((StatusCode::CREATED, ApiJson(facility.into())))
 }
 
@@ -136,8 +135,8 @@ async fn update_facility(
         .ok_or(ApiError::NotFound)?;
     let changed = serde_json::to_value(FieldNames::of(&fields)).unwrap_or_default();
     let facility = facilities::update(&txn, facility, fields).await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Update, "facility")
@@ -147,7 +146,6 @@ async fn update_facility(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(ApiJson(facility.into()))
 }
 
@@ -265,8 +263,8 @@ async fn grant_membership(
         },
     )
     .await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Create, "membership")
@@ -279,7 +277,6 @@ async fn grant_membership(
         ],
     )
     .await?;
-    txn.commit().await?;
     let view = membership.view().ok_or(ApiError::NotFound)?;
     Ok((StatusCode::CREATED, ApiJson(view)))
 }
@@ -306,8 +303,8 @@ async fn revoke_membership(
     if !memberships::revoke(&txn, facility_id, membership_id).await? {
         return Err(ApiError::NotFound);
     }
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Delete, "membership")
@@ -316,7 +313,6 @@ async fn revoke_membership(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -418,8 +414,8 @@ async fn create_api_key(
         },
     )
     .await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Create, "api_key")
@@ -432,7 +428,6 @@ async fn create_api_key(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok((
         StatusCode::CREATED,
         ApiJson(CreatedApiKey {
@@ -464,8 +459,8 @@ async fn revoke_api_key(
     if !api_keys::revoke(&txn, facility_id, key_id).await? {
         return Err(ApiError::NotFound);
     }
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Delete, "api_key")
@@ -474,7 +469,6 @@ async fn revoke_api_key(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -513,8 +507,8 @@ async fn request_emergency_access(
         return Err(ApiError::NotFound);
     }
     let grant = emergency::grant(&txn, &key, &actor, &request).await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::EmergencyAccess, "emergency_access")
@@ -527,7 +521,6 @@ async fn request_emergency_access(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok((StatusCode::CREATED, ApiJson(Grant::open(&key, &grant)?)))
 }
 
@@ -605,8 +598,8 @@ async fn review_emergency_access(
     let row = emergency::review(&txn, facility_id, grant_id, actor.account_id())
         .await?
         .ok_or(ApiError::NotFound)?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Update, "emergency_access")
@@ -617,6 +610,5 @@ async fn review_emergency_access(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(ApiJson(Grant::open(&key, &row)?))
 }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::event::AuditEvent;
 use super::store::{chain, events};
-use crate::db::new_id;
+use crate::db::{Transaction, new_id};
 
 /// The `prev_hash` of the first event.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
@@ -131,6 +131,13 @@ pub async fn append(
     }
     move_head(txn, seq, prev_hash).await?;
     Ok(ids)
+}
+
+/// Appends `events` as the last statement of `txn` and commits it: the
+/// usual end of a handler that changes something.
+pub async fn commit(txn: Transaction, events: Vec<AuditEvent>) -> Result<(), DbErr> {
+    append(&txn, events).await?;
+    txn.commit().await
 }
 
 async fn lock_head(txn: &DatabaseTransaction) -> Result<chain::Model, DbErr> {

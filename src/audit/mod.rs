@@ -21,7 +21,7 @@ pub mod store;
 pub mod verify;
 pub mod writer;
 
-pub use chain::append;
+pub use chain::{append, commit};
 pub use event::{
     ActorType, AuditAction, AuditActor, AuditEvent, ComplianceFlag, Redacted, RequestContext,
     redact,

@@ -19,6 +19,7 @@ use crate::access::memberships::{self, NewMembership};
 use crate::access::{Actor, FacilityScope, Permission, Role, emergency};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
+use crate::crypto::DataKey;
 use crate::db::new_id;
 use crate::error::{ApiError, OnConstraint};
 use crate::http::api_docs::Problems;
@@ -53,6 +54,23 @@ fn access_event(actor: &Actor, scope: &FacilityScope, patient_id: Uuid) -> Audit
     } else {
         event
     }
+}
+
+/// Opens a patient for the reader and answers only once the read is in
+/// the audit log.
+async fn answer_read(
+    state: &AppState,
+    actor: &Actor,
+    scope: &FacilityScope,
+    key: &DataKey,
+    row: &patients::Model,
+) -> Result<ApiJson<Patient>, ApiError> {
+    let patient = Patient::open(key, row)?;
+    state
+        .audit
+        .record(vec![access_event(actor, scope, row.id)])
+        .await?;
+    Ok(ApiJson(patient))
 }
 
 /// Links a portal account: it must exist, and it gets the `patient` role in
@@ -111,8 +129,8 @@ async fn create_patient(
         .on_constraint(MRN_TAKEN, mrn_taken)?;
     let patient = Patient::open(&key, &row)?;
     let changes = serde_json::to_value(&patient).unwrap_or_default();
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Create, RESOURCE)
@@ -124,7 +142,6 @@ async fn create_patient(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok((StatusCode::CREATED, ApiJson(patient)))
 }
 
@@ -181,12 +198,7 @@ async fn get_patient(
         .await?
         .ok_or(ApiError::NotFound)?;
     let key = state.keyring.facility(facility_id).await?;
-    let patient = Patient::open(&key, &row)?;
-    state
-        .audit
-        .record(vec![access_event(&actor, &scope, patient_id)])
-        .await?;
-    Ok(ApiJson(patient))
+    answer_read(&state, &actor, &scope, &key, &row).await
 }
 
 /// A lookup by medical record number.
@@ -221,12 +233,7 @@ async fn find_patient_by_mrn(
     let row = store::find_by_mrn(state.db.conn(), &scope, &key, &lookup.mrn)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let patient = Patient::open(&key, &row)?;
-    state
-        .audit
-        .record(vec![access_event(&actor, &scope, row.id)])
-        .await?;
-    Ok(ApiJson(patient))
+    answer_read(&state, &actor, &scope, &key, &row).await
 }
 
 /// Changes a patient: absent fields stay, `null` clears an optional field.
@@ -263,8 +270,8 @@ async fn update_patient(
         .await
         .on_constraint(MRN_TAKEN, mrn_taken)?;
     let patient = Patient::open(&key, &row)?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Update, RESOURCE)
@@ -276,7 +283,6 @@ async fn update_patient(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(ApiJson(patient))
 }
 
@@ -307,8 +313,8 @@ async fn deactivate_patient(
     active.is_active = sea_orm::ActiveValue::Set(false);
     active.updated_at = sea_orm::ActiveValue::Set(crate::time::Timestamp::now());
     let row = active.update(&txn).await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Update, RESOURCE)
@@ -319,6 +325,5 @@ async fn deactivate_patient(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(ApiJson(Patient::open(&key, &row)?))
 }

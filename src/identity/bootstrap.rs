@@ -84,8 +84,8 @@ pub async fn create_system_admin(
         },
     )
     .await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             AuditEvent::new(
                 AuditActor::System {
@@ -102,7 +102,6 @@ pub async fn create_system_admin(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(Bootstrapped {
         account_id,
         existed,

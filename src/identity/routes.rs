@@ -23,7 +23,8 @@ use crate::access::routes::check_facility_role;
 use crate::access::{Actor, Permission, Principal, RequestInfo, Role};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, redact};
-use crate::error::ApiError;
+use crate::db::Transaction;
+use crate::error::{ApiError, OnConstraint};
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use crate::time::Timestamp;
@@ -112,6 +113,52 @@ async fn own_account(
     accounts::find(db, account_id)
         .await?
         .ok_or(ApiError::NotFound)
+}
+
+/// Changes the actor's own account in `txn`, records which field changed
+/// (never its value), and commits.
+async fn change_own_account(
+    txn: Transaction,
+    actor: &Actor,
+    account_id: Uuid,
+    field: &str,
+    change: impl FnOnce(&mut accounts::ActiveModel),
+) -> Result<accounts::Model, ApiError> {
+    let account = own_account(&txn, account_id).await?;
+    let account = accounts::update(&txn, account, change)
+        .await
+        .on_constraint("accounts_email_index_key", || {
+            ApiError::Conflict("another account uses this email".to_owned())
+        })?;
+    audit::commit(
+        txn,
+        vec![
+            actor
+                .event(AuditAction::Update, "account")
+                .resource(account_id)
+                .changes(redact(json!({ field: "changed" }), &[field])),
+        ],
+    )
+    .await?;
+    Ok(account)
+}
+
+/// Redeems a change code of `purpose` that belongs to `account_id`; returns
+/// the new value it confirms.
+async fn redeem_change(
+    txn: &Transaction,
+    key: &crate::crypto::DataKey,
+    token: &str,
+    purpose: Purpose,
+    account_id: Uuid,
+) -> Result<String, ApiError> {
+    let redeemed = tokens::redeem(txn, key, token, purpose)
+        .await?
+        .map_err(|_| invalid_token())?;
+    match (redeemed.account_id == account_id, redeemed.new_value) {
+        (true, Some(value)) => Ok(value),
+        _ => Err(invalid_token()),
+    }
 }
 
 /// A new account.
@@ -234,15 +281,14 @@ async fn confirm_email(
         a.email_confirmed_at = ActiveValue::Set(Some(Timestamp::now()));
     })
     .await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             own_event(redeemed.account_id, None, &info, AuditAction::Update)
                 .changes(redact(json!({ "email_confirmed": true }), &[])),
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(ApiJson(Accepted {
         status: "confirmed",
     }))
@@ -315,8 +361,7 @@ async fn refuse_sign_in(
     if let Some(id) = account_id {
         event = event.resource(id);
     }
-    audit::append(&txn, vec![event]).await?;
-    txn.commit().await?;
+    audit::commit(txn, vec![event]).await?;
     Err(error)
 }
 
@@ -403,8 +448,8 @@ async fn sign_in(
         }
     })
     .await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             AuditEvent::new(
                 AuditActor::Account {
@@ -419,7 +464,6 @@ async fn sign_in(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(ApiJson(token_pair(&state, &session, refresh_token)?))
 }
 
@@ -461,8 +505,8 @@ async fn refresh(
             Ok(ApiJson(token_pair(&state, &session, refresh_token)?))
         }
         Refreshed::Replayed { session } => {
-            audit::append(
-                &txn,
+            audit::commit(
+                txn,
                 vec![
                     own_event(
                         session.account_id,
@@ -474,7 +518,6 @@ async fn refresh(
                 ],
             )
             .await?;
-            txn.commit().await?;
             Err(ApiError::Unauthorized(
                 "this refresh token was already used; the session has been ended".to_owned(),
             ))
@@ -497,8 +540,8 @@ async fn sign_out(State(state): State<AppState>, actor: Actor) -> Result<StatusC
     let (_, session_id) = person(&actor)?;
     let txn = state.db.begin().await?;
     sessions::revoke(&txn, session_id, "signed out").await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Logout, "session")
@@ -506,7 +549,6 @@ async fn sign_out(State(state): State<AppState>, actor: Actor) -> Result<StatusC
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -586,15 +628,14 @@ async fn reset_password(
     })
     .await?;
     sessions::revoke_all(&txn, redeemed.account_id, "password reset").await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             own_event(redeemed.account_id, None, &info, AuditAction::Update)
                 .changes(redact(json!({ "password": "changed" }), &["password"])),
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(ApiJson(Accepted {
         status: "password_changed",
     }))
@@ -645,15 +686,14 @@ async fn accept_invitation(
         }
     })
     .await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             own_event(id, None, &info, AuditAction::Update)
                 .changes(redact(json!({ "invitation": "accepted" }), &[])),
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(ApiJson(Accepted { status: "accepted" }))
 }
 
@@ -717,34 +757,19 @@ async fn update_me(
         ));
     }
     let key = state.keyring.installation().await?;
-    let txn = state.db.begin().await?;
-    let account = own_account(&txn, account_id).await?;
     let sealed = changes.full_name.as_deref().map(|n| {
         key.seal_str(
             crate::crypto::FieldRef::new(accounts::TABLE, "full_name", account_id),
             n.trim(),
         )
     });
-    let account = accounts::update(&txn, account, |a| {
+    let txn = state.db.begin().await?;
+    let account = change_own_account(txn, &actor, account_id, "full_name", |a| {
         if let Some(name) = sealed {
             a.full_name = ActiveValue::Set(Some(name));
         }
     })
     .await?;
-    audit::append(
-        &txn,
-        vec![
-            actor
-                .event(AuditAction::Update, "account")
-                .resource(account_id)
-                .changes(redact(
-                    json!({ "full_name": changes.full_name }),
-                    &["full_name"],
-                )),
-        ],
-    )
-    .await?;
-    txn.commit().await?;
     Ok(ApiJson(AccountView::open(&key, &account)?))
 }
 
@@ -781,23 +806,11 @@ async fn change_password(
     }
     let hash = password::hash(request.new_password).await?;
     let txn = state.db.begin().await?;
-    let account = own_account(&txn, account_id).await?;
-    accounts::update(&txn, account, |a| {
-        a.password_hash = ActiveValue::Set(Some(hash))
+    end_other_sessions(&txn, account_id, session_id, "password changed").await?;
+    change_own_account(txn, &actor, account_id, "password", |a| {
+        a.password_hash = ActiveValue::Set(Some(hash));
     })
     .await?;
-    end_other_sessions(&txn, account_id, session_id, "password changed").await?;
-    audit::append(
-        &txn,
-        vec![
-            actor
-                .event(AuditAction::Update, "account")
-                .resource(account_id)
-                .changes(redact(json!({ "password": "changed" }), &["password"])),
-        ],
-    )
-    .await?;
-    txn.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -898,41 +911,15 @@ async fn confirm_email_change(
     let (account_id, _) = person(&actor)?;
     let key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
-    let redeemed = tokens::redeem(&txn, &key, &request.token, Purpose::EmailChange)
-        .await?
-        .map_err(|_| invalid_token())?;
-    let new_email = match (
-        redeemed.account_id == account_id,
-        redeemed.new_value.as_deref(),
-    ) {
-        (true, Some(value)) => parse_email("token", value)?,
-        _ => return Err(invalid_token()),
-    };
+    let value = redeem_change(&txn, &key, &request.token, Purpose::EmailChange, account_id).await?;
+    let new_email = parse_email("token", &value)?;
     let (index, sealed) = accounts::seal_email(&key, account_id, &new_email);
-    let account = own_account(&txn, account_id).await?;
-    let account = accounts::update(&txn, account, |a| {
+    let account = change_own_account(txn, &actor, account_id, "email", |a| {
         a.email_index = ActiveValue::Set(index);
         a.email = ActiveValue::Set(sealed);
         a.email_confirmed_at = ActiveValue::Set(Some(Timestamp::now()));
     })
-    .await
-    .map_err(|e| match crate::db::ConstraintViolation::from_db_err(&e) {
-        Some(v) if v.is("accounts_email_index_key") => {
-            ApiError::Conflict("another account uses this email".to_owned())
-        }
-        _ => ApiError::from(e),
-    })?;
-    audit::append(
-        &txn,
-        vec![
-            actor
-                .event(AuditAction::Update, "account")
-                .resource(account_id)
-                .changes(redact(json!({ "email": "changed" }), &["email"])),
-        ],
-    )
     .await?;
-    txn.commit().await?;
     Ok(ApiJson(AccountView::open(&key, &account)?))
 }
 
@@ -999,31 +986,13 @@ async fn confirm_phone_change(
     let (account_id, _) = person(&actor)?;
     let key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
-    let redeemed = tokens::redeem(&txn, &key, &request.token, Purpose::PhoneChange)
-        .await?
-        .map_err(|_| invalid_token())?;
-    let phone = match (redeemed.account_id == account_id, redeemed.new_value) {
-        (true, Some(phone)) => phone,
-        _ => return Err(invalid_token()),
-    };
+    let phone = redeem_change(&txn, &key, &request.token, Purpose::PhoneChange, account_id).await?;
     let sealed = accounts::seal_phone(&key, account_id, &phone);
-    let account = own_account(&txn, account_id).await?;
-    let account = accounts::update(&txn, account, |a| {
+    let account = change_own_account(txn, &actor, account_id, "phone", |a| {
         a.phone = ActiveValue::Set(Some(sealed));
         a.phone_confirmed_at = ActiveValue::Set(Some(Timestamp::now()));
     })
     .await?;
-    audit::append(
-        &txn,
-        vec![
-            actor
-                .event(AuditAction::Update, "account")
-                .resource(account_id)
-                .changes(redact(json!({ "phone": "changed" }), &["phone"])),
-        ],
-    )
-    .await?;
-    txn.commit().await?;
     Ok(ApiJson(AccountView::open(&key, &account)?))
 }
 
@@ -1142,8 +1111,8 @@ async fn set_mfa(
         }
     })
     .await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Update, "account")
@@ -1152,7 +1121,6 @@ async fn set_mfa(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1229,8 +1197,8 @@ async fn end_my_session(
         .filter(|s| s.account_id == account_id)
         .ok_or(ApiError::NotFound)?;
     sessions::revoke(&txn, session.id, "ended by its owner").await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Logout, "session")
@@ -1238,7 +1206,6 @@ async fn end_my_session(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1315,8 +1282,8 @@ async fn invite(
         },
     )
     .await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![actor
             .event(AuditAction::Create, "membership")
             .resource(membership.id)
@@ -1327,7 +1294,6 @@ async fn invite(
             ))],
     )
     .await?;
-    txn.commit().await?;
     let membership = membership.view().ok_or(ApiError::NotFound)?;
     Ok((
         StatusCode::CREATED,
@@ -1503,8 +1469,8 @@ async fn administer(
     if !end_sessions_because.is_empty() {
         sessions::revoke_all(&txn, account_id, end_sessions_because).await?;
     }
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Update, "account")
@@ -1513,7 +1479,6 @@ async fn administer(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(ApiJson(AccountView::open(&key, &account)?))
 }
 
@@ -1541,8 +1506,8 @@ async fn revoke_account_sessions(
     let txn = state.db.begin().await?;
     own_account(&txn, account_id).await?;
     let revoked = sessions::revoke_all(&txn, account_id, "revoked by an administrator").await?;
-    audit::append(
-        &txn,
+    audit::commit(
+        txn,
         vec![
             actor
                 .event(AuditAction::Logout, "session")
@@ -1551,6 +1516,5 @@ async fn revoke_account_sessions(
         ],
     )
     .await?;
-    txn.commit().await?;
     Ok(ApiJson(Revoked { revoked }))
 }

@@ -35,6 +35,8 @@ impl MigrationTrait for CreatePatients {
                     .col(sealed("ssn"))
                     .col(sealed("phone"))
                     .col(sealed("email"))
+                    .col(sealed("email_index"))
+                    .col(sealed("phone_index"))
                     .col(sealed("address"))
                     .col(sealed("emergency_contact"))
                     .col(sealed("insurance"))
@@ -63,6 +65,12 @@ impl MigrationTrait for CreatePatients {
                 "patients",
                 &["facility_id", "mrn_index"],
             ))
+            .await?;
+        manager
+            .create_index(schema::index("patients", &["facility_id", "email_index"]))
+            .await?;
+        manager
+            .create_index(schema::index("patients", &["facility_id", "phone_index"]))
             .await?;
         manager
             .create_index(schema::index("patients", &["portal_account_id"]))

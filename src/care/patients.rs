@@ -42,6 +42,9 @@ pub struct Model {
     pub ssn: Option<Sealed>,
     pub phone: Option<Sealed>,
     pub email: Option<Sealed>,
+    /// Blind indexes, so a patient can be found by exact email or phone.
+    pub email_index: Option<BlindIndex>,
+    pub phone_index: Option<BlindIndex>,
     pub address: Option<Sealed>,
     pub emergency_contact: Option<Sealed>,
     pub insurance: Option<Sealed>,
@@ -408,6 +411,20 @@ pub fn mrn_index(key: &DataKey, mrn: &str) -> BlindIndex {
     key.blind_index("patient-mrn", &normalize_mrn(mrn))
 }
 
+/// The email as compared: trimmed and lower-case.
+pub fn email_index(key: &DataKey, email: &str) -> BlindIndex {
+    key.blind_index("patient-email", &email.trim().to_lowercase())
+}
+
+/// The phone as compared: its digits, with a leading `+` kept, so
+/// `+1 (555) 010-4242` finds `+15550104242`.
+pub fn phone_index(key: &DataKey, phone: &str) -> BlindIndex {
+    let plus = phone.trim_start().starts_with('+');
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    let normalized = if plus { format!("+{digits}") } else { digits };
+    key.blind_index("patient-phone", &normalized)
+}
+
 /// Seals one field of one patient.
 pub struct Sealer<'a> {
     key: &'a DataKey,
@@ -468,6 +485,8 @@ pub fn seal_new(
         ssn: ActiveValue::Set(new.ssn.as_deref().map(|v| seal.text("ssn", v))),
         phone: ActiveValue::Set(new.phone.as_deref().map(|v| seal.text("phone", v))),
         email: ActiveValue::Set(new.email.as_deref().map(|v| seal.text("email", v.trim()))),
+        email_index: ActiveValue::Set(new.email.as_deref().map(|v| email_index(key, v))),
+        phone_index: ActiveValue::Set(new.phone.as_deref().map(|v| phone_index(key, v))),
         address: ActiveValue::Set(new.address.as_ref().map(|v| seal.json("address", v))),
         emergency_contact: ActiveValue::Set(
             new.emergency_contact
@@ -511,9 +530,11 @@ pub fn seal_changes(key: &DataKey, row: Model, changes: &PatientChanges) -> Acti
     }
     if let Some(v) = &changes.phone {
         active.phone = ActiveValue::Set(v.as_deref().map(|v| seal.text("phone", v)));
+        active.phone_index = ActiveValue::Set(v.as_deref().map(|v| phone_index(key, v)));
     }
     if let Some(v) = &changes.email {
         active.email = ActiveValue::Set(v.as_deref().map(|v| seal.text("email", v.trim())));
+        active.email_index = ActiveValue::Set(v.as_deref().map(|v| email_index(key, v)));
     }
     if let Some(v) = &changes.address {
         active.address = ActiveValue::Set(v.as_ref().map(|v| seal.json("address", v)));
@@ -614,6 +635,8 @@ mod tests {
             ssn: active.ssn.clone().unwrap(),
             phone: active.phone.clone().unwrap(),
             email: active.email.clone().unwrap(),
+            email_index: active.email_index.clone().unwrap(),
+            phone_index: active.phone_index.clone().unwrap(),
             address: active.address.clone().unwrap(),
             emergency_contact: None,
             insurance: None,

@@ -6,7 +6,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use sea_orm::ActiveModelTrait;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::patients::{self, NewPatient, PHI_FIELDS, Patient, PatientChanges};
-use super::store;
+use super::store::{self, Lookup};
 use crate::access::memberships::{self, NewMembership};
 use crate::access::{Actor, FacilityScope, Permission, Role, emergency};
 use crate::app::AppState;
@@ -34,7 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_patient, list_patients))
         .routes(routes!(get_patient, update_patient))
         .routes(routes!(deactivate_patient))
-        .routes(routes!(find_patient_by_mrn))
+        .routes(routes!(search_patients))
 }
 
 fn mrn_taken() -> ApiError {
@@ -56,21 +56,25 @@ fn access_event(actor: &Actor, scope: &FacilityScope, patient_id: Uuid) -> Audit
     }
 }
 
-/// Opens a patient for the reader and answers only once the read is in
-/// the audit log.
-async fn answer_read(
+/// Opens patients for the reader, returning them only once their reads are
+/// in the audit log.
+async fn open_recorded(
     state: &AppState,
     actor: &Actor,
     scope: &FacilityScope,
     key: &DataKey,
-    row: &patients::Model,
-) -> Result<ApiJson<Patient>, ApiError> {
-    let patient = Patient::open(key, row)?;
-    state
-        .audit
-        .record(vec![access_event(actor, scope, row.id)])
-        .await?;
-    Ok(ApiJson(patient))
+    rows: &[patients::Model],
+) -> Result<Vec<Patient>, ApiError> {
+    let patients = rows
+        .iter()
+        .map(|row| Patient::open(key, row))
+        .collect::<Result<Vec<_>, _>>()?;
+    let events = patients
+        .iter()
+        .map(|p| access_event(actor, scope, p.id))
+        .collect();
+    state.audit.record(events).await?;
+    Ok(patients)
 }
 
 /// Links a portal account: it must exist, and it gets the `patient` role in
@@ -164,15 +168,7 @@ async fn list_patients(
     let limit = page.limit()?;
     let rows = store::page(state.db.conn(), &scope, page.after, limit).await?;
     let key = state.keyring.facility(facility_id).await?;
-    let patients = rows
-        .iter()
-        .map(|row| Patient::open(&key, row))
-        .collect::<Result<Vec<_>, _>>()?;
-    let events = patients
-        .iter()
-        .map(|p| access_event(&actor, &scope, p.id))
-        .collect();
-    state.audit.record(events).await?;
+    let patients = open_recorded(&state, &actor, &scope, &key, &rows).await?;
     Ok(ApiJson(Page::new(patients, limit, |p| p.id)))
 }
 
@@ -198,42 +194,69 @@ async fn get_patient(
         .await?
         .ok_or(ApiError::NotFound)?;
     let key = state.keyring.facility(facility_id).await?;
-    answer_read(&state, &actor, &scope, &key, &row).await
+    let mut patients = open_recorded(&state, &actor, &scope, &key, &[row]).await?;
+    patients.pop().map(ApiJson).ok_or(ApiError::NotFound)
 }
 
-/// A lookup by medical record number.
+/// What to look a patient up by: exactly one of the three.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MrnLookup {
-    pub mrn: String,
+pub struct PatientLookup {
+    /// The medical record number.
+    pub mrn: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
 }
 
-/// Finds a patient by MRN. The MRN travels in the body, never in a URL
-/// that proxies and logs would keep.
+impl PatientLookup {
+    fn parse(self) -> Result<Lookup, ApiError> {
+        let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+        match (given(self.mrn), given(self.email), given(self.phone)) {
+            (Some(mrn), None, None) => Ok(Lookup::Mrn(mrn)),
+            (None, Some(email), None) => Ok(Lookup::Email(email)),
+            (None, None, Some(phone)) => Ok(Lookup::Phone(phone)),
+            _ => Err(ApiError::invalid(
+                "mrn",
+                "give exactly one of `mrn`, `email` or `phone`",
+            )),
+        }
+    }
+}
+
+/// The patients a lookup found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatientMatches {
+    /// At most one for an MRN; everyone sharing an email or phone otherwise.
+    pub items: Vec<Patient>,
+}
+
+/// Most patients one lookup returns (a shared family phone, say).
+const MAX_MATCHES: u64 = 50;
+
+/// Finds patients by exact MRN, email or phone, through their blind
+/// indexes. The value travels in the body, never in a URL that proxies and
+/// logs would keep. Every patient found is recorded as accessed.
 #[utoipa::path(
     post,
     path = "/facilities/{facility_id}/patients/search",
     tag = "patients",
     params(("facility_id" = Uuid, Path, description = "The facility")),
-    request_body = MrnLookup,
-    responses((status = 200, description = "The patient with this MRN", body = Patient), Problems),
+    request_body = PatientLookup,
+    responses((status = 200, description = "The patients found", body = PatientMatches), Problems),
     security(("bearer" = []))
 )]
-async fn find_patient_by_mrn(
+async fn search_patients(
     State(state): State<AppState>,
     actor: Actor,
     ApiPath(facility_id): ApiPath<Uuid>,
-    ApiJson(lookup): ApiJson<MrnLookup>,
-) -> Result<ApiJson<Patient>, ApiError> {
+    ApiJson(lookup): ApiJson<PatientLookup>,
+) -> Result<ApiJson<PatientMatches>, ApiError> {
     let scope = actor.facility(facility_id, Permission::PatientRead)?;
-    if lookup.mrn.trim().is_empty() {
-        return Err(ApiError::invalid("mrn", "must not be empty"));
-    }
+    let lookup = lookup.parse()?;
     let key = state.keyring.facility(facility_id).await?;
-    let row = store::find_by_mrn(state.db.conn(), &scope, &key, &lookup.mrn)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    answer_read(&state, &actor, &scope, &key, &row).await
+    let rows = store::look_up(state.db.conn(), &scope, &key, &lookup, MAX_MATCHES).await?;
+    let items = open_recorded(&state, &actor, &scope, &key, &rows).await?;
+    Ok(ApiJson(PatientMatches { items }))
 }
 
 /// Changes a patient: absent fields stay, `null` clears an optional field.

@@ -32,15 +32,33 @@ pub async fn find(
         .await
 }
 
-pub async fn find_by_mrn(
+/// What a patient is looked up by: one exact value, compared through its
+/// blind index.
+#[derive(Clone, Debug)]
+pub enum Lookup {
+    Mrn(String),
+    Email(String),
+    Phone(String),
+}
+
+/// The visible patients with exactly this MRN (at most one), email or phone.
+pub async fn look_up(
     db: &impl ConnectionTrait,
     scope: &FacilityScope,
     key: &DataKey,
-    mrn: &str,
-) -> Result<Option<Model>, DbErr> {
+    lookup: &Lookup,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let condition = match lookup {
+        Lookup::Mrn(mrn) => patients::Column::MrnIndex.eq(patients::mrn_index(key, mrn)),
+        Lookup::Email(email) => patients::Column::EmailIndex.eq(patients::email_index(key, email)),
+        Lookup::Phone(phone) => patients::Column::PhoneIndex.eq(patients::phone_index(key, phone)),
+    };
     visible(scope)
-        .filter(patients::Column::MrnIndex.eq(patients::mrn_index(key, mrn)))
-        .one(db)
+        .filter(condition)
+        .order_by_asc(patients::Column::Id)
+        .limit(limit)
+        .all(db)
         .await
 }
 

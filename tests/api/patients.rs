@@ -217,27 +217,29 @@ async fn the_mrn_is_unique_within_a_facility_and_found_exactly(backend: TestBack
         201
     );
 
-    let found = json_of(
-        app.call(
-            &clerk.token,
-            Method::POST,
-            &format!("{}/search", path(first)),
-            Some(json!({"mrn": "AB-1234"})),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(found["mrn"], "AB-1234");
-    assert_eq!(found["facility_id"], first.to_string());
-    let missing = app
-        .call(
-            &clerk.token,
-            Method::POST,
-            &format!("{}/search", path(first)),
-            Some(json!({"mrn": "AB-9999"})),
-        )
-        .await;
-    problem(missing, 404, "not-found").await;
+    let search_path = format!("{}/search", path(first));
+    let search = |body: Value| app.call(&clerk.token, Method::POST, &search_path, Some(body));
+    let found = json_of(search(json!({"mrn": "ab-1234 "})).await).await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    assert_eq!(found["items"][0]["mrn"], "AB-1234");
+    assert_eq!(found["items"][0]["facility_id"], first.to_string());
+    let missing = json_of(search(json!({"mrn": "AB-9999"})).await).await;
+    assert_eq!(missing["items"], json!([]));
+
+    // Email and phone are found exactly too, through their own blind indexes.
+    let by_email = json_of(search(json!({"email": "Zebediah.Quuxworth@Example.org"})).await).await;
+    assert_eq!(by_email["items"].as_array().unwrap().len(), 1);
+    let by_phone = json_of(search(json!({"phone": "+1 (555) 010-4242"})).await).await;
+    assert_eq!(by_phone["items"].as_array().unwrap().len(), 1);
+    let nobody = json_of(search(json!({"phone": "+1 555 010 0000"})).await).await;
+    assert_eq!(nobody["items"], json!([]));
+    for bad in [
+        json!({}),
+        json!({"mrn": "A", "email": "a@b.c"}),
+        json!({"name": "Zebediah"}),
+    ] {
+        problem(search(bad).await, 422, "validation").await;
+    }
     app.stop().await;
 }
 

@@ -32,6 +32,7 @@ pub enum ProblemType {
     NotFound,
     MethodNotAllowed,
     Conflict,
+    InvalidTransition,
     PayloadTooLarge,
     UnsupportedMediaType,
     TooManyRequests,
@@ -41,7 +42,7 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 14] = [
+    pub const ALL: [ProblemType; 15] = [
         ProblemType::MalformedRequest,
         ProblemType::Validation,
         ProblemType::Unauthorized,
@@ -50,6 +51,7 @@ impl ProblemType {
         ProblemType::NotFound,
         ProblemType::MethodNotAllowed,
         ProblemType::Conflict,
+        ProblemType::InvalidTransition,
         ProblemType::PayloadTooLarge,
         ProblemType::UnsupportedMediaType,
         ProblemType::TooManyRequests,
@@ -68,6 +70,7 @@ impl ProblemType {
             ProblemType::NotFound => "not-found",
             ProblemType::MethodNotAllowed => "method-not-allowed",
             ProblemType::Conflict => "conflict",
+            ProblemType::InvalidTransition => "invalid-transition",
             ProblemType::PayloadTooLarge => "payload-too-large",
             ProblemType::UnsupportedMediaType => "unsupported-media-type",
             ProblemType::TooManyRequests => "too-many-requests",
@@ -90,7 +93,7 @@ impl ProblemType {
             ProblemType::Forbidden => StatusCode::FORBIDDEN,
             ProblemType::NotFound => StatusCode::NOT_FOUND,
             ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ProblemType::Conflict => StatusCode::CONFLICT,
+            ProblemType::Conflict | ProblemType::InvalidTransition => StatusCode::CONFLICT,
             ProblemType::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemType::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -110,6 +113,7 @@ impl ProblemType {
             ProblemType::NotFound => "Not found",
             ProblemType::MethodNotAllowed => "Method not allowed",
             ProblemType::Conflict => "The request conflicts with the current state",
+            ProblemType::InvalidTransition => "This status change is not allowed",
             ProblemType::PayloadTooLarge => "The request body is too large",
             ProblemType::UnsupportedMediaType => "Unsupported media type",
             ProblemType::TooManyRequests => "Too many requests",
@@ -160,6 +164,10 @@ pub struct Problem {
     /// For validation problems, each offending field and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For a refused status change, the statuses that are allowed from the
+    /// current one (empty when it is final).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
 }
 
 impl Problem {
@@ -172,6 +180,7 @@ impl Problem {
             instance: None,
             request_id: None,
             errors: Vec::new(),
+            allowed: None,
         }
     }
 
@@ -240,6 +249,9 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A status change its state machine does not allow (409).
+    #[error(transparent)]
+    Transition(#[from] crate::transition::TransitionError),
     #[error("unavailable: {0}")]
     Unavailable(String),
     /// A bug or an outage. The cause is logged, never sent.
@@ -286,6 +298,10 @@ impl ApiError {
                 format!("too many attempts; try again in {retry_after_secs} seconds"),
             ),
             ApiError::Conflict(detail) => Problem::new(ProblemType::Conflict, detail),
+            ApiError::Transition(refused) => Problem {
+                allowed: Some(refused.allowed.clone()),
+                ..Problem::new(ProblemType::InvalidTransition, refused.detail())
+            },
             ApiError::Unavailable(detail) => Problem::new(ProblemType::Unavailable, detail),
             ApiError::Internal(_) => Problem::new(
                 ProblemType::Internal,

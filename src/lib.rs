@@ -12,6 +12,7 @@ pub mod audit;
 pub mod care;
 pub mod cli;
 pub mod config;
+pub mod crm;
 pub mod crypto;
 pub mod db;
 pub mod error;
@@ -20,5 +21,7 @@ pub mod identity;
 pub mod notify;
 pub mod telemetry;
 pub mod time;
+pub mod transition;
+pub mod validation;
 
 pub use app::{AppState, Server};

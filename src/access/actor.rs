@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
 use super::memberships::{self, Membership};
-use super::roles::{PatientReach, Permission, RoleScope};
+use super::roles::{PatientReach, Permission, RecordReach, RoleScope};
 use crate::app::AppState;
 use crate::audit::{AuditAction, AuditActor, AuditEvent, RequestContext};
 use crate::error::ApiError;
@@ -303,9 +303,35 @@ impl Actor {
         Ok(FacilityScope {
             facility_id,
             reach: self.patient_reach(facility_id, permission),
+            records: self.record_reach(facility_id, permission),
             account_id: self.account_id(),
             emergency: None,
         })
+    }
+
+    /// The roles the actor holds in the facility (installation roles
+    /// included) that grant `permission`. An API key acts with its
+    /// creator's roles, narrowed to its scopes by [`Self::permissions_in`].
+    fn roles_granting(
+        &self,
+        facility_id: Uuid,
+        permission: Permission,
+    ) -> impl Iterator<Item = super::Role> + '_ {
+        self.memberships
+            .iter()
+            .filter(move |m| {
+                m.facility_id == Some(facility_id) || m.role.scope() == RoleScope::Installation
+            })
+            .map(|m| m.role)
+            .filter(move |role| role.can(permission))
+    }
+
+    /// Which assignable records the actor's roles let it change.
+    fn record_reach(&self, facility_id: Uuid, permission: Permission) -> RecordReach {
+        self.roles_granting(facility_id, permission)
+            .map(|role| role.record_reach(permission))
+            .max()
+            .unwrap_or(RecordReach::Assigned)
     }
 
     /// How far the actor's roles that grant `permission` in the facility
@@ -318,13 +344,8 @@ impl Actor {
                 PatientReach::None
             };
         }
-        self.memberships
-            .iter()
-            .filter(|m| {
-                m.facility_id == Some(facility_id) || m.role.scope() == RoleScope::Installation
-            })
-            .filter(|m| m.role.can(permission))
-            .map(|m| m.role.patient_reach())
+        self.roles_granting(facility_id, permission)
+            .map(|role| role.patient_reach())
             .max()
             .unwrap_or(PatientReach::None)
     }
@@ -480,6 +501,8 @@ fn permissions_of(memberships: &[Membership], facility_id: Uuid) -> BTreeSet<Per
 pub struct FacilityScope {
     facility_id: Uuid,
     reach: PatientReach,
+    /// Which assignable records (leads, tasks, journeys) it may change.
+    records: RecordReach,
     account_id: Uuid,
     /// Set when the scope comes from an emergency access grant for one patient.
     emergency: Option<Uuid>,
@@ -500,6 +523,36 @@ impl FacilityScope {
         }
     }
 
+    /// The account acting (directly, or as an API key's creator).
+    pub fn account_id(&self) -> Uuid {
+        self.account_id
+    }
+
+    /// `Some(account)` when the scope changes only records assigned to
+    /// that account; `None` when it changes any record of the facility.
+    pub fn assigned_to(&self) -> Option<Uuid> {
+        match self.records {
+            RecordReach::Assigned => Some(self.account_id),
+            RecordReach::Facility => None,
+        }
+    }
+
+    /// Allows changing a record the actor can see only when the scope
+    /// reaches every record or one of `assignees` is the actor; otherwise
+    /// 403, as the actor already knows the record exists.
+    pub fn require_assigned(
+        &self,
+        record: &str,
+        assignees: &[Option<Uuid>],
+    ) -> Result<(), ApiError> {
+        match self.assigned_to() {
+            Some(me) if !assignees.contains(&Some(me)) => Err(ApiError::Forbidden(format!(
+                "this {record} is assigned to someone else"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the scope comes from an emergency ("break glass") grant.
     pub fn is_emergency(&self) -> bool {
         self.emergency.is_some()
@@ -511,6 +564,7 @@ impl FacilityScope {
         Self {
             facility_id,
             reach: PatientReach::None,
+            records: RecordReach::Assigned,
             account_id,
             emergency: Some(patient_id),
         }

@@ -112,6 +112,22 @@ pub async fn views_of_account(
         .collect())
 }
 
+/// Whether the account holds a live role in the facility: who a lead, task
+/// or patient may be assigned to.
+pub async fn is_member(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+    facility_id: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::FacilityId.eq(facility_id))
+        .filter(Column::RevokedAt.is_null())
+        .count(db)
+        .await?
+        > 0)
+}
+
 /// A page of the live memberships of a facility.
 pub async fn of_facility(
     db: &impl ConnectionTrait,

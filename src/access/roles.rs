@@ -100,6 +100,30 @@ pub enum Permission {
     EmergencyAccessRequest,
     #[serde(rename = "emergency_access:review")]
     EmergencyAccessReview,
+    #[serde(rename = "lead:read")]
+    LeadRead,
+    #[serde(rename = "lead:create")]
+    LeadCreate,
+    #[serde(rename = "lead:update")]
+    LeadUpdate,
+    #[serde(rename = "lead:review")]
+    LeadReview,
+    #[serde(rename = "lead:convert")]
+    LeadConvert,
+    #[serde(rename = "lead:export")]
+    LeadExport,
+    #[serde(rename = "pipeline:manage")]
+    PipelineManage,
+    #[serde(rename = "task:read")]
+    TaskRead,
+    #[serde(rename = "task:write")]
+    TaskWrite,
+    #[serde(rename = "journey:read")]
+    JourneyRead,
+    #[serde(rename = "journey:manage")]
+    JourneyManage,
+    #[serde(rename = "communication:log")]
+    CommunicationLog,
 }
 
 /// Where a role applies: inside one facility, or across the installation.
@@ -107,6 +131,16 @@ pub enum Permission {
 pub enum RoleScope {
     Facility,
     Installation,
+}
+
+/// Which of a facility's records a role may change with a permission that
+/// covers assignable records (leads, tasks, care journeys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RecordReach {
+    /// Only the records assigned to the actor (owner, coach, assignee).
+    Assigned,
+    /// Every record of the facility.
+    Facility,
 }
 
 /// How much of a facility's patients a role reaches.
@@ -135,6 +169,18 @@ const FACILITY_ADMIN: &[Permission] = &[
     P::PatientUpdate,
     P::PatientDeactivate,
     P::EmergencyAccessReview,
+    P::LeadRead,
+    P::LeadCreate,
+    P::LeadUpdate,
+    P::LeadReview,
+    P::LeadConvert,
+    P::LeadExport,
+    P::PipelineManage,
+    P::TaskRead,
+    P::TaskWrite,
+    P::JourneyRead,
+    P::JourneyManage,
+    P::CommunicationLog,
 ];
 const CLINICIAN: &[Permission] = &[
     P::FacilityRead,
@@ -143,12 +189,85 @@ const CLINICIAN: &[Permission] = &[
     P::PatientCreate,
     P::PatientUpdate,
     P::EmergencyAccessRequest,
+    P::TaskRead,
+    P::TaskWrite,
+    P::JourneyRead,
 ];
-const CARE_SUPPORT: &[Permission] = &[P::FacilityRead, P::PatientRead, P::PatientUpdate];
-const CLINICAL_READER: &[Permission] = &[P::FacilityRead, P::PatientRead];
-const FRONT_DESK: &[Permission] = &[P::FacilityRead, P::PatientRead, P::PatientCreate];
+const CARE_SUPPORT: &[Permission] = &[
+    P::FacilityRead,
+    P::PatientRead,
+    P::PatientUpdate,
+    P::TaskRead,
+    P::TaskWrite,
+    P::JourneyRead,
+];
+/// Seed 001's health coach: care support for the patients they coach, and
+/// the leads booked with them.
+const HEALTH_COACH: &[Permission] = &[
+    P::FacilityRead,
+    P::PatientRead,
+    P::PatientUpdate,
+    P::LeadRead,
+    P::LeadUpdate,
+    P::TaskRead,
+    P::TaskWrite,
+    P::JourneyRead,
+    P::JourneyManage,
+    P::CommunicationLog,
+];
+const CLINICAL_READER: &[Permission] = &[P::FacilityRead, P::PatientRead, P::TaskRead];
+/// Seed 000's readonly: reads everything of the facility, changes nothing.
+const READONLY: &[Permission] = &[
+    P::FacilityRead,
+    P::PatientRead,
+    P::LeadRead,
+    P::TaskRead,
+    P::JourneyRead,
+];
+/// Seed 000's staff: registers patients, reads every lead, works the ones
+/// assigned to them.
+const FRONT_DESK: &[Permission] = &[
+    P::FacilityRead,
+    P::PatientRead,
+    P::PatientCreate,
+    P::LeadRead,
+    P::LeadCreate,
+    P::LeadUpdate,
+    P::LeadConvert,
+    P::TaskRead,
+    P::TaskWrite,
+    P::JourneyRead,
+    P::CommunicationLog,
+];
+/// Seed 000's clinical reviewer: staff, plus the clinical review of leads.
+const CLINICAL_REVIEWER: &[Permission] = &[
+    P::FacilityRead,
+    P::PatientRead,
+    P::PatientCreate,
+    P::LeadRead,
+    P::LeadCreate,
+    P::LeadUpdate,
+    P::LeadReview,
+    P::LeadConvert,
+    P::TaskRead,
+    P::TaskWrite,
+    P::JourneyRead,
+    P::CommunicationLog,
+];
+/// Seed 001's SDR: works leads through the pipeline to conversion, without
+/// access to patient records.
+const SALES: &[Permission] = &[
+    P::FacilityRead,
+    P::LeadRead,
+    P::LeadCreate,
+    P::LeadUpdate,
+    P::LeadConvert,
+    P::TaskRead,
+    P::TaskWrite,
+    P::CommunicationLog,
+];
 const NO_PHI: &[Permission] = &[P::FacilityRead];
-const INTEGRATOR: &[Permission] = &[P::FacilityRead, P::ApiKeyManage];
+const INTEGRATOR: &[Permission] = &[P::FacilityRead, P::ApiKeyManage, P::CommunicationLog];
 const OWN_RECORD: &[Permission] = &[P::PatientRead];
 const SYSTEM_ADMIN: &[Permission] = &[
     P::FacilityCreate,
@@ -245,12 +364,14 @@ impl Role {
         match self {
             Role::Admin | Role::CrmAdmin | Role::Administrator => FACILITY_ADMIN,
             Role::Physician | Role::Nurse | Role::Provider | Role::Doctor => CLINICIAN,
-            Role::SocialWorker | Role::CaseManager | Role::HealthCoach => CARE_SUPPORT,
-            Role::Pharmacist | Role::Technician | Role::ClinicalReviewer | Role::Readonly => {
-                CLINICAL_READER
-            }
+            Role::SocialWorker | Role::CaseManager => CARE_SUPPORT,
+            Role::HealthCoach => HEALTH_COACH,
+            Role::Pharmacist | Role::Technician => CLINICAL_READER,
+            Role::Readonly => READONLY,
             Role::Staff => FRONT_DESK,
-            Role::Sdr | Role::ResearchPartner => NO_PHI,
+            Role::ClinicalReviewer => CLINICAL_REVIEWER,
+            Role::Sdr => SALES,
+            Role::ResearchPartner => NO_PHI,
             Role::Developer => INTEGRATOR,
             Role::Patient => OWN_RECORD,
             Role::SystemAdmin => SYSTEM_ADMIN,
@@ -259,6 +380,21 @@ impl Role {
 
     pub fn can(self, permission: Permission) -> bool {
         self.permissions().contains(&permission)
+    }
+
+    /// Which records a permission lets the role change: facility
+    /// administrators change any lead, task or care journey of their
+    /// facility; everyone else only those assigned to them.
+    pub fn record_reach(self, permission: Permission) -> RecordReach {
+        let assignable = matches!(
+            permission,
+            Permission::LeadUpdate | Permission::TaskWrite | Permission::JourneyManage
+        );
+        if assignable && !self.can(Permission::FacilityManage) {
+            RecordReach::Assigned
+        } else {
+            RecordReach::Facility
+        }
     }
 
     /// Which of the facility's patients the role's patient permissions cover.
@@ -293,7 +429,7 @@ fn names() -> String {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 28] = [
         P::FacilityCreate,
         P::FacilityRead,
         P::FacilityManage,
@@ -310,6 +446,18 @@ impl Permission {
         P::PatientDeactivate,
         P::EmergencyAccessRequest,
         P::EmergencyAccessReview,
+        P::LeadRead,
+        P::LeadCreate,
+        P::LeadUpdate,
+        P::LeadReview,
+        P::LeadConvert,
+        P::LeadExport,
+        P::PipelineManage,
+        P::TaskRead,
+        P::TaskWrite,
+        P::JourneyRead,
+        P::JourneyManage,
+        P::CommunicationLog,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -330,6 +478,18 @@ impl Permission {
             P::PatientDeactivate => "patient:deactivate",
             P::EmergencyAccessRequest => "emergency_access:request",
             P::EmergencyAccessReview => "emergency_access:review",
+            P::LeadRead => "lead:read",
+            P::LeadCreate => "lead:create",
+            P::LeadUpdate => "lead:update",
+            P::LeadReview => "lead:review",
+            P::LeadConvert => "lead:convert",
+            P::LeadExport => "lead:export",
+            P::PipelineManage => "pipeline:manage",
+            P::TaskRead => "task:read",
+            P::TaskWrite => "task:write",
+            P::JourneyRead => "journey:read",
+            P::JourneyManage => "journey:manage",
+            P::CommunicationLog => "communication:log",
         }
     }
 }
@@ -352,7 +512,10 @@ pub fn catalogue_markdown() -> String {
          Generated by `carebase roles` from src/access/roles.rs; a test keeps it current.\n\
          A facility role applies in the facility of its membership; an installation\n\
          role applies everywhere. `patient:*` permissions of the `patient` role cover\n\
-         only the patient record linked to the account.\n\n\
+         only the patient record linked to the account. `lead:update`, `task:write`\n\
+         and `journey:manage` cover only the records assigned to the account\n\
+         (owner or booked coach, assignee or creator, coach) unless the role\n\
+         administers the facility.\n\n\
          | role | seeds | scope | permissions |\n|---|---|---|---|\n",
     );
     for role in Role::ALL {

@@ -55,6 +55,7 @@ async fn create_facility(
     fields.validate(true)?;
     let txn = state.db.begin().await?;
     let facility = facilities::create(&txn, fields).await?;
+    crate::crm::pipelines::create_defaults(&txn, facility.id).await?;
     audit::commit(
         txn,
         vec![

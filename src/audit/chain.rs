@@ -46,6 +46,10 @@ struct Canonical<'a> {
     resource_id: Option<Uuid>,
     facility_id: Option<Uuid>,
     patient_id: Option<Uuid>,
+    /// Added after the first release: left out when empty, so the events
+    /// written before it still hash as they did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lead_id: Option<Uuid>,
     changes: Option<&'a str>,
     client_addr: Option<&'a str>,
     user_agent: Option<&'a str>,
@@ -69,6 +73,7 @@ pub fn canonical_bytes(row: &events::Model) -> Vec<u8> {
         resource_id: row.resource_id,
         facility_id: row.facility_id,
         patient_id: row.patient_id,
+        lead_id: row.lead_id,
         changes: row.changes.as_deref(),
         client_addr: row.client_addr.as_deref(),
         user_agent: row.user_agent.as_deref(),
@@ -175,6 +180,7 @@ fn link(event: AuditEvent, seq: i64, prev_hash: Vec<u8>) -> events::Model {
         resource_id: event.resource_id,
         facility_id: event.facility_id,
         patient_id: event.patient_id,
+        lead_id: event.lead_id,
         changes: event.changes.map(|c| c.as_value().to_string()),
         client_addr: event.context.client_addr,
         user_agent: event.context.user_agent,
@@ -257,7 +263,7 @@ mod tests {
         expected.update(canonical_bytes(&row));
         assert_eq!(hash, <[u8; 32]>::from(expected.finalize()));
 
-        let changed: [fn(&mut events::Model); 8] = [
+        let changed: [fn(&mut events::Model); 9] = [
             |r| r.seq += 1,
             |r| r.id = Uuid::from_u128(6),
             |r| r.occurred_at = Timestamp::now(),
@@ -266,6 +272,7 @@ mod tests {
             |r| r.changes = None,
             |r| r.compliance_flags = "[]".to_owned(),
             |r| r.prev_hash = vec![1; 32],
+            |r| r.lead_id = Some(Uuid::from_u128(8)),
         ];
         for change in changed {
             let mut other = row.clone();

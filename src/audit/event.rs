@@ -252,6 +252,9 @@ pub struct AuditEvent {
     pub resource_id: Option<Uuid>,
     pub facility_id: Option<Uuid>,
     pub patient_id: Option<Uuid>,
+    /// The CRM lead the event concerns (the lead itself, or its task,
+    /// interest, communication, …), so the lead's timeline is one index range.
+    pub lead_id: Option<Uuid>,
     pub changes: Option<Redacted>,
     pub context: RequestContext,
     pub compliance_flags: Vec<ComplianceFlag>,
@@ -268,6 +271,7 @@ impl AuditEvent {
             resource_id: None,
             facility_id: None,
             patient_id: None,
+            lead_id: None,
             changes: None,
             context: RequestContext::default(),
             compliance_flags: Vec::new(),
@@ -286,6 +290,11 @@ impl AuditEvent {
 
     pub fn patient(mut self, id: Uuid) -> Self {
         self.patient_id = Some(id);
+        self
+    }
+
+    pub fn lead(mut self, id: Uuid) -> Self {
+        self.lead_id = Some(id);
         self
     }
 

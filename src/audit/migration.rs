@@ -253,6 +253,69 @@ const VIEWS_DOWN: [&str; 2] = [
     "DROP VIEW IF EXISTS communication_audit",
 ];
 
+/// Adds the lead an event concerns, so a CRM lead's timeline (its own
+/// events and those of its tasks, interests and communications) is one
+/// index range, as a patient's is by `patient_id`.
+pub struct AddLeadToAuditEvents;
+
+impl MigrationName for AddLeadToAuditEvents {
+    fn name(&self) -> &str {
+        "m20261126_000070_audit_lead"
+    }
+}
+
+// Seed 000's view, now also naming the lead a communication was with.
+const COMMUNICATION_VIEW_WITH_LEAD: &str = "CREATE VIEW communication_audit AS \
+     SELECT id, seq, occurred_at, actor_type, actor_id, session_id, action, \
+            resource_id AS communication_id, facility_id, patient_id, lead_id, changes, \
+            client_addr, user_agent, request_id, compliance_flags, \
+            compliance_flags LIKE '%\"phi\"%' AS contains_phi \
+     FROM audit_events WHERE resource_type = 'communication'";
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddLeadToAuditEvents {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        db.execute_unprepared("DROP VIEW IF EXISTS communication_audit")
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new(EVENTS))
+                    .add_column(ColumnDef::new(Alias::new("lead_id")).uuid().null())
+                    .to_owned(),
+            )
+            .await?;
+        manager.create_index(index(&["lead_id", "seq"])).await?;
+        db.execute_unprepared(COMMUNICATION_VIEW_WITH_LEAD).await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        db.execute_unprepared("DROP VIEW IF EXISTS communication_audit")
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name(format!("{EVENTS}_lead_id_seq_idx"))
+                    .table(Alias::new(EVENTS))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new(EVENTS))
+                    .drop_column(Alias::new("lead_id"))
+                    .to_owned(),
+            )
+            .await?;
+        db.execute_unprepared(VIEWS_UP[0]).await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

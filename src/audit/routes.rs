@@ -39,6 +39,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct EventQuery {
     pub patient_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
     pub actor_id: Option<Uuid>,
     pub action: Option<AuditAction>,
     pub resource_type: Option<String>,
@@ -68,6 +69,7 @@ impl EventQuery {
         AuditFilter {
             facility_ids,
             patient_id: self.patient_id,
+            lead_id: self.lead_id,
             actor_id: self.actor_id,
             action: self.action,
             resource_type: self.resource_type.clone(),

@@ -26,6 +26,7 @@ pub struct AuditFilter {
     /// then never returns events of other facilities or of none.
     pub facility_ids: Option<Vec<Uuid>>,
     pub patient_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
     pub actor_id: Option<Uuid>,
     pub action: Option<AuditAction>,
     pub resource_type: Option<String>,
@@ -54,6 +55,7 @@ pub struct StoredEvent {
     pub resource_id: Option<Uuid>,
     pub facility_id: Option<Uuid>,
     pub patient_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
     #[schema(value_type = Option<Object>)]
     pub changes: Option<Value>,
     pub client_addr: Option<String>,
@@ -79,6 +81,7 @@ impl From<events::Model> for StoredEvent {
             resource_id: row.resource_id,
             facility_id: row.facility_id,
             patient_id: row.patient_id,
+            lead_id: row.lead_id,
             changes: row.changes.map(|text| parse_json(&text)),
             client_addr: row.client_addr,
             user_agent: row.user_agent,
@@ -135,6 +138,7 @@ fn conditions(filter: &AuditFilter) -> Condition {
     }
     let equal_to = [
         (Column::PatientId, filter.patient_id),
+        (Column::LeadId, filter.lead_id),
         (Column::ActorId, filter.actor_id),
         (Column::ResourceId, filter.resource_id),
     ];

@@ -25,6 +25,8 @@ pub mod events {
         pub resource_id: Option<Uuid>,
         pub facility_id: Option<Uuid>,
         pub patient_id: Option<Uuid>,
+        /// The CRM lead the event concerns, for its timeline.
+        pub lead_id: Option<Uuid>,
         /// JSON text, PHI redacted.
         pub changes: Option<String>,
         pub client_addr: Option<String>,

@@ -3,13 +3,13 @@
 
 use sea_orm::ActiveValue;
 use sea_orm::entity::prelude::*;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::crypto::{BlindIndex, CryptoError, DataKey, FieldRef, Sealed};
-use crate::error::{ApiError, FieldError};
-use crate::identity::email::Email;
+use crate::crypto::{BlindIndex, CryptoError, DataKey, RowSealer, Sealed};
+use crate::error::ApiError;
 use crate::time::Timestamp;
+use crate::validation::Checks;
 
 pub const TABLE: &str = "patients";
 
@@ -149,41 +149,32 @@ pub struct PatientChanges {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub date_of_birth: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(value_type = Option<String>)]
     pub gender: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(value_type = Option<String>)]
     pub ssn: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(value_type = Option<Address>)]
     pub address: Option<Option<Address>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(value_type = Option<EmergencyContact>)]
     pub emergency_contact: Option<Option<EmergencyContact>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(value_type = Option<Insurance>)]
     pub insurance: Option<Option<Insurance>>,
     pub allergies: Option<Vec<String>>,
     /// Links (or with `null` unlinks) the portal account.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(value_type = Option<Uuid>)]
     pub portal_account_id: Option<Option<Uuid>>,
-}
-
-/// Deserializes a field that is present (possibly `null`) as `Some(..)`,
-/// so that an absent field (serde's default, `None`) can be told apart
-/// from one set to null.
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// The optional fields of a new patient or a change, as given.
@@ -197,23 +188,21 @@ struct OptionalFields<'a> {
     insurance: Option<&'a Insurance>,
 }
 
-/// Collects every invalid field of an input before answering.
-#[derive(Default)]
-struct Checks(Vec<FieldError>);
+/// The checks of patient fields, beside the general ones.
+trait PatientChecks {
+    fn mrn(&mut self, value: &str);
+    fn date_of_birth(&mut self, value: &str);
+    fn ssn(&mut self, value: &str);
+    fn gender(&mut self, value: &str);
+    fn allergies(&mut self, values: &[String]);
+    fn address(&mut self, address: &Address);
+    fn emergency_contact(&mut self, contact: &EmergencyContact);
+    fn insurance(&mut self, insurance: &Insurance);
+    /// Checks the optional fields that are given.
+    fn optional_fields(&mut self, fields: OptionalFields<'_>);
+}
 
-impl Checks {
-    fn fail(&mut self, field: &str, reason: &str) {
-        self.0.push(FieldError::new(field, reason));
-    }
-
-    fn text(&mut self, field: &str, value: &str, max: usize) {
-        if value.trim().is_empty() {
-            self.fail(field, "must not be empty");
-        } else if value.chars().count() > max {
-            self.fail(field, &format!("must be at most {max} characters"));
-        }
-    }
-
+impl PatientChecks for Checks {
     fn mrn(&mut self, value: &str) {
         let value = value.trim();
         let valid = !value.is_empty()
@@ -247,22 +236,6 @@ impl Checks {
         }
     }
 
-    fn phone(&mut self, field: &str, value: &str) {
-        let digits = value.chars().filter(char::is_ascii_digit).count();
-        let allowed = value
-            .chars()
-            .all(|c| c.is_ascii_digit() || " +-().".contains(c));
-        if !allowed || !(7..=15).contains(&digits) {
-            self.fail(field, "must be a phone number of 7 to 15 digits");
-        }
-    }
-
-    fn email(&mut self, value: &str) {
-        if let Err(reason) = Email::parse(value) {
-            self.fail("email", reason);
-        }
-    }
-
     fn gender(&mut self, value: &str) {
         self.text("gender", value, 20);
     }
@@ -292,7 +265,6 @@ impl Checks {
         self.text("insurance.provider", &insurance.provider, 200);
     }
 
-    /// Checks the optional fields that are given.
     fn optional_fields(&mut self, fields: OptionalFields<'_>) {
         if let Some(v) = fields.gender {
             self.gender(v);
@@ -304,7 +276,7 @@ impl Checks {
             self.phone("phone", v);
         }
         if let Some(v) = fields.email {
-            self.email(v);
+            self.email("email", v);
         }
         if let Some(v) = fields.address {
             self.address(v);
@@ -314,14 +286,6 @@ impl Checks {
         }
         if let Some(v) = fields.insurance {
             self.insurance(v);
-        }
-    }
-
-    fn done(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self.0))
         }
     }
 }
@@ -425,44 +389,6 @@ pub fn phone_index(key: &DataKey, phone: &str) -> BlindIndex {
     key.blind_index("patient-phone", &normalized)
 }
 
-/// Seals one field of one patient.
-pub struct Sealer<'a> {
-    key: &'a DataKey,
-    id: Uuid,
-}
-
-impl<'a> Sealer<'a> {
-    pub fn new(key: &'a DataKey, id: Uuid) -> Self {
-        Self { key, id }
-    }
-
-    pub fn text(&self, column: &str, value: &str) -> Sealed {
-        self.key
-            .seal_str(FieldRef::new(TABLE, column, self.id), value)
-    }
-
-    pub fn json<T: Serialize>(&self, column: &str, value: &T) -> Sealed {
-        let bytes = serde_json::to_vec(value).unwrap_or_default();
-        self.key.seal(FieldRef::new(TABLE, column, self.id), &bytes)
-    }
-
-    fn open_text(&self, column: &str, sealed: &Sealed) -> Result<String, CryptoError> {
-        self.key
-            .open_string(FieldRef::new(TABLE, column, self.id), sealed)
-    }
-
-    fn open_json<T: serde::de::DeserializeOwned>(
-        &self,
-        column: &str,
-        sealed: &Sealed,
-    ) -> Result<T, CryptoError> {
-        let bytes = self
-            .key
-            .open(FieldRef::new(TABLE, column, self.id), sealed)?;
-        serde_json::from_slice(&bytes).map_err(|_| CryptoError::Malformed)
-    }
-}
-
 /// The sealed row for a new patient.
 pub fn seal_new(
     key: &DataKey,
@@ -471,7 +397,7 @@ pub fn seal_new(
     new: &NewPatient,
     created_by: Uuid,
 ) -> ActiveModel {
-    let seal = Sealer::new(key, id);
+    let seal = RowSealer::new(key, TABLE, id);
     let now = Timestamp::now();
     let mrn = normalize_mrn(&new.mrn);
     ActiveModel {
@@ -506,7 +432,7 @@ pub fn seal_new(
 
 /// Applies sealed changes to a row.
 pub fn seal_changes(key: &DataKey, row: Model, changes: &PatientChanges) -> ActiveModel {
-    let seal = Sealer::new(key, row.id);
+    let seal = RowSealer::new(key, TABLE, row.id);
     let mut active: ActiveModel = row.into();
     if let Some(mrn) = &changes.mrn {
         let mrn = normalize_mrn(mrn);
@@ -561,13 +487,8 @@ impl Patient {
     /// another row) fails the whole record: a patient is never shown with
     /// another's data.
     pub fn open(key: &DataKey, row: &Model) -> Result<Self, CryptoError> {
-        let seal = Sealer::new(key, row.id);
-        let text = |column, sealed: &Option<Sealed>| {
-            sealed
-                .as_ref()
-                .map(|s| seal.open_text(column, s))
-                .transpose()
-        };
+        let seal = RowSealer::new(key, TABLE, row.id);
+        let text = |column, sealed: &Option<Sealed>| seal.open_optional_text(column, sealed);
         Ok(Self {
             id: row.id,
             facility_id: row.facility_id,
@@ -655,7 +576,7 @@ mod tests {
         assert_eq!(row.mrn_index, mrn_index(&key, "a-100 "));
 
         // A field moved from another row does not open.
-        let other = Sealer::new(&key, Uuid::now_v7()).text("last_name", "Someone");
+        let other = RowSealer::new(&key, TABLE, Uuid::now_v7()).text("last_name", "Someone");
         let swapped = Model {
             last_name: other,
             ..row

@@ -12,7 +12,9 @@ pub mod field;
 pub mod master_key;
 pub mod migration;
 pub mod registry;
+pub mod row;
 
 pub use data_keys::{KeyScope, Keyring};
 pub use field::{BlindIndex, CryptoError, DataKey, FieldRef, Sealed};
 pub use master_key::MasterKey;
+pub use row::RowSealer;

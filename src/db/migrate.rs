@@ -27,6 +27,8 @@ impl MigratorTrait for Migrator {
             Box::new(crate::identity::migration::CreateApiKeys),
             Box::new(crate::care::migration::CreatePatients),
             Box::new(crate::access::migration::CreateEmergencyAccess),
+            Box::new(crate::audit::migration::AddLeadToAuditEvents),
+            Box::new(crate::crm::migration::CreateLeads),
         ]
     }
 }

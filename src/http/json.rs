@@ -152,6 +152,16 @@ fn without_position(err: &serde_json::Error) -> String {
     }
 }
 
+/// Deserializes a field that is present (possibly `null`) as `Some(..)`,
+/// so that an absent field (serde's default, `None`) can be told apart
+/// from one set to null. Use it on the `Option<Option<T>>` fields of a
+/// PATCH body with `#[serde(default, deserialize_with = "…::present")]`.
+pub fn present<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,7 @@ pub fn context_routes() -> OpenApiRouter<AppState> {
         .merge(crate::identity::routes::routes())
         .merge(crate::notify::routes::routes())
         .merge(crate::care::routes::routes())
+        .merge(crate::crm::routes::routes())
 }
 
 /// The whole API: the kernel's operational endpoints and `contexts`. The

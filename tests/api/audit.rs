@@ -637,6 +637,7 @@ async fn exports_read_back_exactly(backend: TestBackend) {
         "resource_id",
         "facility_id",
         "patient_id",
+        "lead_id",
         "changes",
         "client_addr",
         "user_agent",
@@ -681,7 +682,7 @@ async fn exports_read_back_exactly(backend: TestBackend) {
     }
     let update = rows.iter().find(|r| r.get(7) == Some("update")).unwrap();
     assert_eq!(
-        update.get(14),
+        update.get(15),
         Some("'=HYPERLINK(\"http://evil\")"),
         "a formula from a client is not a formula in the export"
     );

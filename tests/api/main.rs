@@ -11,6 +11,7 @@ mod docs;
 mod http_basics;
 mod identity;
 mod keys;
+mod leads;
 mod master_key;
 mod migrations;
 mod notify;

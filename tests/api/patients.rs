@@ -369,7 +369,7 @@ async fn bad_input_names_each_field_and_writes_nothing(backend: TestBackend) {
 }
 
 /// Every byte of the database, as files on disk.
-async fn raw_database_bytes(app: &TestApp, backend: TestBackend) -> Vec<u8> {
+pub async fn raw_database_bytes(app: &TestApp, backend: TestBackend) -> Vec<u8> {
     let db = app.state.db.conn();
     match backend {
         TestBackend::Sqlite => {

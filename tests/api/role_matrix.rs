@@ -4,13 +4,14 @@
 //! belongs to is 403; anything in a facility it does not belong to is 404,
 //! never a hint that the thing exists.
 
-use carebase::access::roles::RoleScope;
+use carebase::access::roles::{RecordReach, RoleScope};
 use carebase::access::{Permission, Role};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, TestBackend};
+use crate::leads::{create_lead, new_lead};
 use crate::on_both_backends;
 use crate::people::new_patient;
 
@@ -20,17 +21,25 @@ on_both_backends!(every_role_reaches_exactly_what_its_permissions_grant);
 struct Case {
     name: &'static str,
     method: Method,
-    /// The path, given the facility and its patient.
-    path: fn(Uuid, Uuid) -> String,
+    /// The path, given the facility and the records in it.
+    path: fn(&Records) -> String,
     body: fn(&World) -> Option<Value>,
     permission: Permission,
 }
 
-/// What the cases act on: two facilities, a patient in each, and an
+/// What a facility of the world holds: a patient and a lead that belong to
+/// no one under test (the lead is owned by the facility's administrator).
+struct Records {
+    facility: Uuid,
+    patient: Uuid,
+    lead: Uuid,
+}
+
+/// What the cases act on: two facilities with their records, and an
 /// account to grant roles to.
 struct World {
-    own: Uuid,
-    other: Uuid,
+    own: Records,
+    other: Records,
     own_patient: Value,
     other_patient: Value,
     grantee: Uuid,
@@ -42,35 +51,35 @@ fn cases() -> Vec<Case> {
         Case {
             name: "read facility",
             method: Method::GET,
-            path: |f, _| format!("/facilities/{f}"),
+            path: |r| format!("/facilities/{f}", f = r.facility),
             body: |_| None,
             permission: P::FacilityRead,
         },
         Case {
             name: "update facility",
             method: Method::PATCH,
-            path: |f, _| format!("/facilities/{f}"),
+            path: |r| format!("/facilities/{f}", f = r.facility),
             body: |_| Some(json!({"city": "Springfield"})),
             permission: P::FacilityManage,
         },
         Case {
             name: "list memberships",
             method: Method::GET,
-            path: |f, _| format!("/facilities/{f}/memberships"),
+            path: |r| format!("/facilities/{f}/memberships", f = r.facility),
             body: |_| None,
             permission: P::MembershipRead,
         },
         Case {
             name: "grant membership",
             method: Method::POST,
-            path: |f, _| format!("/facilities/{f}/memberships"),
+            path: |r| format!("/facilities/{f}/memberships", f = r.facility),
             body: |w| Some(json!({"account_id": w.grantee, "role": "nurse"})),
             permission: P::MembershipManage,
         },
         Case {
             name: "invite",
             method: Method::POST,
-            path: |f, _| format!("/facilities/{f}/invitations"),
+            path: |r| format!("/facilities/{f}/invitations", f = r.facility),
             body: |_| {
                 Some(
                     json!({"email": format!("{}@invited.example", Uuid::new_v4().simple()), "role": "nurse"}),
@@ -81,77 +90,160 @@ fn cases() -> Vec<Case> {
         Case {
             name: "list API keys",
             method: Method::GET,
-            path: |f, _| format!("/facilities/{f}/api-keys"),
+            path: |r| format!("/facilities/{f}/api-keys", f = r.facility),
             body: |_| None,
             permission: P::ApiKeyManage,
         },
         Case {
             name: "create API key",
             method: Method::POST,
-            path: |f, _| format!("/facilities/{f}/api-keys"),
+            path: |r| format!("/facilities/{f}/api-keys", f = r.facility),
             body: |_| Some(json!({"name": "n8n", "scopes": ["facility:read"]})),
             permission: P::ApiKeyManage,
         },
         Case {
             name: "search audit",
             method: Method::GET,
-            path: |f, _| format!("/facilities/{f}/audit-events"),
+            path: |r| format!("/facilities/{f}/audit-events", f = r.facility),
             body: |_| None,
             permission: P::AuditRead,
         },
         Case {
             name: "export audit",
             method: Method::GET,
-            path: |f, _| format!("/facilities/{f}/audit-events/export"),
+            path: |r| format!("/facilities/{f}/audit-events/export", f = r.facility),
             body: |_| None,
             permission: P::AuditExport,
         },
         Case {
             name: "list patients",
             method: Method::GET,
-            path: |f, _| format!("/facilities/{f}/patients"),
+            path: |r| format!("/facilities/{f}/patients", f = r.facility),
             body: |_| None,
             permission: P::PatientRead,
         },
         Case {
             name: "read patient",
             method: Method::GET,
-            path: |f, p| format!("/facilities/{f}/patients/{p}"),
+            path: |r| {
+                format!(
+                    "/facilities/{f}/patients/{p}",
+                    f = r.facility,
+                    p = r.patient
+                )
+            },
             body: |_| None,
             permission: P::PatientRead,
         },
         Case {
             name: "find patient by MRN",
             method: Method::POST,
-            path: |f, _| format!("/facilities/{f}/patients/search"),
+            path: |r| format!("/facilities/{f}/patients/search", f = r.facility),
             body: |_| None,
             permission: P::PatientRead,
         },
         Case {
             name: "register patient",
             method: Method::POST,
-            path: |f, _| format!("/facilities/{f}/patients"),
+            path: |r| format!("/facilities/{f}/patients", f = r.facility),
             body: |_| Some(new_patient()),
             permission: P::PatientCreate,
         },
         Case {
             name: "update patient",
             method: Method::PATCH,
-            path: |f, p| format!("/facilities/{f}/patients/{p}"),
+            path: |r| {
+                format!(
+                    "/facilities/{f}/patients/{p}",
+                    f = r.facility,
+                    p = r.patient
+                )
+            },
             body: |_| Some(json!({"gender": "male"})),
             permission: P::PatientUpdate,
         },
         Case {
             name: "deactivate patient",
             method: Method::POST,
-            path: |f, p| format!("/facilities/{f}/patients/{p}/deactivate"),
+            path: |r| {
+                format!(
+                    "/facilities/{f}/patients/{p}/deactivate",
+                    f = r.facility,
+                    p = r.patient
+                )
+            },
             body: |_| None,
             permission: P::PatientDeactivate,
         },
         Case {
+            name: "list leads",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/leads", r.facility),
+            body: |_| None,
+            permission: P::LeadRead,
+        },
+        Case {
+            name: "read lead",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/leads/{}", r.facility, r.lead),
+            body: |_| None,
+            permission: P::LeadRead,
+        },
+        Case {
+            name: "read lead history",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/leads/{}/history", r.facility, r.lead),
+            body: |_| None,
+            permission: P::LeadRead,
+        },
+        Case {
+            name: "record lead",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/leads", r.facility),
+            body: |_| Some(new_lead()),
+            permission: P::LeadCreate,
+        },
+        Case {
+            name: "change someone else's lead",
+            method: Method::PATCH,
+            path: |r| format!("/facilities/{}/leads/{}", r.facility, r.lead),
+            body: |_| Some(json!({"readiness": "Hot"})),
+            permission: P::LeadUpdate,
+        },
+        Case {
+            name: "log a call to someone else's lead",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/leads/{}/calls", r.facility, r.lead),
+            body: |_| Some(json!({})),
+            permission: P::LeadUpdate,
+        },
+        Case {
+            name: "review lead",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/leads/{}/review", r.facility, r.lead),
+            body: |_| Some(json!({"decision": "approve"})),
+            permission: P::LeadReview,
+        },
+        Case {
+            name: "list pipelines",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/pipelines", r.facility),
+            body: |_| None,
+            permission: P::FacilityRead,
+        },
+        Case {
+            name: "define pipeline",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/pipelines", r.facility),
+            body: |_| {
+                Some(json!({"kind": "lead", "name": Uuid::new_v4().to_string(), "stages": ["One"]}))
+            },
+            permission: P::PipelineManage,
+        },
+        Case {
             name: "review emergency access",
             method: Method::GET,
-            path: |f, _| format!("/facilities/{f}/emergency-access"),
+            path: |r| format!("/facilities/{f}/emergency-access", f = r.facility),
             body: |_| None,
             permission: P::EmergencyAccessReview,
         },
@@ -210,19 +302,22 @@ fn id(value: &Value) -> Uuid {
     value["id"].as_str().unwrap().parse().unwrap()
 }
 
-/// What the role should get for `permission` in a facility it belongs to
-/// (`own`) or not.
+/// What the role should get for `permission` on a record assigned to
+/// someone else in a facility it belongs to (`own`) or not.
 fn expected(role: Role, permission: Permission, own: bool) -> u16 {
     let installation = role.scope() == RoleScope::Installation;
     match (installation || own, role.can(permission)) {
+        (true, true) if role.record_reach(permission) == RecordReach::Assigned => 403,
         (true, true) => 200,
         (true, false) => 403,
         (false, _) => 404,
     }
 }
 
+/// A success, or a conflict with the record's state (a lead not pending
+/// review), means the policy engine let the request through.
 fn outcome(status: u16) -> u16 {
-    if (200..300).contains(&status) {
+    if (200..300).contains(&status) || status == 409 {
         200
     } else {
         status
@@ -233,11 +328,21 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
     let app = TestApp::spawn(backend).await;
     let own = app.facility("Own Clinic").await;
     let other = app.facility("Other Clinic").await;
+    let own_patient = app.patient(own, new_patient()).await;
+    let other_patient = app.patient(other, new_patient()).await;
     let world = World {
-        own,
-        other,
-        own_patient: app.patient(own, new_patient()).await,
-        other_patient: app.patient(other, new_patient()).await,
+        own: Records {
+            facility: own,
+            patient: id(&own_patient),
+            lead: lead_in(&app, own).await,
+        },
+        other: Records {
+            facility: other,
+            patient: id(&other_patient),
+            lead: lead_in(&app, other).await,
+        },
+        own_patient,
+        other_patient,
         grantee: app.account(&[]).await.0,
     };
     let mut mismatches = Vec::new();
@@ -250,14 +355,14 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
         let person = app.person(&[(facility, role)]).await;
         if role == Role::Patient {
             // The patient role reaches the record linked to its account.
-            link_portal(&app, own, id(&world.own_patient), person.account_id).await;
+            link_portal(&app, own, world.own.patient, person.account_id).await;
         }
         for case in cases() {
-            for (facility_id, patient, is_own) in [
-                (world.own, &world.own_patient, true),
-                (world.other, &world.other_patient, false),
+            for (records, patient, is_own) in [
+                (&world.own, &world.own_patient, true),
+                (&world.other, &world.other_patient, false),
             ] {
-                let path = (case.path)(facility_id, id(patient));
+                let path = (case.path)(records);
                 let body = if case.name == "find patient by MRN" {
                     Some(json!({"mrn": patient["mrn"]}))
                 } else {
@@ -312,6 +417,12 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
         "every cross-facility request is denied as not found"
     );
     app.stop().await;
+}
+
+/// A lead of `facility`, owned by its administrator.
+async fn lead_in(app: &TestApp, facility: Uuid) -> Uuid {
+    let admin = app.person(&[(Some(facility), Role::Admin)]).await;
+    id(&create_lead(app, &admin.token, facility, new_lead()).await)
 }
 
 async fn link_portal(app: &TestApp, facility: Uuid, patient: Uuid, account: Uuid) {

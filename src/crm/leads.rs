@@ -1,0 +1,736 @@
+//! The lead (seeds 000 and 001): a prospective patient's contact details,
+//! sealed under the facility's data key with blind indexes for finding
+//! duplicates, where it came from, how ready it is, who works it, and where
+//! it stands in its lifecycle and in its pipeline.
+
+use sea_orm::ActiveValue;
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::score::{ScoreFactor, ScoreInputs};
+use crate::crypto::{BlindIndex, CryptoError, DataKey, RowSealer, Sealed};
+use crate::error::ApiError;
+use crate::time::Timestamp;
+use crate::transition::{StateMachine, string_enum};
+use crate::validation::Checks;
+
+pub const TABLE: &str = "leads";
+pub const INTERESTS_TABLE: &str = "lead_interests";
+
+/// The fields whose values the audit log never records.
+pub const PHI_FIELDS: &[&str] = &[
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "notes",
+    "reason",
+    "procedure",
+    "interests",
+];
+
+/// Seed 001's `lead_source` values; any other short label (web chat,
+/// referral, …) is accepted too.
+pub const SEED_SOURCES: [&str; 8] = [
+    "HHQ Complete",
+    "HHQ Started",
+    "Lab Purchase",
+    "Marek Health Discovery Call",
+    "Newsletter Discovery Call",
+    "Social Media Discovery Call",
+    "Newsletter",
+    "None",
+];
+
+string_enum! {
+    /// Where a lead stands (seed 000's `lead_status`).
+    LeadStatus {
+        New => "new",
+        Contacted => "contacted",
+        Qualified => "qualified",
+        Booked => "booked",
+        Completed => "completed",
+        NoShow => "no_show",
+        Archived => "archived",
+        Disqualified => "disqualified",
+    }
+}
+
+impl StateMachine for LeadStatus {
+    const ENTITY: &'static str = "lead";
+
+    fn next(self) -> &'static [Self] {
+        use LeadStatus::*;
+        match self {
+            New => &[Contacted, Archived, Disqualified],
+            Contacted => &[Qualified, Archived, Disqualified],
+            Qualified => &[Booked, Archived, Disqualified],
+            Booked => &[Completed, NoShow, Archived, Disqualified],
+            Completed | NoShow | Archived | Disqualified => &[],
+        }
+    }
+}
+
+impl LeadStatus {
+    /// Still being worked: not completed, a no-show, archived or disqualified.
+    pub fn is_open(self) -> bool {
+        !self.next().is_empty()
+    }
+
+    pub const OPEN: [LeadStatus; 4] = [
+        LeadStatus::New,
+        LeadStatus::Contacted,
+        LeadStatus::Qualified,
+        LeadStatus::Booked,
+    ];
+}
+
+string_enum! {
+    /// How ready the lead is to buy (seed 001's `lead_readiness`).
+    Readiness {
+        Cold => "Cold",
+        Warm => "Warm",
+        Hot => "Hot",
+        FollowUp => "Follow Up",
+    }
+}
+
+string_enum! {
+    /// Seed 000's clinical review of a lead before it is booked.
+    ReviewStatus {
+        NotRequired => "not_required",
+        Pending => "pending",
+        Approved => "approved",
+        Declined => "declined",
+    }
+}
+
+string_enum! {
+    /// How much a procedure of interest matters to the lead.
+    InterestPriority {
+        Low => "low",
+        Medium => "medium",
+        High => "high",
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "leads")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub facility_id: Uuid,
+    pub first_name: Sealed,
+    pub last_name: Sealed,
+    pub email: Option<Sealed>,
+    pub email_index: Option<BlindIndex>,
+    pub phone: Option<Sealed>,
+    pub phone_index: Option<BlindIndex>,
+    pub source: String,
+    pub readiness: String,
+    pub status: String,
+    pub outcome: Option<String>,
+    pub lead_type: Option<String>,
+    pub number_of_calls: i32,
+    /// Inbound communications from the lead.
+    pub replies: i32,
+    /// Messages in the lead's web chat sessions.
+    pub chat_messages: i32,
+    pub first_contacted_at: Option<Timestamp>,
+    pub last_contacted_at: Option<Timestamp>,
+    /// The lead's own latest activity: a reply or a chat message.
+    pub last_activity_at: Option<Timestamp>,
+    pub owner_id: Option<Uuid>,
+    pub health_coach_id: Option<Uuid>,
+    pub notes: Option<Sealed>,
+    pub pipeline_id: Uuid,
+    pub stage_id: Uuid,
+    pub score: i32,
+    /// JSON array of [`ScoreFactor`].
+    pub score_factors: String,
+    pub review_status: String,
+    pub review_reason: Option<Sealed>,
+    pub reviewed_by: Option<Uuid>,
+    pub reviewed_at: Option<Timestamp>,
+    pub portal_account_id: Option<Uuid>,
+    pub patient_id: Option<Uuid>,
+    pub converted_at: Option<Timestamp>,
+    pub created_by: Option<Uuid>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    pub fn lead_status(&self) -> LeadStatus {
+        LeadStatus::parse(&self.status).unwrap_or(LeadStatus::New)
+    }
+
+    pub fn lead_readiness(&self) -> Readiness {
+        Readiness::parse(&self.readiness).unwrap_or(Readiness::Cold)
+    }
+
+    /// Whom the lead is assigned to: its owner and its booked coach.
+    pub fn assignees(&self) -> [Option<Uuid>; 2] {
+        [self.owner_id, self.health_coach_id]
+    }
+}
+
+/// Seed 000's `clinical_interests`: a procedure the lead asked about.
+pub mod interest {
+    use sea_orm::entity::prelude::*;
+
+    use crate::crypto::Sealed;
+    use crate::time::Timestamp;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "lead_interests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub lead_id: Uuid,
+        pub procedure: Sealed,
+        pub notes: Option<Sealed>,
+        pub priority: String,
+        pub created_at: Timestamp,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A procedure of interest, as given and as shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Interest {
+    pub procedure: String,
+    pub notes: Option<String>,
+    #[serde(default = "medium")]
+    pub priority: InterestPriority,
+}
+
+fn medium() -> InterestPriority {
+    InterestPriority::Medium
+}
+
+/// The clinical review of a lead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Review {
+    pub status: ReviewStatus,
+    /// Why it was declined.
+    pub reason: Option<String>,
+    pub reviewed_by: Option<Uuid>,
+    pub reviewed_at: Option<Timestamp>,
+}
+
+/// A lead as the API shows it, opened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Lead {
+    pub id: Uuid,
+    pub facility_id: Uuid,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub source: String,
+    pub readiness: Readiness,
+    pub status: LeadStatus,
+    pub outcome: Option<String>,
+    pub lead_type: Option<String>,
+    pub number_of_calls: i32,
+    pub replies: i32,
+    pub chat_messages: i32,
+    pub first_contacted_at: Option<Timestamp>,
+    pub last_contacted_at: Option<Timestamp>,
+    pub owner_id: Option<Uuid>,
+    /// Seed 001's `health_coach_booked_with`.
+    pub health_coach_id: Option<Uuid>,
+    pub notes: Option<String>,
+    pub interests: Vec<Interest>,
+    pub pipeline_id: Uuid,
+    pub stage_id: Uuid,
+    /// The stage's name.
+    pub stage: String,
+    /// 0 to 100; see `score_factors` for how it was reached.
+    pub score: i32,
+    pub score_factors: Vec<ScoreFactor>,
+    pub review: Review,
+    /// Seed 001's `portal_access`: whether the lead was invited to the portal.
+    pub portal_access: bool,
+    pub portal_account_id: Option<Uuid>,
+    /// The patient the lead became.
+    pub patient_id: Option<Uuid>,
+    pub converted_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A new lead.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewLead {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// One of seed 001's `lead_source` values or another label; `None` when absent.
+    pub source: Option<String>,
+    pub readiness: Option<Readiness>,
+    pub outcome: Option<String>,
+    pub lead_type: Option<String>,
+    /// Defaults to the creator.
+    pub owner_id: Option<Uuid>,
+    pub health_coach_id: Option<Uuid>,
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub interests: Vec<Interest>,
+    /// A lead pipeline of the facility; the default one when absent.
+    pub pipeline_id: Option<Uuid>,
+    /// A stage of that pipeline; its first stage when absent.
+    pub stage_id: Option<Uuid>,
+}
+
+/// Changes to a lead: an absent field stays, `null` clears an optional one.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadChanges {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::json::present")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::http::json::present")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    pub source: Option<String>,
+    pub readiness: Option<Readiness>,
+    #[serde(default, deserialize_with = "crate::http::json::present")]
+    #[schema(value_type = Option<String>)]
+    pub outcome: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::http::json::present")]
+    #[schema(value_type = Option<String>)]
+    pub lead_type: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::http::json::present")]
+    #[schema(value_type = Option<Uuid>)]
+    pub owner_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "crate::http::json::present")]
+    #[schema(value_type = Option<Uuid>)]
+    pub health_coach_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "crate::http::json::present")]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Option<String>>,
+    /// Replaces the whole list.
+    pub interests: Option<Vec<Interest>>,
+}
+
+/// Most interests one lead lists.
+pub const MAX_INTERESTS: usize = 20;
+
+fn check_interests(c: &mut Checks, interests: &[Interest]) {
+    if interests.len() > MAX_INTERESTS {
+        c.fail(
+            "interests",
+            &format!("must list at most {MAX_INTERESTS} procedures"),
+        );
+    }
+    for (i, interest) in interests.iter().enumerate() {
+        c.text(
+            &format!("interests[{i}].procedure"),
+            &interest.procedure,
+            200,
+        );
+        c.optional_text(
+            &format!("interests[{i}].notes"),
+            interest.notes.as_deref(),
+            2000,
+        );
+    }
+}
+
+fn check_label(c: &mut Checks, field: &str, value: Option<&str>) {
+    c.optional_text(field, value, 100);
+}
+
+impl NewLead {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        self.checks().done()
+    }
+
+    /// Every invalid field, for the API and for a CSV row's report.
+    pub fn checks(&self) -> Checks {
+        let mut c = Checks::default();
+        c.text("first_name", &self.first_name, 100);
+        c.text("last_name", &self.last_name, 100);
+        if let Some(email) = &self.email {
+            c.email("email", email);
+        }
+        if let Some(phone) = &self.phone {
+            c.phone("phone", phone);
+        }
+        if self.email.is_none() && self.phone.is_none() {
+            c.fail(
+                "email",
+                "give an email or a phone, so the lead can be reached",
+            );
+        }
+        check_label(&mut c, "source", self.source.as_deref());
+        check_label(&mut c, "outcome", self.outcome.as_deref());
+        check_label(&mut c, "lead_type", self.lead_type.as_deref());
+        c.optional_text("notes", self.notes.as_deref(), 10_000);
+        check_interests(&mut c, &self.interests);
+        c
+    }
+}
+
+impl LeadChanges {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let mut c = Checks::default();
+        c.optional_text("first_name", self.first_name.as_deref(), 100);
+        c.optional_text("last_name", self.last_name.as_deref(), 100);
+        if let Some(Some(email)) = &self.email {
+            c.email("email", email);
+        }
+        if let Some(Some(phone)) = &self.phone {
+            c.phone("phone", phone);
+        }
+        check_label(&mut c, "source", self.source.as_deref());
+        check_label(
+            &mut c,
+            "outcome",
+            self.outcome.as_ref().and_then(|v| v.as_deref()),
+        );
+        check_label(
+            &mut c,
+            "lead_type",
+            self.lead_type.as_ref().and_then(|v| v.as_deref()),
+        );
+        if let Some(Some(notes)) = &self.notes {
+            c.text("notes", notes, 10_000);
+        }
+        if let Some(interests) = &self.interests {
+            check_interests(&mut c, interests);
+        }
+        c.done()
+    }
+
+    /// The names of the fields this change touches, for the audit log.
+    pub fn touched(&self) -> Vec<&'static str> {
+        let present = [
+            (self.first_name.is_some(), "first_name"),
+            (self.last_name.is_some(), "last_name"),
+            (self.email.is_some(), "email"),
+            (self.phone.is_some(), "phone"),
+            (self.source.is_some(), "source"),
+            (self.readiness.is_some(), "readiness"),
+            (self.outcome.is_some(), "outcome"),
+            (self.lead_type.is_some(), "lead_type"),
+            (self.owner_id.is_some(), "owner_id"),
+            (self.health_coach_id.is_some(), "health_coach_id"),
+            (self.notes.is_some(), "notes"),
+            (self.interests.is_some(), "interests"),
+        ];
+        present
+            .into_iter()
+            .filter_map(|(given, name)| given.then_some(name))
+            .collect()
+    }
+}
+
+/// The email as compared for duplicates: trimmed and lower-case.
+pub fn email_index(key: &DataKey, email: &str) -> BlindIndex {
+    key.blind_index("lead-email", &email.trim().to_lowercase())
+}
+
+/// The phone as compared for duplicates: its digits, a leading `+` kept.
+pub fn phone_index(key: &DataKey, phone: &str) -> BlindIndex {
+    let plus = phone.trim_start().starts_with('+');
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    let normalized = if plus { format!("+{digits}") } else { digits };
+    key.blind_index("lead-phone", &normalized)
+}
+
+/// Where a new lead starts: its pipeline and stage, and who owns it.
+pub struct Placement {
+    pub pipeline_id: Uuid,
+    pub stage_id: Uuid,
+    pub owner_id: Option<Uuid>,
+}
+
+/// The sealed row for a new lead, scored.
+pub fn seal_new(
+    key: &DataKey,
+    id: Uuid,
+    facility_id: Uuid,
+    new: &NewLead,
+    placement: Placement,
+    created_by: Uuid,
+    now: Timestamp,
+) -> ActiveModel {
+    let seal = RowSealer::new(key, TABLE, id);
+    let readiness = new.readiness.unwrap_or(Readiness::Cold);
+    let source = new
+        .source
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("None")
+        .to_owned();
+    let scored = ScoreInputs {
+        readiness,
+        source: &source,
+        interests: &new.interests.iter().map(|i| i.priority).collect::<Vec<_>>(),
+        calls: 0,
+        replies: 0,
+        chat_messages: 0,
+        last_activity: Some(now),
+    }
+    .score(now);
+    ActiveModel {
+        id: ActiveValue::Set(id),
+        facility_id: ActiveValue::Set(facility_id),
+        first_name: ActiveValue::Set(seal.text("first_name", new.first_name.trim())),
+        last_name: ActiveValue::Set(seal.text("last_name", new.last_name.trim())),
+        email: ActiveValue::Set(new.email.as_deref().map(|v| seal.text("email", v.trim()))),
+        email_index: ActiveValue::Set(new.email.as_deref().map(|v| email_index(key, v))),
+        phone: ActiveValue::Set(new.phone.as_deref().map(|v| seal.text("phone", v.trim()))),
+        phone_index: ActiveValue::Set(new.phone.as_deref().map(|v| phone_index(key, v))),
+        source: ActiveValue::Set(source),
+        readiness: ActiveValue::Set(readiness.as_str().to_owned()),
+        status: ActiveValue::Set(LeadStatus::New.as_str().to_owned()),
+        outcome: ActiveValue::Set(trimmed(new.outcome.as_deref())),
+        lead_type: ActiveValue::Set(trimmed(new.lead_type.as_deref())),
+        number_of_calls: ActiveValue::Set(0),
+        replies: ActiveValue::Set(0),
+        chat_messages: ActiveValue::Set(0),
+        first_contacted_at: ActiveValue::Set(None),
+        last_contacted_at: ActiveValue::Set(None),
+        last_activity_at: ActiveValue::Set(Some(now)),
+        owner_id: ActiveValue::Set(placement.owner_id),
+        health_coach_id: ActiveValue::Set(new.health_coach_id),
+        notes: ActiveValue::Set(seal.optional_text("notes", new.notes.as_deref())),
+        pipeline_id: ActiveValue::Set(placement.pipeline_id),
+        stage_id: ActiveValue::Set(placement.stage_id),
+        score: ActiveValue::Set(scored.total),
+        score_factors: ActiveValue::Set(scored.factors_json()),
+        review_status: ActiveValue::Set(ReviewStatus::NotRequired.as_str().to_owned()),
+        review_reason: ActiveValue::Set(None),
+        reviewed_by: ActiveValue::Set(None),
+        reviewed_at: ActiveValue::Set(None),
+        portal_account_id: ActiveValue::Set(None),
+        patient_id: ActiveValue::Set(None),
+        converted_at: ActiveValue::Set(None),
+        created_by: ActiveValue::Set(Some(created_by)),
+        created_at: ActiveValue::Set(now),
+        updated_at: ActiveValue::Set(now),
+    }
+}
+
+fn trimmed(value: Option<&str>) -> Option<String> {
+    value.map(|v| v.trim().to_owned())
+}
+
+/// Applies sealed changes to a row (the score is refreshed by the caller).
+pub fn seal_changes(key: &DataKey, row: Model, changes: &LeadChanges) -> ActiveModel {
+    let seal = RowSealer::new(key, TABLE, row.id);
+    let mut active: ActiveModel = row.into();
+    if let Some(v) = &changes.first_name {
+        active.first_name = ActiveValue::Set(seal.text("first_name", v.trim()));
+    }
+    if let Some(v) = &changes.last_name {
+        active.last_name = ActiveValue::Set(seal.text("last_name", v.trim()));
+    }
+    if let Some(v) = &changes.email {
+        active.email = ActiveValue::Set(v.as_deref().map(|v| seal.text("email", v.trim())));
+        active.email_index = ActiveValue::Set(v.as_deref().map(|v| email_index(key, v)));
+    }
+    if let Some(v) = &changes.phone {
+        active.phone = ActiveValue::Set(v.as_deref().map(|v| seal.text("phone", v.trim())));
+        active.phone_index = ActiveValue::Set(v.as_deref().map(|v| phone_index(key, v)));
+    }
+    if let Some(v) = &changes.source {
+        active.source = ActiveValue::Set(v.trim().to_owned());
+    }
+    if let Some(v) = changes.readiness {
+        active.readiness = ActiveValue::Set(v.as_str().to_owned());
+    }
+    if let Some(v) = &changes.outcome {
+        active.outcome = ActiveValue::Set(trimmed(v.as_deref()));
+    }
+    if let Some(v) = &changes.lead_type {
+        active.lead_type = ActiveValue::Set(trimmed(v.as_deref()));
+    }
+    if let Some(v) = changes.owner_id {
+        active.owner_id = ActiveValue::Set(v);
+    }
+    if let Some(v) = changes.health_coach_id {
+        active.health_coach_id = ActiveValue::Set(v);
+    }
+    if let Some(v) = &changes.notes {
+        active.notes = ActiveValue::Set(seal.optional_text("notes", v.as_deref()));
+    }
+    active
+}
+
+/// The sealed rows of a lead's interests.
+pub fn seal_interests(
+    key: &DataKey,
+    lead_id: Uuid,
+    interests: &[Interest],
+) -> Vec<interest::ActiveModel> {
+    let now = Timestamp::now();
+    interests
+        .iter()
+        .map(|i| {
+            let id = crate::db::new_id();
+            let seal = RowSealer::new(key, INTERESTS_TABLE, id);
+            interest::ActiveModel {
+                id: ActiveValue::Set(id),
+                lead_id: ActiveValue::Set(lead_id),
+                procedure: ActiveValue::Set(seal.text("procedure", i.procedure.trim())),
+                notes: ActiveValue::Set(seal.optional_text("notes", i.notes.as_deref())),
+                priority: ActiveValue::Set(i.priority.as_str().to_owned()),
+                created_at: ActiveValue::Set(now),
+            }
+        })
+        .collect()
+}
+
+pub fn open_interest(key: &DataKey, row: &interest::Model) -> Result<Interest, CryptoError> {
+    let seal = RowSealer::new(key, INTERESTS_TABLE, row.id);
+    Ok(Interest {
+        procedure: seal.open_text("procedure", &row.procedure)?,
+        notes: seal.open_optional_text("notes", &row.notes)?,
+        priority: InterestPriority::parse(&row.priority).unwrap_or(InterestPriority::Medium),
+    })
+}
+
+impl Lead {
+    /// Opens a row with its interests and the name of its stage. A field
+    /// that does not open fails the whole lead.
+    pub fn open(
+        key: &DataKey,
+        row: &Model,
+        interests: Vec<Interest>,
+        stage: String,
+    ) -> Result<Self, CryptoError> {
+        let seal = RowSealer::new(key, TABLE, row.id);
+        Ok(Self {
+            id: row.id,
+            facility_id: row.facility_id,
+            first_name: seal.open_text("first_name", &row.first_name)?,
+            last_name: seal.open_text("last_name", &row.last_name)?,
+            email: seal.open_optional_text("email", &row.email)?,
+            phone: seal.open_optional_text("phone", &row.phone)?,
+            source: row.source.clone(),
+            readiness: row.lead_readiness(),
+            status: row.lead_status(),
+            outcome: row.outcome.clone(),
+            lead_type: row.lead_type.clone(),
+            number_of_calls: row.number_of_calls,
+            replies: row.replies,
+            chat_messages: row.chat_messages,
+            first_contacted_at: row.first_contacted_at,
+            last_contacted_at: row.last_contacted_at,
+            owner_id: row.owner_id,
+            health_coach_id: row.health_coach_id,
+            notes: seal.open_optional_text("notes", &row.notes)?,
+            interests,
+            pipeline_id: row.pipeline_id,
+            stage_id: row.stage_id,
+            stage,
+            score: row.score,
+            score_factors: serde_json::from_str(&row.score_factors).unwrap_or_default(),
+            review: Review {
+                status: ReviewStatus::parse(&row.review_status)
+                    .unwrap_or(ReviewStatus::NotRequired),
+                reason: seal.open_optional_text("review_reason", &row.review_reason)?,
+                reviewed_by: row.reviewed_by,
+                reviewed_at: row.reviewed_at,
+            },
+            portal_access: row.portal_account_id.is_some(),
+            portal_account_id: row.portal_account_id,
+            patient_id: row.patient_id,
+            converted_at: row.converted_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lifecycle_allows_exactly_the_seed_moves() {
+        use LeadStatus::*;
+        let allowed = [
+            (New, Contacted),
+            (Contacted, Qualified),
+            (Qualified, Booked),
+            (Booked, Completed),
+            (Booked, NoShow),
+        ];
+        for from in LeadStatus::ALL {
+            for to in LeadStatus::ALL {
+                let closes = from.is_open() && matches!(to, Archived | Disqualified);
+                let expected = closes || allowed.contains(&(from, to));
+                assert_eq!(from.transition(to).is_ok(), expected, "{from} -> {to}");
+            }
+        }
+        let refused = New.transition(Booked).unwrap_err();
+        assert_eq!(refused.allowed, ["contacted", "archived", "disqualified"]);
+    }
+
+    #[test]
+    fn seed_spellings_parse() {
+        assert_eq!(Readiness::parse("Follow Up"), Some(Readiness::FollowUp));
+        assert_eq!(serde_json::to_value(LeadStatus::NoShow).unwrap(), "no_show");
+        assert_eq!(Readiness::ALL.len(), 4);
+    }
+
+    #[test]
+    fn a_lead_needs_a_way_to_reach_it_and_names_every_bad_field() {
+        let lead = NewLead {
+            first_name: "Ada".into(),
+            last_name: " ".into(),
+            interests: vec![Interest {
+                procedure: String::new(),
+                notes: None,
+                priority: InterestPriority::High,
+            }],
+            ..Default::default()
+        };
+        let fields: Vec<String> = lead
+            .checks()
+            .into_errors()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["last_name", "email", "interests[0].procedure"]);
+    }
+
+    #[test]
+    fn duplicate_indexes_ignore_case_and_punctuation() {
+        let key = DataKey::new(Uuid::now_v7(), &[7u8; 32]);
+        assert_eq!(
+            email_index(&key, " Ada@Example.org"),
+            email_index(&key, "ada@example.org")
+        );
+        assert_eq!(
+            phone_index(&key, "+1 (555) 010-4242"),
+            phone_index(&key, "+15550104242")
+        );
+        assert_ne!(
+            phone_index(&key, "5550104242"),
+            crate::care::patients::phone_index(&key, "5550104242"),
+            "leads and patients index under different purposes"
+        );
+    }
+}

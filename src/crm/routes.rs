@@ -1,0 +1,840 @@
+//! `/facilities/{facility_id}/leads` and `/facilities/{facility_id}/pipelines`:
+//! leads through their lifecycle and pipeline, their calls, clinical review
+//! and history. Every read of a lead is recorded in the audit log before
+//! the response leaves; every write appends its event in its transaction.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::history::{LeadMove, Move};
+use super::leads::{
+    self, Lead, LeadChanges, LeadStatus, NewLead, PHI_FIELDS, Placement, ReviewStatus,
+};
+use super::pipelines::{self, NewPipeline, Pipeline, PipelineKind};
+use super::score::ScoreInputs;
+use super::store::{self, LeadFilter};
+use crate::access::{Actor, FacilityScope, Permission, memberships};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
+use crate::crypto::{DataKey, RowSealer};
+use crate::db::new_id;
+use crate::error::ApiError;
+use crate::http::api_docs::Problems;
+use crate::http::extract::{DEFAULT_PAGE, MAX_PAGE};
+use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
+use crate::time::Timestamp;
+use crate::transition::StateMachine;
+
+const RESOURCE: &str = "lead";
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_pipelines, create_pipeline))
+        .routes(routes!(create_lead, list_leads))
+        .routes(routes!(get_lead, update_lead))
+        .routes(routes!(move_lead_status))
+        .routes(routes!(move_lead_stage))
+        .routes(routes!(log_call))
+        .routes(routes!(review_lead))
+        .routes(routes!(lead_history))
+}
+
+/// An event about a lead by `actor`.
+fn lead_event(actor: &Actor, action: AuditAction, facility_id: Uuid, lead_id: Uuid) -> AuditEvent {
+    actor
+        .event(action, RESOURCE)
+        .resource(lead_id)
+        .facility(facility_id)
+        .lead(lead_id)
+        .flag(ComplianceFlag::Phi)
+}
+
+/// Opens leads with their interests and stage names (two queries for the
+/// whole page), and returns them only once their reads are in the audit log.
+async fn open_recorded(
+    state: &AppState,
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    key: &DataKey,
+    rows: &[leads::Model],
+) -> Result<Vec<Lead>, ApiError> {
+    let leads = open_all(db, key, rows).await?;
+    let events = rows
+        .iter()
+        .map(|row| lead_event(actor, AuditAction::Read, row.facility_id, row.id))
+        .collect();
+    state.audit.record(events).await?;
+    Ok(leads)
+}
+
+/// Opens leads without recording a read: for the answer to a write, whose
+/// own event already covers it.
+async fn open_all(
+    db: &impl ConnectionTrait,
+    key: &DataKey,
+    rows: &[leads::Model],
+) -> Result<Vec<Lead>, ApiError> {
+    let mut interests = store::interests_of(db, rows).await?;
+    let stages = store::stage_names(db, rows).await?;
+    rows.iter()
+        .map(|row| {
+            let opened = interests
+                .remove(&row.id)
+                .unwrap_or_default()
+                .iter()
+                .map(|i| leads::open_interest(key, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            let stage = stages.get(&row.stage_id).cloned().unwrap_or_default();
+            Ok(Lead::open(key, row, opened, stage)?)
+        })
+        .collect()
+}
+
+async fn open_one(
+    db: &impl ConnectionTrait,
+    key: &DataKey,
+    row: &leads::Model,
+) -> Result<Lead, ApiError> {
+    open_all(db, key, std::slice::from_ref(row))
+        .await?
+        .pop()
+        .ok_or(ApiError::NotFound)
+}
+
+/// Refuses an owner or coach who holds no role in the facility.
+async fn check_assignable(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    fields: &[(&str, Option<Uuid>)],
+) -> Result<(), ApiError> {
+    for (field, account) in fields {
+        if let Some(account) = account
+            && !memberships::is_member(db, *account, facility_id).await?
+        {
+            return Err(ApiError::invalid(
+                *field,
+                "must be an account with a role in this facility",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a lead whose email or phone another lead of the facility has.
+async fn refuse_duplicates(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    key: &DataKey,
+    email: Option<&str>,
+    phone: Option<&str>,
+    except: Option<Uuid>,
+) -> Result<(), ApiError> {
+    let email_index = email.map(|e| leads::email_index(key, e));
+    let phone_index = phone.map(|p| leads::phone_index(key, p));
+    let found = store::duplicates(
+        db,
+        scope,
+        email_index.as_ref(),
+        phone_index.as_ref(),
+        except,
+    )
+    .await?;
+    match found.first() {
+        None => Ok(()),
+        Some(existing) => {
+            let field = if email_index.is_some() && existing.email_index == email_index {
+                "email"
+            } else {
+                "phone"
+            };
+            Err(ApiError::Conflict(format!(
+                "lead {} already has this {field}",
+                existing.id
+            )))
+        }
+    }
+}
+
+/// Where a new lead goes: the given or default lead pipeline, the given or
+/// first stage, the given owner or the creator.
+async fn placement(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    actor: &Actor,
+    new: &NewLead,
+) -> Result<Placement, ApiError> {
+    let pipeline = match new.pipeline_id {
+        Some(id) => pipelines::find(db, scope, id)
+            .await?
+            .filter(|p| p.kind == PipelineKind::Lead)
+            .ok_or_else(|| ApiError::invalid("pipeline_id", "no lead pipeline with this id"))?,
+        None => pipelines::default_of(db, scope, PipelineKind::Lead)
+            .await?
+            .ok_or_else(|| ApiError::Conflict("this facility has no lead pipeline".to_owned()))?,
+    };
+    let stage = match new.stage_id {
+        Some(id) => pipeline
+            .stage(id)
+            .ok_or_else(|| ApiError::invalid("stage_id", "not a stage of the pipeline"))?,
+        None => pipeline
+            .first_stage()
+            .ok_or_else(|| ApiError::Conflict("the pipeline has no stages".to_owned()))?,
+    };
+    let owner_id = new.owner_id.or(match actor.principal {
+        crate::access::Principal::Account { account_id, .. } => Some(account_id),
+        crate::access::Principal::ApiKey { .. } => None,
+    });
+    Ok(Placement {
+        pipeline_id: pipeline.id,
+        stage_id: stage.id,
+        owner_id,
+    })
+}
+
+/// Records a lead, de-duplicated by email and phone.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/leads",
+    tag = "leads",
+    params(("facility_id" = Uuid, Path, description = "The facility")),
+    request_body = NewLead,
+    responses((status = 201, description = "Recorded", body = Lead), Problems),
+    security(("bearer" = []))
+)]
+async fn create_lead(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiJson(new): ApiJson<NewLead>,
+) -> Result<(StatusCode, ApiJson<Lead>), ApiError> {
+    let scope = actor.facility(facility_id, Permission::LeadCreate)?;
+    new.validate()?;
+    let key = state.keyring.facility(facility_id).await?;
+    let txn = state.db.begin().await?;
+    let lead = insert_lead(&txn, &scope, &actor, &key, &new).await?;
+    audit::commit(txn, vec![created_event(&actor, &lead)]).await?;
+    Ok((StatusCode::CREATED, ApiJson(lead)))
+}
+
+/// The audit event of a new lead.
+pub(super) fn created_event(actor: &Actor, lead: &Lead) -> AuditEvent {
+    let after = serde_json::to_value(lead).unwrap_or_default();
+    lead_event(actor, AuditAction::Create, lead.facility_id, lead.id)
+        .changes(redact(json!({ "after": after }), PHI_FIELDS))
+}
+
+/// Writes a new lead in `txn`: checks, de-duplication, placement, interests
+/// and its first moves. Shared by the API and the CSV import.
+pub(super) async fn insert_lead(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    actor: &Actor,
+    key: &DataKey,
+    new: &NewLead,
+) -> Result<Lead, ApiError> {
+    let facility_id = scope.facility_id();
+    check_assignable(
+        txn,
+        facility_id,
+        &[
+            ("owner_id", new.owner_id),
+            ("health_coach_id", new.health_coach_id),
+        ],
+    )
+    .await?;
+    refuse_duplicates(
+        txn,
+        scope,
+        key,
+        new.email.as_deref(),
+        new.phone.as_deref(),
+        None,
+    )
+    .await?;
+    let place = placement(txn, scope, actor, new).await?;
+    let stage_id = place.stage_id;
+    let id = new_id();
+    let now = Timestamp::now();
+    let row = leads::seal_new(key, id, facility_id, new, place, actor.account_id(), now)
+        .insert(txn)
+        .await?;
+    store::replace_interests(txn, id, leads::seal_interests(key, id, &new.interests)).await?;
+    let first = Move {
+        to_status: Some(LeadStatus::New),
+        to_stage: Some(stage_id),
+        ..Move::default()
+    };
+    store::record_move(txn, id, first, Some(actor.account_id()), now).await?;
+    open_one(txn, key, &row).await
+}
+
+/// Lists the facility's leads, filtered, a page at a time. Seed 000's views
+/// are filters: `view=active` (`v_active_leads`) and `review=pending`
+/// (`v_leads_pending_review`).
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/leads",
+    tag = "leads",
+    params(("facility_id" = Uuid, Path, description = "The facility"), LeadFilter),
+    responses((status = 200, description = "A page of leads", body = Page<Lead>), Problems),
+    security(("bearer" = []))
+)]
+async fn list_leads(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiQuery(filter): ApiQuery<LeadFilter>,
+) -> Result<ApiJson<Page<Lead>>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::LeadRead)?;
+    let limit = PageQuery {
+        after: filter.after,
+        limit: filter.limit,
+    }
+    .limit()?;
+    let db = state.db.conn();
+    let rows = store::page(db, &scope, &filter, limit).await?;
+    let key = state.keyring.facility(facility_id).await?;
+    let leads = open_recorded(&state, db, &actor, &key, &rows).await?;
+    Ok(ApiJson(Page::new(leads, limit, |l| l.id)))
+}
+
+/// Reads one lead.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/leads/{lead_id}",
+    tag = "leads",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("lead_id" = Uuid, Path, description = "The lead"),
+    ),
+    responses((status = 200, description = "The lead", body = Lead), Problems),
+    security(("bearer" = []))
+)]
+async fn get_lead(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<ApiJson<Lead>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::LeadRead)?;
+    let db = state.db.conn();
+    let row = store::find(db, &scope, lead_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let key = state.keyring.facility(facility_id).await?;
+    let mut leads = open_recorded(&state, db, &actor, &key, &[row]).await?;
+    leads.pop().map(ApiJson).ok_or(ApiError::NotFound)
+}
+
+/// A lead the actor may change, read inside `txn`.
+async fn writable_lead(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    lead_id: Uuid,
+) -> Result<leads::Model, ApiError> {
+    let row = store::find(txn, scope, lead_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    scope.require_assigned(RESOURCE, &row.assignees())?;
+    Ok(row)
+}
+
+/// The lead's score from its row and interests, as of now.
+pub(super) async fn rescore(
+    db: &impl ConnectionTrait,
+    lead_id: Uuid,
+    mut row: leads::ActiveModel,
+) -> Result<leads::ActiveModel, sea_orm::DbErr> {
+    let priorities = store::interest_priorities(db, lead_id).await?;
+    let readiness =
+        leads::Readiness::parse(row.readiness.as_ref()).unwrap_or(leads::Readiness::Cold);
+    let source = row.source.as_ref().clone();
+    let score = ScoreInputs {
+        readiness,
+        source: &source,
+        interests: &priorities,
+        calls: *row.number_of_calls.as_ref(),
+        replies: *row.replies.as_ref(),
+        chat_messages: *row.chat_messages.as_ref(),
+        last_activity: *row.last_activity_at.as_ref(),
+    }
+    .score(Timestamp::now());
+    row.score = ActiveValue::Set(score.total);
+    row.score_factors = ActiveValue::Set(score.factors_json());
+    Ok(row)
+}
+
+/// Changes a lead: absent fields stay, `null` clears an optional field.
+/// Staff change only the leads they own or are booked with.
+#[utoipa::path(
+    patch,
+    path = "/facilities/{facility_id}/leads/{lead_id}",
+    tag = "leads",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("lead_id" = Uuid, Path, description = "The lead"),
+    ),
+    request_body = LeadChanges,
+    responses((status = 200, description = "The changed lead", body = Lead), Problems),
+    security(("bearer" = []))
+)]
+async fn update_lead(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(changes): ApiJson<LeadChanges>,
+) -> Result<ApiJson<Lead>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::LeadUpdate)?;
+    changes.validate()?;
+    let key = state.keyring.facility(facility_id).await?;
+    let txn = state.db.begin().await?;
+    let row = writable_lead(&txn, &scope, lead_id).await?;
+    check_assignable(
+        &*txn,
+        facility_id,
+        &[
+            ("owner_id", changes.owner_id.flatten()),
+            ("health_coach_id", changes.health_coach_id.flatten()),
+        ],
+    )
+    .await?;
+    refuse_duplicates(
+        &*txn,
+        &scope,
+        &key,
+        changes.email.as_ref().and_then(|e| e.as_deref()),
+        changes.phone.as_ref().and_then(|p| p.as_deref()),
+        Some(lead_id),
+    )
+    .await?;
+    if let Some(interests) = &changes.interests {
+        store::replace_interests(
+            &*txn,
+            lead_id,
+            leads::seal_interests(&key, lead_id, interests),
+        )
+        .await?;
+    }
+    let mut active = leads::seal_changes(&key, row, &changes);
+    active.updated_at = ActiveValue::Set(Timestamp::now());
+    let row = rescore(&*txn, lead_id, active).await?.update(&*txn).await?;
+    let lead = open_one(&*txn, &key, &row).await?;
+    let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id)
+        .changes(redact(json!({ "fields": changes.touched() }), PHI_FIELDS));
+    audit::commit(txn, vec![event]).await?;
+    Ok(ApiJson(lead))
+}
+
+/// A move through the lifecycle.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusMove {
+    pub status: LeadStatus,
+    /// Seed 001's `lead_outcome`, recorded with the move.
+    pub outcome: Option<String>,
+}
+
+/// Moves a lead through its lifecycle: new → contacted → qualified →
+/// booked → completed, booked → no_show, any open status → archived or
+/// disqualified. Any other move is refused with the allowed ones. Entering
+/// `qualified` puts the lead up for clinical review.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/leads/{lead_id}/status",
+    tag = "leads",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("lead_id" = Uuid, Path, description = "The lead"),
+    ),
+    request_body = StatusMove,
+    responses((status = 200, description = "The moved lead", body = Lead), Problems),
+    security(("bearer" = []))
+)]
+async fn move_lead_status(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<StatusMove>,
+) -> Result<ApiJson<Lead>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::LeadUpdate)?;
+    if let Some(outcome) = &body.outcome {
+        let mut c = crate::validation::Checks::default();
+        c.text("outcome", outcome, 100);
+        c.done()?;
+    }
+    let key = state.keyring.facility(facility_id).await?;
+    let txn = state.db.begin().await?;
+    let row = writable_lead(&txn, &scope, lead_id).await?;
+    let from = row.lead_status();
+    let to = from.transition(body.status)?;
+    let now = Timestamp::now();
+    let first_contact = row.first_contacted_at.is_none() && to == LeadStatus::Contacted;
+    let mut active: leads::ActiveModel = row.into();
+    active.status = ActiveValue::Set(to.as_str().to_owned());
+    if let Some(outcome) = &body.outcome {
+        active.outcome = ActiveValue::Set(Some(outcome.trim().to_owned()));
+    }
+    if first_contact {
+        active.first_contacted_at = ActiveValue::Set(Some(now));
+        active.last_contacted_at = ActiveValue::Set(Some(now));
+    }
+    if to == LeadStatus::Qualified {
+        active.review_status = ActiveValue::Set(ReviewStatus::Pending.as_str().to_owned());
+    }
+    active.updated_at = ActiveValue::Set(now);
+    let row = active.update(&*txn).await?;
+    store::record_move(
+        &*txn,
+        lead_id,
+        Move::status(Some(from), to),
+        Some(actor.account_id()),
+        now,
+    )
+    .await?;
+    let lead = open_one(&*txn, &key, &row).await?;
+    let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id).changes(redact(
+        json!({ "status": { "from": from, "to": to } }),
+        PHI_FIELDS,
+    ));
+    audit::commit(txn, vec![event]).await?;
+    Ok(ApiJson(lead))
+}
+
+/// A move to another stage of the lead's pipeline.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageMove {
+    /// A stage of the lead's pipeline (any, forward or back).
+    pub stage_id: Uuid,
+}
+
+/// Moves a lead to a stage of its pipeline.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/leads/{lead_id}/stage",
+    tag = "leads",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("lead_id" = Uuid, Path, description = "The lead"),
+    ),
+    request_body = StageMove,
+    responses((status = 200, description = "The moved lead", body = Lead), Problems),
+    security(("bearer" = []))
+)]
+async fn move_lead_stage(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<StageMove>,
+) -> Result<ApiJson<Lead>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::LeadUpdate)?;
+    let key = state.keyring.facility(facility_id).await?;
+    let txn = state.db.begin().await?;
+    let row = writable_lead(&txn, &scope, lead_id).await?;
+    let pipeline = pipelines::find(&*txn, &scope, row.pipeline_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let stage = pipeline
+        .stage(body.stage_id)
+        .ok_or_else(|| ApiError::invalid("stage_id", "not a stage of the lead's pipeline"))?;
+    if stage.id == row.stage_id {
+        return Err(ApiError::Conflict(format!(
+            "the lead is already at stage `{}`",
+            stage.name
+        )));
+    }
+    let from = row.stage_id;
+    let now = Timestamp::now();
+    let mut active: leads::ActiveModel = row.into();
+    active.stage_id = ActiveValue::Set(stage.id);
+    active.updated_at = ActiveValue::Set(now);
+    let row = active.update(&*txn).await?;
+    store::record_move(
+        &*txn,
+        lead_id,
+        Move::stage(Some(from), stage.id),
+        Some(actor.account_id()),
+        now,
+    )
+    .await?;
+    let lead = open_one(&*txn, &key, &row).await?;
+    let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id).changes(redact(
+        json!({ "stage": { "from": from, "to": stage.id, "name": stage.name } }),
+        PHI_FIELDS,
+    ));
+    audit::commit(txn, vec![event]).await?;
+    Ok(ApiJson(lead))
+}
+
+/// A call made to a lead.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallLog {
+    /// Seed 001's `lead_outcome` after the call.
+    pub outcome: Option<String>,
+}
+
+/// Logs a call to a lead: counts it, marks the lead contacted (the first
+/// contact is what speed-to-lead measures) and rescores it.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/leads/{lead_id}/calls",
+    tag = "leads",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("lead_id" = Uuid, Path, description = "The lead"),
+    ),
+    request_body = CallLog,
+    responses((status = 200, description = "The lead, with the call counted", body = Lead), Problems),
+    security(("bearer" = []))
+)]
+async fn log_call(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(call): ApiJson<CallLog>,
+) -> Result<ApiJson<Lead>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::LeadUpdate)?;
+    if let Some(outcome) = &call.outcome {
+        let mut c = crate::validation::Checks::default();
+        c.text("outcome", outcome, 100);
+        c.done()?;
+    }
+    let key = state.keyring.facility(facility_id).await?;
+    let txn = state.db.begin().await?;
+    let row = writable_lead(&txn, &scope, lead_id).await?;
+    let now = Timestamp::now();
+    let calls = row.number_of_calls.saturating_add(1);
+    let first = row.first_contacted_at.unwrap_or(now);
+    let mut active: leads::ActiveModel = row.into();
+    active.number_of_calls = ActiveValue::Set(calls);
+    active.first_contacted_at = ActiveValue::Set(Some(first));
+    active.last_contacted_at = ActiveValue::Set(Some(now));
+    if let Some(outcome) = &call.outcome {
+        active.outcome = ActiveValue::Set(Some(outcome.trim().to_owned()));
+    }
+    active.updated_at = ActiveValue::Set(now);
+    let row = rescore(&*txn, lead_id, active).await?.update(&*txn).await?;
+    let lead = open_one(&*txn, &key, &row).await?;
+    let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id)
+        .changes(redact(json!({ "number_of_calls": calls }), PHI_FIELDS));
+    audit::commit(txn, vec![event]).await?;
+    Ok(ApiJson(lead))
+}
+
+/// A clinical reviewer's decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    Approve,
+    Decline,
+}
+
+/// The decision on a lead pending clinical review.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBody {
+    pub decision: ReviewDecision,
+    /// Why: required to decline.
+    pub reason: Option<String>,
+}
+
+/// Approves or declines a lead pending clinical review (seed 000's
+/// clinical_reviewer action). Only roles with `lead:review` may.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/leads/{lead_id}/review",
+    tag = "leads",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("lead_id" = Uuid, Path, description = "The lead"),
+    ),
+    request_body = ReviewBody,
+    responses((status = 200, description = "The reviewed lead", body = Lead), Problems),
+    security(("bearer" = []))
+)]
+async fn review_lead(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<ReviewBody>,
+) -> Result<ApiJson<Lead>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::LeadReview)?;
+    let reason = body
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    let mut c = crate::validation::Checks::default();
+    match (body.decision, reason) {
+        (ReviewDecision::Decline, None) => c.fail("reason", "give a reason to decline"),
+        (_, Some(reason)) => c.text("reason", reason, 2000),
+        _ => {}
+    }
+    c.done()?;
+    let key = state.keyring.facility(facility_id).await?;
+    let txn = state.db.begin().await?;
+    let row = store::find(&*txn, &scope, lead_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if row.review_status != ReviewStatus::Pending.as_str() {
+        return Err(ApiError::Conflict(format!(
+            "the lead is not pending review (its review is `{}`)",
+            row.review_status
+        )));
+    }
+    let status = match body.decision {
+        ReviewDecision::Approve => ReviewStatus::Approved,
+        ReviewDecision::Decline => ReviewStatus::Declined,
+    };
+    let now = Timestamp::now();
+    let seal = RowSealer::new(&key, leads::TABLE, lead_id);
+    let mut active: leads::ActiveModel = row.into();
+    active.review_status = ActiveValue::Set(status.as_str().to_owned());
+    active.review_reason = ActiveValue::Set(seal.optional_text("review_reason", reason));
+    active.reviewed_by = ActiveValue::Set(Some(actor.account_id()));
+    active.reviewed_at = ActiveValue::Set(Some(now));
+    active.updated_at = ActiveValue::Set(now);
+    let row = active.update(&*txn).await?;
+    let lead = open_one(&*txn, &key, &row).await?;
+    let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id).changes(redact(
+        json!({ "review": { "status": status, "reason": reason.map(|_| "") } }),
+        PHI_FIELDS,
+    ));
+    audit::commit(txn, vec![event]).await?;
+    Ok(ApiJson(lead))
+}
+
+/// A page of moves, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeadMoves {
+    pub items: Vec<LeadMove>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    pub next_before: Option<Uuid>,
+}
+
+/// Which moves to return.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MovesQuery {
+    /// The `next_before` of the previous page.
+    pub before: Option<Uuid>,
+    /// Moves per page, 1 to 200; 50 when absent.
+    pub limit: Option<u64>,
+}
+
+/// A lead's status and stage history: who moved it, when, from where to where.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/leads/{lead_id}/history",
+    tag = "leads",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("lead_id" = Uuid, Path, description = "The lead"),
+        MovesQuery,
+    ),
+    responses((status = 200, description = "The lead's moves", body = LeadMoves), Problems),
+    security(("bearer" = []))
+)]
+async fn lead_history(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(query): ApiQuery<MovesQuery>,
+) -> Result<ApiJson<LeadMoves>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::LeadRead)?;
+    let limit = match query.limit {
+        None => DEFAULT_PAGE,
+        Some(n) if (1..=MAX_PAGE).contains(&n) => n,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ));
+        }
+    };
+    let moves = store::history(state.db.conn(), &scope, lead_id, query.before, limit)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let next_before = (moves.len() as u64 == limit)
+        .then(|| moves.last().map(|m| m.id))
+        .flatten();
+    Ok(ApiJson(LeadMoves {
+        items: moves.into_iter().map(LeadMove::from).collect(),
+        next_before,
+    }))
+}
+
+/// Which pipelines to list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PipelineQuery {
+    /// `lead` or `care`; both when absent.
+    pub kind: Option<PipelineKind>,
+}
+
+/// The pipelines of all facility's: lead pipelines and care pathways.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pipelines {
+    pub items: Vec<Pipeline>,
+}
+
+/// Lists the facility's pipelines and care pathways with their stages.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/pipelines",
+    tag = "leads",
+    params(("facility_id" = Uuid, Path, description = "The facility"), PipelineQuery),
+    responses((status = 200, description = "The pipelines", body = Pipelines), Problems),
+    security(("bearer" = []))
+)]
+async fn list_pipelines(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<PipelineQuery>,
+) -> Result<ApiJson<Pipelines>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::FacilityRead)?;
+    let items = pipelines::list(state.db.conn(), &scope, query.kind).await?;
+    Ok(ApiJson(Pipelines { items }))
+}
+
+/// Defines a lead pipeline or a care pathway.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/pipelines",
+    tag = "leads",
+    params(("facility_id" = Uuid, Path, description = "The facility")),
+    request_body = NewPipeline,
+    responses((status = 201, description = "Defined", body = Pipeline), Problems),
+    security(("bearer" = []))
+)]
+async fn create_pipeline(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiJson(new): ApiJson<NewPipeline>,
+) -> Result<(StatusCode, ApiJson<Pipeline>), ApiError> {
+    let scope = actor.facility(facility_id, Permission::PipelineManage)?;
+    new.validate()?;
+    let txn = state.db.begin().await?;
+    let pipeline = pipelines::create(&*txn, &scope, &new).await?;
+    let event = actor
+        .event(AuditAction::Create, "pipeline")
+        .resource(pipeline.id)
+        .facility(facility_id)
+        .changes(redact(
+            json!({ "kind": pipeline.kind, "name": pipeline.name, "stages": new.stages }),
+            &[],
+        ));
+    audit::commit(txn, vec![event]).await?;
+    Ok((StatusCode::CREATED, ApiJson(pipeline)))
+}

@@ -1,0 +1,276 @@
+//! Lead queries, always through a scope from the policy engine.
+
+use std::collections::HashMap;
+
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Condition;
+use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect, Select};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::history;
+use super::leads::{self, InterestPriority, LeadStatus, Readiness, ReviewStatus, interest};
+use super::pipelines::stage;
+use crate::access::FacilityScope;
+use crate::crypto::BlindIndex;
+use crate::time::Timestamp;
+
+/// The leads of the scope's facility. Every role that reads leads reads all
+/// of its facility's; what it may change is narrowed per lead by
+/// [`FacilityScope::require_assigned`].
+fn visible(scope: &FacilityScope) -> Select<leads::Entity> {
+    leads::Entity::find().filter(leads::Column::FacilityId.eq(scope.facility_id()))
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    id: Uuid,
+) -> Result<Option<leads::Model>, DbErr> {
+    visible(scope)
+        .filter(leads::Column::Id.eq(id))
+        .one(db)
+        .await
+}
+
+/// Which leads a list returns. Seed 000's views are filters: `v_active_leads`
+/// is `view=active`, `v_leads_pending_review` is `review=pending`.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LeadFilter {
+    /// `active`: only leads still being worked (seed 000's `v_active_leads`).
+    pub view: Option<LeadView>,
+    pub status: Option<LeadStatus>,
+    pub pipeline_id: Option<Uuid>,
+    pub stage_id: Option<Uuid>,
+    pub source: Option<String>,
+    pub readiness: Option<Readiness>,
+    pub owner_id: Option<Uuid>,
+    pub health_coach_id: Option<Uuid>,
+    /// `pending`: seed 000's `v_leads_pending_review`.
+    pub review: Option<ReviewStatus>,
+    /// Leads scoring at least this.
+    pub min_score: Option<i32>,
+    /// Leads created at or after this instant (RFC 3339).
+    pub created_from: Option<Timestamp>,
+    /// Leads created before this instant (RFC 3339).
+    pub created_to: Option<Timestamp>,
+    /// The `next_cursor` of the previous page.
+    pub after: Option<Uuid>,
+    /// Items per page, 1 to 200; 50 when absent.
+    pub limit: Option<u64>,
+}
+
+/// A named list of leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadView {
+    /// Leads that are new, contacted, qualified or booked.
+    Active,
+}
+
+impl LeadFilter {
+    fn condition(&self) -> Condition {
+        use leads::Column;
+        let mut all = Condition::all();
+        if self.view == Some(LeadView::Active) {
+            all = all.add(Column::Status.is_in(LeadStatus::OPEN.map(LeadStatus::as_str)));
+        }
+        if let Some(status) = self.status {
+            all = all.add(Column::Status.eq(status.as_str()));
+        }
+        let equal_ids = [
+            (Column::PipelineId, self.pipeline_id),
+            (Column::StageId, self.stage_id),
+            (Column::OwnerId, self.owner_id),
+            (Column::HealthCoachId, self.health_coach_id),
+        ];
+        for (column, value) in equal_ids {
+            if let Some(value) = value {
+                all = all.add(column.eq(value));
+            }
+        }
+        if let Some(source) = &self.source {
+            all = all.add(Column::Source.eq(source.trim()));
+        }
+        if let Some(readiness) = self.readiness {
+            all = all.add(Column::Readiness.eq(readiness.as_str()));
+        }
+        if let Some(review) = self.review {
+            all = all.add(Column::ReviewStatus.eq(review.as_str()));
+        }
+        if let Some(min) = self.min_score {
+            all = all.add(Column::Score.gte(min));
+        }
+        if let Some(from) = self.created_from {
+            all = all.add(Column::CreatedAt.gte(from));
+        }
+        if let Some(to) = self.created_to {
+            all = all.add(Column::CreatedAt.lt(to));
+        }
+        all
+    }
+}
+
+/// A page of the visible leads matching `filter`, oldest first.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    filter: &LeadFilter,
+    limit: u64,
+) -> Result<Vec<leads::Model>, DbErr> {
+    let mut query = visible(scope)
+        .filter(filter.condition())
+        .order_by_asc(leads::Column::Id)
+        .limit(limit);
+    if let Some(after) = filter.after {
+        query = query.filter(leads::Column::Id.gt(after));
+    }
+    query.all(db).await
+}
+
+/// Visible leads (other than `except`) with this email or phone: the
+/// duplicates of a lead about to be written.
+pub async fn duplicates(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    email: Option<&BlindIndex>,
+    phone: Option<&BlindIndex>,
+    except: Option<Uuid>,
+) -> Result<Vec<leads::Model>, DbErr> {
+    let mut any = Condition::any();
+    if let Some(email) = email {
+        any = any.add(leads::Column::EmailIndex.eq(email.clone()));
+    }
+    if let Some(phone) = phone {
+        any = any.add(leads::Column::PhoneIndex.eq(phone.clone()));
+    }
+    if any.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = visible(scope).filter(any).limit(10);
+    if let Some(except) = except {
+        query = query.filter(leads::Column::Id.ne(except));
+    }
+    query.all(db).await
+}
+
+/// The interests of `leads`, by lead, with one query.
+pub async fn interests_of(
+    db: &impl ConnectionTrait,
+    leads: &[leads::Model],
+) -> Result<HashMap<Uuid, Vec<interest::Model>>, DbErr> {
+    let mut by_lead: HashMap<Uuid, Vec<interest::Model>> = HashMap::new();
+    if leads.is_empty() {
+        return Ok(by_lead);
+    }
+    let rows = interest::Entity::find()
+        .filter(interest::Column::LeadId.is_in(leads.iter().map(|l| l.id)))
+        .order_by_asc(interest::Column::Id)
+        .all(db)
+        .await?;
+    for row in rows {
+        by_lead.entry(row.lead_id).or_default().push(row);
+    }
+    Ok(by_lead)
+}
+
+/// The priorities of a lead's interests, for its score.
+pub async fn interest_priorities(
+    db: &impl ConnectionTrait,
+    lead_id: Uuid,
+) -> Result<Vec<InterestPriority>, DbErr> {
+    Ok(interest::Entity::find()
+        .select_only()
+        .column(interest::Column::Priority)
+        .filter(interest::Column::LeadId.eq(lead_id))
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .iter()
+        .filter_map(|p| InterestPriority::parse(p))
+        .collect())
+}
+
+/// The names of the stages `leads` are at, with one query.
+pub async fn stage_names(
+    db: &impl ConnectionTrait,
+    leads: &[leads::Model],
+) -> Result<HashMap<Uuid, String>, DbErr> {
+    if leads.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut ids: Vec<Uuid> = leads.iter().map(|l| l.stage_id).collect();
+    ids.sort();
+    ids.dedup();
+    Ok(stage::Entity::find()
+        .filter(stage::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect())
+}
+
+/// Replaces a lead's interests.
+pub async fn replace_interests(
+    db: &impl ConnectionTrait,
+    lead_id: Uuid,
+    rows: Vec<interest::ActiveModel>,
+) -> Result<(), DbErr> {
+    interest::Entity::delete_many()
+        .filter(interest::Column::LeadId.eq(lead_id))
+        .exec(db)
+        .await?;
+    if !rows.is_empty() {
+        interest::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Records a move of a lead's status or stage.
+pub async fn record_move(
+    db: &impl ConnectionTrait,
+    lead_id: Uuid,
+    change: history::Move,
+    actor_id: Option<Uuid>,
+    at: Timestamp,
+) -> Result<(), DbErr> {
+    history::ActiveModel {
+        id: ActiveValue::Set(crate::db::new_id()),
+        lead_id: ActiveValue::Set(lead_id),
+        from_status: ActiveValue::Set(change.from_status.map(|s| s.as_str().to_owned())),
+        to_status: ActiveValue::Set(change.to_status.map(|s| s.as_str().to_owned())),
+        from_stage_id: ActiveValue::Set(change.from_stage),
+        to_stage_id: ActiveValue::Set(change.to_stage),
+        actor_id: ActiveValue::Set(actor_id),
+        occurred_at: ActiveValue::Set(at),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// A page of a visible lead's moves, newest first.
+pub async fn history(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    lead_id: Uuid,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<Option<Vec<history::Model>>, DbErr> {
+    if find(db, scope, lead_id).await?.is_none() {
+        return Ok(None);
+    }
+    let mut query = history::Entity::find()
+        .filter(history::Column::LeadId.eq(lead_id))
+        .order_by_desc(history::Column::Id)
+        .limit(limit);
+    if let Some(before) = before {
+        query = query.filter(history::Column::Id.lt(before));
+    }
+    Ok(Some(query.all(db).await?))
+}

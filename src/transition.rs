@@ -1,0 +1,142 @@
+//! State machines: each status of the domain (lead, task, appointment, …)
+//! is an enum that knows its allowed moves, so a handler never compares
+//! status strings and a refused move always names the moves that exist.
+
+use std::fmt;
+
+/// A status whose moves are fixed by the domain (DOMAIN.md, "State machines").
+pub trait StateMachine: Copy + Eq + fmt::Display + 'static {
+    /// What the machine is the status of, as the API names it (`lead`, `task`).
+    const ENTITY: &'static str;
+
+    /// The statuses this one may move to.
+    fn next(self) -> &'static [Self];
+
+    /// Moves to `to`, or says why not and what is allowed instead.
+    fn transition(self, to: Self) -> Result<Self, TransitionError> {
+        if self.next().contains(&to) {
+            Ok(to)
+        } else {
+            Err(TransitionError {
+                entity: Self::ENTITY,
+                from: self.to_string(),
+                to: to.to_string(),
+                allowed: self.next().iter().map(ToString::to_string).collect(),
+            })
+        }
+    }
+}
+
+/// A move the state machine does not allow. Answered as a 409 problem of
+/// type `invalid-transition` listing `allowed`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.detail())]
+pub struct TransitionError {
+    pub entity: &'static str,
+    pub from: String,
+    pub to: String,
+    pub allowed: Vec<String>,
+}
+
+impl TransitionError {
+    pub fn detail(&self) -> String {
+        if self.allowed.is_empty() {
+            format!(
+                "a {} that is `{}` cannot move to `{}`: `{}` is final",
+                self.entity, self.from, self.to, self.from
+            )
+        } else {
+            format!(
+                "a {} that is `{}` cannot move to `{}`; it can move to {}",
+                self.entity,
+                self.from,
+                self.to,
+                self.allowed
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    }
+}
+
+/// Declares an enum of the domain stored and serialized as the seeds spell
+/// its values: `ALL`, `as_str`, `parse` and `Display` come with it, so the
+/// database check, the API and the code agree on one list.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(value: &str) -> Option<Self> {
+                Self::ALL.into_iter().find(|v| v.as_str() == value)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use string_enum;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Light {
+        Red,
+        Green,
+        Off,
+    }
+
+    impl fmt::Display for Light {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(match self {
+                Light::Red => "red",
+                Light::Green => "green",
+                Light::Off => "off",
+            })
+        }
+    }
+
+    impl StateMachine for Light {
+        const ENTITY: &'static str = "light";
+        fn next(self) -> &'static [Self] {
+            match self {
+                Light::Red => &[Light::Green, Light::Off],
+                Light::Green => &[Light::Red, Light::Off],
+                Light::Off => &[],
+            }
+        }
+    }
+
+    #[test]
+    fn allowed_moves_pass_and_refusals_name_the_alternatives() {
+        assert_eq!(Light::Red.transition(Light::Green), Ok(Light::Green));
+        let refused = Light::Red.transition(Light::Red).unwrap_err();
+        assert_eq!(refused.allowed, ["green", "off"]);
+        assert_eq!(
+            refused.detail(),
+            "a light that is `red` cannot move to `red`; it can move to `green`, `off`"
+        );
+        let final_state = Light::Off.transition(Light::Red).unwrap_err();
+        assert!(final_state.detail().ends_with("`off` is final"));
+    }
+}

@@ -18,6 +18,7 @@ pub mod migration;
 pub mod routes;
 pub mod search;
 pub mod store;
+pub mod timeline;
 pub mod verify;
 pub mod writer;
 

@@ -83,3 +83,111 @@ impl MigrationTrait for CreatePatients {
             .await
     }
 }
+
+/// Care journeys (seed 001's contacts) and their stage moves; after the CRM
+/// tables, whose care pathways and leads they refer to.
+pub struct CreateJourneys;
+
+impl MigrationName for CreateJourneys {
+    fn name(&self) -> &str {
+        "m20261126_000085_care_journeys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateJourneys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let uuid = |name: &str| ColumnDef::new(col(name)).uuid().not_null().to_owned();
+        manager
+            .create_table(
+                Table::create()
+                    .table(col("care_journeys"))
+                    .col(schema::id(col("id")))
+                    .col(uuid("facility_id"))
+                    .col(uuid("patient_id"))
+                    .col(uuid("pathway_id"))
+                    .col(uuid("stage_id"))
+                    .col(ColumnDef::new(col("health_coach_id")).uuid())
+                    .col(ColumnDef::new(col("lead_id")).uuid())
+                    .col(ColumnDef::new(col("notes")).binary())
+                    .col(schema::timestamp(col("enrolled_at")))
+                    .col(schema::timestamp(col("updated_at")))
+                    .foreign_key(&mut schema::foreign_key(
+                        "care_journeys",
+                        "facility_id",
+                        "facilities",
+                    ))
+                    .foreign_key(&mut schema::foreign_key(
+                        "care_journeys",
+                        "patient_id",
+                        "patients",
+                    ))
+                    .foreign_key(&mut schema::foreign_key(
+                        "care_journeys",
+                        "pathway_id",
+                        "pipelines",
+                    ))
+                    .foreign_key(&mut schema::foreign_key(
+                        "care_journeys",
+                        "stage_id",
+                        "pipeline_stages",
+                    ))
+                    .foreign_key(&mut schema::foreign_key(
+                        "care_journeys",
+                        "health_coach_id",
+                        "accounts",
+                    ))
+                    .foreign_key(&mut schema::foreign_key(
+                        "care_journeys",
+                        "lead_id",
+                        "leads",
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(schema::unique_index(
+                "care_journeys",
+                &["patient_id", "pathway_id"],
+            ))
+            .await?;
+        for columns in [
+            &["facility_id", "stage_id", "id"][..],
+            &["facility_id", "health_coach_id", "id"][..],
+        ] {
+            manager
+                .create_index(schema::index("care_journeys", columns))
+                .await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table(col("care_journey_moves"))
+                    .col(schema::id(col("id")))
+                    .col(uuid("journey_id"))
+                    .col(ColumnDef::new(col("from_stage_id")).uuid())
+                    .col(uuid("to_stage_id"))
+                    .col(ColumnDef::new(col("actor_id")).uuid())
+                    .col(schema::timestamp(col("occurred_at")))
+                    .foreign_key(&mut schema::foreign_key(
+                        "care_journey_moves",
+                        "journey_id",
+                        "care_journeys",
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(schema::index("care_journey_moves", &["journey_id"]))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["care_journey_moves", "care_journeys"] {
+            manager
+                .drop_table(Table::drop().table(col(table)).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

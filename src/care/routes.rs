@@ -18,6 +18,7 @@ use super::store::{self, Lookup};
 use crate::access::memberships::{self, NewMembership};
 use crate::access::{Actor, FacilityScope, Permission, Role, emergency};
 use crate::app::AppState;
+use crate::audit::timeline::{self, Subject, Timeline, TimelineQuery};
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::crypto::DataKey;
 use crate::db::new_id;
@@ -35,6 +36,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_patient, update_patient))
         .routes(routes!(deactivate_patient))
         .routes(routes!(search_patients))
+        .routes(routes!(patient_timeline))
 }
 
 fn mrn_taken() -> ApiError {
@@ -349,4 +351,46 @@ async fn deactivate_patient(
     )
     .await?;
     Ok(ApiJson(Patient::open(&key, &row)?))
+}
+
+/// What happened to a patient, newest first, from the audit log: changes,
+/// care journey moves, tasks and communications, and the history of the
+/// leads it was converted from; with `include_reads=true` also every access.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/patients/{patient_id}/timeline",
+    tag = "patients",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("patient_id" = Uuid, Path, description = "The patient"),
+        TimelineQuery,
+    ),
+    responses((status = 200, description = "The patient's timeline", body = Timeline), Problems),
+    security(("bearer" = []))
+)]
+async fn patient_timeline(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, patient_id)): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(query): ApiQuery<TimelineQuery>,
+) -> Result<ApiJson<Timeline>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::PatientRead)?;
+    let db = state.db.conn();
+    if store::find(db, &scope, patient_id).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let leads = crate::crm::store::leads_converted_to(db, facility_id, patient_id).await?;
+    let subject = Subject::Patient {
+        id: patient_id,
+        leads,
+    };
+    let timeline = timeline::timeline(db, facility_id, &subject, &query).await?;
+    state
+        .audit
+        .record(vec![
+            access_event(&actor, &scope, patient_id)
+                .changes(redact(json!({ "view": "timeline" }), &[])),
+        ])
+        .await?;
+    Ok(ApiJson(timeline))
 }

@@ -95,3 +95,25 @@ pub async fn exists(
         .await?
         .is_some())
 }
+
+/// Links the portal account a patient signs in with. For writes that
+/// already hold the patient (a lead's portal invitation), whatever the
+/// scope's own patient reach.
+pub async fn link_portal_account(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    patient_id: Uuid,
+    account_id: Uuid,
+) -> Result<bool, DbErr> {
+    let result = patients::Entity::update_many()
+        .col_expr(patients::Column::PortalAccountId, Expr::value(account_id))
+        .col_expr(
+            patients::Column::UpdatedAt,
+            Expr::value(crate::time::Timestamp::now()),
+        )
+        .filter(patients::Column::FacilityId.eq(scope.facility_id()))
+        .filter(patients::Column::Id.eq(patient_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

@@ -265,6 +265,8 @@ pub struct Lead {
     /// Seed 001's `portal_access`: whether the lead was invited to the portal.
     pub portal_access: bool,
     pub portal_account_id: Option<Uuid>,
+    /// Seed 001's `last_portal_login`: when the portal account last signed in.
+    pub last_portal_login: Option<Timestamp>,
     /// The patient the lead became.
     pub patient_id: Option<Uuid>,
     pub converted_at: Option<Timestamp>,
@@ -655,6 +657,7 @@ impl Lead {
             },
             portal_access: row.portal_account_id.is_some(),
             portal_account_id: row.portal_account_id,
+            last_portal_login: None,
             patient_id: row.patient_id,
             converted_at: row.converted_at,
             created_at: row.created_at,

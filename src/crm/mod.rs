@@ -3,6 +3,7 @@
 //! the lead lifecycle, clinical interests, the lead score, clinical review
 //! and each lead's history (DOMAIN.md, "crm").
 
+pub mod conversion;
 pub mod history;
 pub mod leads;
 pub mod migration;

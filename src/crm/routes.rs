@@ -22,6 +22,7 @@ use super::score::ScoreInputs;
 use super::store::{self, LeadFilter};
 use crate::access::{Actor, FacilityScope, Permission, memberships};
 use crate::app::AppState;
+use crate::audit::timeline::{self, Subject, Timeline, TimelineQuery};
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::crypto::{DataKey, RowSealer};
 use crate::db::new_id;
@@ -29,10 +30,11 @@ use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::extract::{DEFAULT_PAGE, MAX_PAGE};
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
+use crate::identity::accounts;
 use crate::time::Timestamp;
 use crate::transition::StateMachine;
 
-const RESOURCE: &str = "lead";
+pub(super) const RESOURCE: &str = "lead";
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -44,10 +46,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(log_call))
         .routes(routes!(review_lead))
         .routes(routes!(lead_history))
+        .routes(routes!(lead_timeline))
 }
 
 /// An event about a lead by `actor`.
-fn lead_event(actor: &Actor, action: AuditAction, facility_id: Uuid, lead_id: Uuid) -> AuditEvent {
+pub(super) fn lead_event(
+    actor: &Actor,
+    action: AuditAction,
+    facility_id: Uuid,
+    lead_id: Uuid,
+) -> AuditEvent {
     actor
         .event(action, RESOURCE)
         .resource(lead_id)
@@ -83,6 +91,8 @@ async fn open_all(
 ) -> Result<Vec<Lead>, ApiError> {
     let mut interests = store::interests_of(db, rows).await?;
     let stages = store::stage_names(db, rows).await?;
+    let portal_accounts: Vec<Uuid> = rows.iter().filter_map(|r| r.portal_account_id).collect();
+    let sign_ins = accounts::last_sign_ins(db, &portal_accounts).await?;
     rows.iter()
         .map(|row| {
             let opened = interests
@@ -92,12 +102,16 @@ async fn open_all(
                 .map(|i| leads::open_interest(key, i))
                 .collect::<Result<Vec<_>, _>>()?;
             let stage = stages.get(&row.stage_id).cloned().unwrap_or_default();
-            Ok(Lead::open(key, row, opened, stage)?)
+            let mut lead = Lead::open(key, row, opened, stage)?;
+            lead.last_portal_login = row
+                .portal_account_id
+                .and_then(|account| sign_ins.get(&account).copied());
+            Ok(lead)
         })
         .collect()
 }
 
-async fn open_one(
+pub(super) async fn open_one(
     db: &impl ConnectionTrait,
     key: &DataKey,
     row: &leads::Model,
@@ -109,7 +123,7 @@ async fn open_one(
 }
 
 /// Refuses an owner or coach who holds no role in the facility.
-async fn check_assignable(
+pub(super) async fn check_assignable(
     db: &impl ConnectionTrait,
     facility_id: Uuid,
     fields: &[(&str, Option<Uuid>)],
@@ -333,7 +347,7 @@ async fn get_lead(
 }
 
 /// A lead the actor may change, read inside `txn`.
-async fn writable_lead(
+pub(super) async fn writable_lead(
     txn: &impl ConnectionTrait,
     scope: &FacilityScope,
     lead_id: Uuid,
@@ -837,4 +851,41 @@ async fn create_pipeline(
         ));
     audit::commit(txn, vec![event]).await?;
     Ok((StatusCode::CREATED, ApiJson(pipeline)))
+}
+
+/// What happened to a lead, newest first, from the audit log (seed 001's
+/// `activity_logs`): its changes, moves, calls, tasks and communications;
+/// with `include_reads=true` also every time it was viewed.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/leads/{lead_id}/timeline",
+    tag = "leads",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("lead_id" = Uuid, Path, description = "The lead"),
+        TimelineQuery,
+    ),
+    responses((status = 200, description = "The lead's timeline", body = Timeline), Problems),
+    security(("bearer" = []))
+)]
+async fn lead_timeline(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(query): ApiQuery<TimelineQuery>,
+) -> Result<ApiJson<Timeline>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::LeadRead)?;
+    let db = state.db.conn();
+    if store::find(db, &scope, lead_id).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let timeline = timeline::timeline(db, facility_id, &Subject::Lead(lead_id), &query).await?;
+    state
+        .audit
+        .record(vec![
+            lead_event(&actor, AuditAction::Read, facility_id, lead_id)
+                .changes(redact(json!({ "view": "timeline" }), &[])),
+        ])
+        .await?;
+    Ok(ApiJson(timeline))
 }

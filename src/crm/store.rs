@@ -274,3 +274,21 @@ pub async fn history(
     }
     Ok(Some(query.all(db).await?))
 }
+
+/// The leads converted into (or linked to) a patient: at most a handful,
+/// for the patient's timeline.
+pub async fn leads_converted_to(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    patient_id: Uuid,
+) -> Result<Vec<Uuid>, DbErr> {
+    leads::Entity::find()
+        .select_only()
+        .column(leads::Column::Id)
+        .filter(leads::Column::FacilityId.eq(facility_id))
+        .filter(leads::Column::PatientId.eq(patient_id))
+        .limit(20)
+        .into_tuple()
+        .all(db)
+        .await
+}

@@ -37,6 +37,7 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
         (name = "audit", description = "The audit log"),
         (name = "patients", description = "Patients (seed 002)"),
         (name = "emergency access", description = "Break-the-glass access to a patient"),
+        (name = "care journeys", description = "Patients on care pathways (seed 001's contacts)"),
         (name = "leads", description = "CRM leads, pipelines, clinical review (seeds 000, 001)"),
     ),
 )]

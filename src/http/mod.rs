@@ -41,7 +41,9 @@ pub fn context_routes() -> OpenApiRouter<AppState> {
         .merge(crate::identity::routes::routes())
         .merge(crate::notify::routes::routes())
         .merge(crate::care::routes::routes())
+        .merge(crate::care::journey_routes::routes())
         .merge(crate::crm::routes::routes())
+        .merge(crate::crm::conversion::routes())
 }
 
 /// The whole API: the kernel's operational endpoints and `contexts`. The

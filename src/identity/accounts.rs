@@ -3,7 +3,7 @@
 //! blind index of the email.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue, ConnectionTrait};
+use sea_orm::{ActiveValue, ConnectionTrait, QuerySelect};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -82,6 +82,29 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, 
     Entity::find_by_id(id).one(db).await
 }
 
+/// When each of `ids` last signed in, with one query (seed 001's
+/// `last_portal_login` of the leads invited to the portal).
+pub async fn last_sign_ins(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Timestamp>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(Uuid, Option<Timestamp>)> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::LastSignInAt)
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, at)| at.map(|at| (id, at)))
+        .collect())
+}
+
 pub async fn find_by_email(
     db: &impl ConnectionTrait,
     key: &DataKey,
@@ -99,7 +122,7 @@ pub async fn page(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<Model>, DbErr> {
-    use sea_orm::{QueryOrder, QuerySelect};
+    use sea_orm::QueryOrder;
     let mut query = Entity::find().order_by_asc(Column::Id).limit(limit);
     if let Some(after) = after {
         query = query.filter(Column::Id.gt(after));

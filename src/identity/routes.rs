@@ -1228,6 +1228,37 @@ pub struct Invited {
     pub new_account: bool,
 }
 
+/// The account of `email`, or a new one for it with an invitation code sent
+/// by mail (`true`), in the caller's transaction. Facility invitations and
+/// the CRM's portal invitations both come through here.
+pub async fn find_or_invite(
+    state: &AppState,
+    txn: &crate::db::Transaction,
+    email: &Email,
+    full_name: Option<String>,
+    invited_by: Uuid,
+) -> Result<(accounts::Model, bool), ApiError> {
+    let key = state.keyring.installation().await?;
+    if let Some(account) = accounts::find_by_email(txn, &key, email).await? {
+        return Ok((account, false));
+    }
+    let account = accounts::create(
+        txn,
+        &key,
+        NewAccount {
+            email: email.clone(),
+            password_hash: None,
+            full_name,
+            invited_by: Some(invited_by),
+            email_confirmed: false,
+        },
+    )
+    .await?;
+    let token = tokens::issue(txn, &key, account.id, Purpose::Invitation, None).await?;
+    mail::send(state, txn, Mail::Invitation, email.as_str(), Some(&token)).await?;
+    Ok((account, true))
+}
+
 /// Invites a person into the facility with a role. A new address gets an
 /// account and an invitation code by email; an existing account gets the role.
 #[utoipa::path(
@@ -1248,28 +1279,9 @@ async fn invite(
     actor.facility(facility_id, Permission::MembershipManage)?;
     let email = parse_email("email", &request.email)?;
     check_facility_role(request.role, request.department.as_deref())?;
-    let key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
-    let (account, new_account) = match accounts::find_by_email(&txn, &key, &email).await? {
-        Some(account) => (account, false),
-        None => {
-            let account = accounts::create(
-                &txn,
-                &key,
-                NewAccount {
-                    email: email.clone(),
-                    password_hash: None,
-                    full_name: request.full_name,
-                    invited_by: Some(actor.account_id()),
-                    email_confirmed: false,
-                },
-            )
-            .await?;
-            let token = tokens::issue(&txn, &key, account.id, Purpose::Invitation, None).await?;
-            mail::send(&state, &txn, Mail::Invitation, email.as_str(), Some(&token)).await?;
-            (account, true)
-        }
-    };
+    let (account, new_account) =
+        find_or_invite(&state, &txn, &email, request.full_name, actor.account_id()).await?;
     let membership = memberships::grant(
         &txn,
         NewMembership {

@@ -47,7 +47,7 @@ async fn post(app: &TestApp, path: &str, payload: Value) -> reqwest::Response {
 }
 
 /// The newest message in the outbox to `to` of `kind`, as an administrator reads it.
-async fn outbox(app: &TestApp, admin: &Person, to: &str, kind: &str) -> Value {
+pub async fn outbox(app: &TestApp, admin: &Person, to: &str, kind: &str) -> Value {
     let page = body(
         app.call(&admin.token, Method::GET, "/admin/outbox?limit=200", None)
             .await,
@@ -63,7 +63,7 @@ async fn outbox(app: &TestApp, admin: &Person, to: &str, kind: &str) -> Value {
 }
 
 /// The single-use code at the end of a message body.
-fn code(message: &Value) -> String {
+pub fn code(message: &Value) -> String {
     let text = message["body"].as_str().unwrap();
     text.split_whitespace()
         .last()

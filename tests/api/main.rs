@@ -10,6 +10,7 @@ mod constraints;
 mod docs;
 mod http_basics;
 mod identity;
+mod journey;
 mod keys;
 mod leads;
 mod master_key;

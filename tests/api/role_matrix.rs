@@ -33,6 +33,12 @@ struct Records {
     facility: Uuid,
     patient: Uuid,
     lead: Uuid,
+    /// The patient's care journey, coached by no one under test.
+    journey: Uuid,
+    /// The second stage of the facility's default care pathway.
+    care_stage: Uuid,
+    /// The facility's administrator, who owns the lead.
+    admin: Uuid,
 }
 
 /// What the cases act on: two facilities with their records, and an
@@ -225,6 +231,72 @@ fn cases() -> Vec<Case> {
             permission: P::LeadReview,
         },
         Case {
+            name: "read lead timeline",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/leads/{}/timeline", r.facility, r.lead),
+            body: |_| None,
+            permission: P::LeadRead,
+        },
+        Case {
+            name: "convert someone else's lead",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/leads/{}/convert", r.facility, r.lead),
+            body: |_| {
+                Some(json!({
+                    "mrn": format!("CV-{}", &Uuid::new_v4().simple().to_string()[..8]),
+                    "date_of_birth": "1970-01-01",
+                }))
+            },
+            permission: P::LeadConvert,
+        },
+        Case {
+            name: "invite someone else's lead to the portal",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{}/leads/{}/portal-invitation",
+                    r.facility, r.lead
+                )
+            },
+            body: |_| None,
+            permission: P::LeadConvert,
+        },
+        Case {
+            name: "read patient timeline",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/patients/{}/timeline", r.facility, r.patient),
+            body: |_| None,
+            permission: P::PatientRead,
+        },
+        Case {
+            name: "list care journeys",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/journeys", r.facility),
+            body: |_| None,
+            permission: P::JourneyRead,
+        },
+        Case {
+            name: "read care journey",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/journeys/{}", r.facility, r.journey),
+            body: |_| None,
+            permission: P::JourneyRead,
+        },
+        Case {
+            name: "enrol a patient with another coach",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/patients/{}/journeys", r.facility, r.patient),
+            body: |w| Some(json!({"health_coach_id": w.own.admin})),
+            permission: P::JourneyManage,
+        },
+        Case {
+            name: "move someone else's care journey",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/journeys/{}/stage", r.facility, r.journey),
+            body: |w| Some(json!({"stage_id": w.own.care_stage})),
+            permission: P::JourneyManage,
+        },
+        Case {
             name: "list pipelines",
             method: Method::GET,
             path: |r| format!("/facilities/{}/pipelines", r.facility),
@@ -331,16 +403,8 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
     let own_patient = app.patient(own, new_patient()).await;
     let other_patient = app.patient(other, new_patient()).await;
     let world = World {
-        own: Records {
-            facility: own,
-            patient: id(&own_patient),
-            lead: lead_in(&app, own).await,
-        },
-        other: Records {
-            facility: other,
-            patient: id(&other_patient),
-            lead: lead_in(&app, other).await,
-        },
+        own: records(&app, own, &own_patient).await,
+        other: records(&app, other, &other_patient).await,
         own_patient,
         other_patient,
         grantee: app.account(&[]).await.0,
@@ -419,10 +483,45 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
     app.stop().await;
 }
 
-/// A lead of `facility`, owned by its administrator.
-async fn lead_in(app: &TestApp, facility: Uuid) -> Uuid {
+/// What the cases act on in `facility`: a lead owned by its administrator,
+/// and `patient` on the default care journey with no coach.
+async fn records(app: &TestApp, facility: Uuid, patient: &Value) -> Records {
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
-    id(&create_lead(app, &admin.token, facility, new_lead()).await)
+    let lead = id(&create_lead(app, &admin.token, facility, new_lead()).await);
+    let journey = app
+        .call(
+            &admin.token,
+            Method::POST,
+            &format!("/facilities/{facility}/patients/{}/journeys", id(patient)),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(journey.status(), 201);
+    let journey: Value = journey.json().await.unwrap();
+    let pathways: Value = app
+        .call(
+            &admin.token,
+            Method::GET,
+            &format!("/facilities/{facility}/pipelines?kind=care"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let care_stage = pathways["items"][0]["stages"][1]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    Records {
+        facility,
+        patient: id(patient),
+        lead,
+        journey: id(&journey),
+        care_stage,
+        admin: admin.account_id,
+    }
 }
 
 async fn link_portal(app: &TestApp, facility: Uuid, patient: Uuid, account: Uuid) {

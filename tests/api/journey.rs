@@ -1,0 +1,444 @@
+//! From lead to patient (seed 001): conversion onto the care journey, the
+//! journey's stages and coaches, portal invitations, and timelines that
+//! carry a lead's history over to its patient.
+
+use carebase::access::Role;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestBackend, problem};
+use crate::identity::{code, outbox};
+use crate::leads::{create_lead, id, json_of, new_lead};
+use crate::on_both_backends;
+use crate::people::PASSWORD;
+
+on_both_backends!(
+    a_converted_lead_becomes_a_patient_on_the_care_journey_with_its_history,
+    coaches_move_the_journeys_they_coach,
+    a_converted_lead_is_invited_to_the_portal_and_sees_its_record,
+);
+
+fn actions(timeline: &Value) -> Vec<(String, String)> {
+    timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["resource_type"].as_str().unwrap().to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pair(resource: &str, action: &str) -> (String, String) {
+    (resource.to_owned(), action.to_owned())
+}
+
+async fn a_converted_lead_becomes_a_patient_on_the_care_journey_with_its_history(
+    backend: TestBackend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let facility = app.facility("Vitality").await;
+    let sdr = app.person(&[(Some(facility), Role::Sdr)]).await;
+    let coach = app.person(&[(Some(facility), Role::HealthCoach)]).await;
+    let admin = app.person(&[(Some(facility), Role::Admin)]).await;
+    let mut body = new_lead();
+    body["health_coach_id"] = json!(coach.account_id);
+    let lead = create_lead(&app, &sdr.token, facility, body).await;
+    let leads = format!("/facilities/{facility}/leads/{}", id(&lead));
+    json_of(
+        app.call(
+            &sdr.token,
+            Method::POST,
+            &format!("{leads}/calls"),
+            Some(json!({})),
+        )
+        .await,
+    )
+    .await;
+
+    let convert = format!("{leads}/convert");
+    let missing = problem(
+        app.call(&sdr.token, Method::POST, &convert, Some(json!({})))
+            .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(missing["errors"][0]["field"], "mrn");
+    let bad_date = problem(
+        app.call(
+            &sdr.token,
+            Method::POST,
+            &convert,
+            Some(json!({ "mrn": "VT-1", "date_of_birth": "yesterday" })),
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(bad_date["errors"][0]["field"], "date_of_birth");
+
+    let converted = json_of(
+        app.call(
+            &sdr.token,
+            Method::POST,
+            &convert,
+            Some(json!({ "mrn": "VT-1", "date_of_birth": "1980-05-17" })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(converted["new_patient"], true);
+    assert_eq!(converted["journey"]["stage"], "Intake");
+    assert_eq!(
+        converted["journey"]["health_coach_id"],
+        json!(coach.account_id)
+    );
+    assert_eq!(converted["journey"]["lead_id"], lead["id"]);
+    let patient_id = converted["patient_id"].as_str().unwrap().to_owned();
+    assert_eq!(converted["lead"]["patient_id"], json!(patient_id));
+    assert!(converted["lead"]["converted_at"].is_string());
+
+    let again = app
+        .call(
+            &sdr.token,
+            Method::POST,
+            &convert,
+            Some(json!({ "mrn": "VT-2", "date_of_birth": "1980-05-17" })),
+        )
+        .await;
+    assert_eq!(again.status(), 409, "a lead converts once");
+
+    // The SDR made the patient but reads no patient records.
+    let patient_path = format!("/facilities/{facility}/patients/{patient_id}");
+    assert_eq!(
+        app.call(&sdr.token, Method::GET, &patient_path, None)
+            .await
+            .status(),
+        403
+    );
+    let patient = json_of(
+        app.call(&admin.token, Method::GET, &patient_path, None)
+            .await,
+    )
+    .await;
+    assert_eq!(patient["first_name"], lead["first_name"]);
+    assert_eq!(patient["email"], lead["email"]);
+    assert_eq!(patient["mrn"], "VT-1");
+
+    // The patient's timeline starts with its life as a lead.
+    let timeline = json_of(
+        app.call(
+            &admin.token,
+            Method::GET,
+            &format!("{patient_path}/timeline"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        actions(&timeline),
+        [
+            pair("lead", "update"),
+            pair("care_journey", "create"),
+            pair("patient", "create"),
+            pair("lead", "update"),
+            pair("lead", "create"),
+        ],
+        "newest first: conversion, enrolment, the patient, the call, the lead; no reads"
+    );
+    let with_reads = json_of(
+        app.call(
+            &admin.token,
+            Method::GET,
+            &format!("{patient_path}/timeline?include_reads=true&limit=2"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(with_reads["items"][0]["action"], "patient_access");
+    let before = with_reads["next_before"].as_i64().unwrap();
+    let older = json_of(
+        app.call(
+            &admin.token,
+            Method::GET,
+            &format!("{patient_path}/timeline?include_reads=true&before={before}"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        older["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["seq"].as_i64().unwrap() < before)
+    );
+    let lead_timeline = json_of(
+        app.call(&sdr.token, Method::GET, &format!("{leads}/timeline"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        actions(&lead_timeline).len(),
+        5,
+        "the lead sees the same history"
+    );
+    let text = lead_timeline.to_string();
+    assert!(
+        !text.contains(lead["first_name"].as_str().unwrap()),
+        "{text}"
+    );
+
+    // Linking another lead to the same patient keeps the journey.
+    let second = create_lead(&app, &sdr.token, facility, new_lead()).await;
+    let linked = json_of(
+        app.call(
+            &sdr.token,
+            Method::POST,
+            &format!("/facilities/{facility}/leads/{}/convert", id(&second)),
+            Some(json!({ "patient_id": patient_id })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(linked["new_patient"], false);
+    assert_eq!(linked["journey"]["id"], converted["journey"]["id"]);
+    app.stop().await;
+}
+
+async fn coaches_move_the_journeys_they_coach(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let facility = app.facility("Vitality").await;
+    let admin = app.person(&[(Some(facility), Role::Admin)]).await;
+    let coach = app.person(&[(Some(facility), Role::HealthCoach)]).await;
+    let other_coach = app.person(&[(Some(facility), Role::HealthCoach)]).await;
+    let nurse = app.person(&[(Some(facility), Role::Nurse)]).await;
+    let patient = app.patient(facility, crate::people::new_patient()).await;
+    let enrolled = json_of(
+        app.call(
+            &coach.token,
+            Method::POST,
+            &format!("/facilities/{facility}/patients/{}/journeys", id(&patient)),
+            Some(json!({ "notes": "Goal: energy and sleep" })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        enrolled["health_coach_id"],
+        json!(coach.account_id),
+        "the coach enrols as coach"
+    );
+    assert_eq!(enrolled["stage"], "Intake");
+    assert_eq!(enrolled["notes"], "Goal: energy and sleep");
+    let twice = app
+        .call(
+            &admin.token,
+            Method::POST,
+            &format!("/facilities/{facility}/patients/{}/journeys", id(&patient)),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(twice.status(), 409, "one journey per pathway");
+
+    let pathways = json_of(
+        app.call(
+            &admin.token,
+            Method::GET,
+            &format!("/facilities/{facility}/pipelines?kind=care"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let labs = pathways["items"][0]["stages"][1].clone();
+    assert_eq!(labs["name"], "Initial Labs");
+    let journey = format!("/facilities/{facility}/journeys/{}", id(&enrolled));
+    let to_labs = Some(json!({ "stage_id": labs["id"] }));
+    for (person, status) in [(&other_coach, 403), (&nurse, 403), (&coach, 200)] {
+        let moved = app
+            .call(
+                &person.token,
+                Method::POST,
+                &format!("{journey}/stage"),
+                to_labs.clone(),
+            )
+            .await;
+        assert_eq!(moved.status(), status);
+    }
+    let detail = json_of(app.call(&nurse.token, Method::GET, &journey, None).await).await;
+    assert_eq!(detail["journey"]["stage"], "Initial Labs");
+    let moves: Vec<&Value> = detail["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["to_stage_id"])
+        .collect();
+    assert_eq!(moves, [&labs["id"], &enrolled["stage_id"]]);
+
+    let by_stage = json_of(
+        app.call(
+            &nurse.token,
+            Method::GET,
+            &format!(
+                "/facilities/{facility}/journeys?stage_id={}",
+                labs["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(by_stage["items"].as_array().unwrap().len(), 1);
+    let by_other_coach = json_of(
+        app.call(
+            &nurse.token,
+            Method::GET,
+            &format!(
+                "/facilities/{facility}/journeys?health_coach_id={}",
+                other_coach.account_id
+            ),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(by_other_coach["items"], json!([]));
+
+    // The admin hands the patient to the other coach.
+    json_of(
+        app.call(
+            &admin.token,
+            Method::PATCH,
+            &journey,
+            Some(json!({ "health_coach_id": other_coach.account_id })),
+        )
+        .await,
+    )
+    .await;
+    let back = Some(json!({ "stage_id": enrolled["stage_id"] }));
+    assert_eq!(
+        app.call(
+            &coach.token,
+            Method::POST,
+            &format!("{journey}/stage"),
+            back.clone()
+        )
+        .await
+        .status(),
+        403
+    );
+    assert_eq!(
+        app.call(
+            &other_coach.token,
+            Method::POST,
+            &format!("{journey}/stage"),
+            back
+        )
+        .await
+        .status(),
+        200
+    );
+    let elsewhere = app.facility("Elsewhere").await;
+    let outsider = app.person(&[(Some(elsewhere), Role::Admin)]).await;
+    assert_eq!(
+        app.call(&outsider.token, Method::GET, &journey, None)
+            .await
+            .status(),
+        404
+    );
+    app.stop().await;
+}
+
+async fn a_converted_lead_is_invited_to_the_portal_and_sees_its_record(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let facility = app.facility("Vitality").await;
+    let staff = app.person(&[(Some(facility), Role::Staff)]).await;
+    let lead = create_lead(&app, &staff.token, facility, new_lead()).await;
+    let leads = format!("/facilities/{facility}/leads/{}", id(&lead));
+    let early = app
+        .call(
+            &staff.token,
+            Method::POST,
+            &format!("{leads}/portal-invitation"),
+            None,
+        )
+        .await;
+    assert_eq!(early.status(), 409, "only a converted lead is invited");
+    let converted = json_of(
+        app.call(
+            &staff.token,
+            Method::POST,
+            &format!("{leads}/convert"),
+            Some(json!({ "mrn": "VT-9", "date_of_birth": "1975-01-02" })),
+        )
+        .await,
+    )
+    .await;
+    let invited = json_of(
+        app.call(
+            &staff.token,
+            Method::POST,
+            &format!("{leads}/portal-invitation"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(invited["portal_access"], true);
+    assert!(invited["last_portal_login"].is_null());
+
+    let sysadmin = app.system_admin().await;
+    let email = lead["email"].as_str().unwrap();
+    let token = code(&outbox(&app, &sysadmin, email, "invitation").await);
+    let accepted = app
+        .client
+        .post(app.url("/auth/accept-invitation"))
+        .json(&json!({ "token": token, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
+    let tokens = app.sign_in(email).await;
+    let portal = tokens["access_token"].as_str().unwrap();
+    let own = json_of(
+        app.call(
+            portal,
+            Method::GET,
+            &format!(
+                "/facilities/{facility}/patients/{}",
+                converted["patient_id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(own["mrn"], "VT-9");
+    let list = json_of(
+        app.call(
+            portal,
+            Method::GET,
+            &format!("/facilities/{facility}/patients"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "only its own record"
+    );
+    let after = json_of(app.call(&staff.token, Method::GET, &leads, None).await).await;
+    assert!(after["last_portal_login"].is_string(), "{after}");
+    app.stop().await;
+}

@@ -38,6 +38,7 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
         (name = "patients", description = "Patients (seed 002)"),
         (name = "emergency access", description = "Break-the-glass access to a patient"),
         (name = "leads", description = "CRM leads, pipelines, clinical review (seeds 000, 001)"),
+        (name = "tasks", description = "CRM tasks with SLA due dates (seed 001)"),
     ),
 )]
 struct BaseDocument;

@@ -300,6 +300,83 @@ async fn default_pipelines_for_existing_facilities(
     Ok(())
 }
 
+// Seed 001's task vocabularies, as they were when `CreateTasks` was written.
+const TASK_PRIORITIES: [&str; 4] = ["Low", "Medium", "High", "Urgent"];
+const TASK_STATUSES: [&str; 4] = ["Pending", "In Progress", "Completed", "Cancelled"];
+
+/// Seed 001's tasks: sealed title and description, priority and status
+/// checked against the seed's values, links to an assignee, a lead and a
+/// patient of the facility.
+pub struct CreateTasks;
+
+impl MigrationName for CreateTasks {
+    fn name(&self) -> &str {
+        "m20261126_000090_crm_tasks"
+    }
+}
+
+/// The task lists filter by facility and one more column (or the caller's
+/// open tasks, or open tasks by due date) and page by id; each of these
+/// makes such a page an index range. Seed 001 indexes status, priority,
+/// assignee and due date.
+const TASK_INDEXES: [&[&str]; 7] = [
+    &["facility_id", "id"],
+    &["facility_id", "status", "id"],
+    &["facility_id", "priority", "id"],
+    &["facility_id", "assignee_id", "status", "id"],
+    &["facility_id", "status", "due_at"],
+    &["facility_id", "lead_id", "id"],
+    &["facility_id", "patient_id", "id"],
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTasks {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.create_table(tasks_table()).await?;
+        for columns in TASK_INDEXES {
+            manager
+                .create_index(schema::index("tasks", columns))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(col("tasks")).to_owned())
+            .await
+    }
+}
+
+fn tasks_table() -> TableCreateStatement {
+    Table::create()
+        .table(col("tasks"))
+        .col(schema::id(col("id")))
+        .col(uuid("facility_id"))
+        .col(required_sealed("title"))
+        .col(sealed("description"))
+        .col(schema::enumeration("tasks", "priority", &TASK_PRIORITIES))
+        .col(schema::enumeration("tasks", "status", &TASK_STATUSES))
+        .col(optional_uuid("assignee_id"))
+        .col(uuid("created_by"))
+        .col(optional_uuid("lead_id"))
+        .col(optional_uuid("patient_id"))
+        .col(schema::timestamp(col("due_at")))
+        .col(schema::optional_timestamp(col("completed_at")))
+        .col(schema::timestamp(col("created_at")))
+        .col(schema::timestamp(col("updated_at")))
+        .foreign_key(&mut schema::foreign_key(
+            "tasks",
+            "facility_id",
+            "facilities",
+        ))
+        .foreign_key(&mut schema::foreign_key("tasks", "assignee_id", "accounts"))
+        .foreign_key(&mut schema::foreign_key("tasks", "created_by", "accounts"))
+        .foreign_key(&mut schema::foreign_key("tasks", "lead_id", "leads"))
+        .foreign_key(&mut schema::foreign_key("tasks", "patient_id", "patients"))
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,5 +393,12 @@ mod tests {
             InterestPriority::ALL.map(InterestPriority::as_str),
             INTEREST_PRIORITIES
         );
+    }
+
+    #[test]
+    fn the_task_checks_allow_exactly_the_values_of_the_types() {
+        use crate::crm::tasks::{TaskPriority, TaskStatus};
+        assert_eq!(TaskPriority::ALL.map(TaskPriority::as_str), TASK_PRIORITIES);
+        assert_eq!(TaskStatus::ALL.map(TaskStatus::as_str), TASK_STATUSES);
     }
 }

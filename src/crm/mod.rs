@@ -1,7 +1,7 @@
 //! CRM: leads from first contact to conversion, the way seeds 000 (MiKO
 //! concierge) and 001 (HealthCRM) work them — pipelines and their stages,
-//! the lead lifecycle, clinical interests, the lead score, clinical review
-//! and each lead's history (DOMAIN.md, "crm").
+//! the lead lifecycle, clinical interests, the lead score, clinical review,
+//! each lead's history, and the tasks people work from (DOMAIN.md, "crm").
 
 pub mod conversion;
 pub mod history;
@@ -11,3 +11,6 @@ pub mod pipelines;
 pub mod routes;
 pub mod score;
 pub mod store;
+pub mod task_routes;
+pub mod task_store;
+pub mod tasks;

@@ -30,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::audit::migration::AddLeadToAuditEvents),
             Box::new(crate::crm::migration::CreateLeads),
             Box::new(crate::care::migration::CreateJourneys),
+            Box::new(crate::crm::migration::CreateTasks),
         ]
     }
 }

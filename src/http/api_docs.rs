@@ -39,6 +39,7 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
         (name = "emergency access", description = "Break-the-glass access to a patient"),
         (name = "care journeys", description = "Patients on care pathways (seed 001's contacts)"),
         (name = "leads", description = "CRM leads, pipelines, clinical review (seeds 000, 001)"),
+        (name = "tasks", description = "CRM tasks with SLA due dates (seed 001)"),
     ),
 )]
 struct BaseDocument;

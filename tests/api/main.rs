@@ -21,3 +21,4 @@ mod patients;
 mod people;
 mod problems;
 mod role_matrix;
+mod tasks;

@@ -27,8 +27,9 @@ struct Case {
     permission: Permission,
 }
 
-/// What a facility of the world holds: a patient and a lead that belong to
-/// no one under test (the lead is owned by the facility's administrator).
+/// What a facility of the world holds: a patient, a lead and a task that
+/// belong to no one under test (the lead is owned by the facility's
+/// administrator, the task raised by and assigned to it).
 struct Records {
     facility: Uuid,
     patient: Uuid,
@@ -39,6 +40,8 @@ struct Records {
     care_stage: Uuid,
     /// The facility's administrator, who owns the lead.
     admin: Uuid,
+    /// A task raised by and assigned to the administrator.
+    task: Uuid,
 }
 
 /// What the cases act on: two facilities with their records, and an
@@ -313,6 +316,41 @@ fn cases() -> Vec<Case> {
             permission: P::PipelineManage,
         },
         Case {
+            name: "list tasks",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/tasks", r.facility),
+            body: |_| None,
+            permission: P::TaskRead,
+        },
+        Case {
+            name: "read task",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/tasks/{}", r.facility, r.task),
+            body: |_| None,
+            permission: P::TaskRead,
+        },
+        Case {
+            name: "raise task",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/tasks", r.facility),
+            body: |_| Some(json!({"title": "Call back", "priority": "High"})),
+            permission: P::TaskWrite,
+        },
+        Case {
+            name: "change someone else's task",
+            method: Method::PATCH,
+            path: |r| format!("/facilities/{}/tasks/{}", r.facility, r.task),
+            body: |_| Some(json!({"priority": "Urgent"})),
+            permission: P::TaskWrite,
+        },
+        Case {
+            name: "move someone else's task",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/tasks/{}/status", r.facility, r.task),
+            body: |_| Some(json!({"status": "In Progress"})),
+            permission: P::TaskWrite,
+        },
+        Case {
             name: "review emergency access",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/emergency-access", f = r.facility),
@@ -374,12 +412,18 @@ fn id(value: &Value) -> Uuid {
     value["id"].as_str().unwrap().parse().unwrap()
 }
 
+/// Cases that make a record of the caller's own with a permission that
+/// otherwise covers only assigned records: a role that reaches only its
+/// own records may still make one.
+const MAKES_OWN_RECORD: &[&str] = &["raise task"];
+
 /// What the role should get for `permission` on a record assigned to
-/// someone else in a facility it belongs to (`own`) or not.
-fn expected(role: Role, permission: Permission, own: bool) -> u16 {
+/// someone else (or, with `makes_own`, on a record it makes for itself) in
+/// a facility it belongs to (`own`) or not.
+fn expected(role: Role, permission: Permission, own: bool, makes_own: bool) -> u16 {
     let installation = role.scope() == RoleScope::Installation;
     match (installation || own, role.can(permission)) {
-        (true, true) if role.record_reach(permission) == RecordReach::Assigned => 403,
+        (true, true) if !makes_own && role.record_reach(permission) == RecordReach::Assigned => 403,
         (true, true) => 200,
         (true, false) => 403,
         (false, _) => 404,
@@ -437,7 +481,8 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
                     .await
                     .status()
                     .as_u16();
-                let want = expected(role, case.permission, is_own);
+                let makes_own = MAKES_OWN_RECORD.contains(&case.name);
+                let want = expected(role, case.permission, is_own, makes_own);
                 if !is_own && role.scope() == RoleScope::Facility {
                     cross_facility.0 += 1;
                     if status == 404 {
@@ -521,7 +566,17 @@ async fn records(app: &TestApp, facility: Uuid, patient: &Value) -> Records {
         journey: id(&journey),
         care_stage,
         admin: admin.account_id,
+        task: task_in(app, facility).await,
     }
+}
+
+/// A task of `facility`, raised by and assigned to its administrator.
+async fn task_in(app: &TestApp, facility: Uuid) -> Uuid {
+    let admin = app.person(&[(Some(facility), Role::Admin)]).await;
+    id(
+        &crate::tasks::create_task(app, &admin.token, facility, json!({"title": "Order labs"}))
+            .await,
+    )
 }
 
 async fn link_portal(app: &TestApp, facility: Uuid, patient: Uuid, account: Uuid) {

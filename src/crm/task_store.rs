@@ -1,0 +1,111 @@
+//! Task queries, always through a scope from the policy engine.
+
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Condition;
+use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, Select};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::tasks::{self, TaskPriority, TaskStatus};
+use crate::access::FacilityScope;
+use crate::time::Timestamp;
+
+/// The tasks of the scope's facility. Every role that reads tasks reads all
+/// of its facility's; what it may change is narrowed per task by
+/// [`FacilityScope::require_assigned`].
+fn visible(scope: &FacilityScope) -> Select<tasks::Entity> {
+    tasks::Entity::find().filter(tasks::Column::FacilityId.eq(scope.facility_id()))
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    id: Uuid,
+) -> Result<Option<tasks::Model>, DbErr> {
+    visible(scope)
+        .filter(tasks::Column::Id.eq(id))
+        .one(db)
+        .await
+}
+
+/// A named list of tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskView {
+    /// "My open tasks": assigned to the caller, Pending or In Progress.
+    MineOpen,
+    /// Pending or In Progress and past their due date.
+    Overdue,
+}
+
+/// Which tasks a list returns.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TaskFilter {
+    /// `mine_open`: the caller's open tasks; `overdue`: open tasks past due.
+    pub view: Option<TaskView>,
+    pub status: Option<TaskStatus>,
+    pub priority: Option<TaskPriority>,
+    pub assignee_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
+    pub patient_id: Option<Uuid>,
+    /// The `next_cursor` of the previous page.
+    pub after: Option<Uuid>,
+    /// Items per page, 1 to 200; 50 when absent.
+    pub limit: Option<u64>,
+}
+
+impl TaskFilter {
+    /// The condition of this filter for `caller` (whose tasks `mine_open`
+    /// lists) as of `now` (what `overdue` compares with).
+    fn condition(&self, caller: Uuid, now: Timestamp) -> Condition {
+        use tasks::Column;
+        let open = || Column::Status.is_in(TaskStatus::OPEN.map(TaskStatus::as_str));
+        let mut all = Condition::all();
+        match self.view {
+            Some(TaskView::MineOpen) => {
+                all = all.add(Column::AssigneeId.eq(caller)).add(open());
+            }
+            Some(TaskView::Overdue) => {
+                all = all.add(open()).add(Column::DueAt.lt(now));
+            }
+            None => {}
+        }
+        if let Some(status) = self.status {
+            all = all.add(Column::Status.eq(status.as_str()));
+        }
+        if let Some(priority) = self.priority {
+            all = all.add(Column::Priority.eq(priority.as_str()));
+        }
+        let equal_ids = [
+            (Column::AssigneeId, self.assignee_id),
+            (Column::LeadId, self.lead_id),
+            (Column::PatientId, self.patient_id),
+        ];
+        for (column, value) in equal_ids {
+            if let Some(value) = value {
+                all = all.add(column.eq(value));
+            }
+        }
+        all
+    }
+}
+
+/// A page of the visible tasks matching `filter`, oldest first.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    filter: &TaskFilter,
+    now: Timestamp,
+    limit: u64,
+) -> Result<Vec<tasks::Model>, DbErr> {
+    let mut query = visible(scope)
+        .filter(filter.condition(scope.account_id(), now))
+        .order_by_asc(tasks::Column::Id)
+        .limit(limit);
+    if let Some(after) = filter.after {
+        query = query.filter(tasks::Column::Id.gt(after));
+    }
+    query.all(db).await
+}

@@ -462,7 +462,7 @@ async fn update_journey(
         .pop()
         .ok_or(ApiError::NotFound)?;
     let event = journey_event(&actor, AuditAction::Update, &changed).changes(redact(
-        json!({ "health_coach_id": changes.health_coach_id, "notes": changes.notes.as_ref().map(|_| "") }),
+        json!({ "health_coach_id": changes.health_coach_id, "notes_changed": changes.notes.is_some() }),
         PHI_FIELDS,
     ));
     audit::commit(txn, vec![event]).await?;

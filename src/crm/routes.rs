@@ -718,7 +718,7 @@ async fn review_lead(
     let row = active.update(&*txn).await?;
     let lead = open_one(&*txn, &key, &row).await?;
     let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id).changes(redact(
-        json!({ "review": { "status": status, "reason": reason.map(|_| "") } }),
+        json!({ "review": { "status": status, "reason_given": reason.is_some() } }),
         PHI_FIELDS,
     ));
     audit::commit(txn, vec![event]).await?;

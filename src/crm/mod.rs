@@ -3,6 +3,12 @@
 //! the lead lifecycle, clinical interests, the lead score, clinical review
 //! and each lead's history (DOMAIN.md, "crm").
 
+pub mod activity;
+pub mod ai;
+pub mod chat;
+pub mod communications;
+pub mod engagement_migration;
+pub mod engagement_routes;
 pub mod history;
 pub mod leads;
 pub mod migration;

@@ -47,7 +47,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// An event about a lead by `actor`.
-fn lead_event(actor: &Actor, action: AuditAction, facility_id: Uuid, lead_id: Uuid) -> AuditEvent {
+pub(super) fn lead_event(
+    actor: &Actor,
+    action: AuditAction,
+    facility_id: Uuid,
+    lead_id: Uuid,
+) -> AuditEvent {
     actor
         .event(action, RESOURCE)
         .resource(lead_id)
@@ -333,7 +338,7 @@ async fn get_lead(
 }
 
 /// A lead the actor may change, read inside `txn`.
-async fn writable_lead(
+pub(super) async fn writable_lead(
     txn: &impl ConnectionTrait,
     scope: &FacilityScope,
     lead_id: Uuid,

@@ -38,6 +38,7 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
         (name = "patients", description = "Patients (seed 002)"),
         (name = "emergency access", description = "Break-the-glass access to a patient"),
         (name = "leads", description = "CRM leads, pipelines, clinical review (seeds 000, 001)"),
+        (name = "communications", description = "Communications with leads and patients, logged idempotently (seed 000)"),
     ),
 )]
 struct BaseDocument;

@@ -42,6 +42,7 @@ pub fn context_routes() -> OpenApiRouter<AppState> {
         .merge(crate::notify::routes::routes())
         .merge(crate::care::routes::routes())
         .merge(crate::crm::routes::routes())
+        .merge(crate::crm::engagement_routes::routes())
 }
 
 /// The whole API: the kernel's operational endpoints and `contexts`. The

@@ -33,6 +33,8 @@ struct Records {
     facility: Uuid,
     patient: Uuid,
     lead: Uuid,
+    /// A chat session with the lead.
+    chat: Uuid,
 }
 
 /// What the cases act on: two facilities with their records, and an
@@ -241,6 +243,78 @@ fn cases() -> Vec<Case> {
             permission: P::PipelineManage,
         },
         Case {
+            name: "log AI qualification of someone else's lead",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{}/leads/{}/ai-qualifications",
+                    r.facility, r.lead
+                )
+            },
+            body: |_| {
+                Some(json!({"prompt": "p", "response": "r", "model": "m", "outcome": "qualified"}))
+            },
+            permission: P::LeadUpdate,
+        },
+        Case {
+            name: "list AI qualifications",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{}/leads/{}/ai-qualifications",
+                    r.facility, r.lead
+                )
+            },
+            body: |_| None,
+            permission: P::LeadRead,
+        },
+        Case {
+            name: "open a chat session for someone else's lead",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/chat-sessions", r.facility),
+            body: |w| Some(json!({"lead_id": w.own.lead})),
+            permission: P::LeadUpdate,
+        },
+        Case {
+            name: "record messages of someone else's lead's chat",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{}/chat-sessions/{}/messages",
+                    r.facility, r.chat
+                )
+            },
+            body: |_| Some(json!({"count": 1})),
+            permission: P::LeadUpdate,
+        },
+        Case {
+            name: "list chat sessions",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/chat-sessions", r.facility),
+            body: |_| None,
+            permission: P::LeadRead,
+        },
+        Case {
+            name: "log communication",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/communications", r.facility),
+            body: |w| {
+                Some(json!({
+                    "idempotency_key": Uuid::new_v4().to_string(), "lead_id": w.own.lead,
+                    "channel": "email", "direction": "outbound", "summary": "s",
+                    "contains_phi": false, "retention_category": "marketing",
+                }))
+            },
+            permission: P::CommunicationLog,
+        },
+        Case {
+            name: "list communications",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/communications", r.facility),
+            body: |_| None,
+            permission: P::LeadRead,
+        },
+        Case {
             name: "review emergency access",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/emergency-access", f = r.facility),
@@ -330,16 +404,19 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
     let other = app.facility("Other Clinic").await;
     let own_patient = app.patient(own, new_patient()).await;
     let other_patient = app.patient(other, new_patient()).await;
+    let (own_lead, other_lead) = (lead_in(&app, own).await, lead_in(&app, other).await);
     let world = World {
         own: Records {
             facility: own,
             patient: id(&own_patient),
-            lead: lead_in(&app, own).await,
+            lead: own_lead,
+            chat: chat_in(&app, own, own_lead).await,
         },
         other: Records {
             facility: other,
             patient: id(&other_patient),
-            lead: lead_in(&app, other).await,
+            lead: other_lead,
+            chat: chat_in(&app, other, other_lead).await,
         },
         own_patient,
         other_patient,
@@ -423,6 +500,21 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
 async fn lead_in(app: &TestApp, facility: Uuid) -> Uuid {
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
     id(&create_lead(app, &admin.token, facility, new_lead()).await)
+}
+
+/// A chat session with `lead` of `facility`, opened by its administrator.
+async fn chat_in(app: &TestApp, facility: Uuid, lead: Uuid) -> Uuid {
+    let admin = app.person(&[(Some(facility), Role::Admin)]).await;
+    let response = app
+        .call(
+            &admin.token,
+            Method::POST,
+            &format!("/facilities/{facility}/chat-sessions"),
+            Some(json!({"lead_id": lead})),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    id(&response.json().await.unwrap())
 }
 
 async fn link_portal(app: &TestApp, facility: Uuid, patient: Uuid, account: Uuid) {

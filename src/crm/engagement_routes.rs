@@ -446,7 +446,9 @@ fn replay(
 /// `idempotency_key`: the first request answers 201, a retry with the same
 /// content answers 200 with the same record, the same key with other
 /// content 409. With a lead, an inbound communication counts as its reply
-/// and activity, an outbound one as contact; the lead is rescored.
+/// and activity, an outbound one as contact; the lead is rescored. Logging
+/// records what happened rather than working the lead, so it is not limited
+/// to the leads assigned to the caller.
 #[utoipa::path(
     post,
     path = "/facilities/{facility_id}/communications",

@@ -466,9 +466,28 @@ async fn n8n_logs_a_communication_once_per_idempotency_key(backend: TestBackend)
         .await
         .unwrap();
     assert_eq!(rows, 1);
+
+    // Deliveries of one message at once: it is logged once, all get it.
+    let again = communication(id(&lead), "n8n-exec-4413", "inbound");
+    let deliveries = futures_util::future::join_all(
+        (0..4).map(|_| app.call(&n8n, Method::POST, &path, Some(again.clone()))),
+    )
+    .await;
+    let mut statuses: Vec<u16> = deliveries.iter().map(|r| r.status().as_u16()).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 200, 201]);
+    let mut answers = Vec::new();
+    for delivery in deliveries {
+        answers.push(delivery.json::<Value>().await.unwrap());
+    }
+    let a = answers[0].clone();
+    assert!(answers.iter().all(|answer| answer["id"] == a["id"]));
     let logged = events(&app, of_type("communication")).await;
-    assert_eq!(logged.len(), 1, "one event for one communication");
-    let event = &logged[0];
+    assert_eq!(logged.len(), 2, "one event for each communication");
+    let event = logged
+        .iter()
+        .find(|e| e.resource_id == Some(id(&first)))
+        .unwrap();
     assert_eq!(event.resource_id, Some(id(&first)));
     assert_eq!(event.lead_id, Some(id(&lead)));
     assert_eq!(
@@ -498,14 +517,20 @@ async fn n8n_logs_a_communication_once_per_idempotency_key(backend: TestBackend)
         ))
         .await
         .unwrap();
-    assert_eq!(view.len(), 1);
-    let category: String = view[0].try_get("", "retention_category").unwrap();
-    let channel: String = view[0].try_get("", "channel").unwrap();
-    let communication_id: Uuid = view[0].try_get("", "communication_id").unwrap();
-    assert_eq!(
-        (category.as_str(), channel.as_str(), communication_id),
-        ("clinical", "sms", id(&first))
-    );
+    let mut shown: Vec<(Uuid, String, String, String)> = view
+        .iter()
+        .map(|row| {
+            (
+                row.try_get("", "communication_id").unwrap(),
+                row.try_get("", "channel").unwrap(),
+                row.try_get("", "direction").unwrap(),
+                row.try_get("", "retention_category").unwrap(),
+            )
+        })
+        .collect();
+    shown.sort();
+    let expected = |id| (id, "sms".into(), "inbound".into(), "clinical".into());
+    assert_eq!(shown, [expected(id(&first)), expected(id(&a))]);
 
     let replied = get(
         &app,
@@ -513,10 +538,13 @@ async fn n8n_logs_a_communication_once_per_idempotency_key(backend: TestBackend)
         &format!("/facilities/{facility}/leads/{}", id(&lead)),
     )
     .await;
-    assert_eq!(replied["replies"], 1, "inbound counts as a reply");
+    assert_eq!(
+        replied["replies"], 2,
+        "each inbound communication is a reply"
+    );
     assert_eq!(
         replied["score"].as_i64().unwrap(),
-        lead["score"].as_i64().unwrap() + 4
+        lead["score"].as_i64().unwrap() + 8
     );
     assert!(replied["first_contacted_at"].is_null());
     let outbound = json_of(
@@ -535,7 +563,7 @@ async fn n8n_logs_a_communication_once_per_idempotency_key(backend: TestBackend)
         &format!("/facilities/{facility}/leads/{}", id(&lead)),
     )
     .await;
-    assert_eq!(contacted["replies"], 1);
+    assert_eq!(contacted["replies"], 2);
     assert_eq!(contacted["first_contacted_at"], outbound["occurred_at"]);
     assert_eq!(contacted["last_contacted_at"], outbound["occurred_at"]);
 
@@ -583,7 +611,7 @@ async fn n8n_logs_a_communication_once_per_idempotency_key(backend: TestBackend)
         .count(app.state.db.conn())
         .await
         .unwrap();
-    assert_eq!(rows, 2);
+    assert_eq!(rows, 3);
     app.stop().await;
 }
 

@@ -3,7 +3,13 @@
 //! the lead lifecycle, clinical interests, the lead score, clinical review,
 //! each lead's history, and the tasks people work from (DOMAIN.md, "crm").
 
+pub mod activity;
+pub mod ai;
+pub mod chat;
+pub mod communications;
 pub mod conversion;
+pub mod engagement_migration;
+pub mod engagement_routes;
 pub mod history;
 pub mod leads;
 pub mod migration;

@@ -31,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::crm::migration::CreateLeads),
             Box::new(crate::care::migration::CreateJourneys),
             Box::new(crate::crm::migration::CreateTasks),
+            Box::new(crate::crm::engagement_migration::CreateEngagement),
         ]
     }
 }

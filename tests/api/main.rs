@@ -8,6 +8,7 @@ mod helpers;
 mod audit;
 mod constraints;
 mod docs;
+mod engagement;
 mod http_basics;
 mod identity;
 mod journey;

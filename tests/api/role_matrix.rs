@@ -42,6 +42,8 @@ struct Records {
     admin: Uuid,
     /// A task raised by and assigned to the administrator.
     task: Uuid,
+    /// A chat session with the lead.
+    chat: Uuid,
 }
 
 /// What the cases act on: two facilities with their records, and an
@@ -351,6 +353,78 @@ fn cases() -> Vec<Case> {
             permission: P::TaskWrite,
         },
         Case {
+            name: "log AI qualification of someone else's lead",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{}/leads/{}/ai-qualifications",
+                    r.facility, r.lead
+                )
+            },
+            body: |_| {
+                Some(json!({"prompt": "p", "response": "r", "model": "m", "outcome": "qualified"}))
+            },
+            permission: P::LeadUpdate,
+        },
+        Case {
+            name: "list AI qualifications",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{}/leads/{}/ai-qualifications",
+                    r.facility, r.lead
+                )
+            },
+            body: |_| None,
+            permission: P::LeadRead,
+        },
+        Case {
+            name: "open a chat session for someone else's lead",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/chat-sessions", r.facility),
+            body: |w| Some(json!({"lead_id": w.own.lead})),
+            permission: P::LeadUpdate,
+        },
+        Case {
+            name: "record messages of someone else's lead's chat",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{}/chat-sessions/{}/messages",
+                    r.facility, r.chat
+                )
+            },
+            body: |_| Some(json!({"count": 1})),
+            permission: P::LeadUpdate,
+        },
+        Case {
+            name: "list chat sessions",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/chat-sessions", r.facility),
+            body: |_| None,
+            permission: P::LeadRead,
+        },
+        Case {
+            name: "log communication",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/communications", r.facility),
+            body: |w| {
+                Some(json!({
+                    "idempotency_key": Uuid::new_v4().to_string(), "lead_id": w.own.lead,
+                    "channel": "email", "direction": "outbound", "summary": "s",
+                    "contains_phi": false, "retention_category": "marketing",
+                }))
+            },
+            permission: P::CommunicationLog,
+        },
+        Case {
+            name: "list communications",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/communications", r.facility),
+            body: |_| None,
+            permission: P::LeadRead,
+        },
+        Case {
             name: "review emergency access",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/emergency-access", f = r.facility),
@@ -567,6 +641,7 @@ async fn records(app: &TestApp, facility: Uuid, patient: &Value) -> Records {
         care_stage,
         admin: admin.account_id,
         task: task_in(app, facility).await,
+        chat: chat_in(app, facility, lead).await,
     }
 }
 
@@ -577,6 +652,21 @@ async fn task_in(app: &TestApp, facility: Uuid) -> Uuid {
         &crate::tasks::create_task(app, &admin.token, facility, json!({"title": "Order labs"}))
             .await,
     )
+}
+
+/// A chat session with `lead` of `facility`, opened by its administrator.
+async fn chat_in(app: &TestApp, facility: Uuid, lead: Uuid) -> Uuid {
+    let admin = app.person(&[(Some(facility), Role::Admin)]).await;
+    let response = app
+        .call(
+            &admin.token,
+            Method::POST,
+            &format!("/facilities/{facility}/chat-sessions"),
+            Some(json!({"lead_id": lead})),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    id(&response.json().await.unwrap())
 }
 
 async fn link_portal(app: &TestApp, facility: Uuid, patient: Uuid, account: Uuid) {

@@ -3,7 +3,9 @@
 //! the lead lifecycle, clinical interests, the lead score, clinical review,
 //! each lead's history, and the tasks people work from (DOMAIN.md, "crm").
 
+pub mod csv_io;
 pub mod history;
+pub mod import_routes;
 pub mod leads;
 pub mod migration;
 pub mod pipelines;

@@ -43,6 +43,7 @@ pub fn context_routes() -> OpenApiRouter<AppState> {
         .merge(crate::care::routes::routes())
         .merge(crate::crm::routes::routes())
         .merge(crate::crm::task_routes::routes())
+        .merge(crate::crm::import_routes::routes())
 }
 
 /// The whole API: the kernel's operational endpoints and `contexts`. The

@@ -91,8 +91,9 @@ impl<'a> From<&'a StoredEvent> for CsvRow<'a> {
     }
 }
 
-/// A free-text value made safe for a spreadsheet cell.
-fn cell(value: &str) -> String {
+/// A free-text value made safe for a spreadsheet cell: one that starts
+/// like a formula gets a leading `'`. Every CSV export of free text uses it.
+pub fn cell(value: &str) -> String {
     if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {

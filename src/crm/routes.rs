@@ -84,7 +84,7 @@ async fn open_recorded(
 
 /// Opens leads without recording a read: for the answer to a write, whose
 /// own event already covers it.
-async fn open_all(
+pub(super) async fn open_all(
     db: &impl ConnectionTrait,
     key: &DataKey,
     rows: &[leads::Model],
@@ -178,7 +178,7 @@ async fn refuse_duplicates(
 
 /// Where a new lead goes: the given or default lead pipeline, the given or
 /// first stage, the given owner or the creator.
-async fn placement(
+pub(super) async fn placement(
     db: &impl ConnectionTrait,
     scope: &FacilityScope,
     actor: &Actor,
@@ -245,7 +245,8 @@ pub(super) fn created_event(actor: &Actor, lead: &Lead) -> AuditEvent {
 }
 
 /// Writes a new lead in `txn`: checks, de-duplication, placement, interests
-/// and its first moves. Shared by the API and the CSV import.
+/// and its first moves. The CSV import makes the same checks in bulk
+/// (`super::import_routes`).
 pub(super) async fn insert_lead(
     txn: &impl ConnectionTrait,
     scope: &FacilityScope,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Condition;
 use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect, Select};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
 use super::history;
@@ -35,7 +35,7 @@ pub async fn find(
 
 /// Which leads a list returns. Seed 000's views are filters: `v_active_leads`
 /// is `view=active`, `v_leads_pending_review` is `review=pending`.
-#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct LeadFilter {
@@ -63,7 +63,7 @@ pub struct LeadFilter {
 }
 
 /// A named list of leads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LeadView {
     /// Leads that are new, contacted, qualified or booked.
@@ -291,4 +291,77 @@ pub async fn leads_converted_to(
         .into_tuple()
         .all(db)
         .await
+}
+
+/// Parameters per statement of the import's queries and inserts: within
+/// SQLite's limit of 32766 at the leads table's 38 columns a row.
+const IMPORT_CHUNK: usize = 500;
+
+/// The visible leads with any of these emails or phones, as (id, email
+/// index, phone index): the stored duplicates of an import, found with a
+/// few queries however long the file.
+pub async fn with_contacts(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    emails: &[BlindIndex],
+    phones: &[BlindIndex],
+) -> Result<Vec<(Uuid, Option<BlindIndex>, Option<BlindIndex>)>, DbErr> {
+    let mut found = Vec::new();
+    let searches = [
+        (leads::Column::EmailIndex, emails),
+        (leads::Column::PhoneIndex, phones),
+    ];
+    for (column, values) in searches {
+        for chunk in values.chunks(IMPORT_CHUNK) {
+            found.extend(
+                visible(scope)
+                    .select_only()
+                    .column(leads::Column::Id)
+                    .column(leads::Column::EmailIndex)
+                    .column(leads::Column::PhoneIndex)
+                    .filter(column.is_in(chunk.iter().cloned()))
+                    .into_tuple::<(Uuid, Option<BlindIndex>, Option<BlindIndex>)>()
+                    .all(db)
+                    .await?,
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// Writes imported leads, a few hundred per statement, each with its first
+/// move into `stage_id` as `new`.
+pub async fn insert_imported(
+    db: &impl ConnectionTrait,
+    rows: Vec<leads::ActiveModel>,
+    stage_id: Uuid,
+    actor_id: Uuid,
+    at: Timestamp,
+) -> Result<(), DbErr> {
+    let moves: Vec<history::ActiveModel> = rows
+        .iter()
+        .filter_map(|row| row.id.try_as_ref())
+        .map(|lead_id| history::ActiveModel {
+            id: ActiveValue::Set(crate::db::new_id()),
+            lead_id: ActiveValue::Set(*lead_id),
+            from_status: ActiveValue::Set(None),
+            to_status: ActiveValue::Set(Some(LeadStatus::New.as_str().to_owned())),
+            from_stage_id: ActiveValue::Set(None),
+            to_stage_id: ActiveValue::Set(Some(stage_id)),
+            actor_id: ActiveValue::Set(Some(actor_id)),
+            occurred_at: ActiveValue::Set(at),
+        })
+        .collect();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        leads::Entity::insert_many(rows.by_ref().take(IMPORT_CHUNK).collect::<Vec<_>>())
+            .exec_without_returning(db)
+            .await?;
+    }
+    for chunk in moves.chunks(IMPORT_CHUNK) {
+        history::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
 }

@@ -52,7 +52,9 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
     }
 }
 
-fn is_over_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+/// Whether reading a body failed because it passed the kernel's limit;
+/// every extractor that reads a body tells a 413 apart this way.
+pub(crate) fn is_over_limit(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(err);
     while let Some(e) = current {
         if e.is::<LengthLimitError>() {

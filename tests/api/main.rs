@@ -13,6 +13,7 @@ mod http_basics;
 mod identity;
 mod journey;
 mod keys;
+mod lead_import;
 mod leads;
 mod master_key;
 mod migrations;

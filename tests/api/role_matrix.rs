@@ -215,6 +215,26 @@ fn cases() -> Vec<Case> {
             permission: P::LeadCreate,
         },
         Case {
+            name: "import leads",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/leads/import", r.facility),
+            // A string body is sent as text/csv (see `send`).
+            body: |_| {
+                Some(json!(format!(
+                    "first_name,last_name,email\nOctavia,Wrenfield,{}@import.example\n",
+                    Uuid::new_v4().simple()
+                )))
+            },
+            permission: P::LeadCreate,
+        },
+        Case {
+            name: "export leads",
+            method: Method::GET,
+            path: |r| format!("/facilities/{}/leads/export", r.facility),
+            body: |_| None,
+            permission: P::LeadExport,
+        },
+        Case {
             name: "change someone else's lead",
             method: Method::PATCH,
             path: |r| format!("/facilities/{}/leads/{}", r.facility, r.lead),
@@ -550,8 +570,7 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
                 } else {
                     (case.body)(&world)
                 };
-                let status = app
-                    .call(&person.token, case.method.clone(), &path, body)
+                let status = send(&app, &person.token, case.method.clone(), &path, body)
                     .await
                     .status()
                     .as_u16();
@@ -600,6 +619,23 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
         "every cross-facility request is denied as not found"
     );
     app.stop().await;
+}
+
+/// Sends a case's request: a JSON body, or a string body as `text/csv`
+/// (the one endpoint that reads CSV, the lead import).
+async fn send(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    match body {
+        Some(Value::String(csv)) => {
+            crate::lead_import::send_csv(app, token, method, path, &csv).await
+        }
+        body => app.call(token, method, path, body).await,
+    }
 }
 
 /// What the cases act on in `facility`: a lead owned by its administrator,

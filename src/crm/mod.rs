@@ -3,10 +3,14 @@
 //! the lead lifecycle, clinical interests, the lead score, clinical review
 //! and each lead's history (DOMAIN.md, "crm").
 
+pub mod demo;
 pub mod history;
 pub mod leads;
 pub mod migration;
 pub mod pipelines;
+pub mod rescore;
 pub mod routes;
 pub mod score;
+pub mod stats;
+pub mod stats_routes;
 pub mod store;

@@ -44,6 +44,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(log_call))
         .routes(routes!(review_lead))
         .routes(routes!(lead_history))
+        .merge(super::stats_routes::routes())
 }
 
 /// An event about a lead by `actor`.

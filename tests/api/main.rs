@@ -11,6 +11,7 @@ mod docs;
 mod http_basics;
 mod identity;
 mod keys;
+mod lead_stats;
 mod leads;
 mod master_key;
 mod migrations;

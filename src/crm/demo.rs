@@ -41,6 +41,7 @@ use crate::audit::{self, AuditAction, AuditActor, AuditEvent, ComplianceFlag, re
 use crate::care::patients::{self, Address, NewPatient};
 use crate::config::Config;
 use crate::crypto::{DataKey, RowSealer};
+use crate::db::{Backend, Database};
 use crate::identity::accounts::{self, NewAccount};
 use crate::identity::email::Email;
 use crate::identity::password;
@@ -379,8 +380,27 @@ pub async fn load(state: &AppState, options: &DemoOptions) -> anyhow::Result<Dem
         tracing::info!(loaded = end, of = loader.total, "demo leads");
         next = end;
     }
+    refresh_planner_statistics(db).await?;
     loader.report.staff = staff;
     Ok(loader.report)
+}
+
+/// A bulk load leaves the query planner without statistics about the new
+/// rows until autovacuum (PostgreSQL) or `PRAGMA optimize` (SQLite) comes
+/// round, and the first queries get plans made for empty tables: a page of
+/// 50 active leads then sorts every open lead, tens of milliseconds instead
+/// of one. PostgreSQL also needs a vacuum to mark the new pages all-visible
+/// before its index-only scans can skip them.
+async fn refresh_planner_statistics(db: &Database) -> Result<(), DbErr> {
+    match db.backend() {
+        Backend::Postgres => {
+            db.execute_unprepared(
+                "VACUUM (ANALYZE) leads, lead_interests, lead_transitions, patients",
+            )
+            .await
+        }
+        Backend::Sqlite => db.execute_unprepared("ANALYZE").await,
+    }
 }
 
 fn system() -> AuditActor {
@@ -481,10 +501,7 @@ async fn create_facility_and_staff(
 }
 
 /// The facility's default lead pipeline and its stages, first to last.
-async fn lead_stages(
-    db: &crate::db::Database,
-    facility_id: Uuid,
-) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
+async fn lead_stages(db: &Database, facility_id: Uuid) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
     let pipeline = pipeline::Entity::find()
         .filter(pipeline::Column::FacilityId.eq(facility_id))
         .filter(pipeline::Column::Kind.eq(PipelineKind::Lead.as_str()))

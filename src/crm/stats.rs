@@ -6,14 +6,15 @@
 //! The statistics are aggregates: counts, rates and delays, with no
 //! contact details, so reading them is not a read of anyone's PHI and
 //! writes no audit event. They are computed in the database with GROUP BY
-//! (the pipeline) or from one narrow column per lead (the delays), never by
-//! loading leads; the range bounds the work: at most [`MAX_RANGE_DAYS`] of
-//! leads, found through the `(facility_id, created_at)` index.
+//! (the pipeline) or from three narrow columns per lead (the delays), never
+//! by loading leads; the range bounds the work: at most [`MAX_RANGE_DAYS`]
+//! of leads, read from one index range (see
+//! [`super::migration::LEAD_STATS_INDEX`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Asterisk, Expr, ExprTrait};
 use sea_orm::{ConnectionTrait, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -180,8 +181,10 @@ pub struct LeadGroup {
 }
 
 /// The leads of the scope's facility created in `range`, counted by status,
-/// source and stage in one GROUP BY over the `(facility_id, created_at)`
-/// index: a few dozen rows however many leads there are.
+/// source and stage in one GROUP BY: a few dozen rows however many leads
+/// there are. It reads only columns of the covering index of
+/// [`super::migration::LEAD_STATS_INDEX`] (hence `COUNT(*)`, not of the
+/// id), so the database never visits the lead rows themselves.
 pub async fn lead_groups(
     db: &impl ConnectionTrait,
     scope: &FacilityScope,
@@ -193,7 +196,7 @@ pub async fn lead_groups(
         .column(Column::Status)
         .column(Column::Source)
         .column(Column::StageId)
-        .column_as(Expr::col(Column::Id).count(), "leads")
+        .column_as(Expr::col(Asterisk).count(), "leads")
         .column_as(Expr::col(Column::PatientId).count(), "with_patient")
         .group_by(Column::Status)
         .group_by(Column::Source)
@@ -367,7 +370,8 @@ pub type LeadDelay = (Option<Uuid>, String, Option<i64>);
 /// alternative in SQL (ROW_NUMBER and COUNT windows, once per grouping) sorts
 /// the range three times and is harder to read. The range bounds the rows
 /// to a year of leads, and each row is three narrow columns, so one scan and
-/// a sort in memory is both simpler and cheaper.
+/// a sort in memory is both simpler and cheaper. Like [`lead_groups`], it
+/// reads the covering index only.
 pub async fn lead_delays(
     db: &impl ConnectionTrait,
     scope: &FacilityScope,

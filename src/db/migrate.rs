@@ -29,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::access::migration::CreateEmergencyAccess),
             Box::new(crate::audit::migration::AddLeadToAuditEvents),
             Box::new(crate::crm::migration::CreateLeads),
+            Box::new(crate::crm::migration::AddLeadStatsIndex),
         ]
     }
 }

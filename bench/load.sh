@@ -6,10 +6,17 @@
 #   bench/load.sh                       # all workloads, 10 s each
 #   BENCH_DURATION=30s bench/load.sh health
 #   bench/load.sh patient-read          # one workload
+#   bench/load.sh lead-list lead-stats  # several; `crm` names every CRM one
 #
 # The trust-core workloads (sign-in, token-check, patient-read, patient-mix)
 # run against a system administrator made with `carebase admin create` and
 # data that bench/setup.py registers through the API (BENCH_PATIENTS, 1000).
+# The CRM workloads (lead-list, lead-active, lead-stats, speed-to-lead,
+# lead-rescore) run against `carebase demo --leads BENCH_LEADS` (100000),
+# loaded before the server starts, as the demo's SDR (its administrator
+# for the rescore). lead-rescore is one long request: it is timed with curl
+# (BENCH_RESCORE_RUNS, 3) and printed in a table of its own, with the time
+# the demo took to load.
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # CAREBASE_BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/postgres;
@@ -26,7 +33,7 @@ PG_ADMIN_URL=${CAREBASE_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/p
 # nothing and costs a third of the throughput; use BENCH_PG_OPTIONS=sslmode=require
 # to measure with it.
 PG_OPTIONS=${BENCH_PG_OPTIONS:-sslmode=disable}
-ONLY=${1:-}
+ONLY="$*"
 
 # Workloads: name, what to request (a path to GET, or a wrk Lua script in
 # bench/), and connections (- for BENCH_CONNECTIONS). Later issues add
@@ -38,10 +45,18 @@ WORKLOADS=(
   "token-check facility.lua -"
   "patient-read reads.lua -"
   "patient-mix mix.lua -"
+  "lead-list lead-list.lua -"
+  "lead-active lead-active.lua -"
+  "lead-stats lead-stats.lua -"
+  "speed-to-lead speed-to-lead.lua -"
+  "lead-rescore rescore -"
 )
 PATIENTS=${BENCH_PATIENTS:-1000}
 ADMIN_EMAIL="bench-admin@bench.example"
 ADMIN_PASSWORD="bench administrator passphrase"
+LEADS=${BENCH_LEADS:-100000}
+RESCORE_RUNS=${BENCH_RESCORE_RUNS:-3}
+DEMO_PASSWORD="bench demo staff passphrase"
 export BENCH_LUA="$PWD/bench"
 
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
@@ -97,7 +112,17 @@ run_wrk() { # target backend workload url [connections] [script]
   ROWS+=("| $1 | $2 | $3 | $connections | $rps | $p50 | $p99 | ${errors:-0} |")
 }
 
-selected() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+is_crm() { [[ "$1" == lead-* || "$1" == speed-to-lead ]]; }
+
+selected() {
+  [ -z "$ONLY" ] && return 0
+  local only
+  for only in $ONLY; do
+    [ "$only" = "$1" ] && return 0
+    [ "$only" = crm ] && is_crm "$1" && return 0
+  done
+  return 1
+}
 
 # Baseline: bare axum hello world.
 if selected health; then
@@ -112,9 +137,35 @@ needs_setup() {
   local w name target
   for w in "${WORKLOADS[@]}"; do
     read -r name target _ <<<"$w"
-    [[ "$target" == *.lua ]] && selected "$name" && return 0
+    [[ "$target" == *.lua ]] && ! is_crm "$name" && selected "$name" && return 0
   done
   return 1
+}
+
+needs_demo() {
+  local w name
+  for w in "${WORKLOADS[@]}"; do
+    read -r name _ <<<"$w"
+    is_crm "$name" && selected "$name" && return 0
+  done
+  return 1
+}
+
+RESCORE_ROWS=()
+# Times POST …/leads/rescore, one request at a time, RESCORE_RUNS times.
+run_rescore() { # backend base_url demo_seconds
+  local token facility runs="" out seconds changed
+  token=$(cat "$BENCH_DIR/crm_admin_token")
+  facility=$(cat "$BENCH_DIR/crm_facility")
+  for _ in $(seq 1 "$RESCORE_RUNS"); do
+    out=$(curl -s -X POST -H "Authorization: Bearer $token" -w ' %{http_code} %{time_total}' \
+      "$2/facilities/$facility/leads/rescore")
+    seconds=$(awk '{ printf "%.2f", $NF }' <<<"$out")
+    changed=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1].rsplit(" ", 2)[0]).get("changed", "error"))' "$out" 2>/dev/null || echo "error")
+    [ "$(awk '{ print $(NF-1) }' <<<"$out")" = 200 ] || changed="HTTP $(awk '{ print $(NF-1) }' <<<"$out")"
+    runs+=" $seconds ($changed) |"
+  done
+  RESCORE_ROWS+=("| $1 | $LEADS | $3 |$runs")
 }
 
 run_carebase() { # backend database_url
@@ -126,17 +177,32 @@ run_carebase() { # backend database_url
   [ -n "$2" ] && env+=(CAREBASE_DATABASE_URL="$2")
   echo "$ADMIN_PASSWORD" | "${env[@]}" target/release/carebase admin create \
     --email "$ADMIN_EMAIL" --password-stdin >"$data/admin.log" 2>&1
+  local facility="" demo_seconds="-"
+  if needs_demo; then
+    echo "$DEMO_PASSWORD" | "${env[@]}" target/release/carebase demo --leads "$LEADS" \
+      --password-stdin >"$data/demo.log" 2>&1
+    facility=$(sed -n 's/.*(facility \([0-9a-f-]*\)).*/\1/p' "$data/demo.log")
+    demo_seconds=$(sed -n 's/.* in \([0-9.]*\) s:.*/\1/p' "$data/demo.log")
+    # The rescore of BENCH_LEADS is one request that may outlast the
+    # default 30 s request timeout.
+    env+=(CAREBASE_HTTP_REQUEST_TIMEOUT_SECS=600)
+  fi
   "${env[@]}" target/release/carebase serve >"$data/server.log" 2>&1 &
   SERVER_PID=$!
   wait_for "http://127.0.0.1:$port/ready"
   if needs_setup; then
     python3 bench/setup.py "http://127.0.0.1:$port" "$ADMIN_EMAIL" "$ADMIN_PASSWORD" "$data/bench" "$PATIENTS" >/dev/null
   fi
+  if needs_demo; then
+    python3 bench/crm_setup.py "http://127.0.0.1:$port" "$facility" "$DEMO_PASSWORD" "$data/bench" >/dev/null
+  fi
   export BENCH_DIR="$data/bench"
   for w in "${WORKLOADS[@]}"; do
     read -r name target connections <<<"$w"
     selected "$name" || continue
-    if [[ "$target" == *.lua ]]; then
+    if [ "$target" = rescore ]; then
+      run_rescore "$1" "http://127.0.0.1:$port" "$demo_seconds"
+    elif [[ "$target" == *.lua ]]; then
       run_wrk "carebase" "$1" "$name" "http://127.0.0.1:$port" "$connections" "$target"
     else
       run_wrk "carebase" "$1" "$name" "http://127.0.0.1:$port$target" "$connections"
@@ -158,3 +224,14 @@ echo
 echo "| target | backend | workload | connections | req/s | p50 ms | p99 ms | errors |"
 echo "|---|---|---|---:|---:|---:|---:|---|"
 printf '%s\n' "${ROWS[@]}"
+if [ ${#RESCORE_ROWS[@]} -gt 0 ]; then
+  echo
+  echo "Demo load and score recomputation (POST /facilities/{f}/leads/rescore, one request at a time; seconds, leads changed):"
+  echo
+  header="| backend | leads | demo load s |"
+  rule="|---|---:|---:|"
+  for i in $(seq 1 "$RESCORE_RUNS"); do header+=" rescore $i s |"; rule+="---:|"; done
+  echo "$header"
+  echo "$rule"
+  printf '%s\n' "${RESCORE_ROWS[@]}"
+fi

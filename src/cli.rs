@@ -64,6 +64,21 @@ enum Command {
         #[command(subcommand)]
         action: AuditCommand,
     },
+    /// Load a synthetic "Demo Clinic" (staff of every CRM role, a year of
+    /// leads with their history, a few patients) into the configured
+    /// database. Refuses a database that already has it. Prints a generated
+    /// staff password once, unless --password-stdin gives it.
+    Demo {
+        /// How many leads to load.
+        #[arg(long, default_value_t = 2000)]
+        leads: u32,
+        /// The generator's seed: the same seed loads the same leads.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Read the staff password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,6 +218,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Openapi => {
             println!("{}", crate::http::api_docs::document().to_pretty_json()?);
         }
+        Command::Demo {
+            leads,
+            seed,
+            password_stdin,
+        } => crate::crm::demo::run(config, leads, seed, password_stdin).await?,
         Command::Audit {
             action: AuditCommand::Verify,
         } => {

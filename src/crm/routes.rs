@@ -47,6 +47,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(review_lead))
         .routes(routes!(lead_history))
         .routes(routes!(lead_timeline))
+        .merge(super::stats_routes::routes())
 }
 
 /// An event about a lead by `actor`.

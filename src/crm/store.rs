@@ -365,3 +365,123 @@ pub async fn insert_imported(
     }
     Ok(())
 }
+
+/// What a lead's score is computed from, and the score it has: the columns
+/// a rescore reads, without the sealed contact details it does not need.
+#[derive(Clone, Debug, sea_orm::FromQueryResult)]
+pub struct ScoredLead {
+    pub id: Uuid,
+    pub readiness: String,
+    pub source: String,
+    pub number_of_calls: i32,
+    pub replies: i32,
+    pub chat_messages: i32,
+    pub last_activity_at: Option<Timestamp>,
+    pub score: i32,
+    pub score_factors: String,
+}
+
+/// A page of the visible leads' score inputs, in id order after `after`.
+pub async fn scored_page(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<ScoredLead>, DbErr> {
+    use leads::Column;
+    let mut query = visible(scope)
+        .select_only()
+        .columns([
+            Column::Id,
+            Column::Readiness,
+            Column::Source,
+            Column::NumberOfCalls,
+            Column::Replies,
+            Column::ChatMessages,
+            Column::LastActivityAt,
+            Column::Score,
+            Column::ScoreFactors,
+        ])
+        .order_by_asc(Column::Id)
+        .limit(limit);
+    if let Some(after) = after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    query.into_model::<ScoredLead>().all(db).await
+}
+
+/// The priorities of the interests of `lead_ids`, by lead, with one query
+/// (the priority column only: a score needs nothing sealed).
+pub async fn interest_priorities_of(
+    db: &impl ConnectionTrait,
+    lead_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<InterestPriority>>, DbErr> {
+    let mut by_lead: HashMap<Uuid, Vec<InterestPriority>> = HashMap::new();
+    if lead_ids.is_empty() {
+        return Ok(by_lead);
+    }
+    let rows = interest::Entity::find()
+        .select_only()
+        .column(interest::Column::LeadId)
+        .column(interest::Column::Priority)
+        .filter(interest::Column::LeadId.is_in(lead_ids.iter().copied()))
+        .into_tuple::<(Uuid, String)>()
+        .all(db)
+        .await?;
+    for (lead_id, priority) in rows {
+        if let Some(priority) = InterestPriority::parse(&priority) {
+            by_lead.entry(lead_id).or_default().push(priority);
+        }
+    }
+    Ok(by_lead)
+}
+
+/// Stores a recomputed score of a visible lead. `updated_at` stays: it
+/// records changes to the lead, and a score fading with time is not one.
+pub async fn set_score(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    lead_id: Uuid,
+    score: i32,
+    factors: String,
+) -> Result<(), DbErr> {
+    leads::Entity::update_many()
+        .col_expr(leads::Column::Score, Expr::value(score))
+        .col_expr(leads::Column::ScoreFactors, Expr::value(factors))
+        .filter(leads::Column::FacilityId.eq(scope.facility_id()))
+        .filter(leads::Column::Id.eq(lead_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Rows per INSERT when writing many: the widest row (a lead, 37 columns)
+/// times this stays far below SQLite's 32 766 bind parameters.
+const ROWS_PER_INSERT: usize = 500;
+
+/// Writes many sealed leads, their interests and their moves, as loading
+/// a whole facility at once needs (`carebase demo`). The caller gives rows
+/// of its own facility and runs this in its transaction.
+pub async fn insert_many(
+    db: &impl ConnectionTrait,
+    rows: Vec<leads::ActiveModel>,
+    interests: Vec<interest::ActiveModel>,
+    moves: Vec<history::ActiveModel>,
+) -> Result<(), DbErr> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        leads::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    for chunk in interests.chunks(ROWS_PER_INSERT) {
+        interest::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    for chunk in moves.chunks(ROWS_PER_INSERT) {
+        history::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}

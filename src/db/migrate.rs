@@ -32,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::care::migration::CreateJourneys),
             Box::new(crate::crm::migration::CreateTasks),
             Box::new(crate::crm::engagement_migration::CreateEngagement),
+            Box::new(crate::crm::migration::AddLeadStatsIndex),
         ]
     }
 }

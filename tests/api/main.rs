@@ -14,6 +14,7 @@ mod identity;
 mod journey;
 mod keys;
 mod lead_import;
+mod lead_stats;
 mod leads;
 mod master_key;
 mod migrations;

@@ -445,6 +445,37 @@ fn cases() -> Vec<Case> {
             permission: P::LeadRead,
         },
         Case {
+            name: "read pipeline statistics",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{}/leads/stats/pipeline?from=2026-01-01T00:00:00Z&to=2026-04-01T00:00:00Z",
+                    r.facility
+                )
+            },
+            body: |_| None,
+            permission: P::LeadRead,
+        },
+        Case {
+            name: "read speed to lead",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{}/leads/stats/speed-to-lead?from=2026-01-01T00:00:00Z&to=2026-04-01T00:00:00Z",
+                    r.facility
+                )
+            },
+            body: |_| None,
+            permission: P::LeadRead,
+        },
+        Case {
+            name: "rescore leads",
+            method: Method::POST,
+            path: |r| format!("/facilities/{}/leads/rescore", r.facility),
+            body: |_| None,
+            permission: P::PipelineManage,
+        },
+        Case {
             name: "review emergency access",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/emergency-access", f = r.facility),

@@ -739,6 +739,28 @@ async fn demo_scenario(dir: &Path, env: &[(&str, &str)]) {
     );
     assert!(speed["overall"]["median_seconds"].as_f64().unwrap() > 0.0);
 
+    // Converted leads are patients on the care journey with their coach;
+    // leads and patients have tasks, some of them overdue.
+    let coach = sign_in("coach1@demo.carebase.test").await;
+    let journeys = get(
+        coach.clone(),
+        format!("/facilities/{facility}/journeys?limit=200"),
+    )
+    .await;
+    let journeys = journeys["items"].as_array().unwrap();
+    assert_eq!(journeys.len(), 6, "1 200 leads make 6 patients");
+    assert!(
+        journeys
+            .iter()
+            .all(|j| j["lead_id"].is_string() && j["stage"].is_string())
+    );
+    let tasks = get(coach, format!("/facilities/{facility}/tasks?limit=200")).await;
+    assert_eq!(
+        tasks["items"].as_array().unwrap().len(),
+        66,
+        "60 open leads and 6 patients"
+    );
+
     // Three batches: the demo scored each lead as of its last change.
     let admin = sign_in("admin1@demo.carebase.test").await;
     let rescored: serde_json::Value = client

@@ -23,7 +23,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng as _;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue, QueryOrder};
+use sea_orm::{ActiveValue, QueryOrder, QuerySelect};
 use serde_json::json;
 
 use super::history::{self, Move};
@@ -251,6 +251,8 @@ pub struct DemoReport {
     pub interests: u64,
     pub moves: u64,
     pub patients: u64,
+    pub journeys: u64,
+    pub tasks: u64,
 }
 
 /// A password for the demo staff: 20 random URL-safe characters.
@@ -286,13 +288,15 @@ pub async fn run(
     state.db.close().await;
     let report = result?;
     println!(
-        "Loaded \"{FACILITY_NAME}\" (facility {}) in {:.1} s: {} leads, {} interests, {} moves, {} patients.",
+        "Loaded \"{FACILITY_NAME}\" (facility {}) in {:.1} s: {} leads, {} interests, {} moves, \
+         {} patients on the care journey, {} tasks.",
         report.facility_id,
         started.elapsed().as_secs_f64(),
         report.leads,
         report.interests,
         report.moves,
-        report.patients
+        report.patients,
+        report.tasks
     );
     println!("Staff accounts, all with the same password:");
     for account in &report.staff {
@@ -364,6 +368,8 @@ pub async fn load(state: &AppState, options: &DemoOptions) -> anyhow::Result<Dem
             interests: 0,
             moves: 0,
             patients: 0,
+            journeys: 0,
+            tasks: 0,
         },
     };
     let mut next = 0;
@@ -380,9 +386,170 @@ pub async fn load(state: &AppState, options: &DemoOptions) -> anyhow::Result<Dem
         tracing::info!(loaded = end, of = loader.total, "demo leads");
         next = end;
     }
+    let care = journeys_and_tasks(db, &mut loader).await?;
+    loader.report.journeys = care.0;
+    loader.report.tasks = care.1;
     refresh_planner_statistics(db).await?;
     loader.report.staff = staff;
     Ok(loader.report)
+}
+
+/// What the demo's tasks say: seed 001's work of SDRs and coaches.
+const TASK_TITLES: [&str; 8] = [
+    "Call back about pricing",
+    "Send the health questionnaire reminder",
+    "Confirm the lab appointment",
+    "Review the initial labs",
+    "Book the provider exam",
+    "Follow up on the medication order",
+    "Check in after the first refill",
+    "Ask for a referral",
+];
+
+/// Puts every demo patient on the default care journey, at a stage as far
+/// along as its time since conversion allows, with its coach and each move;
+/// then raises tasks for a twentieth of the open leads and for every
+/// patient, in every priority and status, some overdue. Returns the
+/// journeys and the tasks made. Written as the system job, audited per
+/// kind of row.
+async fn journeys_and_tasks(db: &Database, loader: &mut Loader<'_>) -> anyhow::Result<(u64, u64)> {
+    use super::tasks::{self, NewTask, TaskPriority, TaskStatus};
+    use crate::care::journey::{moves as journey_moves, row as journey_row};
+    let facility_id = loader.facility_id;
+    let (pathway_id, care_stages) = default_stages(db, facility_id, PipelineKind::Care).await?;
+    let converted: Vec<(Uuid, Option<Uuid>, Option<Uuid>, Option<Uuid>)> = leads::Entity::find()
+        .select_only()
+        .column(leads::Column::Id)
+        .column(leads::Column::PatientId)
+        .column(leads::Column::HealthCoachId)
+        .column(leads::Column::OwnerId)
+        .filter(leads::Column::FacilityId.eq(facility_id))
+        .filter(leads::Column::PatientId.is_not_null())
+        .into_tuple()
+        .all(db.conn())
+        .await?;
+    let open: Vec<(Uuid, Option<Uuid>)> = leads::Entity::find()
+        .select_only()
+        .column(leads::Column::Id)
+        .column(leads::Column::OwnerId)
+        .filter(leads::Column::FacilityId.eq(facility_id))
+        .filter(leads::Column::Status.is_in(LeadStatus::OPEN.map(LeadStatus::as_str)))
+        .order_by_asc(leads::Column::Id)
+        .limit((loader.total / 20).max(10) as u64)
+        .into_tuple()
+        .all(db.conn())
+        .await?;
+    let now = loader.now;
+    let rng = &mut loader.rng;
+    let mut journeys = Vec::new();
+    let mut moves = Vec::new();
+    let mut tasks_rows = Vec::new();
+    for (lead_id, patient_id, coach, _) in &converted {
+        let Some(patient_id) = patient_id else {
+            continue;
+        };
+        let id = crate::db::new_id();
+        let enrolled = now - (rng.below(180) as i64 + 1) * DAY;
+        let stage = rng.below(care_stages.len());
+        let coach = coach.or_else(|| loader.coaches.first().copied());
+        for step in 0..=stage {
+            moves.push(journey_moves::ActiveModel {
+                id: ActiveValue::Set(crate::db::new_id()),
+                journey_id: ActiveValue::Set(id),
+                from_stage_id: ActiveValue::Set(step.checked_sub(1).map(|s| care_stages[s])),
+                to_stage_id: ActiveValue::Set(care_stages[step]),
+                actor_id: ActiveValue::Set(coach),
+                occurred_at: ActiveValue::Set(Timestamp::from_micros(
+                    enrolled + step as i64 * 7 * DAY,
+                )),
+            });
+        }
+        journeys.push(journey_row::ActiveModel {
+            id: ActiveValue::Set(id),
+            facility_id: ActiveValue::Set(facility_id),
+            patient_id: ActiveValue::Set(*patient_id),
+            pathway_id: ActiveValue::Set(pathway_id),
+            stage_id: ActiveValue::Set(care_stages[stage]),
+            health_coach_id: ActiveValue::Set(coach),
+            lead_id: ActiveValue::Set(Some(*lead_id)),
+            notes: ActiveValue::Set(None),
+            enrolled_at: ActiveValue::Set(Timestamp::from_micros(enrolled)),
+            updated_at: ActiveValue::Set(Timestamp::from_micros(enrolled)),
+        });
+    }
+    let subjects = open
+        .iter()
+        .map(|(lead, owner)| (Some(*lead), None, *owner))
+        .chain(
+            converted
+                .iter()
+                .map(|(_, patient, coach, _)| (None, *patient, *coach)),
+        );
+    for (lead_id, patient_id, assignee) in subjects {
+        let id = crate::db::new_id();
+        let priority = *rng.pick(&TaskPriority::ALL);
+        let raised = now - rng.below(14 * 24) as i64 * HOUR;
+        let new = NewTask {
+            title: (*rng.pick(&TASK_TITLES)).to_owned(),
+            priority: Some(priority),
+            lead_id,
+            patient_id,
+            ..NewTask::default()
+        };
+        let creator = assignee.or(loader.admin).unwrap_or_default();
+        let mut row = tasks::seal_new(
+            loader.key,
+            id,
+            facility_id,
+            &new,
+            assignee,
+            creator,
+            Timestamp::from_micros(raised),
+        );
+        let status = match rng.below(20) {
+            0..=9 => TaskStatus::Pending,
+            10..=13 => TaskStatus::InProgress,
+            14..=18 => TaskStatus::Completed,
+            _ => TaskStatus::Cancelled,
+        };
+        row.status = ActiveValue::Set(status.as_str().to_owned());
+        if status == TaskStatus::Completed {
+            row.completed_at = ActiveValue::Set(Some(Timestamp::from_micros(raised + 2 * HOUR)));
+        }
+        tasks_rows.push(row);
+    }
+    let counts = (journeys.len() as u64, tasks_rows.len() as u64);
+    let txn = db.begin().await?;
+    for chunk in journeys.chunks(500) {
+        journey_row::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&*txn)
+            .await?;
+    }
+    for chunk in moves.chunks(500) {
+        journey_moves::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&*txn)
+            .await?;
+    }
+    for chunk in tasks_rows.chunks(500) {
+        tasks::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&*txn)
+            .await?;
+    }
+    let events = vec![
+        AuditEvent::new(system(), AuditAction::Create, "care_journey")
+            .facility(facility_id)
+            .changes(redact(
+                json!({ "journeys": counts.0, "moves": moves.len(), "demo": true }),
+                &[],
+            ))
+            .flag(ComplianceFlag::Phi),
+        AuditEvent::new(system(), AuditAction::Create, "task")
+            .facility(facility_id)
+            .changes(redact(json!({ "tasks": counts.1, "demo": true }), &[]))
+            .flag(ComplianceFlag::Phi),
+    ];
+    audit::commit(txn, events).await?;
+    Ok(counts)
 }
 
 /// A bulk load leaves PostgreSQL's planner without statistics about the
@@ -400,7 +567,8 @@ async fn refresh_planner_statistics(db: &Database) -> Result<(), DbErr> {
     match db.backend() {
         Backend::Postgres => {
             db.execute_unprepared(
-                "VACUUM (ANALYZE) leads, lead_interests, lead_transitions, patients",
+                "VACUUM (ANALYZE) leads, lead_interests, lead_transitions, patients, \
+                 care_journeys, care_journey_moves, tasks",
             )
             .await
         }
@@ -507,13 +675,27 @@ async fn create_facility_and_staff(
 
 /// The facility's default lead pipeline and its stages, first to last.
 async fn lead_stages(db: &Database, facility_id: Uuid) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
+    default_stages(db, facility_id, PipelineKind::Lead).await
+}
+
+/// The default pipeline of `kind` and its stages in order: seed 001's.
+async fn default_stages(
+    db: &Database,
+    facility_id: Uuid,
+    kind: PipelineKind,
+) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
     let pipeline = pipeline::Entity::find()
         .filter(pipeline::Column::FacilityId.eq(facility_id))
-        .filter(pipeline::Column::Kind.eq(PipelineKind::Lead.as_str()))
+        .filter(pipeline::Column::Kind.eq(kind.as_str()))
         .filter(pipeline::Column::IsDefault.eq(true))
         .one(db.conn())
         .await?
-        .ok_or_else(|| anyhow::anyhow!("the demo facility has no default lead pipeline"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the demo facility has no default {} pipeline",
+                kind.as_str()
+            )
+        })?;
     let stages: Vec<Uuid> = stage::Entity::find()
         .filter(stage::Column::PipelineId.eq(pipeline.id))
         .order_by_asc(stage::Column::Position)
@@ -522,9 +704,14 @@ async fn lead_stages(db: &Database, facility_id: Uuid) -> anyhow::Result<(Uuid, 
         .into_iter()
         .map(|s| s.id)
         .collect();
+    let expected = match kind {
+        PipelineKind::Lead => super::pipelines::DEFAULT_LEAD_STAGES.len(),
+        PipelineKind::Care => super::pipelines::DEFAULT_CARE_STAGES.len(),
+    };
     anyhow::ensure!(
-        stages.len() == super::pipelines::DEFAULT_LEAD_STAGES.len(),
-        "the demo facility's lead pipeline is not seed 001's"
+        stages.len() == expected,
+        "the demo facility's {} pipeline is not seed 001's",
+        kind.as_str()
     );
     Ok((pipeline.id, stages))
 }

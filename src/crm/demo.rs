@@ -406,6 +406,9 @@ const TASK_TITLES: [&str; 8] = [
     "Ask for a referral",
 ];
 
+/// A converted lead: its id, its patient and its coach.
+type ConvertedLead = (Uuid, Option<Uuid>, Option<Uuid>);
+
 /// Puts every demo patient on the default care journey, at a stage as far
 /// along as its time since conversion allows, with its coach and each move;
 /// then raises tasks for a twentieth of the open leads and for every
@@ -417,12 +420,11 @@ async fn journeys_and_tasks(db: &Database, loader: &mut Loader<'_>) -> anyhow::R
     use crate::care::journey::{moves as journey_moves, row as journey_row};
     let facility_id = loader.facility_id;
     let (pathway_id, care_stages) = default_stages(db, facility_id, PipelineKind::Care).await?;
-    let converted: Vec<(Uuid, Option<Uuid>, Option<Uuid>, Option<Uuid>)> = leads::Entity::find()
+    let converted: Vec<ConvertedLead> = leads::Entity::find()
         .select_only()
         .column(leads::Column::Id)
         .column(leads::Column::PatientId)
         .column(leads::Column::HealthCoachId)
-        .column(leads::Column::OwnerId)
         .filter(leads::Column::FacilityId.eq(facility_id))
         .filter(leads::Column::PatientId.is_not_null())
         .into_tuple()
@@ -444,7 +446,7 @@ async fn journeys_and_tasks(db: &Database, loader: &mut Loader<'_>) -> anyhow::R
     let mut journeys = Vec::new();
     let mut moves = Vec::new();
     let mut tasks_rows = Vec::new();
-    for (lead_id, patient_id, coach, _) in &converted {
+    for (lead_id, patient_id, coach) in &converted {
         let Some(patient_id) = patient_id else {
             continue;
         };

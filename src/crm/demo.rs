@@ -485,7 +485,7 @@ async fn journeys_and_tasks(db: &Database, loader: &mut Loader<'_>) -> anyhow::R
         .chain(
             converted
                 .iter()
-                .map(|(_, patient, coach, _)| (None, *patient, *coach)),
+                .map(|(_, patient, coach)| (None, *patient, *coach)),
         );
     for (lead_id, patient_id, assignee) in subjects {
         let id = crate::db::new_id();

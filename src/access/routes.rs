@@ -555,11 +555,7 @@ async fn list_emergency_access(
     ApiQuery(query): ApiQuery<GrantQuery>,
 ) -> Result<ApiJson<Page<Grant>>, ApiError> {
     actor.facility(facility_id, Permission::EmergencyAccessReview)?;
-    let limit = PageQuery {
-        after: query.after,
-        limit: query.limit,
-    }
-    .limit()?;
+    let limit = crate::http::extract::page_limit(query.limit)?;
     let rows = emergency::page(
         state.db.conn(),
         facility_id,

@@ -17,7 +17,6 @@ use uuid::Uuid;
 use super::event::{ActorType, AuditAction};
 use super::store::events;
 use crate::error::ApiError;
-use crate::http::extract::{DEFAULT_PAGE, MAX_PAGE};
 use crate::time::Timestamp;
 
 /// Whose timeline.
@@ -89,14 +88,7 @@ pub struct TimelineQuery {
 
 impl TimelineQuery {
     pub fn limit(&self) -> Result<u64, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_PAGE),
-            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE}"),
-            )),
-        }
+        crate::http::extract::page_limit(self.limit)
     }
 }
 

@@ -22,7 +22,7 @@ use crate::crm::pipelines::{self, Pipeline, PipelineKind};
 use crate::crypto::{DataKey, RowSealer};
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
-use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
+use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
 use crate::time::Timestamp;
 use crate::validation::Checks;
 
@@ -233,11 +233,7 @@ async fn list_journeys(
     ApiQuery(filter): ApiQuery<JourneyFilter>,
 ) -> Result<ApiJson<Page<Journey>>, ApiError> {
     let scope = actor.facility(facility_id, Permission::JourneyRead)?;
-    let limit = PageQuery {
-        after: filter.after,
-        limit: filter.limit,
-    }
-    .limit()?;
+    let limit = crate::http::extract::page_limit(filter.limit)?;
     let db = state.db.conn();
     let rows = journey::page(db, &scope, &filter, limit).await?;
     let key = state.keyring.facility(facility_id).await?;

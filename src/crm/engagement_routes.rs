@@ -257,11 +257,7 @@ async fn list_chat_sessions(
     ApiQuery(filter): ApiQuery<ChatFilter>,
 ) -> Result<ApiJson<Page<ChatSession>>, ApiError> {
     let scope = actor.facility(facility_id, Permission::LeadRead)?;
-    let limit = PageQuery {
-        after: filter.after,
-        limit: filter.limit,
-    }
-    .limit()?;
+    let limit = crate::http::extract::page_limit(filter.limit)?;
     let rows = chat::page(state.db.conn(), &scope, &filter, limit).await?;
     let events = rows
         .iter()
@@ -587,11 +583,7 @@ async fn list_communications(
     ApiQuery(filter): ApiQuery<CommunicationFilter>,
 ) -> Result<ApiJson<Page<Communication>>, ApiError> {
     let scope = actor.facility(facility_id, Permission::LeadRead)?;
-    let limit = PageQuery {
-        after: filter.after,
-        limit: filter.limit,
-    }
-    .limit()?;
+    let limit = crate::http::extract::page_limit(filter.limit)?;
     let db = state.db.conn();
     let patients = actor.facility(facility_id, Permission::PatientRead).ok();
     let reach = match (filter.lead_id, filter.patient_id) {

@@ -28,8 +28,7 @@ use crate::crypto::{DataKey, RowSealer};
 use crate::db::new_id;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
-use crate::http::extract::{DEFAULT_PAGE, MAX_PAGE};
-use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
+use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
 use crate::identity::accounts;
 use crate::time::Timestamp;
 use crate::transition::StateMachine;
@@ -309,11 +308,7 @@ async fn list_leads(
     ApiQuery(filter): ApiQuery<LeadFilter>,
 ) -> Result<ApiJson<Page<Lead>>, ApiError> {
     let scope = actor.facility(facility_id, Permission::LeadRead)?;
-    let limit = PageQuery {
-        after: filter.after,
-        limit: filter.limit,
-    }
-    .limit()?;
+    let limit = crate::http::extract::page_limit(filter.limit)?;
     let db = state.db.conn();
     let rows = store::page(db, &scope, &filter, limit).await?;
     let key = state.keyring.facility(facility_id).await?;
@@ -766,16 +761,7 @@ async fn lead_history(
     ApiQuery(query): ApiQuery<MovesQuery>,
 ) -> Result<ApiJson<LeadMoves>, ApiError> {
     let scope = actor.facility(facility_id, Permission::LeadRead)?;
-    let limit = match query.limit {
-        None => DEFAULT_PAGE,
-        Some(n) if (1..=MAX_PAGE).contains(&n) => n,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE}"),
-            ));
-        }
-    };
+    let limit = crate::http::extract::page_limit(query.limit)?;
     let moves = store::history(state.db.conn(), &scope, lead_id, query.before, limit)
         .await?
         .ok_or(ApiError::NotFound)?;

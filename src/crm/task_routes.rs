@@ -28,7 +28,7 @@ use crate::crypto::DataKey;
 use crate::db::new_id;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
-use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
+use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
 use crate::time::Timestamp;
 use crate::transition::StateMachine;
 use crate::validation::Checks;
@@ -211,11 +211,7 @@ async fn list_tasks(
     ApiQuery(filter): ApiQuery<TaskFilter>,
 ) -> Result<ApiJson<Page<Task>>, ApiError> {
     let scope = actor.facility(facility_id, Permission::TaskRead)?;
-    let limit = PageQuery {
-        after: filter.after,
-        limit: filter.limit,
-    }
-    .limit()?;
+    let limit = crate::http::extract::page_limit(filter.limit)?;
     let rows = task_store::page(state.db.conn(), &scope, &filter, Timestamp::now(), limit).await?;
     let key = state.keyring.facility(facility_id).await?;
     let tasks = open_recorded(&state, &actor, &key, &rows).await?;

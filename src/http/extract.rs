@@ -69,14 +69,21 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn limit(&self) -> Result<u64, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_PAGE),
-            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::Validation(vec![FieldError::new(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE}"),
-            )])),
-        }
+        page_limit(self.limit)
+    }
+}
+
+/// The page size a list's `limit` parameter asks for: [`DEFAULT_PAGE`] when
+/// absent, refused outside 1 to [`MAX_PAGE`]. For lists whose query has
+/// its own filters beside `after` and `limit`.
+pub fn page_limit(limit: Option<u64>) -> Result<u64, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::Validation(vec![FieldError::new(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        )])),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::access::{Actor, Permission};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
-use crate::http::{ApiJson, ApiQuery, Page, PageQuery};
+use crate::http::{ApiJson, ApiQuery, Page};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(read_outbox))
@@ -48,11 +48,7 @@ async fn read_outbox(
     ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> Result<ApiJson<Page<OutboxMessage>>, ApiError> {
     actor.require_installation(Permission::OutboxRead)?;
-    let limit = PageQuery {
-        after: query.after,
-        limit: query.limit,
-    }
-    .limit()?;
+    let limit = crate::http::extract::page_limit(query.limit)?;
     let messages = super::list(
         state.db.conn(),
         &state.keyring,

@@ -87,7 +87,7 @@ fn new_patient(lead: &Lead, body: &Conversion) -> Result<NewPatient, ApiError> {
         emergency_contact: None,
         insurance: None,
         allergies: Vec::new(),
-        portal_account_id: lead.portal_account_id,
+        portal_account_id: None,
     };
     new.validate()?;
     Ok(new)

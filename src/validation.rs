@@ -75,6 +75,14 @@ impl Checks {
     }
 }
 
+/// A phone number as compared for equality (blind indexes): its digits,
+/// with a leading `+` kept, so `+1 (555) 010-4242` equals `+15550104242`.
+pub fn normalize_phone(phone: &str) -> String {
+    let plus = phone.trim_start().starts_with('+');
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    if plus { format!("+{digits}") } else { digits }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -128,6 +128,27 @@ pub async fn is_member(
         > 0)
 }
 
+/// Why an account cannot be given a record of the facility.
+pub const NOT_A_MEMBER: &str = "must be an account with a role in this facility";
+
+/// Refuses, naming the field, the first account of `fields` that holds no
+/// role in the facility: whom a lead, task or care journey may be assigned
+/// to (owner, coach, assignee).
+pub async fn require_members(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    fields: &[(&str, Option<Uuid>)],
+) -> Result<(), crate::error::ApiError> {
+    for (field, account) in fields {
+        if let Some(account) = account
+            && !is_member(db, *account, facility_id).await?
+        {
+            return Err(crate::error::ApiError::invalid(*field, NOT_A_MEMBER));
+        }
+    }
+    Ok(())
+}
+
 /// A page of the live memberships of a facility.
 pub async fn of_facility(
     db: &impl ConnectionTrait,

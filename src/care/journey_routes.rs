@@ -117,14 +117,12 @@ pub async fn enrol_in(
             .first_stage()
             .ok_or_else(|| ApiError::Conflict("the pathway has no stages".to_owned()))?,
     };
-    if let Some(coach) = place.health_coach_id
-        && !memberships::is_member(txn, coach, scope.facility_id()).await?
-    {
-        return Err(ApiError::invalid(
-            "health_coach_id",
-            "must be an account with a role in this facility",
-        ));
-    }
+    memberships::require_members(
+        txn,
+        scope.facility_id(),
+        &[("health_coach_id", place.health_coach_id)],
+    )
+    .await?;
     if journey::enrolled(txn, scope, patient_id, pathway.id)
         .await?
         .is_some()
@@ -435,14 +433,12 @@ async fn update_journey(
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let found = writable(&*txn, &scope, journey_id).await?;
-    if let Some(Some(coach)) = changes.health_coach_id
-        && !memberships::is_member(&*txn, coach, facility_id).await?
-    {
-        return Err(ApiError::invalid(
-            "health_coach_id",
-            "must be an account with a role in this facility",
-        ));
-    }
+    memberships::require_members(
+        &*txn,
+        facility_id,
+        &[("health_coach_id", changes.health_coach_id.flatten())],
+    )
+    .await?;
     let seal = RowSealer::new(&key, journey::TABLE, journey_id);
     let mut active: row::ActiveModel = found.into();
     if let Some(coach) = changes.health_coach_id {

@@ -383,10 +383,7 @@ pub fn email_index(key: &DataKey, email: &str) -> BlindIndex {
 /// The phone as compared: its digits, with a leading `+` kept, so
 /// `+1 (555) 010-4242` finds `+15550104242`.
 pub fn phone_index(key: &DataKey, phone: &str) -> BlindIndex {
-    let plus = phone.trim_start().starts_with('+');
-    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-    let normalized = if plus { format!("+{digits}") } else { digits };
-    key.blind_index("patient-phone", &normalized)
+    key.blind_index("patient-phone", &crate::validation::normalize_phone(phone))
 }
 
 /// The sealed row for a new patient.

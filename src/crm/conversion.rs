@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::leads::{self, Lead, PHI_FIELDS};
-use super::routes::{check_assignable, lead_event, open_one, writable_lead};
+use super::routes::{lead_event, open_one, writable_lead};
 use crate::access::memberships::{self, NewMembership};
 use crate::access::{Actor, Permission, Role};
 use crate::app::AppState;
@@ -125,7 +125,7 @@ async fn convert_lead(
             "the lead was already converted to patient {patient}"
         )));
     }
-    check_assignable(
+    memberships::require_members(
         &*txn,
         facility_id,
         &[("health_coach_id", body.health_coach_id)],

@@ -275,11 +275,10 @@ async fn with_assignable_people(
         if bad.is_empty() {
             kept.push(prepared);
         } else {
-            rejected.extend(bad.into_iter().map(|f| {
-                prepared
-                    .row
-                    .reject(f, "must be an account with a role in this facility")
-            }));
+            rejected.extend(
+                bad.into_iter()
+                    .map(|f| prepared.row.reject(f, memberships::NOT_A_MEMBER)),
+            );
         }
     }
     Ok(kept)

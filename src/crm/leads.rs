@@ -452,10 +452,7 @@ pub fn email_index(key: &DataKey, email: &str) -> BlindIndex {
 
 /// The phone as compared for duplicates: its digits, a leading `+` kept.
 pub fn phone_index(key: &DataKey, phone: &str) -> BlindIndex {
-    let plus = phone.trim_start().starts_with('+');
-    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-    let normalized = if plus { format!("+{digits}") } else { digits };
-    key.blind_index("lead-phone", &normalized)
+    key.blind_index("lead-phone", &crate::validation::normalize_phone(phone))
 }
 
 /// Where a new lead starts: its pipeline and stage, and who owns it.

@@ -122,25 +122,6 @@ pub(super) async fn open_one(
         .ok_or(ApiError::NotFound)
 }
 
-/// Refuses an owner or coach who holds no role in the facility.
-pub(super) async fn check_assignable(
-    db: &impl ConnectionTrait,
-    facility_id: Uuid,
-    fields: &[(&str, Option<Uuid>)],
-) -> Result<(), ApiError> {
-    for (field, account) in fields {
-        if let Some(account) = account
-            && !memberships::is_member(db, *account, facility_id).await?
-        {
-            return Err(ApiError::invalid(
-                *field,
-                "must be an account with a role in this facility",
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Refuses a lead whose email or phone another lead of the facility has.
 async fn refuse_duplicates(
     db: &impl ConnectionTrait,
@@ -255,7 +236,7 @@ pub(super) async fn insert_lead(
     new: &NewLead,
 ) -> Result<Lead, ApiError> {
     let facility_id = scope.facility_id();
-    check_assignable(
+    memberships::require_members(
         txn,
         facility_id,
         &[
@@ -406,7 +387,7 @@ async fn update_lead(
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_lead(&txn, &scope, lead_id).await?;
-    check_assignable(
+    memberships::require_members(
         &*txn,
         facility_id,
         &[
@@ -442,6 +423,14 @@ async fn update_lead(
     Ok(ApiJson(lead))
 }
 
+/// Seed 001's `lead_outcome`, as recorded with a move or a call: a short
+/// label, like the lead's own `outcome` field.
+fn check_outcome(outcome: Option<&str>) -> Result<(), ApiError> {
+    let mut c = crate::validation::Checks::default();
+    c.optional_text("outcome", outcome, 100);
+    c.done()
+}
+
 /// A move through the lifecycle.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -474,11 +463,7 @@ async fn move_lead_status(
     ApiJson(body): ApiJson<StatusMove>,
 ) -> Result<ApiJson<Lead>, ApiError> {
     let scope = actor.facility(facility_id, Permission::LeadUpdate)?;
-    if let Some(outcome) = &body.outcome {
-        let mut c = crate::validation::Checks::default();
-        c.text("outcome", outcome, 100);
-        c.done()?;
-    }
+    check_outcome(body.outcome.as_deref())?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_lead(&txn, &scope, lead_id).await?;
@@ -612,11 +597,7 @@ async fn log_call(
     ApiJson(call): ApiJson<CallLog>,
 ) -> Result<ApiJson<Lead>, ApiError> {
     let scope = actor.facility(facility_id, Permission::LeadUpdate)?;
-    if let Some(outcome) = &call.outcome {
-        let mut c = crate::validation::Checks::default();
-        c.text("outcome", outcome, 100);
-        c.done()?;
-    }
+    check_outcome(call.outcome.as_deref())?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_lead(&txn, &scope, lead_id).await?;

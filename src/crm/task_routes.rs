@@ -107,10 +107,7 @@ impl References {
         if let Some(account) = self.assignee_id
             && !memberships::is_member(db, account, facility_id).await?
         {
-            c.fail(
-                "assignee_id",
-                "must be an account with a role in this facility",
-            );
+            c.fail("assignee_id", memberships::NOT_A_MEMBER);
         }
         if let Some(lead_id) = self.lead_id
             && super::store::find(db, scope, lead_id).await?.is_none()

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::helpers::{TestApp, TestBackend, problem};
 use crate::leads::{create_lead, id, json_of, new_lead};
 use crate::on_both_backends;
-use crate::patients::raw_database_bytes;
+use crate::patients::{assert_no_plaintext, raw_database_bytes};
 use crate::people::new_patient;
 
 on_both_backends!(
@@ -182,12 +182,7 @@ async fn ai_interactions_are_logged_and_needs_review_flags_the_lead(backend: Tes
         "{text}"
     );
     let bytes = raw_database_bytes(&app, backend).await;
-    for phi in ["bruise easily", "bleeding disorder"] {
-        assert!(
-            !bytes.windows(phi.len()).any(|w| w == phi.as_bytes()),
-            "`{phi}` is stored in clear text"
-        );
-    }
+    assert_no_plaintext(&bytes, &["bruise easily", "bleeding disorder"]);
     app.stop().await;
 }
 
@@ -744,13 +739,6 @@ async fn communications_reach_only_what_the_caller_may_and_stay_sealed(backend: 
         );
     }
     let bytes = raw_database_bytes(&app, backend).await;
-    for summary in ["Xarelto", "wound photo", "erythema"] {
-        assert!(
-            !bytes
-                .windows(summary.len())
-                .any(|w| w == summary.as_bytes()),
-            "`{summary}` is stored in clear text"
-        );
-    }
+    assert_no_plaintext(&bytes, &["Xarelto", "wound photo", "erythema"]);
     app.stop().await;
 }

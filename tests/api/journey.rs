@@ -16,6 +16,7 @@ on_both_backends!(
     a_converted_lead_becomes_a_patient_on_the_care_journey_with_its_history,
     coaches_move_the_journeys_they_coach,
     a_converted_lead_is_invited_to_the_portal_and_sees_its_record,
+    a_conversion_that_fails_writes_nothing,
 );
 
 fn actions(timeline: &Value) -> Vec<(String, String)> {
@@ -440,5 +441,65 @@ async fn a_converted_lead_is_invited_to_the_portal_and_sees_its_record(backend: 
     );
     let after = json_of(app.call(&staff.token, Method::GET, &leads, None).await).await;
     assert!(after["last_portal_login"].is_string(), "{after}");
+    app.stop().await;
+}
+
+async fn a_conversion_that_fails_writes_nothing(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let facility = app.facility("Vitality").await;
+    let admin = app.person(&[(Some(facility), Role::Admin)]).await;
+    let mut taken = crate::people::new_patient();
+    taken["mrn"] = json!("VT-TAKEN");
+    app.patient(facility, taken).await;
+    let lead = create_lead(&app, &admin.token, facility, new_lead()).await;
+    let leads = format!("/facilities/{facility}/leads/{}", id(&lead));
+    let refused = app
+        .call(
+            &admin.token,
+            Method::POST,
+            &format!("{leads}/convert"),
+            Some(json!({ "mrn": "vt-taken", "date_of_birth": "1980-05-17" })),
+        )
+        .await;
+    assert_eq!(refused.status(), 409, "the MRN belongs to another patient");
+    let after = json_of(app.call(&admin.token, Method::GET, &leads, None).await).await;
+    assert!(after["patient_id"].is_null() && after["converted_at"].is_null());
+    let journeys = json_of(
+        app.call(
+            &admin.token,
+            Method::GET,
+            &format!("/facilities/{facility}/journeys"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(journeys["items"], json!([]), "no journey was left behind");
+    let patients = json_of(
+        app.call(
+            &admin.token,
+            Method::GET,
+            &format!("/facilities/{facility}/patients"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(patients["items"].as_array().unwrap().len(), 1);
+    let timeline = json_of(
+        app.call(
+            &admin.token,
+            Method::GET,
+            &format!("{leads}/timeline"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        actions(&timeline),
+        [pair("lead", "create")],
+        "no event of the failed conversion"
+    );
     app.stop().await;
 }

@@ -369,6 +369,17 @@ async fn bad_input_names_each_field_and_writes_nothing(backend: TestBackend) {
 }
 
 /// Every byte of the database, as files on disk.
+/// Fails naming the first of `phi` that appears in `bytes` (a scan of the
+/// database files from [`raw_database_bytes`]).
+pub fn assert_no_plaintext(bytes: &[u8], phi: &[&str]) {
+    for value in phi {
+        assert!(
+            !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
+            "`{value}` is stored in clear text"
+        );
+    }
+}
+
 pub async fn raw_database_bytes(app: &TestApp, backend: TestBackend) -> Vec<u8> {
     let db = app.state.db.conn();
     match backend {
@@ -444,24 +455,22 @@ async fn no_phi_is_stored_in_clear_text(backend: TestBackend) {
         bytes.windows(7).any(|w| w == b"Private"),
         "the scan sees plaintext that is not PHI (the facility name), so it would see PHI too"
     );
-    for phi in [
-        "Zebediah",
-        "Quuxworth",
-        "XYZZY-31337",
-        "1961-07-14",
-        "219-09-9999",
-        "555 010 4242",
-        "zebediah.quuxworth@example.org",
-        "Larkspur",
-        "Philomena",
-        "ACM-77881",
-        "penicillin",
-    ] {
-        assert!(
-            !bytes.windows(phi.len()).any(|w| w == phi.as_bytes()),
-            "`{phi}` is stored in clear text"
-        );
-    }
+    assert_no_plaintext(
+        &bytes,
+        &[
+            "Zebediah",
+            "Quuxworth",
+            "XYZZY-31337",
+            "1961-07-14",
+            "219-09-9999",
+            "555 010 4242",
+            "zebediah.quuxworth@example.org",
+            "Larkspur",
+            "Philomena",
+            "ACM-77881",
+            "penicillin",
+        ],
+    );
     app.stop().await;
 }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::helpers::{TestApp, TestBackend, problem};
 use crate::leads::{create_lead, id, json_of, new_lead};
 use crate::on_both_backends;
-use crate::patients::raw_database_bytes;
+use crate::patients::{assert_no_plaintext, raw_database_bytes};
 use crate::people::new_patient;
 
 on_both_backends!(
@@ -634,12 +634,7 @@ async fn task_text_is_sealed_and_reads_are_audited(backend: TestBackend) {
     .await;
 
     let bytes = raw_database_bytes(&app, backend).await;
-    for phi in ["Ottoline", "biopsy", "melanoma"] {
-        assert!(
-            !bytes.windows(phi.len()).any(|w| w == phi.as_bytes()),
-            "`{phi}` is stored in clear text"
-        );
-    }
+    assert_no_plaintext(&bytes, &["Ottoline", "biopsy", "melanoma"]);
 
     let sysadmin = app.system_admin().await;
     for filter in [format!("lead_id={lead}"), format!("patient_id={patient}")] {

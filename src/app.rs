@@ -119,7 +119,8 @@ impl Server {
     }
 
     /// Serves until `shutdown` is cancelled and in-flight requests are done.
-    /// The idle chat session sweep runs alongside and stops with the server.
+    /// The idle chat session sweep and the appointment reminder sender run
+    /// alongside and stop with the server.
     /// The mail delivery worker runs alongside and stops with the server:
     /// the message it is sending is finished (within the shutdown grace),
     /// the rest of its batch is handed back for another server or the next
@@ -136,11 +137,20 @@ impl Server {
         let delivery = self.state.notifier.spawn_delivery(stop_delivery.clone());
         let stop_sweeps = shutdown.child_token();
         let sweeps = crate::crm::chat::spawn_idle_sweep(self.state.db.clone(), stop_sweeps.clone());
+        let reminders =
+            crate::scheduling::reminders::spawn_sender(self.state.clone(), stop_sweeps.clone());
         let served = http::serve::serve(self.listener, self.app, shutdown, timeouts).await;
         stop_delivery.cancel();
         stop_sweeps.cancel();
         if tokio::time::timeout(timeouts.grace, sweeps).await.is_err() {
             tracing::warn!("the idle chat session sweep did not stop within the shutdown grace");
+        }
+        // A reminder batch cut short rolls back; the next run sends it.
+        if tokio::time::timeout(timeouts.grace, reminders)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the reminder sender did not stop within the shutdown grace");
         }
         if let Some(delivery) = delivery
             && tokio::time::timeout(timeouts.grace, delivery)

@@ -75,6 +75,13 @@ pub struct Config {
     pub smtp_url_file: Option<PathBuf>,
     /// The sender of outgoing email, such as `Clinic <noreply@clinic.example>`.
     pub mail_from: Option<String>,
+    /// When appointment reminders go out: minutes before the start.
+    pub reminder_offsets_minutes: Vec<u32>,
+    /// How often each server looks for due reminders and expired waitlist
+    /// offers, in seconds.
+    pub reminder_poll_secs: u64,
+    /// How long a slot offered to the waitlist is held, in minutes.
+    pub waitlist_hold_minutes: u32,
 }
 
 impl Default for Config {
@@ -103,6 +110,9 @@ impl Default for Config {
             smtp_url: None,
             smtp_url_file: None,
             mail_from: None,
+            reminder_offsets_minutes: vec![48 * 60, 24 * 60, 2 * 60],
+            reminder_poll_secs: 30,
+            waitlist_hold_minutes: 60,
         }
     }
 }
@@ -151,6 +161,7 @@ impl Config {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("cors_allowed_origins")
+                .with_list_parse_key("reminder_offsets_minutes")
                 .source(Some(env)),
         );
         let layered = builder.build().map_err(|e| file_error(file, e))?;
@@ -197,6 +208,23 @@ impl Config {
             if value == 0 {
                 return invalid(key, "must be at least 1");
             }
+        }
+        if self.reminder_offsets_minutes.len() > 10
+            || self
+                .reminder_offsets_minutes
+                .iter()
+                .any(|m| *m == 0 || *m > 60 * 24 * 60)
+        {
+            return invalid(
+                "reminder_offsets_minutes",
+                "at most 10 offsets, each from 1 minute to 60 days",
+            );
+        }
+        if self.reminder_poll_secs == 0 {
+            return invalid("reminder_poll_secs", "must be at least 1");
+        }
+        if !(1..=7 * 24 * 60).contains(&self.waitlist_hold_minutes) {
+            return invalid("waitlist_hold_minutes", "must be from 1 minute to 7 days");
         }
         if self.session_idle_timeout_secs > self.session_lifetime_secs {
             return invalid(

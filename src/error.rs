@@ -33,6 +33,7 @@ pub enum ProblemType {
     MethodNotAllowed,
     Conflict,
     InvalidTransition,
+    SlotUnavailable,
     PayloadTooLarge,
     UnsupportedMediaType,
     TooManyRequests,
@@ -42,7 +43,7 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 15] = [
+    pub const ALL: [ProblemType; 16] = [
         ProblemType::MalformedRequest,
         ProblemType::Validation,
         ProblemType::Unauthorized,
@@ -52,6 +53,7 @@ impl ProblemType {
         ProblemType::MethodNotAllowed,
         ProblemType::Conflict,
         ProblemType::InvalidTransition,
+        ProblemType::SlotUnavailable,
         ProblemType::PayloadTooLarge,
         ProblemType::UnsupportedMediaType,
         ProblemType::TooManyRequests,
@@ -71,6 +73,7 @@ impl ProblemType {
             ProblemType::MethodNotAllowed => "method-not-allowed",
             ProblemType::Conflict => "conflict",
             ProblemType::InvalidTransition => "invalid-transition",
+            ProblemType::SlotUnavailable => "slot-unavailable",
             ProblemType::PayloadTooLarge => "payload-too-large",
             ProblemType::UnsupportedMediaType => "unsupported-media-type",
             ProblemType::TooManyRequests => "too-many-requests",
@@ -93,7 +96,9 @@ impl ProblemType {
             ProblemType::Forbidden => StatusCode::FORBIDDEN,
             ProblemType::NotFound => StatusCode::NOT_FOUND,
             ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ProblemType::Conflict | ProblemType::InvalidTransition => StatusCode::CONFLICT,
+            ProblemType::Conflict
+            | ProblemType::InvalidTransition
+            | ProblemType::SlotUnavailable => StatusCode::CONFLICT,
             ProblemType::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemType::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -114,6 +119,7 @@ impl ProblemType {
             ProblemType::MethodNotAllowed => "Method not allowed",
             ProblemType::Conflict => "The request conflicts with the current state",
             ProblemType::InvalidTransition => "This status change is not allowed",
+            ProblemType::SlotUnavailable => "The time slot cannot be booked",
             ProblemType::PayloadTooLarge => "The request body is too large",
             ProblemType::UnsupportedMediaType => "Unsupported media type",
             ProblemType::TooManyRequests => "Too many requests",
@@ -168,6 +174,10 @@ pub struct Problem {
     /// current one (empty when it is final).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<String>>,
+    /// For a slot that cannot be booked, why: `in_the_past`, `too_soon`,
+    /// `blocked`, `outside_working_hours` or `taken`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Problem {
@@ -181,6 +191,7 @@ impl Problem {
             request_id: None,
             errors: Vec::new(),
             allowed: None,
+            reason: None,
         }
     }
 
@@ -252,6 +263,9 @@ pub enum ApiError {
     /// A status change its state machine does not allow (409).
     #[error(transparent)]
     Transition(#[from] crate::transition::TransitionError),
+    /// A time slot that cannot be booked, and why (409).
+    #[error("slot unavailable: {}", .0.code())]
+    SlotUnavailable(crate::scheduling::slots::Unavailable),
     #[error("unavailable: {0}")]
     Unavailable(String),
     /// A bug or an outage. The cause is logged, never sent.
@@ -301,6 +315,10 @@ impl ApiError {
             ApiError::Transition(refused) => Problem {
                 allowed: Some(refused.allowed.clone()),
                 ..Problem::new(ProblemType::InvalidTransition, refused.detail())
+            },
+            ApiError::SlotUnavailable(why) => Problem {
+                reason: Some(why.code().to_owned()),
+                ..Problem::new(ProblemType::SlotUnavailable, why.detail())
             },
             ApiError::Unavailable(detail) => Problem::new(ProblemType::Unavailable, detail),
             ApiError::Internal(_) => Problem::new(

@@ -19,6 +19,7 @@ pub mod error;
 pub mod http;
 pub mod identity;
 pub mod notify;
+pub mod scheduling;
 pub mod telemetry;
 pub mod time;
 pub mod transition;

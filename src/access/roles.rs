@@ -124,6 +124,14 @@ pub enum Permission {
     JourneyManage,
     #[serde(rename = "communication:log")]
     CommunicationLog,
+    #[serde(rename = "schedule:read")]
+    ScheduleRead,
+    #[serde(rename = "schedule:manage")]
+    ScheduleManage,
+    #[serde(rename = "appointment:read")]
+    AppointmentRead,
+    #[serde(rename = "appointment:book")]
+    AppointmentBook,
 }
 
 /// Where a role applies: inside one facility, or across the installation.
@@ -181,6 +189,10 @@ const FACILITY_ADMIN: &[Permission] = &[
     P::JourneyRead,
     P::JourneyManage,
     P::CommunicationLog,
+    P::ScheduleRead,
+    P::ScheduleManage,
+    P::AppointmentRead,
+    P::AppointmentBook,
 ];
 const CLINICIAN: &[Permission] = &[
     P::FacilityRead,
@@ -192,6 +204,10 @@ const CLINICIAN: &[Permission] = &[
     P::TaskRead,
     P::TaskWrite,
     P::JourneyRead,
+    P::ScheduleRead,
+    P::ScheduleManage,
+    P::AppointmentRead,
+    P::AppointmentBook,
 ];
 const CARE_SUPPORT: &[Permission] = &[
     P::FacilityRead,
@@ -200,6 +216,8 @@ const CARE_SUPPORT: &[Permission] = &[
     P::TaskRead,
     P::TaskWrite,
     P::JourneyRead,
+    P::ScheduleRead,
+    P::AppointmentRead,
 ];
 /// Seed 001's health coach: care support for the patients they coach, and
 /// the leads booked with them.
@@ -214,8 +232,18 @@ const HEALTH_COACH: &[Permission] = &[
     P::JourneyRead,
     P::JourneyManage,
     P::CommunicationLog,
+    P::ScheduleRead,
+    P::ScheduleManage,
+    P::AppointmentRead,
+    P::AppointmentBook,
 ];
-const CLINICAL_READER: &[Permission] = &[P::FacilityRead, P::PatientRead, P::TaskRead];
+const CLINICAL_READER: &[Permission] = &[
+    P::FacilityRead,
+    P::PatientRead,
+    P::TaskRead,
+    P::ScheduleRead,
+    P::AppointmentRead,
+];
 /// Seed 000's readonly: reads everything of the facility, changes nothing.
 const READONLY: &[Permission] = &[
     P::FacilityRead,
@@ -223,6 +251,8 @@ const READONLY: &[Permission] = &[
     P::LeadRead,
     P::TaskRead,
     P::JourneyRead,
+    P::ScheduleRead,
+    P::AppointmentRead,
 ];
 /// Seed 000's staff: registers patients, reads every lead, works the ones
 /// assigned to them.
@@ -238,6 +268,9 @@ const FRONT_DESK: &[Permission] = &[
     P::TaskWrite,
     P::JourneyRead,
     P::CommunicationLog,
+    P::ScheduleRead,
+    P::AppointmentRead,
+    P::AppointmentBook,
 ];
 /// Seed 000's clinical reviewer: staff, plus the clinical review of leads.
 const CLINICAL_REVIEWER: &[Permission] = &[
@@ -253,6 +286,9 @@ const CLINICAL_REVIEWER: &[Permission] = &[
     P::TaskWrite,
     P::JourneyRead,
     P::CommunicationLog,
+    P::ScheduleRead,
+    P::AppointmentRead,
+    P::AppointmentBook,
 ];
 /// Seed 001's SDR: works leads through the pipeline to conversion, without
 /// access to patient records.
@@ -265,10 +301,18 @@ const SALES: &[Permission] = &[
     P::TaskRead,
     P::TaskWrite,
     P::CommunicationLog,
+    P::ScheduleRead,
+    P::AppointmentRead,
+    P::AppointmentBook,
 ];
 const NO_PHI: &[Permission] = &[P::FacilityRead];
-const INTEGRATOR: &[Permission] = &[P::FacilityRead, P::ApiKeyManage, P::CommunicationLog];
-const OWN_RECORD: &[Permission] = &[P::PatientRead];
+const INTEGRATOR: &[Permission] = &[
+    P::FacilityRead,
+    P::ApiKeyManage,
+    P::CommunicationLog,
+    P::ScheduleRead,
+];
+const OWN_RECORD: &[Permission] = &[P::PatientRead, P::AppointmentRead];
 const SYSTEM_ADMIN: &[Permission] = &[
     P::FacilityCreate,
     P::FacilityRead,
@@ -385,14 +429,20 @@ impl Role {
     /// Which records a permission lets the role change: facility
     /// administrators change any lead, task or care journey of their
     /// facility; everyone else only those assigned to them.
+    /// Seed 000's staff run the front desk, so they book, check in and
+    /// cancel for every provider; providers and coaches change their own
+    /// appointments and their own schedule.
     pub fn record_reach(self, permission: Permission) -> RecordReach {
-        let assignable = matches!(
-            permission,
+        let front_desk = matches!(self, Role::Staff | Role::ClinicalReviewer);
+        let assignable = match permission {
             Permission::LeadUpdate
-                | Permission::LeadConvert
-                | Permission::TaskWrite
-                | Permission::JourneyManage
-        );
+            | Permission::LeadConvert
+            | Permission::TaskWrite
+            | Permission::JourneyManage
+            | Permission::ScheduleManage => true,
+            Permission::AppointmentBook => !front_desk,
+            _ => false,
+        };
         if assignable && !self.can(Permission::FacilityManage) {
             RecordReach::Assigned
         } else {
@@ -432,7 +482,7 @@ fn names() -> String {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 28] = [
+    pub const ALL: [Permission; 32] = [
         P::FacilityCreate,
         P::FacilityRead,
         P::FacilityManage,
@@ -461,6 +511,10 @@ impl Permission {
         P::JourneyRead,
         P::JourneyManage,
         P::CommunicationLog,
+        P::ScheduleRead,
+        P::ScheduleManage,
+        P::AppointmentRead,
+        P::AppointmentBook,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -493,6 +547,10 @@ impl Permission {
             P::JourneyRead => "journey:read",
             P::JourneyManage => "journey:manage",
             P::CommunicationLog => "communication:log",
+            P::ScheduleRead => "schedule:read",
+            P::ScheduleManage => "schedule:manage",
+            P::AppointmentRead => "appointment:read",
+            P::AppointmentBook => "appointment:book",
         }
     }
 }
@@ -516,9 +574,11 @@ pub fn catalogue_markdown() -> String {
          A facility role applies in the facility of its membership; an installation\n\
          role applies everywhere. `patient:*` permissions of the `patient` role cover\n\
          only the patient record linked to the account. `lead:update`, `lead:convert`,\n\
-         `task:write` and `journey:manage` cover only the records assigned to the account\n\
-         (owner or booked coach, assignee or creator, coach) unless the role\n\
-         administers the facility.\n\n\
+         `task:write`, `journey:manage`, `schedule:manage` and `appointment:book` cover\n\
+         only the records assigned to the account (owner or booked coach, assignee or\n\
+         creator, coach, the provider's own schedule, appointments with or booked by\n\
+         the account) unless the role administers the facility; `staff` and\n\
+         `clinical_reviewer` book for every provider.\n\n\
          | role | seeds | scope | permissions |\n|---|---|---|---|\n",
     );
     for role in Role::ALL {

@@ -33,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::crm::migration::CreateTasks),
             Box::new(crate::crm::engagement_migration::CreateEngagement),
             Box::new(crate::crm::migration::AddLeadStatsIndex),
+            Box::new(crate::scheduling::migration::CreateScheduling),
         ]
     }
 }

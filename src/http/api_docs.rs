@@ -40,6 +40,7 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
         (name = "care journeys", description = "Patients on care pathways (seed 001's contacts)"),
         (name = "leads", description = "CRM leads, pipelines, clinical review (seeds 000, 001)"),
         (name = "tasks", description = "CRM tasks with SLA due dates (seed 001)"),
+        (name = "scheduling", description = "Schedules, availability blocks, appointment types, open slots, appointments, reminders, waitlist, calendar feeds (seeds 000, 001)"),
         (name = "communications", description = "Communications with leads and patients, logged idempotently (seed 000)"),
     ),
 )]

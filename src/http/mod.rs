@@ -47,6 +47,7 @@ pub fn context_routes() -> OpenApiRouter<AppState> {
         .merge(crate::crm::task_routes::routes())
         .merge(crate::crm::engagement_routes::routes())
         .merge(crate::crm::import_routes::routes())
+        .merge(crate::scheduling::routes())
 }
 
 /// The whole API: the kernel's operational endpoints and `contexts`. The

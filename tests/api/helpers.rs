@@ -216,6 +216,24 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// Stops the server (draining it) and starts a new one on the same
+    /// database and configuration, adjusted by `adjust`.
+    pub async fn restart(self, adjust: impl FnOnce(&mut Config)) -> Self {
+        let TestApp {
+            state,
+            server,
+            shutdown,
+            _db: db,
+            ..
+        } = self;
+        let mut config = state.config.clone();
+        shutdown.cancel();
+        server.await.unwrap().unwrap();
+        drop(state);
+        adjust(&mut config);
+        Self::start(db, config, carebase::http::context_routes()).await
+    }
+
     /// Stops the server and waits until it has drained.
     pub async fn stop(self) {
         self.shutdown.cancel();

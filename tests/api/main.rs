@@ -24,4 +24,5 @@ mod patients;
 mod people;
 mod problems;
 mod role_matrix;
+mod scheduling;
 mod tasks;

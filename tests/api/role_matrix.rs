@@ -44,6 +44,19 @@ struct Records {
     task: Uuid,
     /// A chat session with the lead.
     chat: Uuid,
+    /// A provider (no one under test) with a schedule.
+    provider: Uuid,
+    /// An appointment of the lead with the provider, booked by the administrator.
+    appointment: Uuid,
+    /// An appointment of the patient with the provider: the one the
+    /// `patient` role acts on in the appointment cases.
+    patient_appointment: Uuid,
+    /// An appointment type of the facility.
+    appointment_type: Uuid,
+    /// A waitlist entry of the lead, made by the administrator.
+    waitlist_entry: Uuid,
+    /// The administrator's token, to make records a case uses up.
+    admin_token: String,
 }
 
 /// What the cases act on: two facilities with their records, and an
@@ -482,6 +495,237 @@ fn cases() -> Vec<Case> {
             body: |_| None,
             permission: P::EmergencyAccessReview,
         },
+        Case {
+            name: "list schedules",
+            method: Method::GET,
+            path: |r| format!("/facilities/{f}/schedules", f = r.facility),
+            body: |_| None,
+            permission: P::ScheduleRead,
+        },
+        Case {
+            name: "read schedule",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/schedules/{p}",
+                    f = r.facility,
+                    p = r.provider
+                )
+            },
+            body: |_| None,
+            permission: P::ScheduleRead,
+        },
+        Case {
+            name: "set schedule",
+            method: Method::PUT,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/schedules/{p}",
+                    f = r.facility,
+                    p = r.provider
+                )
+            },
+            body: |_| Some(crate::scheduling::always_open()),
+            permission: P::ScheduleManage,
+        },
+        Case {
+            name: "add availability block",
+            method: Method::POST,
+            path: |r| format!("/facilities/{f}/availability-blocks", f = r.facility),
+            body: |w| Some(block_body(w.own.provider)),
+            permission: P::ScheduleManage,
+        },
+        Case {
+            name: "list availability blocks",
+            method: Method::GET,
+            path: |r| format!("/facilities/{f}/availability-blocks", f = r.facility),
+            body: |_| None,
+            permission: P::ScheduleRead,
+        },
+        Case {
+            name: DELETE_BLOCK,
+            method: Method::DELETE,
+            // The block is made afresh for each request (see the loop).
+            path: |r| format!("/facilities/{f}/availability-blocks", f = r.facility),
+            body: |_| None,
+            permission: P::ScheduleManage,
+        },
+        Case {
+            name: "add appointment type",
+            method: Method::POST,
+            path: |r| format!("/facilities/{f}/appointment-types", f = r.facility),
+            body: |_| Some(json!({"name": format!("Type {}", Uuid::new_v4().simple())})),
+            permission: P::ScheduleManage,
+        },
+        Case {
+            name: "list appointment types",
+            method: Method::GET,
+            path: |r| format!("/facilities/{f}/appointment-types", f = r.facility),
+            body: |_| None,
+            permission: P::ScheduleRead,
+        },
+        Case {
+            name: "change appointment type",
+            method: Method::PATCH,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/appointment-types/{t}",
+                    f = r.facility,
+                    t = r.appointment_type
+                )
+            },
+            body: |_| Some(json!({"buffer_after_minutes": 5})),
+            permission: P::ScheduleManage,
+        },
+        Case {
+            name: "search open slots",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/open-slots?from={from}&to={to}",
+                    f = r.facility,
+                    from = hours_ahead(24),
+                    to = hours_ahead(48)
+                )
+            },
+            body: |_| None,
+            permission: P::ScheduleRead,
+        },
+        Case {
+            name: "check a slot",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/slot-check?provider_id={p}&starts_at={t}",
+                    f = r.facility,
+                    p = r.provider,
+                    t = hours_ahead(30)
+                )
+            },
+            body: |_| None,
+            permission: P::ScheduleRead,
+        },
+        Case {
+            name: "book appointment",
+            method: Method::POST,
+            path: |r| format!("/facilities/{f}/appointments", f = r.facility),
+            body: |w| {
+                Some(
+                    json!({"provider_id": w.own.provider, "starts_at": hours_ahead(200), "lead_id": w.own.lead}),
+                )
+            },
+            permission: P::AppointmentBook,
+        },
+        Case {
+            name: "list appointments",
+            method: Method::GET,
+            path: |r| format!("/facilities/{f}/appointments", f = r.facility),
+            body: |_| None,
+            permission: P::AppointmentRead,
+        },
+        Case {
+            name: "read appointment",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/appointments/{a}",
+                    f = r.facility,
+                    a = r.appointment
+                )
+            },
+            body: |_| None,
+            permission: P::AppointmentRead,
+        },
+        Case {
+            name: "change appointment",
+            method: Method::PATCH,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/appointments/{a}",
+                    f = r.facility,
+                    a = r.appointment
+                )
+            },
+            body: |_| Some(json!({"notes": "Prefers mornings"})),
+            permission: P::AppointmentBook,
+        },
+        Case {
+            name: "move appointment status",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/appointments/{a}/status",
+                    f = r.facility,
+                    a = r.appointment
+                )
+            },
+            body: |_| Some(json!({"status": "confirmed"})),
+            permission: P::AppointmentBook,
+        },
+        Case {
+            name: "reschedule appointment",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/appointments/{a}/reschedule",
+                    f = r.facility,
+                    a = r.appointment
+                )
+            },
+            body: |_| Some(json!({"starts_at": hours_ahead(300)})),
+            permission: P::AppointmentBook,
+        },
+        Case {
+            name: "list reminders",
+            method: Method::GET,
+            path: |r| format!("/facilities/{f}/appointment-reminders", f = r.facility),
+            body: |_| None,
+            permission: P::AppointmentRead,
+        },
+        Case {
+            name: "join waitlist",
+            method: Method::POST,
+            path: |r| format!("/facilities/{f}/waitlist", f = r.facility),
+            body: |w| {
+                Some(
+                    json!({"lead_id": w.own.lead, "window_start": hours_ahead(24), "window_end": hours_ahead(96)}),
+                )
+            },
+            permission: P::AppointmentBook,
+        },
+        Case {
+            name: "list waitlist",
+            method: Method::GET,
+            path: |r| format!("/facilities/{f}/waitlist", f = r.facility),
+            body: |_| None,
+            permission: P::AppointmentRead,
+        },
+        Case {
+            name: "cancel waitlist entry",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/waitlist/{e}/cancel",
+                    f = r.facility,
+                    e = r.waitlist_entry
+                )
+            },
+            body: |_| None,
+            permission: P::AppointmentBook,
+        },
+        Case {
+            name: "accept waitlist offer",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/waitlist/{e}/accept",
+                    f = r.facility,
+                    e = r.waitlist_entry
+                )
+            },
+            body: |_| None,
+            permission: P::AppointmentBook,
+        },
     ]
 }
 
@@ -540,7 +784,18 @@ fn id(value: &Value) -> Uuid {
 /// Cases that make a record of the caller's own with a permission that
 /// otherwise covers only assigned records: a role that reaches only its
 /// own records may still make one.
-const MAKES_OWN_RECORD: &[&str] = &["raise task"];
+const MAKES_OWN_RECORD: &[&str] = &["raise task", "book appointment", "join waitlist"];
+
+/// The case that deletes a block: each request deletes one made for it.
+const DELETE_BLOCK: &str = "delete availability block";
+
+fn hours_ahead(hours: i64) -> String {
+    crate::scheduling::hours_ahead(hours).to_string()
+}
+
+fn block_body(provider: Uuid) -> Value {
+    json!({"provider_id": provider, "starts_at": hours_ahead(500), "ends_at": hours_ahead(501), "reason": "Surgery"})
+}
 
 /// What the role should get for `permission` on a record assigned to
 /// someone else (or, with `makes_own`, on a record it makes for itself) in
@@ -595,7 +850,17 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
                 (&world.own, &world.own_patient, true),
                 (&world.other, &world.other_patient, false),
             ] {
-                let path = (case.path)(records);
+                let mut path = (case.path)(records);
+                if case.name == DELETE_BLOCK {
+                    path = format!("{path}/{}", fresh_block(&app, records).await);
+                }
+                if role == Role::Patient {
+                    // The patient role acts on its own record's appointment.
+                    path = path.replace(
+                        &records.appointment.to_string(),
+                        &records.patient_appointment.to_string(),
+                    );
+                }
                 let body = if case.name == "find patient by MRN" {
                     Some(json!({"mrn": patient["mrn"]}))
                 } else {
@@ -700,6 +965,7 @@ async fn records(app: &TestApp, facility: Uuid, patient: &Value) -> Records {
         .unwrap()
         .parse()
         .unwrap();
+    let scheduled = scheduled_in(app, facility, &admin.token, lead, id(patient)).await;
     Records {
         facility,
         patient: id(patient),
@@ -709,7 +975,90 @@ async fn records(app: &TestApp, facility: Uuid, patient: &Value) -> Records {
         admin: admin.account_id,
         task: task_in(app, facility).await,
         chat: chat_in(app, facility, lead).await,
+        provider: scheduled.provider,
+        appointment: scheduled.appointment,
+        patient_appointment: scheduled.patient_appointment,
+        appointment_type: scheduled.appointment_type,
+        waitlist_entry: scheduled.waitlist_entry,
+        admin_token: admin.token.clone(),
     }
+}
+
+/// The scheduling records of a facility.
+struct Scheduled {
+    provider: Uuid,
+    appointment: Uuid,
+    patient_appointment: Uuid,
+    appointment_type: Uuid,
+    waitlist_entry: Uuid,
+}
+
+async fn scheduled_in(
+    app: &TestApp,
+    facility: Uuid,
+    admin: &str,
+    lead: Uuid,
+    patient: Uuid,
+) -> Scheduled {
+    use crate::scheduling::{always_open, booked, set_schedule};
+    let provider = app
+        .person(&[(Some(facility), Role::Provider)])
+        .await
+        .account_id;
+    set_schedule(app, admin, facility, provider, always_open()).await;
+    let appointment = booked(
+        app,
+        admin,
+        facility,
+        json!({"provider_id": provider, "starts_at": hours_ahead(100), "lead_id": lead}),
+    )
+    .await;
+    let patient_appointment = booked(
+        app,
+        admin,
+        facility,
+        json!({"provider_id": provider, "starts_at": hours_ahead(110), "patient_id": patient}),
+    )
+    .await;
+    let kind = app
+        .call(
+            admin,
+            Method::POST,
+            &format!("/facilities/{facility}/appointment-types"),
+            Some(json!({"name": "Consultation"})),
+        )
+        .await;
+    assert_eq!(kind.status(), 201);
+    let entry = app
+        .call(
+            admin,
+            Method::POST,
+            &format!("/facilities/{facility}/waitlist"),
+            Some(json!({"lead_id": lead, "window_start": hours_ahead(24), "window_end": hours_ahead(96)})),
+        )
+        .await;
+    assert_eq!(entry.status(), 201);
+    Scheduled {
+        provider,
+        appointment: id(&appointment),
+        patient_appointment: id(&patient_appointment),
+        appointment_type: id(&kind.json().await.unwrap()),
+        waitlist_entry: id(&entry.json().await.unwrap()),
+    }
+}
+
+/// A block of the records' provider, made by the administrator.
+async fn fresh_block(app: &TestApp, records: &Records) -> Uuid {
+    let response = app
+        .call(
+            &records.admin_token,
+            Method::POST,
+            &format!("/facilities/{}/availability-blocks", records.facility),
+            Some(block_body(records.provider)),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    id(&response.json().await.unwrap())
 }
 
 /// A task of `facility`, raised by and assigned to its administrator.

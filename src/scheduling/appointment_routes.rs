@@ -1,0 +1,621 @@
+//! `/facilities/{facility_id}/appointments`: booking, reading, the status
+//! machine and rescheduling; `/appointment-reminders` (seed 000's
+//! `v_pending_reminders`). Reading needs `appointment:read` and shows only
+//! appointments whose patient the actor may see (a role without patient
+//! access sees lead appointments; a patient sees their own). Booking and
+//! changing need `appointment:book`; providers, coaches and sales change
+//! only the appointments they hold or booked, the front desk and
+//! administrators any.
+//!
+//! An appointment is PHI (who sees whom, when, why), so every read is in
+//! the audit log before the response leaves and every write appends its
+//! event in its own transaction.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Condition;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, QueryOrder, QuerySelect};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::appointments::{
+    self, Appointment, AppointmentChanges, AppointmentStatus, Booking, NewAppointment, PHI_FIELDS,
+    StatusName,
+};
+use super::booking::{self, SlotRequest};
+use super::reminders::{self, Reminder, ReminderFilter};
+use super::store;
+use super::waitlist::{self, FreedSlot};
+use crate::access::{Actor, FacilityScope, Permission};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
+use crate::crypto::DataKey;
+use crate::db::new_id;
+use crate::error::ApiError;
+use crate::http::api_docs::Problems;
+use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
+use crate::time::Timestamp;
+use crate::transition::StateMachine;
+use crate::validation::Checks;
+
+pub(super) const RESOURCE: &str = "appointment";
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(book_appointment, list_appointments))
+        .routes(routes!(get_appointment, update_appointment))
+        .routes(routes!(move_appointment_status))
+        .routes(routes!(reschedule_appointment))
+        .routes(routes!(list_reminders))
+}
+
+/// An event about an appointment, carrying its patient and lead so their
+/// timelines show it.
+pub(super) fn appointment_event(
+    actor: &Actor,
+    action: AuditAction,
+    row: &appointments::Model,
+) -> AuditEvent {
+    let mut event = actor
+        .event(action, RESOURCE)
+        .resource(row.id)
+        .facility(row.facility_id)
+        .flag(ComplianceFlag::Phi);
+    if let Some(patient_id) = row.patient_id {
+        event = event.patient(patient_id);
+    }
+    if let Some(lead_id) = row.lead_id {
+        event = event.lead(lead_id);
+    }
+    event
+}
+
+/// Opens appointments and returns them only once their reads are in the
+/// audit log.
+async fn open_recorded(
+    state: &AppState,
+    actor: &Actor,
+    key: &DataKey,
+    rows: &[appointments::Model],
+) -> Result<Vec<Appointment>, ApiError> {
+    let opened = rows
+        .iter()
+        .map(|row| Appointment::open(key, row))
+        .collect::<Result<Vec<_>, _>>()?;
+    let events = rows
+        .iter()
+        .map(|row| appointment_event(actor, AuditAction::Read, row))
+        .collect();
+    state.audit.record(events).await?;
+    Ok(opened)
+}
+
+/// Checks what a booking points at, naming every bad reference at once: a
+/// patient of the facility the actor can see, a lead of the facility.
+pub(super) async fn check_references(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    scope: &FacilityScope,
+    patient_id: Option<Uuid>,
+    lead_id: Option<Uuid>,
+) -> Result<(), ApiError> {
+    let facility_id = scope.facility_id();
+    let mut c = Checks::default();
+    if let Some(patient_id) = patient_id {
+        let visible = match actor.facility(facility_id, Permission::PatientRead) {
+            Ok(patients) => crate::care::store::find(db, &patients, patient_id)
+                .await?
+                .is_some(),
+            Err(_) => false,
+        };
+        if !visible {
+            c.fail(
+                "patient_id",
+                "no patient with this id that you can see in this facility",
+            );
+        }
+    }
+    if let Some(lead_id) = lead_id {
+        let found = crate::crm::leads::Entity::find_by_id(lead_id)
+            .filter(crate::crm::leads::Column::FacilityId.eq(facility_id))
+            .one(db)
+            .await?;
+        if found.is_none() {
+            c.fail("lead_id", "no lead with this id in this facility");
+        }
+    }
+    c.done()
+}
+
+/// Books an appointment. The slot must be open: within the provider's
+/// working hours, not blocked, clear of their other appointments (buffers
+/// included) and of held waitlist offers, after the minimum notice. Two
+/// bookings that overlap for one provider never both succeed: the loser
+/// gets a 409 `slot-unavailable` problem with `reason` `taken`.
+/// Reminders are scheduled by the configured offsets.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/appointments",
+    tag = "scheduling",
+    params(("facility_id" = Uuid, Path, description = "The facility")),
+    request_body = NewAppointment,
+    responses((status = 201, description = "Booked", body = Appointment), Problems),
+    security(("bearer" = []))
+)]
+async fn book_appointment(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiJson(new): ApiJson<NewAppointment>,
+) -> Result<(StatusCode, ApiJson<Appointment>), ApiError> {
+    let scope = actor.facility(facility_id, Permission::AppointmentBook)?;
+    new.validate()?;
+    let key = state.keyring.facility(facility_id).await?;
+    let now = Timestamp::now();
+    let txn = state.db.begin().await?;
+    check_references(&*txn, &actor, &scope, new.patient_id, new.lead_id).await?;
+    let request = SlotRequest {
+        provider_id: new.provider_id,
+        starts_at: new.starts_at,
+        type_id: new.type_id,
+        duration_minutes: new.duration_minutes,
+    };
+    let claimed = booking::claim(&*txn, facility_id, &request, None, None, now).await?;
+    let kind = claimed.kind(new.kind);
+    let booking = Booking {
+        id: new_id(),
+        facility_id,
+        provider_id: new.provider_id,
+        type_id: new.type_id,
+        kind,
+        title: claimed.title(new.title.as_deref(), kind),
+        notes: new.notes.clone(),
+        meeting_link: new.meeting_link.clone(),
+        patient_id: new.patient_id,
+        lead_id: new.lead_id,
+        slot: claimed.slot,
+        busy: claimed.busy,
+        status: new.status.map_or(AppointmentStatus::Pending, |s| s.0),
+        rescheduled_from: None,
+        created_by: actor.account_id(),
+    };
+    let row = booking::insert(
+        &*txn,
+        &key,
+        &booking,
+        &state.config.reminder_offsets_minutes,
+        now,
+    )
+    .await?;
+    let shown = Appointment::open(&key, &row)?;
+    let after = serde_json::to_value(&shown).unwrap_or_default();
+    let event = appointment_event(&actor, AuditAction::Create, &row)
+        .changes(redact(json!({ "after": after }), PHI_FIELDS));
+    audit::commit(txn, vec![event]).await?;
+    Ok((StatusCode::CREATED, ApiJson(shown)))
+}
+
+/// A named list of appointments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentView {
+    /// Seed 000's `v_todays_appointments`: today in the facility's time
+    /// zone, live ones (not cancelled, rescheduled or no-show).
+    Today,
+}
+
+/// Which appointments a list returns.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AppointmentFilter {
+    pub view: Option<AppointmentView>,
+    pub provider_id: Option<Uuid>,
+    pub patient_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
+    /// Seed 000's or seed 001's name.
+    pub status: Option<StatusName>,
+    /// Only those starting at or after this time.
+    pub from: Option<Timestamp>,
+    /// Only those starting before this time.
+    pub to: Option<Timestamp>,
+    /// The `next_cursor` of the previous page.
+    pub after: Option<Uuid>,
+    /// Items per page, 1 to 200; 50 when absent.
+    pub limit: Option<u64>,
+}
+
+/// The start and end of today in `zone`.
+fn today(zone: &str, now: Timestamp) -> (Timestamp, Timestamp) {
+    let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let date = now.to_jiff().to_zoned_datetime(zone.clone()).date();
+    let start = date
+        .to_zoned_datetime(zone.clone())
+        .map(|z| Timestamp::from(z.timestamp()))
+        .unwrap_or(now);
+    let end = date
+        .tomorrow()
+        .ok()
+        .and_then(|d| d.to_zoned_datetime(zone).ok())
+        .map_or(now.plus_secs(86_400), |z| Timestamp::from(z.timestamp()));
+    (start, end)
+}
+
+/// Lists appointments in order of their start, filtered, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/appointments",
+    tag = "scheduling",
+    params(("facility_id" = Uuid, Path, description = "The facility"), AppointmentFilter),
+    responses((status = 200, description = "A page of appointments", body = Page<Appointment>), Problems),
+    security(("bearer" = []))
+)]
+async fn list_appointments(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiQuery(filter): ApiQuery<AppointmentFilter>,
+) -> Result<ApiJson<Page<Appointment>>, ApiError> {
+    use appointments::Column;
+    let scope = actor.facility(facility_id, Permission::AppointmentRead)?;
+    let limit = crate::http::extract::page_limit(filter.limit)?;
+    let db = state.db.conn();
+    let mut all = Condition::all();
+    if filter.view == Some(AppointmentView::Today) {
+        let zone = store::facility_time_zone(db, facility_id).await?;
+        let (start, end) = today(&zone, Timestamp::now());
+        all = all
+            .add(Column::StartsAt.gte(start))
+            .add(Column::StartsAt.lt(end))
+            .add(Column::Status.is_in(AppointmentStatus::LIVE.map(AppointmentStatus::as_str)));
+    }
+    let equal_ids = [
+        (Column::ProviderId, filter.provider_id),
+        (Column::PatientId, filter.patient_id),
+        (Column::LeadId, filter.lead_id),
+    ];
+    for (column, value) in equal_ids {
+        if let Some(value) = value {
+            all = all.add(column.eq(value));
+        }
+    }
+    if let Some(StatusName(status)) = filter.status {
+        all = all.add(Column::Status.eq(status.as_str()));
+    }
+    if let Some(from) = filter.from {
+        all = all.add(Column::StartsAt.gte(from));
+    }
+    if let Some(to) = filter.to {
+        all = all.add(Column::StartsAt.lt(to));
+    }
+    if let Some(after) = filter.after {
+        // Keyset on (start, id): the cursor's appointment gives the start.
+        let cursor = store::find(db, &scope, after).await?.ok_or_else(|| {
+            ApiError::invalid("after", "no such appointment; start from the first page")
+        })?;
+        all = all.add(
+            Condition::any()
+                .add(Column::StartsAt.gt(cursor.starts_at))
+                .add(
+                    Condition::all()
+                        .add(Column::StartsAt.eq(cursor.starts_at))
+                        .add(Column::Id.gt(after)),
+                ),
+        );
+    }
+    let rows = store::visible(&scope)
+        .filter(all)
+        .order_by_asc(Column::StartsAt)
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let key = state.keyring.facility(facility_id).await?;
+    let items = open_recorded(&state, &actor, &key, &rows).await?;
+    Ok(ApiJson(Page::new(items, limit, |a| a.id)))
+}
+
+/// Reads one appointment.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/appointments/{appointment_id}",
+    tag = "scheduling",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("appointment_id" = Uuid, Path, description = "The appointment"),
+    ),
+    responses((status = 200, description = "The appointment", body = Appointment), Problems),
+    security(("bearer" = []))
+)]
+async fn get_appointment(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, appointment_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<ApiJson<Appointment>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::AppointmentRead)?;
+    let row = store::find(state.db.conn(), &scope, appointment_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let key = state.keyring.facility(facility_id).await?;
+    let mut shown = open_recorded(&state, &actor, &key, &[row]).await?;
+    shown.pop().map(ApiJson).ok_or(ApiError::NotFound)
+}
+
+/// An appointment the actor may change, read inside `txn`: visible to it,
+/// and, unless its role reaches every appointment, held or booked by it
+/// (403 otherwise, as the actor can already see it).
+pub(super) async fn writable(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    appointment_id: Uuid,
+) -> Result<appointments::Model, ApiError> {
+    let row = store::find(txn, scope, appointment_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    scope.require_assigned(RESOURCE, &row.assignees())?;
+    Ok(row)
+}
+
+/// Changes an appointment's title, notes or meeting link. Its time and
+/// provider change by rescheduling; a closed appointment is not changed.
+#[utoipa::path(
+    patch,
+    path = "/facilities/{facility_id}/appointments/{appointment_id}",
+    tag = "scheduling",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("appointment_id" = Uuid, Path, description = "The appointment"),
+    ),
+    request_body = AppointmentChanges,
+    responses((status = 200, description = "The changed appointment", body = Appointment), Problems),
+    security(("bearer" = []))
+)]
+async fn update_appointment(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, appointment_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(changes): ApiJson<AppointmentChanges>,
+) -> Result<ApiJson<Appointment>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::AppointmentBook)?;
+    changes.validate()?;
+    let key = state.keyring.facility(facility_id).await?;
+    let txn = state.db.begin().await?;
+    let row = writable(&*txn, &scope, appointment_id).await?;
+    let status = row.appointment_status();
+    if status.next().is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "the appointment is `{status}`, which is final; it is no longer changed"
+        )));
+    }
+    let now = Timestamp::now();
+    let row = appointments::seal_changes(&key, row, &changes, now)
+        .update(&*txn)
+        .await?;
+    let shown = Appointment::open(&key, &row)?;
+    let event = appointment_event(&actor, AuditAction::Update, &row)
+        .changes(redact(json!({ "fields": changes.touched() }), PHI_FIELDS));
+    audit::commit(txn, vec![event]).await?;
+    Ok(ApiJson(shown))
+}
+
+/// A move of an appointment's status.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentStatusMove {
+    /// Seed 000's name, or seed 001's Scheduled (confirmed), Completed,
+    /// Cancelled, No Show.
+    pub status: StatusName,
+}
+
+/// Offers the time a closed appointment no longer takes to the waitlist.
+async fn offer_freed_time(
+    state: &AppState,
+    txn: &impl ConnectionTrait,
+    row: &appointments::Model,
+    now: Timestamp,
+) -> Result<Option<Uuid>, ApiError> {
+    let freed = FreedSlot {
+        facility_id: row.facility_id,
+        provider_id: row.provider_id,
+        type_id: row.type_id,
+        slot: super::slots::Span::new(row.starts_at, row.ends_at),
+    };
+    waitlist::offer(state, txn, freed, now).await
+}
+
+/// Moves an appointment by the machine: pending → confirmed → reminded →
+/// checked_in → in_progress → completed; confirmed, reminded or checked_in
+/// → no_show; any state not yet started → cancelled. Any other move is
+/// refused with the allowed ones; a reschedule is its own request.
+/// Cancelling or a no-show cancels pending reminders; a cancelled slot is
+/// offered to the waitlist.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/appointments/{appointment_id}/status",
+    tag = "scheduling",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("appointment_id" = Uuid, Path, description = "The appointment"),
+    ),
+    request_body = AppointmentStatusMove,
+    responses((status = 200, description = "The moved appointment", body = Appointment), Problems),
+    security(("bearer" = []))
+)]
+async fn move_appointment_status(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, appointment_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<AppointmentStatusMove>,
+) -> Result<ApiJson<Appointment>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::AppointmentBook)?;
+    if body.status.0 == AppointmentStatus::Rescheduled {
+        return Err(ApiError::invalid(
+            "status",
+            "reschedule with POST …/appointments/{id}/reschedule, which books the new time",
+        ));
+    }
+    let key = state.keyring.facility(facility_id).await?;
+    let txn = state.db.begin().await?;
+    let row = writable(&*txn, &scope, appointment_id).await?;
+    let from = row.appointment_status();
+    let to = from.transition(body.status.0)?;
+    let now = Timestamp::now();
+    booking::release(&*txn, &row, to).await?;
+    let row = appointments::moved(row, to, now).update(&*txn).await?;
+    let offered = if to == AppointmentStatus::Cancelled {
+        offer_freed_time(&state, &*txn, &row, now).await?
+    } else {
+        None
+    };
+    let shown = Appointment::open(&key, &row)?;
+    let event = appointment_event(&actor, AuditAction::Update, &row).changes(redact(
+        json!({ "status": { "from": from, "to": to }, "waitlist_offer": offered }),
+        PHI_FIELDS,
+    ));
+    audit::commit(txn, vec![event]).await?;
+    Ok(ApiJson(shown))
+}
+
+/// A new time (and perhaps provider) for an appointment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reschedule {
+    pub starts_at: Timestamp,
+    /// Another provider with a schedule; the same one when absent.
+    pub provider_id: Option<Uuid>,
+    /// 1 to 720; the current length when absent.
+    pub duration_minutes: Option<i64>,
+}
+
+/// Reschedules: books the new time as a new appointment that points back
+/// at this one (`rescheduled_from`), and moves this one to `rescheduled`,
+/// together. The old time is offered to the waitlist; the old reminders
+/// are cancelled and new ones scheduled.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/appointments/{appointment_id}/reschedule",
+    tag = "scheduling",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("appointment_id" = Uuid, Path, description = "The appointment"),
+    ),
+    request_body = Reschedule,
+    responses((status = 201, description = "The new appointment", body = Appointment), Problems),
+    security(("bearer" = []))
+)]
+async fn reschedule_appointment(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, appointment_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<Reschedule>,
+) -> Result<(StatusCode, ApiJson<Appointment>), ApiError> {
+    let scope = actor.facility(facility_id, Permission::AppointmentBook)?;
+    if let Some(d) = body.duration_minutes {
+        let mut c = Checks::default();
+        c.within("duration_minutes", d, 1..=super::schedules::MAX_DURATION);
+        c.done()?;
+    }
+    let key = state.keyring.facility(facility_id).await?;
+    let now = Timestamp::now();
+    let txn = state.db.begin().await?;
+    let old = writable(&*txn, &scope, appointment_id).await?;
+    let from = old.appointment_status();
+    let to = from.transition(AppointmentStatus::Rescheduled)?;
+    let provider_id = body.provider_id.unwrap_or(old.provider_id);
+    // Two providers are locked in id order, so two reschedules that swap
+    // providers cannot wait on each other.
+    if provider_id != old.provider_id && old.provider_id < provider_id {
+        store::lock_schedule(&*txn, facility_id, old.provider_id).await?;
+    }
+    let request = SlotRequest {
+        provider_id,
+        starts_at: body.starts_at,
+        type_id: old.type_id,
+        duration_minutes: Some(
+            body.duration_minutes
+                .unwrap_or((old.ends_at.as_micros() - old.starts_at.as_micros()) / 60_000_000),
+        ),
+    };
+    let claimed = booking::claim(&*txn, facility_id, &request, Some(old.id), None, now).await?;
+    let opened = Appointment::open(&key, &old)?;
+    booking::release(&*txn, &old, to).await?;
+    let old = appointments::moved(old, to, now).update(&*txn).await?;
+    let booking = Booking {
+        id: new_id(),
+        facility_id,
+        provider_id,
+        type_id: old.type_id,
+        kind: opened.kind,
+        title: opened.title,
+        notes: opened.notes,
+        meeting_link: opened.meeting_link,
+        patient_id: old.patient_id,
+        lead_id: old.lead_id,
+        slot: claimed.slot,
+        busy: claimed.busy,
+        status: if from == AppointmentStatus::Pending {
+            AppointmentStatus::Pending
+        } else {
+            AppointmentStatus::Confirmed
+        },
+        rescheduled_from: Some(old.id),
+        created_by: actor.account_id(),
+    };
+    let row = booking::insert(
+        &*txn,
+        &key,
+        &booking,
+        &state.config.reminder_offsets_minutes,
+        now,
+    )
+    .await?;
+    let offered = offer_freed_time(&state, &*txn, &old, now).await?;
+    let shown = Appointment::open(&key, &row)?;
+    let events = vec![
+        appointment_event(&actor, AuditAction::Update, &old).changes(redact(
+            json!({ "status": { "from": from, "to": to }, "rescheduled_to": row.id, "waitlist_offer": offered }),
+            PHI_FIELDS,
+        )),
+        appointment_event(&actor, AuditAction::Create, &row).changes(redact(
+            json!({ "after": serde_json::to_value(&shown).unwrap_or_default() }),
+            PHI_FIELDS,
+        )),
+    ];
+    audit::commit(txn, events).await?;
+    Ok((StatusCode::CREATED, ApiJson(shown)))
+}
+
+/// Lists reminders: by default the pending ones (seed 000's
+/// `v_pending_reminders`); `due_before=<now>` gives those due. Only
+/// reminders of appointments the actor may see.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/appointment-reminders",
+    tag = "scheduling",
+    params(("facility_id" = Uuid, Path, description = "The facility"), ReminderFilter),
+    responses((status = 200, description = "A page of reminders", body = Page<Reminder>), Problems),
+    security(("bearer" = []))
+)]
+async fn list_reminders(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiQuery(filter): ApiQuery<ReminderFilter>,
+) -> Result<ApiJson<Page<Reminder>>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::AppointmentRead)?;
+    let limit = crate::http::extract::page_limit(filter.limit)?;
+    let rows = reminders::page(
+        state.db.conn(),
+        facility_id,
+        store::visible(&scope),
+        &filter,
+        limit,
+    )
+    .await?;
+    let items = rows.iter().map(Reminder::from).collect();
+    Ok(ApiJson(Page::new(items, limit, |r: &Reminder| r.id)))
+}

@@ -1,0 +1,184 @@
+//! Claiming a slot: the one path by which an appointment gets its time,
+//! whether booked, rescheduled or accepted from the waitlist. Within the
+//! caller's transaction it takes the provider's booking lock, resolves the
+//! appointment type, and checks the slot against the provider's calendar
+//! as it stands under that lock, so two requests for overlapping time can
+//! never both pass.
+
+use sea_orm::ConnectionTrait;
+use uuid::Uuid;
+
+use super::appointments::{self, AppointmentStatus, Booking};
+use super::reminders;
+use super::schedules::{AppointmentKind, DEFAULT_DURATION, appointment_type, schedule};
+use super::slots::Span;
+use super::store;
+use crate::crypto::DataKey;
+use crate::error::ApiError;
+use crate::time::Timestamp;
+
+/// The slot a request asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct SlotRequest {
+    pub provider_id: Uuid,
+    pub starts_at: Timestamp,
+    pub type_id: Option<Uuid>,
+    pub duration_minutes: Option<i64>,
+}
+
+/// A slot claimed under the provider's lock.
+#[derive(Debug)]
+pub struct Claimed {
+    pub schedule: schedule::Model,
+    pub appointment_type: Option<appointment_type::Model>,
+    pub slot: Span,
+    /// The slot with the type's buffers: what the appointment takes.
+    pub busy: Span,
+}
+
+impl Claimed {
+    /// The kind to record: the one asked for, else the type's.
+    pub fn kind(&self, asked: Option<AppointmentKind>) -> AppointmentKind {
+        asked
+            .or_else(|| {
+                self.appointment_type
+                    .as_ref()
+                    .and_then(|t| AppointmentKind::parse(&t.kind))
+            })
+            .unwrap_or(AppointmentKind::Consultation)
+    }
+
+    /// The title to record: the one given, else the type's name, else the kind.
+    pub fn title(&self, given: Option<&str>, kind: AppointmentKind) -> String {
+        given
+            .map(str::to_owned)
+            .or_else(|| self.appointment_type.as_ref().map(|t| t.name.clone()))
+            .unwrap_or_else(|| kind.as_str().replace('_', "-"))
+    }
+}
+
+/// The type a request names, checked: of the facility, active, offered by
+/// the provider.
+pub async fn resolve_type(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    request: &SlotRequest,
+) -> Result<Option<appointment_type::Model>, ApiError> {
+    let Some(type_id) = request.type_id else {
+        return Ok(None);
+    };
+    let found = store::find_type(db, facility_id, type_id)
+        .await?
+        .filter(|t| t.active)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "type_id",
+                "no active appointment type with this id in this facility",
+            )
+        })?;
+    if !store::offers(db, type_id, request.provider_id).await? {
+        return Err(ApiError::invalid(
+            "type_id",
+            "the provider does not offer this appointment type",
+        ));
+    }
+    Ok(Some(found))
+}
+
+/// Locks the provider's bookings for the rest of `txn` and checks the
+/// slot, leaving out `excluding` (the appointment being rescheduled) and
+/// the waitlist hold `holder` (the offer being accepted).
+pub async fn claim(
+    txn: &impl ConnectionTrait,
+    facility_id: Uuid,
+    request: &SlotRequest,
+    excluding: Option<Uuid>,
+    holder: Option<Uuid>,
+    now: Timestamp,
+) -> Result<Claimed, ApiError> {
+    let schedule = store::lock_schedule(txn, facility_id, request.provider_id)
+        .await?
+        .ok_or_else(no_schedule)?;
+    assess(txn, schedule, request, excluding, holder, now).await
+}
+
+/// Checks the slot without taking the lock: what a booking would say now.
+pub async fn peek(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    request: &SlotRequest,
+    now: Timestamp,
+) -> Result<Claimed, ApiError> {
+    let schedule = store::find_schedule(db, facility_id, request.provider_id)
+        .await?
+        .ok_or_else(no_schedule)?;
+    assess(db, schedule, request, None, None, now).await
+}
+
+fn no_schedule() -> ApiError {
+    ApiError::invalid(
+        "provider_id",
+        "this provider has no schedule in this facility; set their working hours first",
+    )
+}
+
+async fn assess(
+    db: &impl ConnectionTrait,
+    schedule: schedule::Model,
+    request: &SlotRequest,
+    excluding: Option<Uuid>,
+    holder: Option<Uuid>,
+    now: Timestamp,
+) -> Result<Claimed, ApiError> {
+    let appointment_type = resolve_type(db, schedule.facility_id, request).await?;
+    let minutes = request
+        .duration_minutes
+        .or(appointment_type
+            .as_ref()
+            .map(|t| i64::from(t.duration_minutes)))
+        .unwrap_or(i64::from(DEFAULT_DURATION));
+    let (before, after) = appointment_type.as_ref().map_or((0, 0), |t| {
+        (t.buffer_before_minutes, t.buffer_after_minutes)
+    });
+    let slot = Span::new(request.starts_at, request.starts_at.plus_secs(minutes * 60));
+    let busy = slot.widened(before, after);
+    let calendar = store::calendar(db, &schedule, busy, excluding, holder, now).await?;
+    calendar
+        .check(slot, before, after, now)
+        .map_err(ApiError::SlotUnavailable)?;
+    Ok(Claimed {
+        schedule,
+        appointment_type,
+        slot,
+        busy,
+    })
+}
+
+/// Inserts a booked appointment and schedules its reminders.
+pub async fn insert(
+    txn: &impl ConnectionTrait,
+    key: &DataKey,
+    booking: &Booking,
+    reminder_offsets: &[u32],
+    now: Timestamp,
+) -> Result<appointments::Model, ApiError> {
+    use sea_orm::ActiveModelTrait;
+    let row = booking.seal(key, now).insert(txn).await?;
+    if row.appointment_status().is_live() {
+        reminders::schedule(txn, &row, reminder_offsets, now).await?;
+    }
+    Ok(row)
+}
+
+/// What happens when an appointment stops taking its time (cancelled,
+/// rescheduled, no-show): its pending reminders are cancelled.
+pub async fn release(
+    txn: &impl ConnectionTrait,
+    row: &appointments::Model,
+    to: AppointmentStatus,
+) -> Result<(), ApiError> {
+    if !to.is_live() {
+        reminders::cancel_pending(txn, row.id).await?;
+    }
+    Ok(())
+}

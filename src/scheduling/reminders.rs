@@ -1,0 +1,383 @@
+//! Appointment reminders (seed 000's `appointment_reminders` and
+//! `v_pending_reminders`). Booking schedules one reminder per configured
+//! offset that is still ahead; cancelling, rescheduling or a no-show
+//! cancels the pending ones.
+//!
+//! Each server runs [`spawn_sender`]. It takes a batch of due reminders in
+//! one transaction, writes each reminder's message to the notifier's outbox,
+//! marks the reminder sent and moves a confirmed appointment to `reminded`,
+//! and commits. Because the outbox row and the "sent" mark commit together,
+//! a reminder reaches the outbox exactly once: a server that stops mid-run
+//! rolls its batch back and the next run (on any server) takes it again,
+//! and on PostgreSQL two servers skip each other's locked rows instead of
+//! taking the same ones. Delivery from the outbox is the notifier's job.
+
+use std::time::Duration;
+
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect, QueryTrait};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use utoipa::{IntoParams, ToSchema};
+
+use super::appointments::{self, AppointmentStatus};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditActor, AuditEvent, ComplianceFlag, redact};
+use crate::db::{Backend, new_id};
+use crate::error::ApiError;
+use crate::notify::OutgoingMessage;
+use crate::time::Timestamp;
+use crate::transition::{StateMachine, string_enum};
+
+/// The name the sender signs its audit events with.
+pub const JOB: &str = "appointment-reminders";
+/// Reminders taken per transaction.
+const BATCH: u64 = 50;
+
+string_enum! {
+    /// Where a reminder stands.
+    ReminderStatus {
+        Pending => "pending",
+        Sent => "sent",
+        Cancelled => "cancelled",
+        Skipped => "skipped",
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "appointment_reminders")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub appointment_id: Uuid,
+    pub facility_id: Uuid,
+    pub offset_minutes: i32,
+    pub due_at: Timestamp,
+    pub status: String,
+    pub note: Option<String>,
+    pub outbox_message_id: Option<Uuid>,
+    pub sent_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// A reminder as the API shows it (no PHI: the appointment is by id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Reminder {
+    pub id: Uuid,
+    pub appointment_id: Uuid,
+    pub offset_minutes: i32,
+    pub due_at: Timestamp,
+    pub status: ReminderStatus,
+    /// Why it was skipped, when it was.
+    pub note: Option<String>,
+    /// The outbox message it was sent as.
+    pub outbox_message_id: Option<Uuid>,
+    pub sent_at: Option<Timestamp>,
+}
+
+impl From<&Model> for Reminder {
+    fn from(m: &Model) -> Self {
+        Self {
+            id: m.id,
+            appointment_id: m.appointment_id,
+            offset_minutes: m.offset_minutes,
+            due_at: m.due_at,
+            status: ReminderStatus::parse(&m.status).unwrap_or(ReminderStatus::Pending),
+            note: m.note.clone(),
+            outbox_message_id: m.outbox_message_id,
+            sent_at: m.sent_at,
+        }
+    }
+}
+
+/// Schedules a reminder for each offset whose time is still ahead.
+pub async fn schedule(
+    txn: &impl ConnectionTrait,
+    appointment: &appointments::Model,
+    offsets: &[u32],
+    now: Timestamp,
+) -> Result<(), DbErr> {
+    let mut offsets = offsets.to_vec();
+    offsets.sort_unstable();
+    offsets.dedup();
+    let rows: Vec<ActiveModel> = offsets
+        .into_iter()
+        .filter_map(|minutes| {
+            let due_at = appointment.starts_at.plus_secs(-i64::from(minutes) * 60);
+            (due_at > now).then(|| ActiveModel {
+                id: ActiveValue::Set(new_id()),
+                appointment_id: ActiveValue::Set(appointment.id),
+                facility_id: ActiveValue::Set(appointment.facility_id),
+                offset_minutes: ActiveValue::Set(i32::try_from(minutes).unwrap_or(i32::MAX)),
+                due_at: ActiveValue::Set(due_at),
+                status: ActiveValue::Set(ReminderStatus::Pending.as_str().to_owned()),
+                note: ActiveValue::Set(None),
+                outbox_message_id: ActiveValue::Set(None),
+                sent_at: ActiveValue::Set(None),
+                created_at: ActiveValue::Set(now),
+            })
+        })
+        .collect();
+    if !rows.is_empty() {
+        Entity::insert_many(rows).exec(txn).await?;
+    }
+    Ok(())
+}
+
+/// Cancels the appointment's reminders that have not gone out.
+pub async fn cancel_pending(txn: &impl ConnectionTrait, appointment_id: Uuid) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(
+            Column::Status,
+            sea_orm::sea_query::Expr::value(ReminderStatus::Cancelled.as_str()),
+        )
+        .filter(Column::AppointmentId.eq(appointment_id))
+        .filter(Column::Status.eq(ReminderStatus::Pending.as_str()))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Which reminders a list returns.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReminderFilter {
+    /// `pending` when absent: seed 000's `v_pending_reminders`.
+    pub status: Option<ReminderStatus>,
+    /// Only those due at or before this time (`due_before=now` for due ones).
+    pub due_before: Option<Timestamp>,
+    pub appointment_id: Option<Uuid>,
+    /// The `next_cursor` of the previous page.
+    pub after: Option<Uuid>,
+    /// Items per page, 1 to 200; 50 when absent.
+    pub limit: Option<u64>,
+}
+
+/// A page of the facility's reminders by `filter`, in id order.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    visible_appointments: sea_orm::Select<appointments::Entity>,
+    filter: &ReminderFilter,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let status = filter.status.unwrap_or(ReminderStatus::Pending);
+    let mut query = Entity::find()
+        .filter(Column::FacilityId.eq(facility_id))
+        .filter(Column::Status.eq(status.as_str()))
+        .filter(
+            Column::AppointmentId.in_subquery(
+                visible_appointments
+                    .select_only()
+                    .column(appointments::Column::Id)
+                    .as_query()
+                    .to_owned(),
+            ),
+        )
+        .order_by_asc(Column::Id)
+        .limit(limit);
+    if let Some(due) = filter.due_before {
+        query = query.filter(Column::DueAt.lte(due));
+    }
+    if let Some(id) = filter.appointment_id {
+        query = query.filter(Column::AppointmentId.eq(id));
+    }
+    if let Some(after) = filter.after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    query.all(db).await
+}
+
+/// Who a reminder goes to: the patient's email, else the lead's.
+async fn recipient(
+    state: &AppState,
+    txn: &impl ConnectionTrait,
+    appointment: &appointments::Model,
+) -> Result<Option<String>, ApiError> {
+    let key = state.keyring.facility(appointment.facility_id).await?;
+    if let Some(patient_id) = appointment.patient_id
+        && let Some(row) = crate::care::patients::Entity::find_by_id(patient_id)
+            .one(txn)
+            .await?
+    {
+        let patient = crate::care::patients::Patient::open(&key, &row)?;
+        if patient.email.is_some() {
+            return Ok(patient.email);
+        }
+    }
+    if let Some(lead_id) = appointment.lead_id
+        && let Some(row) = crate::crm::leads::Entity::find_by_id(lead_id)
+            .one(txn)
+            .await?
+    {
+        let seal = crate::crypto::RowSealer::new(&key, crate::crm::leads::TABLE, row.id);
+        return Ok(seal.open_optional_text("email", &row.email)?);
+    }
+    Ok(None)
+}
+
+/// The reminder's words: when and where, and the meeting link; never
+/// what the appointment is about.
+async fn message(
+    state: &AppState,
+    txn: &impl ConnectionTrait,
+    appointment: &appointments::Model,
+    to: String,
+) -> Result<OutgoingMessage, ApiError> {
+    let facility = crate::access::facilities::find(txn, appointment.facility_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let zone = jiff::tz::TimeZone::get(&facility.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let when = appointment
+        .starts_at
+        .to_jiff()
+        .to_zoned_datetime(zone)
+        .strftime("%A %-d %B %Y at %H:%M (%Z)")
+        .to_string();
+    let key = state.keyring.facility(appointment.facility_id).await?;
+    let seal = crate::crypto::RowSealer::new(&key, appointments::TABLE, appointment.id);
+    let link = seal.open_optional_text("meeting_link", &appointment.meeting_link)?;
+    let mut body = format!(
+        "This is a reminder of your appointment at {} on {when}.\n",
+        facility.name
+    );
+    if let Some(link) = link {
+        body.push_str(&format!("Join it here: {link}\n"));
+    }
+    body.push_str("If you cannot come, please let us know.\n");
+    Ok(OutgoingMessage::email(
+        to,
+        format!("Appointment reminder: {when}"),
+        body,
+        "appointment_reminder",
+    ))
+}
+
+/// Sends one batch of reminders due at `now`; returns how many it took
+/// (sent or skipped). Everything it does commits together.
+pub async fn send_due_batch(state: &AppState, now: Timestamp) -> Result<usize, ApiError> {
+    let txn = state.db.begin().await?;
+    let mut due = Entity::find()
+        .filter(Column::Status.eq(ReminderStatus::Pending.as_str()))
+        .filter(Column::DueAt.lte(now))
+        .order_by_asc(Column::DueAt)
+        .limit(BATCH);
+    if state.db.backend() == Backend::Postgres {
+        due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let due = due.all(&*txn).await?;
+    let mut events = Vec::with_capacity(due.len());
+    for reminder in &due {
+        events.push(send_one(state, &txn, reminder, now).await?);
+    }
+    let taken = due.len();
+    audit::commit(txn, events).await?;
+    Ok(taken)
+}
+
+/// Sends or skips one reminder inside the batch's transaction.
+async fn send_one(
+    state: &AppState,
+    txn: &crate::db::Transaction,
+    reminder: &Model,
+    now: Timestamp,
+) -> Result<AuditEvent, ApiError> {
+    let appointment = appointments::Entity::find_by_id(reminder.appointment_id)
+        .one(&**txn)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let status = appointment.appointment_status();
+    let mut active: ActiveModel = reminder.clone().into();
+    let outcome = if !status.is_live() || appointment.starts_at <= now {
+        skip(&mut active, "the appointment is no longer upcoming")
+    } else {
+        match recipient(state, &**txn, &appointment).await? {
+            None => skip(&mut active, "no email address for the patient or lead"),
+            Some(to) => {
+                let letter = message(state, &**txn, &appointment, to).await?;
+                let id = state.notifier.send(&**txn, letter).await?;
+                active.status = ActiveValue::Set(ReminderStatus::Sent.as_str().to_owned());
+                active.outbox_message_id = ActiveValue::Set(Some(id));
+                active.sent_at = ActiveValue::Set(Some(now));
+                if status == AppointmentStatus::Confirmed {
+                    let to = status.transition(AppointmentStatus::Reminded)?;
+                    appointments::moved(appointment.clone(), to, now)
+                        .update(&**txn)
+                        .await?;
+                }
+                ReminderStatus::Sent
+            }
+        }
+    };
+    active.update(&**txn).await?;
+    let mut event = AuditEvent::new(
+        AuditActor::System {
+            job: JOB.to_owned(),
+        },
+        AuditAction::Update,
+        "appointment_reminder",
+    )
+    .resource(reminder.id)
+    .facility(reminder.facility_id)
+    .flag(ComplianceFlag::Phi)
+    .changes(redact(
+        json!({ "appointment_id": appointment.id, "status": outcome }),
+        &[],
+    ));
+    if let Some(patient_id) = appointment.patient_id {
+        event = event.patient(patient_id);
+    }
+    if let Some(lead_id) = appointment.lead_id {
+        event = event.lead(lead_id);
+    }
+    Ok(event)
+}
+
+fn skip(active: &mut ActiveModel, why: &str) -> ReminderStatus {
+    active.status = ActiveValue::Set(ReminderStatus::Skipped.as_str().to_owned());
+    active.note = ActiveValue::Set(Some(why.to_owned()));
+    ReminderStatus::Skipped
+}
+
+/// Sends every reminder due at `now`, batch by batch; returns how many.
+pub async fn send_due(state: &AppState, now: Timestamp) -> Result<usize, ApiError> {
+    let mut total = 0;
+    loop {
+        let taken = send_due_batch(state, now).await?;
+        total += taken;
+        if (taken as u64) < BATCH {
+            return Ok(total);
+        }
+    }
+}
+
+/// This server's reminder sender and waitlist offer sweeper, until `stop`.
+pub fn spawn_sender(state: AppState, stop: CancellationToken) -> JoinHandle<()> {
+    let every = Duration::from_secs(state.config.reminder_poll_secs);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(every) => {}
+            }
+            let now = Timestamp::now();
+            match send_due(&state, now).await {
+                Ok(0) => {}
+                Ok(sent) => tracing::info!(sent, "appointment reminders handled"),
+                Err(e) => tracing::error!(error = %e, "sending appointment reminders failed"),
+            }
+            if let Err(e) = super::waitlist::expire_offers(&state, now).await {
+                tracing::error!(error = %e, "expiring waitlist offers failed");
+            }
+        }
+    })
+}

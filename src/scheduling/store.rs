@@ -1,0 +1,261 @@
+//! Scheduling queries. Appointments are read through a scope from the
+//! policy engine; a provider's calendar (hours, blocks, busy time) carries
+//! no patient data and is read by facility.
+
+use jiff::tz::TimeZone;
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, QueryOrder, Select};
+
+use super::appointments::{self, AppointmentStatus};
+use super::schedules::{
+    self, MAX_BUFFER, MAX_DURATION, appointment_type, block, schedule, type_provider, working_hours,
+};
+use super::slots::{Block, Calendar, Span};
+use super::waitlist;
+use crate::access::{FacilityScope, PatientFilter};
+use crate::time::Timestamp;
+
+/// No appointment takes longer than this, buffers included, so the busy
+/// time overlapping a period starts at most this long before it: the lower
+/// bound that makes the overlap query an index range.
+const LONGEST_BUSY_MICROS: i64 = (MAX_DURATION + 2 * MAX_BUFFER) * 60_000_000;
+
+/// Rows of the scope's facility whose patient (in `column`) it may see:
+/// all of them for a role that reads every patient; otherwise only those
+/// with no patient, or with the patients the scope reaches.
+pub fn patients_seen(scope: &FacilityScope, column: impl ColumnTrait) -> Condition {
+    let seen = Condition::all();
+    match scope.patients() {
+        PatientFilter::All => seen,
+        PatientFilter::Only(patient) => seen.add(column.eq(patient)),
+        PatientFilter::PortalAccount(account) => seen.add(
+            column.in_subquery(
+                Query::select()
+                    .column(crate::care::patients::Column::Id)
+                    .from(crate::care::patients::Entity)
+                    .and_where(crate::care::patients::Column::PortalAccountId.eq(account))
+                    .to_owned(),
+            ),
+        ),
+        PatientFilter::Nothing => seen.add(column.is_null()),
+    }
+}
+
+/// The appointments of the scope's facility that it may see.
+pub fn visible(scope: &FacilityScope) -> Select<appointments::Entity> {
+    use appointments::Column;
+    appointments::Entity::find()
+        .filter(Column::FacilityId.eq(scope.facility_id()))
+        .filter(patients_seen(scope, Column::PatientId))
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    id: Uuid,
+) -> Result<Option<appointments::Model>, DbErr> {
+    visible(scope)
+        .filter(appointments::Column::Id.eq(id))
+        .one(db)
+        .await
+}
+
+pub async fn find_schedule(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    provider_id: Uuid,
+) -> Result<Option<schedule::Model>, DbErr> {
+    schedule::Entity::find()
+        .filter(schedule::Column::FacilityId.eq(facility_id))
+        .filter(schedule::Column::ProviderId.eq(provider_id))
+        .one(db)
+        .await
+}
+
+/// Takes the provider's booking lock for the rest of `txn` and returns the
+/// schedule; `None` when the provider has no schedule in the facility.
+/// Every booking, reschedule and waitlist acceptance takes it before it
+/// checks the slot, so two bookings of one provider never check at once:
+/// on PostgreSQL the update holds the schedule's row lock until commit
+/// (across servers too); on SQLite the transaction already holds the
+/// database's write lock.
+pub async fn lock_schedule(
+    txn: &impl ConnectionTrait,
+    facility_id: Uuid,
+    provider_id: Uuid,
+) -> Result<Option<schedule::Model>, DbErr> {
+    let locked = schedule::Entity::update_many()
+        .col_expr(
+            schedule::Column::Bookings,
+            Expr::col(schedule::Column::Bookings).add(1),
+        )
+        .filter(schedule::Column::FacilityId.eq(facility_id))
+        .filter(schedule::Column::ProviderId.eq(provider_id))
+        .exec(txn)
+        .await?;
+    if locked.rows_affected == 0 {
+        return Ok(None);
+    }
+    find_schedule(txn, facility_id, provider_id).await
+}
+
+pub async fn hours_of(
+    db: &impl ConnectionTrait,
+    schedule_id: Uuid,
+) -> Result<Vec<working_hours::Model>, DbErr> {
+    working_hours::Entity::find()
+        .filter(working_hours::Column::ScheduleId.eq(schedule_id))
+        .all(db)
+        .await
+}
+
+/// The time zone a schedule's hours are in: its own, else its facility's.
+pub async fn time_zone_of(
+    db: &impl ConnectionTrait,
+    schedule: &schedule::Model,
+) -> Result<(String, TimeZone), DbErr> {
+    let name = match &schedule.time_zone {
+        Some(zone) => zone.clone(),
+        None => facility_time_zone(db, schedule.facility_id).await?,
+    };
+    let zone = TimeZone::get(&name).unwrap_or(TimeZone::UTC);
+    Ok((name, zone))
+}
+
+pub async fn facility_time_zone(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+) -> Result<String, DbErr> {
+    Ok(crate::access::facilities::find(db, facility_id)
+        .await?
+        .map_or_else(|| "UTC".to_owned(), |f| f.time_zone))
+}
+
+/// The blocks of the provider and of the whole facility overlapping `period`.
+pub async fn blocks_over(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    provider_id: Uuid,
+    period: Span,
+) -> Result<Vec<block::Model>, DbErr> {
+    use block::Column;
+    block::Entity::find()
+        .filter(Column::FacilityId.eq(facility_id))
+        .filter(
+            Condition::any()
+                .add(Column::ProviderId.eq(provider_id))
+                .add(Column::ProviderId.is_null()),
+        )
+        .filter(Column::StartsAt.lt(period.end))
+        .filter(Column::EndsAt.gt(period.start))
+        .order_by_asc(Column::StartsAt)
+        .all(db)
+        .await
+}
+
+/// The time the provider's live appointments take overlapping `period`,
+/// leaving out `excluding` (an appointment being rescheduled), plus the
+/// slots held for waitlist offers that have not run out at `now`
+/// (except the offer `holder`, which is being accepted).
+pub async fn busy_over(
+    db: &impl ConnectionTrait,
+    provider_id: Uuid,
+    period: Span,
+    excluding: Option<Uuid>,
+    holder: Option<Uuid>,
+    now: Timestamp,
+) -> Result<Vec<Span>, DbErr> {
+    use appointments::Column;
+    let mut query = appointments::Entity::find()
+        .filter(Column::ProviderId.eq(provider_id))
+        .filter(Column::BusyFrom.lt(period.end))
+        .filter(Column::BusyFrom.gt(Timestamp::from_micros(
+            period.start.as_micros() - LONGEST_BUSY_MICROS,
+        )))
+        .filter(Column::BusyUntil.gt(period.start))
+        .filter(Column::Status.is_in(AppointmentStatus::LIVE.map(AppointmentStatus::as_str)));
+    if let Some(id) = excluding {
+        query = query.filter(Column::Id.ne(id));
+    }
+    let mut busy: Vec<Span> = query
+        .all(db)
+        .await?
+        .iter()
+        .map(appointments::Model::busy)
+        .collect();
+    busy.extend(waitlist::holds_over(db, provider_id, period, holder, now).await?);
+    Ok(busy)
+}
+
+/// Everything that decides the provider's open time over `period`.
+pub async fn calendar(
+    db: &impl ConnectionTrait,
+    schedule: &schedule::Model,
+    period: Span,
+    excluding: Option<Uuid>,
+    holder: Option<Uuid>,
+    now: Timestamp,
+) -> Result<Calendar, DbErr> {
+    let (_, time_zone) = time_zone_of(db, schedule).await?;
+    let hours = hours_of(db, schedule.id).await?;
+    // A day either side: working hours are whole local days.
+    let wide = Span::new(
+        period.start.plus_secs(-86_400),
+        period.end.plus_secs(86_400),
+    );
+    let blocks = blocks_over(db, schedule.facility_id, schedule.provider_id, wide)
+        .await?
+        .into_iter()
+        .map(|b| Block {
+            span: Span::new(b.starts_at, b.ends_at),
+            is_available: b.is_available,
+            reason: b.reason,
+        })
+        .collect();
+    let busy = busy_over(db, schedule.provider_id, period, excluding, holder, now).await?;
+    Ok(Calendar {
+        time_zone,
+        hours: schedules::to_hours(&hours),
+        blocks,
+        busy,
+        slot_minutes: schedule.slot_minutes,
+        min_notice_minutes: schedule.min_notice_minutes,
+    })
+}
+
+pub async fn find_type(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    type_id: Uuid,
+) -> Result<Option<appointment_type::Model>, DbErr> {
+    appointment_type::Entity::find_by_id(type_id)
+        .filter(appointment_type::Column::FacilityId.eq(facility_id))
+        .one(db)
+        .await
+}
+
+/// The providers who offer a type; empty means every provider.
+pub async fn type_providers(
+    db: &impl ConnectionTrait,
+    type_ids: &[Uuid],
+) -> Result<Vec<type_provider::Model>, DbErr> {
+    if type_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    type_provider::Entity::find()
+        .filter(type_provider::Column::TypeId.is_in(type_ids.iter().copied()))
+        .order_by_asc(type_provider::Column::ProviderId)
+        .all(db)
+        .await
+}
+
+/// Whether `provider_id` offers the type.
+pub async fn offers(
+    db: &impl ConnectionTrait,
+    type_id: Uuid,
+    provider_id: Uuid,
+) -> Result<bool, DbErr> {
+    let providers = type_providers(db, &[type_id]).await?;
+    Ok(providers.is_empty() || providers.iter().any(|p| p.provider_id == provider_id))
+}

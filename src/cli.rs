@@ -13,6 +13,7 @@ use crate::config::{Config, LogFormat};
 use crate::crypto::MasterKey;
 use crate::crypto::registry::{self, KeySource};
 use crate::db::{Database, migrate};
+use crate::time::Timestamp;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,6 +65,11 @@ enum Command {
         #[command(subcommand)]
         action: AuditCommand,
     },
+    /// Scheduling maintenance.
+    Schedule {
+        #[command(subcommand)]
+        action: ScheduleAction,
+    },
     /// Load a synthetic "Demo Clinic" (staff of every CRM role, a year of
     /// leads with their history, a few patients) into the configured
     /// database. Refuses a database that already has it. Prints a generated
@@ -92,6 +98,21 @@ enum AdminAction {
         /// Read the password from standard input instead of printing a setup code.
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ScheduleAction {
+    /// Close every Saturday and Sunday from today for some months, whole
+    /// days in each facility's time zone (seed 000's weekend blocks). Adds
+    /// only the weekends not yet blocked, so it can run from cron.
+    BlockWeekends {
+        /// How many months ahead to block.
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=36))]
+        months: u32,
+        /// Only this facility; every facility when absent.
+        #[arg(long)]
+        facility: Option<uuid::Uuid>,
     },
 }
 
@@ -223,6 +244,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             seed,
             password_stdin,
         } => crate::crm::demo::run(config, leads, seed, password_stdin).await?,
+        Command::Schedule {
+            action: ScheduleAction::BlockWeekends { months, facility },
+        } => {
+            let db = Database::connect(&config).await?;
+            let result = block_weekends(&db, facility, months).await;
+            db.close().await;
+            result?;
+        }
         Command::Audit {
             action: AuditCommand::Verify,
         } => {
@@ -233,6 +262,30 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn block_weekends(
+    db: &Database,
+    facility: Option<uuid::Uuid>,
+    months: u32,
+) -> anyhow::Result<()> {
+    migrate::up(db).await?;
+    let report =
+        crate::scheduling::maintenance::block_weekends(db, facility, months, Timestamp::now())
+            .await?;
+    if report.is_empty() {
+        match facility {
+            Some(id) => anyhow::bail!("there is no facility {id}"),
+            None => println!("there are no facilities yet"),
+        }
+    }
+    for done in report {
+        println!(
+            "{} ({}): blocked {} weekend days, {} were already blocked",
+            done.facility, done.facility_id, done.added, done.already
+        );
+    }
+    Ok(())
 }
 
 /// Verifies the audit chain: exit code 0 when intact, 1 when broken. It

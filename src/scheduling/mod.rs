@@ -6,6 +6,9 @@
 pub mod appointment_routes;
 pub mod appointments;
 pub mod booking;
+pub mod calendar;
+pub mod calendar_routes;
+pub mod maintenance;
 pub mod migration;
 pub mod reminders;
 pub mod schedule_routes;
@@ -25,4 +28,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(schedule_routes::routes())
         .merge(appointment_routes::routes())
         .merge(waitlist_routes::routes())
+        .merge(calendar_routes::routes())
 }

@@ -32,6 +32,7 @@ on_both_backends!(
     a_freed_slot_is_offered_to_the_waitlist_and_held,
     who_sees_and_changes_which_appointment,
     appointment_text_is_sealed_and_reads_are_audited,
+    calendar_feeds_show_own_appointments_without_phi_until_revoked,
 );
 
 pub const LA: &str = "America/Los_Angeles";
@@ -1271,4 +1272,181 @@ async fn appointment_text_is_sealed_and_reads_are_audited(backend: TestBackend) 
     assert_eq!(events["items"][0]["patient_id"], patient["id"]);
     let bytes = raw_database_bytes(&app, backend).await;
     assert_no_plaintext(&bytes, &["Xylophone", "Quixotic allergy", "zanzibar-room"]);
+}
+
+async fn feed(app: &TestApp, path: &str) -> reqwest::Response {
+    app.client.get(app.url(path)).send().await.unwrap()
+}
+
+async fn calendar_feeds_show_own_appointments_without_phi_until_revoked(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let (facility, admin) = clinic(&app, "UTC").await;
+    let provider = app.person(&[(Some(facility), Role::Provider)]).await;
+    let colleague = app.person(&[(Some(facility), Role::Provider)]).await;
+    for p in [&provider, &colleague] {
+        set_schedule(&app, &admin.token, facility, p.account_id, always_open()).await;
+    }
+    let patient = app.patient(facility, new_patient()).await;
+    let start = hours_ahead(24);
+    booked(
+        &app,
+        &admin.token,
+        facility,
+        json!({"provider_id": provider.account_id, "starts_at": text(start), "patient_id": patient["id"],
+               "title": "Septoplasty Xylophone", "notes": "Quixotic history",
+               "meeting_link": "https://meet.example/room-42", "kind": "procedure"}),
+    )
+    .await;
+    booked(
+        &app,
+        &admin.token,
+        facility,
+        json!({"provider_id": colleague.account_id, "starts_at": text(start), "patient_id": patient["id"]}),
+    )
+    .await;
+    let feeds = format!("/facilities/{facility}/calendar-feeds");
+    // Only one's own feed.
+    let refused = app
+        .call(
+            &colleague.token,
+            Method::POST,
+            &feeds,
+            Some(json!({"provider_id": provider.account_id})),
+        )
+        .await;
+    problem(refused, 403, "forbidden").await;
+    let made = app
+        .call(
+            &provider.token,
+            Method::POST,
+            &feeds,
+            Some(json!({"provider_id": provider.account_id})),
+        )
+        .await;
+    assert_eq!(made.status(), 201);
+    let made: Value = made.json().await.unwrap();
+    let path = made["path"].as_str().unwrap().to_owned();
+    let response = feed(&app, &path).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/calendar"),
+    );
+    let body = response.text().await.unwrap();
+    let parsed: icalendar::Calendar = body.parse().unwrap();
+    let events: Vec<&icalendar::Event> = parsed
+        .components
+        .iter()
+        .filter_map(|c| c.as_event())
+        .collect();
+    use icalendar::Component;
+    assert_eq!(events.len(), 1, "{body}");
+    assert_eq!(events[0].get_summary(), Some("Procedure at MiKO Clinic"));
+    assert_eq!(events[0].get_url(), Some("https://meet.example/room-42"));
+    for phi in ["Xylophone", "Quixotic", "Zebediah", "Quuxworth"] {
+        assert!(!body.contains(phi), "{phi} in the feed: {body}");
+    }
+    // The token is shown once; the list leaves it out.
+    let listed: Value = app
+        .call(&provider.token, Method::GET, &feeds, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"][0]["id"], made["id"]);
+    assert!(listed["items"][0].get("path").is_none());
+    // A patient's own feed shows both of their appointments.
+    let portal = app.person(&[(Some(facility), Role::Patient)]).await;
+    let staff_try = app
+        .call(
+            &admin.token,
+            Method::POST,
+            &feeds,
+            Some(json!({"patient_id": patient["id"]})),
+        )
+        .await;
+    assert_eq!(
+        problem(staff_try, 422, "validation").await["errors"][0]["field"],
+        "patient_id"
+    );
+    app.call(
+        &admin.token,
+        Method::PATCH,
+        &format!(
+            "/facilities/{facility}/patients/{}",
+            patient["id"].as_str().unwrap()
+        ),
+        Some(json!({"portal_account_id": portal.account_id})),
+    )
+    .await;
+    let own = app
+        .call(
+            &portal.token,
+            Method::POST,
+            &feeds,
+            Some(json!({"patient_id": patient["id"]})),
+        )
+        .await;
+    assert_eq!(own.status(), 201);
+    let own: Value = own.json().await.unwrap();
+    let own_body = feed(&app, own["path"].as_str().unwrap())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(own_body.matches("BEGIN:VEVENT").count(), 2, "{own_body}");
+    // Each fetch is in the audit log as the owner's read.
+    let reads: Value = app
+        .call(
+            &admin.token,
+            Method::GET,
+            &format!("/facilities/{facility}/audit-events?resource_type=calendar_feed&action=read"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reads["items"].as_array().unwrap().len(), 2, "{reads}");
+    // Someone else's feed is revoked only by an administrator.
+    let not_yours = app
+        .call(&colleague.token, Method::DELETE, &format!("{feeds}/{}", id(&made)), None)
+        .await;
+    problem(not_yours, 403, "forbidden").await;
+    // Revoked, or unknown: not found.
+    let revoke = app
+        .call(
+            &provider.token,
+            Method::DELETE,
+            &format!("{feeds}/{}", id(&made)),
+            None,
+        )
+        .await;
+    assert_eq!(revoke.status(), 204);
+    problem(feed(&app, &path).await, 404, "not-found").await;
+    problem(
+        feed(&app, "/calendar/not-a-token.ics").await,
+        404,
+        "not-found",
+    )
+    .await;
+    // A patient unlinked from the portal account loses the feed at once.
+    app.call(
+        &admin.token,
+        Method::PATCH,
+        &format!(
+            "/facilities/{facility}/patients/{}",
+            patient["id"].as_str().unwrap()
+        ),
+        Some(json!({"portal_account_id": null})),
+    )
+    .await;
+    problem(
+        feed(&app, own["path"].as_str().unwrap()).await,
+        404,
+        "not-found",
+    )
+    .await;
 }

@@ -1,0 +1,188 @@
+//! Calendar feeds: a private iCalendar (RFC 5545) URL per provider, or per
+//! patient for their own appointments, that calendar apps subscribe to.
+//! The URL's token is the only credential (calendar apps cannot send a
+//! bearer token), so it is 256 random bits, stored as a hash, shown once,
+//! and revocable. A feed stops working when its owner loses access: the
+//! provider their role in the facility, the patient their portal link.
+//!
+//! Subscribed calendars live on other companies' servers, so an event
+//! carries only what the owner may see and needs to turn up: when, where
+//! (the facility and the meeting link), the kind of visit and its status.
+//! Never a title, notes, or the other party's name.
+
+use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::appointments::{self, AppointmentStatus};
+use crate::crypto::{DataKey, RowSealer};
+use crate::time::Timestamp;
+
+/// How far back and ahead a feed reaches, in days.
+pub const PAST_DAYS: i64 = 30;
+pub const AHEAD_DAYS: i64 = 366;
+/// The most events one feed carries.
+pub const MAX_EVENTS: u64 = 2_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "calendar_feeds")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub facility_id: Uuid,
+    pub provider_id: Option<Uuid>,
+    pub patient_id: Option<Uuid>,
+    pub token_hash: Vec<u8>,
+    pub created_by: Uuid,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// A feed as the API shows it; the URL only when it is made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CalendarFeed {
+    pub id: Uuid,
+    pub facility_id: Uuid,
+    /// The provider whose appointments it shows.
+    pub provider_id: Option<Uuid>,
+    /// The patient whose appointments it shows.
+    pub patient_id: Option<Uuid>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    /// The subscription path, with its secret token: shown once, when made.
+    /// Prefix it with the server's public address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+impl CalendarFeed {
+    pub fn from_row(row: &Model, token: Option<&str>) -> Self {
+        Self {
+            id: row.id,
+            facility_id: row.facility_id,
+            provider_id: row.provider_id,
+            patient_id: row.patient_id,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+            path: token.map(|t| format!("/calendar/{t}.ics")),
+        }
+    }
+}
+
+/// Whose appointments a new feed shows: the caller's own as a provider,
+/// or (for a patient) their own record's.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCalendarFeed {
+    /// Your own account, as a provider with a schedule in the facility.
+    pub provider_id: Option<Uuid>,
+    /// The patient record linked to your portal account.
+    pub patient_id: Option<Uuid>,
+}
+
+/// A new feed row and its token (the token is not stored).
+pub fn new_feed(
+    facility_id: Uuid,
+    new: &NewCalendarFeed,
+    created_by: Uuid,
+    now: Timestamp,
+) -> (ActiveModel, String) {
+    let (token, hash) = crate::identity::secrets::new_secret();
+    let row = ActiveModel {
+        id: ActiveValue::Set(crate::db::new_id()),
+        facility_id: ActiveValue::Set(facility_id),
+        provider_id: ActiveValue::Set(new.provider_id),
+        patient_id: ActiveValue::Set(new.patient_id),
+        token_hash: ActiveValue::Set(hash),
+        created_by: ActiveValue::Set(created_by),
+        created_at: ActiveValue::Set(now),
+        revoked_at: ActiveValue::Set(None),
+    };
+    (row, token)
+}
+
+/// The live feed a token opens, if any.
+pub async fn by_token(db: &impl ConnectionTrait, token: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::TokenHash.eq(crate::identity::secrets::hash(token)))
+        .filter(Column::RevokedAt.is_null())
+        .one(db)
+        .await
+}
+
+/// The appointments a feed shows, by start, from a month back to a year ahead.
+pub async fn appointments_of(
+    db: &impl ConnectionTrait,
+    feed: &Model,
+    now: Timestamp,
+) -> Result<Vec<appointments::Model>, DbErr> {
+    use appointments::Column as A;
+    let mut query = appointments::Entity::find()
+        .filter(A::FacilityId.eq(feed.facility_id))
+        .filter(A::StartsAt.gte(now.plus_secs(-PAST_DAYS * 86_400)))
+        .filter(A::StartsAt.lt(now.plus_secs(AHEAD_DAYS * 86_400)))
+        .filter(A::Status.ne(AppointmentStatus::Rescheduled.as_str()))
+        .order_by_asc(A::StartsAt)
+        .limit(MAX_EVENTS);
+    query = match (feed.provider_id, feed.patient_id) {
+        (Some(provider), _) => query.filter(A::ProviderId.eq(provider)),
+        (None, Some(patient)) => query.filter(A::PatientId.eq(patient)),
+        (None, None) => return Ok(Vec::new()),
+    };
+    query.all(db).await
+}
+
+fn utc(t: Timestamp) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros(t.as_micros()).unwrap_or_default()
+}
+
+/// The feed as an iCalendar document.
+pub fn render(
+    key: &DataKey,
+    facility_name: &str,
+    rows: &[appointments::Model],
+    now: Timestamp,
+) -> String {
+    let mut calendar = Calendar::new();
+    calendar.name(&format!("{facility_name} appointments"));
+    for row in rows {
+        let status = row.appointment_status();
+        let kind = super::schedules::AppointmentKind::parse(&row.kind)
+            .map_or("appointment", |k| k.as_str())
+            .replace('_', "-");
+        let mut event = Event::new();
+        event
+            .uid(&format!("{}@carebase", row.id))
+            .timestamp(utc(now))
+            .starts(utc(row.starts_at))
+            .ends(utc(row.ends_at))
+            .summary(&format!("{} at {facility_name}", capitalized(&kind)))
+            .location(facility_name)
+            .status(match status {
+                AppointmentStatus::Pending => EventStatus::Tentative,
+                AppointmentStatus::Cancelled | AppointmentStatus::NoShow => EventStatus::Cancelled,
+                _ => EventStatus::Confirmed,
+            });
+        let seal = RowSealer::new(key, appointments::TABLE, row.id);
+        if let Ok(Some(link)) = seal.open_optional_text("meeting_link", &row.meeting_link) {
+            event.url(&link);
+        }
+        calendar.push(event.done());
+    }
+    calendar.done().to_string()
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

@@ -197,21 +197,27 @@ pub async fn page(
     query.all(db).await
 }
 
+/// Why a reminder cannot be sent, for good: it is skipped with this note
+/// instead of holding up the reminders behind it.
+type Unsendable = &'static str;
+
 /// Who a reminder goes to: the patient's email, else the lead's.
 async fn recipient(
-    state: &AppState,
     txn: &impl ConnectionTrait,
+    key: &crate::crypto::DataKey,
     appointment: &appointments::Model,
-) -> Result<Option<String>, ApiError> {
-    let key = state.keyring.facility(appointment.facility_id).await?;
+) -> Result<Result<String, Unsendable>, DbErr> {
     if let Some(patient_id) = appointment.patient_id
         && let Some(row) = crate::care::patients::Entity::find_by_id(patient_id)
             .one(txn)
             .await?
     {
-        let patient = crate::care::patients::Patient::open(&key, &row)?;
-        if patient.email.is_some() {
-            return Ok(patient.email);
+        match crate::care::patients::Patient::open(key, &row) {
+            Ok(patient) if patient.email.is_some() => {
+                return Ok(patient.email.ok_or("no email address"));
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(Err("the patient record cannot be opened")),
         }
     }
     if let Some(lead_id) = appointment.lead_id
@@ -219,23 +225,34 @@ async fn recipient(
             .one(txn)
             .await?
     {
-        let seal = crate::crypto::RowSealer::new(&key, crate::crm::leads::TABLE, row.id);
-        return Ok(seal.open_optional_text("email", &row.email)?);
+        let seal = crate::crypto::RowSealer::new(key, crate::crm::leads::TABLE, row.id);
+        return Ok(match seal.open_optional_text("email", &row.email) {
+            Ok(Some(email)) => Ok(email),
+            Ok(None) => Err("no email address for the patient or lead"),
+            Err(_) => Err("the lead cannot be opened"),
+        });
     }
-    Ok(None)
+    Ok(Err("no email address for the patient or lead"))
 }
 
-/// The reminder's words: when and where, and the meeting link; never
-/// what the appointment is about.
-async fn message(
+/// The reminder to send: to whom, when and where, and the meeting link;
+/// never what the appointment is about.
+async fn prepare(
     state: &AppState,
     txn: &impl ConnectionTrait,
     appointment: &appointments::Model,
-    to: String,
-) -> Result<OutgoingMessage, ApiError> {
-    let facility = crate::access::facilities::find(txn, appointment.facility_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+) -> Result<Result<OutgoingMessage, Unsendable>, DbErr> {
+    let Ok(key) = state.keyring.facility(appointment.facility_id).await else {
+        return Ok(Err("the facility's data key cannot be opened"));
+    };
+    let to = match recipient(txn, &key, appointment).await? {
+        Ok(to) => to,
+        Err(why) => return Ok(Err(why)),
+    };
+    let Some(facility) = crate::access::facilities::find(txn, appointment.facility_id).await?
+    else {
+        return Ok(Err("the facility is gone"));
+    };
     let zone = jiff::tz::TimeZone::get(&facility.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
     let when = appointment
         .starts_at
@@ -243,9 +260,10 @@ async fn message(
         .to_zoned_datetime(zone)
         .strftime("%A %-d %B %Y at %H:%M (%Z)")
         .to_string();
-    let key = state.keyring.facility(appointment.facility_id).await?;
     let seal = crate::crypto::RowSealer::new(&key, appointments::TABLE, appointment.id);
-    let link = seal.open_optional_text("meeting_link", &appointment.meeting_link)?;
+    let Ok(link) = seal.open_optional_text("meeting_link", &appointment.meeting_link) else {
+        return Ok(Err("the appointment cannot be opened"));
+    };
     let mut body = format!(
         "This is a reminder of your appointment at {} on {when}.\n",
         facility.name
@@ -254,12 +272,12 @@ async fn message(
         body.push_str(&format!("Join it here: {link}\n"));
     }
     body.push_str("If you cannot come, please let us know.\n");
-    Ok(OutgoingMessage::email(
+    Ok(Ok(OutgoingMessage::email(
         to,
         format!("Appointment reminder: {when}"),
         body,
         "appointment_reminder",
-    ))
+    )))
 }
 
 /// Sends one batch of reminders due at `now`; returns how many it took
@@ -300,22 +318,24 @@ async fn send_one(
     let outcome = if !status.is_live() || appointment.starts_at <= now {
         skip(&mut active, "the appointment is no longer upcoming")
     } else {
-        match recipient(state, &**txn, &appointment).await? {
-            None => skip(&mut active, "no email address for the patient or lead"),
-            Some(to) => {
-                let letter = message(state, &**txn, &appointment, to).await?;
-                let id = state.notifier.send(&**txn, letter).await?;
-                active.status = ActiveValue::Set(ReminderStatus::Sent.as_str().to_owned());
-                active.outbox_message_id = ActiveValue::Set(Some(id));
-                active.sent_at = ActiveValue::Set(Some(now));
-                if status == AppointmentStatus::Confirmed {
-                    let to = status.transition(AppointmentStatus::Reminded)?;
-                    appointments::moved(appointment.clone(), to, now)
-                        .update(&**txn)
-                        .await?;
+        match prepare(state, &**txn, &appointment).await? {
+            Err(why) => skip(&mut active, why),
+            Ok(letter) => match state.notifier.send(&**txn, letter).await {
+                Err(crate::notify::NotifyError::Database(e)) => return Err(e.into()),
+                Err(_) => skip(&mut active, "the email address cannot be sent to"),
+                Ok(id) => {
+                    active.status = ActiveValue::Set(ReminderStatus::Sent.as_str().to_owned());
+                    active.outbox_message_id = ActiveValue::Set(Some(id));
+                    active.sent_at = ActiveValue::Set(Some(now));
+                    if status == AppointmentStatus::Confirmed {
+                        let to = status.transition(AppointmentStatus::Reminded)?;
+                        appointments::moved(appointment.clone(), to, now)
+                            .update(&**txn)
+                            .await?;
+                    }
+                    ReminderStatus::Sent
                 }
-                ReminderStatus::Sent
-            }
+            },
         }
     };
     active.update(&**txn).await?;

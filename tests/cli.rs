@@ -754,11 +754,27 @@ async fn demo_scenario(dir: &Path, env: &[(&str, &str)]) {
             .iter()
             .all(|j| j["lead_id"].is_string() && j["stage"].is_string())
     );
-    let tasks = get(coach, format!("/facilities/{facility}/tasks?limit=200")).await;
+    let tasks = get(
+        coach.clone(),
+        format!("/facilities/{facility}/tasks?limit=200"),
+    )
+    .await;
     assert_eq!(
         tasks["items"].as_array().unwrap().len(),
         66,
         "60 open leads and 6 patients"
+    );
+    // The coaches have schedules and the next two weeks' bookings.
+    let booked = get(
+        coach,
+        format!("/facilities/{facility}/appointments?limit=200"),
+    )
+    .await;
+    let booked = booked["items"].as_array().unwrap();
+    assert!(!booked.is_empty());
+    assert!(
+        booked.iter().all(|a| a["status"] == "confirmed"),
+        "{booked:?}"
     );
 
     // Three batches: the demo scored each lead as of its last change.
@@ -892,16 +908,20 @@ fn schedule_block_weekends_is_idempotent() {
     );
     assert!(first.status.success(), "{}", text(&first.stderr));
     let (added, already) = weekend_days(&first);
-    // Six months hold 51 to 54 weekend days.
-    assert!((51..=54).contains(&added), "{}", text(&first.stdout));
-    assert_eq!(already, 0);
+    // Six months hold 51 to 54 weekend days; the demo blocked the first three.
+    assert!(
+        (51..=54).contains(&(added + already)),
+        "{}",
+        text(&first.stdout)
+    );
+    assert!((24..=28).contains(&already), "{}", text(&first.stdout));
     let again = carebase(
         dir.path(),
         &[],
         &["schedule", "block-weekends", "--months", "6"],
     );
     assert!(again.status.success(), "{}", text(&again.stderr));
-    assert_eq!(weekend_days(&again), (0, added));
+    assert_eq!(weekend_days(&again), (0, added + already));
     let unknown = carebase(
         dir.path(),
         &[],

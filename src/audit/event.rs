@@ -298,6 +298,14 @@ impl AuditEvent {
         self
     }
 
+    /// The patient and the lead the event concerns, when there are any, so
+    /// that their timelines show it.
+    pub fn concerning(mut self, patient_id: Option<Uuid>, lead_id: Option<Uuid>) -> Self {
+        self.patient_id = patient_id.or(self.patient_id);
+        self.lead_id = lead_id.or(self.lead_id);
+        self
+    }
+
     pub fn changes(mut self, changes: Redacted) -> Self {
         self.changes = Some(changes);
         self

@@ -253,6 +253,7 @@ pub struct DemoReport {
     pub patients: u64,
     pub journeys: u64,
     pub tasks: u64,
+    pub appointments: u64,
 }
 
 /// A password for the demo staff: 20 random URL-safe characters.
@@ -289,14 +290,15 @@ pub async fn run(
     let report = result?;
     println!(
         "Loaded \"{FACILITY_NAME}\" (facility {}) in {:.1} s: {} leads, {} interests, {} moves, \
-         {} patients on the care journey, {} tasks.",
+         {} patients on the care journey, {} tasks, {} appointments in the next two weeks.",
         report.facility_id,
         started.elapsed().as_secs_f64(),
         report.leads,
         report.interests,
         report.moves,
         report.patients,
-        report.tasks
+        report.tasks,
+        report.appointments
     );
     println!("Staff accounts, all with the same password:");
     for account in &report.staff {
@@ -370,6 +372,7 @@ pub async fn load(state: &AppState, options: &DemoOptions) -> anyhow::Result<Dem
             patients: 0,
             journeys: 0,
             tasks: 0,
+            appointments: 0,
         },
     };
     let mut next = 0;
@@ -389,9 +392,64 @@ pub async fn load(state: &AppState, options: &DemoOptions) -> anyhow::Result<Dem
     let care = journeys_and_tasks(db, &mut loader).await?;
     loader.report.journeys = care.0;
     loader.report.tasks = care.1;
+    loader.report.appointments = appointments(db, &loader).await?;
     refresh_planner_statistics(db).await?;
     loader.report.staff = staff;
     Ok(loader.report)
+}
+
+/// The coaches' schedules and the next two weeks' appointments: booked
+/// leads see their coach for a consultation, patients for a follow-up.
+async fn appointments(db: &Database, loader: &Loader<'_>) -> anyhow::Result<u64> {
+    use crate::care::journey::row as journey_row;
+    use crate::scheduling::demo::Visit;
+    let booked: Vec<(Uuid, Option<Uuid>)> = leads::Entity::find()
+        .select_only()
+        .column(leads::Column::Id)
+        .column(leads::Column::HealthCoachId)
+        .filter(leads::Column::FacilityId.eq(loader.facility_id))
+        .filter(leads::Column::Status.eq(LeadStatus::Booked.as_str()))
+        .order_by_asc(leads::Column::Id)
+        .limit(60)
+        .into_tuple()
+        .all(db.conn())
+        .await?;
+    let coached: Vec<(Uuid, Option<Uuid>)> = journey_row::Entity::find()
+        .select_only()
+        .column(journey_row::Column::PatientId)
+        .column(journey_row::Column::HealthCoachId)
+        .filter(journey_row::Column::FacilityId.eq(loader.facility_id))
+        .order_by_asc(journey_row::Column::Id)
+        .limit(30)
+        .into_tuple()
+        .all(db.conn())
+        .await?;
+    let visits: Vec<Visit> = booked
+        .into_iter()
+        .filter_map(|(lead, coach)| {
+            coach.map(|coach| Visit {
+                coach,
+                lead_id: Some(lead),
+                patient_id: None,
+            })
+        })
+        .chain(coached.into_iter().filter_map(|(patient, coach)| {
+            coach.map(|coach| Visit {
+                coach,
+                lead_id: None,
+                patient_id: Some(patient),
+            })
+        }))
+        .collect();
+    crate::scheduling::demo::load(
+        db,
+        loader.key,
+        loader.facility_id,
+        &loader.coaches,
+        &visits,
+        system(),
+    )
+    .await
 }
 
 /// What the demo's tasks say: seed 001's work of SDRs and coaches.

@@ -51,18 +51,12 @@ fn task_event(
     lead_id: Option<Uuid>,
     patient_id: Option<Uuid>,
 ) -> AuditEvent {
-    let mut event = actor
+    actor
         .event(action, RESOURCE)
         .resource(row.id)
         .facility(row.facility_id)
-        .flag(ComplianceFlag::Phi);
-    if let Some(lead_id) = lead_id {
-        event = event.lead(lead_id);
-    }
-    if let Some(patient_id) = patient_id {
-        event = event.patient(patient_id);
-    }
-    event
+        .flag(ComplianceFlag::Phi)
+        .concerning(patient_id, lead_id)
 }
 
 /// Opens tasks and returns them only once their reads are in the audit log.

@@ -60,18 +60,12 @@ pub(super) fn appointment_event(
     action: AuditAction,
     row: &appointments::Model,
 ) -> AuditEvent {
-    let mut event = actor
+    actor
         .event(action, RESOURCE)
         .resource(row.id)
         .facility(row.facility_id)
-        .flag(ComplianceFlag::Phi);
-    if let Some(patient_id) = row.patient_id {
-        event = event.patient(patient_id);
-    }
-    if let Some(lead_id) = row.lead_id {
-        event = event.lead(lead_id);
-    }
-    event
+        .flag(ComplianceFlag::Phi)
+        .concerning(row.patient_id, row.lead_id)
 }
 
 /// Opens appointments and returns them only once their reads are in the
@@ -119,14 +113,10 @@ pub(super) async fn check_references(
             );
         }
     }
-    if let Some(lead_id) = lead_id {
-        let found = crate::crm::leads::Entity::find_by_id(lead_id)
-            .filter(crate::crm::leads::Column::FacilityId.eq(facility_id))
-            .one(db)
-            .await?;
-        if found.is_none() {
-            c.fail("lead_id", "no lead with this id in this facility");
-        }
+    if let Some(lead_id) = lead_id
+        && crate::crm::store::find(db, scope, lead_id).await?.is_none()
+    {
+        c.fail("lead_id", "no lead with this id in this facility");
     }
     c.done()
 }

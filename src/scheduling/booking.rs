@@ -57,6 +57,27 @@ impl Claimed {
     }
 }
 
+/// How long a slot is and the buffers around it, in minutes: the length
+/// asked for, else the type's, else seed 001's 30; the type's buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub minutes: i64,
+    pub before: i32,
+    pub after: i32,
+}
+
+impl Shape {
+    pub fn of(asked: Option<i64>, appointment_type: Option<&appointment_type::Model>) -> Self {
+        Self {
+            minutes: asked
+                .or(appointment_type.map(|t| i64::from(t.duration_minutes)))
+                .unwrap_or(i64::from(DEFAULT_DURATION)),
+            before: appointment_type.map_or(0, |t| t.buffer_before_minutes),
+            after: appointment_type.map_or(0, |t| t.buffer_after_minutes),
+        }
+    }
+}
+
 /// The type a request names, checked: of the facility, active, offered by
 /// the provider.
 pub async fn resolve_type(
@@ -131,15 +152,11 @@ async fn assess(
     now: Timestamp,
 ) -> Result<Claimed, ApiError> {
     let appointment_type = resolve_type(db, schedule.facility_id, request).await?;
-    let minutes = request
-        .duration_minutes
-        .or(appointment_type
-            .as_ref()
-            .map(|t| i64::from(t.duration_minutes)))
-        .unwrap_or(i64::from(DEFAULT_DURATION));
-    let (before, after) = appointment_type.as_ref().map_or((0, 0), |t| {
-        (t.buffer_before_minutes, t.buffer_after_minutes)
-    });
+    let Shape {
+        minutes,
+        before,
+        after,
+    } = Shape::of(request.duration_minutes, appointment_type.as_ref());
     let slot = Span::new(request.starts_at, request.starts_at.plus_secs(minutes * 60));
     let busy = slot.widened(before, after);
     let calendar = store::calendar(db, &schedule, busy, excluding, holder, now).await?;

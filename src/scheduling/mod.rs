@@ -8,6 +8,7 @@ pub mod appointments;
 pub mod booking;
 pub mod calendar;
 pub mod calendar_routes;
+pub mod demo;
 pub mod maintenance;
 pub mod migration;
 pub mod reminders;

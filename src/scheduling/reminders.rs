@@ -199,28 +199,30 @@ pub async fn page(
 
 /// Why a reminder cannot be sent, for good: it is skipped with this note
 /// instead of holding up the reminders behind it.
-type Unsendable = &'static str;
+pub(super) type Unsendable = &'static str;
 
-/// Who a reminder goes to: the patient's email, else the lead's.
-async fn recipient(
+/// Where to write to someone with an appointment or on the waitlist: the
+/// patient's email, else the lead's.
+pub(super) async fn email_of(
     txn: &impl ConnectionTrait,
     key: &crate::crypto::DataKey,
-    appointment: &appointments::Model,
+    patient_id: Option<Uuid>,
+    lead_id: Option<Uuid>,
 ) -> Result<Result<String, Unsendable>, DbErr> {
-    if let Some(patient_id) = appointment.patient_id
+    if let Some(patient_id) = patient_id
         && let Some(row) = crate::care::patients::Entity::find_by_id(patient_id)
             .one(txn)
             .await?
     {
         match crate::care::patients::Patient::open(key, &row) {
-            Ok(patient) if patient.email.is_some() => {
-                return Ok(patient.email.ok_or("no email address"));
-            }
+            Ok(crate::care::patients::Patient {
+                email: Some(email), ..
+            }) => return Ok(Ok(email)),
             Ok(_) => {}
             Err(_) => return Ok(Err("the patient record cannot be opened")),
         }
     }
-    if let Some(lead_id) = appointment.lead_id
+    if let Some(lead_id) = lead_id
         && let Some(row) = crate::crm::leads::Entity::find_by_id(lead_id)
             .one(txn)
             .await?
@@ -245,7 +247,7 @@ async fn prepare(
     let Ok(key) = state.keyring.facility(appointment.facility_id).await else {
         return Ok(Err("the facility's data key cannot be opened"));
     };
-    let to = match recipient(txn, &key, appointment).await? {
+    let to = match email_of(txn, &key, appointment.patient_id, appointment.lead_id).await? {
         Ok(to) => to,
         Err(why) => return Ok(Err(why)),
     };
@@ -339,7 +341,7 @@ async fn send_one(
         }
     };
     active.update(&**txn).await?;
-    let mut event = AuditEvent::new(
+    let event = AuditEvent::new(
         AuditActor::System {
             job: JOB.to_owned(),
         },
@@ -352,13 +354,8 @@ async fn send_one(
     .changes(redact(
         json!({ "appointment_id": appointment.id, "status": outcome }),
         &[],
-    ));
-    if let Some(patient_id) = appointment.patient_id {
-        event = event.patient(patient_id);
-    }
-    if let Some(lead_id) = appointment.lead_id {
-        event = event.lead(lead_id);
-    }
+    ))
+    .concerning(appointment.patient_id, appointment.lead_id);
     Ok(event)
 }
 

@@ -758,15 +758,11 @@ async fn open_slots(
             ),
         ));
     }
-    let minutes = search
-        .duration_minutes
-        .or(appointment_type
-            .as_ref()
-            .map(|t| i64::from(t.duration_minutes)))
-        .unwrap_or(i64::from(DEFAULT_DURATION));
-    let (before, after) = appointment_type.as_ref().map_or((0, 0), |t| {
-        (t.buffer_before_minutes, t.buffer_after_minutes)
-    });
+    let booking::Shape {
+        minutes,
+        before,
+        after,
+    } = booking::Shape::of(search.duration_minutes, appointment_type.as_ref());
     let period = Span::new(search.from, search.to);
     let now = Timestamp::now();
     let mut slots = Vec::new();

@@ -348,24 +348,9 @@ async fn notify_offer(
     expires: Timestamp,
 ) -> Result<(), ApiError> {
     let key = state.keyring.facility(facility_id).await?;
-    let mut to = None;
-    if let Some(patient_id) = patient_id
-        && let Some(row) = crate::care::patients::Entity::find_by_id(patient_id)
-            .one(txn)
-            .await?
-    {
-        to = crate::care::patients::Patient::open(&key, &row)?.email;
-    }
-    if to.is_none()
-        && let Some(lead_id) = lead_id
-        && let Some(row) = crate::crm::leads::Entity::find_by_id(lead_id)
-            .one(txn)
-            .await?
-    {
-        let seal = RowSealer::new(&key, crate::crm::leads::TABLE, row.id);
-        to = seal.open_optional_text("email", &row.email)?;
-    }
-    let Some(to) = to else { return Ok(()) };
+    let Ok(to) = super::reminders::email_of(txn, &key, patient_id, lead_id).await? else {
+        return Ok(());
+    };
     let facility = crate::access::facilities::find(txn, facility_id)
         .await?
         .ok_or(ApiError::NotFound)?;

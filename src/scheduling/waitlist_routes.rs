@@ -39,18 +39,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 fn entry_event(actor: &Actor, action: AuditAction, row: &waitlist::Model) -> AuditEvent {
-    let mut event = actor
+    actor
         .event(action, RESOURCE)
         .resource(row.id)
         .facility(row.facility_id)
-        .flag(ComplianceFlag::Phi);
-    if let Some(patient_id) = row.patient_id {
-        event = event.patient(patient_id);
-    }
-    if let Some(lead_id) = row.lead_id {
-        event = event.lead(lead_id);
-    }
-    event
+        .flag(ComplianceFlag::Phi)
+        .concerning(row.patient_id, row.lead_id)
 }
 
 /// The entries of the scope's facility whose patient it may see.

@@ -54,6 +54,22 @@ pub async fn clinic(app: &TestApp, zone: &str) -> (Uuid, Person) {
     (facility, admin)
 }
 
+/// A facility in UTC with an administrator and a provider who can be
+/// booked around the clock.
+pub async fn open_clinic(app: &TestApp) -> (Uuid, Person, Person) {
+    let (facility, admin) = clinic(app, "UTC").await;
+    let provider = app.person(&[(Some(facility), Role::Provider)]).await;
+    set_schedule(
+        app,
+        &admin.token,
+        facility,
+        provider.account_id,
+        always_open(),
+    )
+    .await;
+    (facility, admin, provider)
+}
+
 /// Sets `provider`'s schedule as `token`; panics unless it works.
 pub async fn set_schedule(
     app: &TestApp,
@@ -358,16 +374,7 @@ async fn the_slot_check_names_each_reason(backend: TestBackend) {
 
 async fn fifty_concurrent_bookings_of_one_slot_make_one_appointment(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
-    let (facility, admin) = clinic(&app, "UTC").await;
-    let provider = app.person(&[(Some(facility), Role::Provider)]).await;
-    set_schedule(
-        &app,
-        &admin.token,
-        facility,
-        provider.account_id,
-        always_open(),
-    )
-    .await;
+    let (facility, _, provider) = open_clinic(&app).await;
     let desk = app.person(&[(Some(facility), Role::Staff)]).await;
     let patient = app.patient(facility, new_patient()).await;
     let start = hours_ahead(24);
@@ -401,16 +408,7 @@ async fn fifty_concurrent_bookings_of_one_slot_make_one_appointment(backend: Tes
 
 async fn bad_bookings_name_the_field_and_write_nothing(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
-    let (facility, admin) = clinic(&app, "UTC").await;
-    let provider = app.person(&[(Some(facility), Role::Provider)]).await;
-    set_schedule(
-        &app,
-        &admin.token,
-        facility,
-        provider.account_id,
-        always_open(),
-    )
-    .await;
+    let (facility, admin, provider) = open_clinic(&app).await;
     let patient = app.patient(facility, new_patient()).await;
     let start = text(hours_ahead(24));
     let base = json!({"provider_id": provider.account_id, "starts_at": start, "patient_id": patient["id"]});
@@ -505,16 +503,7 @@ async fn bad_bookings_name_the_field_and_write_nothing(backend: TestBackend) {
 
 async fn the_appointment_machine_accepts_both_seeds_names(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
-    let (facility, admin) = clinic(&app, "UTC").await;
-    let provider = app.person(&[(Some(facility), Role::Provider)]).await;
-    set_schedule(
-        &app,
-        &admin.token,
-        facility,
-        provider.account_id,
-        always_open(),
-    )
-    .await;
+    let (facility, admin, provider) = open_clinic(&app).await;
     let lead = create_lead(&app, &admin.token, facility, new_lead()).await;
     let appointment = booked(
         &app,
@@ -819,16 +808,7 @@ async fn reminder_tally(app: &TestApp) -> (u64, u64, u64) {
 async fn reminders_go_out_once_across_a_crash_and_two_servers(backend: TestBackend) {
     // The server's own sender waits an hour, so the test drives the first run.
     let app = TestApp::spawn_with(backend, |c| c.reminder_poll_secs = 3600).await;
-    let (facility, admin) = clinic(&app, "UTC").await;
-    let provider = app.person(&[(Some(facility), Role::Provider)]).await;
-    set_schedule(
-        &app,
-        &admin.token,
-        facility,
-        provider.account_id,
-        always_open(),
-    )
-    .await;
+    let (facility, admin, provider) = open_clinic(&app).await;
     let patient = app.patient(facility, new_patient()).await;
     let lead = create_lead(&app, &admin.token, facility, new_lead()).await;
     for i in 0..40 {
@@ -932,18 +912,25 @@ async fn reminders_go_out_once_across_a_crash_and_two_servers(backend: TestBacke
     app.stop().await;
 }
 
+/// A new patient on the waitlist for the next four days with `providers`.
+async fn join_waitlist(app: &TestApp, token: &str, facility: Uuid, providers: Value) -> Value {
+    let patient = app.patient(facility, new_patient()).await;
+    let response = app
+        .call(
+            token,
+            Method::POST,
+            &format!("/facilities/{facility}/waitlist"),
+            Some(json!({"patient_id": patient["id"], "provider_ids": providers,
+                        "window_start": text(hours_ahead(24)), "window_end": text(hours_ahead(96))})),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
 async fn a_freed_slot_is_offered_to_the_waitlist_and_held(backend: TestBackend) {
     let app = TestApp::spawn_with(backend, |c| c.reminder_poll_secs = 3600).await;
-    let (facility, admin) = clinic(&app, "UTC").await;
-    let provider = app.person(&[(Some(facility), Role::Provider)]).await;
-    set_schedule(
-        &app,
-        &admin.token,
-        facility,
-        provider.account_id,
-        always_open(),
-    )
-    .await;
+    let (facility, _, provider) = open_clinic(&app).await;
     let desk = app.person(&[(Some(facility), Role::Staff)]).await;
     let booked_patient = app.patient(facility, new_patient()).await;
     let start = hours_ahead(48);
@@ -959,18 +946,7 @@ async fn a_freed_slot_is_offered_to_the_waitlist_and_held(backend: TestBackend) 
     let other = app.person(&[(Some(facility), Role::Provider)]).await;
     let mut entries = Vec::new();
     for providers in [json!([other.account_id]), json!([provider.account_id])] {
-        let patient = app.patient(facility, new_patient()).await;
-        let response = app
-            .call(
-                &desk.token,
-                Method::POST,
-                &format!("/facilities/{facility}/waitlist"),
-                Some(json!({"patient_id": patient["id"], "provider_ids": providers,
-                            "window_start": text(hours_ahead(24)), "window_end": text(hours_ahead(96))})),
-            )
-            .await;
-        assert_eq!(response.status(), 201);
-        entries.push(response.json::<Value>().await.unwrap());
+        entries.push(join_waitlist(&app, &desk.token, facility, providers).await);
     }
     assert_eq!(entries[0]["status"], "waiting");
     let bad = app
@@ -1040,30 +1016,8 @@ async fn a_freed_slot_is_offered_to_the_waitlist_and_held(backend: TestBackend) 
         .await;
     problem(twice, 409, "conflict").await;
     // An offer that runs out passes the slot to the next eligible entry.
-    let third_patient = app.patient(facility, new_patient()).await;
-    let third = app
-        .call(
-            &desk.token,
-            Method::POST,
-            &format!("/facilities/{facility}/waitlist"),
-            Some(json!({"patient_id": third_patient["id"], "window_start": text(hours_ahead(24)), "window_end": text(hours_ahead(96))})),
-        )
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
-    let fourth_patient = app.patient(facility, new_patient()).await;
-    let fourth = app
-        .call(
-            &desk.token,
-            Method::POST,
-            &format!("/facilities/{facility}/waitlist"),
-            Some(json!({"patient_id": fourth_patient["id"], "window_start": text(hours_ahead(24)), "window_end": text(hours_ahead(96))})),
-        )
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+    let third = join_waitlist(&app, &desk.token, facility, json!([])).await;
+    let fourth = join_waitlist(&app, &desk.token, facility, json!([])).await;
     assert_eq!(
         move_to(&app, &desk.token, &appointment, "cancelled")
             .await
@@ -1224,16 +1178,7 @@ async fn who_sees_and_changes_which_appointment(backend: TestBackend) {
 
 async fn appointment_text_is_sealed_and_reads_are_audited(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
-    let (facility, admin) = clinic(&app, "UTC").await;
-    let provider = app.person(&[(Some(facility), Role::Provider)]).await;
-    set_schedule(
-        &app,
-        &admin.token,
-        facility,
-        provider.account_id,
-        always_open(),
-    )
-    .await;
+    let (facility, admin, provider) = open_clinic(&app).await;
     let patient = app.patient(facility, new_patient()).await;
     let appointment = booked(
         &app,
@@ -1412,7 +1357,12 @@ async fn calendar_feeds_show_own_appointments_without_phi_until_revoked(backend:
     assert_eq!(reads["items"].as_array().unwrap().len(), 2, "{reads}");
     // Someone else's feed is revoked only by an administrator.
     let not_yours = app
-        .call(&colleague.token, Method::DELETE, &format!("{feeds}/{}", id(&made)), None)
+        .call(
+            &colleague.token,
+            Method::DELETE,
+            &format!("{feeds}/{}", id(&made)),
+            None,
+        )
         .await;
     problem(not_yours, 403, "forbidden").await;
     // Revoked, or unknown: not found.

@@ -7,6 +7,7 @@
 #   BENCH_DURATION=30s bench/load.sh health
 #   bench/load.sh patient-read          # one workload
 #   bench/load.sh lead-list lead-stats  # several; `crm` names every CRM one
+#   bench/load.sh schedule              # slot-search and booking
 #
 # The trust-core workloads (sign-in, token-check, patient-read, patient-mix)
 # run against a system administrator made with `carebase admin create` and
@@ -17,6 +18,17 @@
 # for the rescore). lead-rescore is one long request: it is timed with curl
 # (BENCH_RESCORE_RUNS, 3) and printed in a table of its own, with the time
 # the demo took to load.
+# The scheduling workloads (slot-search, booking; `schedule` names both) run
+# against a facility that bench/schedule_setup.py prepares through the API:
+# 20 providers working 08:00-17:00 every day, BENCH_APPOINTMENTS (10000)
+# 30-minute appointments booked over 30 days starting three days ahead, by
+# BENCH_SEED_THREADS (1) clients at a time, as the facility's administrator.
+# slot-search asks for the open 30-minute slots of all 20 over the 30 days
+# (limit=2000, which holds the whole answer); booking books a different free
+# slot with every request, a year later, and prints how many were booked
+# and refused. The seeding is itself a booking throughput figure: its time,
+# appointments/s and the slots one search returns are printed in a table of
+# their own.
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # CAREBASE_BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/postgres;
@@ -50,6 +62,10 @@ WORKLOADS=(
   "lead-stats lead-stats.lua -"
   "speed-to-lead speed-to-lead.lua -"
   "lead-rescore rescore -"
+  # A search takes some 100 ms of CPU: 64 connections would queue past wrk's
+  # 2 s timeout and censor the latencies.
+  "slot-search slot-search.lua 4"
+  "booking booking.lua -"
 )
 PATIENTS=${BENCH_PATIENTS:-1000}
 ADMIN_EMAIL="bench-admin@bench.example"
@@ -57,6 +73,8 @@ ADMIN_PASSWORD="bench administrator passphrase"
 LEADS=${BENCH_LEADS:-100000}
 RESCORE_RUNS=${BENCH_RESCORE_RUNS:-3}
 DEMO_PASSWORD="bench demo staff passphrase"
+APPOINTMENTS=${BENCH_APPOINTMENTS:-10000}
+SEED_THREADS=${BENCH_SEED_THREADS:-1}
 export BENCH_LUA="$PWD/bench"
 
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
@@ -99,12 +117,16 @@ to_ms() {
 }
 
 ROWS=()
+NOTES=()
 run_wrk() { # target backend workload url [connections] [script]
   local out rps p50 p99 errors connections=${5:-$CONNECTIONS}
   [ "$connections" = "-" ] && connections=$CONNECTIONS
   local threads=$THREADS
   [ "$connections" -lt "$threads" ] && threads=$connections
-  out=$(wrk -t"$threads" -c"$connections" -d"$DURATION" --latency ${6:+-s "bench/$6"} "$4")
+  # Scripts that split work among threads (booking.lua) need their number.
+  out=$(BENCH_WRK_THREADS=$threads wrk -t"$threads" -c"$connections" -d"$DURATION" --latency ${6:+-s "bench/$6"} "$4")
+  # Lines a script's done() prints as "bench: …" go under the table.
+  while IFS= read -r note; do NOTES+=("$3 ($2): ${note#bench: }"); done < <(grep '^bench: ' <<<"$out" || true)
   rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
   p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
@@ -113,6 +135,7 @@ run_wrk() { # target backend workload url [connections] [script]
 }
 
 is_crm() { [[ "$1" == lead-* || "$1" == speed-to-lead ]]; }
+is_schedule() { [[ "$1" == slot-search || "$1" == booking ]]; }
 
 selected() {
   [ -z "$ONLY" ] && return 0
@@ -120,6 +143,7 @@ selected() {
   for only in $ONLY; do
     [ "$only" = "$1" ] && return 0
     [ "$only" = crm ] && is_crm "$1" && return 0
+    [ "$only" = schedule ] && is_schedule "$1" && return 0
   done
   return 1
 }
@@ -137,7 +161,7 @@ needs_setup() {
   local w name target
   for w in "${WORKLOADS[@]}"; do
     read -r name target _ <<<"$w"
-    [[ "$target" == *.lua ]] && ! is_crm "$name" && selected "$name" && return 0
+    [[ "$target" == *.lua ]] && ! is_crm "$name" && ! is_schedule "$name" && selected "$name" && return 0
   done
   return 1
 }
@@ -149,6 +173,28 @@ needs_demo() {
     is_crm "$name" && selected "$name" && return 0
   done
   return 1
+}
+
+needs_schedule() {
+  local w name
+  for w in "${WORKLOADS[@]}"; do
+    read -r name _ <<<"$w"
+    is_schedule "$name" && selected "$name" && return 0
+  done
+  return 1
+}
+
+SEED_ROWS=()
+# Seeds the scheduling facility and adds its line to the seeding table.
+run_schedule_setup() { # backend base_url
+  local out
+  out=$(python3 bench/schedule_setup.py "$2" "$ADMIN_EMAIL" "$ADMIN_PASSWORD" "$BENCH_DIR" \
+    "$APPOINTMENTS" "$SEED_THREADS")
+  field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$out"; }
+  local slots
+  slots=$(field search_slots)
+  [ "$(field search_truncated)" = true ] && slots+=" (truncated)"
+  SEED_ROWS+=("| $1 | $(field appointments) | $(field seed_threads) | $(field seed_seconds) | $(field appointments_per_second) | $slots | $(field search_ms) |")
 }
 
 RESCORE_ROWS=()
@@ -197,6 +243,9 @@ run_carebase() { # backend database_url
     python3 bench/crm_setup.py "http://127.0.0.1:$port" "$facility" "$DEMO_PASSWORD" "$data/bench" >/dev/null
   fi
   export BENCH_DIR="$data/bench"
+  if needs_schedule; then
+    run_schedule_setup "$1" "http://127.0.0.1:$port"
+  fi
   for w in "${WORKLOADS[@]}"; do
     read -r name target connections <<<"$w"
     selected "$name" || continue
@@ -234,4 +283,16 @@ if [ ${#RESCORE_ROWS[@]} -gt 0 ]; then
   echo "$header"
   echo "$rule"
   printf '%s\n' "${RESCORE_ROWS[@]}"
+fi
+if [ ${#SEED_ROWS[@]} -gt 0 ]; then
+  echo
+  echo "Scheduling seed (POST /facilities/{f}/appointments through the API, one client per seeding thread; then one open-slot search, 20 providers, 30 days, limit=2000):"
+  echo
+  echo "| backend | appointments | seeding threads | seed s | appointments/s | slots in one search | search ms |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  printf '%s\n' "${SEED_ROWS[@]}"
+fi
+if [ ${#NOTES[@]} -gt 0 ]; then
+  echo
+  printf '%s\n' "${NOTES[@]}"
 fi

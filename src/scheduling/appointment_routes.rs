@@ -504,11 +504,14 @@ async fn reschedule_appointment(
     ApiJson(body): ApiJson<Reschedule>,
 ) -> Result<(StatusCode, ApiJson<Appointment>), ApiError> {
     let scope = actor.facility(facility_id, Permission::AppointmentBook)?;
+    let mut c = Checks::default();
     if let Some(d) = body.duration_minutes {
-        let mut c = Checks::default();
         c.within("duration_minutes", d, 1..=super::schedules::MAX_DURATION);
-        c.done()?;
     }
+    if body.starts_at > Timestamp::now().plus_secs(appointments::MAX_DAYS_AHEAD * 86_400) {
+        c.fail("starts_at", "must be within three years from now");
+    }
+    c.done()?;
     let key = state.keyring.facility(facility_id).await?;
     let now = Timestamp::now();
     let txn = state.db.begin().await?;

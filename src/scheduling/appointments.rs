@@ -251,9 +251,15 @@ pub struct NewAppointment {
     pub status: Option<StatusName>,
 }
 
+/// How far ahead an appointment may be booked: three years.
+pub const MAX_DAYS_AHEAD: i64 = 3 * 366;
+
 impl NewAppointment {
     pub fn validate(&self) -> Result<(), ApiError> {
         let mut c = Checks::default();
+        if self.starts_at > Timestamp::now().plus_secs(MAX_DAYS_AHEAD * 86_400) {
+            c.fail("starts_at", "must be within three years from now");
+        }
         if let Some(d) = self.duration_minutes {
             c.within("duration_minutes", d, 1..=super::schedules::MAX_DURATION);
         }

@@ -46,6 +46,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(check_slot))
 }
 
+/// A schedule's slot grid and minimum notice when none is given.
+pub const DEFAULT_GRID: i32 = 15;
+pub const DEFAULT_NOTICE: i32 = 60;
+
 /// The longest period one open-slot search covers.
 pub const MAX_SEARCH_DAYS: i64 = 62;
 /// The most providers one search covers.
@@ -198,12 +202,9 @@ async fn put_schedule(
         Some(row) => {
             let mut active: schedule::ActiveModel = row.into();
             active.time_zone = ActiveValue::Set(input.time_zone.clone());
-            if let Some(grid) = input.slot_minutes {
-                active.slot_minutes = ActiveValue::Set(grid);
-            }
-            if let Some(notice) = input.min_notice_minutes {
-                active.min_notice_minutes = ActiveValue::Set(notice);
-            }
+            active.slot_minutes = ActiveValue::Set(input.slot_minutes.unwrap_or(DEFAULT_GRID));
+            active.min_notice_minutes =
+                ActiveValue::Set(input.min_notice_minutes.unwrap_or(DEFAULT_NOTICE));
             active.updated_at = ActiveValue::Set(now);
             active.update(&*txn).await?
         }
@@ -213,8 +214,10 @@ async fn put_schedule(
                 facility_id: ActiveValue::Set(facility_id),
                 provider_id: ActiveValue::Set(provider_id),
                 time_zone: ActiveValue::Set(input.time_zone.clone()),
-                slot_minutes: ActiveValue::Set(input.slot_minutes.unwrap_or(15)),
-                min_notice_minutes: ActiveValue::Set(input.min_notice_minutes.unwrap_or(60)),
+                slot_minutes: ActiveValue::Set(input.slot_minutes.unwrap_or(DEFAULT_GRID)),
+                min_notice_minutes: ActiveValue::Set(
+                    input.min_notice_minutes.unwrap_or(DEFAULT_NOTICE),
+                ),
                 bookings: ActiveValue::Set(0),
                 created_at: ActiveValue::Set(now),
                 updated_at: ActiveValue::Set(now),
@@ -765,12 +768,12 @@ async fn open_slots(
     } = booking::Shape::of(search.duration_minutes, appointment_type.as_ref());
     let period = Span::new(search.from, search.to);
     let now = Timestamp::now();
+    let calendars =
+        store::calendars(db, &found, period.widened(before, after), None, None, now).await?;
+    let minutes_i32 = i32::try_from(minutes).unwrap_or(DEFAULT_DURATION);
     let mut slots = Vec::new();
-    for schedule in &found {
-        let calendar =
-            store::calendar(db, schedule, period.widened(before, after), None, None, now).await?;
-        let minutes = i32::try_from(minutes).unwrap_or(DEFAULT_DURATION);
-        for slot in calendar.open_slots(period, minutes, before, after, now, limit + 1) {
+    for (schedule, calendar) in found.iter().zip(&calendars) {
+        for slot in calendar.open_slots(period, minutes_i32, before, after, now, limit + 1) {
             slots.push((slot, schedule.provider_id));
         }
     }

@@ -5,7 +5,7 @@
 use jiff::tz::TimeZone;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, QueryOrder, Select};
+use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, Select};
 
 use super::appointments::{self, AppointmentStatus};
 use super::schedules::{
@@ -132,11 +132,11 @@ pub async fn facility_time_zone(
         .map_or_else(|| "UTC".to_owned(), |f| f.time_zone))
 }
 
-/// The blocks of the provider and of the whole facility overlapping `period`.
-pub async fn blocks_over(
+/// The blocks of the providers and of the whole facility overlapping `period`.
+async fn blocks_over(
     db: &impl ConnectionTrait,
     facility_id: Uuid,
-    provider_id: Uuid,
+    providers: &[Uuid],
     period: Span,
 ) -> Result<Vec<block::Model>, DbErr> {
     use block::Column;
@@ -144,7 +144,7 @@ pub async fn blocks_over(
         .filter(Column::FacilityId.eq(facility_id))
         .filter(
             Condition::any()
-                .add(Column::ProviderId.eq(provider_id))
+                .add(Column::ProviderId.is_in(providers.iter().copied()))
                 .add(Column::ProviderId.is_null()),
         )
         .filter(Column::StartsAt.lt(period.end))
@@ -154,21 +154,21 @@ pub async fn blocks_over(
         .await
 }
 
-/// The time the provider's live appointments take overlapping `period`,
-/// leaving out `excluding` (an appointment being rescheduled), plus the
-/// slots held for waitlist offers that have not run out at `now`
-/// (except the offer `holder`, which is being accepted).
-pub async fn busy_over(
+/// The time the providers' live appointments take overlapping `period`,
+/// by provider, leaving out `excluding` (an appointment being
+/// rescheduled), plus the slots held for waitlist offers that have not
+/// run out at `now` (except the offer `holder`, which is being accepted).
+async fn busy_over(
     db: &impl ConnectionTrait,
-    provider_id: Uuid,
+    providers: &[Uuid],
     period: Span,
     excluding: Option<Uuid>,
     holder: Option<Uuid>,
     now: Timestamp,
-) -> Result<Vec<Span>, DbErr> {
+) -> Result<Vec<(Uuid, Span)>, DbErr> {
     use appointments::Column;
     let mut query = appointments::Entity::find()
-        .filter(Column::ProviderId.eq(provider_id))
+        .filter(Column::ProviderId.is_in(providers.iter().copied()))
         .filter(Column::BusyFrom.lt(period.end))
         .filter(Column::BusyFrom.gt(Timestamp::from_micros(
             period.start.as_micros() - LONGEST_BUSY_MICROS,
@@ -178,13 +178,20 @@ pub async fn busy_over(
     if let Some(id) = excluding {
         query = query.filter(Column::Id.ne(id));
     }
-    let mut busy: Vec<Span> = query
+    // Only the three columns: the rows' sealed text is not needed here.
+    let rows: Vec<(Uuid, Timestamp, Timestamp)> = query
+        .select_only()
+        .column(Column::ProviderId)
+        .column(Column::BusyFrom)
+        .column(Column::BusyUntil)
+        .into_tuple()
         .all(db)
-        .await?
-        .iter()
-        .map(appointments::Model::busy)
+        .await?;
+    let mut busy: Vec<(Uuid, Span)> = rows
+        .into_iter()
+        .map(|(provider, from, until)| (provider, Span::new(from, until)))
         .collect();
-    busy.extend(waitlist::holds_over(db, provider_id, period, holder, now).await?);
+    busy.extend(waitlist::holds_over(db, providers, period, holder, now).await?);
     Ok(busy)
 }
 
@@ -197,31 +204,82 @@ pub async fn calendar(
     holder: Option<Uuid>,
     now: Timestamp,
 ) -> Result<Calendar, DbErr> {
-    let (_, time_zone) = time_zone_of(db, schedule).await?;
-    let hours = hours_of(db, schedule.id).await?;
+    let mut calendars = calendars(
+        db,
+        std::slice::from_ref(schedule),
+        period,
+        excluding,
+        holder,
+        now,
+    )
+    .await?;
+    calendars
+        .pop()
+        .ok_or_else(|| DbErr::RecordNotFound(format!("schedule {}", schedule.id)))
+}
+
+/// The calendars of one facility's `schedules` over `period`, in their
+/// order: the same handful of queries however many providers.
+pub async fn calendars(
+    db: &impl ConnectionTrait,
+    schedules: &[schedule::Model],
+    period: Span,
+    excluding: Option<Uuid>,
+    holder: Option<Uuid>,
+    now: Timestamp,
+) -> Result<Vec<Calendar>, DbErr> {
+    let Some(first) = schedules.first() else {
+        return Ok(Vec::new());
+    };
+    let facility_id = first.facility_id;
+    let facility_zone = if schedules.iter().any(|s| s.time_zone.is_none()) {
+        facility_time_zone(db, facility_id).await?
+    } else {
+        "UTC".to_owned()
+    };
+    let providers: Vec<Uuid> = schedules.iter().map(|s| s.provider_id).collect();
+    let hours = working_hours::Entity::find()
+        .filter(working_hours::Column::ScheduleId.is_in(schedules.iter().map(|s| s.id)))
+        .all(db)
+        .await?;
     // A day either side: working hours are whole local days.
     let wide = Span::new(
         period.start.plus_secs(-86_400),
         period.end.plus_secs(86_400),
     );
-    let blocks = blocks_over(db, schedule.facility_id, schedule.provider_id, wide)
-        .await?
-        .into_iter()
-        .map(|b| Block {
-            span: Span::new(b.starts_at, b.ends_at),
-            is_available: b.is_available,
-            reason: b.reason,
+    let blocks = blocks_over(db, facility_id, &providers, wide).await?;
+    let busy = busy_over(db, &providers, period, excluding, holder, now).await?;
+    Ok(schedules
+        .iter()
+        .map(|schedule| {
+            let zone = schedule.time_zone.as_deref().unwrap_or(&facility_zone);
+            let own_hours: Vec<working_hours::Model> = hours
+                .iter()
+                .filter(|h| h.schedule_id == schedule.id)
+                .cloned()
+                .collect();
+            Calendar {
+                time_zone: TimeZone::get(zone).unwrap_or(TimeZone::UTC),
+                hours: schedules::to_hours(&own_hours),
+                blocks: blocks
+                    .iter()
+                    .filter(|b| b.provider_id.is_none_or(|p| p == schedule.provider_id))
+                    .map(|b| Block {
+                        span: Span::new(b.starts_at, b.ends_at),
+                        is_available: b.is_available,
+                        reason: b.reason.clone(),
+                    })
+                    .collect(),
+                busy: busy
+                    .iter()
+                    .filter(|(p, _)| *p == schedule.provider_id)
+                    .map(|(_, span)| *span)
+                    .collect(),
+                slot_minutes: schedule.slot_minutes,
+                min_notice_minutes: schedule.min_notice_minutes,
+            }
         })
-        .collect();
-    let busy = busy_over(db, schedule.provider_id, period, excluding, holder, now).await?;
-    Ok(Calendar {
-        time_zone,
-        hours: schedules::to_hours(&hours),
-        blocks,
-        busy,
-        slot_minutes: schedule.slot_minutes,
-        min_notice_minutes: schedule.min_notice_minutes,
-    })
+        .collect())
 }
 
 pub async fn find_type(

@@ -219,17 +219,17 @@ pub async fn providers_of(
         .await
 }
 
-/// The slots held for offers to the provider overlapping `period` at
-/// `now`, except the offer `holder`.
+/// The slots held for offers to the providers overlapping `period` at
+/// `now`, by provider, except the offer `holder`.
 pub async fn holds_over(
     db: &impl ConnectionTrait,
-    provider_id: Uuid,
+    providers: &[Uuid],
     period: Span,
     holder: Option<Uuid>,
     now: Timestamp,
-) -> Result<Vec<Span>, DbErr> {
+) -> Result<Vec<(Uuid, Span)>, DbErr> {
     let mut query = Entity::find()
-        .filter(Column::OfferProviderId.eq(provider_id))
+        .filter(Column::OfferProviderId.is_in(providers.iter().copied()))
         .filter(Column::Status.eq(WaitlistStatus::Offered.as_str()))
         .filter(Column::OfferExpiresAt.gt(now))
         .filter(Column::OfferStartsAt.lt(period.end))
@@ -241,8 +241,8 @@ pub async fn holds_over(
         .all(db)
         .await?
         .iter()
-        .filter_map(|entry| entry.held(now))
-        .filter(|held| held.overlaps(&period))
+        .filter_map(|entry| Some((entry.offer_provider_id?, entry.held(now)?)))
+        .filter(|(_, held)| held.overlaps(&period))
         .collect())
 }
 

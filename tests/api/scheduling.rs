@@ -428,6 +428,10 @@ async fn bad_bookings_name_the_field_and_write_nothing(backend: TestBackend) {
         ),
         (with("status", json!("completed")), "status"),
         (with("type_id", json!(Uuid::new_v4())), "type_id"),
+        (
+            with("starts_at", json!("2099-01-01T09:00:00Z")),
+            "starts_at",
+        ),
     ] {
         let body = problem(
             book(&app, &admin.token, facility, body).await,

@@ -64,20 +64,27 @@ local = threading.local()
 
 def call(method, path, body=None, token=None, ok=(200, 201)):
     # One keep-alive connection per thread, as a booking client would hold.
-    if getattr(local, "conn", None) is None:
-        local.conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+    # The server closes a connection idle for http_header_timeout_secs (30 s),
+    # as the main thread's is while others seed: a request that finds its
+    # reused connection closed is sent again on a new one.
     headers = {"content-type": "application/json"}
     if token:
         headers["authorization"] = "Bearer " + token
     data = json.dumps(body).encode() if body is not None else None
-    try:
-        local.conn.request(method, path, body=data, headers=headers)
-        response = local.conn.getresponse()
-        text = response.read()
-    except (http.client.HTTPException, OSError):
-        local.conn.close()
-        local.conn = None
-        raise
+    for attempt in range(2):
+        reused = getattr(local, "conn", None) is not None
+        if not reused:
+            local.conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+        try:
+            local.conn.request(method, path, body=data, headers=headers)
+            response = local.conn.getresponse()
+            text = response.read()
+            break
+        except (http.client.HTTPException, OSError):
+            local.conn.close()
+            local.conn = None
+            if not reused or attempt == 1:
+                raise
     if response.status not in ok:
         sys.exit(f"schedule_setup: {method} {path} {body} -> {response.status} {text.decode(errors='replace')}")
     return json.loads(text) if text else None

@@ -33,6 +33,8 @@ on_both_backends!(
     who_sees_and_changes_which_appointment,
     appointment_text_is_sealed_and_reads_are_audited,
     calendar_feeds_show_own_appointments_without_phi_until_revoked,
+    types_blocks_and_schedules_shape_the_search,
+    a_reminder_with_no_address_is_skipped_with_a_note,
 );
 
 pub const LA: &str = "America/Los_Angeles";
@@ -1403,4 +1405,214 @@ async fn calendar_feeds_show_own_appointments_without_phi_until_revoked(backend:
         "not-found",
     )
     .await;
+}
+
+async fn types_blocks_and_schedules_shape_the_search(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let (facility, admin, surgeon) = open_clinic(&app).await;
+    let nurse = app.person(&[(Some(facility), Role::Nurse)]).await;
+    set_schedule(
+        &app,
+        &admin.token,
+        facility,
+        nurse.account_id,
+        always_open(),
+    )
+    .await;
+    // A procedure only the surgeon offers, with buffers.
+    let types = format!("/facilities/{facility}/appointment-types");
+    let procedure = app
+        .call(
+            &admin.token,
+            Method::POST,
+            &types,
+            Some(
+                json!({"name": "Rhinoplasty", "kind": "procedure", "duration_minutes": 120,
+                        "buffer_before_minutes": 30, "buffer_after_minutes": 60,
+                        "provider_ids": [surgeon.account_id]}),
+            ),
+        )
+        .await;
+    assert_eq!(procedure.status(), 201);
+    let procedure: Value = procedure.json().await.unwrap();
+    assert_eq!(procedure["provider_ids"], json!([surgeon.account_id]));
+    let same_name = app
+        .call(
+            &admin.token,
+            Method::POST,
+            &types,
+            Some(json!({"name": "Rhinoplasty"})),
+        )
+        .await;
+    problem(same_name, 409, "conflict").await;
+    let listed: Value = app
+        .call(&nurse.token, Method::GET, &types, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["duration_minutes"], 120);
+    let from = hours_ahead(24);
+    let search = format!(
+        "/facilities/{facility}/open-slots?from={}&to={}&type_id={}",
+        text(from),
+        text(from.plus_secs(6 * 3600)),
+        procedure["id"].as_str().unwrap()
+    );
+    let found: Value = app
+        .call(&admin.token, Method::GET, &search, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let slots = found["slots"].as_array().unwrap();
+    assert!(!slots.is_empty());
+    assert!(
+        slots
+            .iter()
+            .all(|s| s["provider_id"] == json!(surgeon.account_id)),
+        "{found}"
+    );
+    assert_eq!(found["duration_minutes"], 120);
+    // The nurse does not offer it.
+    let patient = app.patient(facility, new_patient()).await;
+    let not_offered = book(
+        &app,
+        &admin.token,
+        facility,
+        json!({"provider_id": nurse.account_id, "starts_at": text(from), "type_id": procedure["id"],
+               "patient_id": patient["id"]}),
+    )
+    .await;
+    assert_eq!(
+        problem(not_offered, 422, "validation").await["errors"][0]["field"],
+        "type_id"
+    );
+    // A block closes time until it is removed.
+    let blocks = format!("/facilities/{facility}/availability-blocks");
+    let block = app
+        .call(
+            &surgeon.token,
+            Method::POST,
+            &blocks,
+            Some(
+                json!({"provider_id": surgeon.account_id, "starts_at": text(from),
+                        "ends_at": text(from.plus_secs(6 * 3600)), "reason": "Conference"}),
+            ),
+        )
+        .await;
+    assert_eq!(block.status(), 201);
+    let block: Value = block.json().await.unwrap();
+    let closed: Value = app
+        .call(&admin.token, Method::GET, &search, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(closed["slots"], json!([]));
+    let mine: Value = app
+        .call(
+            &surgeon.token,
+            Method::GET,
+            &format!("{blocks}?provider_id={}", surgeon.account_id),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["items"][0]["reason"], "Conference");
+    let removed = app
+        .call(
+            &surgeon.token,
+            Method::DELETE,
+            &format!("{blocks}/{}", id(&block)),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status(), 204);
+    let reopened: Value = app
+        .call(&admin.token, Method::GET, &search, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reopened["slots"], found["slots"]);
+    // Schedules read back as set, hours in order, in the facility's zone.
+    let schedule: Value = app
+        .call(
+            &nurse.token,
+            Method::GET,
+            &format!("/facilities/{facility}/schedules/{}", surgeon.account_id),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(schedule["time_zone"], "UTC");
+    assert_eq!(schedule["working_hours"][0]["weekday"], "monday");
+    assert_eq!(schedule["working_hours"][0]["end"], "24:00");
+    let all: Value = app
+        .call(
+            &nurse.token,
+            Method::GET,
+            &format!("/facilities/{facility}/schedules"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+}
+
+async fn a_reminder_with_no_address_is_skipped_with_a_note(backend: TestBackend) {
+    let app = TestApp::spawn_with(backend, |c| c.reminder_poll_secs = 3600).await;
+    let (facility, admin, provider) = open_clinic(&app).await;
+    let mut lead = new_lead();
+    lead.as_object_mut().unwrap().remove("email");
+    let lead = create_lead(&app, &admin.token, facility, lead).await;
+    let appointment = booked(
+        &app,
+        &admin.token,
+        facility,
+        json!({"provider_id": provider.account_id, "starts_at": text(hours_ahead(72)),
+               "lead_id": lead["id"], "status": "confirmed"}),
+    )
+    .await;
+    reminders::Entity::update_many()
+        .col_expr(
+            reminders::Column::DueAt,
+            sea_orm::sea_query::Expr::value(Timestamp::now().plus_secs(-60)),
+        )
+        .exec(app.state.db.conn())
+        .await
+        .unwrap();
+    assert_eq!(
+        reminders::send_due(&app.state, Timestamp::now())
+            .await
+            .unwrap(),
+        3
+    );
+    let rows = reminders::Entity::find()
+        .all(app.state.db.conn())
+        .await
+        .unwrap();
+    assert!(rows.iter().all(|r| r.status == "skipped"
+        && r.note.as_deref() == Some("no email address for the patient or lead")));
+    assert_eq!(reminder_tally(&app).await, (0, 0, 0));
+    // Still confirmed: nothing reminded the lead.
+    let now: Value = app
+        .call(
+            &admin.token,
+            Method::GET,
+            &format!("/facilities/{facility}/appointments/{}", id(&appointment)),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["status"], "confirmed");
 }

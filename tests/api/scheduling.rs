@@ -1047,6 +1047,13 @@ async fn a_freed_slot_is_offered_to_the_waitlist_and_held(backend: TestBackend) 
     let fourth = entry(fourth).await;
     assert_eq!(fourth.status, "offered");
     assert_eq!(fourth.offer_starts_at, Some(start));
+    // Each offer was sent: to the first entry, the third, then the fourth.
+    let offers = carebase::notify::outbox::Entity::find()
+        .filter(carebase::notify::outbox::Column::Kind.eq("waitlist_offer"))
+        .count(db)
+        .await
+        .unwrap();
+    assert_eq!(offers, 3);
 }
 
 async fn who_sees_and_changes_which_appointment(backend: TestBackend) {

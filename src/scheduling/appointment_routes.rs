@@ -455,7 +455,9 @@ async fn move_appointment_status(
     let to = from.transition(body.status.0)?;
     let now = Timestamp::now();
     booking::release(&*txn, &row, to).await?;
-    let row = appointments::moved(row, to, now).update(&*txn).await?;
+    let row = appointments::move_to(&*txn, &row, to, now)
+        .await?
+        .ok_or_else(appointments::moved_meanwhile)?;
     let offered = if to == AppointmentStatus::Cancelled {
         offer_freed_time(&state, &*txn, &row, now).await?
     } else {
@@ -536,7 +538,9 @@ async fn reschedule_appointment(
     let claimed = booking::claim(&*txn, facility_id, &request, Some(old.id), None, now).await?;
     let opened = Appointment::open(&key, &old)?;
     booking::release(&*txn, &old, to).await?;
-    let old = appointments::moved(old, to, now).update(&*txn).await?;
+    let old = appointments::move_to(&*txn, &old, to, now)
+        .await?
+        .ok_or_else(appointments::moved_meanwhile)?;
     let booking = Booking {
         id: new_id(),
         facility_id,

@@ -407,22 +407,48 @@ pub fn seal_changes(
     active
 }
 
-/// Moves a row to `to`, stamping the time the move stands for.
-pub fn moved(row: Model, to: AppointmentStatus, now: Timestamp) -> ActiveModel {
-    let mut active: ActiveModel = row.into();
-    active.status = ActiveValue::Set(to.as_str().to_owned());
-    let stamp = ActiveValue::Set(Some(now));
-    match to {
-        AppointmentStatus::CheckedIn => active.checked_in_at = stamp,
-        AppointmentStatus::InProgress => active.started_at = stamp,
-        AppointmentStatus::Completed => active.completed_at = stamp,
-        AppointmentStatus::Cancelled | AppointmentStatus::Rescheduled => {
-            active.cancelled_at = stamp
-        }
-        _ => {}
+/// Moves the appointment `row` to `to`, stamping the time the move stands
+/// for, provided its status is still the one `row` was read with; `None`
+/// when another request moved it first. Compare-and-set instead of a row
+/// lock: two moves of one appointment cannot both pass the machine's check
+/// on the same old status, and no lock is taken before the reminders'
+/// (which the reminder sender locks first).
+pub async fn move_to(
+    txn: &impl sea_orm::ConnectionTrait,
+    row: &Model,
+    to: AppointmentStatus,
+    now: Timestamp,
+) -> Result<Option<Model>, DbErr> {
+    use sea_orm::sea_query::Expr;
+    let mut update = Entity::update_many()
+        .col_expr(Column::Status, Expr::value(to.as_str()))
+        .col_expr(Column::UpdatedAt, Expr::value(now));
+    let stamp = match to {
+        AppointmentStatus::CheckedIn => Some(Column::CheckedInAt),
+        AppointmentStatus::InProgress => Some(Column::StartedAt),
+        AppointmentStatus::Completed => Some(Column::CompletedAt),
+        AppointmentStatus::Cancelled | AppointmentStatus::Rescheduled => Some(Column::CancelledAt),
+        _ => None,
+    };
+    if let Some(column) = stamp {
+        update = update.col_expr(column, Expr::value(now));
     }
-    active.updated_at = ActiveValue::Set(now);
-    active
+    let done = update
+        .filter(Column::Id.eq(row.id))
+        .filter(Column::Status.eq(row.status.as_str()))
+        .exec(txn)
+        .await?;
+    if done.rows_affected == 0 {
+        return Ok(None);
+    }
+    Entity::find_by_id(row.id).one(txn).await
+}
+
+/// The answer when another request moved the appointment first.
+pub fn moved_meanwhile() -> ApiError {
+    ApiError::Conflict(
+        "the appointment's status changed while this request ran; read it again".to_owned(),
+    )
 }
 
 #[cfg(test)]

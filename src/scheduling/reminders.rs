@@ -331,9 +331,8 @@ async fn send_one(
                     active.sent_at = ActiveValue::Set(Some(now));
                     if status == AppointmentStatus::Confirmed {
                         let to = status.transition(AppointmentStatus::Reminded)?;
-                        appointments::moved(appointment.clone(), to, now)
-                            .update(&**txn)
-                            .await?;
+                        // Checked in (or moved on) meanwhile: it stays so.
+                        appointments::move_to(&**txn, &appointment, to, now).await?;
                     }
                     ReminderStatus::Sent
                 }

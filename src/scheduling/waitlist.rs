@@ -387,13 +387,17 @@ async fn notify_offer(
 /// next eligible entry. Returns how many offers expired.
 pub async fn expire_offers(state: &AppState, now: Timestamp) -> Result<usize, ApiError> {
     let txn = state.db.begin().await?;
-    let expired = Entity::find()
+    let mut expired = Entity::find()
         .filter(Column::Status.eq(WaitlistStatus::Offered.as_str()))
         .filter(Column::OfferExpiresAt.lte(now))
         .order_by_asc(Column::OfferExpiresAt)
         .limit(50)
         .all(&*txn)
         .await?;
+    // Re-offering takes each provider's booking lock: in id order, as a
+    // reschedule across two providers does, so the two never wait on
+    // each other.
+    expired.sort_by_key(|entry| entry.offer_provider_id);
     let mut events = Vec::with_capacity(expired.len());
     for entry in &expired {
         let mut active: ActiveModel = entry.clone().into();

@@ -35,6 +35,7 @@ on_both_backends!(
     calendar_feeds_show_own_appointments_without_phi_until_revoked,
     types_blocks_and_schedules_shape_the_search,
     a_reminder_with_no_address_is_skipped_with_a_note,
+    concurrent_moves_of_one_appointment_apply_once,
 );
 
 pub const LA: &str = "America/Los_Angeles";
@@ -1622,4 +1623,47 @@ async fn a_reminder_with_no_address_is_skipped_with_a_note(backend: TestBackend)
         .await
         .unwrap();
     assert_eq!(now["status"], "confirmed");
+}
+
+async fn concurrent_moves_of_one_appointment_apply_once(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let (facility, admin, provider) = open_clinic(&app).await;
+    let patient = app.patient(facility, new_patient()).await;
+    let appointment = booked(
+        &app,
+        &admin.token,
+        facility,
+        json!({"provider_id": provider.account_id, "starts_at": text(hours_ahead(24)),
+               "patient_id": patient["id"], "status": "confirmed"}),
+    )
+    .await;
+    // Twenty moves from `confirmed` at once, half to each of two final
+    // statuses: whichever lands first, every other one is refused, even
+    // those that read `confirmed` before it landed.
+    let moves = (0..20).map(|i| {
+        let to = if i % 2 == 0 { "no_show" } else { "cancelled" };
+        let (app, token, appointment) = (&app, admin.token.clone(), &appointment);
+        async move { (to, move_to(app, &token, appointment, to).await) }
+    });
+    let mut winners = Vec::new();
+    for (to, response) in futures_util::future::join_all(moves).await {
+        match response.status().as_u16() {
+            200 => winners.push(to),
+            409 => {}
+            other => panic!("{to}: {other}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let now: Value = app
+        .call(
+            &admin.token,
+            Method::GET,
+            &format!("/facilities/{facility}/appointments/{}", id(&appointment)),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["status"], winners[0]);
 }

@@ -1637,6 +1637,11 @@ async fn concurrent_moves_of_one_appointment_apply_once(backend: TestBackend) {
                "patient_id": patient["id"], "status": "confirmed"}),
     )
     .await;
+    let stale = carebase::scheduling::appointments::Entity::find_by_id(id(&appointment))
+        .one(app.state.db.conn())
+        .await
+        .unwrap()
+        .unwrap();
     // Twenty moves from `confirmed` at once, half to each of two final
     // statuses: whichever lands first, every other one is refused, even
     // those that read `confirmed` before it landed.
@@ -1666,4 +1671,17 @@ async fn concurrent_moves_of_one_appointment_apply_once(backend: TestBackend) {
         .await
         .unwrap();
     assert_eq!(now["status"], winners[0]);
+    // The race itself, made certain: a move checked against the status read
+    // before the winner landed changes nothing.
+    use carebase::scheduling::appointments::{AppointmentStatus, move_to as apply};
+    assert_eq!(stale.status, "confirmed");
+    let late = apply(
+        app.state.db.conn(),
+        &stale,
+        AppointmentStatus::CheckedIn,
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    assert!(late.is_none());
 }

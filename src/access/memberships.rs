@@ -131,6 +131,25 @@ pub async fn is_member(
 /// Why an account cannot be given a record of the facility.
 pub const NOT_A_MEMBER: &str = "must be an account with a role in this facility";
 
+/// As [`require_members`] for a list field (`provider_ids`): the first
+/// account without a role is named by its index, `provider_ids[2]`.
+pub async fn require_each_member(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    field: &str,
+    accounts: &[Uuid],
+) -> Result<(), crate::error::ApiError> {
+    for (i, account) in accounts.iter().enumerate() {
+        if !is_member(db, *account, facility_id).await? {
+            return Err(crate::error::ApiError::invalid(
+                format!("{field}[{i}]"),
+                NOT_A_MEMBER,
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses, naming the field, the first account of `fields` that holds no
 /// role in the facility: whom a lead, task or care journey may be assigned
 /// to (owner, coach, assignee).

@@ -21,6 +21,24 @@ fn visible(scope: &FacilityScope) -> Select<patients::Entity> {
     }
 }
 
+/// Why a reference to a patient is refused.
+pub const NOT_VISIBLE: &str = "no patient with this id that you can see in this facility";
+
+/// Whether `actor` may see `patient_id` in `facility_id`: a role without
+/// `patient:read` (an SDR) sees none. What a task or an appointment may
+/// point at.
+pub async fn visible_to(
+    db: &impl ConnectionTrait,
+    actor: &crate::access::Actor,
+    facility_id: Uuid,
+    patient_id: Uuid,
+) -> Result<bool, DbErr> {
+    match actor.facility(facility_id, crate::access::Permission::PatientRead) {
+        Ok(patients) => Ok(find(db, &patients, patient_id).await?.is_some()),
+        Err(_) => Ok(false),
+    }
+}
+
 pub async fn find(
     db: &impl ConnectionTrait,
     scope: &FacilityScope,

@@ -108,19 +108,10 @@ impl References {
         {
             c.fail("lead_id", "no lead with this id in this facility");
         }
-        if let Some(patient_id) = self.patient_id {
-            let visible = match actor.facility(facility_id, Permission::PatientRead) {
-                Ok(patients) => crate::care::store::find(db, &patients, patient_id)
-                    .await?
-                    .is_some(),
-                Err(_) => false,
-            };
-            if !visible {
-                c.fail(
-                    "patient_id",
-                    "no patient with this id that you can see in this facility",
-                );
-            }
+        if let Some(patient_id) = self.patient_id
+            && !crate::care::store::visible_to(db, actor, facility_id, patient_id).await?
+        {
+            c.fail("patient_id", crate::care::store::NOT_VISIBLE);
         }
         c.done()
     }

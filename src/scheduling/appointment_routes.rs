@@ -99,19 +99,10 @@ pub(super) async fn check_references(
 ) -> Result<(), ApiError> {
     let facility_id = scope.facility_id();
     let mut c = Checks::default();
-    if let Some(patient_id) = patient_id {
-        let visible = match actor.facility(facility_id, Permission::PatientRead) {
-            Ok(patients) => crate::care::store::find(db, &patients, patient_id)
-                .await?
-                .is_some(),
-            Err(_) => false,
-        };
-        if !visible {
-            c.fail(
-                "patient_id",
-                "no patient with this id that you can see in this facility",
-            );
-        }
+    if let Some(patient_id) = patient_id
+        && !crate::care::store::visible_to(db, actor, facility_id, patient_id).await?
+    {
+        c.fail("patient_id", crate::care::store::NOT_VISIBLE);
     }
     if let Some(lead_id) = lead_id
         && crate::crm::store::find(db, scope, lead_id).await?.is_none()
@@ -507,12 +498,7 @@ async fn reschedule_appointment(
 ) -> Result<(StatusCode, ApiJson<Appointment>), ApiError> {
     let scope = actor.facility(facility_id, Permission::AppointmentBook)?;
     let mut c = Checks::default();
-    if let Some(d) = body.duration_minutes {
-        c.within("duration_minutes", d, 1..=super::schedules::MAX_DURATION);
-    }
-    if body.starts_at > Timestamp::now().plus_secs(appointments::MAX_DAYS_AHEAD * 86_400) {
-        c.fail("starts_at", "must be within three years from now");
-    }
+    appointments::check_slot(&mut c, body.starts_at, body.duration_minutes);
     c.done()?;
     let key = state.keyring.facility(facility_id).await?;
     let now = Timestamp::now();

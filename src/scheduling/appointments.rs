@@ -254,15 +254,20 @@ pub struct NewAppointment {
 /// How far ahead an appointment may be booked: three years.
 pub const MAX_DAYS_AHEAD: i64 = 3 * 366;
 
+/// Checks the start and length a booking or a reschedule asks for: the
+/// start within the booking horizon, the length within bounds. Whether the
+/// slot is open is the calendar's question, under the provider's lock.
+pub fn check_slot(c: &mut Checks, starts_at: Timestamp, minutes: Option<i64>) {
+    if starts_at > Timestamp::now().plus_secs(MAX_DAYS_AHEAD * 86_400) {
+        c.fail("starts_at", "must be within three years from now");
+    }
+    super::schedules::check_duration(c, minutes);
+}
+
 impl NewAppointment {
     pub fn validate(&self) -> Result<(), ApiError> {
         let mut c = Checks::default();
-        if self.starts_at > Timestamp::now().plus_secs(MAX_DAYS_AHEAD * 86_400) {
-            c.fail("starts_at", "must be within three years from now");
-        }
-        if let Some(d) = self.duration_minutes {
-            c.within("duration_minutes", d, 1..=super::schedules::MAX_DURATION);
-        }
+        check_slot(&mut c, self.starts_at, self.duration_minutes);
         c.optional_text("title", self.title.as_deref(), MAX_TITLE);
         c.optional_text("notes", self.notes.as_deref(), MAX_NOTES);
         check_link(&mut c, self.meeting_link.as_deref());

@@ -237,6 +237,16 @@ pub(super) async fn email_of(
     Ok(Err("no email address for the patient or lead"))
 }
 
+/// A time as a message to a patient says it, in the facility's zone:
+/// "Tuesday 9 March 2027 at 09:00 (PST)".
+pub(super) fn spoken_time(zone: &str, at: Timestamp) -> String {
+    let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    at.to_jiff()
+        .to_zoned_datetime(zone)
+        .strftime("%A %-d %B %Y at %H:%M (%Z)")
+        .to_string()
+}
+
 /// The reminder to send: to whom, when and where, and the meeting link;
 /// never what the appointment is about.
 async fn prepare(
@@ -255,13 +265,7 @@ async fn prepare(
     else {
         return Ok(Err("the facility is gone"));
     };
-    let zone = jiff::tz::TimeZone::get(&facility.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let when = appointment
-        .starts_at
-        .to_jiff()
-        .to_zoned_datetime(zone)
-        .strftime("%A %-d %B %Y at %H:%M (%Z)")
-        .to_string();
+    let when = spoken_time(&facility.time_zone, appointment.starts_at);
     let seal = crate::crypto::RowSealer::new(&key, appointments::TABLE, appointment.id);
     let Ok(link) = seal.open_optional_text("meeting_link", &appointment.meeting_link) else {
         return Ok(Err("the appointment cannot be opened"));

@@ -411,13 +411,7 @@ async fn set_type_providers(
     type_id: Uuid,
     providers: &[Uuid],
 ) -> Result<(), ApiError> {
-    let fields: Vec<(String, Option<Uuid>)> = providers
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (format!("provider_ids[{i}]"), Some(*p)))
-        .collect();
-    let named: Vec<(&str, Option<Uuid>)> = fields.iter().map(|(f, p)| (f.as_str(), *p)).collect();
-    memberships::require_members(txn, facility_id, &named).await?;
+    memberships::require_each_member(txn, facility_id, "provider_ids", providers).await?;
     type_provider::Entity::delete_many()
         .filter(type_provider::Column::TypeId.eq(type_id))
         .exec(txn)
@@ -694,9 +688,7 @@ async fn open_slots(
     } else if search.to.as_micros() - search.from.as_micros() > MAX_SEARCH_DAYS * 86_400_000_000 {
         c.fail("to", "a search covers at most 62 days");
     }
-    if let Some(d) = search.duration_minutes {
-        c.within("duration_minutes", d, 1..=schedules::MAX_DURATION);
-    }
+    schedules::check_duration(&mut c, search.duration_minutes);
     let limit = search.limit.unwrap_or(500);
     c.within("limit", limit as i64, 1..=MAX_SLOTS as i64);
     let zone_name = search.time_zone.clone();
@@ -836,11 +828,9 @@ async fn check_slot(
     ApiQuery(question): ApiQuery<SlotQuestion>,
 ) -> Result<ApiJson<SlotAnswer>, ApiError> {
     actor.facility(facility_id, Permission::ScheduleRead)?;
-    if let Some(d) = question.duration_minutes {
-        let mut c = Checks::default();
-        c.within("duration_minutes", d, 1..=schedules::MAX_DURATION);
-        c.done()?;
-    }
+    let mut c = Checks::default();
+    schedules::check_duration(&mut c, question.duration_minutes);
+    c.done()?;
     let request = SlotRequest {
         provider_id: question.provider_id,
         starts_at: question.starts_at,

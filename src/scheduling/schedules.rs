@@ -140,6 +140,13 @@ pub const DEFAULT_DURATION: i32 = 30;
 pub const MAX_DURATION: i64 = 12 * 60;
 /// The longest buffer, in minutes.
 pub const MAX_BUFFER: i64 = 4 * 60;
+/// Checks an appointment length a request gives, in minutes.
+pub fn check_duration(c: &mut Checks, minutes: Option<i64>) {
+    if let Some(minutes) = minutes {
+        c.within("duration_minutes", minutes, 1..=MAX_DURATION);
+    }
+}
+
 /// The slot grids a schedule may use, in minutes.
 pub const SLOT_GRIDS: [i32; 7] = [5, 10, 15, 20, 30, 60, 120];
 /// The longest minimum notice: two weeks.
@@ -472,9 +479,7 @@ impl AppointmentTypeInput {
             None if creating => c.fail("name", "is required"),
             None => {}
         }
-        if let Some(d) = self.duration_minutes {
-            c.within("duration_minutes", i64::from(d), 1..=MAX_DURATION);
-        }
+        check_duration(&mut c, self.duration_minutes.map(i64::from));
         for (field, value) in [
             ("buffer_before_minutes", self.buffer_before_minutes),
             ("buffer_after_minutes", self.buffer_after_minutes),

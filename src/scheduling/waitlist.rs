@@ -189,9 +189,7 @@ impl NewWaitlistEntry {
                 "a waitlist entry is for a patient or a lead; give one",
             );
         }
-        if let Some(d) = self.duration_minutes {
-            c.within("duration_minutes", i64::from(d), 1..=MAX_DURATION);
-        }
+        super::schedules::check_duration(&mut c, self.duration_minutes.map(i64::from));
         if self.window_end <= self.window_start {
             c.fail("window_end", "must be after window_start");
         } else if self.window_end <= now {
@@ -354,13 +352,7 @@ async fn notify_offer(
     let facility = crate::access::facilities::find(txn, facility_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let zone = jiff::tz::TimeZone::get(&facility.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let local = |t: Timestamp| {
-        t.to_jiff()
-            .to_zoned_datetime(zone.clone())
-            .strftime("%A %-d %B %Y at %H:%M (%Z)")
-            .to_string()
-    };
+    let local = |t: Timestamp| super::reminders::spoken_time(&facility.time_zone, t);
     let body = format!(
         "An appointment slot has opened at {} on {}. It is held for you until {}; \
          reply or call us to take it.\n",

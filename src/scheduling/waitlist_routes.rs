@@ -111,14 +111,7 @@ async fn join_waitlist(
         }
         None => new.duration_minutes.unwrap_or(DEFAULT_DURATION),
     };
-    let fields: Vec<(String, Option<Uuid>)> = new
-        .provider_ids
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (format!("provider_ids[{i}]"), Some(*p)))
-        .collect();
-    let named: Vec<(&str, Option<Uuid>)> = fields.iter().map(|(f, p)| (f.as_str(), *p)).collect();
-    memberships::require_members(&*txn, facility_id, &named).await?;
+    memberships::require_each_member(&*txn, facility_id, "provider_ids", &new.provider_ids).await?;
     let row = waitlist::seal_new(&key, facility_id, &new, duration, actor.account_id(), now)
         .insert(&*txn)
         .await?;

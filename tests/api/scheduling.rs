@@ -506,6 +506,19 @@ async fn bad_bookings_name_the_field_and_write_nothing(backend: TestBackend) {
         .await
         .unwrap();
     assert_eq!(reminders, 0);
+    // Nor did any refused request leave an audit event behind.
+    let events: Value = app
+        .call(
+            &admin.token,
+            Method::GET,
+            &format!("/facilities/{facility}/audit-events?resource_type=appointment"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["items"], json!([]), "{events}");
 }
 
 async fn the_appointment_machine_accepts_both_seeds_names(backend: TestBackend) {
@@ -1229,8 +1242,46 @@ async fn appointment_text_is_sealed_and_reads_are_audited(backend: TestBackend) 
         .unwrap();
     assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
     assert_eq!(events["items"][0]["patient_id"], patient["id"]);
+    // The booking's own event, written with it, names the patient and
+    // keeps the sealed fields out.
+    let created: Value = app
+        .call(
+            &admin.token,
+            Method::GET,
+            &format!(
+                "/facilities/{facility}/audit-events?resource_type=appointment&action=create&resource_id={}",
+                id(&appointment)
+            ),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["items"].as_array().unwrap().len(), 1, "{created}");
+    assert_eq!(created["items"][0]["patient_id"], patient["id"]);
+    assert!(!created.to_string().contains("Xylophone"), "{created}");
+    // Waitlist notes are sealed too.
+    let entry = app
+        .call(
+            &admin.token,
+            Method::POST,
+            &format!("/facilities/{facility}/waitlist"),
+            Some(json!({"patient_id": patient["id"], "notes": "Zygomatic waitlist remark",
+                        "window_start": text(hours_ahead(24)), "window_end": text(hours_ahead(48))})),
+        )
+        .await;
+    assert_eq!(entry.status(), 201);
     let bytes = raw_database_bytes(&app, backend).await;
-    assert_no_plaintext(&bytes, &["Xylophone", "Quixotic allergy", "zanzibar-room"]);
+    assert_no_plaintext(
+        &bytes,
+        &[
+            "Xylophone",
+            "Quixotic allergy",
+            "zanzibar-room",
+            "Zygomatic waitlist",
+        ],
+    );
 }
 
 async fn feed(app: &TestApp, path: &str) -> reqwest::Response {

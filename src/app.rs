@@ -14,6 +14,7 @@ use crate::crypto::registry::{self, KeyOrigin, KeySource};
 use crate::db::{Database, migrate};
 use crate::http;
 use crate::identity::Identity;
+use crate::messaging::realtime::{self, Notice, Realtime};
 use crate::notify::Notifier;
 
 /// What every handler can reach. One pointer, cloned for every request.
@@ -31,6 +32,10 @@ pub struct Shared {
     pub audit: AuditWriter,
     /// Every outgoing message goes through it.
     pub notifier: Notifier,
+    /// Conversation events to WebSocket clients, across servers.
+    pub realtime: Realtime,
+    /// SQLite: this server's own event queue, taken by `Server::run`.
+    local_events: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Notice>>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -70,6 +75,7 @@ impl AppState {
         let keyring = Keyring::new(db.clone(), master_key);
         let audit = AuditWriter::start(db.dedicated(&config, 2).await?);
         let notifier = Notifier::open(db.clone(), &keyring, &config).await?;
+        let (realtime, local_events) = Realtime::new(&db);
         Ok(Self(Arc::new(Shared {
             db,
             config,
@@ -77,6 +83,8 @@ impl AppState {
             identity,
             audit,
             notifier,
+            realtime,
+            local_events: std::sync::Mutex::new(local_events),
         })))
     }
 }
@@ -139,6 +147,14 @@ impl Server {
         let sweeps = crate::crm::chat::spawn_idle_sweep(self.state.db.clone(), stop_sweeps.clone());
         let reminders =
             crate::scheduling::reminders::spawn_sender(self.state.clone(), stop_sweeps.clone());
+        let local_events = self
+            .state
+            .local_events
+            .lock()
+            .ok()
+            .and_then(|mut events| events.take());
+        let events =
+            realtime::spawn_delivery(self.state.clone(), local_events, stop_sweeps.clone()).await;
         let served = http::serve::serve(self.listener, self.app, shutdown, timeouts).await;
         stop_delivery.cancel();
         stop_sweeps.cancel();
@@ -161,6 +177,9 @@ impl Server {
                 "mail delivery did not stop within the shutdown grace; \
                  the message it was sending is retried once its claim runs out"
             );
+        }
+        if tokio::time::timeout(timeouts.grace, events).await.is_err() {
+            tracing::warn!("realtime delivery did not stop within the shutdown grace");
         }
         // After the last request, so every read it served has its event written.
         self.state.audit.stop().await;

@@ -82,6 +82,8 @@ pub struct Config {
     pub reminder_poll_secs: u64,
     /// How long a slot offered to the waitlist is held, in minutes.
     pub waitlist_hold_minutes: u32,
+    /// A video call ringing this long unanswered is marked missed, in seconds.
+    pub call_ring_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -113,6 +115,7 @@ impl Default for Config {
             reminder_offsets_minutes: vec![48 * 60, 24 * 60, 2 * 60],
             reminder_poll_secs: 30,
             waitlist_hold_minutes: 60,
+            call_ring_timeout_secs: 60,
         }
     }
 }
@@ -225,6 +228,12 @@ impl Config {
         }
         if !(1..=7 * 24 * 60).contains(&self.waitlist_hold_minutes) {
             return invalid("waitlist_hold_minutes", "must be from 1 minute to 7 days");
+        }
+        if !(5..=3600).contains(&self.call_ring_timeout_secs) {
+            return invalid(
+                "call_ring_timeout_secs",
+                "must be from 5 seconds to an hour",
+            );
         }
         if self.session_idle_timeout_secs > self.session_lifetime_secs {
             return invalid(

@@ -18,6 +18,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod messaging;
 pub mod notify;
 pub mod scheduling;
 pub mod telemetry;

@@ -519,6 +519,7 @@ impl FacilityScope {
             (Some(patient), _) => PatientFilter::Only(patient),
             (None, PatientReach::Facility) => PatientFilter::All,
             (None, PatientReach::Own) => PatientFilter::PortalAccount(self.account_id),
+            (None, PatientReach::CareTeam) => PatientFilter::CareTeam(self.account_id),
             (None, PatientReach::None) => PatientFilter::Nothing,
         }
     }
@@ -579,5 +580,8 @@ pub enum PatientFilter {
     PortalAccount(Uuid),
     /// Only this patient (emergency access).
     Only(Uuid),
+    /// Only the patients this provider account holds an active care-team
+    /// link with (`care::care_team::linked_patients`).
+    CareTeam(Uuid),
     Nothing,
 }

@@ -132,6 +132,18 @@ pub enum Permission {
     AppointmentRead,
     #[serde(rename = "appointment:book")]
     AppointmentBook,
+    #[serde(rename = "care_team:read")]
+    CareTeamRead,
+    #[serde(rename = "care_team:manage")]
+    CareTeamManage,
+    #[serde(rename = "conversation:read")]
+    ConversationRead,
+    #[serde(rename = "conversation:manage")]
+    ConversationManage,
+    #[serde(rename = "message:send")]
+    MessageSend,
+    #[serde(rename = "message:assist")]
+    MessageAssist,
 }
 
 /// Where a role applies: inside one facility, or across the installation.
@@ -158,6 +170,9 @@ pub enum PatientReach {
     None,
     /// Only the patient record linked to the actor's own account.
     Own,
+    /// Only the patients the actor holds an active care-team link with
+    /// (seed 004's doctors).
+    CareTeam,
     /// Every patient of the facility.
     Facility,
 }
@@ -193,6 +208,12 @@ const FACILITY_ADMIN: &[Permission] = &[
     P::ScheduleManage,
     P::AppointmentRead,
     P::AppointmentBook,
+    P::CareTeamRead,
+    P::CareTeamManage,
+    P::ConversationRead,
+    P::ConversationManage,
+    P::MessageSend,
+    P::MessageAssist,
 ];
 const CLINICIAN: &[Permission] = &[
     P::FacilityRead,
@@ -208,6 +229,11 @@ const CLINICIAN: &[Permission] = &[
     P::ScheduleManage,
     P::AppointmentRead,
     P::AppointmentBook,
+    P::CareTeamRead,
+    P::CareTeamManage,
+    P::ConversationRead,
+    P::ConversationManage,
+    P::MessageSend,
 ];
 const CARE_SUPPORT: &[Permission] = &[
     P::FacilityRead,
@@ -218,6 +244,10 @@ const CARE_SUPPORT: &[Permission] = &[
     P::JourneyRead,
     P::ScheduleRead,
     P::AppointmentRead,
+    P::CareTeamRead,
+    P::ConversationRead,
+    P::ConversationManage,
+    P::MessageSend,
 ];
 /// Seed 001's health coach: care support for the patients they coach, and
 /// the leads booked with them.
@@ -236,6 +266,10 @@ const HEALTH_COACH: &[Permission] = &[
     P::ScheduleManage,
     P::AppointmentRead,
     P::AppointmentBook,
+    P::CareTeamRead,
+    P::ConversationRead,
+    P::ConversationManage,
+    P::MessageSend,
 ];
 const CLINICAL_READER: &[Permission] = &[
     P::FacilityRead,
@@ -243,6 +277,8 @@ const CLINICAL_READER: &[Permission] = &[
     P::TaskRead,
     P::ScheduleRead,
     P::AppointmentRead,
+    P::ConversationRead,
+    P::MessageSend,
 ];
 /// Seed 000's readonly: reads everything of the facility, changes nothing.
 const READONLY: &[Permission] = &[
@@ -253,6 +289,8 @@ const READONLY: &[Permission] = &[
     P::JourneyRead,
     P::ScheduleRead,
     P::AppointmentRead,
+    P::CareTeamRead,
+    P::ConversationRead,
 ];
 /// Seed 000's staff: registers patients, reads every lead, works the ones
 /// assigned to them.
@@ -271,6 +309,10 @@ const FRONT_DESK: &[Permission] = &[
     P::ScheduleRead,
     P::AppointmentRead,
     P::AppointmentBook,
+    P::CareTeamRead,
+    P::ConversationRead,
+    P::ConversationManage,
+    P::MessageSend,
 ];
 /// Seed 000's clinical reviewer: staff, plus the clinical review of leads.
 const CLINICAL_REVIEWER: &[Permission] = &[
@@ -289,6 +331,10 @@ const CLINICAL_REVIEWER: &[Permission] = &[
     P::ScheduleRead,
     P::AppointmentRead,
     P::AppointmentBook,
+    P::CareTeamRead,
+    P::ConversationRead,
+    P::ConversationManage,
+    P::MessageSend,
 ];
 /// Seed 001's SDR: works leads through the pipeline to conversion, without
 /// access to patient records.
@@ -312,7 +358,14 @@ const INTEGRATOR: &[Permission] = &[
     P::CommunicationLog,
     P::ScheduleRead,
 ];
-const OWN_RECORD: &[Permission] = &[P::PatientRead, P::AppointmentRead];
+const OWN_RECORD: &[Permission] = &[
+    P::PatientRead,
+    P::AppointmentRead,
+    P::CareTeamRead,
+    P::CareTeamManage,
+    P::ConversationRead,
+    P::MessageSend,
+];
 const SYSTEM_ADMIN: &[Permission] = &[
     P::FacilityCreate,
     P::FacilityRead,
@@ -439,7 +492,10 @@ impl Role {
             | Permission::LeadConvert
             | Permission::TaskWrite
             | Permission::JourneyManage
-            | Permission::ScheduleManage => true,
+            | Permission::ScheduleManage
+            | Permission::CareTeamManage
+            | Permission::ConversationManage
+            | Permission::MessageSend => true,
             Permission::AppointmentBook => !front_desk,
             _ => false,
         };
@@ -454,6 +510,7 @@ impl Role {
     pub fn patient_reach(self) -> PatientReach {
         match self {
             Role::Patient => PatientReach::Own,
+            Role::Doctor => PatientReach::CareTeam,
             role if role.can(Permission::PatientRead) => PatientReach::Facility,
             _ => PatientReach::None,
         }
@@ -482,7 +539,7 @@ fn names() -> String {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 32] = [
+    pub const ALL: [Permission; 38] = [
         P::FacilityCreate,
         P::FacilityRead,
         P::FacilityManage,
@@ -515,6 +572,12 @@ impl Permission {
         P::ScheduleManage,
         P::AppointmentRead,
         P::AppointmentBook,
+        P::CareTeamRead,
+        P::CareTeamManage,
+        P::ConversationRead,
+        P::ConversationManage,
+        P::MessageSend,
+        P::MessageAssist,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -551,6 +614,12 @@ impl Permission {
             P::ScheduleManage => "schedule:manage",
             P::AppointmentRead => "appointment:read",
             P::AppointmentBook => "appointment:book",
+            P::CareTeamRead => "care_team:read",
+            P::CareTeamManage => "care_team:manage",
+            P::ConversationRead => "conversation:read",
+            P::ConversationManage => "conversation:manage",
+            P::MessageSend => "message:send",
+            P::MessageAssist => "message:assist",
         }
     }
 }
@@ -578,7 +647,14 @@ pub fn catalogue_markdown() -> String {
          only the records assigned to the account (owner or booked coach, assignee or\n\
          creator, coach, the provider's own schedule, appointments with or booked by\n\
          the account) unless the role administers the facility; `staff` and\n\
-         `clinical_reviewer` book for every provider.\n\n\
+         `clinical_reviewer` book for every provider. `care_team:manage` acts only\n\
+         on the account's own side of a care-team link, and `conversation:manage`\n\
+         only on conversations the account takes part in, unless the role\n\
+         administers the facility; `message:send` edits and deletes only the\n\
+         account's own messages (an administrator deletes any, edits none).\n\
+         `doctor` (seed 004) reaches only the patients it\n\
+         holds an active care-team link with; conversations are read by their\n\
+         participants (and the facility's administrators).\n\n\
          | role | seeds | scope | permissions |\n|---|---|---|---|\n",
     );
     for role in Role::ALL {

@@ -170,6 +170,9 @@ fn visible(scope: &FacilityScope) -> Select<row::Entity> {
     match scope.patients() {
         PatientFilter::All => query,
         PatientFilter::Only(patient) => query.filter(row::Column::PatientId.eq(patient)),
+        PatientFilter::CareTeam(provider) => query.filter(
+            row::Column::PatientId.in_subquery(super::care_team::linked_patients(provider)),
+        ),
         // A portal account or a role without patient reach sees no journey list.
         PatientFilter::PortalAccount(_) | PatientFilter::Nothing => {
             query.filter(Expr::value(false))

@@ -191,3 +191,83 @@ impl MigrationTrait for CreateJourneys {
         Ok(())
     }
 }
+
+/// The care-team link statuses and sides as they were when this migration
+/// was written; a test keeps them equal to the types.
+pub(super) const LINK_STATUSES: [&str; 4] = ["requested", "active", "ended", "blocked"];
+pub(super) const LINK_SIDES: [&str; 2] = ["patient", "provider"];
+
+pub struct CreateCareTeamLinks;
+
+impl MigrationName for CreateCareTeamLinks {
+    fn name(&self) -> &str {
+        "m20261126_000130_care_team_links"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateCareTeamLinks {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let table = "care_team_links";
+        let uuid = |name: &str| ColumnDef::new(col(name)).uuid().not_null().to_owned();
+        let blocked_by = ColumnDef::new(col("blocked_by"))
+            .string()
+            .null()
+            .check(Check::named(
+                col("care_team_links_blocked_by_check"),
+                Expr::col(col("blocked_by")).is_in(LINK_SIDES),
+            ))
+            .to_owned();
+        manager
+            .create_table(
+                Table::create()
+                    .table(col(table))
+                    .col(schema::id(col("id")))
+                    .col(uuid("facility_id"))
+                    .col(uuid("patient_id"))
+                    .col(uuid("provider_id"))
+                    .col(schema::enumeration(table, "status", &LINK_STATUSES))
+                    .col(schema::enumeration(table, "requested_by", &LINK_SIDES))
+                    .col(blocked_by)
+                    .col(uuid("created_by"))
+                    .col(schema::timestamp(col("created_at")))
+                    .col(schema::timestamp(col("updated_at")))
+                    .col(schema::optional_timestamp(col("accepted_at")))
+                    .col(schema::optional_timestamp(col("ended_at")))
+                    .foreign_key(&mut schema::foreign_key(table, "facility_id", "facilities"))
+                    .foreign_key(&mut schema::foreign_key(table, "patient_id", "patients"))
+                    .foreign_key(&mut schema::foreign_key(table, "provider_id", "accounts"))
+                    .to_owned(),
+            )
+            .await?;
+        // One link per pair (seed 004's patient_doctor_links_unique); the
+        // policy engine reads a provider's active links on every request.
+        manager
+            .create_index(schema::unique_index(table, &["patient_id", "provider_id"]))
+            .await?;
+        manager
+            .create_index(schema::index(table, &["provider_id", "status"]))
+            .await?;
+        manager
+            .create_index(schema::index(table, &["facility_id", "id"]))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(col("care_team_links")).to_owned())
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::care::care_team::{LinkSide, LinkStatus};
+
+    #[test]
+    fn the_checked_values_are_the_types_values() {
+        assert_eq!(LINK_STATUSES, LinkStatus::ALL.map(LinkStatus::as_str));
+        assert_eq!(LINK_SIDES, LinkSide::ALL.map(LinkSide::as_str));
+    }
+}

@@ -1,6 +1,9 @@
 //! Care: patients and, as later issues add them, their history, care
-//! pathway, conditions and measurements (DOMAIN.md, "care").
+//! pathway, care-team links, conditions and measurements (DOMAIN.md,
+//! "care").
 
+pub mod care_team;
+pub mod care_team_routes;
 pub mod journey;
 pub mod journey_routes;
 pub mod migration;

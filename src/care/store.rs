@@ -1,6 +1,7 @@
 //! Patient queries, always through a scope from the policy engine.
 
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::{Condition, Query};
 use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, Select};
 
 use super::patients::{self, Model};
@@ -17,7 +18,36 @@ fn visible(scope: &FacilityScope) -> Select<patients::Entity> {
             query.filter(patients::Column::PortalAccountId.eq(account))
         }
         PatientFilter::Only(patient) => query.filter(patients::Column::Id.eq(patient)),
+        PatientFilter::CareTeam(provider) => query
+            .filter(patients::Column::Id.in_subquery(super::care_team::linked_patients(provider))),
         PatientFilter::Nothing => query.filter(Expr::value(false)),
+    }
+}
+
+/// Rows of the scope's facility whose patient (in `column`) it may see:
+/// all of them for a role that reads every patient; otherwise only those
+/// with no patient, or with the patients the scope reaches.
+pub fn patients_seen(scope: &FacilityScope, column: impl ColumnTrait) -> Condition {
+    let seen = Condition::all();
+    match scope.patients() {
+        PatientFilter::All => seen,
+        PatientFilter::Only(patient) => seen.add(column.eq(patient)),
+        PatientFilter::PortalAccount(account) => seen.add(
+            column.in_subquery(
+                Query::select()
+                    .column(super::patients::Column::Id)
+                    .from(super::patients::Entity)
+                    .and_where(super::patients::Column::PortalAccountId.eq(account))
+                    .to_owned(),
+            ),
+        ),
+        // As a role without patient reach, plus the linked patients.
+        PatientFilter::CareTeam(provider) => seen.add(
+            Condition::any()
+                .add(column.is_null())
+                .add(column.in_subquery(super::care_team::linked_patients(provider))),
+        ),
+        PatientFilter::Nothing => seen.add(column.is_null()),
     }
 }
 
@@ -134,4 +164,22 @@ pub async fn link_portal_account(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// The portal account of a patient of the facility: `None` when the
+/// facility has no such patient. Reads no patient data; used to tell which
+/// side of a care-team link the caller is on.
+pub async fn portal_account_of(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    patient_id: Uuid,
+) -> Result<Option<Option<Uuid>>, DbErr> {
+    patients::Entity::find()
+        .select_only()
+        .column(patients::Column::PortalAccountId)
+        .filter(patients::Column::FacilityId.eq(facility_id))
+        .filter(patients::Column::Id.eq(patient_id))
+        .into_tuple::<Option<Uuid>>()
+        .one(db)
+        .await
 }

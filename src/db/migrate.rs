@@ -34,6 +34,8 @@ impl MigratorTrait for Migrator {
             Box::new(crate::crm::engagement_migration::CreateEngagement),
             Box::new(crate::crm::migration::AddLeadStatsIndex),
             Box::new(crate::scheduling::migration::CreateScheduling),
+            Box::new(crate::care::migration::CreateCareTeamLinks),
+            Box::new(crate::messaging::migration::CreateMessaging),
         ]
     }
 }

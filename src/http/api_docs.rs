@@ -38,6 +38,8 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
         (name = "patients", description = "Patients (seed 002)"),
         (name = "emergency access", description = "Break-the-glass access to a patient"),
         (name = "care journeys", description = "Patients on care pathways (seed 001's contacts)"),
+        (name = "care", description = "Care-team links between patients and providers (seed 004)"),
+        (name = "messaging", description = "Conversations, messages, read state, attachments, video calls and the realtime socket (seeds 002, 004)"),
         (name = "leads", description = "CRM leads, pipelines, clinical review (seeds 000, 001)"),
         (name = "tasks", description = "CRM tasks with SLA due dates (seed 001)"),
         (name = "scheduling", description = "Schedules, availability blocks, appointment types, open slots, appointments, reminders, waitlist, calendar feeds (seeds 000, 001)"),

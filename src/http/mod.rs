@@ -42,12 +42,14 @@ pub fn context_routes() -> OpenApiRouter<AppState> {
         .merge(crate::notify::routes::routes())
         .merge(crate::care::routes::routes())
         .merge(crate::care::journey_routes::routes())
+        .merge(crate::care::care_team_routes::routes())
         .merge(crate::crm::routes::routes())
         .merge(crate::crm::conversion::routes())
         .merge(crate::crm::task_routes::routes())
         .merge(crate::crm::engagement_routes::routes())
         .merge(crate::crm::import_routes::routes())
         .merge(crate::scheduling::routes())
+        .merge(crate::messaging::routes())
 }
 
 /// The whole API: the kernel's operational endpoints and `contexts`. The

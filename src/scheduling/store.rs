@@ -4,7 +4,7 @@
 
 use jiff::tz::TimeZone;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, Select};
 
 use super::appointments::{self, AppointmentStatus};
@@ -13,7 +13,7 @@ use super::schedules::{
 };
 use super::slots::{Block, Calendar, Span};
 use super::waitlist;
-use crate::access::{FacilityScope, PatientFilter};
+use crate::access::FacilityScope;
 use crate::time::Timestamp;
 
 /// No appointment takes longer than this, buffers included, so the busy
@@ -21,26 +21,7 @@ use crate::time::Timestamp;
 /// bound that makes the overlap query an index range.
 const LONGEST_BUSY_MICROS: i64 = (MAX_DURATION + 2 * MAX_BUFFER) * 60_000_000;
 
-/// Rows of the scope's facility whose patient (in `column`) it may see:
-/// all of them for a role that reads every patient; otherwise only those
-/// with no patient, or with the patients the scope reaches.
-pub fn patients_seen(scope: &FacilityScope, column: impl ColumnTrait) -> Condition {
-    let seen = Condition::all();
-    match scope.patients() {
-        PatientFilter::All => seen,
-        PatientFilter::Only(patient) => seen.add(column.eq(patient)),
-        PatientFilter::PortalAccount(account) => seen.add(
-            column.in_subquery(
-                Query::select()
-                    .column(crate::care::patients::Column::Id)
-                    .from(crate::care::patients::Entity)
-                    .and_where(crate::care::patients::Column::PortalAccountId.eq(account))
-                    .to_owned(),
-            ),
-        ),
-        PatientFilter::Nothing => seen.add(column.is_null()),
-    }
-}
+pub use crate::care::store::patients_seen;
 
 /// The appointments of the scope's facility that it may see.
 pub fn visible(scope: &FacilityScope) -> Select<appointments::Entity> {

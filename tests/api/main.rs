@@ -17,6 +17,7 @@ mod lead_import;
 mod lead_stats;
 mod leads;
 mod master_key;
+mod messaging;
 mod migrations;
 mod notify;
 mod operations;

@@ -57,6 +57,15 @@ struct Records {
     feed: Uuid,
     /// A waitlist entry of the lead, made by the administrator.
     waitlist_entry: Uuid,
+    /// A care-team link of the patient with the provider, requested by
+    /// the administrator for the provider.
+    link: Uuid,
+    /// A facility conversation started by the administrator with the
+    /// provider; each role under test is made a participant of the own
+    /// facility's.
+    conversation: Uuid,
+    /// A message of the administrator in it.
+    message: Uuid,
     /// The administrator's token, to make records a case uses up.
     admin_token: String,
 }
@@ -756,6 +765,236 @@ fn cases() -> Vec<Case> {
             body: |_| None,
             permission: P::FacilityManage,
         },
+        Case {
+            name: "list care-team links",
+            method: Method::GET,
+            path: |r| format!("/facilities/{f}/care-team-links", f = r.facility),
+            body: |_| None,
+            permission: P::CareTeamRead,
+        },
+        Case {
+            name: "read care-team link",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/care-team-links/{l}",
+                    f = r.facility,
+                    l = r.link
+                )
+            },
+            body: |_| None,
+            permission: P::CareTeamRead,
+        },
+        Case {
+            name: REQUEST_LINK,
+            method: Method::POST,
+            path: |r| format!("/facilities/{f}/care-team-links", f = r.facility),
+            body: |w| Some(json!({"patient_id": w.own.patient, "provider_id": w.own.provider})),
+            permission: P::CareTeamManage,
+        },
+        Case {
+            name: MOVE_LINK,
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/care-team-links/{l}/status",
+                    f = r.facility,
+                    l = r.link
+                )
+            },
+            // A request cannot end: past the policy engine, a 409.
+            body: |_| Some(json!({"status": "ended"})),
+            permission: P::CareTeamManage,
+        },
+        Case {
+            name: "list conversations",
+            method: Method::GET,
+            path: |r| format!("/facilities/{f}/conversations", f = r.facility),
+            body: |_| None,
+            permission: P::ConversationRead,
+        },
+        Case {
+            name: "start conversation",
+            method: Method::POST,
+            path: |r| format!("/facilities/{f}/conversations", f = r.facility),
+            body: |_| Some(json!({"title": "Rota", "conversation_type": "administrative"})),
+            permission: P::ConversationManage,
+        },
+        Case {
+            name: "read conversation",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            body: |_| None,
+            permission: P::ConversationRead,
+        },
+        Case {
+            name: "update conversation",
+            method: Method::PATCH,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            body: |_| Some(json!({"priority": "urgent"})),
+            permission: P::ConversationManage,
+        },
+        Case {
+            name: "move conversation status",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/status",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            body: |_| Some(json!({"status": "escalated"})),
+            permission: P::ConversationManage,
+        },
+        Case {
+            name: "add participant",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/participants",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            body: |w| Some(json!({"account_id": w.own.admin})),
+            permission: P::ConversationManage,
+        },
+        Case {
+            name: REMOVE_PARTICIPANT,
+            method: Method::DELETE,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/participants",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            body: |_| None,
+            permission: P::ConversationManage,
+        },
+        Case {
+            name: "list messages",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            body: |_| None,
+            permission: P::ConversationRead,
+        },
+        Case {
+            name: "post message",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            body: |_| Some(json!({"body": "Noted"})),
+            permission: P::MessageSend,
+        },
+        Case {
+            name: "post the assistant's answer",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            body: |_| {
+                Some(
+                    json!({"body": "Likely benign", "message_type": "ai_response", "ai_confidence": 0.7}),
+                )
+            },
+            permission: P::MessageAssist,
+        },
+        Case {
+            name: EDIT_MESSAGE,
+            method: Method::PATCH,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages/{m}",
+                    f = r.facility,
+                    c = r.conversation,
+                    m = r.message
+                )
+            },
+            body: |_| Some(json!({"body": "changed"})),
+            permission: P::MessageSend,
+        },
+        Case {
+            name: DELETE_MESSAGE,
+            method: Method::DELETE,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            body: |_| None,
+            permission: P::MessageSend,
+        },
+        Case {
+            name: "read message edit history",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages/{m}/edits",
+                    f = r.facility,
+                    c = r.conversation,
+                    m = r.message
+                )
+            },
+            body: |_| None,
+            permission: P::FacilityManage,
+        },
+        Case {
+            name: "mark conversation read",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/read",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            body: |_| Some(json!({"seq": 0})),
+            permission: P::ConversationRead,
+        },
+        Case {
+            name: "signal typing",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/typing",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            body: |_| None,
+            permission: P::MessageSend,
+        },
     ]
 }
 
@@ -814,7 +1053,14 @@ fn id(value: &Value) -> Uuid {
 /// Cases that make a record of the caller's own with a permission that
 /// otherwise covers only assigned records: a role that reaches only its
 /// own records may still make one.
-const MAKES_OWN_RECORD: &[&str] = &["raise task", "book appointment", "join waitlist"];
+const MAKES_OWN_RECORD: &[&str] = &[
+    "raise task",
+    "book appointment",
+    "join waitlist",
+    "start conversation",
+    "post message",
+    "signal typing",
+];
 
 /// The case that makes a calendar feed names no one to make it for: the
 /// only rules past the policy engine are whose feed it is, which the
@@ -823,6 +1069,26 @@ const MAKE_FEED: &str = "make calendar feed";
 
 /// The case that deletes a block: each request deletes one made for it.
 const DELETE_BLOCK: &str = "delete availability block";
+
+/// Care-team link changes act for the caller's own side: the patient role
+/// is the side of its own record, everyone else (but administrators) is
+/// on neither side.
+const REQUEST_LINK: &str = "request care-team link";
+const MOVE_LINK: &str = "move care-team link";
+/// Each request removes a participant added for it.
+const REMOVE_PARTICIPANT: &str = "remove participant";
+/// Only the sender edits a message, administrators included.
+const EDIT_MESSAGE: &str = "edit someone's message";
+/// Each request deletes a message of the administrator made for it.
+const DELETE_MESSAGE: &str = "delete someone's message";
+/// Conversation changes reach the conversations the caller takes part in,
+/// and every role under test takes part in the own facility's.
+const IN_OWN_CONVERSATION: &[&str] = &[
+    "update conversation",
+    "move conversation status",
+    "add participant",
+    REMOVE_PARTICIPANT,
+];
 
 fn hours_ahead(hours: i64) -> String {
     crate::scheduling::hours_ahead(hours).to_string()
@@ -880,6 +1146,32 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
             // The patient role reaches the record linked to its account.
             link_portal(&app, own, world.own.patient, person.account_id).await;
         }
+        if role == Role::Doctor {
+            // A doctor reaches the patients it holds an active link with.
+            link_care_team(&app, &world.own, person.account_id).await;
+        }
+        if role.scope() == RoleScope::Facility {
+            join_conversation(&app, &world.own, person.account_id).await;
+        }
+        let socket = app
+            .client
+            .get(app.url("/realtime"))
+            .bearer_auth(&person.token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        let want = if role.can(Permission::ConversationRead) {
+            400
+        } else {
+            403
+        };
+        if socket != want {
+            mismatches.push(format!(
+                "{role} open the realtime socket: got {socket}, expected {want}"
+            ));
+        }
         for case in cases() {
             for (records, patient, is_own) in [
                 (&world.own, &world.own_patient, true),
@@ -888,6 +1180,12 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
                 let mut path = (case.path)(records);
                 if case.name == DELETE_BLOCK {
                     path = format!("{path}/{}", fresh_block(&app, records).await);
+                }
+                if case.name == REMOVE_PARTICIPANT {
+                    path = format!("{path}/{}", fresh_participant(&app, records).await);
+                }
+                if case.name == DELETE_MESSAGE {
+                    path = format!("{path}/{}", fresh_message(&app, records).await);
                 }
                 if role == Role::Patient {
                     // The patient role acts on its own record's appointment.
@@ -905,8 +1203,13 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
                     .await
                     .status()
                     .as_u16();
-                let makes_own = MAKES_OWN_RECORD.contains(&case.name);
-                let want = expected(role, case.permission, is_own, makes_own);
+                let makes_own = MAKES_OWN_RECORD.contains(&case.name)
+                    || IN_OWN_CONVERSATION.contains(&case.name)
+                    || (role == Role::Patient && [REQUEST_LINK, MOVE_LINK].contains(&case.name));
+                let mut want = expected(role, case.permission, is_own, makes_own);
+                if case.name == EDIT_MESSAGE && want == 200 {
+                    want = 403;
+                }
                 if !is_own && role.scope() == RoleScope::Facility {
                     cross_facility.0 += 1;
                     if status == 404 {
@@ -1006,6 +1309,8 @@ async fn records(app: &TestApp, facility: Uuid, patient: &Value) -> Records {
         .parse()
         .unwrap();
     let scheduled = scheduled_in(app, facility, &admin.token, lead, id(patient)).await;
+    let messaging =
+        messaging_in(app, facility, &admin.token, id(patient), scheduled.provider).await;
     Records {
         facility,
         patient: id(patient),
@@ -1021,8 +1326,121 @@ async fn records(app: &TestApp, facility: Uuid, patient: &Value) -> Records {
         appointment_type: scheduled.appointment_type,
         feed: scheduled.feed,
         waitlist_entry: scheduled.waitlist_entry,
+        link: messaging.0,
+        conversation: messaging.1,
+        message: messaging.2,
         admin_token: admin.token.clone(),
     }
+}
+
+/// A care-team link of the patient with the provider (requested for the
+/// provider by the administrator), and a conversation of the administrator
+/// with the provider holding one message of the administrator.
+async fn messaging_in(
+    app: &TestApp,
+    facility: Uuid,
+    admin: &str,
+    patient: Uuid,
+    provider: Uuid,
+) -> (Uuid, Uuid, Uuid) {
+    let link = app
+        .call(
+            admin,
+            Method::POST,
+            &format!("/facilities/{facility}/care-team-links"),
+            Some(json!({"patient_id": patient, "provider_id": provider})),
+        )
+        .await;
+    assert_eq!(link.status(), 201);
+    let conversation = app
+        .call(
+            admin,
+            Method::POST,
+            &format!("/facilities/{facility}/conversations"),
+            Some(json!({"title": "Handover", "conversation_type": "general", "participants": [{"account_id": provider}]})),
+        )
+        .await;
+    assert_eq!(conversation.status(), 201);
+    let conversation = id(&conversation.json().await.unwrap());
+    let message = app
+        .call(
+            admin,
+            Method::POST,
+            &format!("/facilities/{facility}/conversations/{conversation}/messages"),
+            Some(json!({"body": "Ward round at nine"})),
+        )
+        .await;
+    assert_eq!(message.status(), 201);
+    (
+        id(&link.json().await.unwrap()),
+        conversation,
+        id(&message.json().await.unwrap()),
+    )
+}
+
+/// Links `doctor` with the records' patient: requested and accepted by the
+/// facility's administrator.
+async fn link_care_team(app: &TestApp, records: &Records, doctor: Uuid) {
+    let f = records.facility;
+    let link = app
+        .call(
+            &records.admin_token,
+            Method::POST,
+            &format!("/facilities/{f}/care-team-links"),
+            Some(json!({"patient_id": records.patient, "provider_id": doctor})),
+        )
+        .await;
+    assert_eq!(link.status(), 201);
+    let link = id(&link.json().await.unwrap());
+    let accepted = app
+        .call(
+            &records.admin_token,
+            Method::POST,
+            &format!("/facilities/{f}/care-team-links/{link}/status"),
+            Some(json!({"status": "active"})),
+        )
+        .await;
+    assert_eq!(accepted.status(), 200);
+}
+
+/// Makes `account` a participant of the records' conversation.
+async fn join_conversation(app: &TestApp, records: &Records, account: Uuid) {
+    let response = app
+        .call(
+            &records.admin_token,
+            Method::POST,
+            &format!(
+                "/facilities/{}/conversations/{}/participants",
+                records.facility, records.conversation
+            ),
+            Some(json!({"account_id": account})),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+/// A member of the facility added to the records' conversation.
+async fn fresh_participant(app: &TestApp, records: &Records) -> Uuid {
+    let (account, _) = app.account(&[(Some(records.facility), Role::Staff)]).await;
+    join_conversation(app, records, account).await;
+    account
+}
+
+/// A message of the administrator in the records' conversation.
+async fn fresh_message(app: &TestApp, records: &Records) -> Uuid {
+    let response = app
+        .call(
+            &records.admin_token,
+            Method::POST,
+            &format!(
+                "/facilities/{}/conversations/{}/messages",
+                records.facility, records.conversation
+            ),
+            Some(json!({"body": "Please confirm"})),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    id(&response.json().await.unwrap())
 }
 
 /// The scheduling records of a facility.

@@ -1073,8 +1073,9 @@ async fn a_freed_slot_is_offered_to_the_waitlist_and_held(backend: TestBackend) 
 async fn who_sees_and_changes_which_appointment(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let (facility, admin) = clinic(&app, "UTC").await;
-    let doctor = app.person(&[(Some(facility), Role::Doctor)]).await;
-    let colleague = app.person(&[(Some(facility), Role::Doctor)]).await;
+    // Seed 002's physicians reach every patient of their facility.
+    let doctor = app.person(&[(Some(facility), Role::Physician)]).await;
+    let colleague = app.person(&[(Some(facility), Role::Physician)]).await;
     for p in [&doctor, &colleague] {
         set_schedule(&app, &admin.token, facility, p.account_id, always_open()).await;
     }
@@ -1117,6 +1118,15 @@ async fn who_sees_and_changes_which_appointment(backend: TestBackend) {
             .status(),
         200
     );
+    // Seed 004's doctor reaches only linked patients: not this one.
+    let unlinked = app.person(&[(Some(facility), Role::Doctor)]).await;
+    let path = format!("/facilities/{facility}/appointments/{}", id(&with_patient));
+    problem(
+        app.call(&unlinked.token, Method::GET, &path, None).await,
+        404,
+        "not-found",
+    )
+    .await;
     // An SDR, who reads no patient, sees only the lead's appointment.
     let sdr = app.person(&[(Some(facility), Role::Sdr)]).await;
     let seen: Value = app

@@ -1,0 +1,602 @@
+//! Conversations: direct ones, one per care-team link (seed 004), and the
+//! facility's group conversations (seed 002) with a title, a type, an
+//! optional patient, a status, a priority, tags and participants.
+//!
+//! Who sees a conversation: its current participants, and the facility's
+//! administrators (oversight and edit history). Only current participants
+//! post. A direct conversation takes posts only while its link is active;
+//! the provider stops being a participant when the link ends or is blocked.
+
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::access::{Actor, FacilityScope, Permission};
+use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
+use crate::db::new_id;
+use crate::error::ApiError;
+use crate::time::Timestamp;
+use crate::transition::{StateMachine, string_enum};
+use crate::validation::Checks;
+
+pub const TABLE: &str = "conversations";
+pub const PHI_FIELDS: &[&str] = &["title", "metadata"];
+/// Most tags on a conversation, and the longest tag.
+const MAX_TAGS: usize = 20;
+const MAX_TAG_LEN: usize = 50;
+/// Most participants named when creating a conversation.
+pub const MAX_PARTICIPANTS: usize = 100;
+
+string_enum! {
+    /// A direct patient–provider conversation or a group one.
+    ConversationKind {
+        Direct => "direct",
+        Group => "group",
+    }
+}
+
+string_enum! {
+    /// Seed 002's conversation types.
+    ConversationType {
+        General => "general",
+        PatientSpecific => "patient_specific",
+        Administrative => "administrative",
+    }
+}
+
+string_enum! {
+    /// Seed 002's `conversation_status`.
+    ConversationStatus {
+        Active => "active",
+        Escalated => "escalated",
+        Completed => "completed",
+        Archived => "archived",
+    }
+}
+
+impl StateMachine for ConversationStatus {
+    const ENTITY: &'static str = "conversation";
+
+    /// DOMAIN.md: active → escalated → active; active/escalated →
+    /// completed → archived.
+    fn next(self) -> &'static [Self] {
+        use ConversationStatus::*;
+        match self {
+            Active => &[Escalated, Completed],
+            Escalated => &[Active, Completed],
+            Completed => &[Archived],
+            Archived => &[],
+        }
+    }
+}
+
+impl ConversationStatus {
+    /// Whether new messages are taken.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            ConversationStatus::Active | ConversationStatus::Escalated
+        )
+    }
+}
+
+string_enum! {
+    /// A conversation's priority.
+    Priority {
+        Low => "low",
+        Normal => "normal",
+        High => "high",
+        Urgent => "urgent",
+    }
+}
+
+string_enum! {
+    /// A participant's part in a conversation.
+    ParticipantRole {
+        Owner => "owner",
+        Member => "member",
+        Observer => "observer",
+        Patient => "patient",
+        Provider => "provider",
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "conversations")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub facility_id: Uuid,
+    pub kind: String,
+    pub title: Option<Sealed>,
+    pub conversation_type: String,
+    pub patient_id: Option<Uuid>,
+    pub provider_id: Option<Uuid>,
+    pub care_team_link_id: Option<Uuid>,
+    pub status: String,
+    pub priority: String,
+    pub tags: String,
+    pub metadata: Option<Sealed>,
+    pub created_by: Uuid,
+    pub archived_by: Option<Uuid>,
+    pub archived_at: Option<Timestamp>,
+    pub last_seq: i64,
+    pub last_message_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    pub fn conversation_status(&self) -> ConversationStatus {
+        ConversationStatus::parse(&self.status).unwrap_or(ConversationStatus::Active)
+    }
+
+    pub fn conversation_kind(&self) -> ConversationKind {
+        ConversationKind::parse(&self.kind).unwrap_or(ConversationKind::Group)
+    }
+}
+
+pub mod participant {
+    use sea_orm::entity::prelude::*;
+
+    use crate::time::Timestamp;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "conversation_participants")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub conversation_id: Uuid,
+        pub account_id: Uuid,
+        pub role: String,
+        pub joined_at: Timestamp,
+        pub left_at: Option<Timestamp>,
+        pub last_read_seq: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A participant as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Participant {
+    pub account_id: Uuid,
+    pub role: ParticipantRole,
+    pub joined_at: Timestamp,
+    pub left_at: Option<Timestamp>,
+    /// The sequence number of the last message they have read.
+    pub last_read_seq: i64,
+}
+
+impl From<&participant::Model> for Participant {
+    fn from(row: &participant::Model) -> Self {
+        Self {
+            account_id: row.account_id,
+            role: ParticipantRole::parse(&row.role).unwrap_or(ParticipantRole::Member),
+            joined_at: row.joined_at,
+            left_at: row.left_at,
+            last_read_seq: row.last_read_seq,
+        }
+    }
+}
+
+/// A conversation as the API shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Conversation {
+    pub id: Uuid,
+    pub facility_id: Uuid,
+    pub kind: ConversationKind,
+    pub title: Option<String>,
+    pub conversation_type: ConversationType,
+    pub patient_id: Option<Uuid>,
+    /// Direct conversations: the provider, and their care-team link.
+    pub provider_id: Option<Uuid>,
+    pub care_team_link_id: Option<Uuid>,
+    pub status: ConversationStatus,
+    pub priority: Priority,
+    pub tags: Vec<String>,
+    pub metadata: Option<serde_json::Value>,
+    pub created_by: Uuid,
+    pub archived_by: Option<Uuid>,
+    pub archived_at: Option<Timestamp>,
+    /// The sequence number of the newest message (0: none yet).
+    pub last_seq: i64,
+    pub last_message_at: Option<Timestamp>,
+    /// Messages from others after the caller's read marker; absent for a
+    /// caller who is not a participant.
+    pub unread_count: Option<i64>,
+    pub participants: Vec<Participant>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Conversation {
+    pub fn open(
+        key: &DataKey,
+        row: &Model,
+        participants: Vec<Participant>,
+        unread_count: Option<i64>,
+    ) -> Result<Self, CryptoError> {
+        let seal = RowSealer::new(key, TABLE, row.id);
+        let metadata = seal
+            .open_optional_text("metadata", &row.metadata)?
+            .and_then(|text| serde_json::from_str(&text).ok());
+        Ok(Self {
+            id: row.id,
+            facility_id: row.facility_id,
+            kind: row.conversation_kind(),
+            title: seal.open_optional_text("title", &row.title)?,
+            conversation_type: ConversationType::parse(&row.conversation_type)
+                .unwrap_or(ConversationType::General),
+            patient_id: row.patient_id,
+            provider_id: row.provider_id,
+            care_team_link_id: row.care_team_link_id,
+            status: row.conversation_status(),
+            priority: Priority::parse(&row.priority).unwrap_or(Priority::Normal),
+            tags: serde_json::from_str(&row.tags).unwrap_or_default(),
+            metadata,
+            created_by: row.created_by,
+            archived_by: row.archived_by,
+            archived_at: row.archived_at,
+            last_seq: row.last_seq,
+            last_message_at: row.last_message_at,
+            unread_count,
+            participants,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// Someone to add to a conversation.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewParticipant {
+    pub account_id: Uuid,
+    /// `member` when absent.
+    pub role: Option<ParticipantRole>,
+}
+
+/// A facility (group) conversation to start. The creator joins as owner.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConversation {
+    pub title: String,
+    pub conversation_type: ConversationType,
+    /// Required for `patient_specific`; a patient the creator can see.
+    pub patient_id: Option<Uuid>,
+    pub priority: Option<Priority>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Free-form; sealed, as it may mention the patient.
+    pub metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    pub participants: Vec<NewParticipant>,
+}
+
+impl NewConversation {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let mut checks = Checks::default();
+        checks.text("title", &self.title, 255);
+        check_tags(&mut checks, &self.tags);
+        if self.conversation_type == ConversationType::PatientSpecific && self.patient_id.is_none()
+        {
+            checks.fail(
+                "patient_id",
+                "is required for a `patient_specific` conversation",
+            );
+        }
+        if self.participants.len() > MAX_PARTICIPANTS {
+            checks.fail(
+                "participants",
+                &format!("at most {MAX_PARTICIPANTS} at creation; add more afterwards"),
+            );
+        }
+        if let Some(role) = self
+            .participants
+            .iter()
+            .filter_map(|p| p.role)
+            .find(|r| matches!(r, ParticipantRole::Patient | ParticipantRole::Provider))
+        {
+            checks.fail(
+                "participants",
+                &format!("`{role}` is the role of a direct conversation's two sides"),
+            );
+        }
+        checks.done()
+    }
+}
+
+/// Changes to a group conversation; absent fields stay as they are.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationUpdate {
+    pub title: Option<String>,
+    pub priority: Option<Priority>,
+    pub tags: Option<Vec<String>>,
+}
+
+impl ConversationUpdate {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let mut checks = Checks::default();
+        checks.optional_text("title", self.title.as_deref(), 255);
+        if let Some(tags) = &self.tags {
+            check_tags(&mut checks, tags);
+        }
+        checks.done()
+    }
+}
+
+fn check_tags(checks: &mut Checks, tags: &[String]) {
+    if tags.len() > MAX_TAGS {
+        checks.fail("tags", &format!("at most {MAX_TAGS} tags"));
+    }
+    for (i, tag) in tags.iter().enumerate() {
+        checks.text(&format!("tags[{i}]"), tag, MAX_TAG_LEN);
+    }
+}
+
+/// A status move.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationStatusChange {
+    pub status: ConversationStatus,
+}
+
+/// Seals a new group conversation.
+pub fn seal_new(
+    key: &DataKey,
+    facility_id: Uuid,
+    new: &NewConversation,
+    created_by: Uuid,
+    now: Timestamp,
+) -> ActiveModel {
+    let id = new_id();
+    let seal = RowSealer::new(key, TABLE, id);
+    ActiveModel {
+        id: ActiveValue::Set(id),
+        facility_id: ActiveValue::Set(facility_id),
+        kind: ActiveValue::Set(ConversationKind::Group.as_str().to_owned()),
+        title: ActiveValue::Set(Some(seal.text("title", &new.title))),
+        conversation_type: ActiveValue::Set(new.conversation_type.as_str().to_owned()),
+        patient_id: ActiveValue::Set(new.patient_id),
+        provider_id: ActiveValue::Set(None),
+        care_team_link_id: ActiveValue::Set(None),
+        status: ActiveValue::Set(ConversationStatus::Active.as_str().to_owned()),
+        priority: ActiveValue::Set(new.priority.unwrap_or(Priority::Normal).as_str().to_owned()),
+        tags: ActiveValue::Set(serde_json::to_string(&new.tags).unwrap_or_else(|_| "[]".into())),
+        metadata: ActiveValue::Set(
+            new.metadata
+                .as_ref()
+                .map(|m| seal.text("metadata", &m.to_string())),
+        ),
+        created_by: ActiveValue::Set(created_by),
+        archived_by: ActiveValue::Set(None),
+        archived_at: ActiveValue::Set(None),
+        last_seq: ActiveValue::Set(0),
+        last_message_at: ActiveValue::Set(None),
+        created_at: ActiveValue::Set(now),
+        updated_at: ActiveValue::Set(now),
+    }
+}
+
+pub fn participant_row(
+    conversation_id: Uuid,
+    account_id: Uuid,
+    role: ParticipantRole,
+    now: Timestamp,
+) -> participant::ActiveModel {
+    participant::ActiveModel {
+        id: ActiveValue::Set(new_id()),
+        conversation_id: ActiveValue::Set(conversation_id),
+        account_id: ActiveValue::Set(account_id),
+        role: ActiveValue::Set(role.as_str().to_owned()),
+        joined_at: ActiveValue::Set(now),
+        left_at: ActiveValue::Set(None),
+        last_read_seq: ActiveValue::Set(0),
+    }
+}
+
+/// How the caller reaches a conversation.
+#[derive(Clone, Debug)]
+pub struct Access {
+    pub conversation: Model,
+    /// The caller's own participation, when current.
+    pub participant: Option<participant::Model>,
+}
+
+impl Access {
+    /// Posting (and reading marks, typing) needs a current participant.
+    pub fn require_participant(&self) -> Result<&participant::Model, ApiError> {
+        self.participant.as_ref().ok_or_else(|| {
+            ApiError::Forbidden("only the conversation's participants take part in it".to_owned())
+        })
+    }
+}
+
+/// Whether the actor oversees every conversation of the facility.
+pub fn oversees(actor: &Actor, facility_id: Uuid) -> bool {
+    actor
+        .permissions_in(facility_id)
+        .contains(&Permission::FacilityManage)
+}
+
+/// The conversation as `scope`'s actor reaches it: as a current
+/// participant, or as a facility administrator. Anyone else gets 404.
+pub async fn reach(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    scope: &FacilityScope,
+    conversation_id: Uuid,
+) -> Result<Access, ApiError> {
+    let conversation = Entity::find_by_id(conversation_id)
+        .filter(Column::FacilityId.eq(scope.facility_id()))
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let participant = current_participant(db, conversation_id, scope.account_id()).await?;
+    if participant.is_none() && !oversees(actor, scope.facility_id()) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Access {
+        conversation,
+        participant,
+    })
+}
+
+/// Like [`reach`], locking the conversation row until the transaction ends
+/// (PostgreSQL; SQLite's writer already holds the database): status moves
+/// and messages of one conversation happen one at a time.
+pub async fn reach_for_update(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    scope: &FacilityScope,
+    conversation_id: Uuid,
+) -> Result<Access, ApiError> {
+    lock(db, conversation_id).await?;
+    reach(db, actor, scope, conversation_id).await
+}
+
+/// Takes the conversation's row lock by writing to it.
+async fn lock(db: &impl ConnectionTrait, conversation_id: Uuid) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::LastSeq, Expr::col(Column::LastSeq))
+        .filter(Column::Id.eq(conversation_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn current_participant(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    account_id: Uuid,
+) -> Result<Option<participant::Model>, DbErr> {
+    participant::Entity::find()
+        .filter(participant::Column::ConversationId.eq(conversation_id))
+        .filter(participant::Column::AccountId.eq(account_id))
+        .filter(participant::Column::LeftAt.is_null())
+        .one(db)
+        .await
+}
+
+/// The conversations among `ids` that `account_id` currently takes part in.
+pub async fn participating(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, DbErr> {
+    participant::Entity::find()
+        .select_only()
+        .column(participant::Column::ConversationId)
+        .filter(participant::Column::AccountId.eq(account_id))
+        .filter(participant::Column::ConversationId.is_in(ids.iter().copied()))
+        .filter(participant::Column::LeftAt.is_null())
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Every participant (past ones included) of the conversations `ids`.
+pub async fn participants_of(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<participant::Model>, DbErr> {
+    participant::Entity::find()
+        .filter(participant::Column::ConversationId.is_in(ids.iter().copied()))
+        .order_by_asc(participant::Column::JoinedAt)
+        .all(db)
+        .await
+}
+
+/// Adds `account_id`, or brings a past participant back.
+pub async fn join(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    account_id: Uuid,
+    role: ParticipantRole,
+    now: Timestamp,
+) -> Result<(), DbErr> {
+    let existing = participant::Entity::find()
+        .filter(participant::Column::ConversationId.eq(conversation_id))
+        .filter(participant::Column::AccountId.eq(account_id))
+        .one(db)
+        .await?;
+    match existing {
+        Some(row) if row.left_at.is_none() => Ok(()),
+        Some(row) => {
+            participant::Entity::update_many()
+                .col_expr(participant::Column::LeftAt, Expr::value(None::<i64>))
+                .col_expr(participant::Column::JoinedAt, Expr::value(now))
+                .col_expr(participant::Column::Role, Expr::value(role.as_str()))
+                .filter(participant::Column::Id.eq(row.id))
+                .exec(db)
+                .await?;
+            Ok(())
+        }
+        None => {
+            participant_row(conversation_id, account_id, role, now)
+                .insert(db)
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+/// Ends `account_id`'s participation; whether they were a participant.
+pub async fn leave(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    account_id: Uuid,
+    now: Timestamp,
+) -> Result<bool, DbErr> {
+    let result = participant::Entity::update_many()
+        .col_expr(participant::Column::LeftAt, Expr::value(now))
+        .filter(participant::Column::ConversationId.eq(conversation_id))
+        .filter(participant::Column::AccountId.eq(account_id))
+        .filter(participant::Column::LeftAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Moves the caller's read marker forward to `seq` (never back).
+pub async fn mark_read(
+    db: &impl ConnectionTrait,
+    participant_id: Uuid,
+    seq: i64,
+) -> Result<(), DbErr> {
+    participant::Entity::update_many()
+        .col_expr(participant::Column::LastReadSeq, Expr::value(seq))
+        .filter(participant::Column::Id.eq(participant_id))
+        .filter(participant::Column::LastReadSeq.lt(seq))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_machine_is_domains() {
+        use ConversationStatus::*;
+        assert!(Active.transition(Escalated).is_ok());
+        assert!(Escalated.transition(Active).is_ok());
+        assert!(Escalated.transition(Completed).is_ok());
+        assert!(Completed.transition(Archived).is_ok());
+        assert!(Completed.transition(Active).is_err());
+        assert!(Active.transition(Archived).is_err());
+        assert!(Archived.transition(Active).is_err());
+    }
+}

@@ -1,0 +1,476 @@
+//! `/facilities/{facility_id}/conversations/{conversation_id}/messages`:
+//! posting (`message:send`; the assistant's answers `message:assist`),
+//! reading newest first or catching up after a cursor (`conversation:read`),
+//! editing and deleting one's own messages, the edit history (facility
+//! administrators), read markers and typing.
+//!
+//! Every read of messages is audited (one event per page, naming the
+//! sequence numbers read), every change in its transaction; bodies are
+//! sealed and never logged.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveModelTrait, ConnectionTrait};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::conversations::{self, Access};
+use super::direct;
+use super::messages::{
+    self, Envelope, Message, MessageEdit, MessagePage, MessageRevision, MessageWindow, NewMessage,
+    PHI_FIELDS,
+};
+use super::realtime::Notice;
+use crate::access::{Actor, Permission};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
+use crate::error::ApiError;
+use crate::http::api_docs::Problems;
+use crate::http::{ApiJson, ApiPath, ApiQuery};
+use crate::time::Timestamp;
+
+const RESOURCE: &str = "message";
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_message, list_messages))
+        .routes(routes!(edit_message, delete_message))
+        .routes(routes!(message_edits))
+        .routes(routes!(mark_read))
+        .routes(routes!(signal_typing))
+}
+
+fn message_event(
+    actor: &Actor,
+    action: AuditAction,
+    conversation: &conversations::Model,
+    message_id: Uuid,
+) -> AuditEvent {
+    actor
+        .event(action, RESOURCE)
+        .resource(message_id)
+        .facility(conversation.facility_id)
+        .flag(ComplianceFlag::Phi)
+        .concerning(conversation.patient_id, None)
+}
+
+/// Why a conversation takes no message now, if it does not.
+async fn check_open(db: &impl ConnectionTrait, access: &Access) -> Result<(), ApiError> {
+    let status = access.conversation.conversation_status();
+    if !status.is_open() {
+        return Err(ApiError::Conflict(format!(
+            "the conversation is `{status}`; it takes no new messages"
+        )));
+    }
+    if !direct::link_is_active(db, &access.conversation).await? {
+        return Err(ApiError::Conflict(
+            "the care-team link of this conversation is not active".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Posts a message. People post as themselves and must take part; the AI
+/// assistant's `ai_response` and `query_result` need `message:assist` and
+/// have no sender.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/conversations/{conversation_id}/messages",
+    tag = "messaging",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+    ),
+    request_body = NewMessage,
+    responses((status = 201, description = "Posted", body = Message), Problems),
+    security(("bearer" = []))
+)]
+async fn post_message(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(new): ApiJson<NewMessage>,
+) -> Result<(StatusCode, ApiJson<Message>), ApiError> {
+    let assistant = new.kind().is_assistant();
+    let permission = if assistant {
+        Permission::MessageAssist
+    } else {
+        Permission::MessageSend
+    };
+    let scope = actor.facility(facility_id, permission)?;
+    new.validate()?;
+    let now = Timestamp::now();
+    let key = state.keyring.facility(facility_id).await?;
+    let txn = state.db.begin().await?;
+    let access = conversations::reach_for_update(&*txn, &actor, &scope, conversation_id).await?;
+    if !assistant {
+        access.require_participant()?;
+    }
+    check_open(&*txn, &access).await?;
+    let parent = match new.parent_message_id {
+        Some(parent_id) => Some(
+            messages::find(&*txn, conversation_id, parent_id)
+                .await?
+                .filter(|p| p.deleted_at.is_none())
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "parent_message_id",
+                        "no message with this id in this conversation",
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let seq = messages::next_seq(&*txn, conversation_id, now).await?;
+    let envelope = Envelope {
+        facility_id,
+        conversation_id,
+        seq,
+        sender_id: (!assistant).then(|| actor.account_id()),
+        parent,
+        now,
+    };
+    let row = messages::seal_new(&key, &envelope, &new)
+        .insert(&*txn)
+        .await?;
+    if let Some(me) = &access.participant {
+        conversations::mark_read(&*txn, me.id, seq).await?;
+    }
+    let names = super::senders::names(&state, std::slice::from_ref(&row)).await?;
+    let sender_name = row
+        .sender_id
+        .and_then(|id| names.get(&id).cloned().flatten());
+    let shown = Message::open(&key, &row, sender_name)?;
+    let event =
+        message_event(&actor, AuditAction::Create, &access.conversation, row.id).changes(redact(
+            json!({ "after": serde_json::to_value(&shown).unwrap_or_default() }),
+            &["body", "metadata", "sender_name"],
+        ));
+    audit::commit(txn, vec![event]).await?;
+    state
+        .realtime
+        .publish(Notice::MessageCreated {
+            facility_id,
+            conversation_id,
+            message_id: row.id,
+        })
+        .await;
+    Ok((StatusCode::CREATED, ApiJson(shown)))
+}
+
+/// A conversation's messages with their senders' names: the latest page
+/// newest first, an older page with `before`, or what came after a cursor
+/// (oldest first) with `after`.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/conversations/{conversation_id}/messages",
+    tag = "messaging",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        MessageWindow,
+    ),
+    responses((status = 200, description = "A page of messages", body = MessagePage), Problems),
+    security(("bearer" = []))
+)]
+async fn list_messages(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(window): ApiQuery<MessageWindow>,
+) -> Result<ApiJson<MessagePage>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::ConversationRead)?;
+    if window.before.is_some() && window.after.is_some() {
+        return Err(ApiError::invalid(
+            "after",
+            "give `before` or `after`, not both",
+        ));
+    }
+    let limit = crate::http::extract::page_limit(window.limit)?;
+    let db = state.db.conn();
+    let access = conversations::reach(db, &actor, &scope, conversation_id).await?;
+    let rows = messages::window(db, conversation_id, &window, limit).await?;
+    let names = super::senders::names(&state, &rows).await?;
+    let key = state.keyring.facility(facility_id).await?;
+    let items = rows
+        .iter()
+        .map(|row| {
+            let name = row
+                .sender_id
+                .and_then(|id| names.get(&id).cloned().flatten());
+            Message::open(&key, row, name)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !rows.is_empty() {
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        let event = actor
+            .event(AuditAction::Read, "messages")
+            .resource(conversation_id)
+            .facility(facility_id)
+            .flag(ComplianceFlag::Phi)
+            .concerning(access.conversation.patient_id, None)
+            .changes(redact(json!({ "seq": seqs }), &[]));
+        state.audit.record(vec![event]).await?;
+    }
+    let next_cursor = (items.len() as u64 == limit)
+        .then(|| items.last().map(|m| m.seq))
+        .flatten();
+    Ok(ApiJson(MessagePage { items, next_cursor }))
+}
+
+/// The caller's own message, still there, in a conversation they take part in.
+async fn own_message(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    access: &Access,
+    message_id: Uuid,
+) -> Result<messages::Model, ApiError> {
+    let row = messages::find(db, access.conversation.id, message_id)
+        .await?
+        .filter(|m| m.deleted_at.is_none())
+        .ok_or(ApiError::NotFound)?;
+    let mine = row.sender_id == Some(actor.account_id());
+    if !mine && !conversations::oversees(actor, access.conversation.facility_id) {
+        return Err(ApiError::Forbidden(
+            "only its sender changes a message".to_owned(),
+        ));
+    }
+    Ok(row)
+}
+
+/// Edits one's own message; the earlier body is kept for administrators.
+#[utoipa::path(
+    patch,
+    path = "/facilities/{facility_id}/conversations/{conversation_id}/messages/{message_id}",
+    tag = "messaging",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        ("message_id" = Uuid, Path, description = "The message"),
+    ),
+    request_body = MessageEdit,
+    responses((status = 200, description = "Edited", body = Message), Problems),
+    security(("bearer" = []))
+)]
+async fn edit_message(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, conversation_id, message_id)): ApiPath<(Uuid, Uuid, Uuid)>,
+    ApiJson(change): ApiJson<MessageEdit>,
+) -> Result<ApiJson<Message>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::MessageSend)?;
+    change.validate()?;
+    let now = Timestamp::now();
+    let key = state.keyring.facility(facility_id).await?;
+    let txn = state.db.begin().await?;
+    let access = conversations::reach_for_update(&*txn, &actor, &scope, conversation_id).await?;
+    let row = own_message(&*txn, &actor, &access, message_id).await?;
+    if row.sender_id != Some(actor.account_id()) {
+        return Err(ApiError::Forbidden(
+            "only its sender edits a message".to_owned(),
+        ));
+    }
+    access.require_participant()?;
+    check_open(&*txn, &access).await?;
+    let row = messages::edit(
+        &*txn,
+        &key,
+        &row,
+        Some(&change.body),
+        actor.account_id(),
+        now,
+    )
+    .await?;
+    let names = super::senders::names(&state, std::slice::from_ref(&row)).await?;
+    let shown = Message::open(
+        &key,
+        &row,
+        row.sender_id
+            .and_then(|id| names.get(&id).cloned().flatten()),
+    )?;
+    let event = message_event(&actor, AuditAction::Update, &access.conversation, row.id).changes(
+        redact(json!({ "body": "changed", "edited_at": now }), PHI_FIELDS),
+    );
+    audit::commit(txn, vec![event]).await?;
+    state
+        .realtime
+        .publish(Notice::MessageEdited {
+            facility_id,
+            conversation_id,
+            message_id,
+        })
+        .await;
+    Ok(ApiJson(shown))
+}
+
+/// Deletes a message (its sender, or a facility administrator). It keeps
+/// its place with no body; the body stays in the edit history.
+#[utoipa::path(
+    delete,
+    path = "/facilities/{facility_id}/conversations/{conversation_id}/messages/{message_id}",
+    tag = "messaging",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        ("message_id" = Uuid, Path, description = "The message"),
+    ),
+    responses((status = 204, description = "Deleted"), Problems),
+    security(("bearer" = []))
+)]
+async fn delete_message(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, conversation_id, message_id)): ApiPath<(Uuid, Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    let scope = actor.facility(facility_id, Permission::MessageSend)?;
+    let key = state.keyring.facility(facility_id).await?;
+    let txn = state.db.begin().await?;
+    let access = conversations::reach_for_update(&*txn, &actor, &scope, conversation_id).await?;
+    let row = own_message(&*txn, &actor, &access, message_id).await?;
+    messages::delete(&*txn, &key, &row, actor.account_id(), Timestamp::now()).await?;
+    let event = message_event(&actor, AuditAction::Delete, &access.conversation, row.id)
+        .changes(redact(json!({ "seq": row.seq }), &[]));
+    audit::commit(txn, vec![event]).await?;
+    state
+        .realtime
+        .publish(Notice::MessageDeleted {
+            facility_id,
+            conversation_id,
+            message_id,
+        })
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A message's earlier bodies (edits and deletion), oldest first. Facility
+/// administrators only.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/conversations/{conversation_id}/messages/{message_id}/edits",
+    tag = "messaging",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        ("message_id" = Uuid, Path, description = "The message"),
+    ),
+    responses((status = 200, description = "The earlier bodies", body = Vec<MessageRevision>), Problems),
+    security(("bearer" = []))
+)]
+async fn message_edits(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, conversation_id, message_id)): ApiPath<(Uuid, Uuid, Uuid)>,
+) -> Result<ApiJson<Vec<MessageRevision>>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::FacilityManage)?;
+    let db = state.db.conn();
+    let access = conversations::reach(db, &actor, &scope, conversation_id).await?;
+    messages::find(db, conversation_id, message_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let key = state.keyring.facility(facility_id).await?;
+    let revisions = messages::revisions(db, &key, message_id).await?;
+    state
+        .audit
+        .record(vec![
+            message_event(&actor, AuditAction::Read, &access.conversation, message_id)
+                .changes(redact(json!({ "edit_history": revisions.len() }), &[])),
+        ])
+        .await?;
+    Ok(ApiJson(revisions))
+}
+
+/// How far the caller has read.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadMarker {
+    /// The sequence number of the last message read.
+    pub seq: i64,
+}
+
+/// Moves the caller's read marker (never backwards); the other
+/// participants receive a read receipt.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/conversations/{conversation_id}/read",
+    tag = "messaging",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+    ),
+    request_body = ReadMarker,
+    responses((status = 200, description = "The marker now", body = ReadMarker), Problems),
+    security(("bearer" = []))
+)]
+async fn mark_read(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(marker): ApiJson<ReadMarker>,
+) -> Result<ApiJson<ReadMarker>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::ConversationRead)?;
+    let txn = state.db.begin().await?;
+    let access = conversations::reach(&*txn, &actor, &scope, conversation_id).await?;
+    let me = access.require_participant()?;
+    if marker.seq < 0 || marker.seq > access.conversation.last_seq {
+        return Err(ApiError::invalid(
+            "seq",
+            format!(
+                "must be between 0 and the newest message's ({})",
+                access.conversation.last_seq
+            ),
+        ));
+    }
+    conversations::mark_read(&*txn, me.id, marker.seq).await?;
+    let now_at = marker.seq.max(me.last_read_seq);
+    let event = actor
+        .event(AuditAction::Update, "read_marker")
+        .resource(conversation_id)
+        .facility(facility_id)
+        .changes(redact(json!({ "seq": now_at }), &[]));
+    audit::commit(txn, vec![event]).await?;
+    if now_at > me.last_read_seq {
+        state
+            .realtime
+            .publish(Notice::Read {
+                conversation_id,
+                account_id: actor.account_id(),
+                seq: now_at,
+            })
+            .await;
+    }
+    Ok(ApiJson(ReadMarker { seq: now_at }))
+}
+
+/// Tells the other participants the caller is typing. Nothing is stored.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/conversations/{conversation_id}/typing",
+    tag = "messaging",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+    ),
+    responses((status = 202, description = "Sent to the other participants"), Problems),
+    security(("bearer" = []))
+)]
+async fn signal_typing(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    let scope = actor.facility(facility_id, Permission::MessageSend)?;
+    let access = conversations::reach(state.db.conn(), &actor, &scope, conversation_id).await?;
+    access.require_participant()?;
+    state
+        .realtime
+        .publish(Notice::Typing {
+            conversation_id,
+            account_id: actor.account_id(),
+        })
+        .await;
+    Ok(StatusCode::ACCEPTED)
+}

@@ -1,0 +1,576 @@
+//! Messages (seeds 002 and 004): a body sealed under the facility's key,
+//! a type, the AI model and confidence of the assistant's answers, a
+//! sensitive flag, replies and threads, edits that keep the earlier body,
+//! and soft deletion.
+//!
+//! Each message takes the next sequence number of its conversation while
+//! holding the conversation's row lock, so numbers follow commit order with
+//! no gaps between committed messages: a client that has seen `seq` n
+//! catches up with `after=n` and misses nothing.
+
+use std::collections::HashMap;
+
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query};
+use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::conversations::{self, participant};
+use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
+use crate::db::new_id;
+use crate::error::ApiError;
+use crate::time::Timestamp;
+use crate::transition::string_enum;
+use crate::validation::Checks;
+
+pub const TABLE: &str = "messages";
+pub const EDITS_TABLE: &str = "message_edits";
+pub const PHI_FIELDS: &[&str] = &["body", "metadata"];
+/// The longest body, in characters.
+pub const MAX_BODY: usize = 10_000;
+
+string_enum! {
+    /// Seed 004's types (text, file, mixed, system) and seed 002's
+    /// (document_upload, system_notification, ai_response, query_result).
+    MessageType {
+        Text => "text",
+        File => "file",
+        Mixed => "mixed",
+        System => "system",
+        DocumentUpload => "document_upload",
+        SystemNotification => "system_notification",
+        AiResponse => "ai_response",
+        QueryResult => "query_result",
+    }
+}
+
+impl MessageType {
+    /// Written by carebase itself, never through the API.
+    pub fn is_system(self) -> bool {
+        matches!(self, MessageType::System | MessageType::SystemNotification)
+    }
+
+    /// Written by the AI assistant (no sender).
+    pub fn is_assistant(self) -> bool {
+        matches!(self, MessageType::AiResponse | MessageType::QueryResult)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "messages")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub facility_id: Uuid,
+    pub conversation_id: Uuid,
+    pub seq: i64,
+    pub sender_id: Option<Uuid>,
+    pub message_type: String,
+    pub body: Option<Sealed>,
+    pub ai_model: Option<String>,
+    pub ai_confidence: Option<f64>,
+    pub is_sensitive: bool,
+    pub parent_message_id: Option<Uuid>,
+    pub thread_id: Option<Uuid>,
+    pub metadata: Option<Sealed>,
+    pub created_at: Timestamp,
+    pub edited_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+    pub deleted_by: Option<Uuid>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    pub fn kind(&self) -> MessageType {
+        MessageType::parse(&self.message_type).unwrap_or(MessageType::Text)
+    }
+}
+
+pub mod edit {
+    use sea_orm::entity::prelude::*;
+
+    use crate::crypto::Sealed;
+    use crate::time::Timestamp;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "message_edits")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub message_id: Uuid,
+        pub body: Option<Sealed>,
+        pub edited_by: Uuid,
+        pub edited_at: Timestamp,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A message as the API shows it. A deleted message keeps its place (its
+/// `seq`) with no body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    /// Its place in the conversation: 1, 2, 3, … in commit order.
+    pub seq: i64,
+    /// Absent for the AI assistant.
+    pub sender_id: Option<Uuid>,
+    pub sender_name: Option<String>,
+    pub message_type: MessageType,
+    pub body: Option<String>,
+    pub ai_model: Option<String>,
+    pub ai_confidence: Option<f64>,
+    pub is_sensitive: bool,
+    pub parent_message_id: Option<Uuid>,
+    pub thread_id: Option<Uuid>,
+    pub metadata: Option<serde_json::Value>,
+    pub created_at: Timestamp,
+    pub edited_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+}
+
+impl Message {
+    pub fn open(
+        key: &DataKey,
+        row: &Model,
+        sender_name: Option<String>,
+    ) -> Result<Self, CryptoError> {
+        let seal = RowSealer::new(key, TABLE, row.id);
+        let deleted = row.deleted_at.is_some();
+        let body = if deleted {
+            None
+        } else {
+            seal.open_optional_text("body", &row.body)?
+        };
+        let metadata = match (&row.metadata, deleted) {
+            (Some(sealed), false) => Some(seal.open_json("metadata", sealed)?),
+            _ => None,
+        };
+        Ok(Self {
+            id: row.id,
+            conversation_id: row.conversation_id,
+            seq: row.seq,
+            sender_id: row.sender_id,
+            sender_name,
+            message_type: row.kind(),
+            body,
+            ai_model: row.ai_model.clone(),
+            ai_confidence: row.ai_confidence,
+            is_sensitive: row.is_sensitive,
+            parent_message_id: row.parent_message_id,
+            thread_id: row.thread_id,
+            metadata,
+            created_at: row.created_at,
+            edited_at: row.edited_at,
+            deleted_at: row.deleted_at,
+        })
+    }
+}
+
+/// A message to post.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    pub body: Option<String>,
+    /// `text` when absent. `ai_response` and `query_result` are posted by
+    /// the AI assistant (`message:assist`), with no sender.
+    pub message_type: Option<MessageType>,
+    /// A reply: the message answered, in the same conversation. The reply
+    /// joins its thread (or starts one at the parent).
+    pub parent_message_id: Option<Uuid>,
+    #[serde(default)]
+    pub is_sensitive: bool,
+    pub metadata: Option<serde_json::Value>,
+    /// For the assistant's messages: the model that wrote it.
+    pub ai_model: Option<String>,
+    /// For the assistant's messages: 0.00 to 1.00.
+    pub ai_confidence: Option<f64>,
+}
+
+impl NewMessage {
+    pub fn kind(&self) -> MessageType {
+        self.message_type.unwrap_or(MessageType::Text)
+    }
+
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let mut checks = Checks::default();
+        let kind = self.kind();
+        if kind.is_system() {
+            checks.fail("message_type", "is written by carebase itself");
+        }
+        if matches!(
+            kind,
+            MessageType::File | MessageType::Mixed | MessageType::DocumentUpload
+        ) {
+            checks.fail(
+                "message_type",
+                "messages with files are posted with their attachments (…/attachments)",
+            );
+        }
+        match &self.body {
+            Some(body) => checks.text("body", body, MAX_BODY),
+            None => checks.fail("body", "is required"),
+        }
+        if kind.is_assistant() {
+            checks.optional_text("ai_model", self.ai_model.as_deref(), 100);
+            if let Some(confidence) = self.ai_confidence
+                && !(0.0..=1.0).contains(&confidence)
+            {
+                checks.fail("ai_confidence", "must be between 0.00 and 1.00");
+            }
+        } else {
+            for (field, given) in [
+                ("ai_model", self.ai_model.is_some()),
+                ("ai_confidence", self.ai_confidence.is_some()),
+            ] {
+                if given {
+                    checks.fail(field, "only the assistant's messages carry it");
+                }
+            }
+        }
+        checks.done()
+    }
+}
+
+/// A new body for a message.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageEdit {
+    pub body: String,
+}
+
+impl MessageEdit {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        let mut checks = Checks::default();
+        checks.text("body", &self.body, MAX_BODY);
+        checks.done()
+    }
+}
+
+/// An earlier body of a message (admins only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MessageRevision {
+    /// The body as it was before `edited_at` (absent: it had none).
+    pub body: Option<String>,
+    pub edited_by: Uuid,
+    pub edited_at: Timestamp,
+}
+
+/// Which messages a list returns: newest first before a cursor (the
+/// default: the latest page), or oldest first after one (catching up).
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MessageWindow {
+    /// Messages with a smaller `seq`, newest first.
+    pub before: Option<i64>,
+    /// Messages with a greater `seq`, oldest first (what a reconnecting
+    /// client missed).
+    pub after: Option<i64>,
+    /// Only this thread.
+    pub thread_id: Option<Uuid>,
+    pub limit: Option<u64>,
+}
+
+/// A page of messages.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MessagePage {
+    pub items: Vec<Message>,
+    /// Pass as `before` (newest-first pages) or `after` (catching up) for
+    /// the next page; absent on the last one.
+    pub next_cursor: Option<i64>,
+}
+
+/// Takes the conversation's next sequence number and stamps its last
+/// message time. The update holds the conversation's row lock until the
+/// transaction ends, so messages of one conversation commit in order.
+pub async fn next_seq(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    now: Timestamp,
+) -> Result<i64, DbErr> {
+    use conversations::Column;
+    conversations::Entity::update_many()
+        .col_expr(Column::LastSeq, Expr::col(Column::LastSeq).add(1))
+        .col_expr(Column::LastMessageAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(conversation_id))
+        .exec(db)
+        .await?;
+    conversations::Entity::find_by_id(conversation_id)
+        .select_only()
+        .column(Column::LastSeq)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("conversation".to_owned()))
+}
+
+/// What a new message row holds besides its body.
+pub struct Envelope {
+    pub facility_id: Uuid,
+    pub conversation_id: Uuid,
+    pub seq: i64,
+    pub sender_id: Option<Uuid>,
+    pub parent: Option<Model>,
+    pub now: Timestamp,
+}
+
+pub fn seal_new(key: &DataKey, envelope: &Envelope, new: &NewMessage) -> ActiveModel {
+    let id = new_id();
+    let seal = RowSealer::new(key, TABLE, id);
+    let thread_id = envelope
+        .parent
+        .as_ref()
+        .map(|parent| parent.thread_id.unwrap_or(parent.id));
+    ActiveModel {
+        id: ActiveValue::Set(id),
+        facility_id: ActiveValue::Set(envelope.facility_id),
+        conversation_id: ActiveValue::Set(envelope.conversation_id),
+        seq: ActiveValue::Set(envelope.seq),
+        sender_id: ActiveValue::Set(envelope.sender_id),
+        message_type: ActiveValue::Set(new.kind().as_str().to_owned()),
+        body: ActiveValue::Set(seal.optional_text("body", new.body.as_deref())),
+        ai_model: ActiveValue::Set(new.ai_model.clone()),
+        ai_confidence: ActiveValue::Set(new.ai_confidence.map(|c| (c * 100.0).round() / 100.0)),
+        is_sensitive: ActiveValue::Set(new.is_sensitive),
+        parent_message_id: ActiveValue::Set(envelope.parent.as_ref().map(|p| p.id)),
+        thread_id: ActiveValue::Set(thread_id),
+        metadata: ActiveValue::Set(new.metadata.as_ref().map(|m| seal.json("metadata", m))),
+        created_at: ActiveValue::Set(envelope.now),
+        edited_at: ActiveValue::Set(None),
+        deleted_at: ActiveValue::Set(None),
+        deleted_by: ActiveValue::Set(None),
+    }
+}
+
+/// Seals a system message of carebase's own (a call missed, a link ended).
+pub fn seal_system(key: &DataKey, envelope: &Envelope, text: &str) -> ActiveModel {
+    let new = NewMessage {
+        body: Some(text.to_owned()),
+        message_type: Some(MessageType::System),
+        parent_message_id: None,
+        is_sensitive: false,
+        metadata: None,
+        ai_model: None,
+        ai_confidence: None,
+    };
+    seal_new(key, envelope, &new)
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    message_id: Uuid,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(message_id)
+        .filter(Column::ConversationId.eq(conversation_id))
+        .one(db)
+        .await
+}
+
+/// A window of a conversation's messages.
+pub async fn window(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    window: &MessageWindow,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut query = Entity::find()
+        .filter(Column::ConversationId.eq(conversation_id))
+        .limit(limit);
+    if let Some(thread) = window.thread_id {
+        query = query.filter(Column::ThreadId.eq(thread));
+    }
+    query = match (window.after, window.before) {
+        (Some(after), _) => query
+            .filter(Column::Seq.gt(after))
+            .order_by_asc(Column::Seq),
+        (None, Some(before)) => query
+            .filter(Column::Seq.lt(before))
+            .order_by_desc(Column::Seq),
+        (None, None) => query.order_by_desc(Column::Seq),
+    };
+    query.all(db).await
+}
+
+/// Keeps a message's current body as a revision, then writes the new one.
+pub async fn edit(
+    db: &impl ConnectionTrait,
+    key: &DataKey,
+    row: &Model,
+    body: Option<&str>,
+    by: Uuid,
+    now: Timestamp,
+) -> Result<Model, DbErr> {
+    keep_revision(db, key, row, by, now).await?;
+    let seal = RowSealer::new(key, TABLE, row.id);
+    let mut active: ActiveModel = row.clone().into();
+    active.body = ActiveValue::Set(seal.optional_text("body", body));
+    active.edited_at = ActiveValue::Set(Some(now));
+    active.update(db).await
+}
+
+/// Soft-deletes a message: its body moves to the edit history (admins can
+/// still read it there) and the message keeps its place with none.
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    key: &DataKey,
+    row: &Model,
+    by: Uuid,
+    now: Timestamp,
+) -> Result<Model, DbErr> {
+    keep_revision(db, key, row, by, now).await?;
+    let mut active: ActiveModel = row.clone().into();
+    active.body = ActiveValue::Set(None);
+    active.metadata = ActiveValue::Set(None);
+    active.deleted_at = ActiveValue::Set(Some(now));
+    active.deleted_by = ActiveValue::Set(Some(by));
+    active.update(db).await
+}
+
+async fn keep_revision(
+    db: &impl ConnectionTrait,
+    key: &DataKey,
+    row: &Model,
+    by: Uuid,
+    now: Timestamp,
+) -> Result<(), DbErr> {
+    let body = RowSealer::new(key, TABLE, row.id)
+        .open_optional_text("body", &row.body)
+        .map_err(|_| DbErr::Custom("a message body could not be opened".to_owned()))?;
+    let id = new_id();
+    edit::ActiveModel {
+        id: ActiveValue::Set(id),
+        message_id: ActiveValue::Set(row.id),
+        body: ActiveValue::Set(
+            RowSealer::new(key, EDITS_TABLE, id).optional_text("body", body.as_deref()),
+        ),
+        edited_by: ActiveValue::Set(by),
+        edited_at: ActiveValue::Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// A message's earlier bodies, oldest first.
+pub async fn revisions(
+    db: &impl ConnectionTrait,
+    key: &DataKey,
+    message_id: Uuid,
+) -> Result<Vec<MessageRevision>, ApiError> {
+    let rows = edit::Entity::find()
+        .filter(edit::Column::MessageId.eq(message_id))
+        .order_by_asc(edit::Column::EditedAt)
+        .order_by_asc(edit::Column::Id)
+        .limit(500)
+        .all(db)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(MessageRevision {
+                body: RowSealer::new(key, EDITS_TABLE, row.id)
+                    .open_optional_text("body", &row.body)?,
+                edited_by: row.edited_by,
+                edited_at: row.edited_at,
+            })
+        })
+        .collect()
+}
+
+/// How many messages from others each of `conversation_ids` holds after
+/// `account_id`'s read marker: one grouped query for a whole page.
+pub async fn unread_counts(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+    conversation_ids: &[Uuid],
+) -> Result<HashMap<Uuid, i64>, DbErr> {
+    if conversation_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (m, p) = (Alias::new("m"), Alias::new("p"));
+    let query = Query::select()
+        .expr_as(
+            Expr::col((m.clone(), Column::ConversationId)),
+            Alias::new("conversation_id"),
+        )
+        .expr_as(
+            Func::count(Expr::col((m.clone(), Column::Id))),
+            Alias::new("unread"),
+        )
+        .from_as(Entity, m.clone())
+        .join_as(
+            sea_orm::JoinType::InnerJoin,
+            participant::Entity,
+            p.clone(),
+            Expr::col((p.clone(), participant::Column::ConversationId))
+                .equals((m.clone(), Column::ConversationId)),
+        )
+        .and_where(Expr::col((p.clone(), participant::Column::AccountId)).eq(account_id))
+        .and_where(Expr::col((m.clone(), Column::ConversationId)).is_in(conversation_ids.to_vec()))
+        .and_where(
+            Expr::col((m.clone(), Column::Seq))
+                .gt(Expr::col((p.clone(), participant::Column::LastReadSeq))),
+        )
+        .and_where(
+            Expr::col((m.clone(), Column::SenderId))
+                .is_null()
+                .or(Expr::col((m.clone(), Column::SenderId)).ne(account_id)),
+        )
+        .and_where(Expr::col((m.clone(), Column::DeletedAt)).is_null())
+        .group_by_col((m, Column::ConversationId))
+        .to_owned();
+    let rows = db.query_all(&query).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<Uuid>("", "conversation_id")?,
+                row.try_get::<i64>("", "unread")?,
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(kind: MessageType, body: Option<&str>) -> NewMessage {
+        NewMessage {
+            body: body.map(str::to_owned),
+            message_type: Some(kind),
+            parent_message_id: None,
+            is_sensitive: false,
+            metadata: None,
+            ai_model: None,
+            ai_confidence: None,
+        }
+    }
+
+    #[test]
+    fn people_write_text_and_the_assistant_writes_answers() {
+        assert!(new(MessageType::Text, Some("hello")).validate().is_ok());
+        assert!(new(MessageType::System, Some("x")).validate().is_err());
+        assert!(new(MessageType::Text, None).validate().is_err());
+        assert!(new(MessageType::Text, Some("")).validate().is_err());
+        let mut answer = new(MessageType::AiResponse, Some("likely viral"));
+        answer.ai_confidence = Some(0.87);
+        answer.ai_model = Some("clinic-llm-1".to_owned());
+        assert!(answer.validate().is_ok());
+        answer.ai_confidence = Some(1.5);
+        assert!(answer.validate().is_err());
+        let mut person = new(MessageType::Text, Some("hi"));
+        person.ai_model = Some("gpt".to_owned());
+        assert!(person.validate().is_err());
+    }
+}

@@ -1,0 +1,1061 @@
+//! Care-team links, conversations, messages and realtime delivery (seeds
+//! 002 and 004): the link's state machine and what it grants, direct and
+//! facility conversations, sealed messages with edits, deletion, threads,
+//! read state and cursors, and WebSocket events that reach participants
+//! only, across two servers.
+
+use std::time::Duration;
+
+use carebase::access::Role;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, TestBackend, problem};
+use crate::leads::{id, json_of};
+use crate::on_both_backends;
+use crate::patients::{assert_no_plaintext, raw_database_bytes};
+use crate::people::{Person, new_patient};
+
+on_both_backends!(
+    a_care_team_link_grants_access_and_ending_it_takes_it_away,
+    a_blocked_link_can_be_reopened_only_by_the_side_that_blocked,
+    messages_are_sealed_threaded_edited_deleted_and_paged,
+    facility_conversations_follow_their_status_machine,
+    bad_messages_name_the_field_and_write_nothing,
+    sockets_receive_their_conversations_events_and_outsiders_nothing,
+    events_reach_sockets_on_another_server,
+);
+
+/// A facility with a patient who has a portal account, and a doctor.
+struct Clinic {
+    facility: Uuid,
+    patient_id: Uuid,
+    patient: Person,
+    doctor: Person,
+}
+
+async fn clinic(app: &TestApp) -> Clinic {
+    let facility = app.facility("Telehealth").await;
+    let patient = app.person(&[(Some(facility), Role::Patient)]).await;
+    let mut record = new_patient();
+    record["portal_account_id"] = json!(patient.account_id);
+    let record = app.patient(facility, record).await;
+    let doctor = app.person(&[(Some(facility), Role::Doctor)]).await;
+    Clinic {
+        facility,
+        patient_id: id(&record),
+        patient,
+        doctor,
+    }
+}
+
+impl Clinic {
+    fn links(&self) -> String {
+        format!("/facilities/{}/care-team-links", self.facility)
+    }
+
+    fn conversations(&self) -> String {
+        format!("/facilities/{}/conversations", self.facility)
+    }
+
+    fn patient_record(&self) -> String {
+        format!("/facilities/{}/patients/{}", self.facility, self.patient_id)
+    }
+
+    async fn request(&self, app: &TestApp, by: &Person) -> reqwest::Response {
+        app.call(
+            &by.token,
+            Method::POST,
+            &self.links(),
+            Some(json!({"patient_id": self.patient_id, "provider_id": self.doctor.account_id})),
+        )
+        .await
+    }
+
+    async fn move_link(
+        &self,
+        app: &TestApp,
+        by: &Person,
+        link: Uuid,
+        status: &str,
+    ) -> reqwest::Response {
+        app.call(
+            &by.token,
+            Method::POST,
+            &format!("{}/{link}/status", self.links()),
+            Some(json!({ "status": status })),
+        )
+        .await
+    }
+
+    /// A linked pair and their direct conversation's id.
+    async fn linked(&self, app: &TestApp) -> (Uuid, Uuid) {
+        let link = id(&json_of(self.request(app, &self.patient).await).await);
+        json_of(self.move_link(app, &self.doctor, link, "active").await).await;
+        let list = json_of(
+            app.call(&self.doctor.token, Method::GET, &self.conversations(), None)
+                .await,
+        )
+        .await;
+        (link, id(&list["items"][0]))
+    }
+
+    async fn post(
+        &self,
+        app: &TestApp,
+        by: &Person,
+        conversation: Uuid,
+        body: Value,
+    ) -> reqwest::Response {
+        app.call(
+            &by.token,
+            Method::POST,
+            &format!("{}/{conversation}/messages", self.conversations()),
+            Some(body),
+        )
+        .await
+    }
+}
+
+async fn a_care_team_link_grants_access_and_ending_it_takes_it_away(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let c = clinic(&app).await;
+    let sees_record = |person: &Person| {
+        let token = person.token.clone();
+        let path = c.patient_record();
+        let app = &app;
+        async move {
+            app.call(&token, Method::GET, &path, None)
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(sees_record(&c.doctor).await, 404, "no link, no access");
+
+    // The patient asks; asking again returns the same request.
+    let requested = c.request(&app, &c.patient).await;
+    assert_eq!(requested.status(), 201);
+    let link = json_of(requested).await;
+    assert_eq!(link["status"], "requested");
+    assert_eq!(link["requested_by"], "patient");
+    let again = c.request(&app, &c.patient).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(id(&json_of(again).await), id(&link));
+    assert_eq!(
+        sees_record(&c.doctor).await,
+        404,
+        "a request grants nothing"
+    );
+
+    // The side that asked cannot accept; a request cannot end.
+    problem(
+        c.move_link(&app, &c.patient, id(&link), "active").await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let refused = problem(
+        c.move_link(&app, &c.doctor, id(&link), "ended").await,
+        409,
+        "invalid-transition",
+    )
+    .await;
+    assert_eq!(refused["allowed"], json!(["active", "blocked"]));
+
+    // The doctor accepts: access, and one direct conversation for the pair.
+    let active = json_of(c.move_link(&app, &c.doctor, id(&link), "active").await).await;
+    assert_eq!(active["status"], "active");
+    assert!(active["accepted_at"].is_i64() || active["accepted_at"].is_string());
+    assert_eq!(sees_record(&c.doctor).await, 200);
+    let mine = json_of(
+        app.call(&c.doctor.token, Method::GET, &c.conversations(), None)
+            .await,
+    )
+    .await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    let direct = &mine["items"][0];
+    assert_eq!(direct["kind"], "direct");
+    assert_eq!(direct["care_team_link_id"], link["id"]);
+    assert_eq!(direct["patient_id"], json!(c.patient_id));
+    let conversation = id(direct);
+    json_of(
+        c.post(
+            &app,
+            &c.patient,
+            conversation,
+            json!({"body": "My knee hurts"}),
+        )
+        .await,
+    )
+    .await;
+
+    // Ending it takes the record and the conversation away at once.
+    let ended = json_of(c.move_link(&app, &c.doctor, id(&link), "ended").await).await;
+    assert_eq!(ended["status"], "ended");
+    let ended_at = ended["ended_at"].clone();
+    assert!(!ended_at.is_null());
+    assert_eq!(sees_record(&c.doctor).await, 404);
+    let conversation_path = format!("{}/{conversation}", c.conversations());
+    problem(
+        app.call(&c.doctor.token, Method::GET, &conversation_path, None)
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
+    // The patient keeps the history but cannot post into an ended link.
+    let history = json_of(
+        app.call(
+            &c.patient.token,
+            Method::GET,
+            &format!("{conversation_path}/messages"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(history["items"][0]["body"], "My knee hurts");
+    problem(
+        c.post(&app, &c.patient, conversation, json!({"body": "hello?"}))
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
+
+    // Re-requesting reopens the same link; accepting reuses the conversation.
+    let reopened = c.request(&app, &c.patient).await;
+    assert_eq!(reopened.status(), 201);
+    let reopened = json_of(reopened).await;
+    assert_eq!(id(&reopened), id(&link), "one link per pair");
+    assert_eq!(reopened["status"], "requested");
+    assert_eq!(reopened["ended_at"], ended_at, "ended_at is kept");
+    json_of(c.move_link(&app, &c.doctor, id(&link), "active").await).await;
+    let again = json_of(
+        app.call(&c.doctor.token, Method::GET, &c.conversations(), None)
+            .await,
+    )
+    .await;
+    let again_conversation = id(&again["items"][0]);
+    assert_eq!(again_conversation, conversation);
+    assert_eq!(sees_record(&c.doctor).await, 200);
+    app.stop().await;
+}
+
+async fn a_blocked_link_can_be_reopened_only_by_the_side_that_blocked(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let c = clinic(&app).await;
+    // This time the doctor invites and the patient accepts.
+    let invited = json_of(c.request(&app, &c.doctor).await).await;
+    assert_eq!(invited["requested_by"], "provider");
+    problem(
+        c.move_link(&app, &c.doctor, id(&invited), "active").await,
+        403,
+        "forbidden",
+    )
+    .await;
+    json_of(c.move_link(&app, &c.patient, id(&invited), "active").await).await;
+    // Someone outside the pair changes nothing.
+    let stranger = app.person(&[(Some(c.facility), Role::Doctor)]).await;
+    problem(
+        c.move_link(&app, &stranger, id(&invited), "blocked").await,
+        404,
+        "not-found",
+    )
+    .await;
+
+    let blocked = json_of(c.move_link(&app, &c.patient, id(&invited), "blocked").await).await;
+    assert_eq!(blocked["status"], "blocked");
+    assert_eq!(blocked["blocked_by"], "patient");
+    assert_eq!(
+        app.call(&c.doctor.token, Method::GET, &c.patient_record(), None)
+            .await
+            .status(),
+        404
+    );
+    // The blocked side cannot ask again; the blocking side can.
+    problem(c.request(&app, &c.doctor).await, 409, "conflict").await;
+    let reopened = json_of(c.request(&app, &c.patient).await).await;
+    assert_eq!(reopened["status"], "requested");
+    assert_eq!(reopened["requested_by"], "patient");
+    assert!(reopened["blocked_by"].is_null());
+    // A patient record of another facility, or an unknown one, is refused.
+    let refused = problem(
+        app.call(
+            &c.doctor.token,
+            Method::POST,
+            &c.links(),
+            Some(json!({"patient_id": Uuid::now_v7(), "provider_id": c.doctor.account_id})),
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "patient_id");
+    app.stop().await;
+}
+
+/// A facility conversation between a physician and a nurse, with an admin.
+struct Ward {
+    facility: Uuid,
+    physician: Person,
+    nurse: Person,
+    admin: Person,
+    conversation: Uuid,
+}
+
+async fn ward(app: &TestApp) -> Ward {
+    let facility = app.facility("Ward").await;
+    let physician = app.person(&[(Some(facility), Role::Physician)]).await;
+    let nurse = app.person(&[(Some(facility), Role::Nurse)]).await;
+    let admin = app.person(&[(Some(facility), Role::Administrator)]).await;
+    let started = app
+        .call(
+            &physician.token,
+            Method::POST,
+            &format!("/facilities/{facility}/conversations"),
+            Some(json!({
+                "title": "Bed 7 handover",
+                "conversation_type": "general",
+                "priority": "high",
+                "tags": ["handover"],
+                "participants": [{"account_id": nurse.account_id}],
+            })),
+        )
+        .await;
+    assert_eq!(started.status(), 201);
+    let conversation = json_of(started).await;
+    Ward {
+        facility,
+        physician,
+        nurse,
+        admin,
+        conversation: id(&conversation),
+    }
+}
+
+impl Ward {
+    fn path(&self, rest: &str) -> String {
+        format!(
+            "/facilities/{}/conversations/{}{rest}",
+            self.facility, self.conversation
+        )
+    }
+}
+
+async fn messages_are_sealed_threaded_edited_deleted_and_paged(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let w = ward(&app).await;
+    let post = |by: &Person, body: Value| {
+        let token = by.token.clone();
+        let path = w.path("/messages");
+        let app = &app;
+        async move { app.call(&token, Method::POST, &path, Some(body)).await }
+    };
+    let mut seqs = Vec::new();
+    for i in 1..=5 {
+        let sent = json_of(
+            post(
+                &w.physician,
+                json!({"body": format!("Dressing change {i} for Mr Quillfeather")}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(sent["seq"], i);
+        assert_eq!(sent["sender_id"], json!(w.physician.account_id));
+        assert_eq!(sent["sender_name"], "Test Person");
+        seqs.push(id(&sent));
+    }
+    // A reply joins the parent's thread.
+    let reply = json_of(
+        post(
+            &w.nurse,
+            json!({"body": "Done", "parent_message_id": seqs[1], "is_sensitive": true}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(reply["thread_id"], json!(seqs[1]));
+    assert_eq!(reply["is_sensitive"], true);
+    let nested = json_of(
+        post(
+            &w.physician,
+            json!({"body": "Thanks", "parent_message_id": id(&reply)}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        nested["thread_id"],
+        json!(seqs[1]),
+        "a reply to a reply stays in the thread"
+    );
+
+    // Newest first, by cursor; catching up after a cursor, oldest first.
+    let page = json_of(
+        app.call(
+            &w.nurse.token,
+            Method::GET,
+            &w.path("/messages?limit=3"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let got: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, [7, 6, 5]);
+    assert_eq!(page["next_cursor"], 5);
+    let older = json_of(
+        app.call(
+            &w.nurse.token,
+            Method::GET,
+            &w.path("/messages?limit=3&before=5"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let got: Vec<i64> = older["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, [4, 3, 2]);
+    let missed = json_of(
+        app.call(
+            &w.nurse.token,
+            Method::GET,
+            &w.path("/messages?after=4"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let got: Vec<i64> = missed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, [5, 6, 7]);
+    let thread = json_of(
+        app.call(
+            &w.nurse.token,
+            Method::GET,
+            &w.path(&format!("/messages?thread_id={}", seqs[1])),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(thread["items"].as_array().unwrap().len(), 2);
+
+    // Unread counts and read markers.
+    let conversation = json_of(
+        app.call(&w.nurse.token, Method::GET, &w.path(""), None)
+            .await,
+    )
+    .await;
+    // Replying marked the nurse's own reply read; the physician's answer
+    // after it is not.
+    assert_eq!(conversation["unread_count"], 1);
+    assert_eq!(conversation["last_seq"], 7);
+    let marker = json_of(
+        app.call(
+            &w.nurse.token,
+            Method::POST,
+            &w.path("/read"),
+            Some(json!({"seq": 7})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(marker["seq"], 7);
+    let back = json_of(
+        app.call(
+            &w.nurse.token,
+            Method::POST,
+            &w.path("/read"),
+            Some(json!({"seq": 2})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(back["seq"], 7, "markers never move back");
+    let conversation = json_of(
+        app.call(&w.nurse.token, Method::GET, &w.path(""), None)
+            .await,
+    )
+    .await;
+    assert_eq!(conversation["unread_count"], 0);
+    let refused = problem(
+        app.call(
+            &w.nurse.token,
+            Method::POST,
+            &w.path("/read"),
+            Some(json!({"seq": 99})),
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "seq");
+
+    // Only the sender edits; the earlier body stays for administrators.
+    let first = format!("/messages/{}", seqs[0]);
+    problem(
+        app.call(
+            &w.nurse.token,
+            Method::PATCH,
+            &w.path(&first),
+            Some(json!({"body": "x"})),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let edited = json_of(
+        app.call(
+            &w.physician.token,
+            Method::PATCH,
+            &w.path(&first),
+            Some(json!({"body": "Dressing change moved to noon"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(edited["body"], "Dressing change moved to noon");
+    assert!(!edited["edited_at"].is_null());
+    problem(
+        app.call(
+            &w.physician.token,
+            Method::GET,
+            &w.path(&format!("{first}/edits")),
+            None,
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let history = json_of(
+        app.call(
+            &w.admin.token,
+            Method::GET,
+            &w.path(&format!("{first}/edits")),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(history[0]["body"], "Dressing change 1 for Mr Quillfeather");
+
+    // Deleting keeps the place, not the body.
+    let second = format!("/messages/{}", seqs[1]);
+    assert_eq!(
+        app.call(&w.physician.token, Method::DELETE, &w.path(&second), None)
+            .await
+            .status(),
+        204
+    );
+    let all = json_of(
+        app.call(
+            &w.nurse.token,
+            Method::GET,
+            &w.path("/messages?after=0"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let deleted = &all["items"][1];
+    assert_eq!(deleted["seq"], 2);
+    assert!(deleted["body"].is_null());
+    assert!(!deleted["deleted_at"].is_null());
+    problem(
+        app.call(
+            &w.physician.token,
+            Method::PATCH,
+            &w.path(&second),
+            Some(json!({"body": "y"})),
+        )
+        .await,
+        404,
+        "not-found",
+    )
+    .await;
+
+    // An outsider of the facility's staff sees nothing of it.
+    let outsider = app.person(&[(Some(w.facility), Role::Physician)]).await;
+    problem(
+        app.call(&outsider.token, Method::GET, &w.path("/messages"), None)
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
+    problem(
+        post(&outsider, json!({"body": "hi"})).await,
+        404,
+        "not-found",
+    )
+    .await;
+
+    // Bodies are sealed; reads are audited with the sequence numbers read.
+    let bytes = raw_database_bytes(&app, backend).await;
+    assert_no_plaintext(
+        &bytes,
+        &["Mr Quillfeather", "Dressing change moved", "Bed 7 handover"],
+    );
+    let events = json_of(
+        app.call(
+            &w.admin.token,
+            Method::GET,
+            &format!(
+                "/facilities/{}/audit-events?resource_type=messages&actor_id={}",
+                w.facility, w.nurse.account_id
+            ),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        !events["items"].as_array().unwrap().is_empty(),
+        "the nurse's reads are audited"
+    );
+    assert!(
+        !events.to_string().contains("Quillfeather"),
+        "and name no message text"
+    );
+    app.stop().await;
+}
+
+async fn facility_conversations_follow_their_status_machine(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let w = ward(&app).await;
+    let status = |by: &Person, to: &str| {
+        let token = by.token.clone();
+        let path = w.path("/status");
+        let app = &app;
+        let body = json!({ "status": to });
+        async move { app.call(&token, Method::POST, &path, Some(body)).await }
+    };
+    assert_eq!(
+        json_of(status(&w.nurse, "escalated").await).await["status"],
+        "escalated"
+    );
+    assert_eq!(
+        json_of(status(&w.nurse, "active").await).await["status"],
+        "active"
+    );
+    assert_eq!(
+        json_of(status(&w.physician, "completed").await).await["status"],
+        "completed"
+    );
+    problem(
+        app.call(
+            &w.nurse.token,
+            Method::POST,
+            &w.path("/messages"),
+            Some(json!({"body": "late"})),
+        )
+        .await,
+        409,
+        "conflict",
+    )
+    .await;
+    let refused = problem(
+        status(&w.physician, "active").await,
+        409,
+        "invalid-transition",
+    )
+    .await;
+    assert_eq!(refused["allowed"], json!(["archived"]));
+    let archived = json_of(status(&w.physician, "archived").await).await;
+    assert_eq!(archived["archived_by"], json!(w.physician.account_id));
+    assert!(!archived["archived_at"].is_null());
+
+    // Participants: members only; removal takes the conversation away.
+    let w = ward(&app).await;
+    let stranger = app.person(&[]).await;
+    let refused = problem(
+        app.call(
+            &w.physician.token,
+            Method::POST,
+            &w.path("/participants"),
+            Some(json!({"account_id": stranger.account_id})),
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "account_id");
+    let removed = app
+        .call(
+            &w.physician.token,
+            Method::DELETE,
+            &w.path(&format!("/participants/{}", w.nurse.account_id)),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status(), 204);
+    problem(
+        app.call(&w.nurse.token, Method::GET, &w.path(""), None)
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
+    // The administrator oversees every conversation of the facility.
+    let all = json_of(
+        app.call(
+            &w.admin.token,
+            Method::GET,
+            &format!("/facilities/{}/conversations?all=true", w.facility),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let ids: Vec<Uuid> = all["items"].as_array().unwrap().iter().map(id).collect();
+    assert_eq!(
+        ids,
+        [w.conversation],
+        "though the administrator takes no part in it"
+    );
+    problem(
+        app.call(
+            &w.nurse.token,
+            Method::GET,
+            &format!("/facilities/{}/conversations?all=true", w.facility),
+            None,
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    app.stop().await;
+}
+
+async fn bad_messages_name_the_field_and_write_nothing(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let w = ward(&app).await;
+    let post = |body: Value| {
+        let token = w.physician.token.clone();
+        let path = w.path("/messages");
+        let app = &app;
+        async move { app.call(&token, Method::POST, &path, Some(body)).await }
+    };
+    for (body, field) in [
+        (json!({}), "body"),
+        (json!({"body": ""}), "body"),
+        (json!({"body": "x".repeat(10_001)}), "body"),
+        (
+            json!({"body": "x", "message_type": "system"}),
+            "message_type",
+        ),
+        (json!({"body": "x", "ai_model": "gpt"}), "ai_model"),
+        (
+            json!({"body": "x", "parent_message_id": Uuid::now_v7()}),
+            "parent_message_id",
+        ),
+    ] {
+        let refused = problem(post(body.clone()).await, 422, "validation").await;
+        assert_eq!(refused["errors"][0]["field"], field, "{body}");
+    }
+    let refused = problem(
+        post(json!({"body": "x", "colour": "red"})).await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "colour");
+    // The assistant's answers need `message:assist`.
+    let answer = json!({"body": "Likely cellulitis", "message_type": "ai_response", "ai_model": "clinic-llm", "ai_confidence": 0.82});
+    problem(post(answer.clone()).await, 403, "forbidden").await;
+    let by_assistant = json_of(
+        app.call(
+            &w.admin.token,
+            Method::POST,
+            &w.path("/messages"),
+            Some(answer),
+        )
+        .await,
+    )
+    .await;
+    assert!(by_assistant["sender_id"].is_null());
+    assert_eq!(by_assistant["ai_confidence"], 0.82);
+    assert_eq!(
+        by_assistant["seq"], 1,
+        "nothing refused took a sequence number"
+    );
+    app.stop().await;
+}
+
+/// A WebSocket client of the realtime endpoint.
+struct Socket {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Socket {
+    async fn open(addr: std::net::SocketAddr, token: &str) -> Self {
+        let mut request = format!("ws://{addr}/realtime")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        Self { stream }
+    }
+
+    async fn send(&mut self, frame: Value) {
+        self.stream
+            .send(Frame::text(frame.to_string()))
+            .await
+            .unwrap();
+    }
+
+    /// The next JSON event, or `None` after `wait`.
+    async fn next(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??
+                .ok()?;
+            if let Frame::Text(text) = frame {
+                return serde_json::from_str(text.as_str()).ok();
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, ids: &[Uuid]) -> Value {
+        self.send(json!({"type": "subscribe", "conversation_ids": ids}))
+            .await;
+        self.next(Duration::from_secs(5)).await.unwrap()
+    }
+
+    /// The next event of `kind`, skipping others.
+    async fn expect(&mut self, kind: &str) -> Value {
+        loop {
+            let event = self
+                .next(Duration::from_secs(10))
+                .await
+                .unwrap_or_else(|| panic!("no {kind} event"));
+            if event["type"] == kind {
+                return event;
+            }
+        }
+    }
+}
+
+async fn sockets_receive_their_conversations_events_and_outsiders_nothing(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let w = ward(&app).await;
+    let outsider = app.person(&[(Some(w.facility), Role::Physician)]).await;
+    let mut nurse = Socket::open(app.addr, &w.nurse.token).await;
+    let mut spy = Socket::open(app.addr, &outsider.token).await;
+    let ack = nurse.subscribe(&[w.conversation]).await;
+    assert_eq!(ack["conversation_ids"], json!([w.conversation]));
+    let ack = spy.subscribe(&[w.conversation]).await;
+    assert_eq!(ack["conversation_ids"], json!([]));
+    assert_eq!(ack["refused"], json!([w.conversation]));
+
+    let sent = json_of(
+        app.call(
+            &w.physician.token,
+            Method::POST,
+            &w.path("/messages"),
+            Some(json!({"body": "Bloods are back"})),
+        )
+        .await,
+    )
+    .await;
+    let event = nurse.expect("message.created").await;
+    assert_eq!(event["conversation_id"], json!(w.conversation));
+    assert_eq!(event["message"]["body"], "Bloods are back");
+    assert_eq!(event["message"]["seq"], sent["seq"]);
+    json_of(
+        app.call(
+            &w.physician.token,
+            Method::PATCH,
+            &w.path(&format!("/messages/{}", id(&sent))),
+            Some(json!({"body": "Bloods are back: normal"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        nurse.expect("message.edited").await["message"]["body"],
+        "Bloods are back: normal"
+    );
+    assert_eq!(
+        app.call(&w.physician.token, Method::POST, &w.path("/typing"), None)
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(
+        nurse.expect("typing").await["account_id"],
+        json!(w.physician.account_id)
+    );
+    json_of(
+        app.call(
+            &w.physician.token,
+            Method::POST,
+            &w.path("/read"),
+            Some(json!({"seq": 0})),
+        )
+        .await,
+    )
+    .await;
+    // The nurse reads; the physician's socket gets the receipt.
+    let mut physician = Socket::open(app.addr, &w.physician.token).await;
+    physician.subscribe(&[w.conversation]).await;
+    json_of(
+        app.call(
+            &w.nurse.token,
+            Method::POST,
+            &w.path("/read"),
+            Some(json!({"seq": 1})),
+        )
+        .await,
+    )
+    .await;
+    let receipt = physician.expect("read").await;
+    assert_eq!(receipt["account_id"], json!(w.nurse.account_id));
+    assert_eq!(receipt["seq"], 1);
+    // Typing through the socket reaches the others.
+    nurse
+        .send(json!({"type": "typing", "conversation_id": w.conversation}))
+        .await;
+    assert_eq!(
+        physician.expect("typing").await["account_id"],
+        json!(w.nurse.account_id)
+    );
+    assert!(
+        spy.next(Duration::from_millis(500)).await.is_none(),
+        "the outsider hears nothing"
+    );
+
+    // Removed from the conversation: the nurse's socket stops at once, and
+    // catches up by cursor on what it may still read... which is nothing.
+    app.call(
+        &w.physician.token,
+        Method::DELETE,
+        &w.path(&format!("/participants/{}", w.nurse.account_id)),
+        None,
+    )
+    .await;
+    let left = physician.expect("participant.left").await;
+    assert_eq!(left["account_id"], json!(w.nurse.account_id));
+    json_of(
+        app.call(
+            &w.physician.token,
+            Method::POST,
+            &w.path("/messages"),
+            Some(json!({"body": "after"})),
+        )
+        .await,
+    )
+    .await;
+    physician.expect("message.created").await;
+    loop {
+        match nurse.next(Duration::from_millis(500)).await {
+            None => break,
+            Some(event) => assert_ne!(event["type"], "message.created", "{event}"),
+        }
+    }
+
+    // A socket without a token, or with a role that reads no conversation.
+    let unauthenticated = app.client.get(app.url("/realtime")).send().await.unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    let no_access = app
+        .person(&[(Some(w.facility), Role::ResearchPartner)])
+        .await;
+    let refused = app
+        .client
+        .get(app.url("/realtime"))
+        .bearer_auth(&no_access.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    app.stop().await;
+}
+
+async fn events_reach_sockets_on_another_server(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let c = clinic(&app).await;
+    let (link, conversation) = c.linked(&app).await;
+    // A second server on the same database (on SQLite, the same process
+    // shares nothing: the test then shows a single server's delivery).
+    let second = match backend {
+        TestBackend::Postgres => {
+            let state = carebase::AppState::open(app.state.config.clone())
+                .await
+                .unwrap();
+            let server = carebase::Server::bind(state, carebase::http::context_routes())
+                .await
+                .unwrap();
+            let addr = server.local_addr().unwrap();
+            let stop = tokio_util::sync::CancellationToken::new();
+            Some((addr, stop.clone(), tokio::spawn(server.run(stop))))
+        }
+        TestBackend::Sqlite => None,
+    };
+    let socket_addr = second.as_ref().map(|s| s.0).unwrap_or(app.addr);
+    let mut doctor = Socket::open(socket_addr, &c.doctor.token).await;
+    assert_eq!(
+        doctor.subscribe(&[conversation]).await["conversation_ids"],
+        json!([conversation])
+    );
+    // Posted on the first server, heard on the second.
+    json_of(
+        c.post(
+            &app,
+            &c.patient,
+            conversation,
+            json!({"body": "Rash is spreading"}),
+        )
+        .await,
+    )
+    .await;
+    let event = doctor.expect("message.created").await;
+    assert_eq!(event["message"]["body"], "Rash is spreading");
+    assert_eq!(event["message"]["sender_id"], json!(c.patient.account_id));
+    // Ending the link reaches the other server too: the doctor's socket
+    // is told and hears nothing more of the conversation.
+    json_of(c.move_link(&app, &c.patient, link, "ended").await).await;
+    assert_eq!(
+        doctor.expect("participant.left").await["account_id"],
+        json!(c.doctor.account_id)
+    );
+    assert!(doctor.next(Duration::from_millis(300)).await.is_none());
+    if let Some((_, stop, run)) = second {
+        stop.cancel();
+        run.await.unwrap().unwrap();
+    }
+    app.stop().await;
+}

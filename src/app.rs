@@ -14,7 +14,9 @@ use crate::crypto::registry::{self, KeyOrigin, KeySource};
 use crate::db::{Database, migrate};
 use crate::http;
 use crate::identity::Identity;
+use crate::messaging::files::FileStore;
 use crate::messaging::realtime::{self, Notice, Realtime};
+use crate::messaging::video::VideoRooms;
 use crate::notify::Notifier;
 
 /// What every handler can reach. One pointer, cloned for every request.
@@ -34,6 +36,10 @@ pub struct Shared {
     pub notifier: Notifier,
     /// Conversation events to WebSocket clients, across servers.
     pub realtime: Realtime,
+    /// Makes the rooms of video calls: Daily, or carebase's built-in rooms.
+    pub video: Arc<dyn VideoRooms>,
+    /// Where message attachments are kept, sealed.
+    pub files: FileStore,
     /// SQLite: this server's own event queue, taken by `Server::run`.
     local_events: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Notice>>>,
 }
@@ -50,6 +56,7 @@ impl AppState {
     /// Connects to the database, brings its schema up to date and opens the
     /// master key, creating the key on a fresh installation.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
+        crate::install_tls_provider();
         let db = Database::connect(&config).await?;
         let applied = migrate::up(&db).await?;
         if !applied.is_empty() {
@@ -76,6 +83,10 @@ impl AppState {
         let audit = AuditWriter::start(db.dedicated(&config, 2).await?);
         let notifier = Notifier::open(db.clone(), &keyring, &config).await?;
         let (realtime, local_events) = Realtime::new(&db);
+        let video = crate::messaging::video::rooms_from(&config.video())
+            .map_err(|e| anyhow::anyhow!("video settings: {e}"))?;
+        let files = FileStore::from_settings(&config.files(), &config.data_dir)
+            .map_err(|e| anyhow::anyhow!("attachment storage: {e}"))?;
         Ok(Self(Arc::new(Shared {
             db,
             config,
@@ -84,6 +95,8 @@ impl AppState {
             audit,
             notifier,
             realtime,
+            video,
+            files,
             local_events: std::sync::Mutex::new(local_events),
         })))
     }
@@ -147,6 +160,8 @@ impl Server {
         let sweeps = crate::crm::chat::spawn_idle_sweep(self.state.db.clone(), stop_sweeps.clone());
         let reminders =
             crate::scheduling::reminders::spawn_sender(self.state.clone(), stop_sweeps.clone());
+        let missed_calls =
+            crate::messaging::calls::spawn_missed_sweep(self.state.clone(), stop_sweeps.clone());
         let local_events = self
             .state
             .local_events
@@ -177,6 +192,12 @@ impl Server {
                 "mail delivery did not stop within the shutdown grace; \
                  the message it was sending is retried once its claim runs out"
             );
+        }
+        if tokio::time::timeout(timeouts.grace, missed_calls)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the missed-call sweep did not stop within the shutdown grace");
         }
         if tokio::time::timeout(timeouts.grace, events).await.is_err() {
             tracing::warn!("realtime delivery did not stop within the shutdown grace");

@@ -84,6 +84,39 @@ pub struct Config {
     pub waitlist_hold_minutes: u32,
     /// A video call ringing this long unanswered is marked missed, in seconds.
     pub call_ring_timeout_secs: u64,
+    /// Daily API key; when set, video rooms are created on Daily, otherwise
+    /// carebase issues rooms under `video_builtin_base_url` itself.
+    pub video_daily_api_key: Option<SecretString>,
+    /// Read `video_daily_api_key` from this file (for secrets mounted as files).
+    pub video_daily_api_key_file: Option<PathBuf>,
+    /// Daily's REST API root; change only for a proxy or a test server.
+    pub video_daily_api_url: String,
+    /// The page that hosts built-in rooms; a room's URL is this plus
+    /// `/<room name>`.
+    pub video_builtin_base_url: String,
+    /// Directory for message attachments on local disk; defaults to
+    /// `<data_dir>/files`.
+    pub files_dir: Option<PathBuf>,
+    /// An S3-compatible bucket for attachments; when set, attachments go
+    /// there instead of `files_dir`.
+    pub files_s3_bucket: Option<String>,
+    /// The bucket's signing region; S3-compatible servers mostly accept `us-east-1`.
+    pub files_s3_region: String,
+    /// The S3 server's URL, such as `https://minio.internal:9000`; empty means AWS.
+    pub files_s3_endpoint: Option<String>,
+    /// Access key for the bucket; empty (with no secret) means the
+    /// instance's own AWS credentials.
+    pub files_s3_access_key_id: Option<String>,
+    /// Secret key for the bucket.
+    pub files_s3_secret_access_key: Option<SecretString>,
+    /// Read `files_s3_secret_access_key` from this file.
+    pub files_s3_secret_access_key_file: Option<PathBuf>,
+    /// Allow an `http://` endpoint, for a server on the same host only.
+    pub files_s3_allow_http: bool,
+    /// Largest attachment accepted, in bytes.
+    pub upload_max_bytes: u64,
+    /// MIME types accepted as message attachments.
+    pub upload_allowed_types: Vec<String>,
 }
 
 impl Default for Config {
@@ -116,6 +149,23 @@ impl Default for Config {
             reminder_poll_secs: 30,
             waitlist_hold_minutes: 60,
             call_ring_timeout_secs: 60,
+            video_daily_api_key: None,
+            video_daily_api_key_file: None,
+            video_daily_api_url: crate::messaging::video::DEFAULT_DAILY_API_URL.to_owned(),
+            video_builtin_base_url: crate::messaging::video::DEFAULT_BUILTIN_BASE_URL.to_owned(),
+            files_dir: None,
+            files_s3_bucket: None,
+            files_s3_region: "us-east-1".to_owned(),
+            files_s3_endpoint: None,
+            files_s3_access_key_id: None,
+            files_s3_secret_access_key: None,
+            files_s3_secret_access_key_file: None,
+            files_s3_allow_http: false,
+            upload_max_bytes: crate::messaging::files::DEFAULT_MAX_UPLOAD_BYTES,
+            upload_allowed_types: crate::messaging::files::DEFAULT_ALLOWED_TYPES
+                .iter()
+                .map(|t| (*t).to_owned())
+                .collect(),
         }
     }
 }
@@ -179,6 +229,20 @@ impl Config {
             self.database_url = Some(read_secret_file(
                 "database_url",
                 self.database_url.is_some(),
+                path,
+            )?);
+        }
+        if let Some(path) = &self.video_daily_api_key_file {
+            self.video_daily_api_key = Some(read_secret_file(
+                "video_daily_api_key",
+                self.video_daily_api_key.is_some(),
+                path,
+            )?);
+        }
+        if let Some(path) = &self.files_s3_secret_access_key_file {
+            self.files_s3_secret_access_key = Some(read_secret_file(
+                "files_s3_secret_access_key",
+                self.files_s3_secret_access_key.is_some(),
                 path,
             )?);
         }
@@ -320,7 +384,48 @@ impl Config {
         if let Some(url) = &self.smtp_url {
             shown.smtp_url = Some(SecretString::new(mask_url(url.expose())));
         }
+        for secret in [
+            &mut shown.video_daily_api_key,
+            &mut shown.files_s3_secret_access_key,
+        ] {
+            if secret.is_some() {
+                *secret = Some(SecretString::new("****".to_owned()));
+            }
+        }
         toml_string(&shown)
+    }
+
+    /// The video room provider's settings.
+    pub fn video(&self) -> crate::messaging::video::VideoSettings {
+        crate::messaging::video::VideoSettings {
+            daily_api_key: self.video_daily_api_key.clone(),
+            daily_api_url: self.video_daily_api_url.clone(),
+            builtin_base_url: self.video_builtin_base_url.clone(),
+        }
+    }
+
+    /// Where attachments are stored.
+    pub fn files(&self) -> crate::messaging::files::FileSettings {
+        use crate::messaging::files::{FileSettings, S3Settings};
+        FileSettings {
+            dir: self.files_dir.clone(),
+            s3: self.files_s3_bucket.as_ref().map(|bucket| S3Settings {
+                bucket: bucket.clone(),
+                region: self.files_s3_region.clone(),
+                endpoint: self.files_s3_endpoint.clone(),
+                access_key_id: self.files_s3_access_key_id.clone(),
+                secret_access_key: self.files_s3_secret_access_key.clone(),
+                allow_http: self.files_s3_allow_http,
+            }),
+        }
+    }
+
+    /// What attachments are accepted.
+    pub fn upload_policy(&self) -> crate::messaging::files::UploadPolicy {
+        crate::messaging::files::UploadPolicy {
+            max_bytes: self.upload_max_bytes,
+            allowed_types: self.upload_allowed_types.clone(),
+        }
     }
 
     /// Every setting key.

@@ -27,3 +27,11 @@ pub mod transition;
 pub mod validation;
 
 pub use app::{AppState, Server};
+
+/// Makes ring the process's rustls crypto provider: carebase uses ring for
+/// every TLS connection (sqlx, lettre, reqwest), and reqwest built without
+/// aws-lc needs a process provider for clients made without their own
+/// configuration (the S3 client). Idempotent.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

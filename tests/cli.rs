@@ -18,6 +18,13 @@ fn carebase(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     command.output().unwrap()
 }
 
+/// A client for the spawned server. reqwest is built on rustls without
+/// aws-lc (`rustls-no-provider`), so ring must be the process's provider.
+fn http_client() -> reqwest::Client {
+    carebase::install_tls_provider();
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -408,7 +415,7 @@ async fn logs_never_contain_phi_or_secrets() {
     }
     let child = server.spawn().unwrap();
     let base = format!("http://{listen}");
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = http_client();
     let started = Instant::now();
     while client.get(format!("{base}/health")).send().await.is_err() {
         assert!(
@@ -655,7 +662,7 @@ async fn demo_scenario(dir: &Path, env: &[(&str, &str)]) {
     }
     let child = server.spawn().unwrap();
     let base = format!("http://{listen}");
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = http_client();
     let started = Instant::now();
     while client.get(format!("{base}/health")).send().await.is_err() {
         assert!(started.elapsed() < Duration::from_secs(30), "no server");

@@ -4,16 +4,19 @@
 //! over WebSockets (across servers through PostgreSQL) and video calls.
 //! See docs/messaging.md.
 
+pub mod call_routes;
 pub mod calls;
 pub mod conversation_routes;
 pub mod conversations;
 pub mod direct;
+pub mod files;
 pub mod message_routes;
 pub mod messages;
 pub mod migration;
 pub mod realtime;
 pub mod realtime_routes;
 pub mod senders;
+pub mod video;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -25,4 +28,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(conversation_routes::routes())
         .merge(message_routes::routes())
         .merge(realtime_routes::routes())
+        .merge(call_routes::routes())
 }

@@ -2,6 +2,7 @@
 //! databases, over real HTTP. See `helpers.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fake_daily;
 mod fake_smtp;
 mod helpers;
 

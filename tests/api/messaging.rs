@@ -28,6 +28,8 @@ on_both_backends!(
     bad_messages_name_the_field_and_write_nothing,
     sockets_receive_their_conversations_events_and_outsiders_nothing,
     events_reach_sockets_on_another_server,
+    video_calls_ring_are_answered_end_and_go_missed,
+    daily_makes_the_rooms_when_a_key_is_configured,
 );
 
 /// A facility with a patient who has a portal account, and a doctor.
@@ -1057,5 +1059,235 @@ async fn events_reach_sockets_on_another_server(backend: TestBackend) {
         stop.cancel();
         run.await.unwrap().unwrap();
     }
+    app.stop().await;
+}
+
+async fn video_calls_ring_are_answered_end_and_go_missed(backend: TestBackend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.call_ring_timeout_secs = 5;
+        c.video_builtin_base_url = "https://video.clinic.example/rooms".to_owned();
+    })
+    .await;
+    let c = clinic(&app).await;
+    let (link, conversation) = c.linked(&app).await;
+    let calls = format!("{}/{conversation}/calls", c.conversations());
+    let call_path = |call: &Value| format!("{calls}/{}", id(call));
+    let mut patient_socket = Socket::open(app.addr, &c.patient.token).await;
+    patient_socket.subscribe(&[conversation]).await;
+
+    // The doctor calls; the built-in provider issues the room.
+    let ringing = json_of(
+        app.call(&c.doctor.token, Method::POST, &calls, Some(json!({})))
+            .await,
+    )
+    .await;
+    assert_eq!(ringing["status"], "ringing");
+    assert_eq!(ringing["provider"], "builtin");
+    let room = ringing["room_name"].as_str().unwrap();
+    assert_eq!(
+        ringing["room_url"],
+        format!("https://video.clinic.example/rooms/{room}")
+    );
+    assert!(!ringing["ringing_at"].is_null());
+    let event = patient_socket.expect("call.updated").await;
+    assert_eq!(event["call"]["status"], "ringing");
+    // The patient answers; either side ends it.
+    let active = json_of(
+        app.call(
+            &c.patient.token,
+            Method::POST,
+            &format!("{}/status", call_path(&ringing)),
+            Some(json!({"status": "active"})),
+        )
+        .await,
+    )
+    .await;
+    assert!(!active["started_at"].is_null());
+    let refused = problem(
+        app.call(
+            &c.doctor.token,
+            Method::POST,
+            &format!("{}/status", call_path(&ringing)),
+            Some(json!({"status": "ended", "recording_url": "https://rec.example/1"})),
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "recording_url");
+    let ended = json_of(
+        app.call(
+            &c.doctor.token,
+            Method::POST,
+            &format!("{}/status", call_path(&ringing)),
+            Some(json!({"status": "ended"})),
+        )
+        .await,
+    )
+    .await;
+    assert!(!ended["ended_at"].is_null());
+    let refused = problem(
+        app.call(
+            &c.doctor.token,
+            Method::POST,
+            &format!("{}/status", call_path(&ringing)),
+            Some(json!({"status": "active"})),
+        )
+        .await,
+        409,
+        "invalid-transition",
+    )
+    .await;
+    assert_eq!(refused["allowed"], json!([]));
+
+    // A scheduled call rings later, or is canceled.
+    let past = problem(
+        app.call(
+            &c.doctor.token,
+            Method::POST,
+            &calls,
+            Some(json!({"scheduled_for": "2020-01-01T00:00:00Z"})),
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(past["errors"][0]["field"], "scheduled_for");
+    let later = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(2)).to_string();
+    let scheduled = json_of(
+        app.call(
+            &c.doctor.token,
+            Method::POST,
+            &calls,
+            Some(json!({"scheduled_for": later, "recording_enabled": true})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(scheduled["status"], "scheduled");
+    assert!(scheduled["ringing_at"].is_null());
+    problem(
+        app.call(
+            &c.doctor.token,
+            Method::POST,
+            &format!("{}/status", call_path(&scheduled)),
+            Some(json!({"status": "active"})),
+        )
+        .await,
+        409,
+        "invalid-transition",
+    )
+    .await;
+    let canceled = json_of(
+        app.call(
+            &c.patient.token,
+            Method::POST,
+            &format!("{}/status", call_path(&scheduled)),
+            Some(json!({"status": "canceled"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(canceled["status"], "canceled");
+
+    // Unanswered, a call is marked missed by the sweep, and sockets hear it.
+    let unanswered = json_of(
+        app.call(&c.doctor.token, Method::POST, &calls, Some(json!({})))
+            .await,
+    )
+    .await;
+    let mut status = String::new();
+    for _ in 0..100 {
+        let seen = json_of(
+            app.call(&c.patient.token, Method::GET, &call_path(&unanswered), None)
+                .await,
+        )
+        .await;
+        status = seen["status"].as_str().unwrap().to_owned();
+        if status == "missed" {
+            assert!(!seen["ended_at"].is_null());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, "missed");
+    loop {
+        let event = patient_socket.expect("call.updated").await;
+        if event["call"]["id"] == unanswered["id"] && event["call"]["status"] == "missed" {
+            break;
+        }
+    }
+    let listed = json_of(app.call(&c.patient.token, Method::GET, &calls, None).await).await;
+    let ids: Vec<Uuid> = listed["items"].as_array().unwrap().iter().map(id).collect();
+    assert_eq!(
+        ids,
+        [id(&unanswered), id(&scheduled), id(&ringing)],
+        "newest first"
+    );
+
+    // Room links are sealed; outsiders see nothing; an ended link calls no one.
+    let bytes = raw_database_bytes(&app, backend).await;
+    assert_no_plaintext(&bytes, &["video.clinic.example"]);
+    let stranger = app.person(&[(Some(c.facility), Role::Doctor)]).await;
+    problem(
+        app.call(&stranger.token, Method::GET, &calls, None).await,
+        404,
+        "not-found",
+    )
+    .await;
+    json_of(c.move_link(&app, &c.patient, link, "ended").await).await;
+    problem(
+        app.call(&c.patient.token, Method::POST, &calls, Some(json!({})))
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
+    app.stop().await;
+}
+
+async fn daily_makes_the_rooms_when_a_key_is_configured(backend: TestBackend) {
+    let daily = crate::fake_daily::FakeDaily::default();
+    let api = daily.start().await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.video_daily_api_key = Some(carebase::config::SecretString::new(
+            crate::fake_daily::KEY.to_owned(),
+        ));
+        c.video_daily_api_url = api.clone();
+    })
+    .await;
+    let c = clinic(&app).await;
+    let (_, conversation) = c.linked(&app).await;
+    let calls = format!("{}/{conversation}/calls", c.conversations());
+    let call = json_of(
+        app.call(
+            &c.doctor.token,
+            Method::POST,
+            &calls,
+            Some(json!({"recording_enabled": true})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(call["provider"], "daily");
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    assert_eq!(call["room_url"], format!("https://clinic.daily.co/{room}"));
+    let made = daily.rooms.lock().unwrap().get(&room).cloned().unwrap();
+    assert_eq!(made["privacy"], "private");
+    assert_eq!(made["properties"]["enable_recording"], "cloud");
+    assert!(made["properties"]["exp"].as_i64().unwrap() > jiff::Timestamp::now().as_second());
+    // Daily failing: a 503 problem, and no call is written.
+    *daily.failing.lock().unwrap() = true;
+    problem(
+        app.call(&c.doctor.token, Method::POST, &calls, Some(json!({})))
+            .await,
+        503,
+        "unavailable",
+    )
+    .await;
+    let listed = json_of(app.call(&c.doctor.token, Method::GET, &calls, None).await).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
     app.stop().await;
 }

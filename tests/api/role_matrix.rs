@@ -66,6 +66,8 @@ struct Records {
     conversation: Uuid,
     /// A message of the administrator in it.
     message: Uuid,
+    /// A video call the administrator scheduled in it.
+    call: Uuid,
     /// The administrator's token, to make records a case uses up.
     admin_token: String,
 }
@@ -983,6 +985,61 @@ fn cases() -> Vec<Case> {
             permission: P::ConversationRead,
         },
         Case {
+            name: "start video call",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/calls",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            body: |_| Some(json!({})),
+            permission: P::MessageSend,
+        },
+        Case {
+            name: "list video calls",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/calls",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            body: |_| None,
+            permission: P::ConversationRead,
+        },
+        Case {
+            name: "read video call",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/calls/{k}",
+                    f = r.facility,
+                    c = r.conversation,
+                    k = r.call
+                )
+            },
+            body: |_| None,
+            permission: P::ConversationRead,
+        },
+        Case {
+            name: "move video call status",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/calls/{k}/status",
+                    f = r.facility,
+                    c = r.conversation,
+                    k = r.call
+                )
+            },
+            // The first one cancels; the others meet a final status (409).
+            body: |_| Some(json!({"status": "canceled"})),
+            permission: P::MessageSend,
+        },
+        Case {
             name: "signal typing",
             method: Method::POST,
             path: |r| {
@@ -1060,6 +1117,7 @@ const MAKES_OWN_RECORD: &[&str] = &[
     "start conversation",
     "post message",
     "signal typing",
+    "start video call",
 ];
 
 /// The case that makes a calendar feed names no one to make it for: the
@@ -1088,6 +1146,7 @@ const IN_OWN_CONVERSATION: &[&str] = &[
     "move conversation status",
     "add participant",
     REMOVE_PARTICIPANT,
+    "move video call status",
 ];
 
 fn hours_ahead(hours: i64) -> String {
@@ -1329,6 +1388,7 @@ async fn records(app: &TestApp, facility: Uuid, patient: &Value) -> Records {
         link: messaging.0,
         conversation: messaging.1,
         message: messaging.2,
+        call: messaging.3,
         admin_token: admin.token.clone(),
     }
 }
@@ -1342,7 +1402,7 @@ async fn messaging_in(
     admin: &str,
     patient: Uuid,
     provider: Uuid,
-) -> (Uuid, Uuid, Uuid) {
+) -> (Uuid, Uuid, Uuid, Uuid) {
     let link = app
         .call(
             admin,
@@ -1371,10 +1431,20 @@ async fn messaging_in(
         )
         .await;
     assert_eq!(message.status(), 201);
+    let call = app
+        .call(
+            admin,
+            Method::POST,
+            &format!("/facilities/{facility}/conversations/{conversation}/calls"),
+            Some(json!({"scheduled_for": hours_ahead(48)})),
+        )
+        .await;
+    assert_eq!(call.status(), 201);
     (
         id(&link.json().await.unwrap()),
         conversation,
         id(&message.json().await.unwrap()),
+        id(&call.json().await.unwrap()),
     )
 }
 

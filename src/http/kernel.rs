@@ -126,7 +126,11 @@ where
         let method = req.method().clone();
         // Uri clones share their buffer.
         let uri = req.uri().clone();
-        let handled = match limit_body(&mut req, self.limits.body_limit_bytes) {
+        let limit = self
+            .limits
+            .for_request(&method, uri.path())
+            .body_limit_bytes;
+        let handled = match limit_body(&mut req, limit) {
             Err(()) => Handled::Refused,
             Ok(()) if accepts_gzip(&req) => {
                 let compressed = CURRENT.scope(meta, self.gzip.call(req));

@@ -33,6 +33,9 @@ pub use json::ApiJson;
 /// The header that carries the request id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Room for a multipart upload's framing and fields beside the file.
+const UPLOAD_FRAMING_BYTES: usize = 64 * 1024;
+
 /// The routes of the domain contexts, each context contributing its own.
 pub fn context_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -88,6 +91,10 @@ pub fn router(state: AppState, contexts: OpenApiRouter<AppState>) -> App {
     let kernel = kernel::KernelLayer {
         limits: problem::Limits {
             body_limit_bytes: config.http_body_limit_bytes,
+            upload_limit_bytes: usize::try_from(config.upload_max_bytes)
+                .unwrap_or(usize::MAX)
+                .saturating_add(UPLOAD_FRAMING_BYTES)
+                .max(config.http_body_limit_bytes),
             request_timeout_secs: config.http_request_timeout_secs,
         },
     };

@@ -15,7 +15,27 @@ use crate::error::{ApiError, Problem, ProblemType};
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub body_limit_bytes: usize,
+    /// The limit of attachment uploads: the largest file accepted plus
+    /// room for the multipart framing.
+    pub upload_limit_bytes: usize,
     pub request_timeout_secs: u64,
+}
+
+impl Limits {
+    /// The limits of one request: uploads carry files up to
+    /// `upload_max_bytes`; everything else stays under the general limit.
+    pub fn for_request(self, method: &Method, path: &str) -> Self {
+        let upload = (method == Method::POST && path.ends_with("/attachments"))
+            || (method == Method::PUT && path.starts_with("/uploads/"));
+        if upload {
+            Self {
+                body_limit_bytes: self.upload_limit_bytes,
+                ..self
+            }
+        } else {
+            self
+        }
+    }
 }
 
 /// Completes the problem of an error response, or makes one for a bare
@@ -28,6 +48,7 @@ pub fn complete(
     limits: Limits,
 ) -> Response {
     let status = response.status();
+    let limits = limits.for_request(method, path);
     let mut problem = match response.extensions().get::<Problem>() {
         Some(problem) => problem.clone(),
         None => bare_problem(status, method, limits),

@@ -84,14 +84,15 @@ async fn open_all(
         .collect()
 }
 
+/// Opens one conversation on `db` (the transaction, inside one) with the
+/// facility's `key`, fetched before the transaction began.
 async fn open_one(
-    state: &AppState,
     db: &impl ConnectionTrait,
+    key: &DataKey,
     account_id: Uuid,
     row: &conversations::Model,
 ) -> Result<Conversation, ApiError> {
-    let key = state.keyring.facility(row.facility_id).await?;
-    open_all(db, &key, account_id, std::slice::from_ref(row))
+    open_all(db, key, account_id, std::slice::from_ref(row))
         .await?
         .pop()
         .ok_or(ApiError::NotFound)
@@ -263,7 +264,8 @@ async fn get_conversation(
     let scope = actor.facility(facility_id, Permission::ConversationRead)?;
     let db = state.db.conn();
     let access = conversations::reach(db, &actor, &scope, conversation_id).await?;
-    let shown = open_one(&state, db, actor.account_id(), &access.conversation).await?;
+    let key = state.keyring.facility(facility_id).await?;
+    let shown = open_one(db, &key, actor.account_id(), &access.conversation).await?;
     state
         .audit
         .record(vec![conversation_event(
@@ -377,6 +379,7 @@ async fn move_conversation_status(
 ) -> Result<ApiJson<Conversation>, ApiError> {
     use crate::transition::StateMachine;
     let now = Timestamp::now();
+    let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let access = manageable(&*txn, &actor, facility_id, conversation_id).await?;
     let row = access.conversation;
@@ -390,7 +393,7 @@ async fn move_conversation_status(
         active.archived_at = ActiveValue::Set(Some(now));
     }
     let updated = active.update(&*txn).await?;
-    let shown = open_one(&state, &*txn, actor.account_id(), &updated).await?;
+    let shown = open_one(&*txn, &key, actor.account_id(), &updated).await?;
     let event = conversation_event(&actor, AuditAction::Update, &updated)
         .changes(redact(json!({ "status": { "from": from, "to": to } }), &[]));
     audit::commit(txn, vec![event]).await?;
@@ -424,6 +427,7 @@ async fn add_participant(
         ));
     }
     let now = Timestamp::now();
+    let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let access = manageable(&*txn, &actor, facility_id, conversation_id).await?;
     memberships::require_members(
@@ -433,7 +437,7 @@ async fn add_participant(
     )
     .await?;
     conversations::join(&*txn, conversation_id, person.account_id, role, now).await?;
-    let shown = open_one(&state, &*txn, actor.account_id(), &access.conversation).await?;
+    let shown = open_one(&*txn, &key, actor.account_id(), &access.conversation).await?;
     let event =
         conversation_event(&actor, AuditAction::Update, &access.conversation).changes(redact(
             json!({ "participant_added": { "account_id": person.account_id, "role": role } }),

@@ -403,6 +403,37 @@ impl UploadPolicy {
         })
     }
 
+    /// Checks what a pre-authorised upload announces, before any byte is
+    /// sent: the name, the size (field `size`) and the declared type. The
+    /// bytes themselves get [`UploadPolicy::check`] when they arrive.
+    pub fn check_declared(
+        &self,
+        file_name: &str,
+        declared_type: &str,
+        size: u64,
+    ) -> Result<AcceptedFile, UploadRefusal> {
+        let file_name = check_file_name(file_name)?;
+        if size == 0 {
+            return Err(UploadRefusal::new("size", "must be at least 1 byte"));
+        }
+        if size > self.max_bytes {
+            return Err(UploadRefusal::new("size", too_large(size, self.max_bytes)));
+        }
+        let mime_type = essence(declared_type);
+        if !is_declared(&mime_type) {
+            return Err(self.refuse_type("declare the file's type"));
+        }
+        if !self.allowed_types.iter().any(|t| essence(t) == mime_type) {
+            let reason = format!("{mime_type} is not an accepted type");
+            return Err(self.refuse_type(&reason));
+        }
+        Ok(AcceptedFile {
+            file_name,
+            mime_type,
+            size,
+        })
+    }
+
     fn check_size(&self, bytes: &[u8]) -> Result<(), UploadRefusal> {
         let size = bytes.len() as u64;
         if size == 0 {

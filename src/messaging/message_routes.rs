@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::attachments;
 use super::conversations::{self, Access};
 use super::direct;
 use super::messages::{
@@ -59,7 +60,7 @@ fn message_event(
 }
 
 /// Why a conversation takes no message now, if it does not.
-async fn check_open(db: &impl ConnectionTrait, access: &Access) -> Result<(), ApiError> {
+pub(super) async fn check_open(db: &impl ConnectionTrait, access: &Access) -> Result<(), ApiError> {
     let status = access.conversation.conversation_status();
     if !status.is_open() {
         return Err(ApiError::Conflict(format!(
@@ -105,6 +106,7 @@ async fn post_message(
     new.validate()?;
     let now = Timestamp::now();
     let key = state.keyring.facility(facility_id).await?;
+    let names_key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
     let access = conversations::reach_for_update(&*txn, &actor, &scope, conversation_id).await?;
     if !assistant {
@@ -137,18 +139,27 @@ async fn post_message(
     let row = messages::seal_new(&key, &envelope, &new)
         .insert(&*txn)
         .await?;
+    let files = attach(
+        &*txn,
+        &key,
+        &new,
+        conversation_id,
+        actor.account_id(),
+        row.id,
+    )
+    .await?;
     if let Some(me) = &access.participant {
         conversations::mark_read(&*txn, me.id, seq).await?;
     }
-    let names = super::senders::names(&state, std::slice::from_ref(&row)).await?;
+    let names = super::senders::names(&*txn, &names_key, std::slice::from_ref(&row)).await?;
     let sender_name = row
         .sender_id
         .and_then(|id| names.get(&id).cloned().flatten());
-    let shown = Message::open(&key, &row, sender_name)?;
+    let shown = Message::open(&key, &row, sender_name)?.with_attachments(Some(files));
     let event =
         message_event(&actor, AuditAction::Create, &access.conversation, row.id).changes(redact(
             json!({ "after": serde_json::to_value(&shown).unwrap_or_default() }),
-            &["body", "metadata", "sender_name"],
+            &["body", "metadata", "sender_name", "file_name"],
         ));
     audit::commit(txn, vec![event]).await?;
     state
@@ -194,17 +205,19 @@ async fn list_messages(
     let db = state.db.conn();
     let access = conversations::reach(db, &actor, &scope, conversation_id).await?;
     let rows = messages::window(db, conversation_id, &window, limit).await?;
-    let names = super::senders::names(&state, &rows).await?;
+    let names = super::senders::names(db, &*state.keyring.installation().await?, &rows).await?;
     let key = state.keyring.facility(facility_id).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut files = attachments::of_messages(db, &key, &ids).await?;
     let items = rows
         .iter()
         .map(|row| {
             let name = row
                 .sender_id
                 .and_then(|id| names.get(&id).cloned().flatten());
-            Message::open(&key, row, name)
+            Ok(Message::open(&key, row, name)?.with_attachments(files.remove(&row.id)))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, ApiError>>()?;
     if !rows.is_empty() {
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
         let event = actor
@@ -266,6 +279,7 @@ async fn edit_message(
     change.validate()?;
     let now = Timestamp::now();
     let key = state.keyring.facility(facility_id).await?;
+    let names_key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
     let access = conversations::reach_for_update(&*txn, &actor, &scope, conversation_id).await?;
     let row = own_message(&*txn, &actor, &access, message_id).await?;
@@ -285,7 +299,7 @@ async fn edit_message(
         now,
     )
     .await?;
-    let names = super::senders::names(&state, std::slice::from_ref(&row)).await?;
+    let names = super::senders::names(&*txn, &names_key, std::slice::from_ref(&row)).await?;
     let shown = Message::open(
         &key,
         &row,
@@ -473,4 +487,44 @@ async fn signal_typing(
         })
         .await;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Puts the sender's uploaded files named in `new` on the message `message_id`.
+async fn attach(
+    db: &impl ConnectionTrait,
+    key: &crate::crypto::DataKey,
+    new: &NewMessage,
+    conversation_id: Uuid,
+    sender: Uuid,
+    message_id: Uuid,
+) -> Result<Vec<attachments::Attachment>, ApiError> {
+    if new.attachment_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = attachments::unattached(db, conversation_id, sender, &new.attachment_ids).await?;
+    if let Some((i, _)) = new
+        .attachment_ids
+        .iter()
+        .enumerate()
+        .find(|(_, id)| !found.iter().any(|f| f.id == **id))
+    {
+        return Err(ApiError::invalid(
+            format!("attachment_ids[{i}]"),
+            "no file you uploaded to this conversation with this id that is stored and not on a message",
+        ));
+    }
+    attachments::Entity::update_many()
+        .col_expr(
+            attachments::Column::MessageId,
+            sea_orm::sea_query::Expr::value(message_id),
+        )
+        .filter(attachments::Column::Id.is_in(new.attachment_ids.iter().copied()))
+        .exec(db)
+        .await?;
+    let mut shown = found
+        .iter()
+        .map(|row| attachments::Attachment::open(key, row))
+        .collect::<Result<Vec<_>, _>>()?;
+    shown.sort_by_key(|a| a.id);
+    Ok(shown)
 }

@@ -133,12 +133,23 @@ pub struct Message {
     pub parent_message_id: Option<Uuid>,
     pub thread_id: Option<Uuid>,
     pub metadata: Option<serde_json::Value>,
+    /// Its files (absent once the message is deleted).
+    #[serde(default)]
+    pub attachments: Vec<super::attachments::Attachment>,
     pub created_at: Timestamp,
     pub edited_at: Option<Timestamp>,
     pub deleted_at: Option<Timestamp>,
 }
 
 impl Message {
+    /// With its files, unless it was deleted.
+    pub fn with_attachments(mut self, files: Option<Vec<super::attachments::Attachment>>) -> Self {
+        if self.deleted_at.is_none() {
+            self.attachments = files.unwrap_or_default();
+        }
+        self
+    }
+
     pub fn open(
         key: &DataKey,
         row: &Model,
@@ -169,6 +180,7 @@ impl Message {
             parent_message_id: row.parent_message_id,
             thread_id: row.thread_id,
             metadata,
+            attachments: Vec::new(),
             created_at: row.created_at,
             edited_at: row.edited_at,
             deleted_at: row.deleted_at,
@@ -194,11 +206,25 @@ pub struct NewMessage {
     pub ai_model: Option<String>,
     /// For the assistant's messages: 0.00 to 1.00.
     pub ai_confidence: Option<f64>,
+    /// Files uploaded beforehand (`…/attachments/uploads`) by the sender
+    /// into this conversation, to put on this message.
+    #[serde(default)]
+    pub attachment_ids: Vec<Uuid>,
 }
 
 impl NewMessage {
+    /// `text`; with files, `file` (no body) or `mixed` (a body too).
     pub fn kind(&self) -> MessageType {
-        self.message_type.unwrap_or(MessageType::Text)
+        match (
+            self.message_type,
+            self.attachment_ids.is_empty(),
+            &self.body,
+        ) {
+            (Some(kind), _, _) => kind,
+            (None, true, _) => MessageType::Text,
+            (None, false, None) => MessageType::File,
+            (None, false, Some(_)) => MessageType::Mixed,
+        }
     }
 
     pub fn validate(&self) -> Result<(), ApiError> {
@@ -207,17 +233,34 @@ impl NewMessage {
         if kind.is_system() {
             checks.fail("message_type", "is written by carebase itself");
         }
-        if matches!(
+        let with_files = matches!(
             kind,
             MessageType::File | MessageType::Mixed | MessageType::DocumentUpload
-        ) {
+        );
+        if with_files && self.attachment_ids.is_empty() {
+            checks.fail(
+                "attachment_ids",
+                "a message with files names them (upload them first, or post to …/attachments)",
+            );
+        }
+        if !with_files && !self.attachment_ids.is_empty() {
             checks.fail(
                 "message_type",
-                "messages with files are posted with their attachments (…/attachments)",
+                "a message with files is `file`, `mixed` or `document_upload`",
+            );
+        }
+        if self.attachment_ids.len() > super::attachments::MAX_PER_MESSAGE {
+            checks.fail(
+                "attachment_ids",
+                &format!(
+                    "at most {} files on a message",
+                    super::attachments::MAX_PER_MESSAGE
+                ),
             );
         }
         match &self.body {
             Some(body) => checks.text("body", body, MAX_BODY),
+            None if with_files => {}
             None => checks.fail("body", "is required"),
         }
         if kind.is_assistant() {
@@ -363,6 +406,7 @@ pub fn seal_system(key: &DataKey, envelope: &Envelope, text: &str) -> ActiveMode
         metadata: None,
         ai_model: None,
         ai_confidence: None,
+        attachment_ids: Vec::new(),
     };
     seal_new(key, envelope, &new)
 }
@@ -554,6 +598,7 @@ mod tests {
             metadata: None,
             ai_model: None,
             ai_confidence: None,
+            attachment_ids: Vec::new(),
         }
     }
 

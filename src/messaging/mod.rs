@@ -4,6 +4,8 @@
 //! over WebSockets (across servers through PostgreSQL) and video calls.
 //! See docs/messaging.md.
 
+pub mod attachment_routes;
+pub mod attachments;
 pub mod call_routes;
 pub mod calls;
 pub mod conversation_routes;
@@ -29,4 +31,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(message_routes::routes())
         .merge(realtime_routes::routes())
         .merge(call_routes::routes())
+        .merge(attachment_routes::routes())
 }

@@ -375,12 +375,18 @@ async fn message_event(
     let Some(row) = messages::find(db, conversation_id, message_id).await? else {
         return Ok(None);
     };
-    let names = super::senders::names(state, std::slice::from_ref(&row)).await?;
+    let names = super::senders::names(
+        db,
+        &*state.keyring.installation().await?,
+        std::slice::from_ref(&row),
+    )
+    .await?;
     let key = state.keyring.facility(facility_id).await?;
     let sender_name = row
         .sender_id
         .and_then(|id| names.get(&id).cloned().flatten());
-    let message = Message::open(&key, &row, sender_name)?;
+    let mut files = super::attachments::of_messages(db, &key, &[row.id]).await?;
+    let message = Message::open(&key, &row, sender_name)?.with_attachments(files.remove(&row.id));
     Ok(Some(json!({
         "type": kind, "conversation_id": conversation_id, "message": message,
     })))

@@ -7,14 +7,19 @@ use std::collections::HashMap;
 use sea_orm::QuerySelect;
 use sea_orm::entity::prelude::*;
 
+use sea_orm::ConnectionTrait;
+
 use super::messages;
-use crate::app::AppState;
-use crate::crypto::FieldRef;
+use crate::crypto::{DataKey, FieldRef};
 use crate::identity::accounts;
 
-/// Each sender of `rows` and their name, when they gave one.
+/// Each sender of `rows` and their name, when they gave one. Reads on
+/// `db`: inside a transaction, pass the transaction, never the pool (a
+/// handler holding a connection must not wait for a second one). `key` is
+/// the installation's key, which seals account names.
 pub async fn names(
-    state: &AppState,
+    db: &impl ConnectionTrait,
+    key: &DataKey,
     rows: &[messages::Model],
 ) -> anyhow::Result<HashMap<Uuid, Option<String>>> {
     let mut ids: Vec<Uuid> = rows.iter().filter_map(|r| r.sender_id).collect();
@@ -29,9 +34,8 @@ pub async fn names(
         .column(accounts::Column::FullName)
         .filter(accounts::Column::Id.is_in(ids))
         .into_tuple()
-        .all(state.db.conn())
+        .all(db)
         .await?;
-    let key = state.keyring.installation().await?;
     found
         .into_iter()
         .map(|(id, sealed)| {

@@ -30,6 +30,11 @@ on_both_backends!(
     events_reach_sockets_on_another_server,
     video_calls_ring_are_answered_end_and_go_missed,
     daily_makes_the_rooms_when_a_key_is_configured,
+    files_go_with_their_message_sealed_and_downloads_are_audited,
+    bad_uploads_are_refused_and_leave_nothing_behind,
+    pre_authorised_uploads_are_single_use_and_attach_to_a_message,
+    many_senders_at_once_never_wait_on_the_pool_they_hold,
+    attachments_can_live_in_an_s3_bucket,
 );
 
 /// A facility with a patient who has a portal account, and a doctor.
@@ -1289,5 +1294,486 @@ async fn daily_makes_the_rooms_when_a_key_is_configured(backend: TestBackend) {
     .await;
     let listed = json_of(app.call(&c.doctor.token, Method::GET, &calls, None).await).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR wound photo";
+pub const PDF: &[u8] = b"%PDF-1.7\n1 0 obj\n<< /Title (Quillfeather discharge letter) >>\nendobj\n";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Posts `file` (name, type, bytes) with optional extra text fields.
+pub async fn post_file(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    file: Option<(&str, &str, &[u8])>,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form = reqwest::multipart::Form::new();
+    if let Some((name, mime, bytes)) = file {
+        let part = reqwest::multipart::Part::bytes(bytes.to_vec())
+            .file_name(name.to_owned())
+            .mime_str(mime)
+            .unwrap();
+        form = form.part("file", part);
+    }
+    for (name, value) in fields {
+        form = form.text(name.to_string(), value.to_string());
+    }
+    app.client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Every file under the attachment store's directory.
+fn stored_files(app: &TestApp) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&app.state.config.data_dir.join("files"), &mut out);
+    out
+}
+
+async fn files_go_with_their_message_sealed_and_downloads_are_audited(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let w = ward(&app).await;
+    let mut nurse_socket = Socket::open(app.addr, &w.nurse.token).await;
+    nurse_socket.subscribe(&[w.conversation]).await;
+    let posted = post_file(
+        &app,
+        &w.physician.token,
+        &w.path("/attachments"),
+        Some(("discharge.pdf", "application/pdf", PDF)),
+        &[("body", "Letter for bed 7")],
+    )
+    .await;
+    assert_eq!(posted.status(), 201);
+    let message = json_of(posted).await;
+    assert_eq!(message["message_type"], "mixed");
+    assert_eq!(message["body"], "Letter for bed 7");
+    let file = &message["attachments"][0];
+    assert_eq!(file["file_name"], "discharge.pdf");
+    assert_eq!(file["mime_type"], "application/pdf");
+    assert_eq!(file["file_size"], PDF.len());
+    assert_eq!(file["sha256"], sha256_hex(PDF));
+    let event = nurse_socket.expect("message.created").await;
+    assert_eq!(event["message"]["attachments"][0]["id"], file["id"]);
+    // Without a caption the message is a `file`.
+    let bare = json_of(
+        post_file(
+            &app,
+            &w.nurse.token,
+            &w.path("/attachments"),
+            Some(("wound.png", "image/png", PNG)),
+            &[],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(bare["message_type"], "file");
+    assert!(bare["body"].is_null());
+    let listed = json_of(
+        app.call(&w.nurse.token, Method::GET, &w.path("/messages"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(listed["items"][1]["attachments"][0]["id"], file["id"]);
+
+    // A participant downloads it as it was; the browser is told not to sniff.
+    let download = w.path(&format!("/attachments/{}", file["id"].as_str().unwrap()));
+    let got = app.call(&w.nurse.token, Method::GET, &download, None).await;
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.headers()["content-type"], "application/pdf");
+    assert_eq!(got.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(
+        got.headers()["content-disposition"],
+        "attachment; filename=\"discharge.pdf\""
+    );
+    assert_eq!(got.bytes().await.unwrap().as_ref(), PDF);
+    let outsider = app.person(&[(Some(w.facility), Role::Physician)]).await;
+    problem(
+        app.call(&outsider.token, Method::GET, &download, None)
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
+    let audited = json_of(
+        app.call(
+            &w.admin.token,
+            Method::GET,
+            &format!(
+                "/facilities/{}/audit-events?action=document_access&actor_id={}",
+                w.facility, w.nurse.account_id
+            ),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(audited["items"].as_array().unwrap().len(), 1, "{audited}");
+
+    // Sealed at rest: neither the store nor the database holds it in clear.
+    let files = stored_files(&app);
+    assert_eq!(files.len(), 2);
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
+        assert_no_plaintext(&bytes, &["Quillfeather", "%PDF", "wound photo"]);
+        assert!(!path.to_string_lossy().contains("discharge"));
+    }
+    let bytes = raw_database_bytes(&app, backend).await;
+    assert_no_plaintext(&bytes, &["discharge.pdf", "Letter for bed 7"]);
+
+    // A deleted message takes its file out of reach.
+    let message_path = w.path(&format!("/messages/{}", id(&message)));
+    assert_eq!(
+        app.call(&w.physician.token, Method::DELETE, &message_path, None)
+            .await
+            .status(),
+        204
+    );
+    problem(
+        app.call(&w.nurse.token, Method::GET, &download, None).await,
+        404,
+        "not-found",
+    )
+    .await;
+    app.stop().await;
+}
+
+async fn bad_uploads_are_refused_and_leave_nothing_behind(backend: TestBackend) {
+    let app = TestApp::spawn_with(backend, |c| c.upload_max_bytes = 4096).await;
+    let w = ward(&app).await;
+    let path = w.path("/attachments");
+    let big = [PDF, &vec![b'x'; 5000]].concat();
+    for (file, fields, field) in [
+        (
+            Some(("big.pdf", "application/pdf", &big[..])),
+            vec![],
+            "file",
+        ),
+        (
+            Some(("empty.pdf", "application/pdf", &b""[..])),
+            vec![],
+            "file",
+        ),
+        (
+            Some(("logo.svg", "image/svg+xml", &b"<svg/>"[..])),
+            vec![],
+            "content_type",
+        ),
+        (Some(("fake.png", "image/png", PDF)), vec![], "content_type"),
+        (
+            Some(("../../etc/passwd.pdf", "application/pdf", PDF)),
+            vec![],
+            "file_name",
+        ),
+        (None, vec![("body", "no file")], "file"),
+        (
+            Some(("ok.pdf", "application/pdf", PDF)),
+            vec![("colour", "red")],
+            "colour",
+        ),
+        (
+            Some(("ok.pdf", "application/pdf", PDF)),
+            vec![("is_sensitive", "maybe")],
+            "is_sensitive",
+        ),
+    ] {
+        let refused = problem(
+            post_file(&app, &w.physician.token, &path, file, &fields).await,
+            422,
+            "validation",
+        )
+        .await;
+        assert_eq!(refused["errors"][0]["field"], field, "{refused}");
+    }
+    // Past the upload limit (the larger of the general body limit, 1 MiB,
+    // and the file limit plus the form's framing), the server refuses the
+    // body itself.
+    let huge = vec![b'x'; 1_200_000];
+    problem(
+        post_file(
+            &app,
+            &w.physician.token,
+            &path,
+            Some(("huge.pdf", "application/pdf", &huge)),
+            &[],
+        )
+        .await,
+        413,
+        "payload-too-large",
+    )
+    .await;
+    // Someone outside the conversation stores nothing either.
+    let outsider = app.person(&[(Some(w.facility), Role::Physician)]).await;
+    problem(
+        post_file(
+            &app,
+            &outsider.token,
+            &path,
+            Some(("ok.pdf", "application/pdf", PDF)),
+            &[],
+        )
+        .await,
+        404,
+        "not-found",
+    )
+    .await;
+    assert!(stored_files(&app).is_empty(), "no file was stored");
+    let conversation = json_of(
+        app.call(&w.physician.token, Method::GET, &w.path(""), None)
+            .await,
+    )
+    .await;
+    assert_eq!(conversation["last_seq"], 0, "no message was written");
+    app.stop().await;
+}
+
+async fn pre_authorised_uploads_are_single_use_and_attach_to_a_message(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let w = ward(&app).await;
+    let authorise = |body: Value| {
+        let token = w.physician.token.clone();
+        let path = w.path("/attachments/uploads");
+        let app = &app;
+        async move { app.call(&token, Method::POST, &path, Some(body)).await }
+    };
+    let refused = problem(
+        authorise(
+            json!({"file_name": "x.exe", "content_type": "application/x-msdownload", "size": 10}),
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "content_type");
+    let refused = problem(
+        authorise(json!({"file_name": "x.pdf", "content_type": "application/pdf", "size": 0}))
+            .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "size");
+    let grant = json_of(authorise(json!({"file_name": "referral.pdf", "content_type": "application/pdf", "size": PDF.len()})).await).await;
+    let upload = |bytes: Vec<u8>, mime: &'static str| {
+        let url = app.url(grant["upload_url"].as_str().unwrap());
+        let client = app.client.clone();
+        async move {
+            client
+                .put(url)
+                .header("content-type", mime)
+                .body(bytes)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // The wrong size or type is refused and the grant stays open.
+    let refused = problem(
+        upload(PDF[..10].to_vec(), "application/pdf").await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "file");
+    let refused = problem(upload(PDF.to_vec(), "image/png").await, 422, "validation").await;
+    assert_eq!(refused["errors"][0]["field"], "content_type");
+    let stored = json_of(upload(PDF.to_vec(), "application/pdf").await).await;
+    assert_eq!(stored["sha256"], sha256_hex(PDF));
+    problem(
+        upload(PDF.to_vec(), "application/pdf").await,
+        404,
+        "not-found",
+    )
+    .await;
+    let bogus = app
+        .client
+        .put(app.url("/uploads/not-a-token"))
+        .body(PDF.to_vec())
+        .send()
+        .await
+        .unwrap();
+    problem(bogus, 404, "not-found").await;
+
+    // Only its uploader attaches it, once.
+    let attachment = stored["attachment_id"].clone();
+    let refused = problem(
+        app.call(
+            &w.nurse.token,
+            Method::POST,
+            &w.path("/messages"),
+            Some(json!({"attachment_ids": [attachment]})),
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "attachment_ids[0]");
+    let message = json_of(
+        app.call(
+            &w.physician.token,
+            Method::POST,
+            &w.path("/messages"),
+            Some(json!({"attachment_ids": [attachment]})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(message["message_type"], "file");
+    assert_eq!(message["attachments"][0]["file_name"], "referral.pdf");
+    let again = problem(
+        app.call(
+            &w.physician.token,
+            Method::POST,
+            &w.path("/messages"),
+            Some(json!({"body": "again", "attachment_ids": [attachment]})),
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(again["errors"][0]["field"], "attachment_ids[0]");
+    let got = app
+        .call(
+            &w.nurse.token,
+            Method::GET,
+            &w.path(&format!("/attachments/{}", attachment.as_str().unwrap())),
+            None,
+        )
+        .await;
+    assert_eq!(got.bytes().await.unwrap().as_ref(), PDF);
+    app.stop().await;
+}
+
+/// A handler holding a transaction must not wait for a second pooled
+/// connection: with more concurrent senders than connections, that waits
+/// forever (until the pool's timeout fails them with a 500). The benchmark
+/// found it; this keeps it fixed.
+async fn many_senders_at_once_never_wait_on_the_pool_they_hold(backend: TestBackend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.db_max_connections = 3;
+        c.db_acquire_timeout_secs = 3;
+    })
+    .await;
+    let w = ward(&app).await;
+    let mut sends = Vec::new();
+    for i in 0..24 {
+        let request = app
+            .client
+            .post(app.url(&w.path("/messages")))
+            .bearer_auth(if i % 2 == 0 {
+                &w.physician.token
+            } else {
+                &w.nurse.token
+            })
+            .json(&json!({"body": format!("note {i}")}));
+        sends.push(tokio::spawn(async move {
+            request.send().await.unwrap().status().as_u16()
+        }));
+    }
+    for send in sends {
+        assert_eq!(send.await.unwrap(), 201);
+    }
+    let conversation = json_of(
+        app.call(&w.nurse.token, Method::GET, &w.path(""), None)
+            .await,
+    )
+    .await;
+    assert_eq!(conversation["last_seq"], 24);
+    app.stop().await;
+}
+
+/// With `files_s3_bucket`, attachments go to an S3-compatible server (CI
+/// runs moto's); skipped when `CAREBASE_TEST_S3_URL` is not set.
+async fn attachments_can_live_in_an_s3_bucket(backend: TestBackend) {
+    let Some(url) = std::env::var("CAREBASE_TEST_S3_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("skipping: set CAREBASE_TEST_S3_URL to an S3-compatible server");
+        return;
+    };
+    carebase::install_tls_provider();
+    let bucket = format!("carebase-api-{}", Uuid::now_v7().simple());
+    let created = reqwest::Client::new()
+        .put(format!("{url}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success());
+    let app = TestApp::spawn_with(backend, |c| {
+        c.files_s3_bucket = Some(bucket.clone());
+        c.files_s3_endpoint = Some(url.clone());
+        c.files_s3_allow_http = true;
+        c.files_s3_access_key_id = Some("testing".to_owned());
+        c.files_s3_secret_access_key =
+            Some(carebase::config::SecretString::new("testing".to_owned()));
+    })
+    .await;
+    let w = ward(&app).await;
+    let message = json_of(
+        post_file(
+            &app,
+            &w.physician.token,
+            &w.path("/attachments"),
+            Some(("discharge.pdf", "application/pdf", PDF)),
+            &[],
+        )
+        .await,
+    )
+    .await;
+    let file = message["attachments"][0]["id"].as_str().unwrap().to_owned();
+    let got = app
+        .call(
+            &w.nurse.token,
+            Method::GET,
+            &w.path(&format!("/attachments/{file}")),
+            None,
+        )
+        .await;
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), PDF);
+    assert!(stored_files(&app).is_empty(), "nothing on local disk");
+    // The bucket holds the sealed bytes only.
+    use object_store::ObjectStoreExt;
+    let raw = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(&bucket)
+        .with_region("us-east-1")
+        .with_endpoint(&url)
+        .with_allow_http(true)
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing")
+        .build()
+        .unwrap();
+    let path =
+        object_store::path::Path::from(format!("facilities/{}/attachments/{file}", w.facility));
+    let object = raw.get(&path).await.unwrap();
+    assert_no_plaintext(&object.bytes().await.unwrap(), &["Quillfeather", "%PDF"]);
     app.stop().await;
 }

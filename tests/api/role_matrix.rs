@@ -68,6 +68,8 @@ struct Records {
     message: Uuid,
     /// A video call the administrator scheduled in it.
     call: Uuid,
+    /// A file the administrator posted in it.
+    attachment: Uuid,
     /// The administrator's token, to make records a case uses up.
     admin_token: String,
 }
@@ -1040,6 +1042,51 @@ fn cases() -> Vec<Case> {
             permission: P::MessageSend,
         },
         Case {
+            name: "post message with file",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/attachments",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            // Sent as multipart/form-data (see `send`).
+            body: |_| None,
+            permission: P::MessageSend,
+        },
+        Case {
+            name: "authorise upload",
+            method: Method::POST,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/attachments/uploads",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            },
+            body: |_| {
+                Some(
+                    json!({"file_name": "scan.pdf", "content_type": "application/pdf", "size": 100}),
+                )
+            },
+            permission: P::MessageSend,
+        },
+        Case {
+            name: "download attachment",
+            method: Method::GET,
+            path: |r| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/attachments/{a}",
+                    f = r.facility,
+                    c = r.conversation,
+                    a = r.attachment
+                )
+            },
+            body: |_| None,
+            permission: P::ConversationRead,
+        },
+        Case {
             name: "signal typing",
             method: Method::POST,
             path: |r| {
@@ -1118,6 +1165,8 @@ const MAKES_OWN_RECORD: &[&str] = &[
     "post message",
     "signal typing",
     "start video call",
+    "post message with file",
+    "authorise upload",
 ];
 
 /// The case that makes a calendar feed names no one to make it for: the
@@ -1328,6 +1377,10 @@ async fn send(
     path: &str,
     body: Option<Value>,
 ) -> reqwest::Response {
+    if method == Method::POST && path.ends_with("/attachments") {
+        let file = ("scan.pdf", "application/pdf", crate::messaging::PDF);
+        return crate::messaging::post_file(app, token, path, Some(file), &[]).await;
+    }
     match body {
         Some(Value::String(csv)) => {
             crate::lead_import::send_csv(app, token, method, path, &csv).await
@@ -1389,6 +1442,7 @@ async fn records(app: &TestApp, facility: Uuid, patient: &Value) -> Records {
         conversation: messaging.1,
         message: messaging.2,
         call: messaging.3,
+        attachment: messaging.4,
         admin_token: admin.token.clone(),
     }
 }
@@ -1402,7 +1456,7 @@ async fn messaging_in(
     admin: &str,
     patient: Uuid,
     provider: Uuid,
-) -> (Uuid, Uuid, Uuid, Uuid) {
+) -> (Uuid, Uuid, Uuid, Uuid, Uuid) {
     let link = app
         .call(
             admin,
@@ -1440,11 +1494,22 @@ async fn messaging_in(
         )
         .await;
     assert_eq!(call.status(), 201);
+    let file = crate::messaging::post_file(
+        app,
+        admin,
+        &format!("/facilities/{facility}/conversations/{conversation}/attachments"),
+        Some(("scan.pdf", "application/pdf", crate::messaging::PDF)),
+        &[],
+    )
+    .await;
+    assert_eq!(file.status(), 201);
+    let file: Value = file.json().await.unwrap();
     (
         id(&link.json().await.unwrap()),
         conversation,
         id(&message.json().await.unwrap()),
         id(&call.json().await.unwrap()),
+        id(&file["attachments"][0]),
     )
 }
 

@@ -1,0 +1,592 @@
+//! Attachments: a file posted with its message as `multipart/form-data`
+//! (`…/attachments`), or a pre-authorised upload (`…/attachments/uploads`
+//! gives a single-use URL, `PUT /uploads/{token}` takes the bytes, and a
+//! message names the file in `attachment_ids`), and the download, for the
+//! conversation's participants and administrators, each one audited.
+//!
+//! The bytes are checked against the upload policy (size, accepted types,
+//! content matching its type), sealed with the facility's key and written
+//! to the store before the transaction; a transaction that fails deletes
+//! them again.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sea_orm::ConnectionTrait;
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::attachments::{self, Attachment, NewAttachment, UPLOAD_WINDOW_SECS};
+use super::conversations;
+use super::files::{AcceptedFile, FileStoreError, StoredFile, UploadRefusal};
+use super::message_routes::check_open;
+use super::messages::{self, Envelope, Message, NewMessage};
+use super::realtime::Notice;
+use crate::access::{Actor, Permission};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditActor, AuditEvent, ComplianceFlag, redact};
+use crate::db::new_id;
+use crate::error::ApiError;
+use crate::http::api_docs::Problems;
+use crate::http::{ApiJson, ApiPath};
+use crate::identity::secrets;
+use crate::time::Timestamp;
+use crate::validation::Checks;
+
+const RESOURCE: &str = "message_attachment";
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_with_file))
+        .routes(routes!(authorise_upload))
+        .routes(routes!(upload_file))
+        .routes(routes!(download_attachment))
+}
+
+fn refused(refusal: UploadRefusal) -> ApiError {
+    ApiError::invalid(refusal.field, refusal.reason)
+}
+
+fn storage_failed(error: FileStoreError) -> ApiError {
+    tracing::error!(%error, "attachment storage failed");
+    ApiError::Unavailable("the file store did not answer; try again".to_owned())
+}
+
+/// Where the store keeps files, as `message_attachments.bucket` says it.
+fn bucket(state: &AppState) -> String {
+    state
+        .config
+        .files_s3_bucket
+        .clone()
+        .unwrap_or_else(|| "local".to_owned())
+}
+
+/// The parts of a message posted with its file.
+struct Posted {
+    file: Option<(String, Option<String>, Bytes)>,
+    body: Option<String>,
+    is_sensitive: bool,
+}
+
+async fn read_form(mut form: Multipart) -> Result<Posted, ApiError> {
+    let malformed = |e: axum::extract::multipart::MultipartError| {
+        ApiError::MalformedRequest(format!("the multipart body could not be read: {e}"))
+    };
+    let mut posted = Posted {
+        file: None,
+        body: None,
+        is_sensitive: false,
+    };
+    while let Some(field) = form.next_field().await.map_err(malformed)? {
+        match field.name().unwrap_or_default() {
+            "file" if posted.file.is_some() => {
+                return Err(ApiError::invalid("file", "one file per message"));
+            }
+            "file" => {
+                let name = field.file_name().unwrap_or_default().to_owned();
+                let declared = field.content_type().map(str::to_owned);
+                posted.file = Some((name, declared, field.bytes().await.map_err(malformed)?));
+            }
+            "body" => posted.body = Some(field.text().await.map_err(malformed)?),
+            "is_sensitive" => {
+                posted.is_sensitive = match field.text().await.map_err(malformed)?.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(ApiError::invalid("is_sensitive", "must be true or false")),
+                }
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    other.to_owned(),
+                    "is not a field of this form (file, body, is_sensitive)",
+                ));
+            }
+        }
+    }
+    Ok(posted)
+}
+
+/// Posts a message with one file, as `multipart/form-data` with the fields
+/// `file` (its name and type from the part's headers), and optionally
+/// `body` (a caption: the message is then `mixed`, otherwise `file`) and
+/// `is_sensitive`.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/conversations/{conversation_id}/attachments",
+    tag = "messaging",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+    ),
+    request_body(content_type = "multipart/form-data", description = "`file`, and optionally `body` and `is_sensitive`"),
+    responses((status = 201, description = "Posted, with its file", body = Message), Problems),
+    security(("bearer" = []))
+)]
+async fn post_with_file(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
+    form: Multipart,
+) -> Result<(StatusCode, ApiJson<Message>), ApiError> {
+    let scope = actor.facility(facility_id, Permission::MessageSend)?;
+    // Refused before a byte is stored when the caller may not post here.
+    let access = conversations::reach(state.db.conn(), &actor, &scope, conversation_id).await?;
+    access.require_participant()?;
+    check_open(state.db.conn(), &access).await?;
+    let posted = read_form(form).await?;
+    let Some((name, declared, bytes)) = posted.file else {
+        return Err(ApiError::invalid("file", "is required"));
+    };
+    let accepted = state
+        .config
+        .upload_policy()
+        .check(&name, declared.as_deref(), &bytes)
+        .map_err(refused)?;
+    let mut checks = Checks::default();
+    checks.optional_text("body", posted.body.as_deref(), messages::MAX_BODY);
+    checks.done()?;
+    let key = state.keyring.facility(facility_id).await?;
+    let names_key = state.keyring.installation().await?;
+    let id = new_id();
+    let stored = state
+        .files
+        .put(&key, facility_id, id, &bytes)
+        .await
+        .map_err(storage_failed)?;
+    let new = NewMessage {
+        body: posted.body,
+        message_type: None,
+        parent_message_id: None,
+        is_sensitive: posted.is_sensitive,
+        metadata: None,
+        ai_model: None,
+        ai_confidence: None,
+        attachment_ids: vec![id],
+    };
+    let target = (facility_id, conversation_id, id);
+    let written = write_message(
+        &state, &actor, &key, &names_key, target, &new, &accepted, &stored,
+    )
+    .await;
+    match written {
+        Ok(shown) => Ok((StatusCode::CREATED, ApiJson(shown))),
+        Err(error) => {
+            if let Err(cleanup) = state.files.delete(&stored.object_path).await {
+                tracing::warn!(error = %cleanup, "could not delete the file of a message not written");
+            }
+            Err(error)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_message(
+    state: &AppState,
+    actor: &Actor,
+    key: &crate::crypto::DataKey,
+    names_key: &crate::crypto::DataKey,
+    (facility_id, conversation_id, attachment_id): (Uuid, Uuid, Uuid),
+    new: &NewMessage,
+    accepted: &AcceptedFile,
+    stored: &StoredFile,
+) -> Result<Message, ApiError> {
+    let scope = actor.facility(facility_id, Permission::MessageSend)?;
+    let now = Timestamp::now();
+    let txn = state.db.begin().await?;
+    let access = conversations::reach_for_update(&*txn, actor, &scope, conversation_id).await?;
+    access.require_participant()?;
+    check_open(&*txn, &access).await?;
+    let seq = messages::next_seq(&*txn, conversation_id, now).await?;
+    let envelope = Envelope {
+        facility_id,
+        conversation_id,
+        seq,
+        sender_id: Some(actor.account_id()),
+        parent: None,
+        now,
+    };
+    let row = messages::seal_new(key, &envelope, new)
+        .insert(&*txn)
+        .await?;
+    let file = attachments::seal_new(
+        key,
+        NewAttachment {
+            id: attachment_id,
+            facility_id,
+            conversation_id,
+            message_id: Some(row.id),
+            bucket: &bucket(state),
+            object_path: stored.object_path.clone(),
+            file: accepted,
+            stored: Some(stored),
+            upload: None,
+            uploaded_by: actor.account_id(),
+            now,
+        },
+    )
+    .insert(&*txn)
+    .await?;
+    if let Some(me) = &access.participant {
+        conversations::mark_read(&*txn, me.id, seq).await?;
+    }
+    let names = super::senders::names(&*txn, names_key, std::slice::from_ref(&row)).await?;
+    let sender_name = row
+        .sender_id
+        .and_then(|id| names.get(&id).cloned().flatten());
+    let shown = Message::open(key, &row, sender_name)?
+        .with_attachments(Some(vec![Attachment::open(key, &file)?]));
+    let event = actor
+        .event(AuditAction::Create, "message")
+        .resource(row.id)
+        .facility(facility_id)
+        .flag(ComplianceFlag::Phi)
+        .concerning(access.conversation.patient_id, None)
+        .changes(redact(
+            json!({ "after": serde_json::to_value(&shown).unwrap_or_default() }),
+            &["body", "metadata", "sender_name", "file_name"],
+        ));
+    audit::commit(txn, vec![event]).await?;
+    state
+        .realtime
+        .publish(Notice::MessageCreated {
+            facility_id,
+            conversation_id,
+            message_id: row.id,
+        })
+        .await;
+    Ok(shown)
+}
+
+/// A file to upload by a pre-authorised URL.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequest {
+    pub file_name: String,
+    pub content_type: String,
+    /// Its exact size in bytes.
+    pub size: u64,
+}
+
+/// Where to send the bytes.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct UploadGrant {
+    /// Name it in a message's `attachment_ids` once uploaded.
+    pub attachment_id: Uuid,
+    /// `PUT` the bytes here, with the declared `Content-Type`; no bearer
+    /// token needed, once, before `expires_at`.
+    pub upload_url: String,
+    pub expires_at: Timestamp,
+}
+
+/// Authorises one upload into the conversation: the name, type and size
+/// are checked now, the bytes when they arrive.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/conversations/{conversation_id}/attachments/uploads",
+    tag = "messaging",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+    ),
+    request_body = UploadRequest,
+    responses((status = 201, description = "Authorised", body = UploadGrant), Problems),
+    security(("bearer" = []))
+)]
+async fn authorise_upload(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(request): ApiJson<UploadRequest>,
+) -> Result<(StatusCode, ApiJson<UploadGrant>), ApiError> {
+    let scope = actor.facility(facility_id, Permission::MessageSend)?;
+    let accepted = state
+        .config
+        .upload_policy()
+        .check_declared(&request.file_name, &request.content_type, request.size)
+        .map_err(refused)?;
+    let key = state.keyring.facility(facility_id).await?;
+    let now = Timestamp::now();
+    let txn = state.db.begin().await?;
+    let access = conversations::reach(&*txn, &actor, &scope, conversation_id).await?;
+    access.require_participant()?;
+    check_open(&*txn, &access).await?;
+    let (token, hash) = secrets::new_secret();
+    let expires_at = now.plus_secs(UPLOAD_WINDOW_SECS);
+    let id = new_id();
+    attachments::seal_new(
+        &key,
+        NewAttachment {
+            id,
+            facility_id,
+            conversation_id,
+            message_id: None,
+            bucket: &bucket(&state),
+            object_path: String::new(),
+            file: &accepted,
+            stored: None,
+            upload: Some((hex(&hash), expires_at)),
+            uploaded_by: actor.account_id(),
+            now,
+        },
+    )
+    .insert(&*txn)
+    .await?;
+    let event = actor
+        .event(AuditAction::Create, RESOURCE)
+        .resource(id)
+        .facility(facility_id)
+        .concerning(access.conversation.patient_id, None)
+        .changes(redact(
+            json!({ "status": "pending", "mime_type": accepted.mime_type, "size": accepted.size }),
+            &[],
+        ));
+    audit::commit(txn, vec![event]).await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(UploadGrant {
+            attachment_id: id,
+            upload_url: format!("/uploads/{token}"),
+            expires_at,
+        }),
+    ))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What an upload stored.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct UploadedFile {
+    pub attachment_id: Uuid,
+    pub size: u64,
+    /// SHA-256 of the file, lower-case hex.
+    pub sha256: String,
+}
+
+/// Takes the bytes of a pre-authorised upload. The token in the path is
+/// the authorisation: single use, for a quarter of an hour, for exactly
+/// the declared type and size.
+#[utoipa::path(
+    put,
+    path = "/uploads/{token}",
+    tag = "messaging",
+    params(("token" = String, Path, description = "The upload's token, from its `upload_url`")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
+    responses((status = 200, description = "Stored", body = UploadedFile), Problems)
+)]
+async fn upload_file(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<ApiJson<UploadedFile>, ApiError> {
+    let now = Timestamp::now();
+    let hash = hex(&secrets::hash(&token));
+    let pending = attachments::pending_upload(state.db.conn(), &hash, now)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let key = state.keyring.facility(pending.facility_id).await?;
+    let file_name = attachments::Attachment::open(&key, &pending)?
+        .file_name
+        .unwrap_or_default();
+    let declared = pending.mime_type.clone().unwrap_or_default();
+    let sent_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !sent_type.to_ascii_lowercase().starts_with(&declared) {
+        return Err(ApiError::invalid(
+            "content_type",
+            format!("the upload was authorised for {declared}"),
+        ));
+    }
+    if i64::try_from(bytes.len()).ok() != pending.file_size {
+        return Err(ApiError::invalid(
+            "file",
+            format!(
+                "is {} bytes; the upload was authorised for {}",
+                bytes.len(),
+                pending.file_size.unwrap_or_default()
+            ),
+        ));
+    }
+    let accepted = state
+        .config
+        .upload_policy()
+        .check(&file_name, Some(&declared), &bytes)
+        .map_err(refused)?;
+    let stored = state
+        .files
+        .put(&key, pending.facility_id, pending.id, &bytes)
+        .await
+        .map_err(storage_failed)?;
+    let txn = state.db.begin().await?;
+    let updated = attachments::Entity::update_many()
+        .col_expr(
+            attachments::Column::Status,
+            Expr::value(attachments::AttachmentStatus::Stored.as_str()),
+        )
+        .col_expr(
+            attachments::Column::ObjectPath,
+            Expr::value(stored.object_path.clone()),
+        )
+        .col_expr(
+            attachments::Column::Sha256,
+            Expr::value(stored.sha256.clone()),
+        )
+        .col_expr(
+            attachments::Column::UploadTokenHash,
+            Expr::value(None::<String>),
+        )
+        .filter(attachments::Column::Id.eq(pending.id))
+        .filter(attachments::Column::Status.eq(attachments::AttachmentStatus::Pending.as_str()))
+        .exec(&*txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(ApiError::NotFound);
+    }
+    let event = AuditEvent::new(
+        AuditActor::Account {
+            id: pending.uploaded_by,
+            session_id: None,
+        },
+        AuditAction::Update,
+        RESOURCE,
+    )
+    .resource(pending.id)
+    .facility(pending.facility_id)
+    .changes(redact(
+        json!({ "status": { "from": "pending", "to": "stored" }, "size": accepted.size }),
+        &[],
+    ));
+    audit::commit(txn, vec![event]).await?;
+    Ok(ApiJson(UploadedFile {
+        attachment_id: pending.id,
+        size: stored.size,
+        sha256: stored.sha256,
+    }))
+}
+
+/// Downloads an attachment of a message that is still there: the
+/// conversation's participants and the facility's administrators only,
+/// every download audited.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/conversations/{conversation_id}/attachments/{attachment_id}",
+    tag = "messaging",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        ("attachment_id" = Uuid, Path, description = "The attachment"),
+    ),
+    responses((status = 200, description = "The file", content_type = "application/octet-stream"), Problems),
+    security(("bearer" = []))
+)]
+async fn download_attachment(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, conversation_id, attachment_id)): ApiPath<(Uuid, Uuid, Uuid)>,
+) -> Result<Response, ApiError> {
+    let scope = actor.facility(facility_id, Permission::ConversationRead)?;
+    let db = state.db.conn();
+    let access = conversations::reach(db, &actor, &scope, conversation_id).await?;
+    let row = downloadable(db, conversation_id, attachment_id).await?;
+    let key = state.keyring.facility(facility_id).await?;
+    let bytes = state
+        .files
+        .get(
+            &key,
+            row.id,
+            &row.object_path,
+            row.sha256.as_deref().unwrap_or_default(),
+        )
+        .await
+        .map_err(|error| match error {
+            FileStoreError::Missing(_) | FileStoreError::Corrupt(_) => {
+                tracing::error!(%error, attachment = %row.id, "an attachment cannot be read back");
+                ApiError::Unavailable(
+                    "the file cannot be read back; the operators have been told".to_owned(),
+                )
+            }
+            other => storage_failed(other),
+        })?;
+    let shown = Attachment::open(&key, &row)?;
+    state
+        .audit
+        .record(vec![
+            actor
+                .event(AuditAction::DocumentAccess, RESOURCE)
+                .resource(row.id)
+                .facility(facility_id)
+                .flag(ComplianceFlag::Phi)
+                .concerning(access.conversation.patient_id, None)
+                .changes(redact(
+                    json!({ "size": bytes.len(), "sha256": row.sha256 }),
+                    &[],
+                )),
+        ])
+        .await?;
+    Ok(file_response(bytes, &shown))
+}
+
+/// An attachment on a message that is still there.
+async fn downloadable(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    attachment_id: Uuid,
+) -> Result<attachments::Model, ApiError> {
+    let row = attachments::Entity::find_by_id(attachment_id)
+        .filter(attachments::Column::ConversationId.eq(conversation_id))
+        .one(db)
+        .await?
+        .filter(attachments::Model::is_stored)
+        .ok_or(ApiError::NotFound)?;
+    let Some(message_id) = row.message_id else {
+        return Err(ApiError::NotFound);
+    };
+    let message = messages::find(db, conversation_id, message_id).await?;
+    if message.is_none_or(|m| m.deleted_at.is_some()) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(row)
+}
+
+/// The file as a download the browser will not render inline or sniff.
+fn file_response(bytes: Vec<u8>, shown: &Attachment) -> Response {
+    let mut response = Body::from(bytes).into_response();
+    let headers = response.headers_mut();
+    let content_type = shown
+        .mime_type
+        .as_deref()
+        .and_then(|t| HeaderValue::from_str(t).ok())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_TYPE, content_type);
+    let name: String = shown
+        .file_name
+        .as_deref()
+        .unwrap_or("attachment")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

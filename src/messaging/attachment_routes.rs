@@ -23,10 +23,9 @@ use utoipa_axum::routes;
 
 use super::attachments::{self, Attachment, NewAttachment, UPLOAD_WINDOW_SECS};
 use super::conversations;
-use super::files::{AcceptedFile, FileStoreError, StoredFile, UploadRefusal};
-use super::message_routes::check_open;
-use super::messages::{self, Envelope, Message, NewMessage};
-use super::realtime::Notice;
+use super::files::{FileStoreError, UploadRefusal};
+use super::message_routes::{check_open, post};
+use super::messages::{self, Message, NewMessage};
 use crate::access::{Actor, Permission};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, ComplianceFlag, redact};
@@ -151,7 +150,6 @@ async fn post_with_file(
     checks.optional_text("body", posted.body.as_deref(), messages::MAX_BODY);
     checks.done()?;
     let key = state.keyring.facility(facility_id).await?;
-    let names_key = state.keyring.installation().await?;
     let id = new_id();
     let stored = state
         .files
@@ -168,12 +166,24 @@ async fn post_with_file(
         ai_confidence: None,
         attachment_ids: vec![id],
     };
-    let target = (facility_id, conversation_id, id);
-    let written = write_message(
-        &state, &actor, &key, &names_key, target, &new, &accepted, &stored,
-    )
-    .await;
-    match written {
+    // The file's row goes in the message's transaction, then on the message.
+    let file = attachments::seal_new(
+        &key,
+        NewAttachment {
+            id,
+            facility_id,
+            conversation_id,
+            message_id: None,
+            bucket: &bucket(&state),
+            object_path: stored.object_path.clone(),
+            file: &accepted,
+            stored: Some(&stored),
+            upload: None,
+            uploaded_by: actor.account_id(),
+            now: Timestamp::now(),
+        },
+    );
+    match post(&state, &actor, &scope, conversation_id, &new, Some(file)).await {
         Ok(shown) => Ok((StatusCode::CREATED, ApiJson(shown))),
         Err(error) => {
             if let Err(cleanup) = state.files.delete(&stored.object_path).await {
@@ -182,84 +192,6 @@ async fn post_with_file(
             Err(error)
         }
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn write_message(
-    state: &AppState,
-    actor: &Actor,
-    key: &crate::crypto::DataKey,
-    names_key: &crate::crypto::DataKey,
-    (facility_id, conversation_id, attachment_id): (Uuid, Uuid, Uuid),
-    new: &NewMessage,
-    accepted: &AcceptedFile,
-    stored: &StoredFile,
-) -> Result<Message, ApiError> {
-    let scope = actor.facility(facility_id, Permission::MessageSend)?;
-    let now = Timestamp::now();
-    let txn = state.db.begin().await?;
-    let access = conversations::reach_for_update(&*txn, actor, &scope, conversation_id).await?;
-    access.require_participant()?;
-    check_open(&*txn, &access).await?;
-    let seq = messages::next_seq(&*txn, conversation_id, now).await?;
-    let envelope = Envelope {
-        facility_id,
-        conversation_id,
-        seq,
-        sender_id: Some(actor.account_id()),
-        parent: None,
-        now,
-    };
-    let row = messages::seal_new(key, &envelope, new)
-        .insert(&*txn)
-        .await?;
-    let file = attachments::seal_new(
-        key,
-        NewAttachment {
-            id: attachment_id,
-            facility_id,
-            conversation_id,
-            message_id: Some(row.id),
-            bucket: &bucket(state),
-            object_path: stored.object_path.clone(),
-            file: accepted,
-            stored: Some(stored),
-            upload: None,
-            uploaded_by: actor.account_id(),
-            now,
-        },
-    )
-    .insert(&*txn)
-    .await?;
-    if let Some(me) = &access.participant {
-        conversations::mark_read(&*txn, me.id, seq).await?;
-    }
-    let names = super::senders::names(&*txn, names_key, std::slice::from_ref(&row)).await?;
-    let sender_name = row
-        .sender_id
-        .and_then(|id| names.get(&id).cloned().flatten());
-    let shown = Message::open(key, &row, sender_name)?
-        .with_attachments(Some(vec![Attachment::open(key, &file)?]));
-    let event = actor
-        .event(AuditAction::Create, "message")
-        .resource(row.id)
-        .facility(facility_id)
-        .flag(ComplianceFlag::Phi)
-        .concerning(access.conversation.patient_id, None)
-        .changes(redact(
-            json!({ "after": serde_json::to_value(&shown).unwrap_or_default() }),
-            &["body", "metadata", "sender_name", "file_name"],
-        ));
-    audit::commit(txn, vec![event]).await?;
-    state
-        .realtime
-        .publish(Notice::MessageCreated {
-            facility_id,
-            conversation_id,
-            message_id: row.id,
-        })
-        .await;
-    Ok(shown)
 }
 
 /// A file to upload by a pre-authorised URL.

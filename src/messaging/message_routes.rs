@@ -104,11 +104,29 @@ async fn post_message(
     };
     let scope = actor.facility(facility_id, permission)?;
     new.validate()?;
+    let shown = post(&state, &actor, &scope, conversation_id, &new, None).await?;
+    Ok((StatusCode::CREATED, ApiJson(shown)))
+}
+
+/// Writes a validated message in one transaction: the conversation's next
+/// sequence number under its lock, the files it names (`file`: one stored
+/// just now for it, written first), the sender's read marker and the audit
+/// event; then announces it. Shared by JSON posts and posts with a file.
+pub(super) async fn post(
+    state: &AppState,
+    actor: &Actor,
+    scope: &crate::access::FacilityScope,
+    conversation_id: Uuid,
+    new: &NewMessage,
+    file: Option<attachments::ActiveModel>,
+) -> Result<Message, ApiError> {
+    let facility_id = scope.facility_id();
+    let assistant = new.kind().is_assistant();
     let now = Timestamp::now();
     let key = state.keyring.facility(facility_id).await?;
     let names_key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
-    let access = conversations::reach_for_update(&*txn, &actor, &scope, conversation_id).await?;
+    let access = conversations::reach_for_update(&*txn, actor, scope, conversation_id).await?;
     if !assistant {
         access.require_participant()?;
     }
@@ -127,6 +145,9 @@ async fn post_message(
         ),
         None => None,
     };
+    if let Some(file) = file {
+        file.insert(&*txn).await?;
+    }
     let seq = messages::next_seq(&*txn, conversation_id, now).await?;
     let envelope = Envelope {
         facility_id,
@@ -136,13 +157,13 @@ async fn post_message(
         parent,
         now,
     };
-    let row = messages::seal_new(&key, &envelope, &new)
+    let row = messages::seal_new(&key, &envelope, new)
         .insert(&*txn)
         .await?;
     let files = attach(
         &*txn,
         &key,
-        &new,
+        new,
         conversation_id,
         actor.account_id(),
         row.id,
@@ -157,7 +178,7 @@ async fn post_message(
         .and_then(|id| names.get(&id).cloned().flatten());
     let shown = Message::open(&key, &row, sender_name)?.with_attachments(Some(files));
     let event =
-        message_event(&actor, AuditAction::Create, &access.conversation, row.id).changes(redact(
+        message_event(actor, AuditAction::Create, &access.conversation, row.id).changes(redact(
             json!({ "after": serde_json::to_value(&shown).unwrap_or_default() }),
             &["body", "metadata", "sender_name", "file_name"],
         ));
@@ -170,7 +191,7 @@ async fn post_message(
             message_id: row.id,
         })
         .await;
-    Ok((StatusCode::CREATED, ApiJson(shown)))
+    Ok(shown)
 }
 
 /// A conversation's messages with their senders' names: the latest page

@@ -40,8 +40,12 @@
 # BENCH_RT_SOCKETS, BENCH_RT_HANDSHAKES, BENCH_RT_HOLD, BENCH_RT_FANOUT,
 # CAREBASE_BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/postgres;
 # "none" skips PostgreSQL), BENCH_PG_OPTIONS (sslmode=disable),
-# BENCH_CAREBASE_BIN (a carebase binary to use instead of building
-# target/release/carebase). Needs cargo, curl, python3 and, for PostgreSQL,
+# BENCH_DB_MAX_CONNECTIONS (the server's pool size, CAREBASE_DB_MAX_CONNECTIONS;
+# the server's default, 10, when unset), BENCH_CAREBASE_BIN (a carebase
+# binary to use instead of building target/release/carebase), BENCH_KEEP=1
+# (keep the servers' data and logs, and print where). The warnings and
+# errors in each server's log are counted under the tables.
+# Needs cargo, curl, python3 and, for PostgreSQL,
 # psql. Raises the open-file limit (ulimit -n) to 65536, or to the hard
 # limit when it is lower; it must leave room for BENCH_RT_SOCKETS + 1000.
 set -euo pipefail
@@ -64,6 +68,7 @@ ADMIN_PASSWORD="bench administrator passphrase"
 # Long enough that no token or session ends during the run (the socket of
 # an expired access token is closed with 4001).
 TOKEN_TTL=14400
+POOL=${BENCH_DB_MAX_CONNECTIONS:-}
 
 # Both the server and the client inherit the limit from this shell.
 ulimit -n 65536 2>/dev/null || ulimit -n hard
@@ -88,7 +93,11 @@ PG_DB=""
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
   [ -n "$PG_DB" ] && psql "$PG_ADMIN_URL" -qc "drop database if exists \"$PG_DB\" with (force)" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    echo "bench: kept the servers' data and logs in $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
 }
 trap cleanup EXIT
 
@@ -101,6 +110,32 @@ wait_for() {
   done
   echo "bench: $1 did not answer" >&2
   exit 1
+}
+
+# The server log's warnings and errors, counted by kind.
+log_summary() { # backend log
+  local out line
+  out=$(python3 - "$2" <<'PY'
+import collections, re, sys
+counts = collections.Counter()
+for line in open(sys.argv[1], errors="replace"):
+    m = re.match(r"\S+\s+(ERROR|WARN)\s+(\S+)\s+(.*)", line)
+    if not m:
+        continue
+    level, target, rest = m.groups()
+    message = re.split(r"\s[\w.]+=", rest, maxsplit=1)[0]
+    why = re.search(r"\b(?:cause|error)=(\"[^\"]*\"|.*?)(?=\s[\w.]+=|$)", rest.rstrip())
+    key = f"{level} {target} {message}"
+    if why:
+        key += f" ({why.group(1).strip(chr(34))[:160]})"
+    counts[key] += 1
+for key, n in counts.most_common(10):
+    print(f"{n} × {key}")
+if not counts:
+    print("no warnings or errors")
+PY
+)
+  while IFS= read -r line; do NOTES+=("$1 server log: $line"); done <<<"$out"
 }
 
 stop_server() {
@@ -143,6 +178,7 @@ run_backend() { # backend database_url
   local env=(env -i PATH="$PATH" CAREBASE_LISTEN="127.0.0.1:$port" CAREBASE_DATA_DIR="$DATA"
     CAREBASE_ACCESS_TOKEN_TTL_SECS=$TOKEN_TTL CAREBASE_SESSION_IDLE_TIMEOUT_SECS=$TOKEN_TTL)
   [ -n "$2" ] && env+=(CAREBASE_DATABASE_URL="$2")
+  [ -n "$POOL" ] && env+=(CAREBASE_DB_MAX_CONNECTIONS="$POOL")
   echo "$ADMIN_PASSWORD" | "${env[@]}" "$CAREBASE" admin create \
     --email "$ADMIN_EMAIL" --password-stdin >"$DATA/admin.log" 2>&1
   "${env[@]}" "$CAREBASE" serve >"$DATA/server.log" 2>&1 &
@@ -156,7 +192,7 @@ run_backend() { # backend database_url
     echo "bench: $backend: $SOCKETS idle sockets" >&2
     bench "$backend" "the idle-socket run" idle --state "$state" --backend "$backend" \
       --server-pid "$SERVER_PID" --sockets "$SOCKETS" --concurrency "$HANDSHAKES" \
-      --hold "$HOLD" --fanout-messages "$FANOUT" || return 0
+      --hold "$HOLD" --fanout-messages "$FANOUT" || { log_summary "$backend" "$DATA/server.log"; return 0; }
   fi
   local level senders conversations
   for level in $LEVELS; do
@@ -165,9 +201,10 @@ run_backend() { # backend database_url
     echo "bench: $backend: $senders senders, $conversations conversations" >&2
     bench "$backend" "the $level throughput run" throughput --state "$state" --backend "$backend" \
       --senders "$senders" --conversations "$conversations" --duration "$DURATION" \
-      --warmup "$WARMUP" || return 0
+      --warmup "$WARMUP" || { log_summary "$backend" "$DATA/server.log"; return 0; }
   done
   stop_server
+  log_summary "$backend" "$DATA/server.log"
 }
 
 for backend in $BACKENDS; do
@@ -187,19 +224,23 @@ done
 
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo
-echo "carebase realtime messaging on $(nproc) cores ($(uname -m), ${CPU:-unknown CPU}); server and client on the same machine; ulimit -n $NOFILE"
+echo "carebase realtime messaging on $(nproc) cores ($(uname -m), ${CPU:-unknown CPU}); server and client on the same machine; ulimit -n $NOFILE; server database pool: ${POOL:-the default (10)} connections"
 echo
-echo "Send → receive: closed-loop senders (POST …/messages, then wait for its message.created on the receiver's socket), ${WARMUP} s warm-up, ${DURATION} s measured; latency in ms from just before the POST to the event read off the socket; HTTP = the POST's own answer time:"
-echo
-echo "| backend | workload | msg/s | p50 ms | p99 ms | max ms | HTTP p50 ms | HTTP p99 ms | measured / sent | errors |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
-[ ${#ROWS[@]} -gt 0 ] && printf '%s\n' "${ROWS[@]}"
-echo
-echo "Idle WebSockets (server process; per-socket cost = RSS difference / sockets open):"
-echo
-echo "| backend | workload | figure |"
-echo "|---|---|---|"
-[ ${#MEM_ROWS[@]} -gt 0 ] && printf '%s\n' "${MEM_ROWS[@]}"
+if [ ${#ROWS[@]} -gt 0 ]; then
+  echo "Send → receive: closed-loop senders (POST …/messages, then wait for its message.created on the receiver's socket), ${WARMUP} s warm-up, ${DURATION} s measured; latency in ms from just before the POST to the event read off the socket; HTTP = the POST's own answer time:"
+  echo
+  echo "| backend | workload | msg/s | p50 ms | p99 ms | max ms | HTTP p50 ms | HTTP p99 ms | samples / POSTs | errors |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+  printf '%s\n' "${ROWS[@]}"
+  echo
+fi
+if [ ${#MEM_ROWS[@]} -gt 0 ]; then
+  echo "Idle WebSockets (server process; per-socket cost = RSS difference / sockets open; the second per-socket figure leaves out the first tenth, so the memory the set-up's password hashing left to the allocator does not count):"
+  echo
+  echo "| backend | workload | figure |"
+  echo "|---|---|---|"
+  printf '%s\n' "${MEM_ROWS[@]}"
+fi
 if [ ${#NOTES[@]} -gt 0 ]; then
   echo
   printf '%s\n' "${NOTES[@]}"

@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::Message as Frame;
+use tokio_tungstenite::tungstenite::protocol::{Message as Frame, WebSocketConfig};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -191,7 +191,9 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Res<Value> {
-        let mut request = self.http.request(method.clone(), format!("{}{path}", self.base));
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -346,11 +348,7 @@ async fn setup(base: String, admin_email: &str, admin_password: &str, path: Path
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     let (sender_token, sender_id) = api
-        .nurse(
-            &admin,
-            &facility,
-            &format!("rt-sender-{tag}@bench.example"),
-        )
+        .nurse(&admin, &facility, &format!("rt-sender-{tag}@bench.example"))
         .await?;
     let (receiver_token, receiver_id) = api
         .nurse(
@@ -385,7 +383,12 @@ async fn open_socket(url: &str, token: &str) -> Res<Ws> {
             .parse()
             .map_err(|_| "the token is not a header value".to_owned())?,
     );
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
+    // Small buffers: 10,000 sockets with tungstenite's defaults (128 KiB
+    // each way) would cost the client over a gigabyte.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0);
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
         .await
         .map_err(|e| format!("WebSocket handshake: {e}"))?;
     Ok(ws)
@@ -622,7 +625,7 @@ async fn send_loop(
                 let status = response.status();
                 match response.text().await {
                     Ok(text) if status.as_u16() == 201 => Ok(text),
-                    Ok(text) => Err(format!("HTTP {status}: {text}")),
+                    Ok(text) => Err(problem(status, &text)),
                     Err(e) => Err(e.to_string()),
                 }
             }
@@ -654,7 +657,9 @@ async fn send_loop(
             Some(at) => {
                 report.arrivals.push(at);
                 if measured {
-                    report.end_to_end.push(at.saturating_duration_since(started));
+                    report
+                        .end_to_end
+                        .push(at.saturating_duration_since(started));
                     report.http.push(answered - started);
                 }
             }
@@ -662,6 +667,25 @@ async fn send_loop(
         }
     }
     report
+}
+
+/// A failed answer in a few words: its status and the problem's detail.
+fn problem(status: reqwest::StatusCode, text: &str) -> String {
+    let detail = serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v["detail"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| text.to_owned());
+    let detail: String = detail.chars().take(120).collect();
+    format!("HTTP {status}: {detail}")
+}
+
+/// Milliseconds, or "-" when there was nothing to measure.
+fn ms(value: f64) -> String {
+    if value.is_nan() {
+        "-".to_owned()
+    } else {
+        format!("{value:.2}")
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -690,7 +714,10 @@ async fn throughput(
     for i in 0..conversations {
         ids.push(
             state
-                .start_conversation(&api, &format!("realtime bench {senders}x{conversations} #{i}"))
+                .start_conversation(
+                    &api,
+                    &format!("realtime bench {senders}x{conversations} #{i}"),
+                )
                 .await?,
         );
     }
@@ -787,15 +814,21 @@ async fn throughput(
     let workload = if conversations == senders {
         format!("{senders} sender{} × own conversation", plural(senders))
     } else {
-        format!("{senders} senders → {conversations} conversation{}", plural(conversations))
+        format!(
+            "{senders} senders → {conversations} conversation{}",
+            plural(conversations)
+        )
     };
     println!(
-        "ROW | {backend} | {workload} | {rate:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} / {} | {} |",
-        percentile(&all.end_to_end, 50.0),
-        percentile(&all.end_to_end, 99.0),
-        all.end_to_end.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0),
-        percentile(&all.http, 50.0),
-        percentile(&all.http, 99.0),
+        "ROW | {backend} | {workload} | {rate:.0} | {} | {} | {} | {} | {} | {} / {} | {} |",
+        ms(percentile(&all.end_to_end, 50.0)),
+        ms(percentile(&all.end_to_end, 99.0)),
+        ms(all
+            .end_to_end
+            .last()
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)),
+        ms(percentile(&all.http, 50.0)),
+        ms(percentile(&all.http, 99.0)),
         all.end_to_end.len(),
         all.sent,
         if problems.is_empty() {
@@ -856,7 +889,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -876,7 +909,9 @@ async fn idle(
     let state = State::load(&path)?;
     let api = Api::new(&state.base)?;
     let pid = server_pid.to_string();
-    let conversation = state.start_conversation(&api, "realtime bench idle").await?;
+    let conversation = state
+        .start_conversation(&api, "realtime bench idle")
+        .await?;
     let n = thousands(sockets);
     // Let the server settle after the set-up requests.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -885,43 +920,65 @@ async fn idle(
     let tally = Arc::new(SocketTally::default());
     let (stop, stop_rx) = watch::channel(false);
     let url = state.ws_url();
-    let opening = Instant::now();
-    let opened: Vec<Res<tokio::task::JoinHandle<()>>> = futures_util::stream::iter(0..sockets)
-        .map(|_| {
-            let url = &url;
-            let token = &state.receiver_token;
-            let conversation = &conversation;
-            let arrivals = arrivals.clone();
-            let stop_rx = stop_rx.clone();
-            let tally = tally.clone();
-            async move {
-                let mut ws = open_socket(url, token).await?;
-                subscribe(&mut ws, std::slice::from_ref(conversation)).await?;
-                Ok(tokio::spawn(read_events(ws, stop_rx, tally, move |id, at| {
-                    let _ = arrivals.send((id, at));
-                })))
-            }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    let open_secs = opening.elapsed().as_secs_f64();
+    let open_many = |count: usize| {
+        let url = url.clone();
+        let token = state.receiver_token.clone();
+        let conversation = conversation.clone();
+        let arrivals = arrivals.clone();
+        let stop_rx = stop_rx.clone();
+        let tally = tally.clone();
+        futures_util::stream::iter(0..count)
+            .map(move |_| {
+                let (url, token, conversation) = (url.clone(), token.clone(), conversation.clone());
+                let arrivals = arrivals.clone();
+                let stop_rx = stop_rx.clone();
+                let tally = tally.clone();
+                async move {
+                    let mut ws = open_socket(&url, &token).await?;
+                    subscribe(&mut ws, std::slice::from_ref(&conversation)).await?;
+                    Ok(tokio::spawn(read_events(
+                        ws,
+                        stop_rx,
+                        tally,
+                        move |id, at| {
+                            let _ = arrivals.send((id, at));
+                        },
+                    )))
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect::<Vec<Res<tokio::task::JoinHandle<()>>>>()
+    };
     let mut handles = Vec::new();
     let mut failures = 0usize;
     let mut first_failure = None;
-    for result in opened {
-        match result {
-            Ok(handle) => handles.push(handle),
-            Err(error) => {
-                failures += 1;
-                first_failure.get_or_insert(error);
+    let mut keep = |opened: Vec<Res<tokio::task::JoinHandle<()>>>| {
+        for result in opened {
+            match result {
+                Ok(handle) => handles.push(handle),
+                Err(error) => {
+                    failures += 1;
+                    first_failure.get_or_insert(error);
+                }
             }
         }
-    }
+    };
+    // A tenth first, to measure the cost of the other nine tenths alone
+    // (the "before" figure holds what the set-up left to the allocator).
+    let first = sockets / 10;
+    let opening = Instant::now();
+    keep(open_many(first).await);
+    let mut open_secs = opening.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let at_first = memory_of(&pid)?;
+    let resumed = Instant::now();
+    keep(open_many(sockets - first).await);
+    open_secs += resumed.elapsed().as_secs_f64();
     let open = handles.len();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = memory_of(&pid)?;
     let per_socket = (after.rss_kb as f64 - before.rss_kb as f64) / open.max(1) as f64;
+    let marginal = (after.rss_kb as f64 - at_first.rss_kb as f64) / (sockets - first).max(1) as f64;
     println!(
         "MEM | {backend} | idle sockets: server before opening | {} |",
         shown(&before)
@@ -938,6 +995,13 @@ async fn idle(
     println!(
         "MEM | {backend} | idle sockets: server RSS per socket ((with − before) / {}) | {per_socket:.1} KiB |",
         thousands(open)
+    );
+    println!(
+        "MEM | {backend} | idle sockets: server RSS per socket, from {} to {} open ({} at {}) | {marginal:.1} KiB |",
+        thousands(first),
+        thousands(open),
+        mib(at_first.rss_kb),
+        thousands(first),
     );
     if hold > 0.0 {
         tokio::time::sleep(Duration::from_secs_f64(hold)).await;
@@ -960,7 +1024,7 @@ async fn idle(
     let mut expected = 0usize;
     let mut strays = 0usize;
     for k in 0..fanout_messages {
-        let alive = open - tally.lost.load(Ordering::Relaxed) as usize;
+        let alive = open.saturating_sub(tally.lost.load(Ordering::Relaxed) as usize);
         expected += alive;
         let started = Instant::now();
         let answer = api
@@ -972,7 +1036,9 @@ async fn idle(
             .await
             .map_err(|e| format!("fan-out post: {e}"))?;
         if answer.status().as_u16() != 201 {
-            return Err(format!("fan-out post: HTTP {}", answer.status()));
+            let status = answer.status();
+            let text = answer.text().await.unwrap_or_default();
+            return Err(format!("fan-out post: {}", problem(status, &text)));
         }
         let id = text_of(
             &answer.json::<Value>().await.map_err(|e| e.to_string())?,
@@ -1001,10 +1067,15 @@ async fn idle(
         };
         let firsts: Vec<String> = fanout
             .iter()
-            .map(|t| t.first().map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64() * 1000.0)))
+            .map(|t| {
+                t.first().map_or("-".to_owned(), |d| {
+                    format!("{:.1}", d.as_secs_f64() * 1000.0)
+                })
+            })
             .collect();
         println!(
-            "MEM | {backend} | fan-out: {fanout_messages} messages one at a time, each to the {n} sockets (ms from POST, per message) | first {}, p50 {}, last {}; {} / {} events received{} |",
+            "MEM | {backend} | fan-out: {fanout_messages} message{} one at a time, each to the {n} sockets (ms from POST, per message) | first {}, p50 {}, last {}; {} / {} events received{} |",
+            plural(fanout_messages),
             firsts.join("/"),
             figure(50.0),
             figure(100.0),

@@ -462,15 +462,21 @@ pub async fn reach_for_update(
     scope: &FacilityScope,
     conversation_id: Uuid,
 ) -> Result<Access, ApiError> {
-    lock(db, conversation_id).await?;
+    lock(db, scope.facility_id(), conversation_id).await?;
     reach(db, actor, scope, conversation_id).await
 }
 
-/// Takes the conversation's row lock by writing to it.
-async fn lock(db: &impl ConnectionTrait, conversation_id: Uuid) -> Result<(), DbErr> {
+/// Takes the conversation's row lock by writing to it (only within the
+/// scope's facility: a caller cannot hold up another facility's rows).
+async fn lock(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    conversation_id: Uuid,
+) -> Result<(), DbErr> {
     Entity::update_many()
         .col_expr(Column::LastSeq, Expr::col(Column::LastSeq))
         .filter(Column::Id.eq(conversation_id))
+        .filter(Column::FacilityId.eq(facility_id))
         .exec(db)
         .await?;
     Ok(())
@@ -489,18 +495,28 @@ pub async fn current_participant(
         .await
 }
 
-/// The conversations among `ids` that `account_id` currently takes part in.
+/// The conversations among `ids` that `account_id` currently takes part
+/// in, with their facilities.
 pub async fn participating(
     db: &impl ConnectionTrait,
     account_id: Uuid,
     ids: &[Uuid],
-) -> Result<Vec<Uuid>, DbErr> {
-    participant::Entity::find()
+) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
+    Entity::find()
         .select_only()
-        .column(participant::Column::ConversationId)
-        .filter(participant::Column::AccountId.eq(account_id))
-        .filter(participant::Column::ConversationId.is_in(ids.iter().copied()))
-        .filter(participant::Column::LeftAt.is_null())
+        .column(Column::Id)
+        .column(Column::FacilityId)
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .filter(
+            Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(participant::Column::ConversationId)
+                    .from(participant::Entity)
+                    .and_where(participant::Column::AccountId.eq(account_id))
+                    .and_where(participant::Column::LeftAt.is_null())
+                    .to_owned(),
+            ),
+        )
         .into_tuple()
         .all(db)
         .await

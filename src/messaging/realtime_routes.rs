@@ -303,8 +303,16 @@ async fn subscribe(
                 return json!({"type": "error", "detail": "try again"});
             }
         };
-    let (accepted, refused): (Vec<Uuid>, Vec<Uuid>) =
-        wanted.into_iter().partition(|id| taking_part.contains(id));
+    // Taking part, and still holding `conversation:read` in its facility.
+    let readable = |id: &Uuid| {
+        taking_part.iter().any(|(conversation, facility)| {
+            conversation == id
+                && actor
+                    .permissions_in(*facility)
+                    .contains(&Permission::ConversationRead)
+        })
+    };
+    let (accepted, refused): (Vec<Uuid>, Vec<Uuid>) = wanted.into_iter().partition(readable);
     state.realtime.hub().subscribe(socket, &accepted);
     json!({"type": "subscribed", "conversation_ids": accepted, "refused": refused})
 }

@@ -35,6 +35,7 @@ on_both_backends!(
     pre_authorised_uploads_are_single_use_and_attach_to_a_message,
     many_senders_at_once_never_wait_on_the_pool_they_hold,
     attachments_can_live_in_an_s3_bucket,
+    a_socket_follows_only_conversations_of_facilities_it_still_belongs_to,
 );
 
 /// A facility with a patient who has a portal account, and a doctor.
@@ -1775,5 +1776,58 @@ async fn attachments_can_live_in_an_s3_bucket(backend: TestBackend) {
         object_store::path::Path::from(format!("facilities/{}/attachments/{file}", w.facility));
     let object = raw.get(&path).await.unwrap();
     assert_no_plaintext(&object.bytes().await.unwrap(), &["Quillfeather", "%PDF"]);
+    app.stop().await;
+}
+
+/// Taking part is not enough once the account's role in the facility is
+/// revoked: a socket (of an account still a member elsewhere) is refused
+/// the conversation.
+async fn a_socket_follows_only_conversations_of_facilities_it_still_belongs_to(
+    backend: TestBackend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let w = ward(&app).await;
+    let elsewhere = app.facility("Elsewhere").await;
+    let granted = json_of(
+        app.call(
+            &w.admin.token,
+            Method::GET,
+            &format!("/facilities/{}/memberships", w.facility),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let membership = granted["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["account_id"] == json!(w.nurse.account_id))
+        .map(id)
+        .unwrap();
+    let sysadmin = app.system_admin().await;
+    let also = app
+        .call(
+            &sysadmin.token,
+            Method::POST,
+            &format!("/facilities/{elsewhere}/memberships"),
+            Some(json!({"account_id": w.nurse.account_id, "role": "nurse"})),
+        )
+        .await;
+    assert_eq!(also.status(), 201);
+    let revoked = app
+        .call(
+            &w.admin.token,
+            Method::DELETE,
+            &format!("/facilities/{}/memberships/{membership}", w.facility),
+            None,
+        )
+        .await;
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+    let nurse = app.sign_in(&w.nurse.email).await;
+    let mut socket = Socket::open(app.addr, nurse["access_token"].as_str().unwrap()).await;
+    let ack = socket.subscribe(&[w.conversation]).await;
+    assert_eq!(ack["conversation_ids"], json!([]));
+    assert_eq!(ack["refused"], json!([w.conversation]));
     app.stop().await;
 }

@@ -87,6 +87,8 @@ pub struct Actor {
     memberships: Vec<Membership>,
     /// For an API key: its scopes, already narrowed to what its creator holds.
     key_permissions: Option<BTreeSet<Permission>>,
+    /// When the access token used expires (Unix seconds); none for an API key.
+    token_expires_at: Option<i64>,
     pub request: RequestInfo,
 }
 
@@ -149,6 +151,7 @@ impl Actor {
             },
             memberships: signed_in.memberships,
             key_permissions: None,
+            token_expires_at: Some(claims.exp),
             request,
         })
     }
@@ -184,6 +187,7 @@ impl Actor {
             },
             memberships: creator_memberships,
             key_permissions: Some(key_permissions),
+            token_expires_at: None,
             request,
         })
     }
@@ -194,6 +198,13 @@ impl Actor {
             Principal::Account { account_id, .. } => account_id,
             Principal::ApiKey { created_by, .. } => created_by,
         }
+    }
+
+    /// When the access token the actor used expires (Unix seconds): what a
+    /// long-lived connection (the realtime socket) must not outlive. None
+    /// for an API key.
+    pub fn token_expires_at(&self) -> Option<i64> {
+        self.token_expires_at
     }
 
     /// The session, when the actor signed in.

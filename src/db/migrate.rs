@@ -107,6 +107,56 @@ fn names(migrations: Vec<sea_orm_migration::Migration>) -> Vec<String> {
 pub mod schema {
     use sea_orm_migration::prelude::*;
 
+    /// A column (or table) named by a string.
+    pub fn col(name: &str) -> Alias {
+        Alias::new(name)
+    }
+
+    /// A reference that must be there.
+    pub fn uuid(name: &str) -> ColumnDef {
+        ColumnDef::new(col(name)).uuid().not_null().to_owned()
+    }
+
+    /// A reference that may be absent.
+    pub fn optional_uuid(name: &str) -> ColumnDef {
+        ColumnDef::new(col(name)).uuid().to_owned()
+    }
+
+    /// A sealed field (see `crypto::RowSealer`); absent when not given.
+    pub fn sealed(name: &str) -> ColumnDef {
+        ColumnDef::new(col(name)).binary().to_owned()
+    }
+
+    /// Creates a context's `tables` in order, then its plain and unique
+    /// indexes (named by [`index`] and [`unique_index`]).
+    pub async fn create_all(
+        manager: &SchemaManager<'_>,
+        tables: Vec<TableCreateStatement>,
+        indexes: &[(&str, &[&str])],
+        unique: &[(&str, &[&str])],
+    ) -> Result<(), DbErr> {
+        for table in tables {
+            manager.create_table(table).await?;
+        }
+        for (table, columns) in indexes {
+            manager.create_index(index(table, columns)).await?;
+        }
+        for (table, columns) in unique {
+            manager.create_index(unique_index(table, columns)).await?;
+        }
+        Ok(())
+    }
+
+    /// Drops `tables` in order (children first).
+    pub async fn drop_all(manager: &SchemaManager<'_>, tables: &[&str]) -> Result<(), DbErr> {
+        for table in tables {
+            manager
+                .drop_table(Table::drop().table(col(table)).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+
     /// A UUID primary key (the value is a v7 UUID made by [`crate::db::new_id`]).
     pub fn id(column: impl IntoIden) -> ColumnDef {
         ColumnDef::new(column)

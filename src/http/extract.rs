@@ -98,11 +98,18 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// A page of `items` fetched with `limit`; `id` gives an item's cursor.
     pub fn new(items: Vec<T>, limit: u64, id: impl Fn(&T) -> Uuid) -> Self {
-        let next_cursor = if items.len() as u64 == limit {
-            items.last().map(id)
-        } else {
-            None
-        };
+        let next_cursor = next_cursor(&items, limit, id);
         Self { items, next_cursor }
+    }
+}
+
+/// The cursor of the page after `items`, fetched with `limit`: the last
+/// item's, when the page is full (there may be more). For lists whose
+/// cursor is not an id (a message's `seq`).
+pub fn next_cursor<T, C>(items: &[T], limit: u64, cursor: impl Fn(&T) -> C) -> Option<C> {
+    if items.len() as u64 == limit {
+        items.last().map(cursor)
+    } else {
+        None
     }
 }

@@ -69,6 +69,16 @@ pub enum Standing {
     Deleted,
 }
 
+/// An account's sealed `full_name`, opened: for showing who wrote
+/// something (a message's sender) without opening the whole account.
+pub fn open_name(
+    key: &DataKey,
+    account_id: Uuid,
+    sealed: &Sealed,
+) -> Result<String, crate::crypto::CryptoError> {
+    key.open_string(field("full_name", account_id), sealed)
+}
+
 fn field(column: &'static str, id: Uuid) -> FieldRef<'static> {
     FieldRef::new(TABLE, column, id)
 }

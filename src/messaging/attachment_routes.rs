@@ -261,7 +261,7 @@ async fn authorise_upload(
             object_path: String::new(),
             file: &accepted,
             stored: None,
-            upload: Some((hex(&hash), expires_at)),
+            upload: Some((crate::audit::chain::hex(&hash), expires_at)),
             uploaded_by: actor.account_id(),
             now,
         },
@@ -286,10 +286,6 @@ async fn authorise_upload(
             expires_at,
         }),
     ))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What an upload stored.
@@ -319,7 +315,7 @@ async fn upload_file(
     bytes: Bytes,
 ) -> Result<ApiJson<UploadedFile>, ApiError> {
     let now = Timestamp::now();
-    let hash = hex(&secrets::hash(&token));
+    let hash = crate::audit::chain::hex(&secrets::hash(&token));
     let pending = attachments::pending_upload(state.db.conn(), &hash, now)
         .await?
         .ok_or(ApiError::NotFound)?;

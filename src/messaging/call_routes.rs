@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 
 use super::calls::{self, CallStatus, CallStatusChange, NewCall, PHI_FIELDS, VideoCall};
 use super::conversations::{self, Access};
+use super::message_routes::check_open;
 use super::realtime::Notice;
 use super::video::{self, RoomRequest};
 use crate::access::{Actor, FacilityScope, Permission};
@@ -61,17 +62,7 @@ async fn callable(
 ) -> Result<Access, ApiError> {
     let access = conversations::reach(db, actor, scope, conversation_id).await?;
     access.require_participant()?;
-    if !access.conversation.conversation_status().is_open() {
-        return Err(ApiError::Conflict(format!(
-            "the conversation is `{}`; no calls in it",
-            access.conversation.conversation_status()
-        )));
-    }
-    if !super::direct::link_is_active(db, &access.conversation).await? {
-        return Err(ApiError::Conflict(
-            "the care-team link of this conversation is not active".to_owned(),
-        ));
-    }
+    check_open(db, &access).await?;
     Ok(access)
 }
 
@@ -267,9 +258,7 @@ async fn list_calls(
                 .collect(),
         )
         .await?;
-    let next_cursor = (items.len() as u64 == limit)
-        .then(|| items.last().map(|c| c.id))
-        .flatten();
+    let next_cursor = crate::http::extract::next_cursor(&items, limit, |c| c.id);
     Ok(ApiJson(CallPage { items, next_cursor }))
 }
 

@@ -148,7 +148,7 @@ pub(super) async fn post(
     if let Some(file) = file {
         file.insert(&*txn).await?;
     }
-    let seq = messages::next_seq(&*txn, conversation_id, now).await?;
+    let seq = messages::next_seq(&*txn, &access.conversation, now).await?;
     let envelope = Envelope {
         facility_id,
         conversation_id,
@@ -250,9 +250,7 @@ async fn list_messages(
             .changes(redact(json!({ "seq": seqs }), &[]));
         state.audit.record(vec![event]).await?;
     }
-    let next_cursor = (items.len() as u64 == limit)
-        .then(|| items.last().map(|m| m.seq))
-        .flatten();
+    let next_cursor = crate::http::extract::next_cursor(&items, limit, |m| m.seq);
     Ok(ApiJson(MessagePage { items, next_cursor }))
 }
 

@@ -333,29 +333,29 @@ pub struct MessagePage {
     pub next_cursor: Option<i64>,
 }
 
-/// Takes the conversation's next sequence number and stamps its last
-/// message time. The update holds the conversation's row lock until the
-/// transaction ends, so messages of one conversation commit in order.
+/// Takes the next sequence number of `conversation`, read after its row
+/// lock was taken in this transaction (`conversations::reach_for_update`),
+/// and stamps its last message time. Holding the lock, the number read is
+/// the current one; the update checks it all the same.
 pub async fn next_seq(
     db: &impl ConnectionTrait,
-    conversation_id: Uuid,
+    conversation: &conversations::Model,
     now: Timestamp,
 ) -> Result<i64, DbErr> {
     use conversations::Column;
-    conversations::Entity::update_many()
-        .col_expr(Column::LastSeq, Expr::col(Column::LastSeq).add(1))
+    let seq = conversation.last_seq + 1;
+    let updated = conversations::Entity::update_many()
+        .col_expr(Column::LastSeq, Expr::value(seq))
         .col_expr(Column::LastMessageAt, Expr::value(now))
         .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Id.eq(conversation_id))
+        .filter(Column::Id.eq(conversation.id))
+        .filter(Column::LastSeq.eq(conversation.last_seq))
         .exec(db)
         .await?;
-    conversations::Entity::find_by_id(conversation_id)
-        .select_only()
-        .column(Column::LastSeq)
-        .into_tuple::<i64>()
-        .one(db)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("conversation".to_owned()))
+    if updated.rows_affected != 1 {
+        return Err(DbErr::RecordNotUpdated);
+    }
+    Ok(seq)
 }
 
 /// What a new message row holds besides its body.

@@ -5,7 +5,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::db::migrate::schema;
+use crate::db::migrate::schema::{self, col, optional_uuid, sealed, uuid};
 
 // The allowed values as they were when this migration was written; a test
 // keeps them equal to the types. A later value needs a later migration.
@@ -36,22 +36,6 @@ pub(super) const CALL_STATUSES: [&str; 7] = [
     "canceled",
     "failed",
 ];
-
-fn col(name: &str) -> Alias {
-    Alias::new(name)
-}
-
-fn uuid(name: &str) -> ColumnDef {
-    ColumnDef::new(col(name)).uuid().not_null().to_owned()
-}
-
-fn optional_uuid(name: &str) -> ColumnDef {
-    ColumnDef::new(col(name)).uuid().to_owned()
-}
-
-fn sealed(name: &str) -> ColumnDef {
-    ColumnDef::new(col(name)).binary().to_owned()
-}
 
 fn counter(name: &str) -> ColumnDef {
     ColumnDef::new(col(name))
@@ -124,34 +108,19 @@ const TABLES: [&str; 6] = [
 #[async_trait::async_trait]
 impl MigrationTrait for CreateMessaging {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
+        let tables = vec![
             conversations(),
             participants(),
             messages(),
             message_edits(),
             attachments(),
             video_calls(),
-        ] {
-            manager.create_table(table).await?;
-        }
-        for (table, columns) in INDEXES {
-            manager.create_index(schema::index(table, columns)).await?;
-        }
-        for (table, columns) in UNIQUE {
-            manager
-                .create_index(schema::unique_index(table, columns))
-                .await?;
-        }
-        Ok(())
+        ];
+        schema::create_all(manager, tables, &INDEXES, &UNIQUE).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in TABLES {
-            manager
-                .drop_table(Table::drop().table(col(table)).to_owned())
-                .await?;
-        }
-        Ok(())
+        schema::drop_all(manager, &TABLES).await
     }
 }
 

@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, State};
-use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -84,7 +83,6 @@ async fn realtime(
     State(state): State<AppState>,
     actor: Actor,
     Upgrade(upgrade): Upgrade,
-    parts: RequestHeaders,
 ) -> Result<Response, ApiError> {
     if actor
         .facilities_with(Permission::ConversationRead)
@@ -100,7 +98,7 @@ async fn realtime(
                 .to_owned(),
         ));
     };
-    let expires_at = parts.token_expiry(&state);
+    let expires_at = actor.token_expires_at();
     Ok(upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
@@ -108,31 +106,6 @@ async fn realtime(
         .max_frame_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| serve(state, actor, expires_at, socket))
         .into_response())
-}
-
-/// The bearer token's headers, to close the socket when it expires.
-pub struct RequestHeaders(Option<String>);
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestHeaders {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(|t| t.trim().to_owned()),
-        ))
-    }
-}
-
-impl RequestHeaders {
-    fn token_expiry(&self, state: &AppState) -> Option<i64> {
-        let token = self.0.as_deref()?;
-        state.identity.tokens.verify(token).map(|claims| claims.exp)
-    }
 }
 
 #[derive(Deserialize)]

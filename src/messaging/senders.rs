@@ -10,7 +10,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::ConnectionTrait;
 
 use super::messages;
-use crate::crypto::{DataKey, FieldRef};
+use crate::crypto::DataKey;
 use crate::identity::accounts;
 
 /// Each sender of `rows` and their name, when they gave one. Reads on
@@ -40,7 +40,7 @@ pub async fn names(
         .into_iter()
         .map(|(id, sealed)| {
             let name = sealed
-                .map(|s| key.open_string(FieldRef::new(accounts::TABLE, "full_name", id), &s))
+                .map(|s| accounts::open_name(key, id, &s))
                 .transpose()?;
             Ok((id, name))
         })

@@ -4,7 +4,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::db::migrate::schema;
+use crate::db::migrate::schema::{self, col, optional_uuid, sealed, uuid};
 
 // The allowed values as they were when this migration was written; a test
 // keeps them equal to the types. A later value needs a later migration.
@@ -30,28 +30,12 @@ pub(super) const REMINDER_STATUSES: [&str; 4] = ["pending", "sent", "cancelled",
 pub(super) const WAITLIST_STATUSES: [&str; 5] =
     ["waiting", "offered", "booked", "cancelled", "expired"];
 
-fn col(name: &str) -> Alias {
-    Alias::new(name)
-}
-
-fn uuid(name: &str) -> ColumnDef {
-    ColumnDef::new(col(name)).uuid().not_null().to_owned()
-}
-
-fn optional_uuid(name: &str) -> ColumnDef {
-    ColumnDef::new(col(name)).uuid().to_owned()
-}
-
 fn minutes(name: &str, default: i32) -> ColumnDef {
     ColumnDef::new(col(name))
         .integer()
         .not_null()
         .default(default)
         .to_owned()
-}
-
-fn sealed(name: &str) -> ColumnDef {
-    ColumnDef::new(col(name)).binary().to_owned()
 }
 
 pub struct CreateScheduling;
@@ -110,7 +94,7 @@ const TABLES: [&str; 10] = [
 #[async_trait::async_trait]
 impl MigrationTrait for CreateScheduling {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
+        let tables = vec![
             schedules(),
             working_hours(),
             availability_blocks(),
@@ -121,27 +105,12 @@ impl MigrationTrait for CreateScheduling {
             waitlist(),
             waitlist_providers(),
             calendar_feeds(),
-        ] {
-            manager.create_table(table).await?;
-        }
-        for (table, columns) in INDEXES {
-            manager.create_index(schema::index(table, columns)).await?;
-        }
-        for (table, columns) in UNIQUE {
-            manager
-                .create_index(schema::unique_index(table, columns))
-                .await?;
-        }
-        Ok(())
+        ];
+        schema::create_all(manager, tables, &INDEXES, &UNIQUE).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in TABLES {
-            manager
-                .drop_table(Table::drop().table(col(table)).to_owned())
-                .await?;
-        }
-        Ok(())
+        schema::drop_all(manager, &TABLES).await
     }
 }
 

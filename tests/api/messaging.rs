@@ -36,6 +36,7 @@ on_both_backends!(
     many_senders_at_once_never_wait_on_the_pool_they_hold,
     attachments_can_live_in_an_s3_bucket,
     a_socket_follows_only_conversations_of_facilities_it_still_belongs_to,
+    link_and_message_changes_are_audited_with_their_patient_and_no_text,
 );
 
 /// A facility with a patient who has a portal account, and a doctor.
@@ -1464,7 +1465,11 @@ async fn files_go_with_their_message_sealed_and_downloads_are_audited(backend: T
 }
 
 async fn bad_uploads_are_refused_and_leave_nothing_behind(backend: TestBackend) {
-    let app = TestApp::spawn_with(backend, |c| c.upload_max_bytes = 4096).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.upload_max_bytes = 4096;
+        c.http_body_limit_bytes = 4096;
+    })
+    .await;
     let w = ward(&app).await;
     let path = w.path("/attachments");
     let big = [PDF, &vec![b'x'; 5000]].concat();
@@ -1510,11 +1515,12 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind(backend: TestBackend) 
         .await;
         assert_eq!(refused["errors"][0]["field"], field, "{refused}");
     }
-    // Past the upload limit (the larger of the general body limit, 1 MiB,
-    // and the file limit plus the form's framing), the server refuses the
-    // body itself.
-    let huge = vec![b'x'; 1_200_000];
-    problem(
+    // Past the upload limit (the larger of the general body limit and the
+    // file limit plus 64 KiB of form framing: 69,632 bytes here), the
+    // server refuses the body itself. Small enough for the loopback buffer,
+    // so the client finishes writing before the refusal arrives.
+    let huge = vec![b'x'; 72 * 1024];
+    let refused = problem(
         post_file(
             &app,
             &w.physician.token,
@@ -1527,6 +1533,10 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind(backend: TestBackend) 
         "payload-too-large",
     )
     .await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("69632 bytes"),
+        "{refused}"
+    );
     // Someone outside the conversation stores nothing either.
     let outsider = app.person(&[(Some(w.facility), Role::Physician)]).await;
     problem(
@@ -1829,5 +1839,66 @@ async fn a_socket_follows_only_conversations_of_facilities_it_still_belongs_to(
     let ack = socket.subscribe(&[w.conversation]).await;
     assert_eq!(ack["conversation_ids"], json!([]));
     assert_eq!(ack["refused"], json!([w.conversation]));
+    app.stop().await;
+}
+
+/// DOMAIN.md: every change is audited in its transaction, names the patient
+/// it concerns (so the patient's timeline shows it) and never the text; a
+/// refused change leaves no event.
+async fn link_and_message_changes_are_audited_with_their_patient_and_no_text(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let c = clinic(&app).await;
+    let admin = app.person(&[(Some(c.facility), Role::Admin)]).await;
+    let events = |resource: &str| {
+        let path = format!(
+            "/facilities/{}/audit-events?patient_id={}&resource_type={resource}&limit=200",
+            c.facility, c.patient_id
+        );
+        let token = admin.token.clone();
+        let app = &app;
+        async move {
+            let page = json_of(app.call(&token, Method::GET, &path, None).await).await;
+            page["items"].as_array().unwrap().clone()
+        }
+    };
+    let (link, conversation) = c.linked(&app).await;
+    let link_events = events("care_team_link").await;
+    let actions: Vec<&str> = link_events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"create") && actions.contains(&"update"),
+        "{actions:?}"
+    );
+    json_of(
+        c.post(
+            &app,
+            &c.patient,
+            conversation,
+            json!({"body": "Rash on left forearm"}),
+        )
+        .await,
+    )
+    .await;
+    let written = events("message").await;
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0]["action"], "create");
+    assert!(!serde_json::to_string(&written).unwrap().contains("forearm"));
+    // Refused after the link ended: no message, no event.
+    json_of(c.move_link(&app, &c.doctor, link, "ended").await).await;
+    problem(
+        c.post(
+            &app,
+            &c.patient,
+            conversation,
+            json!({"body": "Worse today"}),
+        )
+        .await,
+        409,
+        "conflict",
+    )
+    .await;
+    assert_eq!(events("message").await.len(), 1);
     app.stop().await;
 }

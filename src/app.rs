@@ -1,5 +1,7 @@
 //! Putting a server together: state shared by every handler, and start-up.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -9,15 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::audit::AuditWriter;
 use crate::config::Config;
+use crate::context::{Job, stop_jobs};
 use crate::crypto::Keyring;
 use crate::crypto::registry::{self, KeyOrigin, KeySource};
 use crate::db::{Database, migrate};
 use crate::http;
-use crate::identity::Identity;
-use crate::messaging::files::FileStore;
-use crate::messaging::realtime::{self, Notice, Realtime};
-use crate::messaging::video::VideoRooms;
-use crate::notify::Notifier;
 
 /// What every handler can reach. One pointer, cloned for every request.
 #[derive(Clone, Debug)]
@@ -29,19 +27,37 @@ pub struct Shared {
     pub db: Database,
     pub config: Config,
     pub keyring: Keyring,
-    pub identity: Identity,
     /// Records the audit events of reads (group commit); see [`AuditWriter`].
     pub audit: AuditWriter,
-    /// Every outgoing message goes through it.
-    pub notifier: Notifier,
-    /// Conversation events to WebSocket clients, across servers.
-    pub realtime: Realtime,
-    /// Makes the rooms of video calls: Daily, or carebase's built-in rooms.
-    pub video: Arc<dyn VideoRooms>,
-    /// Where message attachments are kept, sealed.
-    pub files: FileStore,
-    /// SQLite: this server's own event queue, taken by `Server::run`.
-    local_events: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Notice>>>,
+    /// What the contexts keep for their handlers (their `Context::open`).
+    extensions: Extensions,
+}
+
+/// The state each context builds for its handlers, one value per type.
+#[derive(Default)]
+pub struct Extensions(HashMap<TypeId, Box<dyn Any + Send + Sync>>);
+
+impl Extensions {
+    pub fn insert<T: Any + Send + Sync>(&mut self, value: T) {
+        self.0.insert(TypeId::of::<T>(), Box::new(value));
+    }
+
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.0.get(&TypeId::of::<T>())?.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Extensions({} values)", self.0.len())
+    }
+}
+
+/// What a context's `open` may use to build its state.
+pub struct Opening<'a> {
+    pub db: &'a Database,
+    pub config: &'a Config,
+    pub keyring: &'a Keyring,
 }
 
 impl std::ops::Deref for AppState {
@@ -78,27 +94,40 @@ impl AppState {
             key_id = master_key.id(),
             "database ready"
         );
-        let identity = Identity::new(&config, &master_key);
         let keyring = Keyring::new(db.clone(), master_key);
         let audit = AuditWriter::start(db.dedicated(&config, 2).await?);
-        let notifier = Notifier::open(db.clone(), &keyring, &config).await?;
-        let (realtime, local_events) = Realtime::new(&db);
-        let video = crate::messaging::video::rooms_from(&config.video())
-            .map_err(|e| anyhow::anyhow!("video settings: {e}"))?;
-        let files = FileStore::from_settings(&config.files(), &config.data_dir)
-            .map_err(|e| anyhow::anyhow!("attachment storage: {e}"))?;
+        let mut extensions = Extensions::default();
+        let opening = Opening {
+            db: &db,
+            config: &config,
+            keyring: &keyring,
+        };
+        for context in crate::contexts::all() {
+            context
+                .open(&opening, &mut extensions)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", context.name()))?;
+        }
         Ok(Self(Arc::new(Shared {
             db,
             config,
             keyring,
-            identity,
             audit,
-            notifier,
-            realtime,
-            video,
-            files,
-            local_events: std::sync::Mutex::new(local_events),
+            extensions,
         })))
+    }
+
+    /// The state of type `T` that a context opened. Every context is opened
+    /// by [`AppState::open`] before any handler or job runs, so a context
+    /// asking for its own state always finds it.
+    pub fn ext<T: Any + Send + Sync>(&self) -> &T {
+        match self.extensions.get::<T>() {
+            Some(value) => value,
+            None => panic!(
+                "{} was not opened: its context is missing from crate::contexts",
+                std::any::type_name::<T>()
+            ),
+        }
     }
 }
 
@@ -113,7 +142,7 @@ impl Server {
     /// Opens the state for `config` and binds its listen address.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let state = AppState::open(config).await?;
-        Self::bind(state, http::context_routes()).await
+        Self::bind(state, crate::contexts::routes()).await
     }
 
     /// Binds a server for `state` that answers the operational endpoints and
@@ -140,12 +169,8 @@ impl Server {
     }
 
     /// Serves until `shutdown` is cancelled and in-flight requests are done.
-    /// The idle chat session sweep and the appointment reminder sender run
-    /// alongside and stop with the server.
-    /// The mail delivery worker runs alongside and stops with the server:
-    /// the message it is sending is finished (within the shutdown grace),
-    /// the rest of its batch is handed back for another server or the next
-    /// start.
+    /// Every context's background jobs run alongside and stop with the
+    /// server, each given the shutdown grace to finish what it is doing.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, docs = %format!("http://{addr}/docs"), "carebase is listening");
@@ -154,54 +179,14 @@ impl Server {
             header: self.state.config.header_timeout(),
             grace: self.state.config.shutdown_grace(),
         };
-        let stop_delivery = shutdown.child_token();
-        let delivery = self.state.notifier.spawn_delivery(stop_delivery.clone());
-        let stop_sweeps = shutdown.child_token();
-        let sweeps = crate::crm::chat::spawn_idle_sweep(self.state.db.clone(), stop_sweeps.clone());
-        let reminders =
-            crate::scheduling::reminders::spawn_sender(self.state.clone(), stop_sweeps.clone());
-        let missed_calls =
-            crate::messaging::calls::spawn_missed_sweep(self.state.clone(), stop_sweeps.clone());
-        let local_events = self
-            .state
-            .local_events
-            .lock()
-            .ok()
-            .and_then(|mut events| events.take());
-        let events =
-            realtime::spawn_delivery(self.state.clone(), local_events, stop_sweeps.clone()).await;
+        let stop_jobs_token = shutdown.child_token();
+        let mut jobs: Vec<Job> = Vec::new();
+        for context in crate::contexts::all() {
+            jobs.extend(context.jobs(&self.state, &stop_jobs_token).await);
+        }
         let served = http::serve::serve(self.listener, self.app, shutdown, timeouts).await;
-        stop_delivery.cancel();
-        stop_sweeps.cancel();
-        if tokio::time::timeout(timeouts.grace, sweeps).await.is_err() {
-            tracing::warn!("the idle chat session sweep did not stop within the shutdown grace");
-        }
-        // A reminder batch cut short rolls back; the next run sends it.
-        if tokio::time::timeout(timeouts.grace, reminders)
-            .await
-            .is_err()
-        {
-            tracing::warn!("the reminder sender did not stop within the shutdown grace");
-        }
-        if let Some(delivery) = delivery
-            && tokio::time::timeout(timeouts.grace, delivery)
-                .await
-                .is_err()
-        {
-            tracing::warn!(
-                "mail delivery did not stop within the shutdown grace; \
-                 the message it was sending is retried once its claim runs out"
-            );
-        }
-        if tokio::time::timeout(timeouts.grace, missed_calls)
-            .await
-            .is_err()
-        {
-            tracing::warn!("the missed-call sweep did not stop within the shutdown grace");
-        }
-        if tokio::time::timeout(timeouts.grace, events).await.is_err() {
-            tracing::warn!("realtime delivery did not stop within the shutdown grace");
-        }
+        stop_jobs_token.cancel();
+        stop_jobs(jobs, timeouts.grace).await;
         // After the last request, so every read it served has its event written.
         self.state.audit.stop().await;
         served?;

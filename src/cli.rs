@@ -237,7 +237,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             print!("{}", crate::access::roles::catalogue_markdown());
         }
         Command::Openapi => {
-            println!("{}", crate::http::api_docs::document().to_pretty_json()?);
+            println!(
+                "{}",
+                crate::http::api_docs::document(crate::contexts::routes()).to_pretty_json()?
+            );
         }
         Command::Demo {
             leads,

@@ -124,8 +124,7 @@ impl Actor {
         token: &str,
         request: RequestInfo,
     ) -> Result<Self, ApiError> {
-        let claims = state
-            .identity
+        let claims = state.ext::<crate::identity::Identity>()
             .tokens
             .verify(token)
             .ok_or_else(token_refused)?;
@@ -135,15 +134,14 @@ impl Actor {
             .filter(|s| s.session.account_id == claims.sub)
             .ok_or_else(token_refused)?;
         let now = Timestamp::now();
-        state
-            .identity
+        state.ext::<crate::identity::Identity>()
             .sessions
             .check(&signed_in.session, now)
             .map_err(|_| token_refused())?;
         if signed_in.standing(now) != Standing::Good {
             return Err(token_refused());
         }
-        sessions::touch_if_stale(db, state.identity.sessions, &signed_in.session, now).await?;
+        sessions::touch_if_stale(db, state.ext::<crate::identity::Identity>().sessions, &signed_in.session, now).await?;
         Ok(Self {
             principal: Principal::Account {
                 account_id: signed_in.session.account_id,

@@ -92,7 +92,7 @@ pub fn may_request(actor: &Actor) -> Result<(), ApiError> {
         ));
     }
     let holds = actor
-        .facilities_with(Permission::EmergencyAccessRequest)
+        .facilities_with(Permission::EMERGENCY_ACCESS_REQUEST)
         .is_none_or(|ids| !ids.is_empty());
     if holds {
         Ok(())
@@ -135,7 +135,7 @@ pub async fn patient_scope(
     facility_id: Uuid,
     patient_id: Uuid,
 ) -> Result<FacilityScope, ApiError> {
-    match actor.facility(facility_id, Permission::PatientRead) {
+    match actor.facility(facility_id, Permission::PATIENT_READ) {
         Err(ApiError::NotFound) => {}
         other => return other,
     }

@@ -10,6 +10,13 @@ use crate::db::new_id;
 use crate::error::{ApiError, FieldError};
 use crate::time::Timestamp;
 
+/// Raised in the transaction that creates a facility, so that contexts set
+/// up what every facility starts with (the CRM its default pipelines).
+#[derive(Clone, Copy, Debug)]
+pub struct FacilityCreated {
+    pub facility_id: Uuid,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "facilities")]
 pub struct Model {

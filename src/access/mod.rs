@@ -11,6 +11,51 @@ pub mod memberships;
 pub mod migration;
 pub mod roles;
 pub mod routes;
+pub mod permissions;
+
+use sea_orm_migration::MigrationTrait;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::AppState;
+use crate::context::{ApiTag, Context};
+use crate::policy::Grant;
 
 pub use actor::{Actor, FacilityScope, PatientFilter, Principal, RequestInfo};
 pub use roles::{Permission, Role};
+
+/// The access context, as the kernel sees it.
+pub struct Access;
+
+impl Context for Access {
+    fn name(&self) -> &'static str {
+        "access"
+    }
+
+    fn tags(&self) -> &'static [ApiTag] {
+        &[
+            ApiTag {
+                name: "facilities",
+                description: "Facilities, memberships, invitations, API keys",
+            },
+            ApiTag {
+                name: "emergency access",
+                description: "Break-the-glass access to a patient",
+            },
+        ]
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        routes::routes()
+    }
+
+    fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(migration::CreateFacilities),
+            Box::new(migration::CreateEmergencyAccess),
+        ]
+    }
+
+    fn permissions(&self) -> &'static [Grant] {
+        permissions::GRANTS
+    }
+}

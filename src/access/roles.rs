@@ -11,6 +11,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::policy::Permission;
+use crate::policy::{Bundle, Reach};
 use utoipa::ToSchema;
 
 /// A role, in the spelling of the seed that named it.
@@ -63,89 +66,6 @@ pub enum Role {
     Doctor,
 }
 
-/// Something an actor may do. Named `resource:action`.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
-pub enum Permission {
-    #[serde(rename = "facility:create")]
-    FacilityCreate,
-    #[serde(rename = "facility:read")]
-    FacilityRead,
-    #[serde(rename = "facility:manage")]
-    FacilityManage,
-    #[serde(rename = "membership:read")]
-    MembershipRead,
-    #[serde(rename = "membership:manage")]
-    MembershipManage,
-    #[serde(rename = "account:manage")]
-    AccountManage,
-    #[serde(rename = "api_key:manage")]
-    ApiKeyManage,
-    #[serde(rename = "audit:read")]
-    AuditRead,
-    #[serde(rename = "audit:export")]
-    AuditExport,
-    #[serde(rename = "outbox:read")]
-    OutboxRead,
-    #[serde(rename = "patient:read")]
-    PatientRead,
-    #[serde(rename = "patient:create")]
-    PatientCreate,
-    #[serde(rename = "patient:update")]
-    PatientUpdate,
-    #[serde(rename = "patient:deactivate")]
-    PatientDeactivate,
-    #[serde(rename = "emergency_access:request")]
-    EmergencyAccessRequest,
-    #[serde(rename = "emergency_access:review")]
-    EmergencyAccessReview,
-    #[serde(rename = "lead:read")]
-    LeadRead,
-    #[serde(rename = "lead:create")]
-    LeadCreate,
-    #[serde(rename = "lead:update")]
-    LeadUpdate,
-    #[serde(rename = "lead:review")]
-    LeadReview,
-    #[serde(rename = "lead:convert")]
-    LeadConvert,
-    #[serde(rename = "lead:export")]
-    LeadExport,
-    #[serde(rename = "pipeline:manage")]
-    PipelineManage,
-    #[serde(rename = "task:read")]
-    TaskRead,
-    #[serde(rename = "task:write")]
-    TaskWrite,
-    #[serde(rename = "journey:read")]
-    JourneyRead,
-    #[serde(rename = "journey:manage")]
-    JourneyManage,
-    #[serde(rename = "communication:log")]
-    CommunicationLog,
-    #[serde(rename = "schedule:read")]
-    ScheduleRead,
-    #[serde(rename = "schedule:manage")]
-    ScheduleManage,
-    #[serde(rename = "appointment:read")]
-    AppointmentRead,
-    #[serde(rename = "appointment:book")]
-    AppointmentBook,
-    #[serde(rename = "care_team:read")]
-    CareTeamRead,
-    #[serde(rename = "care_team:manage")]
-    CareTeamManage,
-    #[serde(rename = "conversation:read")]
-    ConversationRead,
-    #[serde(rename = "conversation:manage")]
-    ConversationManage,
-    #[serde(rename = "message:send")]
-    MessageSend,
-    #[serde(rename = "message:assist")]
-    MessageAssist,
-}
-
 /// Where a role applies: inside one facility, or across the installation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RoleScope {
@@ -176,208 +96,6 @@ pub enum PatientReach {
     /// Every patient of the facility.
     Facility,
 }
-
-use Permission as P;
-
-const FACILITY_ADMIN: &[Permission] = &[
-    P::FacilityRead,
-    P::FacilityManage,
-    P::MembershipRead,
-    P::MembershipManage,
-    P::ApiKeyManage,
-    P::AuditRead,
-    P::AuditExport,
-    P::PatientRead,
-    P::PatientCreate,
-    P::PatientUpdate,
-    P::PatientDeactivate,
-    P::EmergencyAccessReview,
-    P::LeadRead,
-    P::LeadCreate,
-    P::LeadUpdate,
-    P::LeadReview,
-    P::LeadConvert,
-    P::LeadExport,
-    P::PipelineManage,
-    P::TaskRead,
-    P::TaskWrite,
-    P::JourneyRead,
-    P::JourneyManage,
-    P::CommunicationLog,
-    P::ScheduleRead,
-    P::ScheduleManage,
-    P::AppointmentRead,
-    P::AppointmentBook,
-    P::CareTeamRead,
-    P::CareTeamManage,
-    P::ConversationRead,
-    P::ConversationManage,
-    P::MessageSend,
-    P::MessageAssist,
-];
-const CLINICIAN: &[Permission] = &[
-    P::FacilityRead,
-    P::MembershipRead,
-    P::PatientRead,
-    P::PatientCreate,
-    P::PatientUpdate,
-    P::EmergencyAccessRequest,
-    P::TaskRead,
-    P::TaskWrite,
-    P::JourneyRead,
-    P::ScheduleRead,
-    P::ScheduleManage,
-    P::AppointmentRead,
-    P::AppointmentBook,
-    P::CareTeamRead,
-    P::CareTeamManage,
-    P::ConversationRead,
-    P::ConversationManage,
-    P::MessageSend,
-];
-const CARE_SUPPORT: &[Permission] = &[
-    P::FacilityRead,
-    P::PatientRead,
-    P::PatientUpdate,
-    P::TaskRead,
-    P::TaskWrite,
-    P::JourneyRead,
-    P::ScheduleRead,
-    P::AppointmentRead,
-    P::CareTeamRead,
-    P::ConversationRead,
-    P::ConversationManage,
-    P::MessageSend,
-];
-/// Seed 001's health coach: care support for the patients they coach, and
-/// the leads booked with them.
-const HEALTH_COACH: &[Permission] = &[
-    P::FacilityRead,
-    P::PatientRead,
-    P::PatientUpdate,
-    P::LeadRead,
-    P::LeadUpdate,
-    P::TaskRead,
-    P::TaskWrite,
-    P::JourneyRead,
-    P::JourneyManage,
-    P::CommunicationLog,
-    P::ScheduleRead,
-    P::ScheduleManage,
-    P::AppointmentRead,
-    P::AppointmentBook,
-    P::CareTeamRead,
-    P::ConversationRead,
-    P::ConversationManage,
-    P::MessageSend,
-];
-const CLINICAL_READER: &[Permission] = &[
-    P::FacilityRead,
-    P::PatientRead,
-    P::TaskRead,
-    P::ScheduleRead,
-    P::AppointmentRead,
-    P::ConversationRead,
-    P::MessageSend,
-];
-/// Seed 000's readonly: reads everything of the facility, changes nothing.
-const READONLY: &[Permission] = &[
-    P::FacilityRead,
-    P::PatientRead,
-    P::LeadRead,
-    P::TaskRead,
-    P::JourneyRead,
-    P::ScheduleRead,
-    P::AppointmentRead,
-    P::CareTeamRead,
-    P::ConversationRead,
-];
-/// Seed 000's staff: registers patients, reads every lead, works the ones
-/// assigned to them.
-const FRONT_DESK: &[Permission] = &[
-    P::FacilityRead,
-    P::PatientRead,
-    P::PatientCreate,
-    P::LeadRead,
-    P::LeadCreate,
-    P::LeadUpdate,
-    P::LeadConvert,
-    P::TaskRead,
-    P::TaskWrite,
-    P::JourneyRead,
-    P::CommunicationLog,
-    P::ScheduleRead,
-    P::AppointmentRead,
-    P::AppointmentBook,
-    P::CareTeamRead,
-    P::ConversationRead,
-    P::ConversationManage,
-    P::MessageSend,
-];
-/// Seed 000's clinical reviewer: staff, plus the clinical review of leads.
-const CLINICAL_REVIEWER: &[Permission] = &[
-    P::FacilityRead,
-    P::PatientRead,
-    P::PatientCreate,
-    P::LeadRead,
-    P::LeadCreate,
-    P::LeadUpdate,
-    P::LeadReview,
-    P::LeadConvert,
-    P::TaskRead,
-    P::TaskWrite,
-    P::JourneyRead,
-    P::CommunicationLog,
-    P::ScheduleRead,
-    P::AppointmentRead,
-    P::AppointmentBook,
-    P::CareTeamRead,
-    P::ConversationRead,
-    P::ConversationManage,
-    P::MessageSend,
-];
-/// Seed 001's SDR: works leads through the pipeline to conversion, without
-/// access to patient records.
-const SALES: &[Permission] = &[
-    P::FacilityRead,
-    P::LeadRead,
-    P::LeadCreate,
-    P::LeadUpdate,
-    P::LeadConvert,
-    P::TaskRead,
-    P::TaskWrite,
-    P::CommunicationLog,
-    P::ScheduleRead,
-    P::AppointmentRead,
-    P::AppointmentBook,
-];
-const NO_PHI: &[Permission] = &[P::FacilityRead];
-const INTEGRATOR: &[Permission] = &[
-    P::FacilityRead,
-    P::ApiKeyManage,
-    P::CommunicationLog,
-    P::ScheduleRead,
-];
-const OWN_RECORD: &[Permission] = &[
-    P::PatientRead,
-    P::AppointmentRead,
-    P::CareTeamRead,
-    P::CareTeamManage,
-    P::ConversationRead,
-    P::MessageSend,
-];
-const SYSTEM_ADMIN: &[Permission] = &[
-    P::FacilityCreate,
-    P::FacilityRead,
-    P::FacilityManage,
-    P::MembershipRead,
-    P::MembershipManage,
-    P::AccountManage,
-    P::AuditRead,
-    P::AuditExport,
-    P::OutboxRead,
-    P::EmergencyAccessReview,
-];
 
 impl Role {
     pub const ALL: [Role; 20] = [
@@ -456,23 +174,28 @@ impl Role {
         }
     }
 
+    /// The bundle of permissions the role holds.
+    pub fn bundle(self) -> Bundle {
+        match self {
+            Role::Admin | Role::CrmAdmin | Role::Administrator => Bundle::FacilityAdmin,
+            Role::Physician | Role::Nurse | Role::Provider | Role::Doctor => Bundle::Clinician,
+            Role::SocialWorker | Role::CaseManager => Bundle::CareSupport,
+            Role::HealthCoach => Bundle::HealthCoach,
+            Role::Pharmacist | Role::Technician => Bundle::ClinicalReader,
+            Role::Readonly => Bundle::Readonly,
+            Role::Staff => Bundle::FrontDesk,
+            Role::ClinicalReviewer => Bundle::ClinicalReviewer,
+            Role::Sdr => Bundle::Sales,
+            Role::ResearchPartner => Bundle::NoPhi,
+            Role::Developer => Bundle::Integrator,
+            Role::Patient => Bundle::OwnRecord,
+            Role::SystemAdmin => Bundle::SystemAdmin,
+        }
+    }
+
     /// What the role may do where it applies.
     pub fn permissions(self) -> &'static [Permission] {
-        match self {
-            Role::Admin | Role::CrmAdmin | Role::Administrator => FACILITY_ADMIN,
-            Role::Physician | Role::Nurse | Role::Provider | Role::Doctor => CLINICIAN,
-            Role::SocialWorker | Role::CaseManager => CARE_SUPPORT,
-            Role::HealthCoach => HEALTH_COACH,
-            Role::Pharmacist | Role::Technician => CLINICAL_READER,
-            Role::Readonly => READONLY,
-            Role::Staff => FRONT_DESK,
-            Role::ClinicalReviewer => CLINICAL_REVIEWER,
-            Role::Sdr => SALES,
-            Role::ResearchPartner => NO_PHI,
-            Role::Developer => INTEGRATOR,
-            Role::Patient => OWN_RECORD,
-            Role::SystemAdmin => SYSTEM_ADMIN,
-        }
+        self.bundle().permissions()
     }
 
     pub fn can(self, permission: Permission) -> bool {
@@ -486,20 +209,11 @@ impl Role {
     /// cancel for every provider; providers and coaches change their own
     /// appointments and their own schedule.
     pub fn record_reach(self, permission: Permission) -> RecordReach {
-        let front_desk = matches!(self, Role::Staff | Role::ClinicalReviewer);
-        let assignable = match permission {
-            Permission::LeadUpdate
-            | Permission::LeadConvert
-            | Permission::TaskWrite
-            | Permission::JourneyManage
-            | Permission::ScheduleManage
-            | Permission::CareTeamManage
-            | Permission::ConversationManage
-            | Permission::MessageSend => true,
-            Permission::AppointmentBook => !front_desk,
-            _ => false,
+        let assignable = match permission.reach() {
+            Reach::Facility => false,
+            Reach::Assigned { unless } => !unless.contains(&self.bundle()),
         };
-        if assignable && !self.can(Permission::FacilityManage) {
+        if assignable && !self.can(Permission::FACILITY_MANAGE) {
             RecordReach::Assigned
         } else {
             RecordReach::Facility
@@ -511,7 +225,7 @@ impl Role {
         match self {
             Role::Patient => PatientReach::Own,
             Role::Doctor => PatientReach::CareTeam,
-            role if role.can(Permission::PatientRead) => PatientReach::Facility,
+            role if role.can(Permission::PATIENT_READ) => PatientReach::Facility,
             _ => PatientReach::None,
         }
     }
@@ -538,108 +252,12 @@ fn names() -> String {
     Role::ALL.map(Role::as_str).join(", ")
 }
 
-impl Permission {
-    pub const ALL: [Permission; 38] = [
-        P::FacilityCreate,
-        P::FacilityRead,
-        P::FacilityManage,
-        P::MembershipRead,
-        P::MembershipManage,
-        P::AccountManage,
-        P::ApiKeyManage,
-        P::AuditRead,
-        P::AuditExport,
-        P::OutboxRead,
-        P::PatientRead,
-        P::PatientCreate,
-        P::PatientUpdate,
-        P::PatientDeactivate,
-        P::EmergencyAccessRequest,
-        P::EmergencyAccessReview,
-        P::LeadRead,
-        P::LeadCreate,
-        P::LeadUpdate,
-        P::LeadReview,
-        P::LeadConvert,
-        P::LeadExport,
-        P::PipelineManage,
-        P::TaskRead,
-        P::TaskWrite,
-        P::JourneyRead,
-        P::JourneyManage,
-        P::CommunicationLog,
-        P::ScheduleRead,
-        P::ScheduleManage,
-        P::AppointmentRead,
-        P::AppointmentBook,
-        P::CareTeamRead,
-        P::CareTeamManage,
-        P::ConversationRead,
-        P::ConversationManage,
-        P::MessageSend,
-        P::MessageAssist,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            P::FacilityCreate => "facility:create",
-            P::FacilityRead => "facility:read",
-            P::FacilityManage => "facility:manage",
-            P::MembershipRead => "membership:read",
-            P::MembershipManage => "membership:manage",
-            P::AccountManage => "account:manage",
-            P::ApiKeyManage => "api_key:manage",
-            P::AuditRead => "audit:read",
-            P::AuditExport => "audit:export",
-            P::OutboxRead => "outbox:read",
-            P::PatientRead => "patient:read",
-            P::PatientCreate => "patient:create",
-            P::PatientUpdate => "patient:update",
-            P::PatientDeactivate => "patient:deactivate",
-            P::EmergencyAccessRequest => "emergency_access:request",
-            P::EmergencyAccessReview => "emergency_access:review",
-            P::LeadRead => "lead:read",
-            P::LeadCreate => "lead:create",
-            P::LeadUpdate => "lead:update",
-            P::LeadReview => "lead:review",
-            P::LeadConvert => "lead:convert",
-            P::LeadExport => "lead:export",
-            P::PipelineManage => "pipeline:manage",
-            P::TaskRead => "task:read",
-            P::TaskWrite => "task:write",
-            P::JourneyRead => "journey:read",
-            P::JourneyManage => "journey:manage",
-            P::CommunicationLog => "communication:log",
-            P::ScheduleRead => "schedule:read",
-            P::ScheduleManage => "schedule:manage",
-            P::AppointmentRead => "appointment:read",
-            P::AppointmentBook => "appointment:book",
-            P::CareTeamRead => "care_team:read",
-            P::CareTeamManage => "care_team:manage",
-            P::ConversationRead => "conversation:read",
-            P::ConversationManage => "conversation:manage",
-            P::MessageSend => "message:send",
-            P::MessageAssist => "message:assist",
-        }
-    }
-}
-
-impl FromStr for Permission {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Permission::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("`{s}` is not a permission"))
-    }
-}
-
 /// docs/roles.md: every role, its seeds, its scope and its permissions.
 pub fn catalogue_markdown() -> String {
     let mut out = String::from(
         "# Roles and permissions\n\n\
-         Generated by `carebase roles` from src/access/roles.rs; a test keeps it current.\n\
+         Generated by `carebase roles` from each context's permissions.rs and the role\n\
+         bundles of src/access/roles.rs; a test keeps it current.\n\
          A facility role applies in the facility of its membership; an installation\n\
          role applies everywhere. `patient:*` permissions of the `patient` role cover\n\
          only the patient record linked to the account. `lead:update`, `lead:convert`,\n\
@@ -723,13 +341,13 @@ mod tests {
     fn the_system_admin_manages_the_installation_but_reads_no_patient() {
         assert_eq!(Role::SystemAdmin.scope(), RoleScope::Installation);
         assert_eq!(Role::SystemAdmin.patient_reach(), PatientReach::None);
-        assert!(Role::SystemAdmin.can(Permission::FacilityCreate));
-        assert!(!Role::Admin.can(Permission::FacilityCreate));
+        assert!(Role::SystemAdmin.can(Permission::FACILITY_CREATE));
+        assert!(!Role::Admin.can(Permission::FACILITY_CREATE));
     }
 
     #[test]
     fn permission_names_round_trip() {
-        for p in Permission::ALL {
+        for &p in Permission::all() {
             assert_eq!(p.as_str().parse::<Permission>().unwrap(), p);
             assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
         }

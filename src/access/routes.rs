@@ -10,12 +10,13 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::emergency::{self, EmergencyRequest, Grant};
-use super::facilities::{self, Facility, FacilityFields};
+use super::facilities::{self, Facility, FacilityCreated, FacilityFields};
 use super::memberships::{self, MembershipView, NewMembership};
 use super::roles::RoleScope;
 use super::{Actor, Permission, Principal, Role};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, ComplianceFlag, redact};
+use crate::context;
 use crate::care::store as patients;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
@@ -51,11 +52,19 @@ async fn create_facility(
     actor: Actor,
     ApiJson(fields): ApiJson<FacilityFields>,
 ) -> Result<(StatusCode, ApiJson<Facility>), ApiError> {
-    actor.require_installation(Permission::FacilityCreate)?;
+    actor.require_installation(Permission::FACILITY_CREATE)?;
     fields.validate(true)?;
     let txn = state.db.begin().await?;
     let facility = facilities::create(&txn, fields).await?;
-    crate::crm::pipelines::create_defaults(&txn, facility.id).await?;
+    let after_commit = context::publish(
+        &state,
+        &txn,
+        Timestamp::now(),
+        &FacilityCreated {
+            facility_id: facility.id,
+        },
+    )
+    .await?;
     audit::commit(
         txn,
         vec![
@@ -67,6 +76,7 @@ async fn create_facility(
         ],
     )
     .await?;
+    after_commit.run().await;
     Ok((StatusCode::CREATED, ApiJson(facility.into())))
 }
 
@@ -85,7 +95,7 @@ async fn list_facilities(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<Facility>>, ApiError> {
     let limit = page.limit()?;
-    let only = actor.facilities_with(Permission::FacilityRead);
+    let only = actor.facilities_with(Permission::FACILITY_READ);
     let rows = facilities::page(state.db.conn(), only, page.after, limit).await?;
     let items = rows.into_iter().map(Facility::from).collect();
     Ok(ApiJson(Page::new(items, limit, |f: &Facility| f.id)))
@@ -105,7 +115,7 @@ async fn get_facility(
     actor: Actor,
     ApiPath(facility_id): ApiPath<Uuid>,
 ) -> Result<ApiJson<Facility>, ApiError> {
-    actor.facility(facility_id, Permission::FacilityRead)?;
+    actor.facility(facility_id, Permission::FACILITY_READ)?;
     let facility = facilities::find(state.db.conn(), facility_id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -128,7 +138,7 @@ async fn update_facility(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(fields): ApiJson<FacilityFields>,
 ) -> Result<ApiJson<Facility>, ApiError> {
-    actor.facility(facility_id, Permission::FacilityManage)?;
+    actor.facility(facility_id, Permission::FACILITY_MANAGE)?;
     fields.validate(false)?;
     let txn = state.db.begin().await?;
     let facility = facilities::find(&txn, facility_id)
@@ -195,7 +205,7 @@ async fn list_memberships(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<MembershipView>>, ApiError> {
-    actor.facility(facility_id, Permission::MembershipRead)?;
+    actor.facility(facility_id, Permission::MEMBERSHIP_READ)?;
     let limit = page.limit()?;
     let rows = memberships::of_facility(state.db.conn(), facility_id, page.after, limit).await?;
     let items = rows.iter().filter_map(|m| m.view()).collect();
@@ -246,7 +256,7 @@ async fn grant_membership(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(grant): ApiJson<MembershipGrant>,
 ) -> Result<(StatusCode, ApiJson<MembershipView>), ApiError> {
-    actor.facility(facility_id, Permission::MembershipManage)?;
+    actor.facility(facility_id, Permission::MEMBERSHIP_MANAGE)?;
     check_facility_role(grant.role, grant.department.as_deref())?;
     let txn = state.db.begin().await?;
     if accounts::find(&txn, grant.account_id).await?.is_none() {
@@ -299,7 +309,7 @@ async fn revoke_membership(
     actor: Actor,
     ApiPath((facility_id, membership_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    actor.facility(facility_id, Permission::MembershipManage)?;
+    actor.facility(facility_id, Permission::MEMBERSHIP_MANAGE)?;
     let txn = state.db.begin().await?;
     if !memberships::revoke(&txn, facility_id, membership_id).await? {
         return Err(ApiError::NotFound);
@@ -332,7 +342,7 @@ async fn list_api_keys(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<ApiKeyView>>, ApiError> {
-    actor.facility(facility_id, Permission::ApiKeyManage)?;
+    actor.facility(facility_id, Permission::API_KEY_MANAGE)?;
     let limit = page.limit()?;
     let keys = api_keys::page(state.db.conn(), facility_id, page.after, limit).await?;
     let items = keys.iter().map(ApiKeyView::from).collect();
@@ -374,7 +384,7 @@ async fn create_api_key(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<ApiKeyRequest>,
 ) -> Result<(StatusCode, ApiJson<CreatedApiKey>), ApiError> {
-    actor.facility(facility_id, Permission::ApiKeyManage)?;
+    actor.facility(facility_id, Permission::API_KEY_MANAGE)?;
     if matches!(actor.principal, Principal::ApiKey { .. }) {
         return Err(ApiError::Forbidden(
             "an API key cannot create API keys".to_owned(),
@@ -455,7 +465,7 @@ async fn revoke_api_key(
     actor: Actor,
     ApiPath((facility_id, key_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    actor.facility(facility_id, Permission::ApiKeyManage)?;
+    actor.facility(facility_id, Permission::API_KEY_MANAGE)?;
     let txn = state.db.begin().await?;
     if !api_keys::revoke(&txn, facility_id, key_id).await? {
         return Err(ApiError::NotFound);
@@ -554,7 +564,7 @@ async fn list_emergency_access(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<GrantQuery>,
 ) -> Result<ApiJson<Page<Grant>>, ApiError> {
-    actor.facility(facility_id, Permission::EmergencyAccessReview)?;
+    actor.facility(facility_id, Permission::EMERGENCY_ACCESS_REVIEW)?;
     let limit = crate::http::extract::page_limit(query.limit)?;
     let rows = emergency::page(
         state.db.conn(),
@@ -589,7 +599,7 @@ async fn review_emergency_access(
     actor: Actor,
     ApiPath((facility_id, grant_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<Grant>, ApiError> {
-    actor.facility(facility_id, Permission::EmergencyAccessReview)?;
+    actor.facility(facility_id, Permission::EMERGENCY_ACCESS_REVIEW)?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = emergency::review(&txn, facility_id, grant_id, actor.account_id())

@@ -21,6 +21,14 @@ pub mod store;
 pub mod timeline;
 pub mod verify;
 pub mod writer;
+pub mod permissions;
+
+use sea_orm_migration::MigrationTrait;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::AppState;
+use crate::context::{ApiTag, Context};
+use crate::policy::Grant;
 
 pub use chain::{append, commit};
 pub use event::{
@@ -31,3 +39,34 @@ pub use export::{write_csv, write_ndjson};
 pub use search::{AuditFilter, MAX_PAGE, StoredEvent, search};
 pub use verify::{BreakReason, ChainBreak, VerifyReport, verify};
 pub use writer::{AuditError, AuditWriter};
+
+/// The audit context, as the kernel sees it.
+pub struct Audit;
+
+impl Context for Audit {
+    fn name(&self) -> &'static str {
+        "audit"
+    }
+
+    fn tags(&self) -> &'static [ApiTag] {
+        &[ApiTag {
+            name: "audit",
+            description: "The audit log",
+        }]
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        routes::routes()
+    }
+
+    fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(migration::CreateAuditLog),
+            Box::new(migration::AddLeadToAuditEvents),
+        ]
+    }
+
+    fn permissions(&self) -> &'static [Grant] {
+        permissions::GRANTS
+    }
+}

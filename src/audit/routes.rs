@@ -129,7 +129,7 @@ async fn facility_events(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<EventQuery>,
 ) -> Result<ApiJson<EventPage>, ApiError> {
-    actor.facility(facility_id, Permission::AuditRead)?;
+    actor.facility(facility_id, Permission::AUDIT_READ)?;
     Ok(ApiJson(
         page(&state, &query, Some(vec![facility_id])).await?,
     ))
@@ -149,7 +149,7 @@ async fn all_events(
     actor: Actor,
     ApiQuery(query): ApiQuery<EventQuery>,
 ) -> Result<ApiJson<EventPage>, ApiError> {
-    actor.require_installation(Permission::AuditRead)?;
+    actor.require_installation(Permission::AUDIT_READ)?;
     Ok(ApiJson(page(&state, &query, None).await?))
 }
 
@@ -172,7 +172,7 @@ async fn facility_export(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<EventQuery>,
 ) -> Result<Response, ApiError> {
-    actor.facility(facility_id, Permission::AuditExport)?;
+    actor.facility(facility_id, Permission::AUDIT_EXPORT)?;
     export(&state, &actor, &query, Some(vec![facility_id])).await
 }
 
@@ -194,7 +194,7 @@ async fn all_export(
     actor: Actor,
     ApiQuery(query): ApiQuery<EventQuery>,
 ) -> Result<Response, ApiError> {
-    actor.require_installation(Permission::AuditExport)?;
+    actor.require_installation(Permission::AUDIT_EXPORT)?;
     export(&state, &actor, &query, None).await
 }
 

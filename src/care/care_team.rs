@@ -29,6 +29,17 @@ string_enum! {
     }
 }
 
+/// Raised in the transaction that moves a link to a new status, so that
+/// messaging opens the pair's direct conversation when the link becomes
+/// active and takes the provider out of it when the link ends or is blocked.
+#[derive(Clone, Debug)]
+pub struct LinkMoved {
+    /// The link as moved.
+    pub link: Model,
+    /// The portal account of the link's patient, if they have one.
+    pub patient_account: Option<Uuid>,
+}
+
 impl StateMachine for LinkStatus {
     const ENTITY: &'static str = "care-team link";
 

@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::care_team::{
-    self, CareTeamLink, LinkSide, LinkStatus, LinkStatusChange, NewLink, Reopen,
+    self, CareTeamLink, LinkMoved, LinkSide, LinkStatus, LinkStatusChange, NewLink, Reopen,
 };
 use super::store;
 use crate::access::{Actor, FacilityScope, Permission, memberships};
@@ -28,7 +28,7 @@ use crate::db::new_id;
 use crate::error::{ApiError, OnConstraint};
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
-use crate::messaging::direct;
+use crate::context;
 use crate::time::Timestamp;
 
 const RESOURCE: &str = "care_team_link";
@@ -106,7 +106,7 @@ async fn request_link(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewLink>,
 ) -> Result<(StatusCode, ApiJson<CareTeamLink>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::CareTeamManage)?;
+    let scope = actor.facility(facility_id, Permission::CARE_TEAM_MANAGE)?;
     let now = Timestamp::now();
     let txn = state.db.begin().await?;
     let patient_account = store::portal_account_of(&*txn, facility_id, new.patient_id)
@@ -219,7 +219,7 @@ async fn list_links(
     ApiQuery(filter): ApiQuery<LinkFilter>,
 ) -> Result<ApiJson<Page<CareTeamLink>>, ApiError> {
     use care_team::Column;
-    let scope = actor.facility(facility_id, Permission::CareTeamRead)?;
+    let scope = actor.facility(facility_id, Permission::CARE_TEAM_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
     let mut query = visible(&scope).order_by_asc(Column::Id).limit(limit);
     if let Some(status) = filter.status {
@@ -264,7 +264,7 @@ async fn get_link(
     actor: Actor,
     ApiPath((facility_id, link_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<CareTeamLink>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::CareTeamRead)?;
+    let scope = actor.facility(facility_id, Permission::CARE_TEAM_READ)?;
     let row = visible(&scope)
         .filter(care_team::Column::Id.eq(link_id))
         .one(state.db.conn())
@@ -298,7 +298,7 @@ async fn move_link_status(
     ApiPath((facility_id, link_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(change): ApiJson<LinkStatusChange>,
 ) -> Result<ApiJson<CareTeamLink>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::CareTeamManage)?;
+    let scope = actor.facility(facility_id, Permission::CARE_TEAM_MANAGE)?;
     let now = Timestamp::now();
     let txn = state.db.begin().await?;
     let link = visible(&scope)
@@ -321,23 +321,21 @@ async fn move_link_status(
         )));
     }
     let row = care_team::move_to(&*txn, &link, change.status, side, now).await?;
-    let notice = match change.status {
-        LinkStatus::Active => {
-            direct::open(&*txn, &row, patient_account, now).await?;
-            None
-        }
-        LinkStatus::Ended | LinkStatus::Blocked => {
-            direct::close_for_provider(&*txn, &row, now).await?
-        }
-        LinkStatus::Requested => None,
-    };
+    let after_commit = context::publish(
+        &state,
+        &txn,
+        now,
+        &LinkMoved {
+            link: row.clone(),
+            patient_account,
+        },
+    )
+    .await?;
     let event = link_event(&actor, AuditAction::Update, &row).changes(redact(
         json!({ "status": { "from": link.link_status(), "to": row.link_status() }, "by": side }),
         &[],
     ));
     audit::commit(txn, vec![event]).await?;
-    if let Some(notice) = notice {
-        state.realtime.publish(notice).await;
-    }
+    after_commit.run().await;
     Ok(ApiJson(CareTeamLink::from(&row)))
 }

@@ -181,7 +181,7 @@ async fn enrol_patient(
     ApiPath((facility_id, patient_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(new): ApiJson<NewJourney>,
 ) -> Result<(StatusCode, ApiJson<Journey>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::JourneyManage)?;
+    let scope = actor.facility(facility_id, Permission::JOURNEY_MANAGE)?;
     let mut c = Checks::default();
     c.optional_text("notes", new.notes.as_deref(), 10_000);
     c.done()?;
@@ -230,7 +230,7 @@ async fn list_journeys(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(filter): ApiQuery<JourneyFilter>,
 ) -> Result<ApiJson<Page<Journey>>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::JourneyRead)?;
+    let scope = actor.facility(facility_id, Permission::JOURNEY_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
     let db = state.db.conn();
     let rows = journey::page(db, &scope, &filter, limit).await?;
@@ -281,7 +281,7 @@ async fn get_journey(
     actor: Actor,
     ApiPath((facility_id, journey_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<JourneyDetail>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::JourneyRead)?;
+    let scope = actor.facility(facility_id, Permission::JOURNEY_READ)?;
     let db = state.db.conn();
     let found = journey::find(db, &scope, journey_id)
         .await?
@@ -355,7 +355,7 @@ async fn move_journey_stage(
     ApiPath((facility_id, journey_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<JourneyStageMove>,
 ) -> Result<ApiJson<Journey>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::JourneyManage)?;
+    let scope = actor.facility(facility_id, Permission::JOURNEY_MANAGE)?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let found = writable(&*txn, &scope, journey_id).await?;
@@ -424,7 +424,7 @@ async fn update_journey(
     ApiPath((facility_id, journey_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(changes): ApiJson<JourneyChanges>,
 ) -> Result<ApiJson<Journey>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::JourneyManage)?;
+    let scope = actor.facility(facility_id, Permission::JOURNEY_MANAGE)?;
     let mut c = Checks::default();
     if let Some(Some(notes)) = &changes.notes {
         c.text("notes", notes, 10_000);

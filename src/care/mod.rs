@@ -10,3 +10,56 @@ pub mod migration;
 pub mod patients;
 pub mod routes;
 pub mod store;
+pub mod permissions;
+
+use sea_orm_migration::MigrationTrait;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::AppState;
+use crate::context::{ApiTag, Context};
+use crate::policy::Grant;
+
+/// The care context, as the kernel sees it.
+pub struct Care;
+
+impl Context for Care {
+    fn name(&self) -> &'static str {
+        "care"
+    }
+
+    fn tags(&self) -> &'static [ApiTag] {
+        &[
+            ApiTag {
+                name: "patients",
+                description: "Patients (seed 002)",
+            },
+            ApiTag {
+                name: "care journeys",
+                description: "Patients on care pathways (seed 001's contacts)",
+            },
+            ApiTag {
+                name: "care",
+                description: "Care-team links between patients and providers (seed 004)",
+            },
+        ]
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+            .merge(routes::routes())
+            .merge(journey_routes::routes())
+            .merge(care_team_routes::routes())
+    }
+
+    fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(migration::CreatePatients),
+            Box::new(migration::CreateJourneys),
+            Box::new(migration::CreateCareTeamLinks),
+        ]
+    }
+
+    fn permissions(&self) -> &'static [Grant] {
+        permissions::GRANTS
+    }
+}

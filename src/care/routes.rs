@@ -121,7 +121,7 @@ async fn create_patient(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewPatient>,
 ) -> Result<(StatusCode, ApiJson<Patient>), ApiError> {
-    actor.facility(facility_id, Permission::PatientCreate)?;
+    actor.facility(facility_id, Permission::PATIENT_CREATE)?;
     new.validate()?;
     let key = state.keyring.facility(facility_id).await?;
     let id = new_id();
@@ -166,7 +166,7 @@ async fn list_patients(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<Patient>>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::PatientRead)?;
+    let scope = actor.facility(facility_id, Permission::PATIENT_READ)?;
     let limit = page.limit()?;
     let rows = store::page(state.db.conn(), &scope, page.after, limit).await?;
     let key = state.keyring.facility(facility_id).await?;
@@ -253,7 +253,7 @@ async fn search_patients(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(lookup): ApiJson<PatientLookup>,
 ) -> Result<ApiJson<PatientMatches>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::PatientRead)?;
+    let scope = actor.facility(facility_id, Permission::PATIENT_READ)?;
     let lookup = lookup.parse()?;
     let key = state.keyring.facility(facility_id).await?;
     let rows = store::look_up(state.db.conn(), &scope, &key, &lookup, MAX_MATCHES).await?;
@@ -280,7 +280,7 @@ async fn update_patient(
     ApiPath((facility_id, patient_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(changes): ApiJson<PatientChanges>,
 ) -> Result<ApiJson<Patient>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::PatientUpdate)?;
+    let scope = actor.facility(facility_id, Permission::PATIENT_UPDATE)?;
     changes.validate()?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
@@ -328,7 +328,7 @@ async fn deactivate_patient(
     actor: Actor,
     ApiPath((facility_id, patient_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<Patient>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::PatientDeactivate)?;
+    let scope = actor.facility(facility_id, Permission::PATIENT_DEACTIVATE)?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = store::find(&txn, &scope, patient_id)
@@ -374,7 +374,7 @@ async fn patient_timeline(
     ApiPath((facility_id, patient_id)): ApiPath<(Uuid, Uuid)>,
     ApiQuery(query): ApiQuery<TimelineQuery>,
 ) -> Result<ApiJson<Timeline>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::PatientRead)?;
+    let scope = actor.facility(facility_id, Permission::PATIENT_READ)?;
     let db = state.db.conn();
     if store::find(db, &scope, patient_id).await?.is_none() {
         return Err(ApiError::NotFound);

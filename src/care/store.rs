@@ -63,7 +63,7 @@ pub async fn visible_to(
     facility_id: Uuid,
     patient_id: Uuid,
 ) -> Result<bool, DbErr> {
-    match actor.facility(facility_id, crate::access::Permission::PatientRead) {
+    match actor.facility(facility_id, crate::access::Permission::PATIENT_READ) {
         Ok(patients) => Ok(find(db, &patients, patient_id).await?.is_some()),
         Err(_) => Ok(false),
     }

@@ -116,7 +116,7 @@ async fn convert_lead(
     ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<Conversion>,
 ) -> Result<ApiJson<Converted>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadConvert)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_CONVERT)?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_lead(&*txn, &scope, lead_id).await?;
@@ -251,7 +251,7 @@ async fn invite_to_portal(
     actor: Actor,
     ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<Lead>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadConvert)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_CONVERT)?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_lead(&*txn, &scope, lead_id).await?;

@@ -70,7 +70,7 @@ async fn create_ai_qualification(
     ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(new): ApiJson<NewAiQualification>,
 ) -> Result<(StatusCode, ApiJson<AiQualification>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadUpdate)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_UPDATE)?;
     new.validate()?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
@@ -160,7 +160,7 @@ async fn list_ai_qualifications(
     ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<AiQualification>>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadRead)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_READ)?;
     let limit = page.limit()?;
     let db = state.db.conn();
     store::find(db, &scope, lead_id)
@@ -217,7 +217,7 @@ async fn create_chat_session(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewChatSession>,
 ) -> Result<(StatusCode, ApiJson<ChatSession>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadUpdate)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_UPDATE)?;
     let now = Timestamp::now();
     new.validate(now)?;
     let txn = state.db.begin().await?;
@@ -256,7 +256,7 @@ async fn list_chat_sessions(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(filter): ApiQuery<ChatFilter>,
 ) -> Result<ApiJson<Page<ChatSession>>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadRead)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
     let rows = chat::page(state.db.conn(), &scope, &filter, limit).await?;
     let events = rows
@@ -289,7 +289,7 @@ async fn link_chat_session(
     ApiPath((facility_id, session_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(link): ApiJson<ChatLink>,
 ) -> Result<ApiJson<ChatSession>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadUpdate)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_UPDATE)?;
     let txn = state.db.begin().await?;
     let session = chat::find(&*txn, &scope, session_id)
         .await?
@@ -350,7 +350,7 @@ async fn record_chat_messages(
     ApiPath((facility_id, session_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(report): ApiJson<ChatActivity>,
 ) -> Result<ApiJson<ChatSession>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadUpdate)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_UPDATE)?;
     let txn = state.db.begin().await?;
     let session = chat::find(&*txn, &scope, session_id)
         .await?
@@ -411,7 +411,7 @@ async fn may_log_with_patient(
     facility_id: Uuid,
     patient_id: Uuid,
 ) -> Result<bool, ApiError> {
-    match actor.facility(facility_id, Permission::PatientRead) {
+    match actor.facility(facility_id, Permission::PATIENT_READ) {
         Ok(patients) => Ok(care::store::find(db, &patients, patient_id)
             .await?
             .is_some()),
@@ -464,7 +464,7 @@ async fn log_communication(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewCommunication>,
 ) -> Result<(StatusCode, ApiJson<Communication>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::CommunicationLog)?;
+    let scope = actor.facility(facility_id, Permission::COMMUNICATION_LOG)?;
     let now = Timestamp::now();
     let counterpart = new.validate(now)?;
     let key = state.keyring.facility(facility_id).await?;
@@ -582,10 +582,10 @@ async fn list_communications(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(filter): ApiQuery<CommunicationFilter>,
 ) -> Result<ApiJson<Page<Communication>>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadRead)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
     let db = state.db.conn();
-    let patients = actor.facility(facility_id, Permission::PatientRead).ok();
+    let patients = actor.facility(facility_id, Permission::PATIENT_READ).ok();
     let reach = match (filter.lead_id, filter.patient_id) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(

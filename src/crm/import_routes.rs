@@ -130,7 +130,7 @@ async fn import_leads(
     ApiPath(facility_id): ApiPath<Uuid>,
     CsvBody(body): CsvBody,
 ) -> Result<ApiJson<ImportReport>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadCreate)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_CREATE)?;
     let file = csv_io::read_import(&body)?;
     let key = state.keyring.facility(facility_id).await?;
     let mut rejected = file.rejected;
@@ -351,7 +351,7 @@ async fn export_leads(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(filter): ApiQuery<LeadFilter>,
 ) -> Result<Response, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadExport)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_EXPORT)?;
     if filter.limit.is_some() {
         return Err(ApiError::invalid(
             "limit",

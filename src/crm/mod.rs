@@ -26,3 +26,83 @@ pub mod store;
 pub mod task_routes;
 pub mod task_store;
 pub mod tasks;
+pub mod permissions;
+
+use sea_orm_migration::MigrationTrait;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::AppState;
+use std::any::Any;
+
+use crate::access::facilities::FacilityCreated;
+use crate::context::{ApiTag, Context, Job, Reaction};
+use crate::error::ApiError;
+use crate::policy::Grant;
+use tokio_util::sync::CancellationToken;
+
+/// The CRM context, as the kernel sees it.
+pub struct Crm;
+
+#[async_trait::async_trait]
+impl Context for Crm {
+    fn name(&self) -> &'static str {
+        "crm"
+    }
+
+    fn tags(&self) -> &'static [ApiTag] {
+        &[
+            ApiTag {
+                name: "leads",
+                description: "CRM leads, pipelines, clinical review (seeds 000, 001)",
+            },
+            ApiTag {
+                name: "tasks",
+                description: "CRM tasks with SLA due dates (seed 001)",
+            },
+            ApiTag {
+                name: "communications",
+                description: "Communications with leads and patients, logged idempotently (seed 000)",
+            },
+        ]
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+            .merge(routes::routes())
+            .merge(conversion::routes())
+            .merge(task_routes::routes())
+            .merge(engagement_routes::routes())
+            .merge(import_routes::routes())
+    }
+
+    fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(migration::CreateLeads),
+            Box::new(migration::CreateTasks),
+            Box::new(engagement_migration::CreateEngagement),
+            Box::new(migration::AddLeadStatsIndex),
+        ]
+    }
+
+    fn permissions(&self) -> &'static [Grant] {
+        permissions::GRANTS
+    }
+
+    async fn react(
+        &self,
+        reaction: &mut Reaction<'_>,
+        event: &(dyn Any + Send + Sync),
+    ) -> Result<(), ApiError> {
+        if let Some(created) = event.downcast_ref::<FacilityCreated>() {
+            pipelines::create_defaults(reaction.txn, created.facility_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn jobs(&self, state: &AppState, stop: &CancellationToken) -> Vec<Job> {
+        vec![Job::new(
+            "idle chat session sweep",
+            chat::spawn_idle_sweep(state.db.clone(), stop.clone()),
+        )]
+    }
+}

@@ -209,7 +209,7 @@ async fn create_lead(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewLead>,
 ) -> Result<(StatusCode, ApiJson<Lead>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadCreate)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_CREATE)?;
     new.validate()?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
@@ -288,7 +288,7 @@ async fn list_leads(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(filter): ApiQuery<LeadFilter>,
 ) -> Result<ApiJson<Page<Lead>>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadRead)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
     let db = state.db.conn();
     let rows = store::page(db, &scope, &filter, limit).await?;
@@ -314,7 +314,7 @@ async fn get_lead(
     actor: Actor,
     ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<Lead>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadRead)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_READ)?;
     let db = state.db.conn();
     let row = store::find(db, &scope, lead_id)
         .await?
@@ -382,7 +382,7 @@ async fn update_lead(
     ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(changes): ApiJson<LeadChanges>,
 ) -> Result<ApiJson<Lead>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadUpdate)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_UPDATE)?;
     changes.validate()?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
@@ -462,7 +462,7 @@ async fn move_lead_status(
     ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<StatusMove>,
 ) -> Result<ApiJson<Lead>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadUpdate)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_UPDATE)?;
     check_outcome(body.outcome.as_deref())?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
@@ -529,7 +529,7 @@ async fn move_lead_stage(
     ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<StageMove>,
 ) -> Result<ApiJson<Lead>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadUpdate)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_UPDATE)?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_lead(&txn, &scope, lead_id).await?;
@@ -596,7 +596,7 @@ async fn log_call(
     ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(call): ApiJson<CallLog>,
 ) -> Result<ApiJson<Lead>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadUpdate)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_UPDATE)?;
     check_outcome(call.outcome.as_deref())?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
@@ -657,7 +657,7 @@ async fn review_lead(
     ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<ReviewBody>,
 ) -> Result<ApiJson<Lead>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadReview)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_REVIEW)?;
     let reason = body
         .reason
         .as_deref()
@@ -741,7 +741,7 @@ async fn lead_history(
     ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
     ApiQuery(query): ApiQuery<MovesQuery>,
 ) -> Result<ApiJson<LeadMoves>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadRead)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_READ)?;
     let limit = crate::http::extract::page_limit(query.limit)?;
     let moves = store::history(state.db.conn(), &scope, lead_id, query.before, limit)
         .await?
@@ -785,7 +785,7 @@ async fn list_pipelines(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<PipelineQuery>,
 ) -> Result<ApiJson<Pipelines>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::FacilityRead)?;
+    let scope = actor.facility(facility_id, Permission::FACILITY_READ)?;
     let items = pipelines::list(state.db.conn(), &scope, query.kind).await?;
     Ok(ApiJson(Pipelines { items }))
 }
@@ -806,7 +806,7 @@ async fn create_pipeline(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewPipeline>,
 ) -> Result<(StatusCode, ApiJson<Pipeline>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::PipelineManage)?;
+    let scope = actor.facility(facility_id, Permission::PIPELINE_MANAGE)?;
     new.validate()?;
     let txn = state.db.begin().await?;
     let pipeline = pipelines::create(&*txn, &scope, &new).await?;
@@ -843,7 +843,7 @@ async fn lead_timeline(
     ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
     ApiQuery(query): ApiQuery<TimelineQuery>,
 ) -> Result<ApiJson<Timeline>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadRead)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_READ)?;
     let db = state.db.conn();
     if store::find(db, &scope, lead_id).await?.is_none() {
         return Err(ApiError::NotFound);

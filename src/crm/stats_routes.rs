@@ -49,7 +49,7 @@ async fn pipeline_stats(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<PipelineStatsQuery>,
 ) -> Result<ApiJson<PipelineStats>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadRead)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_READ)?;
     let range = CreatedRange::parse(query.from.as_deref(), query.to.as_deref())?;
     let db = state.db.conn();
     let pipeline = match query.pipeline_id {
@@ -88,7 +88,7 @@ async fn speed_to_lead(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<RangeQuery>,
 ) -> Result<ApiJson<SpeedToLead>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LeadRead)?;
+    let scope = actor.facility(facility_id, Permission::LEAD_READ)?;
     let range = CreatedRange::parse(query.from.as_deref(), query.to.as_deref())?;
     let delays = stats::lead_delays(state.db.conn(), &scope, range).await?;
     Ok(ApiJson(SpeedToLead::assemble(range, delays)))
@@ -113,7 +113,7 @@ async fn rescore_leads(
     actor: Actor,
     ApiPath(facility_id): ApiPath<Uuid>,
 ) -> Result<ApiJson<Rescored>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::PipelineManage)?;
+    let scope = actor.facility(facility_id, Permission::PIPELINE_MANAGE)?;
     let event = actor
         .event(AuditAction::Update, "lead")
         .facility(facility_id);

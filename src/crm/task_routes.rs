@@ -134,7 +134,7 @@ async fn create_task(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewTask>,
 ) -> Result<(StatusCode, ApiJson<Task>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::TaskWrite)?;
+    let scope = actor.facility(facility_id, Permission::TASK_WRITE)?;
     new.validate()?;
     let assignee_id = new.assignee_id.or(match actor.principal {
         Principal::Account { account_id, .. } => Some(account_id),
@@ -192,7 +192,7 @@ async fn list_tasks(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(filter): ApiQuery<TaskFilter>,
 ) -> Result<ApiJson<Page<Task>>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::TaskRead)?;
+    let scope = actor.facility(facility_id, Permission::TASK_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
     let rows = task_store::page(state.db.conn(), &scope, &filter, Timestamp::now(), limit).await?;
     let key = state.keyring.facility(facility_id).await?;
@@ -217,7 +217,7 @@ async fn get_task(
     actor: Actor,
     ApiPath((facility_id, task_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<Task>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::TaskRead)?;
+    let scope = actor.facility(facility_id, Permission::TASK_READ)?;
     let row = task_store::find(state.db.conn(), &scope, task_id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -261,7 +261,7 @@ async fn update_task(
     ApiPath((facility_id, task_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(changes): ApiJson<TaskChanges>,
 ) -> Result<ApiJson<Task>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::TaskWrite)?;
+    let scope = actor.facility(facility_id, Permission::TASK_WRITE)?;
     changes.validate()?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
@@ -326,7 +326,7 @@ async fn move_task_status(
     ApiPath((facility_id, task_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<TaskStatusMove>,
 ) -> Result<ApiJson<Task>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::TaskWrite)?;
+    let scope = actor.facility(facility_id, Permission::TASK_WRITE)?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_task(&*txn, &scope, task_id).await?;

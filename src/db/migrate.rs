@@ -12,31 +12,22 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 use super::{Backend, Database};
 
-/// Every migration of every context, oldest first. Append only.
+/// The kernel's migrations and every context's, applied in the order of
+/// their names (`m<date>_<sequence>_…`): a context's migrations interleave
+/// with the others' as they were written, whatever the contexts' order.
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
+        let mut all: Vec<Box<dyn MigrationTrait>> = vec![
             Box::new(crate::crypto::migration::CreateCryptoKeys),
             Box::new(crate::crypto::migration::CreateDataKeys),
-            Box::new(crate::audit::migration::CreateAuditLog),
-            Box::new(crate::notify::migration::CreateOutbox),
-            Box::new(crate::identity::migration::CreateAccounts),
-            Box::new(crate::access::migration::CreateFacilities),
-            Box::new(crate::identity::migration::CreateApiKeys),
-            Box::new(crate::care::migration::CreatePatients),
-            Box::new(crate::access::migration::CreateEmergencyAccess),
-            Box::new(crate::audit::migration::AddLeadToAuditEvents),
-            Box::new(crate::crm::migration::CreateLeads),
-            Box::new(crate::care::migration::CreateJourneys),
-            Box::new(crate::crm::migration::CreateTasks),
-            Box::new(crate::crm::engagement_migration::CreateEngagement),
-            Box::new(crate::crm::migration::AddLeadStatsIndex),
-            Box::new(crate::scheduling::migration::CreateScheduling),
-            Box::new(crate::care::migration::CreateCareTeamLinks),
-            Box::new(crate::messaging::migration::CreateMessaging),
-        ]
+        ];
+        for context in crate::contexts::all() {
+            all.extend(context.migrations());
+        }
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
     }
 }
 

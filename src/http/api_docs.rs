@@ -14,6 +14,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
+use utoipa_axum::router::OpenApiRouter;
+
 use crate::app::AppState;
 use crate::error::{FieldError, PROBLEM_JSON, Problem};
 
@@ -30,20 +32,6 @@ use crate::error::{FieldError, PROBLEM_JSON, Problem};
     components(schemas(Problem, FieldError)),
     tags(
         (name = "operations", description = "Health, readiness and this document"),
-        (name = "auth", description = "Sign-up, sign-in, tokens, recovery"),
-        (name = "me", description = "The signed-in account"),
-        (name = "facilities", description = "Facilities, memberships, invitations, API keys"),
-        (name = "admin", description = "Installation administration"),
-        (name = "audit", description = "The audit log"),
-        (name = "patients", description = "Patients (seed 002)"),
-        (name = "emergency access", description = "Break-the-glass access to a patient"),
-        (name = "care journeys", description = "Patients on care pathways (seed 001's contacts)"),
-        (name = "care", description = "Care-team links between patients and providers (seed 004)"),
-        (name = "messaging", description = "Conversations, messages, read state, attachments, video calls and the realtime socket (seeds 002, 004)"),
-        (name = "leads", description = "CRM leads, pipelines, clinical review (seeds 000, 001)"),
-        (name = "tasks", description = "CRM tasks with SLA due dates (seed 001)"),
-        (name = "scheduling", description = "Schedules, availability blocks, appointment types, open slots, appointments, reminders, waitlist, calendar feeds (seeds 000, 001)"),
-        (name = "communications", description = "Communications with leads and patients, logged idempotently (seed 000)"),
     ),
 )]
 struct BaseDocument;
@@ -107,9 +95,10 @@ pub fn base_document() -> utoipa::openapi::OpenApi {
     BaseDocument::openapi()
 }
 
-/// The complete OpenAPI document of the API, as served at `/openapi.json`.
-pub fn document() -> utoipa::openapi::OpenApi {
-    super::api(super::context_routes()).into_openapi()
+/// The complete OpenAPI document of the API with the routes of `contexts`,
+/// as served at `/openapi.json`.
+pub fn document(contexts: OpenApiRouter<AppState>) -> utoipa::openapi::OpenApi {
+    super::api(contexts).into_openapi()
 }
 
 /// The document rendered once at start-up.

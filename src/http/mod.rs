@@ -36,25 +36,6 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Room for a multipart upload's framing and fields beside the file.
 const UPLOAD_FRAMING_BYTES: usize = 64 * 1024;
 
-/// The routes of the domain contexts, each context contributing its own.
-pub fn context_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .merge(crate::access::routes::routes())
-        .merge(crate::audit::routes::routes())
-        .merge(crate::identity::routes::routes())
-        .merge(crate::notify::routes::routes())
-        .merge(crate::care::routes::routes())
-        .merge(crate::care::journey_routes::routes())
-        .merge(crate::care::care_team_routes::routes())
-        .merge(crate::crm::routes::routes())
-        .merge(crate::crm::conversion::routes())
-        .merge(crate::crm::task_routes::routes())
-        .merge(crate::crm::engagement_routes::routes())
-        .merge(crate::crm::import_routes::routes())
-        .merge(crate::scheduling::routes())
-        .merge(crate::messaging::routes())
-}
-
 /// The whole API: the kernel's operational endpoints and `contexts`. The
 /// OpenAPI document is generated from this.
 fn api(contexts: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {

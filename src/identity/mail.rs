@@ -80,8 +80,7 @@ pub async fn send(
     to: &str,
     token: Option<&str>,
 ) -> Result<(), ApiError> {
-    state
-        .notifier
+    state.ext::<crate::notify::Notifier>()
         .send(
             txn,
             OutgoingMessage {

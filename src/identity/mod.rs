@@ -18,6 +18,14 @@ pub mod sessions;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;
+pub mod permissions;
+
+use sea_orm_migration::MigrationTrait;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::{AppState, Extensions, Opening};
+use crate::context::{ApiTag, Context};
+use crate::policy::Grant;
 
 use access_token::AccessTokens;
 use sessions::SessionPolicy;
@@ -43,5 +51,52 @@ impl Identity {
                 lifetime_secs: secs(config.session_lifetime_secs),
             },
         }
+    }
+}
+
+/// The identity context, as the kernel sees it.
+pub struct IdentityContext;
+
+#[async_trait::async_trait]
+impl Context for IdentityContext {
+    fn name(&self) -> &'static str {
+        "identity"
+    }
+
+    fn tags(&self) -> &'static [ApiTag] {
+        &[
+            ApiTag {
+                name: "auth",
+                description: "Sign-up, sign-in, tokens, recovery",
+            },
+            ApiTag {
+                name: "me",
+                description: "The signed-in account",
+            },
+            ApiTag {
+                name: "admin",
+                description: "Installation administration",
+            },
+        ]
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        routes::routes()
+    }
+
+    fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(migration::CreateAccounts),
+            Box::new(migration::CreateApiKeys),
+        ]
+    }
+
+    fn permissions(&self) -> &'static [Grant] {
+        permissions::GRANTS
+    }
+
+    async fn open(&self, opening: &Opening<'_>, extensions: &mut Extensions) -> anyhow::Result<()> {
+        extensions.insert(Identity::new(opening.config, opening.keyring.master_key()));
+        Ok(())
     }
 }

@@ -325,12 +325,11 @@ fn token_pair(
     refresh_token: String,
 ) -> Result<TokenPair, ApiError> {
     Ok(TokenPair {
-        access_token: state
-            .identity
+        access_token: state.ext::<crate::identity::Identity>()
             .tokens
             .issue(session.account_id, session.id)?,
         token_type: "Bearer",
-        expires_in: state.identity.tokens.ttl_secs(),
+        expires_in: state.ext::<crate::identity::Identity>().tokens.ttl_secs(),
         refresh_token,
         session_id: session.id,
         session_expires_at: session.expires_at,
@@ -435,7 +434,7 @@ async fn sign_in(
     throttle::clear_email(&txn, &counters).await?;
     let (session, refresh_token) = sessions::start(
         &txn,
-        state.identity.sessions,
+        state.ext::<crate::identity::Identity>().sessions,
         account.id,
         session_origin(&info),
     )
@@ -489,7 +488,7 @@ async fn refresh(
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<ApiJson<TokenPair>, ApiError> {
     let txn = state.db.begin().await?;
-    let outcome = sessions::refresh(&txn, state.identity.sessions, &request.refresh_token).await?;
+    let outcome = sessions::refresh(&txn, state.ext::<crate::identity::Identity>().sessions, &request.refresh_token).await?;
     match outcome {
         Refreshed::Rotated {
             session,
@@ -1276,7 +1275,7 @@ async fn invite(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<Invitation>,
 ) -> Result<(StatusCode, ApiJson<Invited>), ApiError> {
-    actor.facility(facility_id, Permission::MembershipManage)?;
+    actor.facility(facility_id, Permission::MEMBERSHIP_MANAGE)?;
     let email = parse_email("email", &request.email)?;
     check_facility_role(request.role, request.department.as_deref())?;
     let txn = state.db.begin().await?;
@@ -1331,7 +1330,7 @@ async fn list_accounts(
     actor: Actor,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<AccountView>>, ApiError> {
-    actor.require_installation(Permission::AccountManage)?;
+    actor.require_installation(Permission::ACCOUNT_MANAGE)?;
     let limit = page.limit()?;
     let rows = accounts::page(state.db.conn(), page.after, limit).await?;
     let key = state.keyring.installation().await?;
@@ -1356,7 +1355,7 @@ async fn get_account(
     actor: Actor,
     ApiPath(account_id): ApiPath<Uuid>,
 ) -> Result<ApiJson<AccountView>, ApiError> {
-    actor.require_installation(Permission::AccountManage)?;
+    actor.require_installation(Permission::ACCOUNT_MANAGE)?;
     let account = own_account(state.db.conn(), account_id).await?;
     let key = state.keyring.installation().await?;
     Ok(ApiJson(AccountView::open(&key, &account)?))
@@ -1389,7 +1388,7 @@ async fn ban_account(
     ApiPath(account_id): ApiPath<Uuid>,
     ApiJson(ban): ApiJson<Ban>,
 ) -> Result<ApiJson<AccountView>, ApiError> {
-    actor.require_installation(Permission::AccountManage)?;
+    actor.require_installation(Permission::ACCOUNT_MANAGE)?;
     let now = Timestamp::now();
     if ban.until.is_some_and(|t| t <= now) {
         return Err(ApiError::invalid("until", "must be in the future"));
@@ -1422,7 +1421,7 @@ async fn unban_account(
     actor: Actor,
     ApiPath(account_id): ApiPath<Uuid>,
 ) -> Result<ApiJson<AccountView>, ApiError> {
-    actor.require_installation(Permission::AccountManage)?;
+    actor.require_installation(Permission::ACCOUNT_MANAGE)?;
     administer(
         &state,
         &actor,
@@ -1450,7 +1449,7 @@ async fn delete_account(
     actor: Actor,
     ApiPath(account_id): ApiPath<Uuid>,
 ) -> Result<ApiJson<AccountView>, ApiError> {
-    actor.require_installation(Permission::AccountManage)?;
+    actor.require_installation(Permission::ACCOUNT_MANAGE)?;
     administer(
         &state,
         &actor,
@@ -1514,7 +1513,7 @@ async fn revoke_account_sessions(
     actor: Actor,
     ApiPath(account_id): ApiPath<Uuid>,
 ) -> Result<ApiJson<Revoked>, ApiError> {
-    actor.require_installation(Permission::AccountManage)?;
+    actor.require_installation(Permission::ACCOUNT_MANAGE)?;
     let txn = state.db.begin().await?;
     own_account(&txn, account_id).await?;
     let revoked = sessions::revoke_all(&txn, account_id, "revoked by an administrator").await?;

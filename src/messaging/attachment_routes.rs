@@ -132,7 +132,7 @@ async fn post_with_file(
     ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
     form: Multipart,
 ) -> Result<(StatusCode, ApiJson<Message>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::MessageSend)?;
+    let scope = actor.facility(facility_id, Permission::MESSAGE_SEND)?;
     // Refused before a byte is stored when the caller may not post here.
     let access = conversations::reach(state.db.conn(), &actor, &scope, conversation_id).await?;
     access.require_participant()?;
@@ -151,8 +151,7 @@ async fn post_with_file(
     checks.done()?;
     let key = state.keyring.facility(facility_id).await?;
     let id = new_id();
-    let stored = state
-        .files
+    let stored = super::state_of(&state).files
         .put(&key, facility_id, id, &bytes)
         .await
         .map_err(storage_failed)?;
@@ -186,7 +185,7 @@ async fn post_with_file(
     match post(&state, &actor, &scope, conversation_id, &new, Some(file)).await {
         Ok(shown) => Ok((StatusCode::CREATED, ApiJson(shown))),
         Err(error) => {
-            if let Err(cleanup) = state.files.delete(&stored.object_path).await {
+            if let Err(cleanup) = super::state_of(&state).files.delete(&stored.object_path).await {
                 tracing::warn!(error = %cleanup, "could not delete the file of a message not written");
             }
             Err(error)
@@ -235,7 +234,7 @@ async fn authorise_upload(
     ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(request): ApiJson<UploadRequest>,
 ) -> Result<(StatusCode, ApiJson<UploadGrant>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::MessageSend)?;
+    let scope = actor.facility(facility_id, Permission::MESSAGE_SEND)?;
     let accepted = state
         .config
         .upload_policy()
@@ -349,8 +348,7 @@ async fn upload_file(
         .upload_policy()
         .check(&file_name, Some(&declared), &bytes)
         .map_err(refused)?;
-    let stored = state
-        .files
+    let stored = super::state_of(&state).files
         .put(&key, pending.facility_id, pending.id, &bytes)
         .await
         .map_err(storage_failed)?;
@@ -421,13 +419,12 @@ async fn download_attachment(
     actor: Actor,
     ApiPath((facility_id, conversation_id, attachment_id)): ApiPath<(Uuid, Uuid, Uuid)>,
 ) -> Result<Response, ApiError> {
-    let scope = actor.facility(facility_id, Permission::ConversationRead)?;
+    let scope = actor.facility(facility_id, Permission::CONVERSATION_READ)?;
     let db = state.db.conn();
     let access = conversations::reach(db, &actor, &scope, conversation_id).await?;
     let row = downloadable(db, conversation_id, attachment_id).await?;
     let key = state.keyring.facility(facility_id).await?;
-    let bytes = state
-        .files
+    let bytes = super::state_of(&state).files
         .get(
             &key,
             row.id,

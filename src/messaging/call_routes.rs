@@ -104,7 +104,7 @@ async fn start_call(
     ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(new): ApiJson<NewCall>,
 ) -> Result<(StatusCode, ApiJson<VideoCall>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::MessageSend)?;
+    let scope = actor.facility(facility_id, Permission::MESSAGE_SEND)?;
     let now = Timestamp::now();
     new.validate(now)?;
     callable(state.db.conn(), &actor, &scope, conversation_id).await?;
@@ -117,8 +117,8 @@ async fn start_call(
             .plus_secs(ROOM_HOURS * 3600),
         recording: new.recording_enabled,
     };
-    let room = state.video.create_room(&request).await.map_err(|error| {
-        tracing::warn!(%error, provider = state.video.provider(), "could not create a video room");
+    let room = super::state_of(&state).video.create_room(&request).await.map_err(|error| {
+        tracing::warn!(%error, provider = super::state_of(&state).video.provider(), "could not create a video room");
         ApiError::Unavailable("the video provider could not make a room; try again".to_owned())
     })?;
     match write_call(
@@ -135,7 +135,7 @@ async fn start_call(
     {
         Ok(shown) => Ok((StatusCode::CREATED, ApiJson(shown))),
         Err(error) => {
-            if let Err(cleanup) = state.video.delete_room(&room.name).await {
+            if let Err(cleanup) = super::state_of(&state).video.delete_room(&room.name).await {
                 tracing::warn!(error = %cleanup, "could not delete the room of a call not written");
             }
             Err(error)
@@ -169,7 +169,7 @@ async fn write_call(
         id: ActiveValue::Set(id),
         facility_id: ActiveValue::Set(facility_id),
         conversation_id: ActiveValue::Set(conversation_id),
-        provider: ActiveValue::Set(state.video.provider().to_owned()),
+        provider: ActiveValue::Set(super::state_of(state).video.provider().to_owned()),
         room_name: ActiveValue::Set(room.name.as_str().to_owned()),
         room_url: ActiveValue::Set(Some(seal.text("room_url", &room.url))),
         started_by: ActiveValue::Set(actor.account_id()),
@@ -192,8 +192,7 @@ async fn write_call(
         PHI_FIELDS,
     ));
     audit::commit(txn, vec![event]).await?;
-    state
-        .realtime
+    super::state_of(state).realtime
         .publish(Notice::Call {
             facility_id,
             conversation_id,
@@ -240,7 +239,7 @@ async fn list_calls(
     ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
     ApiQuery(window): ApiQuery<CallWindow>,
 ) -> Result<ApiJson<CallPage>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::ConversationRead)?;
+    let scope = actor.facility(facility_id, Permission::CONVERSATION_READ)?;
     let limit = crate::http::extract::page_limit(window.limit)?;
     let db = state.db.conn();
     let access = conversations::reach(db, &actor, &scope, conversation_id).await?;
@@ -280,7 +279,7 @@ async fn get_call(
     actor: Actor,
     ApiPath((facility_id, conversation_id, call_id)): ApiPath<(Uuid, Uuid, Uuid)>,
 ) -> Result<ApiJson<VideoCall>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::ConversationRead)?;
+    let scope = actor.facility(facility_id, Permission::CONVERSATION_READ)?;
     let db = state.db.conn();
     let access = conversations::reach(db, &actor, &scope, conversation_id).await?;
     let row = calls::find(db, conversation_id, call_id)
@@ -340,7 +339,7 @@ async fn move_call_status(
     ApiPath((facility_id, conversation_id, call_id)): ApiPath<(Uuid, Uuid, Uuid)>,
     ApiJson(change): ApiJson<CallStatusChange>,
 ) -> Result<ApiJson<VideoCall>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::MessageSend)?;
+    let scope = actor.facility(facility_id, Permission::MESSAGE_SEND)?;
     let key = state.keyring.facility(facility_id).await?;
     let now = Timestamp::now();
     let txn = state.db.begin().await?;
@@ -357,8 +356,7 @@ async fn move_call_status(
         &[],
     ));
     audit::commit(txn, vec![event]).await?;
-    state
-        .realtime
+    super::state_of(&state).realtime
         .publish(Notice::Call {
             facility_id,
             conversation_id,

@@ -114,7 +114,7 @@ async fn start_conversation(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewConversation>,
 ) -> Result<(StatusCode, ApiJson<Conversation>), ApiError> {
-    actor.facility(facility_id, Permission::ConversationManage)?;
+    actor.facility(facility_id, Permission::CONVERSATION_MANAGE)?;
     new.validate()?;
     let now = Timestamp::now();
     let key = state.keyring.facility(facility_id).await?;
@@ -193,7 +193,7 @@ async fn list_conversations(
     ApiQuery(filter): ApiQuery<ConversationFilter>,
 ) -> Result<ApiJson<Page<Conversation>>, ApiError> {
     use conversations::Column;
-    let scope = actor.facility(facility_id, Permission::ConversationRead)?;
+    let scope = actor.facility(facility_id, Permission::CONVERSATION_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
     if filter.all && !conversations::oversees(&actor, facility_id) {
         return Err(ApiError::Forbidden(
@@ -261,7 +261,7 @@ async fn get_conversation(
     actor: Actor,
     ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<Conversation>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::ConversationRead)?;
+    let scope = actor.facility(facility_id, Permission::CONVERSATION_READ)?;
     let db = state.db.conn();
     let access = conversations::reach(db, &actor, &scope, conversation_id).await?;
     let key = state.keyring.facility(facility_id).await?;
@@ -285,7 +285,7 @@ async fn manageable(
     facility_id: Uuid,
     conversation_id: Uuid,
 ) -> Result<Access, ApiError> {
-    let scope = actor.facility(facility_id, Permission::ConversationManage)?;
+    let scope = actor.facility(facility_id, Permission::CONVERSATION_MANAGE)?;
     let access = conversations::reach_for_update(db, actor, &scope, conversation_id).await?;
     if access.conversation.conversation_kind() == ConversationKind::Direct {
         return Err(ApiError::Conflict(
@@ -469,7 +469,7 @@ async fn remove_participant(
     let now = Timestamp::now();
     let txn = state.db.begin().await?;
     let access = if account_id == actor.account_id() {
-        let scope = actor.facility(facility_id, Permission::ConversationRead)?;
+        let scope = actor.facility(facility_id, Permission::CONVERSATION_READ)?;
         let access =
             conversations::reach_for_update(&*txn, &actor, &scope, conversation_id).await?;
         if access.conversation.conversation_kind() == ConversationKind::Direct {
@@ -487,8 +487,7 @@ async fn remove_participant(
     let event = conversation_event(&actor, AuditAction::Update, &access.conversation)
         .changes(redact(json!({ "participant_removed": account_id }), &[]));
     audit::commit(txn, vec![event]).await?;
-    state
-        .realtime
+    super::state_of(&state).realtime
         .publish(Notice::Left {
             conversation_id,
             account_id,

@@ -427,7 +427,7 @@ impl Access {
 pub fn oversees(actor: &Actor, facility_id: Uuid) -> bool {
     actor
         .permissions_in(facility_id)
-        .contains(&Permission::FacilityManage)
+        .contains(&Permission::FACILITY_MANAGE)
 }
 
 /// The conversation as `scope`'s actor reaches it: as a current

@@ -98,9 +98,9 @@ async fn post_message(
 ) -> Result<(StatusCode, ApiJson<Message>), ApiError> {
     let assistant = new.kind().is_assistant();
     let permission = if assistant {
-        Permission::MessageAssist
+        Permission::MESSAGE_ASSIST
     } else {
-        Permission::MessageSend
+        Permission::MESSAGE_SEND
     };
     let scope = actor.facility(facility_id, permission)?;
     new.validate()?;
@@ -183,8 +183,7 @@ pub(super) async fn post(
             &["body", "metadata", "sender_name", "file_name"],
         ));
     audit::commit(txn, vec![event]).await?;
-    state
-        .realtime
+    super::state_of(state).realtime
         .publish(Notice::MessageCreated {
             facility_id,
             conversation_id,
@@ -215,7 +214,7 @@ async fn list_messages(
     ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
     ApiQuery(window): ApiQuery<MessageWindow>,
 ) -> Result<ApiJson<MessagePage>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::ConversationRead)?;
+    let scope = actor.facility(facility_id, Permission::CONVERSATION_READ)?;
     if window.before.is_some() && window.after.is_some() {
         return Err(ApiError::invalid(
             "after",
@@ -294,7 +293,7 @@ async fn edit_message(
     ApiPath((facility_id, conversation_id, message_id)): ApiPath<(Uuid, Uuid, Uuid)>,
     ApiJson(change): ApiJson<MessageEdit>,
 ) -> Result<ApiJson<Message>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::MessageSend)?;
+    let scope = actor.facility(facility_id, Permission::MESSAGE_SEND)?;
     change.validate()?;
     let now = Timestamp::now();
     let key = state.keyring.facility(facility_id).await?;
@@ -329,8 +328,7 @@ async fn edit_message(
         redact(json!({ "body": "changed", "edited_at": now }), PHI_FIELDS),
     );
     audit::commit(txn, vec![event]).await?;
-    state
-        .realtime
+    super::state_of(&state).realtime
         .publish(Notice::MessageEdited {
             facility_id,
             conversation_id,
@@ -359,7 +357,7 @@ async fn delete_message(
     actor: Actor,
     ApiPath((facility_id, conversation_id, message_id)): ApiPath<(Uuid, Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    let scope = actor.facility(facility_id, Permission::MessageSend)?;
+    let scope = actor.facility(facility_id, Permission::MESSAGE_SEND)?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let access = conversations::reach_for_update(&*txn, &actor, &scope, conversation_id).await?;
@@ -368,8 +366,7 @@ async fn delete_message(
     let event = message_event(&actor, AuditAction::Delete, &access.conversation, row.id)
         .changes(redact(json!({ "seq": row.seq }), &[]));
     audit::commit(txn, vec![event]).await?;
-    state
-        .realtime
+    super::state_of(&state).realtime
         .publish(Notice::MessageDeleted {
             facility_id,
             conversation_id,
@@ -398,7 +395,7 @@ async fn message_edits(
     actor: Actor,
     ApiPath((facility_id, conversation_id, message_id)): ApiPath<(Uuid, Uuid, Uuid)>,
 ) -> Result<ApiJson<Vec<MessageRevision>>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::FacilityManage)?;
+    let scope = actor.facility(facility_id, Permission::FACILITY_MANAGE)?;
     let db = state.db.conn();
     let access = conversations::reach(db, &actor, &scope, conversation_id).await?;
     messages::find(db, conversation_id, message_id)
@@ -444,7 +441,7 @@ async fn mark_read(
     ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(marker): ApiJson<ReadMarker>,
 ) -> Result<ApiJson<ReadMarker>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::ConversationRead)?;
+    let scope = actor.facility(facility_id, Permission::CONVERSATION_READ)?;
     let txn = state.db.begin().await?;
     let access = conversations::reach(&*txn, &actor, &scope, conversation_id).await?;
     let me = access.require_participant()?;
@@ -466,8 +463,7 @@ async fn mark_read(
         .changes(redact(json!({ "seq": now_at }), &[]));
     audit::commit(txn, vec![event]).await?;
     if now_at > me.last_read_seq {
-        state
-            .realtime
+        super::state_of(&state).realtime
             .publish(Notice::Read {
                 conversation_id,
                 account_id: actor.account_id(),
@@ -495,11 +491,10 @@ async fn signal_typing(
     actor: Actor,
     ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    let scope = actor.facility(facility_id, Permission::MessageSend)?;
+    let scope = actor.facility(facility_id, Permission::MESSAGE_SEND)?;
     let access = conversations::reach(state.db.conn(), &actor, &scope, conversation_id).await?;
     access.require_participant()?;
-    state
-        .realtime
+    super::state_of(&state).realtime
         .publish(Notice::Typing {
             conversation_id,
             account_id: actor.account_id(),

@@ -268,7 +268,7 @@ async fn deliver_listened(
 
 /// Turns a notice into the event clients see, and fans it out.
 async fn deliver(state: &AppState, notice: Notice) {
-    let hub = &state.realtime.hub;
+    let hub = &super::state_of(state).realtime.hub;
     let conversation_id = notice.conversation_id();
     if !hub.has_subscribers(conversation_id) {
         if let Notice::Left { account_id, .. } = notice {

@@ -85,7 +85,7 @@ async fn realtime(
     Upgrade(upgrade): Upgrade,
 ) -> Result<Response, ApiError> {
     if actor
-        .facilities_with(Permission::ConversationRead)
+        .facilities_with(Permission::CONVERSATION_READ)
         .is_some_and(|f| f.is_empty())
     {
         return Err(ApiError::Forbidden(
@@ -126,7 +126,7 @@ enum Ending {
 }
 
 async fn serve(state: AppState, actor: Actor, expires_at: Option<i64>, mut ws: WebSocket) {
-    let hub = state.realtime.hub().clone();
+    let hub = super::state_of(&state).realtime.hub().clone();
     let (socket, mut events) = hub.connect(actor.account_id());
     let ending = run(&state, &actor, &socket, &mut events, expires_at, &mut ws).await;
     hub.disconnect(&socket);
@@ -238,15 +238,14 @@ async fn answer(
             subscribe(state, actor, socket, conversation_ids).await
         }
         ClientFrame::Unsubscribe { conversation_ids } => {
-            state.realtime.hub().unsubscribe(socket, &conversation_ids);
+            super::state_of(state).realtime.hub().unsubscribe(socket, &conversation_ids);
             json!({"type": "unsubscribed", "conversation_ids": conversation_ids})
         }
         ClientFrame::Typing { conversation_id } => {
             if !socket.follows(conversation_id) {
                 return json!({"type": "error", "detail": "subscribe to the conversation first"});
             }
-            state
-                .realtime
+            super::state_of(state).realtime
                 .publish(Notice::Typing {
                     conversation_id,
                     account_id: actor.account_id(),
@@ -282,10 +281,10 @@ async fn subscribe(
             conversation == id
                 && actor
                     .permissions_in(*facility)
-                    .contains(&Permission::ConversationRead)
+                    .contains(&Permission::CONVERSATION_READ)
         })
     };
     let (accepted, refused): (Vec<Uuid>, Vec<Uuid>) = wanted.into_iter().partition(readable);
-    state.realtime.hub().subscribe(socket, &accepted);
+    super::state_of(state).realtime.hub().subscribe(socket, &accepted);
     json!({"type": "subscribed", "conversation_ids": accepted, "refused": refused})
 }

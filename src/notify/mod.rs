@@ -15,6 +15,7 @@ mod delivery;
 pub mod migration;
 pub mod outbox;
 pub mod routes;
+pub mod permissions;
 mod smtp;
 
 use std::fmt;
@@ -31,6 +32,12 @@ use crate::crypto::{CryptoError, DataKey, Keyring};
 use crate::db::{Database, new_id};
 use crate::error::ApiError;
 use crate::time::Timestamp;
+use sea_orm_migration::MigrationTrait;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::{AppState, Extensions, Opening};
+use crate::context::{ApiTag, Context, Job};
+use crate::policy::Grant;
 
 pub use delivery::MAX_ATTEMPTS;
 pub use outbox::{Channel, MAX_PAGE, OutboxMessage, OutboxStatus, get, list};
@@ -232,6 +239,50 @@ fn check(message: &OutgoingMessage) -> Result<(), NotifyError> {
         return Err(NotifyError::InvalidSubject);
     }
     Ok(())
+}
+
+/// The notifier, as the kernel sees it: the outbox, its routes and its delivery worker.
+pub struct Notify;
+
+#[async_trait::async_trait]
+impl Context for Notify {
+    fn name(&self) -> &'static str {
+        "notify"
+    }
+
+    fn tags(&self) -> &'static [ApiTag] {
+        &[
+        ]
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        routes::routes()
+    }
+
+    fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(migration::CreateOutbox),
+        ]
+    }
+
+    fn permissions(&self) -> &'static [Grant] {
+        permissions::GRANTS
+    }
+
+    async fn open(&self, opening: &Opening<'_>, extensions: &mut Extensions) -> anyhow::Result<()> {
+        extensions.insert(Notifier::open(opening.db.clone(), opening.keyring, opening.config).await?);
+        Ok(())
+    }
+
+    async fn jobs(&self, state: &AppState, stop: &CancellationToken) -> Vec<Job> {
+        // A message cut short is retried once its claim runs out.
+        state
+            .ext::<Notifier>()
+            .spawn_delivery(stop.clone())
+            .map(|handle| Job::new("mail delivery", handle))
+            .into_iter()
+            .collect()
+    }
 }
 
 #[cfg(test)]

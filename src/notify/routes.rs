@@ -47,7 +47,7 @@ async fn read_outbox(
     actor: Actor,
     ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> Result<ApiJson<Page<OutboxMessage>>, ApiError> {
-    actor.require_installation(Permission::OutboxRead)?;
+    actor.require_installation(Permission::OUTBOX_READ)?;
     let limit = crate::http::extract::page_limit(query.limit)?;
     let messages = super::list(
         state.db.conn(),

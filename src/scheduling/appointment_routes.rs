@@ -133,7 +133,7 @@ async fn book_appointment(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewAppointment>,
 ) -> Result<(StatusCode, ApiJson<Appointment>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::AppointmentBook)?;
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_BOOK)?;
     new.validate()?;
     let key = state.keyring.facility(facility_id).await?;
     let now = Timestamp::now();
@@ -242,7 +242,7 @@ async fn list_appointments(
     ApiQuery(filter): ApiQuery<AppointmentFilter>,
 ) -> Result<ApiJson<Page<Appointment>>, ApiError> {
     use appointments::Column;
-    let scope = actor.facility(facility_id, Permission::AppointmentRead)?;
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
     let db = state.db.conn();
     let mut all = Condition::all();
@@ -317,7 +317,7 @@ async fn get_appointment(
     actor: Actor,
     ApiPath((facility_id, appointment_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<Appointment>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::AppointmentRead)?;
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_READ)?;
     let row = store::find(state.db.conn(), &scope, appointment_id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -361,7 +361,7 @@ async fn update_appointment(
     ApiPath((facility_id, appointment_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(changes): ApiJson<AppointmentChanges>,
 ) -> Result<ApiJson<Appointment>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::AppointmentBook)?;
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_BOOK)?;
     changes.validate()?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
@@ -432,7 +432,7 @@ async fn move_appointment_status(
     ApiPath((facility_id, appointment_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<AppointmentStatusMove>,
 ) -> Result<ApiJson<Appointment>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::AppointmentBook)?;
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_BOOK)?;
     if body.status.0 == AppointmentStatus::Rescheduled {
         return Err(ApiError::invalid(
             "status",
@@ -496,7 +496,7 @@ async fn reschedule_appointment(
     ApiPath((facility_id, appointment_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<Reschedule>,
 ) -> Result<(StatusCode, ApiJson<Appointment>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::AppointmentBook)?;
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_BOOK)?;
     let mut c = Checks::default();
     appointments::check_slot(&mut c, body.starts_at, body.duration_minutes);
     c.done()?;
@@ -589,7 +589,7 @@ async fn list_reminders(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(filter): ApiQuery<ReminderFilter>,
 ) -> Result<ApiJson<Page<Reminder>>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::AppointmentRead)?;
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
     let rows = reminders::page(
         state.db.conn(),

@@ -119,7 +119,7 @@ async fn create_feed(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewCalendarFeed>,
 ) -> Result<(StatusCode, ApiJson<CalendarFeed>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::AppointmentRead)?;
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_READ)?;
     let txn = state.db.begin().await?;
     check_owner(&*txn, &scope, &new).await?;
     let (row, token) = calendar::new_feed(facility_id, &new, actor.account_id(), Timestamp::now());
@@ -157,7 +157,7 @@ async fn list_feeds(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<CalendarFeed>>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::AppointmentRead)?;
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_READ)?;
     let limit = page.limit()?;
     use calendar::Column;
     let mut query = calendar::Entity::find()
@@ -205,9 +205,9 @@ async fn revoke_feed(
         .await?
         .ok_or(ApiError::NotFound)?;
     let needed = if row.created_by == actor.account_id() {
-        Permission::AppointmentRead
+        Permission::APPOINTMENT_READ
     } else {
-        Permission::FacilityManage
+        Permission::FACILITY_MANAGE
     };
     actor.facility(facility_id, needed)?;
     if row.revoked_at.is_none() {

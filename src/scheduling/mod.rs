@@ -18,16 +18,58 @@ pub mod slots;
 pub mod store;
 pub mod waitlist;
 pub mod waitlist_routes;
+pub mod permissions;
 
+use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
+use crate::context::{ApiTag, Context, Job};
+use crate::policy::Grant;
+use tokio_util::sync::CancellationToken;
 
-/// The scheduling context's routes.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .merge(schedule_routes::routes())
-        .merge(appointment_routes::routes())
-        .merge(waitlist_routes::routes())
-        .merge(calendar_routes::routes())
+
+/// The scheduling context, as the kernel sees it.
+pub struct Scheduling;
+
+#[async_trait::async_trait]
+impl Context for Scheduling {
+    fn name(&self) -> &'static str {
+        "scheduling"
+    }
+
+    fn tags(&self) -> &'static [ApiTag] {
+        &[
+            ApiTag {
+                name: "scheduling",
+                description: "Schedules, availability blocks, appointment types, open slots, appointments, reminders, waitlist, calendar feeds (seeds 000, 001)",
+            },
+        ]
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+            .merge(schedule_routes::routes())
+            .merge(appointment_routes::routes())
+            .merge(waitlist_routes::routes())
+            .merge(calendar_routes::routes())
+    }
+
+    fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(migration::CreateScheduling),
+        ]
+    }
+
+    fn permissions(&self) -> &'static [Grant] {
+        permissions::GRANTS
+    }
+
+    async fn jobs(&self, state: &AppState, stop: &CancellationToken) -> Vec<Job> {
+        // A reminder batch cut short rolls back; the next run sends it.
+        vec![Job::new(
+            "reminder sender",
+            reminders::spawn_sender(state.clone(), stop.clone()),
+        )]
+    }
 }

@@ -105,7 +105,7 @@ async fn list_schedules(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<Schedule>>, ApiError> {
-    actor.facility(facility_id, Permission::ScheduleRead)?;
+    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
     let limit = page.limit()?;
     let db = state.db.conn();
     let mut query = schedule::Entity::find()
@@ -163,7 +163,7 @@ async fn get_schedule(
     actor: Actor,
     ApiPath((facility_id, provider_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<Schedule>, ApiError> {
-    actor.facility(facility_id, Permission::ScheduleRead)?;
+    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
     let db = state.db.conn();
     let row = store::find_schedule(db, facility_id, provider_id)
         .await?
@@ -192,7 +192,7 @@ async fn put_schedule(
     ApiPath((facility_id, provider_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(input): ApiJson<ScheduleInput>,
 ) -> Result<ApiJson<Schedule>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::ScheduleManage)?;
+    let scope = actor.facility(facility_id, Permission::SCHEDULE_MANAGE)?;
     require_own_schedule(&scope, Some(provider_id))?;
     let hours = input.validate()?;
     let txn = state.db.begin().await?;
@@ -262,7 +262,7 @@ async fn create_block(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewBlock>,
 ) -> Result<(StatusCode, ApiJson<AvailabilityBlock>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::ScheduleManage)?;
+    let scope = actor.facility(facility_id, Permission::SCHEDULE_MANAGE)?;
     require_own_schedule(&scope, new.provider_id)?;
     new.validate()?;
     let txn = state.db.begin().await?;
@@ -320,7 +320,7 @@ async fn list_blocks(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(filter): ApiQuery<BlockFilter>,
 ) -> Result<ApiJson<Page<AvailabilityBlock>>, ApiError> {
-    actor.facility(facility_id, Permission::ScheduleRead)?;
+    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
     use block::Column;
     let mut query = block::Entity::find()
@@ -367,7 +367,7 @@ async fn delete_block(
     actor: Actor,
     ApiPath((facility_id, block_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    let scope = actor.facility(facility_id, Permission::ScheduleManage)?;
+    let scope = actor.facility(facility_id, Permission::SCHEDULE_MANAGE)?;
     let txn = state.db.begin().await?;
     let row = block::Entity::find_by_id(block_id)
         .filter(block::Column::FacilityId.eq(facility_id))
@@ -454,7 +454,7 @@ async fn create_type(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(input): ApiJson<AppointmentTypeInput>,
 ) -> Result<(StatusCode, ApiJson<AppointmentType>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::ScheduleManage)?;
+    let scope = actor.facility(facility_id, Permission::SCHEDULE_MANAGE)?;
     require_facility_reach(&scope, "appointment types")?;
     input.validate(true)?;
     let now = Timestamp::now();
@@ -514,7 +514,7 @@ async fn list_types(
     actor: Actor,
     ApiPath(facility_id): ApiPath<Uuid>,
 ) -> Result<ApiJson<Vec<AppointmentType>>, ApiError> {
-    actor.facility(facility_id, Permission::ScheduleRead)?;
+    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
     let db = state.db.conn();
     let rows = appointment_type::Entity::find()
         .filter(appointment_type::Column::FacilityId.eq(facility_id))
@@ -545,7 +545,7 @@ async fn update_type(
     ApiPath((facility_id, type_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(input): ApiJson<AppointmentTypeInput>,
 ) -> Result<ApiJson<AppointmentType>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::ScheduleManage)?;
+    let scope = actor.facility(facility_id, Permission::SCHEDULE_MANAGE)?;
     require_facility_reach(&scope, "appointment types")?;
     input.validate(false)?;
     let txn = state.db.begin().await?;
@@ -681,7 +681,7 @@ async fn open_slots(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(search): ApiQuery<SlotSearch>,
 ) -> Result<ApiJson<OpenSlots>, ApiError> {
-    actor.facility(facility_id, Permission::ScheduleRead)?;
+    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
     let mut c = Checks::default();
     if search.to <= search.from {
         c.fail("to", "must be after from");
@@ -827,7 +827,7 @@ async fn check_slot(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(question): ApiQuery<SlotQuestion>,
 ) -> Result<ApiJson<SlotAnswer>, ApiError> {
-    actor.facility(facility_id, Permission::ScheduleRead)?;
+    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
     let mut c = Checks::default();
     schedules::check_duration(&mut c, question.duration_minutes);
     c.done()?;

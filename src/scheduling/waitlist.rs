@@ -360,8 +360,7 @@ async fn notify_offer(
         local(starts_at),
         local(expires)
     );
-    state
-        .notifier
+    state.ext::<crate::notify::Notifier>()
         .send(
             txn,
             OutgoingMessage::email(

@@ -91,7 +91,7 @@ async fn join_waitlist(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewWaitlistEntry>,
 ) -> Result<(StatusCode, ApiJson<WaitlistEntry>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::AppointmentBook)?;
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_BOOK)?;
     let now = Timestamp::now();
     new.validate(now)?;
     let key = state.keyring.facility(facility_id).await?;
@@ -162,7 +162,7 @@ async fn list_waitlist(
     ApiQuery(filter): ApiQuery<WaitlistFilter>,
 ) -> Result<ApiJson<Page<WaitlistEntry>>, ApiError> {
     use waitlist::Column;
-    let scope = actor.facility(facility_id, Permission::AppointmentRead)?;
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
     let mut query = visible(&scope).order_by_asc(Column::Id).limit(limit);
     if let Some(status) = filter.status {
@@ -223,7 +223,7 @@ async fn cancel_waitlist_entry(
     actor: Actor,
     ApiPath((facility_id, entry_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<WaitlistEntry>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::AppointmentBook)?;
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_BOOK)?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_entry(&*txn, &scope, entry_id).await?;
@@ -267,7 +267,7 @@ async fn accept_waitlist_offer(
     actor: Actor,
     ApiPath((facility_id, entry_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<(StatusCode, ApiJson<Appointment>), ApiError> {
-    let scope = actor.facility(facility_id, Permission::AppointmentBook)?;
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_BOOK)?;
     let key = state.keyring.facility(facility_id).await?;
     let now = Timestamp::now();
     let txn = state.db.begin().await?;

@@ -56,15 +56,18 @@ fn chromium() -> Option<String> {
 
 /// Headless Chromium, with every host but this one unresolvable, renders the
 /// operations of the document.
+/// Ignored when the tests were built with no Chromium on the PATH (CI
+/// installs it and sets `CAREBASE_TEST_REQUIRE_CHROMIUM`).
+#[cfg_attr(
+    not(carebase_test_chromium),
+    ignore = "no Chromium on the PATH when the tests were built"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docs_page_renders_offline_in_headless_chromium() {
     let Some(browser) = chromium() else {
-        assert!(
-            std::env::var(REQUIRE_CHROMIUM_VAR).is_err(),
-            "{REQUIRE_CHROMIUM_VAR} is set but no Chromium was found"
+        panic!(
+            "no Chromium found ({REQUIRE_CHROMIUM_VAR} demands one, or it was on the PATH when the tests were built)"
         );
-        eprintln!("skipping: no Chromium on PATH (CI installs it and sets {REQUIRE_CHROMIUM_VAR})");
-        return;
     };
     let app = TestApp::spawn(TestBackend::Sqlite).await;
     let profile = tempfile::tempdir().unwrap();

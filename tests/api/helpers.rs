@@ -28,28 +28,28 @@ pub enum TestBackend {
 }
 
 /// Generates, for each listed `async fn name(backend: TestBackend)`, a test
-/// module `name` with one test per backend. The PostgreSQL test runs only
-/// when `CAREBASE_TEST_POSTGRES_URL` is set (CI always sets it).
+/// module `name` with one test per backend; attributes before a name go on
+/// both. The PostgreSQL test is ignored (and says so) when the tests were
+/// built with no PostgreSQL to run on (see build.rs): set
+/// `CAREBASE_TEST_POSTGRES_URL`, or run one on 127.0.0.1:5432.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
         $(
             mod $name {
+                $(#[$attr])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
                     super::$name($crate::helpers::TestBackend::Sqlite).await;
                 }
 
+                $(#[$attr])*
+                #[cfg_attr(
+                    not(carebase_test_postgres),
+                    ignore = "no PostgreSQL: set CAREBASE_TEST_POSTGRES_URL or run one on 127.0.0.1:5432"
+                )]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if $crate::helpers::postgres_admin_url().is_none() {
-                        eprintln!(
-                            "skipping {}::postgres: set {} to run it",
-                            stringify!($name),
-                            $crate::helpers::POSTGRES_URL_VAR
-                        );
-                        return;
-                    }
                     super::$name($crate::helpers::TestBackend::Postgres).await;
                 }
             }
@@ -57,10 +57,14 @@ macro_rules! on_both_backends {
     };
 }
 
+/// The PostgreSQL server the tests create their databases on: the one
+/// `CAREBASE_TEST_POSTGRES_URL` names now, or the one found when the tests
+/// were built.
 pub fn postgres_admin_url() -> Option<String> {
     std::env::var(POSTGRES_URL_VAR)
         .ok()
-        .filter(|u| !u.is_empty())
+        .filter(|u| !u.is_empty() && u != "off")
+        .or_else(|| option_env!("CAREBASE_TEST_POSTGRES_BUILT_WITH").map(str::to_owned))
 }
 
 /// A database for one test, removed when dropped.
@@ -80,7 +84,7 @@ impl TestDatabase {
                 postgres: None,
             },
             TestBackend::Postgres => {
-                let admin = postgres_admin_url().expect("CAREBASE_TEST_POSTGRES_URL is set");
+                let admin = postgres_admin_url().expect("a PostgreSQL to test on (see build.rs)");
                 let name = format!("carebase_test_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
@@ -174,7 +178,7 @@ impl TestApp {
         let db = TestDatabase::create(backend).await;
         let mut config = db.config();
         adjust(&mut config);
-        Self::start(db, config, carebase::http::context_routes()).await
+        Self::start(db, config, carebase::contexts::routes()).await
     }
 
     /// The production API plus the probe routes below, to drive the kernel's
@@ -183,7 +187,7 @@ impl TestApp {
         let db = TestDatabase::create(backend).await;
         let mut config = db.config();
         adjust(&mut config);
-        let api = carebase::http::context_routes().merge(probe_routes());
+        let api = carebase::contexts::routes().merge(probe_routes());
         Self::start(db, config, api).await
     }
 
@@ -231,7 +235,7 @@ impl TestApp {
         server.await.unwrap().unwrap();
         drop(state);
         adjust(&mut config);
-        Self::start(db, config, carebase::http::context_routes()).await
+        Self::start(db, config, carebase::contexts::routes()).await
     }
 
     /// Stops the server and waits until it has drained.

@@ -9,7 +9,64 @@ use crate::on_both_backends;
 on_both_backends!(
     up_all_down_all_up_again,
     two_servers_starting_together_migrate_once,
+    contexts_apply_the_migrations_databases_already_have,
 );
+
+/// The migrations every database made before the context contract has, in
+/// the order they were applied then. Contexts now contribute their own
+/// migrations; the kernel must still apply exactly these, in this order, so
+/// an existing database upgrades with nothing to redo.
+const BEFORE_THE_CONTEXT_CONTRACT: &[&str] = &[
+    "m20261126_000001_crypto_keys",
+    "m20261126_000010_data_keys",
+    "m20261126_000020_audit",
+    "m20261126_000025_outbox",
+    "m20261126_000030_accounts",
+    "m20261126_000040_facilities",
+    "m20261126_000045_api_keys",
+    "m20261126_000050_patients",
+    "m20261126_000055_emergency_access",
+    "m20261126_000070_audit_lead",
+    "m20261126_000080_crm_leads",
+    "m20261126_000085_care_journeys",
+    "m20261126_000090_crm_tasks",
+    "m20261126_000100_crm_engagement",
+    "m20261126_000110_crm_stats",
+    "m20261126_000120_scheduling",
+    "m20261126_000130_care_team_links",
+    "m20261126_000140_messaging",
+];
+
+async fn contexts_apply_the_migrations_databases_already_have(backend: TestBackend) {
+    let test_db = TestDatabase::create(backend).await;
+    let db = carebase::db::Database::connect(&test_db.config())
+        .await
+        .unwrap();
+    let applied = migrate::up(&db).await.unwrap();
+    assert_eq!(
+        &applied[..BEFORE_THE_CONTEXT_CONTRACT.len()],
+        BEFORE_THE_CONTEXT_CONTRACT,
+        "the first migrations are the ones existing databases have, in their order"
+    );
+    let recorded: Vec<String> = sqlx_versions(&test_db.url).await;
+    assert_eq!(recorded, applied, "recorded in the order they were applied");
+}
+
+/// The versions in sea-orm's migration table, in the order applied.
+async fn sqlx_versions(url: &str) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    let backend = db.get_database_backend();
+    db.query_all_raw(Statement::from_string(
+        backend,
+        "SELECT version FROM seaql_migrations ORDER BY applied_at, version",
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.try_get::<String>("", "version").unwrap())
+    .collect()
+}
 
 async fn tables(db: &carebase::db::Database) -> Vec<(&'static str, bool)> {
     let manager = SchemaManager::new(db.conn());

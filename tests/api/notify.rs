@@ -46,7 +46,11 @@ fn use_smtp(config: &mut Config, smtp: &FakeSmtp) {
 /// Writes `message` in a transaction of its own and commits it.
 async fn send(state: &AppState, message: OutgoingMessage) -> uuid::Uuid {
     let txn = state.db.begin().await.unwrap();
-    let id = state.notifier.send(&txn, message).await.unwrap();
+    let id = state
+        .ext::<carebase::notify::Notifier>()
+        .send(&txn, message)
+        .await
+        .unwrap();
     txn.commit().await.unwrap();
     id
 }
@@ -78,12 +82,12 @@ async fn wait_until(
 async fn without_smtp_messages_are_held_sealed_and_readable(backend: TestBackend) {
     let db = TestDatabase::create(backend).await;
     let state = AppState::open(db.config()).await.unwrap();
-    assert!(!state.notifier.delivers_email());
+    assert!(!state.ext::<carebase::notify::Notifier>().delivers_email());
 
     let id = send(&state, confirmation()).await;
     let txn = state.db.begin().await.unwrap();
     state
-        .notifier
+        .ext::<carebase::notify::Notifier>()
         .send(
             &txn,
             OutgoingMessage::email(
@@ -203,10 +207,14 @@ async fn with_smtp_email_is_delivered_and_marked_sent(backend: TestBackend) {
     let smtp = FakeSmtp::start().await;
     let app = TestApp::spawn_with(backend, |c| use_smtp(c, &smtp)).await;
     let state = &app.state;
-    assert!(state.notifier.delivers_email());
+    assert!(state.ext::<carebase::notify::Notifier>().delivers_email());
 
     let txn = state.db.begin().await.unwrap();
-    let id = state.notifier.send(&txn, confirmation()).await.unwrap();
+    let id = state
+        .ext::<carebase::notify::Notifier>()
+        .send(&txn, confirmation())
+        .await
+        .unwrap();
     let sms = OutgoingMessage {
         channel: Channel::Sms,
         to: "+15550100".to_owned(),
@@ -214,7 +222,11 @@ async fn with_smtp_email_is_delivered_and_marked_sent(backend: TestBackend) {
         body: "Your code is 1234".to_owned(),
         kind: "confirm_phone",
     };
-    let sms_id = state.notifier.send(&txn, sms).await.unwrap();
+    let sms_id = state
+        .ext::<carebase::notify::Notifier>()
+        .send(&txn, sms)
+        .await
+        .unwrap();
     txn.commit().await.unwrap();
 
     let received = smtp.wait_for(1, WAIT).await;
@@ -267,14 +279,21 @@ async fn two_servers_deliver_each_message_exactly_once(backend: TestBackend) {
             format!("See you tomorrow, patient {i}."),
             "reminder",
         );
-        a.notifier.send(&txn, message).await.unwrap();
+        a.ext::<carebase::notify::Notifier>()
+            .send(&txn, message)
+            .await
+            .unwrap();
     }
     txn.commit().await.unwrap();
 
     let stop = CancellationToken::new();
     let workers = [
-        a.notifier.spawn_delivery(stop.clone()).unwrap(),
-        b.notifier.spawn_delivery(stop.clone()).unwrap(),
+        a.ext::<carebase::notify::Notifier>()
+            .spawn_delivery(stop.clone())
+            .unwrap(),
+        b.ext::<carebase::notify::Notifier>()
+            .spawn_delivery(stop.clone())
+            .unwrap(),
     ];
     smtp.wait_for(20, Duration::from_secs(60)).await;
     let deadline = Instant::now() + WAIT;
@@ -377,7 +396,10 @@ async fn an_expired_claim_is_taken_over_and_a_live_one_is_left_alone(backend: Te
     }
 
     let stop = CancellationToken::new();
-    let worker = state.notifier.spawn_delivery(stop.clone()).unwrap();
+    let worker = state
+        .ext::<carebase::notify::Notifier>()
+        .spawn_delivery(stop.clone())
+        .unwrap();
     let received = smtp.wait_for(1, WAIT).await;
     assert_eq!(received[0].to, vec![RECIPIENT.to_owned()]);
     wait_until(&state, abandoned, |m| m.status == OutboxStatus::Sent).await;
@@ -405,12 +427,19 @@ async fn a_stopping_worker_hands_back_what_it_did_not_send(backend: TestBackend)
             format!("message {i}"),
             "reminder",
         );
-        state.notifier.send(&txn, message).await.unwrap();
+        state
+            .ext::<carebase::notify::Notifier>()
+            .send(&txn, message)
+            .await
+            .unwrap();
     }
     txn.commit().await.unwrap();
 
     let stop = CancellationToken::new();
-    let worker = state.notifier.spawn_delivery(stop.clone()).unwrap();
+    let worker = state
+        .ext::<carebase::notify::Notifier>()
+        .spawn_delivery(stop.clone())
+        .unwrap();
     smtp.wait_for(1, WAIT).await;
     stop.cancel();
     worker.await.unwrap();
@@ -432,7 +461,10 @@ async fn a_stopping_worker_hands_back_what_it_did_not_send(backend: TestBackend)
 
     // The next start delivers the rest, and nothing twice.
     let stop = CancellationToken::new();
-    let worker = state.notifier.spawn_delivery(stop.clone()).unwrap();
+    let worker = state
+        .ext::<carebase::notify::Notifier>()
+        .spawn_delivery(stop.clone())
+        .unwrap();
     smtp.wait_for(5, WAIT).await;
     stop.cancel();
     worker.await.unwrap();

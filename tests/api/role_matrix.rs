@@ -27,12 +27,23 @@ struct Case {
     permission: Permission,
 }
 
+/// A case a context contributes from its own test file (see
+/// `context_tests!` in main.rs): like [`Case`], and its path also gets the
+/// record the context made for the cases in each facility.
+pub struct ContextCase {
+    pub name: &'static str,
+    pub method: Method,
+    pub path: fn(&Records, Uuid) -> String,
+    pub body: fn() -> Option<Value>,
+    pub permission: Permission,
+}
+
 /// What a facility of the world holds: a patient, a lead and a task that
 /// belong to no one under test (the lead is owned by the facility's
 /// administrator, the task raised by and assigned to it).
-struct Records {
-    facility: Uuid,
-    patient: Uuid,
+pub struct Records {
+    pub facility: Uuid,
+    pub patient: Uuid,
     lead: Uuid,
     /// The patient's care journey, coached by no one under test.
     journey: Uuid,
@@ -71,7 +82,7 @@ struct Records {
     /// A file the administrator posted in it.
     attachment: Uuid,
     /// The administrator's token, to make records a case uses up.
-    admin_token: String,
+    pub admin_token: String,
 }
 
 /// What the cases act on: two facilities with their records, and an
@@ -82,6 +93,9 @@ struct World {
     own_patient: Value,
     other_patient: Value,
     grantee: Uuid,
+    /// The contexts' cases, each with its record in the own facility and
+    /// in the other.
+    context_cases: Vec<(ContextCase, Uuid, Uuid)>,
 }
 
 fn cases() -> Vec<Case> {
@@ -92,28 +106,28 @@ fn cases() -> Vec<Case> {
             method: Method::GET,
             path: |r| format!("/facilities/{f}", f = r.facility),
             body: |_| None,
-            permission: P::FacilityRead,
+            permission: P::FACILITY_READ,
         },
         Case {
             name: "update facility",
             method: Method::PATCH,
             path: |r| format!("/facilities/{f}", f = r.facility),
             body: |_| Some(json!({"city": "Springfield"})),
-            permission: P::FacilityManage,
+            permission: P::FACILITY_MANAGE,
         },
         Case {
             name: "list memberships",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/memberships", f = r.facility),
             body: |_| None,
-            permission: P::MembershipRead,
+            permission: P::MEMBERSHIP_READ,
         },
         Case {
             name: "grant membership",
             method: Method::POST,
             path: |r| format!("/facilities/{f}/memberships", f = r.facility),
             body: |w| Some(json!({"account_id": w.grantee, "role": "nurse"})),
-            permission: P::MembershipManage,
+            permission: P::MEMBERSHIP_MANAGE,
         },
         Case {
             name: "invite",
@@ -124,42 +138,42 @@ fn cases() -> Vec<Case> {
                     json!({"email": format!("{}@invited.example", Uuid::new_v4().simple()), "role": "nurse"}),
                 )
             },
-            permission: P::MembershipManage,
+            permission: P::MEMBERSHIP_MANAGE,
         },
         Case {
             name: "list API keys",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/api-keys", f = r.facility),
             body: |_| None,
-            permission: P::ApiKeyManage,
+            permission: P::API_KEY_MANAGE,
         },
         Case {
             name: "create API key",
             method: Method::POST,
             path: |r| format!("/facilities/{f}/api-keys", f = r.facility),
             body: |_| Some(json!({"name": "n8n", "scopes": ["facility:read"]})),
-            permission: P::ApiKeyManage,
+            permission: P::API_KEY_MANAGE,
         },
         Case {
             name: "search audit",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/audit-events", f = r.facility),
             body: |_| None,
-            permission: P::AuditRead,
+            permission: P::AUDIT_READ,
         },
         Case {
             name: "export audit",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/audit-events/export", f = r.facility),
             body: |_| None,
-            permission: P::AuditExport,
+            permission: P::AUDIT_EXPORT,
         },
         Case {
             name: "list patients",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/patients", f = r.facility),
             body: |_| None,
-            permission: P::PatientRead,
+            permission: P::PATIENT_READ,
         },
         Case {
             name: "read patient",
@@ -172,21 +186,21 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::PatientRead,
+            permission: P::PATIENT_READ,
         },
         Case {
             name: "find patient by MRN",
             method: Method::POST,
             path: |r| format!("/facilities/{f}/patients/search", f = r.facility),
             body: |_| None,
-            permission: P::PatientRead,
+            permission: P::PATIENT_READ,
         },
         Case {
             name: "register patient",
             method: Method::POST,
             path: |r| format!("/facilities/{f}/patients", f = r.facility),
             body: |_| Some(new_patient()),
-            permission: P::PatientCreate,
+            permission: P::PATIENT_CREATE,
         },
         Case {
             name: "update patient",
@@ -199,7 +213,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| Some(json!({"gender": "male"})),
-            permission: P::PatientUpdate,
+            permission: P::PATIENT_UPDATE,
         },
         Case {
             name: "deactivate patient",
@@ -212,35 +226,35 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::PatientDeactivate,
+            permission: P::PATIENT_DEACTIVATE,
         },
         Case {
             name: "list leads",
             method: Method::GET,
             path: |r| format!("/facilities/{}/leads", r.facility),
             body: |_| None,
-            permission: P::LeadRead,
+            permission: P::LEAD_READ,
         },
         Case {
             name: "read lead",
             method: Method::GET,
             path: |r| format!("/facilities/{}/leads/{}", r.facility, r.lead),
             body: |_| None,
-            permission: P::LeadRead,
+            permission: P::LEAD_READ,
         },
         Case {
             name: "read lead history",
             method: Method::GET,
             path: |r| format!("/facilities/{}/leads/{}/history", r.facility, r.lead),
             body: |_| None,
-            permission: P::LeadRead,
+            permission: P::LEAD_READ,
         },
         Case {
             name: "record lead",
             method: Method::POST,
             path: |r| format!("/facilities/{}/leads", r.facility),
             body: |_| Some(new_lead()),
-            permission: P::LeadCreate,
+            permission: P::LEAD_CREATE,
         },
         Case {
             name: "import leads",
@@ -253,42 +267,42 @@ fn cases() -> Vec<Case> {
                     Uuid::new_v4().simple()
                 )))
             },
-            permission: P::LeadCreate,
+            permission: P::LEAD_CREATE,
         },
         Case {
             name: "export leads",
             method: Method::GET,
             path: |r| format!("/facilities/{}/leads/export", r.facility),
             body: |_| None,
-            permission: P::LeadExport,
+            permission: P::LEAD_EXPORT,
         },
         Case {
             name: "change someone else's lead",
             method: Method::PATCH,
             path: |r| format!("/facilities/{}/leads/{}", r.facility, r.lead),
             body: |_| Some(json!({"readiness": "Hot"})),
-            permission: P::LeadUpdate,
+            permission: P::LEAD_UPDATE,
         },
         Case {
             name: "log a call to someone else's lead",
             method: Method::POST,
             path: |r| format!("/facilities/{}/leads/{}/calls", r.facility, r.lead),
             body: |_| Some(json!({})),
-            permission: P::LeadUpdate,
+            permission: P::LEAD_UPDATE,
         },
         Case {
             name: "review lead",
             method: Method::POST,
             path: |r| format!("/facilities/{}/leads/{}/review", r.facility, r.lead),
             body: |_| Some(json!({"decision": "approve"})),
-            permission: P::LeadReview,
+            permission: P::LEAD_REVIEW,
         },
         Case {
             name: "read lead timeline",
             method: Method::GET,
             path: |r| format!("/facilities/{}/leads/{}/timeline", r.facility, r.lead),
             body: |_| None,
-            permission: P::LeadRead,
+            permission: P::LEAD_READ,
         },
         Case {
             name: "convert someone else's lead",
@@ -300,7 +314,7 @@ fn cases() -> Vec<Case> {
                     "date_of_birth": "1970-01-01",
                 }))
             },
-            permission: P::LeadConvert,
+            permission: P::LEAD_CONVERT,
         },
         Case {
             name: "invite someone else's lead to the portal",
@@ -312,49 +326,49 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::LeadConvert,
+            permission: P::LEAD_CONVERT,
         },
         Case {
             name: "read patient timeline",
             method: Method::GET,
             path: |r| format!("/facilities/{}/patients/{}/timeline", r.facility, r.patient),
             body: |_| None,
-            permission: P::PatientRead,
+            permission: P::PATIENT_READ,
         },
         Case {
             name: "list care journeys",
             method: Method::GET,
             path: |r| format!("/facilities/{}/journeys", r.facility),
             body: |_| None,
-            permission: P::JourneyRead,
+            permission: P::JOURNEY_READ,
         },
         Case {
             name: "read care journey",
             method: Method::GET,
             path: |r| format!("/facilities/{}/journeys/{}", r.facility, r.journey),
             body: |_| None,
-            permission: P::JourneyRead,
+            permission: P::JOURNEY_READ,
         },
         Case {
             name: "enrol a patient with another coach",
             method: Method::POST,
             path: |r| format!("/facilities/{}/patients/{}/journeys", r.facility, r.patient),
             body: |w| Some(json!({"health_coach_id": w.own.admin})),
-            permission: P::JourneyManage,
+            permission: P::JOURNEY_MANAGE,
         },
         Case {
             name: "move someone else's care journey",
             method: Method::POST,
             path: |r| format!("/facilities/{}/journeys/{}/stage", r.facility, r.journey),
             body: |w| Some(json!({"stage_id": w.own.care_stage})),
-            permission: P::JourneyManage,
+            permission: P::JOURNEY_MANAGE,
         },
         Case {
             name: "list pipelines",
             method: Method::GET,
             path: |r| format!("/facilities/{}/pipelines", r.facility),
             body: |_| None,
-            permission: P::FacilityRead,
+            permission: P::FACILITY_READ,
         },
         Case {
             name: "define pipeline",
@@ -363,42 +377,42 @@ fn cases() -> Vec<Case> {
             body: |_| {
                 Some(json!({"kind": "lead", "name": Uuid::new_v4().to_string(), "stages": ["One"]}))
             },
-            permission: P::PipelineManage,
+            permission: P::PIPELINE_MANAGE,
         },
         Case {
             name: "list tasks",
             method: Method::GET,
             path: |r| format!("/facilities/{}/tasks", r.facility),
             body: |_| None,
-            permission: P::TaskRead,
+            permission: P::TASK_READ,
         },
         Case {
             name: "read task",
             method: Method::GET,
             path: |r| format!("/facilities/{}/tasks/{}", r.facility, r.task),
             body: |_| None,
-            permission: P::TaskRead,
+            permission: P::TASK_READ,
         },
         Case {
             name: "raise task",
             method: Method::POST,
             path: |r| format!("/facilities/{}/tasks", r.facility),
             body: |_| Some(json!({"title": "Call back", "priority": "High"})),
-            permission: P::TaskWrite,
+            permission: P::TASK_WRITE,
         },
         Case {
             name: "change someone else's task",
             method: Method::PATCH,
             path: |r| format!("/facilities/{}/tasks/{}", r.facility, r.task),
             body: |_| Some(json!({"priority": "Urgent"})),
-            permission: P::TaskWrite,
+            permission: P::TASK_WRITE,
         },
         Case {
             name: "move someone else's task",
             method: Method::POST,
             path: |r| format!("/facilities/{}/tasks/{}/status", r.facility, r.task),
             body: |_| Some(json!({"status": "In Progress"})),
-            permission: P::TaskWrite,
+            permission: P::TASK_WRITE,
         },
         Case {
             name: "log AI qualification of someone else's lead",
@@ -412,7 +426,7 @@ fn cases() -> Vec<Case> {
             body: |_| {
                 Some(json!({"prompt": "p", "response": "r", "model": "m", "outcome": "qualified"}))
             },
-            permission: P::LeadUpdate,
+            permission: P::LEAD_UPDATE,
         },
         Case {
             name: "list AI qualifications",
@@ -424,14 +438,14 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::LeadRead,
+            permission: P::LEAD_READ,
         },
         Case {
             name: "open a chat session for someone else's lead",
             method: Method::POST,
             path: |r| format!("/facilities/{}/chat-sessions", r.facility),
             body: |w| Some(json!({"lead_id": w.own.lead})),
-            permission: P::LeadUpdate,
+            permission: P::LEAD_UPDATE,
         },
         Case {
             name: "record messages of someone else's lead's chat",
@@ -443,14 +457,14 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| Some(json!({"count": 1})),
-            permission: P::LeadUpdate,
+            permission: P::LEAD_UPDATE,
         },
         Case {
             name: "list chat sessions",
             method: Method::GET,
             path: |r| format!("/facilities/{}/chat-sessions", r.facility),
             body: |_| None,
-            permission: P::LeadRead,
+            permission: P::LEAD_READ,
         },
         Case {
             name: "log communication",
@@ -463,14 +477,14 @@ fn cases() -> Vec<Case> {
                     "contains_phi": false, "retention_category": "marketing",
                 }))
             },
-            permission: P::CommunicationLog,
+            permission: P::COMMUNICATION_LOG,
         },
         Case {
             name: "list communications",
             method: Method::GET,
             path: |r| format!("/facilities/{}/communications", r.facility),
             body: |_| None,
-            permission: P::LeadRead,
+            permission: P::LEAD_READ,
         },
         Case {
             name: "read pipeline statistics",
@@ -482,7 +496,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::LeadRead,
+            permission: P::LEAD_READ,
         },
         Case {
             name: "read speed to lead",
@@ -494,28 +508,28 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::LeadRead,
+            permission: P::LEAD_READ,
         },
         Case {
             name: "rescore leads",
             method: Method::POST,
             path: |r| format!("/facilities/{}/leads/rescore", r.facility),
             body: |_| None,
-            permission: P::PipelineManage,
+            permission: P::PIPELINE_MANAGE,
         },
         Case {
             name: "review emergency access",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/emergency-access", f = r.facility),
             body: |_| None,
-            permission: P::EmergencyAccessReview,
+            permission: P::EMERGENCY_ACCESS_REVIEW,
         },
         Case {
             name: "list schedules",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/schedules", f = r.facility),
             body: |_| None,
-            permission: P::ScheduleRead,
+            permission: P::SCHEDULE_READ,
         },
         Case {
             name: "read schedule",
@@ -528,7 +542,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::ScheduleRead,
+            permission: P::SCHEDULE_READ,
         },
         Case {
             name: "set schedule",
@@ -541,21 +555,21 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| Some(crate::scheduling::always_open()),
-            permission: P::ScheduleManage,
+            permission: P::SCHEDULE_MANAGE,
         },
         Case {
             name: "add availability block",
             method: Method::POST,
             path: |r| format!("/facilities/{f}/availability-blocks", f = r.facility),
             body: |w| Some(block_body(w.own.provider)),
-            permission: P::ScheduleManage,
+            permission: P::SCHEDULE_MANAGE,
         },
         Case {
             name: "list availability blocks",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/availability-blocks", f = r.facility),
             body: |_| None,
-            permission: P::ScheduleRead,
+            permission: P::SCHEDULE_READ,
         },
         Case {
             name: DELETE_BLOCK,
@@ -563,21 +577,21 @@ fn cases() -> Vec<Case> {
             // The block is made afresh for each request (see the loop).
             path: |r| format!("/facilities/{f}/availability-blocks", f = r.facility),
             body: |_| None,
-            permission: P::ScheduleManage,
+            permission: P::SCHEDULE_MANAGE,
         },
         Case {
             name: "add appointment type",
             method: Method::POST,
             path: |r| format!("/facilities/{f}/appointment-types", f = r.facility),
             body: |_| Some(json!({"name": format!("Type {}", Uuid::new_v4().simple())})),
-            permission: P::ScheduleManage,
+            permission: P::SCHEDULE_MANAGE,
         },
         Case {
             name: "list appointment types",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/appointment-types", f = r.facility),
             body: |_| None,
-            permission: P::ScheduleRead,
+            permission: P::SCHEDULE_READ,
         },
         Case {
             name: "change appointment type",
@@ -590,7 +604,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| Some(json!({"buffer_after_minutes": 5})),
-            permission: P::ScheduleManage,
+            permission: P::SCHEDULE_MANAGE,
         },
         Case {
             name: "search open slots",
@@ -604,7 +618,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::ScheduleRead,
+            permission: P::SCHEDULE_READ,
         },
         Case {
             name: "check a slot",
@@ -618,7 +632,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::ScheduleRead,
+            permission: P::SCHEDULE_READ,
         },
         Case {
             name: "book appointment",
@@ -629,14 +643,14 @@ fn cases() -> Vec<Case> {
                     json!({"provider_id": w.own.provider, "starts_at": hours_ahead(200), "lead_id": w.own.lead}),
                 )
             },
-            permission: P::AppointmentBook,
+            permission: P::APPOINTMENT_BOOK,
         },
         Case {
             name: "list appointments",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/appointments", f = r.facility),
             body: |_| None,
-            permission: P::AppointmentRead,
+            permission: P::APPOINTMENT_READ,
         },
         Case {
             name: "read appointment",
@@ -649,7 +663,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::AppointmentRead,
+            permission: P::APPOINTMENT_READ,
         },
         Case {
             name: "change appointment",
@@ -662,7 +676,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| Some(json!({"notes": "Prefers mornings"})),
-            permission: P::AppointmentBook,
+            permission: P::APPOINTMENT_BOOK,
         },
         Case {
             name: "move appointment status",
@@ -675,7 +689,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| Some(json!({"status": "confirmed"})),
-            permission: P::AppointmentBook,
+            permission: P::APPOINTMENT_BOOK,
         },
         Case {
             name: "reschedule appointment",
@@ -688,14 +702,14 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| Some(json!({"starts_at": hours_ahead(300)})),
-            permission: P::AppointmentBook,
+            permission: P::APPOINTMENT_BOOK,
         },
         Case {
             name: "list reminders",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/appointment-reminders", f = r.facility),
             body: |_| None,
-            permission: P::AppointmentRead,
+            permission: P::APPOINTMENT_READ,
         },
         Case {
             name: "join waitlist",
@@ -706,14 +720,14 @@ fn cases() -> Vec<Case> {
                     json!({"lead_id": w.own.lead, "window_start": hours_ahead(24), "window_end": hours_ahead(96)}),
                 )
             },
-            permission: P::AppointmentBook,
+            permission: P::APPOINTMENT_BOOK,
         },
         Case {
             name: "list waitlist",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/waitlist", f = r.facility),
             body: |_| None,
-            permission: P::AppointmentRead,
+            permission: P::APPOINTMENT_READ,
         },
         Case {
             name: "cancel waitlist entry",
@@ -726,7 +740,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::AppointmentBook,
+            permission: P::APPOINTMENT_BOOK,
         },
         Case {
             name: "accept waitlist offer",
@@ -739,7 +753,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::AppointmentBook,
+            permission: P::APPOINTMENT_BOOK,
         },
         Case {
             name: MAKE_FEED,
@@ -747,14 +761,14 @@ fn cases() -> Vec<Case> {
             path: |r| format!("/facilities/{f}/calendar-feeds", f = r.facility),
             // Names no one: past the policy engine, a 422 (see the loop).
             body: |_| Some(json!({})),
-            permission: P::AppointmentRead,
+            permission: P::APPOINTMENT_READ,
         },
         Case {
             name: "list calendar feeds",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/calendar-feeds", f = r.facility),
             body: |_| None,
-            permission: P::AppointmentRead,
+            permission: P::APPOINTMENT_READ,
         },
         Case {
             name: "revoke someone's calendar feed",
@@ -767,14 +781,14 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::FacilityManage,
+            permission: P::FACILITY_MANAGE,
         },
         Case {
             name: "list care-team links",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/care-team-links", f = r.facility),
             body: |_| None,
-            permission: P::CareTeamRead,
+            permission: P::CARE_TEAM_READ,
         },
         Case {
             name: "read care-team link",
@@ -787,14 +801,14 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::CareTeamRead,
+            permission: P::CARE_TEAM_READ,
         },
         Case {
             name: REQUEST_LINK,
             method: Method::POST,
             path: |r| format!("/facilities/{f}/care-team-links", f = r.facility),
             body: |w| Some(json!({"patient_id": w.own.patient, "provider_id": w.own.provider})),
-            permission: P::CareTeamManage,
+            permission: P::CARE_TEAM_MANAGE,
         },
         Case {
             name: MOVE_LINK,
@@ -808,21 +822,21 @@ fn cases() -> Vec<Case> {
             },
             // A request cannot end: past the policy engine, a 409.
             body: |_| Some(json!({"status": "ended"})),
-            permission: P::CareTeamManage,
+            permission: P::CARE_TEAM_MANAGE,
         },
         Case {
             name: "list conversations",
             method: Method::GET,
             path: |r| format!("/facilities/{f}/conversations", f = r.facility),
             body: |_| None,
-            permission: P::ConversationRead,
+            permission: P::CONVERSATION_READ,
         },
         Case {
             name: "start conversation",
             method: Method::POST,
             path: |r| format!("/facilities/{f}/conversations", f = r.facility),
             body: |_| Some(json!({"title": "Rota", "conversation_type": "administrative"})),
-            permission: P::ConversationManage,
+            permission: P::CONVERSATION_MANAGE,
         },
         Case {
             name: "read conversation",
@@ -835,7 +849,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::ConversationRead,
+            permission: P::CONVERSATION_READ,
         },
         Case {
             name: "update conversation",
@@ -848,7 +862,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| Some(json!({"priority": "urgent"})),
-            permission: P::ConversationManage,
+            permission: P::CONVERSATION_MANAGE,
         },
         Case {
             name: "move conversation status",
@@ -861,7 +875,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| Some(json!({"status": "escalated"})),
-            permission: P::ConversationManage,
+            permission: P::CONVERSATION_MANAGE,
         },
         Case {
             name: "add participant",
@@ -874,7 +888,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |w| Some(json!({"account_id": w.own.admin})),
-            permission: P::ConversationManage,
+            permission: P::CONVERSATION_MANAGE,
         },
         Case {
             name: REMOVE_PARTICIPANT,
@@ -887,7 +901,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::ConversationManage,
+            permission: P::CONVERSATION_MANAGE,
         },
         Case {
             name: "list messages",
@@ -900,7 +914,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::ConversationRead,
+            permission: P::CONVERSATION_READ,
         },
         Case {
             name: "post message",
@@ -913,7 +927,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| Some(json!({"body": "Noted"})),
-            permission: P::MessageSend,
+            permission: P::MESSAGE_SEND,
         },
         Case {
             name: "post the assistant's answer",
@@ -930,7 +944,7 @@ fn cases() -> Vec<Case> {
                     json!({"body": "Likely benign", "message_type": "ai_response", "ai_confidence": 0.7}),
                 )
             },
-            permission: P::MessageAssist,
+            permission: P::MESSAGE_ASSIST,
         },
         Case {
             name: EDIT_MESSAGE,
@@ -944,7 +958,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| Some(json!({"body": "changed"})),
-            permission: P::MessageSend,
+            permission: P::MESSAGE_SEND,
         },
         Case {
             name: DELETE_MESSAGE,
@@ -957,7 +971,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::MessageSend,
+            permission: P::MESSAGE_SEND,
         },
         Case {
             name: "read message edit history",
@@ -971,7 +985,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::FacilityManage,
+            permission: P::FACILITY_MANAGE,
         },
         Case {
             name: "mark conversation read",
@@ -984,7 +998,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| Some(json!({"seq": 0})),
-            permission: P::ConversationRead,
+            permission: P::CONVERSATION_READ,
         },
         Case {
             name: "start video call",
@@ -997,7 +1011,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| Some(json!({})),
-            permission: P::MessageSend,
+            permission: P::MESSAGE_SEND,
         },
         Case {
             name: "list video calls",
@@ -1010,7 +1024,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::ConversationRead,
+            permission: P::CONVERSATION_READ,
         },
         Case {
             name: "read video call",
@@ -1024,7 +1038,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::ConversationRead,
+            permission: P::CONVERSATION_READ,
         },
         Case {
             name: "move video call status",
@@ -1039,7 +1053,7 @@ fn cases() -> Vec<Case> {
             },
             // The first one cancels; the others meet a final status (409).
             body: |_| Some(json!({"status": "canceled"})),
-            permission: P::MessageSend,
+            permission: P::MESSAGE_SEND,
         },
         Case {
             name: "post message with file",
@@ -1053,7 +1067,7 @@ fn cases() -> Vec<Case> {
             },
             // Sent as multipart/form-data (see `send`).
             body: |_| None,
-            permission: P::MessageSend,
+            permission: P::MESSAGE_SEND,
         },
         Case {
             name: "authorise upload",
@@ -1070,7 +1084,7 @@ fn cases() -> Vec<Case> {
                     json!({"file_name": "scan.pdf", "content_type": "application/pdf", "size": 100}),
                 )
             },
-            permission: P::MessageSend,
+            permission: P::MESSAGE_SEND,
         },
         Case {
             name: "download attachment",
@@ -1084,7 +1098,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::ConversationRead,
+            permission: P::CONVERSATION_READ,
         },
         Case {
             name: "signal typing",
@@ -1097,7 +1111,7 @@ fn cases() -> Vec<Case> {
                 )
             },
             body: |_| None,
-            permission: P::MessageSend,
+            permission: P::MESSAGE_SEND,
         },
     ]
 }
@@ -1117,35 +1131,35 @@ fn installation_cases() -> Vec<(
             Method::POST,
             "/facilities",
             Some(json!({"name": "New Clinic"})),
-            P::FacilityCreate,
+            P::FACILITY_CREATE,
         ),
         (
             "list accounts",
             Method::GET,
             "/admin/accounts",
             None,
-            P::AccountManage,
+            P::ACCOUNT_MANAGE,
         ),
         (
             "search all audit",
             Method::GET,
             "/admin/audit-events",
             None,
-            P::AuditRead,
+            P::AUDIT_READ,
         ),
         (
             "export all audit",
             Method::GET,
             "/admin/audit-events/export",
             None,
-            P::AuditExport,
+            P::AUDIT_EXPORT,
         ),
         (
             "read outbox",
             Method::GET,
             "/admin/outbox",
             None,
-            P::OutboxRead,
+            P::OUTBOX_READ,
         ),
     ]
 }
@@ -1235,9 +1249,18 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
     let other = app.facility("Other Clinic").await;
     let own_patient = app.patient(own, new_patient()).await;
     let other_patient = app.patient(other, new_patient()).await;
+    let own_records = records(&app, own, &own_patient).await;
+    let other_records = records(&app, other, &other_patient).await;
+    let in_own = crate::context_role_cases(&app, &own_records).await;
+    let in_other = crate::context_role_cases(&app, &other_records).await;
     let world = World {
-        own: records(&app, own, &own_patient).await,
-        other: records(&app, other, &other_patient).await,
+        context_cases: in_own
+            .into_iter()
+            .zip(in_other)
+            .map(|((case, own), (_, other))| (case, own, other))
+            .collect(),
+        own: own_records,
+        other: other_records,
         own_patient,
         other_patient,
         grantee: app.account(&[]).await.0,
@@ -1270,7 +1293,7 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
             .unwrap()
             .status()
             .as_u16();
-        let want = if role.can(Permission::ConversationRead) {
+        let want = if role.can(Permission::CONVERSATION_READ) {
             400
         } else {
             403
@@ -1329,6 +1352,38 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
                 } else {
                     status
                 };
+                if outcome(status) != want {
+                    mismatches.push(format!(
+                        "{role} {} in {} facility: got {status}, expected {want}",
+                        case.name,
+                        if is_own { "own" } else { "other" }
+                    ));
+                }
+            }
+        }
+        for (case, own_record, other_record) in &world.context_cases {
+            for (records, record, is_own) in [
+                (&world.own, own_record, true),
+                (&world.other, other_record, false),
+            ] {
+                let path = (case.path)(records, *record);
+                let status = send(
+                    &app,
+                    &person.token,
+                    case.method.clone(),
+                    &path,
+                    (case.body)(),
+                )
+                .await
+                .status()
+                .as_u16();
+                let want = expected(role, case.permission, is_own, false);
+                if !is_own && role.scope() == RoleScope::Facility {
+                    cross_facility.0 += 1;
+                    if status == 404 {
+                        cross_facility.1 += 1;
+                    }
+                }
                 if outcome(status) != want {
                     mismatches.push(format!(
                         "{role} {} in {} facility: got {status}, expected {want}",
@@ -1689,7 +1744,7 @@ async fn chat_in(app: &TestApp, facility: Uuid, lead: Uuid) -> Uuid {
     id(&response.json().await.unwrap())
 }
 
-async fn link_portal(app: &TestApp, facility: Uuid, patient: Uuid, account: Uuid) {
+pub async fn link_portal(app: &TestApp, facility: Uuid, patient: Uuid, account: Uuid) {
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
     let response = app
         .call(

@@ -874,7 +874,7 @@ async fn reminders_go_out_once_across_a_crash_and_two_servers(backend: TestBacke
     let second = carebase::AppState::open(app.state.config.clone())
         .await
         .unwrap();
-    let second_server = carebase::Server::bind(second.clone(), carebase::http::context_routes())
+    let second_server = carebase::Server::bind(second.clone(), carebase::contexts::routes())
         .await
         .unwrap();
     let stop_second = tokio_util::sync::CancellationToken::new();

@@ -55,7 +55,7 @@ pub struct Reaction<'a> {
 }
 
 impl<'a> Reaction<'a> {
-    pub fn new(state: &'a AppState, txn: &'a DatabaseTransaction, now: Timestamp) -> Self {
+    fn new(state: &'a AppState, txn: &'a DatabaseTransaction, now: Timestamp) -> Self {
         Self {
             state,
             txn,
@@ -69,7 +69,7 @@ impl<'a> Reaction<'a> {
         self.after_commit.push(work);
     }
 
-    pub fn into_after_commit(self) -> AfterCommit {
+    fn into_after_commit(self) -> AfterCommit {
         AfterCommit(self.after_commit)
     }
 }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::memberships::{self, Membership};
 use super::roles::{PatientReach, Permission, RecordReach, RoleScope};
 use crate::app::AppState;
-use crate::audit::{AuditAction, AuditActor, AuditEvent, RequestContext};
+use crate::audit::{AuditAction, AuditActor, AuditEvent, ComplianceFlag, RequestContext};
 use crate::error::ApiError;
 use crate::http::kernel::RequestMeta;
 use crate::identity::accounts::{self, Standing};
@@ -566,6 +566,31 @@ impl FacilityScope {
     /// Whether the scope comes from an emergency ("break glass") grant.
     pub fn is_emergency(&self) -> bool {
         self.emergency.is_some()
+    }
+
+    /// The audit event of `actor` doing `action` to `resource` of
+    /// `patient_id` under this scope: in its facility, about the patient,
+    /// flagged as PHI, and as emergency access when the scope comes from a
+    /// grant, so every break-the-glass read or change shows in its review.
+    pub fn patient_event(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        resource_type: &str,
+        resource: Uuid,
+        patient_id: Uuid,
+    ) -> AuditEvent {
+        let event = actor
+            .event(action, resource_type)
+            .resource(resource)
+            .facility(self.facility_id)
+            .patient(patient_id)
+            .flag(ComplianceFlag::Phi);
+        if self.is_emergency() {
+            event.flag(ComplianceFlag::EmergencyAccess)
+        } else {
+            event
+        }
     }
 
     /// A scope covering one patient of a facility the actor is not a member

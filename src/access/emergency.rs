@@ -127,15 +127,17 @@ pub async fn grant(
     .await
 }
 
-/// The scope for reading one patient: the actor's own reach in the facility
-/// if it has any, otherwise a live emergency grant for that patient.
+/// The scope for reading one patient's data with `permission`: the
+/// actor's own reach in the facility if it has any, otherwise a live
+/// emergency grant for that patient (which covers every read of it).
 pub async fn patient_scope(
     db: &impl ConnectionTrait,
     actor: &Actor,
     facility_id: Uuid,
     patient_id: Uuid,
+    permission: Permission,
 ) -> Result<FacilityScope, ApiError> {
-    match actor.facility(facility_id, Permission::PATIENT_READ) {
+    match actor.facility(facility_id, permission) {
         Err(ApiError::NotFound) => {}
         other => return other,
     }

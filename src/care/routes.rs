@@ -45,17 +45,7 @@ fn mrn_taken() -> ApiError {
 
 /// The audit event of one access to a patient under `scope`.
 fn access_event(actor: &Actor, scope: &FacilityScope, patient_id: Uuid) -> AuditEvent {
-    let event = actor
-        .event(AuditAction::PatientAccess, RESOURCE)
-        .resource(patient_id)
-        .facility(scope.facility_id())
-        .patient(patient_id)
-        .flag(ComplianceFlag::Phi);
-    if scope.is_emergency() {
-        event.flag(ComplianceFlag::EmergencyAccess)
-    } else {
-        event
-    }
+    scope.patient_event(actor, AuditAction::PatientAccess, RESOURCE, patient_id, patient_id)
 }
 
 /// Opens patients for the reader, returning them only once their reads are
@@ -191,7 +181,14 @@ async fn get_patient(
     actor: Actor,
     ApiPath((facility_id, patient_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<Patient>, ApiError> {
-    let scope = emergency::patient_scope(state.db.conn(), &actor, facility_id, patient_id).await?;
+    let scope = emergency::patient_scope(
+        state.db.conn(),
+        &actor,
+        facility_id,
+        patient_id,
+        Permission::PATIENT_READ,
+    )
+    .await?;
     let row = store::find(state.db.conn(), &scope, patient_id)
         .await?
         .ok_or(ApiError::NotFound)?;

@@ -13,10 +13,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::store;
-use super::visits::{Model, NewVisit, PHI_FIELDS, Visit, VisitChanges};
+use super::visits::{Model, NewVisit, PHI_FIELDS, Record, Visit, VisitChanges};
 use crate::access::{Actor, FacilityScope, Permission, emergency, memberships};
 use crate::app::AppState;
-use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
+use crate::audit::{self, AuditAction, AuditEvent, redact};
 use crate::crypto::DataKey;
 use crate::db::new_id;
 use crate::error::ApiError;
@@ -40,28 +40,20 @@ async fn reading_scope(
     facility_id: Uuid,
     patient_id: Uuid,
 ) -> Result<FacilityScope, ApiError> {
-    let scope = match actor.facility(facility_id, Permission::HISTORY_READ) {
-        Err(ApiError::NotFound) => {
-            emergency::patient_scope(state.db.conn(), actor, facility_id, patient_id).await?
-        }
-        other => other?,
-    };
+    let scope = emergency::patient_scope(
+        state.db.conn(),
+        actor,
+        facility_id,
+        patient_id,
+        Permission::HISTORY_READ,
+    )
+    .await?;
     store::patient_in_reach(state.db.conn(), &scope, patient_id).await?;
     Ok(scope)
 }
 
 fn visit_event(actor: &Actor, scope: &FacilityScope, action: AuditAction, row: &Model) -> AuditEvent {
-    let event = actor
-        .event(action, RESOURCE)
-        .resource(row.id)
-        .facility(scope.facility_id())
-        .patient(row.patient_id)
-        .flag(ComplianceFlag::Phi);
-    if scope.is_emergency() {
-        event.flag(ComplianceFlag::EmergencyAccess)
-    } else {
-        event
-    }
+    scope.patient_event(actor, action, RESOURCE, row.id, row.patient_id)
 }
 
 /// Opens `rows` for the reader once their reads are in the audit log.
@@ -115,8 +107,15 @@ async fn record_visit(
         &[("attending_physician_id", new.attending_physician_id)],
     )
     .await?;
-    let sealing = Model::sealed(&key, new_id(), facility_id, patient_id, &new);
-    let row = store::insert(&*txn, &scope, sealing, now).await?;
+    let record = Record {
+        id: new_id(),
+        facility_id,
+        patient_id,
+        recorded_by: scope.account_id(),
+        created_at: now,
+        updated_at: now,
+    };
+    let row = store::insert(&*txn, &scope, new.seal(&key, record)).await?;
     let visit = row.open(&key)?;
     let after = serde_json::to_value(&visit).unwrap_or_default();
     let event = visit_event(&actor, &scope, AuditAction::Create, &row)
@@ -215,8 +214,11 @@ async fn update_visit(
         &[("attending_physician_id", visit.attending_physician_id)],
     )
     .await?;
-    let sealing = Model::sealed(&key, current.id, facility_id, patient_id, &visit);
-    let row = store::replace(&*txn, &scope, &current, sealing, now).await?;
+    let record = Record {
+        updated_at: now,
+        ..current.record()
+    };
+    let row = store::replace(&*txn, &scope, visit.seal(&key, record)).await?;
     let event = visit_event(&actor, &scope, AuditAction::Update, &row)
         .changes(redact(json!({ "fields": touched }), &[]));
     audit::commit(txn, vec![event]).await?;

@@ -8,10 +8,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::visits::{self, Entity, Model, Sealing};
+use super::visits::{self, Entity, Model};
 use crate::access::FacilityScope;
 use crate::error::ApiError;
-use crate::time::Timestamp;
 
 /// Refuses (404) a patient the scope does not reach; the history of a
 /// patient the caller cannot see does not exist for them.
@@ -26,68 +25,38 @@ pub async fn patient_in_reach(
     }
 }
 
-/// Writes a new visit recorded by the scope's account.
+/// Writes a new visit in the scope's facility.
 pub async fn insert(
     db: &impl ConnectionTrait,
     scope: &FacilityScope,
-    row: Sealing,
-    now: Timestamp,
+    row: Model,
 ) -> Result<Model, DbErr> {
-    let model = Model {
-        id: row.id,
+    let row = Model {
         facility_id: scope.facility_id(),
-        patient_id: row.patient_id,
-        visit_date: row.visit_date,
-        discharge_date: row.discharge_date,
-        department: row.department,
-        primary_diagnosis: row.primary_diagnosis,
-        secondary_diagnoses: row.secondary_diagnoses,
-        medications: row.medications,
-        procedures: row.procedures,
-        vital_signs: row.vital_signs,
-        notes: row.notes,
-        attending_physician_id: row.attending_physician_id,
-        recorded_by: scope.account_id(),
-        created_at: now,
-        updated_at: now,
+        ..row
     };
-    Entity::insert(model.clone().into_active_model().reset_all())
+    Entity::insert(row.clone().into_active_model().reset_all())
         .exec_without_returning(db)
         .await?;
-    Ok(model)
+    Ok(row)
 }
 
-/// Replaces a visit's content, keeping who recorded it and when.
+/// Writes a visit's new content over the row with its id, in the scope's
+/// facility.
 pub async fn replace(
     db: &impl ConnectionTrait,
     scope: &FacilityScope,
-    current: &Model,
-    row: Sealing,
-    now: Timestamp,
+    row: Model,
 ) -> Result<Model, DbErr> {
-    let model = Model {
-        discharge_date: row.discharge_date,
-        visit_date: row.visit_date,
-        department: row.department,
-        primary_diagnosis: row.primary_diagnosis,
-        secondary_diagnoses: row.secondary_diagnoses,
-        medications: row.medications,
-        procedures: row.procedures,
-        vital_signs: row.vital_signs,
-        notes: row.notes,
-        attending_physician_id: row.attending_physician_id,
-        updated_at: now,
-        ..current.clone()
-    };
-    let mut columns = model.clone().into_active_model().reset_all();
+    let mut columns = row.clone().into_active_model().reset_all();
     columns.id = ActiveValue::NotSet;
     Entity::update_many()
         .set(columns)
-        .filter(visits::Column::Id.eq(current.id))
+        .filter(visits::Column::Id.eq(row.id))
         .filter(visits::Column::FacilityId.eq(scope.facility_id()))
         .exec(db)
         .await?;
-    Ok(model)
+    Ok(row)
 }
 
 /// One visit of `patient_id`.

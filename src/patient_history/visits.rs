@@ -337,38 +337,58 @@ fn check_vitals(c: &mut Checks, v: &VitalSigns) {
     }
 }
 
-impl Model {
-    /// The row for `visit`, its content sealed for this row.
-    pub fn sealed(
-        key: &DataKey,
-        id: Uuid,
-        facility_id: Uuid,
-        patient_id: Uuid,
-        visit: &NewVisit,
-    ) -> Sealing {
-        let row = RowSealer::new(key, TABLE, id);
+/// Who recorded a visit and when: what a row keeps apart from its content.
+#[derive(Clone, Copy, Debug)]
+pub struct Record {
+    pub id: Uuid,
+    pub facility_id: Uuid,
+    pub patient_id: Uuid,
+    pub recorded_by: Uuid,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl NewVisit {
+    /// The row of `record` holding this visit, its content sealed for that
+    /// row.
+    pub fn seal(&self, key: &DataKey, record: Record) -> Model {
+        let row = RowSealer::new(key, TABLE, record.id);
         let list = |column: &str, items: &[String]| {
             (!items.is_empty()).then(|| row.json(column, &items))
         };
-        Sealing {
-            id,
-            facility_id,
-            patient_id,
-            visit_date: visit.visit_date,
-            discharge_date: visit.discharge_date,
-            department: visit.department.clone(),
+        Model {
+            id: record.id,
+            facility_id: record.facility_id,
+            patient_id: record.patient_id,
+            visit_date: self.visit_date,
+            discharge_date: self.discharge_date,
+            department: self.department.clone(),
             primary_diagnosis: row
-                .optional_text("primary_diagnosis", visit.primary_diagnosis.as_deref()),
-            secondary_diagnoses: list("secondary_diagnoses", &visit.secondary_diagnoses),
-            medications: (!visit.medications.is_empty())
-                .then(|| row.json("medications", &visit.medications)),
-            procedures: list("procedures", &visit.procedures),
-            vital_signs: visit
-                .vital_signs
-                .as_ref()
-                .map(|v| row.json("vital_signs", v)),
-            notes: row.optional_text("notes", visit.notes.as_deref()),
-            attending_physician_id: visit.attending_physician_id,
+                .optional_text("primary_diagnosis", self.primary_diagnosis.as_deref()),
+            secondary_diagnoses: list("secondary_diagnoses", &self.secondary_diagnoses),
+            medications: (!self.medications.is_empty())
+                .then(|| row.json("medications", &self.medications)),
+            procedures: list("procedures", &self.procedures),
+            vital_signs: self.vital_signs.as_ref().map(|v| row.json("vital_signs", v)),
+            notes: row.optional_text("notes", self.notes.as_deref()),
+            attending_physician_id: self.attending_physician_id,
+            recorded_by: record.recorded_by,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
+}
+
+impl Model {
+    /// Who recorded the visit and when.
+    pub fn record(&self) -> Record {
+        Record {
+            id: self.id,
+            facility_id: self.facility_id,
+            patient_id: self.patient_id,
+            recorded_by: self.recorded_by,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
         }
     }
 
@@ -423,22 +443,4 @@ fn open_json<T: serde::de::DeserializeOwned>(
     sealed: &Option<Sealed>,
 ) -> Result<Option<T>, CryptoError> {
     sealed.as_ref().map(|s| row.open_json(column, s)).transpose()
-}
-
-/// A visit's columns as they are written: everything but who recorded it
-/// and when.
-pub struct Sealing {
-    pub id: Uuid,
-    pub facility_id: Uuid,
-    pub patient_id: Uuid,
-    pub visit_date: Timestamp,
-    pub discharge_date: Option<Timestamp>,
-    pub department: Option<String>,
-    pub primary_diagnosis: Option<Sealed>,
-    pub secondary_diagnoses: Option<Sealed>,
-    pub medications: Option<Sealed>,
-    pub procedures: Option<Sealed>,
-    pub vital_signs: Option<Sealed>,
-    pub notes: Option<Sealed>,
-    pub attending_physician_id: Option<Uuid>,
 }

@@ -6,10 +6,14 @@
 
 pub mod access_token;
 pub mod accounts;
+pub mod admin_routes;
 pub mod api_keys;
+pub mod auth_routes;
 pub mod bootstrap;
 pub mod email;
+pub mod facility_routes;
 pub mod mail;
+pub mod me_routes;
 pub mod migration;
 pub mod password;
 pub mod routes;

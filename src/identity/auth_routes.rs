@@ -1,0 +1,588 @@
+//! Getting in and back in: sign-up and email confirmation, sign-in,
+//! refresh and sign-out, password recovery, and accepting an invitation.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use sea_orm::ActiveValue;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::accounts::{self, NewAccount, Standing};
+use super::mail::{self, Mail};
+use super::routes::{Accepted, TokenRedemption, invalid_token, own_account, parse_email, person};
+use super::sessions::{self, Origin, Refreshed, Session};
+use super::tokens::{self, Purpose};
+use super::{password, throttle, totp};
+use crate::access::{Actor, RequestInfo};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditActor, AuditEvent, redact};
+use crate::error::ApiError;
+use crate::http::ApiJson;
+use crate::http::api_docs::Problems;
+use crate::time::Timestamp;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_up))
+        .routes(routes!(confirm_email))
+        .routes(routes!(sign_in))
+        .routes(routes!(refresh))
+        .routes(routes!(sign_out))
+        .routes(routes!(recover))
+        .routes(routes!(reset_password))
+        .routes(routes!(accept_invitation))
+}
+
+const INVALID_CREDENTIALS: &str = "invalid email or password";
+
+fn session_origin(info: &RequestInfo) -> Origin {
+    Origin {
+        user_agent: info.user_agent.clone(),
+        client_addr: info.client_addr.map(|a| a.to_string()),
+    }
+}
+
+/// An audit event about an account, by the account itself.
+fn own_event(
+    account_id: Uuid,
+    session_id: Option<Uuid>,
+    info: &RequestInfo,
+    action: AuditAction,
+) -> AuditEvent {
+    AuditEvent::new(
+        AuditActor::Account {
+            id: account_id,
+            session_id,
+        },
+        action,
+        "account",
+    )
+    .resource(account_id)
+    .context(info.audit_context())
+}
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignUp {
+    pub email: String,
+    /// At least 12 characters.
+    pub password: String,
+    pub full_name: Option<String>,
+}
+
+/// Creates an account and sends a confirmation code to its email. The
+/// answer is the same whether or not the address already has an account.
+#[utoipa::path(
+    post,
+    path = "/auth/sign-up",
+    tag = "auth",
+    request_body = SignUp,
+    responses((status = 202, description = "A confirmation code was sent", body = Accepted), Problems)
+)]
+async fn sign_up(
+    State(state): State<AppState>,
+    info: RequestInfo,
+    ApiJson(request): ApiJson<SignUp>,
+) -> Result<(StatusCode, ApiJson<Accepted>), ApiError> {
+    if !state.config.allow_sign_up {
+        return Err(ApiError::Forbidden(
+            "sign-up is closed on this installation; ask for an invitation".to_owned(),
+        ));
+    }
+    let email = parse_email("email", &request.email)?;
+    password::check_policy("password", &request.password)?;
+    if request
+        .full_name
+        .as_ref()
+        .is_some_and(|n| n.trim().is_empty() || n.len() > 200)
+    {
+        return Err(ApiError::invalid(
+            "full_name",
+            "must be 1 to 200 characters",
+        ));
+    }
+    let key = state.keyring.installation().await?;
+    let hash = password::hash(request.password).await?;
+    let txn = state.db.begin().await?;
+    match accounts::find_by_email(&txn, &key, &email).await? {
+        Some(_) => mail::send(&state, &txn, Mail::AlreadyRegistered, email.as_str(), None).await?,
+        None => {
+            let account = accounts::create(
+                &txn,
+                &key,
+                NewAccount {
+                    email: email.clone(),
+                    password_hash: Some(hash),
+                    full_name: request.full_name,
+                    invited_by: None,
+                    email_confirmed: false,
+                },
+            )
+            .await?;
+            let token = tokens::issue(&txn, &key, account.id, Purpose::ConfirmEmail, None).await?;
+            mail::send(
+                &state,
+                &txn,
+                Mail::ConfirmEmail,
+                email.as_str(),
+                Some(&token),
+            )
+            .await?;
+            audit::append(
+                &txn,
+                vec![own_event(account.id, None, &info, AuditAction::Create)],
+            )
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        ApiJson(Accepted {
+            status: "confirmation_sent",
+        }),
+    ))
+}
+
+/// Confirms an email address with the code sent to it.
+#[utoipa::path(
+    post,
+    path = "/auth/confirm-email",
+    tag = "auth",
+    request_body = TokenRedemption,
+    responses((status = 200, description = "Confirmed", body = Accepted), Problems)
+)]
+async fn confirm_email(
+    State(state): State<AppState>,
+    info: RequestInfo,
+    ApiJson(request): ApiJson<TokenRedemption>,
+) -> Result<ApiJson<Accepted>, ApiError> {
+    let key = state.keyring.installation().await?;
+    let txn = state.db.begin().await?;
+    let redeemed = tokens::redeem(&txn, &key, &request.token, Purpose::ConfirmEmail)
+        .await?
+        .map_err(|_| invalid_token())?;
+    let account = own_account(&txn, redeemed.account_id).await?;
+    accounts::update(&txn, account, |a| {
+        a.email_confirmed_at = ActiveValue::Set(Some(Timestamp::now()));
+    })
+    .await?;
+    audit::commit(
+        txn,
+        vec![
+            own_event(redeemed.account_id, None, &info, AuditAction::Update)
+                .changes(redact(json!({ "email_confirmed": true }), &[])),
+        ],
+    )
+    .await?;
+    Ok(ApiJson(Accepted {
+        status: "confirmed",
+    }))
+}
+
+/// Credentials.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    pub email: String,
+    pub password: String,
+    /// The current code of the account's authenticator, when it has one.
+    pub totp_code: Option<String>,
+}
+
+/// A session's tokens.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    /// Send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Exchange at `/auth/refresh` for new tokens; single use.
+    pub refresh_token: String,
+    pub session_id: Uuid,
+    /// The session ends then at the latest, however it is used.
+    pub session_expires_at: Timestamp,
+}
+
+fn token_pair(
+    state: &AppState,
+    session: &Session,
+    refresh_token: String,
+) -> Result<TokenPair, ApiError> {
+    Ok(TokenPair {
+        access_token: state.ext::<crate::identity::Identity>()
+            .tokens
+            .issue(session.account_id, session.id)?,
+        token_type: "Bearer",
+        expires_in: state.ext::<crate::identity::Identity>().tokens.ttl_secs(),
+        refresh_token,
+        session_id: session.id,
+        session_expires_at: session.expires_at,
+    })
+}
+
+/// Counts a failed sign-in and records it, then answers `error`.
+async fn refuse_sign_in(
+    state: &AppState,
+    counters: &throttle::Counters,
+    account_id: Option<Uuid>,
+    info: &RequestInfo,
+    error: ApiError,
+) -> Result<TokenPair, ApiError> {
+    let txn = state.db.begin().await?;
+    throttle::record_failure(&txn, counters).await?;
+    let actor = match account_id {
+        Some(id) => AuditActor::Account {
+            id,
+            session_id: None,
+        },
+        None => AuditActor::System {
+            job: "sign-in".to_owned(),
+        },
+    };
+    let mut event =
+        AuditEvent::new(actor, AuditAction::LoginFailed, "session").context(info.audit_context());
+    if let Some(id) = account_id {
+        event = event.resource(id);
+    }
+    audit::commit(txn, vec![event]).await?;
+    Err(error)
+}
+
+/// Signs in. Failures are throttled per email and per client address, and
+/// answer alike whether or not the email has an account.
+#[utoipa::path(
+    post,
+    path = "/auth/sign-in",
+    tag = "auth",
+    request_body = SignIn,
+    responses((status = 200, description = "Signed in", body = TokenPair), Problems)
+)]
+async fn sign_in(
+    State(state): State<AppState>,
+    info: RequestInfo,
+    ApiJson(request): ApiJson<SignIn>,
+) -> Result<ApiJson<TokenPair>, ApiError> {
+    let email = parse_email("email", &request.email)?;
+    let key = state.keyring.installation().await?;
+    let counters = throttle::Counters::new(&key, email.as_str(), info.client_addr);
+    let db = state.db.conn();
+    if let Some(until) = throttle::blocked_until(db, &counters).await? {
+        let wait = (until.as_micros() - Timestamp::now().as_micros()) / 1_000_000;
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: u64::try_from(wait.max(1)).unwrap_or(1),
+        });
+    }
+    let account = accounts::find_by_email(db, &key, &email).await?;
+    let stored = account.as_ref().and_then(|a| a.password_hash.clone());
+    let matches = password::verify(request.password, stored).await?;
+    let now = Timestamp::now();
+    let account = match account {
+        Some(account) if matches && account.standing(now) != Standing::Deleted => account,
+        other => {
+            let id = other.map(|a| a.id);
+            let refused = ApiError::Unauthorized(INVALID_CREDENTIALS.to_owned());
+            return refuse_sign_in(&state, &counters, id, &info, refused)
+                .await
+                .map(ApiJson);
+        }
+    };
+    if account.standing(now) == Standing::Banned {
+        let suspended = ApiError::Forbidden("this account is suspended".to_owned());
+        return refuse_sign_in(&state, &counters, Some(account.id), &info, suspended)
+            .await
+            .map(ApiJson);
+    }
+    if account.email_confirmed_at.is_none() {
+        return Err(ApiError::Forbidden(
+            "confirm your email address first; a code was sent to it".to_owned(),
+        ));
+    }
+    let mut accepted_step = None;
+    if account.mfa_enabled() {
+        let Some(code) = request.totp_code.as_deref() else {
+            return Err(ApiError::MfaRequired);
+        };
+        let secret = accounts::open_totp_secret(&key, &account).unwrap_or_default();
+        match totp::accept(&secret, code, account.totp_last_step) {
+            Some(step) => accepted_step = Some(step),
+            None => {
+                let refused =
+                    ApiError::Unauthorized("the second-factor code is invalid".to_owned());
+                return refuse_sign_in(&state, &counters, Some(account.id), &info, refused)
+                    .await
+                    .map(ApiJson);
+            }
+        }
+    }
+    let txn = state.db.begin().await?;
+    throttle::clear_email(&txn, &counters).await?;
+    let (session, refresh_token) = sessions::start(
+        &txn,
+        state.ext::<crate::identity::Identity>().sessions,
+        account.id,
+        session_origin(&info),
+    )
+    .await?;
+    let account_id = account.id;
+    accounts::update(&txn, account, |a| {
+        a.last_sign_in_at = ActiveValue::Set(Some(now));
+        if let Some(step) = accepted_step {
+            a.totp_last_step = ActiveValue::Set(Some(step));
+        }
+    })
+    .await?;
+    audit::commit(
+        txn,
+        vec![
+            AuditEvent::new(
+                AuditActor::Account {
+                    id: account_id,
+                    session_id: Some(session.id),
+                },
+                AuditAction::Login,
+                "session",
+            )
+            .resource(session.id)
+            .context(info.audit_context()),
+        ],
+    )
+    .await?;
+    Ok(ApiJson(token_pair(&state, &session, refresh_token)?))
+}
+
+/// A refresh token to exchange.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Exchanges a refresh token for new tokens. Each refresh token works
+/// once; presenting a used one ends its session.
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses((status = 200, description = "New tokens", body = TokenPair), Problems)
+)]
+async fn refresh(
+    State(state): State<AppState>,
+    info: RequestInfo,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> Result<ApiJson<TokenPair>, ApiError> {
+    let txn = state.db.begin().await?;
+    let outcome = sessions::refresh(&txn, state.ext::<crate::identity::Identity>().sessions, &request.refresh_token).await?;
+    match outcome {
+        Refreshed::Rotated {
+            session,
+            refresh_token,
+        } => {
+            let account = accounts::find(&txn, session.account_id).await?;
+            if account.is_none_or(|a| a.standing(Timestamp::now()) != Standing::Good) {
+                return Err(ApiError::Unauthorized(
+                    "the refresh token is not valid".to_owned(),
+                ));
+            }
+            txn.commit().await?;
+            Ok(ApiJson(token_pair(&state, &session, refresh_token)?))
+        }
+        Refreshed::Replayed { session } => {
+            audit::commit(
+                txn,
+                vec![
+                    own_event(
+                        session.account_id,
+                        Some(session.id),
+                        &info,
+                        AuditAction::Logout,
+                    )
+                    .changes(redact(json!({ "reason": "refresh token reused" }), &[])),
+                ],
+            )
+            .await?;
+            Err(ApiError::Unauthorized(
+                "this refresh token was already used; the session has been ended".to_owned(),
+            ))
+        }
+        Refreshed::Refused => Err(ApiError::Unauthorized(
+            "the refresh token is not valid".to_owned(),
+        )),
+    }
+}
+
+/// Ends the current session at once.
+#[utoipa::path(
+    post,
+    path = "/auth/sign-out",
+    tag = "auth",
+    responses((status = 204, description = "Signed out"), Problems),
+    security(("bearer" = []))
+)]
+async fn sign_out(State(state): State<AppState>, actor: Actor) -> Result<StatusCode, ApiError> {
+    let (_, session_id) = person(&actor)?;
+    let txn = state.db.begin().await?;
+    sessions::revoke(&txn, session_id, "signed out").await?;
+    audit::commit(
+        txn,
+        vec![
+            actor
+                .event(AuditAction::Logout, "session")
+                .resource(session_id),
+        ],
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An email to send a recovery code to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryRequest {
+    pub email: String,
+}
+
+/// Sends a password reset code, if the address has an account. The answer
+/// is the same either way.
+#[utoipa::path(
+    post,
+    path = "/auth/recover",
+    tag = "auth",
+    request_body = RecoveryRequest,
+    responses((status = 202, description = "A code was sent if the account exists", body = Accepted), Problems)
+)]
+async fn recover(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RecoveryRequest>,
+) -> Result<(StatusCode, ApiJson<Accepted>), ApiError> {
+    let email = parse_email("email", &request.email)?;
+    let key = state.keyring.installation().await?;
+    let txn = state.db.begin().await?;
+    if let Some(account) = accounts::find_by_email(&txn, &key, &email).await?
+        && account.standing(Timestamp::now()) != Standing::Deleted
+    {
+        let token = tokens::issue(&txn, &key, account.id, Purpose::Recovery, None).await?;
+        mail::send(&state, &txn, Mail::Recovery, email.as_str(), Some(&token)).await?;
+    }
+    txn.commit().await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        ApiJson(Accepted {
+            status: "sent_if_registered",
+        }),
+    ))
+}
+
+/// A recovery code and the new password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordReset {
+    pub token: String,
+    pub new_password: String,
+}
+
+/// Sets a new password with a recovery code; every session of the account ends.
+#[utoipa::path(
+    post,
+    path = "/auth/reset-password",
+    tag = "auth",
+    request_body = PasswordReset,
+    responses((status = 200, description = "The password was changed", body = Accepted), Problems)
+)]
+async fn reset_password(
+    State(state): State<AppState>,
+    info: RequestInfo,
+    ApiJson(request): ApiJson<PasswordReset>,
+) -> Result<ApiJson<Accepted>, ApiError> {
+    password::check_policy("new_password", &request.new_password)?;
+    let hash = password::hash(request.new_password).await?;
+    let key = state.keyring.installation().await?;
+    let txn = state.db.begin().await?;
+    let redeemed = tokens::redeem(&txn, &key, &request.token, Purpose::Recovery)
+        .await?
+        .map_err(|_| invalid_token())?;
+    let account = own_account(&txn, redeemed.account_id).await?;
+    accounts::update(&txn, account, |a| {
+        a.password_hash = ActiveValue::Set(Some(hash));
+        // Receiving the code proves the address.
+        if matches!(a.email_confirmed_at, ActiveValue::Unchanged(None)) {
+            a.email_confirmed_at = ActiveValue::Set(Some(Timestamp::now()));
+        }
+    })
+    .await?;
+    sessions::revoke_all(&txn, redeemed.account_id, "password reset").await?;
+    audit::commit(
+        txn,
+        vec![
+            own_event(redeemed.account_id, None, &info, AuditAction::Update)
+                .changes(redact(json!({ "password": "changed" }), &["password"])),
+        ],
+    )
+    .await?;
+    Ok(ApiJson(Accepted {
+        status: "password_changed",
+    }))
+}
+
+/// An invitation code, the password to set, and optionally a name.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationAcceptance {
+    pub token: String,
+    pub password: String,
+    pub full_name: Option<String>,
+}
+
+/// Accepts an invitation: sets the password and confirms the email.
+#[utoipa::path(
+    post,
+    path = "/auth/accept-invitation",
+    tag = "auth",
+    request_body = InvitationAcceptance,
+    responses((status = 200, description = "Accepted; sign in now", body = Accepted), Problems)
+)]
+async fn accept_invitation(
+    State(state): State<AppState>,
+    info: RequestInfo,
+    ApiJson(request): ApiJson<InvitationAcceptance>,
+) -> Result<ApiJson<Accepted>, ApiError> {
+    password::check_policy("password", &request.password)?;
+    let hash = password::hash(request.password).await?;
+    let key = state.keyring.installation().await?;
+    let txn = state.db.begin().await?;
+    let redeemed = tokens::redeem(&txn, &key, &request.token, Purpose::Invitation)
+        .await?
+        .map_err(|_| invalid_token())?;
+    let account = own_account(&txn, redeemed.account_id).await?;
+    let id = account.id;
+    let full_name = request.full_name.map(|n| {
+        key.seal_str(
+            crate::crypto::FieldRef::new(accounts::TABLE, "full_name", id),
+            n.trim(),
+        )
+    });
+    accounts::update(&txn, account, |a| {
+        a.password_hash = ActiveValue::Set(Some(hash));
+        a.email_confirmed_at = ActiveValue::Set(Some(Timestamp::now()));
+        if let Some(name) = full_name {
+            a.full_name = ActiveValue::Set(Some(name));
+        }
+    })
+    .await?;
+    audit::commit(
+        txn,
+        vec![
+            own_event(id, None, &info, AuditAction::Update)
+                .changes(redact(json!({ "invitation": "accepted" }), &[])),
+        ],
+    )
+    .await?;
+    Ok(ApiJson(Accepted { status: "accepted" }))
+}

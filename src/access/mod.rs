@@ -5,8 +5,11 @@
 //! facility) in tests/api/role_matrix.rs. See docs/trust-core.md.
 
 pub mod actor;
+pub mod api_key_routes;
 pub mod emergency;
+pub mod emergency_routes;
 pub mod facilities;
+pub mod membership_routes;
 pub mod memberships;
 pub mod migration;
 pub mod roles;
@@ -45,7 +48,11 @@ impl Context for Access {
     }
 
     fn routes(&self) -> OpenApiRouter<AppState> {
-        routes::routes()
+        OpenApiRouter::new()
+            .merge(routes::routes())
+            .merge(membership_routes::routes())
+            .merge(api_key_routes::routes())
+            .merge(emergency_routes::routes())
     }
 
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {

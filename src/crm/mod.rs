@@ -5,17 +5,21 @@
 
 pub mod activity;
 pub mod ai;
+pub mod ai_routes;
 pub mod chat;
+pub mod chat_routes;
+pub mod communication_routes;
 pub mod communications;
 pub mod conversion;
 pub mod csv_io;
 pub mod demo;
 pub mod engagement_migration;
-pub mod engagement_routes;
 pub mod history;
 pub mod import_routes;
 pub mod leads;
+pub mod lifecycle_routes;
 pub mod migration;
+pub mod pipeline_routes;
 pub mod pipelines;
 pub mod rescore;
 pub mod routes;
@@ -69,9 +73,14 @@ impl Context for Crm {
     fn routes(&self) -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
             .merge(routes::routes())
+            .merge(lifecycle_routes::routes())
+            .merge(pipeline_routes::routes())
+            .merge(stats_routes::routes())
             .merge(conversion::routes())
             .merge(task_routes::routes())
-            .merge(engagement_routes::routes())
+            .merge(ai_routes::routes())
+            .merge(chat_routes::routes())
+            .merge(communication_routes::routes())
             .merge(import_routes::routes())
     }
 

@@ -3,8 +3,11 @@
 //! without double booking, the appointment state machine, reminders, the
 //! waitlist and calendar feeds. See docs/scheduling.md.
 
+pub mod appointment_move_routes;
 pub mod appointment_routes;
+pub mod appointment_type_routes;
 pub mod appointments;
+pub mod block_routes;
 pub mod booking;
 pub mod calendar;
 pub mod calendar_routes;
@@ -14,6 +17,7 @@ pub mod migration;
 pub mod reminders;
 pub mod schedule_routes;
 pub mod schedules;
+pub mod slot_routes;
 pub mod slots;
 pub mod store;
 pub mod waitlist;
@@ -50,7 +54,11 @@ impl Context for Scheduling {
     fn routes(&self) -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
             .merge(schedule_routes::routes())
+            .merge(block_routes::routes())
+            .merge(appointment_type_routes::routes())
+            .merge(slot_routes::routes())
             .merge(appointment_routes::routes())
+            .merge(appointment_move_routes::routes())
             .merge(waitlist_routes::routes())
             .merge(calendar_routes::routes())
     }

@@ -1,0 +1,226 @@
+//! `/facilities/{facility_id}/appointments/{appointment_id}/status` and
+//! `/reschedule`: an appointment's moves through its state machine. Both
+//! need `appointment:book` and reach the appointments the actor may change
+//! (`appointment_routes::writable`); a closed or moved-away slot is offered
+//! to the waitlist. Every move appends its event in its own transaction.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use sea_orm::ConnectionTrait;
+use sea_orm::entity::prelude::*;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::appointment_routes::{appointment_event, writable};
+use super::appointments::{self, Appointment, AppointmentStatus, Booking, PHI_FIELDS, StatusName};
+use super::booking::{self, SlotRequest};
+use super::store;
+use super::waitlist::{self, FreedSlot};
+use crate::access::{Actor, Permission};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, redact};
+use crate::db::new_id;
+use crate::error::ApiError;
+use crate::http::api_docs::Problems;
+use crate::http::{ApiJson, ApiPath};
+use crate::time::Timestamp;
+use crate::transition::StateMachine;
+use crate::validation::Checks;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(move_appointment_status))
+        .routes(routes!(reschedule_appointment))
+}
+
+/// A move of an appointment's status.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentStatusMove {
+    /// Seed 000's name, or seed 001's Scheduled (confirmed), Completed,
+    /// Cancelled, No Show.
+    pub status: StatusName,
+}
+
+/// Offers the time a closed appointment no longer takes to the waitlist.
+async fn offer_freed_time(
+    state: &AppState,
+    txn: &impl ConnectionTrait,
+    row: &appointments::Model,
+    now: Timestamp,
+) -> Result<Option<Uuid>, ApiError> {
+    let freed = FreedSlot {
+        facility_id: row.facility_id,
+        provider_id: row.provider_id,
+        type_id: row.type_id,
+        slot: super::slots::Span::new(row.starts_at, row.ends_at),
+    };
+    waitlist::offer(state, txn, freed, now).await
+}
+
+/// Moves an appointment by the machine: pending → confirmed → reminded →
+/// checked_in → in_progress → completed; confirmed, reminded or checked_in
+/// → no_show; any state not yet started → cancelled. Any other move is
+/// refused with the allowed ones; a reschedule is its own request.
+/// Cancelling or a no-show cancels pending reminders; a cancelled slot is
+/// offered to the waitlist.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/appointments/{appointment_id}/status",
+    tag = "scheduling",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("appointment_id" = Uuid, Path, description = "The appointment"),
+    ),
+    request_body = AppointmentStatusMove,
+    responses((status = 200, description = "The moved appointment", body = Appointment), Problems),
+    security(("bearer" = []))
+)]
+async fn move_appointment_status(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, appointment_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<AppointmentStatusMove>,
+) -> Result<ApiJson<Appointment>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_BOOK)?;
+    if body.status.0 == AppointmentStatus::Rescheduled {
+        return Err(ApiError::invalid(
+            "status",
+            "reschedule with POST …/appointments/{id}/reschedule, which books the new time",
+        ));
+    }
+    let key = state.keyring.facility(facility_id).await?;
+    let txn = state.db.begin().await?;
+    let row = writable(&*txn, &scope, appointment_id).await?;
+    let from = row.appointment_status();
+    let to = from.transition(body.status.0)?;
+    let now = Timestamp::now();
+    booking::release(&*txn, &row, to).await?;
+    let row = appointments::move_to(&*txn, &row, to, now)
+        .await?
+        .ok_or_else(appointments::moved_meanwhile)?;
+    let offered = if to == AppointmentStatus::Cancelled {
+        offer_freed_time(&state, &*txn, &row, now).await?
+    } else {
+        None
+    };
+    let shown = Appointment::open(&key, &row)?;
+    let event = appointment_event(&actor, AuditAction::Update, &row).changes(redact(
+        json!({ "status": { "from": from, "to": to }, "waitlist_offer": offered }),
+        PHI_FIELDS,
+    ));
+    audit::commit(txn, vec![event]).await?;
+    Ok(ApiJson(shown))
+}
+
+/// A new time (and perhaps provider) for an appointment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reschedule {
+    pub starts_at: Timestamp,
+    /// Another provider with a schedule; the same one when absent.
+    pub provider_id: Option<Uuid>,
+    /// 1 to 720; the current length when absent.
+    pub duration_minutes: Option<i64>,
+}
+
+/// Reschedules: books the new time as a new appointment that points back
+/// at this one (`rescheduled_from`), and moves this one to `rescheduled`,
+/// together. The old time is offered to the waitlist; the old reminders
+/// are cancelled and new ones scheduled.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/appointments/{appointment_id}/reschedule",
+    tag = "scheduling",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("appointment_id" = Uuid, Path, description = "The appointment"),
+    ),
+    request_body = Reschedule,
+    responses((status = 201, description = "The new appointment", body = Appointment), Problems),
+    security(("bearer" = []))
+)]
+async fn reschedule_appointment(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, appointment_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<Reschedule>,
+) -> Result<(StatusCode, ApiJson<Appointment>), ApiError> {
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_BOOK)?;
+    let mut c = Checks::default();
+    appointments::check_slot(&mut c, body.starts_at, body.duration_minutes);
+    c.done()?;
+    let key = state.keyring.facility(facility_id).await?;
+    let now = Timestamp::now();
+    let txn = state.db.begin().await?;
+    let old = writable(&*txn, &scope, appointment_id).await?;
+    let from = old.appointment_status();
+    let to = from.transition(AppointmentStatus::Rescheduled)?;
+    let provider_id = body.provider_id.unwrap_or(old.provider_id);
+    // Two providers are locked in id order, so two reschedules that swap
+    // providers cannot wait on each other.
+    if provider_id != old.provider_id && old.provider_id < provider_id {
+        store::lock_schedule(&*txn, facility_id, old.provider_id).await?;
+    }
+    let request = SlotRequest {
+        provider_id,
+        starts_at: body.starts_at,
+        type_id: old.type_id,
+        duration_minutes: Some(
+            body.duration_minutes
+                .unwrap_or((old.ends_at.as_micros() - old.starts_at.as_micros()) / 60_000_000),
+        ),
+    };
+    let claimed = booking::claim(&*txn, facility_id, &request, Some(old.id), None, now).await?;
+    let opened = Appointment::open(&key, &old)?;
+    booking::release(&*txn, &old, to).await?;
+    let old = appointments::move_to(&*txn, &old, to, now)
+        .await?
+        .ok_or_else(appointments::moved_meanwhile)?;
+    let booking = Booking {
+        id: new_id(),
+        facility_id,
+        provider_id,
+        type_id: old.type_id,
+        kind: opened.kind,
+        title: opened.title,
+        notes: opened.notes,
+        meeting_link: opened.meeting_link,
+        patient_id: old.patient_id,
+        lead_id: old.lead_id,
+        slot: claimed.slot,
+        busy: claimed.busy,
+        status: if from == AppointmentStatus::Pending {
+            AppointmentStatus::Pending
+        } else {
+            AppointmentStatus::Confirmed
+        },
+        rescheduled_from: Some(old.id),
+        created_by: actor.account_id(),
+    };
+    let row = booking::insert(
+        &*txn,
+        &key,
+        &booking,
+        &state.config.reminder_offsets_minutes,
+        now,
+    )
+    .await?;
+    let offered = offer_freed_time(&state, &*txn, &old, now).await?;
+    let shown = Appointment::open(&key, &row)?;
+    let events = vec![
+        appointment_event(&actor, AuditAction::Update, &old).changes(redact(
+            json!({ "status": { "from": from, "to": to }, "rescheduled_to": row.id, "waitlist_offer": offered }),
+            PHI_FIELDS,
+        )),
+        appointment_event(&actor, AuditAction::Create, &row).changes(redact(
+            json!({ "after": serde_json::to_value(&shown).unwrap_or_default() }),
+            PHI_FIELDS,
+        )),
+    ];
+    audit::commit(txn, events).await?;
+    Ok((StatusCode::CREATED, ApiJson(shown)))
+}

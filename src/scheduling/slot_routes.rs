@@ -1,0 +1,303 @@
+//! `/facilities/{facility_id}/open-slots` and `/slot-check`: what can be
+//! booked, from the schedules, blocks, appointment types and appointments.
+//! Both need `schedule:read` and read no PHI: an answer names providers and
+//! times, never whom they see.
+
+use axum::extract::State;
+use sea_orm::entity::prelude::*;
+use sea_orm::{QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::booking::{self, SlotRequest};
+use super::schedules::{self, DEFAULT_DURATION, schedule};
+use super::slots::{Span, Unavailable};
+use super::store;
+use crate::access::{Actor, Permission};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::http::api_docs::Problems;
+use crate::http::{ApiJson, ApiPath, ApiQuery};
+use crate::time::Timestamp;
+use crate::validation::Checks;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(open_slots))
+        .routes(routes!(check_slot))
+}
+
+/// The longest period one open-slot search covers.
+pub const MAX_SEARCH_DAYS: i64 = 62;
+/// The most providers one search covers.
+pub const MAX_SEARCH_PROVIDERS: usize = 50;
+/// The most slots one search returns.
+pub const MAX_SLOTS: usize = 2_000;
+
+/// An open-slot search (seed 000's `get_available_slots`).
+#[derive(Clone, Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SlotSearch {
+    /// The start of the period searched.
+    pub from: Timestamp,
+    /// Its end; at most 62 days after `from`.
+    pub to: Timestamp,
+    /// Providers to search, comma-separated; every provider with a
+    /// schedule (who offers the type) when absent. At most 50.
+    pub provider_ids: Option<String>,
+    /// An appointment type: its duration, buffers and providers apply.
+    pub type_id: Option<Uuid>,
+    /// The slot length, 1 to 720 minutes; the type's, else 30.
+    pub duration_minutes: Option<i64>,
+    /// The IANA time zone to show local times in; the facility's when absent.
+    pub time_zone: Option<String>,
+    /// The most slots to return, 1 to 2000; 500 when absent.
+    pub limit: Option<usize>,
+}
+
+/// An open slot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OpenSlot {
+    pub provider_id: Uuid,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    /// The start in the requested time zone, RFC 3339 with its offset.
+    pub local_start: String,
+    pub local_end: String,
+}
+
+/// The open slots found, earliest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OpenSlots {
+    pub time_zone: String,
+    pub duration_minutes: i64,
+    pub slots: Vec<OpenSlot>,
+    /// True when `limit` cut the list short; search again from the last start.
+    pub truncated: bool,
+}
+
+fn parse_providers(text: Option<&str>, c: &mut Checks) -> Vec<Uuid> {
+    let Some(text) = text else {
+        return Vec::new();
+    };
+    let ids: Vec<Uuid> = text
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .filter_map(|s| match s.trim().parse() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                c.fail("provider_ids", "must be UUIDs separated by commas");
+                None
+            }
+        })
+        .collect();
+    if ids.len() > MAX_SEARCH_PROVIDERS {
+        c.fail("provider_ids", "at most 50 providers per search");
+    }
+    ids
+}
+
+fn local(zone: &jiff::tz::TimeZone, at: Timestamp) -> String {
+    at.to_jiff()
+        .to_zoned_datetime(zone.clone())
+        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
+}
+
+/// Finds open slots of one or more providers over a period: within their
+/// working hours and opening blocks, outside closing blocks, clear of
+/// existing appointments and their buffers (and of slots held for the
+/// waitlist), after the minimum notice, on each schedule's slot grid.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/open-slots",
+    tag = "scheduling",
+    params(("facility_id" = Uuid, Path, description = "The facility"), SlotSearch),
+    responses((status = 200, description = "The open slots", body = OpenSlots), Problems),
+    security(("bearer" = []))
+)]
+async fn open_slots(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiQuery(search): ApiQuery<SlotSearch>,
+) -> Result<ApiJson<OpenSlots>, ApiError> {
+    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
+    let mut c = Checks::default();
+    if search.to <= search.from {
+        c.fail("to", "must be after from");
+    } else if search.to.as_micros() - search.from.as_micros() > MAX_SEARCH_DAYS * 86_400_000_000 {
+        c.fail("to", "a search covers at most 62 days");
+    }
+    schedules::check_duration(&mut c, search.duration_minutes);
+    let limit = search.limit.unwrap_or(500);
+    c.within("limit", limit as i64, 1..=MAX_SLOTS as i64);
+    let zone_name = search.time_zone.clone();
+    if let Some(zone) = &zone_name
+        && jiff::tz::TimeZone::get(zone).is_err()
+    {
+        c.fail(
+            "time_zone",
+            "not a known IANA time zone, such as Europe/Berlin",
+        );
+    }
+    let wanted = parse_providers(search.provider_ids.as_deref(), &mut c);
+    c.done()?;
+    let db = state.db.conn();
+    let zone_name = match zone_name {
+        Some(zone) => zone,
+        None => store::facility_time_zone(db, facility_id).await?,
+    };
+    let zone = jiff::tz::TimeZone::get(&zone_name).unwrap_or(jiff::tz::TimeZone::UTC);
+    let appointment_type = match search.type_id {
+        Some(type_id) => Some(
+            store::find_type(db, facility_id, type_id)
+                .await?
+                .filter(|t| t.active)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "type_id",
+                        "no active appointment type with this id in this facility",
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let offered: Vec<Uuid> = match &appointment_type {
+        Some(t) => store::type_providers(db, &[t.id])
+            .await?
+            .into_iter()
+            .map(|p| p.provider_id)
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut schedules_query = schedule::Entity::find()
+        .filter(schedule::Column::FacilityId.eq(facility_id))
+        .order_by_asc(schedule::Column::ProviderId)
+        .limit(MAX_SEARCH_PROVIDERS as u64);
+    if !wanted.is_empty() {
+        schedules_query =
+            schedules_query.filter(schedule::Column::ProviderId.is_in(wanted.clone()));
+    }
+    if !offered.is_empty() {
+        schedules_query = schedules_query.filter(schedule::Column::ProviderId.is_in(offered));
+    }
+    let found = schedules_query.all(db).await?;
+    if let Some(missing) = wanted
+        .iter()
+        .find(|p| !found.iter().any(|s| s.provider_id == **p))
+    {
+        return Err(ApiError::invalid(
+            "provider_ids",
+            format!(
+                "provider {missing} has no schedule in this facility or does not offer the type"
+            ),
+        ));
+    }
+    let booking::Shape {
+        minutes,
+        before,
+        after,
+    } = booking::Shape::of(search.duration_minutes, appointment_type.as_ref());
+    let period = Span::new(search.from, search.to);
+    let now = Timestamp::now();
+    let calendars =
+        store::calendars(db, &found, period.widened(before, after), None, None, now).await?;
+    let minutes_i32 = i32::try_from(minutes).unwrap_or(DEFAULT_DURATION);
+    let mut slots = Vec::new();
+    for (schedule, calendar) in found.iter().zip(&calendars) {
+        for slot in calendar.open_slots(period, minutes_i32, before, after, now, limit + 1) {
+            slots.push((slot, schedule.provider_id));
+        }
+    }
+    slots.sort();
+    let truncated = slots.len() > limit;
+    slots.truncate(limit);
+    Ok(ApiJson(OpenSlots {
+        slots: slots
+            .into_iter()
+            .map(|(slot, provider_id)| OpenSlot {
+                provider_id,
+                starts_at: slot.start,
+                ends_at: slot.end,
+                local_start: local(&zone, slot.start),
+                local_end: local(&zone, slot.end),
+            })
+            .collect(),
+        time_zone: zone_name,
+        duration_minutes: minutes,
+        truncated,
+    }))
+}
+
+/// A slot to check (seed 000's `is_slot_available(time, duration)`).
+#[derive(Clone, Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SlotQuestion {
+    pub provider_id: Uuid,
+    pub starts_at: Timestamp,
+    pub type_id: Option<Uuid>,
+    /// 1 to 720 minutes; the type's, else 30.
+    pub duration_minutes: Option<i64>,
+}
+
+/// Whether a slot can be booked, and why not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SlotAnswer {
+    pub available: bool,
+    /// When not: `in_the_past`, `too_soon`, `blocked`,
+    /// `outside_working_hours` or `taken`.
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Says whether a provider can be booked at a time for a duration, and
+/// when not, why. Booking checks the same rules under the provider's lock.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/slot-check",
+    tag = "scheduling",
+    params(("facility_id" = Uuid, Path, description = "The facility"), SlotQuestion),
+    responses((status = 200, description = "The answer", body = SlotAnswer), Problems),
+    security(("bearer" = []))
+)]
+async fn check_slot(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiQuery(question): ApiQuery<SlotQuestion>,
+) -> Result<ApiJson<SlotAnswer>, ApiError> {
+    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
+    let mut c = Checks::default();
+    schedules::check_duration(&mut c, question.duration_minutes);
+    c.done()?;
+    let request = SlotRequest {
+        provider_id: question.provider_id,
+        starts_at: question.starts_at,
+        type_id: question.type_id,
+        duration_minutes: question.duration_minutes,
+    };
+    let checked = booking::peek(state.db.conn(), facility_id, &request, Timestamp::now()).await;
+    let answer = match checked {
+        Ok(_) => SlotAnswer {
+            available: true,
+            reason: None,
+            detail: None,
+        },
+        Err(ApiError::SlotUnavailable(why)) => answer_for(&why),
+        Err(other) => return Err(other),
+    };
+    Ok(ApiJson(answer))
+}
+
+fn answer_for(why: &Unavailable) -> SlotAnswer {
+    SlotAnswer {
+        available: false,
+        reason: Some(why.code().to_owned()),
+        detail: Some(why.detail()),
+    }
+}

@@ -5,7 +5,7 @@
 //! one [`Context`] value: its routes and OpenAPI tags, its migrations, its
 //! permissions with the role bundles that hold them, its background jobs,
 //! its state and its reactions to other contexts' events.
-//! `lib.rs` lists them, in one place (`contexts!`); the kernel asks that list and
+//! `lib.rs` lists them, in one place (`CONTEXTS`); the kernel asks that list and
 //! names no context itself, so adding a context is one folder and one line.
 
 use std::any::Any;

@@ -1,5 +1,5 @@
 //! What the kernel asks of all contexts together. The list itself is in
-//! `lib.rs` (`contexts!`), the one place that names them.
+//! `lib.rs` (`CONTEXTS`), the one place that names them.
 
 use utoipa::openapi::OpenApiBuilder;
 use utoipa::openapi::tag::TagBuilder;

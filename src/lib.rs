@@ -27,31 +27,33 @@ pub mod validation;
 
 pub use app::{AppState, Server};
 
-/// Declares each context's module and lists its [`context::Context`] value
-/// for [`contexts::all`].
-macro_rules! contexts {
-    ($($module:ident => $context:ident),* $(,)?) => {
-        $(pub mod $module;)*
+// The domain contexts, each a folder (see docs/architecture.md). Declared
+// here as plain modules so that rustfmt and every other tool see them.
+pub mod access;
+pub mod audit;
+pub mod care;
+pub mod crm;
+pub mod identity;
+pub mod messaging;
+pub mod notify;
+pub mod patient_history;
+pub mod scheduling;
 
-        const CONTEXTS: &[&dyn context::Context] = &[$(&$module::$context),*];
-    };
-}
-
-// The composition root: the one list of the domain contexts this server is
-// made of, in dependency order (a context after the ones it uses, so their
-// jobs start and their reactions run in that order). Adding a context is
-// its folder and one line here.
-contexts! {
-    audit => Audit,
-    notify => Notify,
-    identity => IdentityContext,
-    access => Access,
-    care => Care,
-    crm => Crm,
-    scheduling => Scheduling,
-    messaging => Messaging,
-    patient_history => PatientHistory,
-}
+/// The composition root: the one list of the domain contexts this server is
+/// made of, in dependency order (a context after the ones it uses, so their
+/// jobs start and their reactions run in that order). Adding a context is
+/// its folder, its `pub mod` above and its line here.
+const CONTEXTS: &[&dyn context::Context] = &[
+    &audit::Audit,
+    &notify::Notify,
+    &identity::IdentityContext,
+    &access::Access,
+    &care::Care,
+    &crm::Crm,
+    &scheduling::Scheduling,
+    &messaging::Messaging,
+    &patient_history::PatientHistory,
+];
 
 /// Makes ring the process's rustls crypto provider: carebase uses ring for
 /// every TLS connection (sqlx, lettre, reqwest), and reqwest built without

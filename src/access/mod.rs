@@ -12,9 +12,10 @@ pub mod facilities;
 pub mod membership_routes;
 pub mod memberships;
 pub mod migration;
+pub mod permissions;
 pub mod roles;
 pub mod routes;
-pub mod permissions;
+pub mod scope;
 
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
@@ -23,8 +24,9 @@ use crate::app::AppState;
 use crate::context::{ApiTag, Context};
 use crate::policy::Grant;
 
-pub use actor::{Actor, FacilityScope, PatientFilter, Principal, RequestInfo};
+pub use actor::{Actor, Principal, RequestInfo};
 pub use roles::{Permission, Role};
+pub use scope::{FacilityScope, PatientFilter};
 
 /// The access context, as the kernel sees it.
 pub struct Access;

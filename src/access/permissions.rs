@@ -21,7 +21,20 @@ pub const GRANTS: &[Grant] = &[
     },
     Grant {
         permission: Permission::FACILITY_READ,
-        held_by: &[B::FacilityAdmin, B::Clinician, B::CareSupport, B::HealthCoach, B::ClinicalReader, B::Readonly, B::FrontDesk, B::ClinicalReviewer, B::Sales, B::NoPhi, B::Integrator, B::SystemAdmin],
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::CareSupport,
+            B::HealthCoach,
+            B::ClinicalReader,
+            B::Readonly,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::Sales,
+            B::NoPhi,
+            B::Integrator,
+            B::SystemAdmin,
+        ],
         reach: Reach::Facility,
     },
     Grant {

@@ -15,13 +15,13 @@ pub mod chain;
 pub mod event;
 pub mod export;
 pub mod migration;
+pub mod permissions;
 pub mod routes;
 pub mod search;
 pub mod store;
 pub mod timeline;
 pub mod verify;
 pub mod writer;
-pub mod permissions;
 
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;

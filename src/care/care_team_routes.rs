@@ -24,11 +24,11 @@ use super::store;
 use crate::access::{Actor, FacilityScope, Permission, memberships};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
+use crate::context;
 use crate::db::new_id;
 use crate::error::{ApiError, OnConstraint};
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
-use crate::context;
 use crate::time::Timestamp;
 
 const RESOURCE: &str = "care_team_link";

@@ -8,9 +8,9 @@ pub mod journey;
 pub mod journey_routes;
 pub mod migration;
 pub mod patients;
+pub mod permissions;
 pub mod routes;
 pub mod store;
-pub mod permissions;
 
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;

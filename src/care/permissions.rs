@@ -17,17 +17,37 @@ impl Permission {
 pub const GRANTS: &[Grant] = &[
     Grant {
         permission: Permission::PATIENT_READ,
-        held_by: &[B::FacilityAdmin, B::Clinician, B::CareSupport, B::HealthCoach, B::ClinicalReader, B::Readonly, B::FrontDesk, B::ClinicalReviewer, B::OwnRecord],
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::CareSupport,
+            B::HealthCoach,
+            B::ClinicalReader,
+            B::Readonly,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::OwnRecord,
+        ],
         reach: Reach::Facility,
     },
     Grant {
         permission: Permission::PATIENT_CREATE,
-        held_by: &[B::FacilityAdmin, B::Clinician, B::FrontDesk, B::ClinicalReviewer],
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+        ],
         reach: Reach::Facility,
     },
     Grant {
         permission: Permission::PATIENT_UPDATE,
-        held_by: &[B::FacilityAdmin, B::Clinician, B::CareSupport, B::HealthCoach],
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::CareSupport,
+            B::HealthCoach,
+        ],
         reach: Reach::Facility,
     },
     Grant {
@@ -37,7 +57,15 @@ pub const GRANTS: &[Grant] = &[
     },
     Grant {
         permission: Permission::JOURNEY_READ,
-        held_by: &[B::FacilityAdmin, B::Clinician, B::CareSupport, B::HealthCoach, B::Readonly, B::FrontDesk, B::ClinicalReviewer],
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::CareSupport,
+            B::HealthCoach,
+            B::Readonly,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+        ],
         reach: Reach::Facility,
     },
     Grant {
@@ -47,7 +75,16 @@ pub const GRANTS: &[Grant] = &[
     },
     Grant {
         permission: Permission::CARE_TEAM_READ,
-        held_by: &[B::FacilityAdmin, B::Clinician, B::CareSupport, B::HealthCoach, B::Readonly, B::FrontDesk, B::ClinicalReviewer, B::OwnRecord],
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::CareSupport,
+            B::HealthCoach,
+            B::Readonly,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::OwnRecord,
+        ],
         reach: Reach::Facility,
     },
     Grant {

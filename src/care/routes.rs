@@ -45,7 +45,13 @@ fn mrn_taken() -> ApiError {
 
 /// The audit event of one access to a patient under `scope`.
 fn access_event(actor: &Actor, scope: &FacilityScope, patient_id: Uuid) -> AuditEvent {
-    scope.patient_event(actor, AuditAction::PatientAccess, RESOURCE, patient_id, patient_id)
+    scope.patient_event(
+        actor,
+        AuditAction::PatientAccess,
+        RESOURCE,
+        patient_id,
+        patient_id,
+    )
 }
 
 /// Opens patients for the reader, returning them only once their reads are

@@ -19,6 +19,7 @@ pub mod import_routes;
 pub mod leads;
 pub mod lifecycle_routes;
 pub mod migration;
+pub mod permissions;
 pub mod pipeline_routes;
 pub mod pipelines;
 pub mod rescore;
@@ -30,7 +31,6 @@ pub mod store;
 pub mod task_routes;
 pub mod task_store;
 pub mod tasks;
-pub mod permissions;
 
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;

@@ -19,17 +19,35 @@ impl Permission {
 pub const GRANTS: &[Grant] = &[
     Grant {
         permission: Permission::LEAD_READ,
-        held_by: &[B::FacilityAdmin, B::HealthCoach, B::Readonly, B::FrontDesk, B::ClinicalReviewer, B::Sales],
+        held_by: &[
+            B::FacilityAdmin,
+            B::HealthCoach,
+            B::Readonly,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::Sales,
+        ],
         reach: Reach::Facility,
     },
     Grant {
         permission: Permission::LEAD_CREATE,
-        held_by: &[B::FacilityAdmin, B::FrontDesk, B::ClinicalReviewer, B::Sales],
+        held_by: &[
+            B::FacilityAdmin,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::Sales,
+        ],
         reach: Reach::Facility,
     },
     Grant {
         permission: Permission::LEAD_UPDATE,
-        held_by: &[B::FacilityAdmin, B::HealthCoach, B::FrontDesk, B::ClinicalReviewer, B::Sales],
+        held_by: &[
+            B::FacilityAdmin,
+            B::HealthCoach,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::Sales,
+        ],
         reach: Reach::Assigned { unless: &[] },
     },
     Grant {
@@ -39,7 +57,12 @@ pub const GRANTS: &[Grant] = &[
     },
     Grant {
         permission: Permission::LEAD_CONVERT,
-        held_by: &[B::FacilityAdmin, B::FrontDesk, B::ClinicalReviewer, B::Sales],
+        held_by: &[
+            B::FacilityAdmin,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::Sales,
+        ],
         reach: Reach::Assigned { unless: &[] },
     },
     Grant {
@@ -54,17 +77,42 @@ pub const GRANTS: &[Grant] = &[
     },
     Grant {
         permission: Permission::TASK_READ,
-        held_by: &[B::FacilityAdmin, B::Clinician, B::CareSupport, B::HealthCoach, B::ClinicalReader, B::Readonly, B::FrontDesk, B::ClinicalReviewer, B::Sales],
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::CareSupport,
+            B::HealthCoach,
+            B::ClinicalReader,
+            B::Readonly,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::Sales,
+        ],
         reach: Reach::Facility,
     },
     Grant {
         permission: Permission::TASK_WRITE,
-        held_by: &[B::FacilityAdmin, B::Clinician, B::CareSupport, B::HealthCoach, B::FrontDesk, B::ClinicalReviewer, B::Sales],
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::CareSupport,
+            B::HealthCoach,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::Sales,
+        ],
         reach: Reach::Assigned { unless: &[] },
     },
     Grant {
         permission: Permission::COMMUNICATION_LOG,
-        held_by: &[B::FacilityAdmin, B::HealthCoach, B::FrontDesk, B::ClinicalReviewer, B::Sales, B::Integrator],
+        held_by: &[
+            B::FacilityAdmin,
+            B::HealthCoach,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::Sales,
+            B::Integrator,
+        ],
         reach: Reach::Facility,
     },
 ];

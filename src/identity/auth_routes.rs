@@ -216,7 +216,8 @@ fn token_pair(
     refresh_token: String,
 ) -> Result<TokenPair, ApiError> {
     Ok(TokenPair {
-        access_token: state.ext::<crate::identity::Identity>()
+        access_token: state
+            .ext::<crate::identity::Identity>()
             .tokens
             .issue(session.account_id, session.id)?,
         token_type: "Bearer",
@@ -379,7 +380,12 @@ async fn refresh(
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<ApiJson<TokenPair>, ApiError> {
     let txn = state.db.begin().await?;
-    let outcome = sessions::refresh(&txn, state.ext::<crate::identity::Identity>().sessions, &request.refresh_token).await?;
+    let outcome = sessions::refresh(
+        &txn,
+        state.ext::<crate::identity::Identity>().sessions,
+        &request.refresh_token,
+    )
+    .await?;
     match outcome {
         Refreshed::Rotated {
             session,

@@ -80,7 +80,8 @@ pub async fn send(
     to: &str,
     token: Option<&str>,
 ) -> Result<(), ApiError> {
-    state.ext::<crate::notify::Notifier>()
+    state
+        .ext::<crate::notify::Notifier>()
         .send(
             txn,
             OutgoingMessage {

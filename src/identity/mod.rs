@@ -16,13 +16,13 @@ pub mod mail;
 pub mod me_routes;
 pub mod migration;
 pub mod password;
+pub mod permissions;
 pub mod routes;
 pub mod secrets;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;
-pub mod permissions;
 
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;

@@ -151,7 +151,8 @@ async fn post_with_file(
     checks.done()?;
     let key = state.keyring.facility(facility_id).await?;
     let id = new_id();
-    let stored = super::state_of(&state).files
+    let stored = super::state_of(&state)
+        .files
         .put(&key, facility_id, id, &bytes)
         .await
         .map_err(storage_failed)?;
@@ -185,7 +186,11 @@ async fn post_with_file(
     match post(&state, &actor, &scope, conversation_id, &new, Some(file)).await {
         Ok(shown) => Ok((StatusCode::CREATED, ApiJson(shown))),
         Err(error) => {
-            if let Err(cleanup) = super::state_of(&state).files.delete(&stored.object_path).await {
+            if let Err(cleanup) = super::state_of(&state)
+                .files
+                .delete(&stored.object_path)
+                .await
+            {
                 tracing::warn!(error = %cleanup, "could not delete the file of a message not written");
             }
             Err(error)
@@ -348,7 +353,8 @@ async fn upload_file(
         .upload_policy()
         .check(&file_name, Some(&declared), &bytes)
         .map_err(refused)?;
-    let stored = super::state_of(&state).files
+    let stored = super::state_of(&state)
+        .files
         .put(&key, pending.facility_id, pending.id, &bytes)
         .await
         .map_err(storage_failed)?;
@@ -424,7 +430,8 @@ async fn download_attachment(
     let access = conversations::reach(db, &actor, &scope, conversation_id).await?;
     let row = downloadable(db, conversation_id, attachment_id).await?;
     let key = state.keyring.facility(facility_id).await?;
-    let bytes = super::state_of(&state).files
+    let bytes = super::state_of(&state)
+        .files
         .get(
             &key,
             row.id,

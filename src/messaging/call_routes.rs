@@ -192,7 +192,8 @@ async fn write_call(
         PHI_FIELDS,
     ));
     audit::commit(txn, vec![event]).await?;
-    super::state_of(state).realtime
+    super::state_of(state)
+        .realtime
         .publish(Notice::Call {
             facility_id,
             conversation_id,
@@ -356,7 +357,8 @@ async fn move_call_status(
         &[],
     ));
     audit::commit(txn, vec![event]).await?;
-    super::state_of(&state).realtime
+    super::state_of(&state)
+        .realtime
         .publish(Notice::Call {
             facility_id,
             conversation_id,

@@ -302,7 +302,8 @@ pub async fn mark_missed(state: &AppState, now: Timestamp) -> anyhow::Result<usi
     }
     audit::commit(txn, events).await?;
     for call in &missed {
-        super::state_of(state).realtime
+        super::state_of(state)
+            .realtime
             .publish(super::realtime::Notice::Call {
                 facility_id: call.facility_id,
                 conversation_id: call.conversation_id,

@@ -487,7 +487,8 @@ async fn remove_participant(
     let event = conversation_event(&actor, AuditAction::Update, &access.conversation)
         .changes(redact(json!({ "participant_removed": account_id }), &[]));
     audit::commit(txn, vec![event]).await?;
-    super::state_of(&state).realtime
+    super::state_of(&state)
+        .realtime
         .publish(Notice::Left {
             conversation_id,
             account_id,

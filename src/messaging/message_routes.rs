@@ -183,7 +183,8 @@ pub(super) async fn post(
             &["body", "metadata", "sender_name", "file_name"],
         ));
     audit::commit(txn, vec![event]).await?;
-    super::state_of(state).realtime
+    super::state_of(state)
+        .realtime
         .publish(Notice::MessageCreated {
             facility_id,
             conversation_id,
@@ -328,7 +329,8 @@ async fn edit_message(
         redact(json!({ "body": "changed", "edited_at": now }), PHI_FIELDS),
     );
     audit::commit(txn, vec![event]).await?;
-    super::state_of(&state).realtime
+    super::state_of(&state)
+        .realtime
         .publish(Notice::MessageEdited {
             facility_id,
             conversation_id,
@@ -366,7 +368,8 @@ async fn delete_message(
     let event = message_event(&actor, AuditAction::Delete, &access.conversation, row.id)
         .changes(redact(json!({ "seq": row.seq }), &[]));
     audit::commit(txn, vec![event]).await?;
-    super::state_of(&state).realtime
+    super::state_of(&state)
+        .realtime
         .publish(Notice::MessageDeleted {
             facility_id,
             conversation_id,
@@ -463,7 +466,8 @@ async fn mark_read(
         .changes(redact(json!({ "seq": now_at }), &[]));
     audit::commit(txn, vec![event]).await?;
     if now_at > me.last_read_seq {
-        super::state_of(&state).realtime
+        super::state_of(&state)
+            .realtime
             .publish(Notice::Read {
                 conversation_id,
                 account_id: actor.account_id(),
@@ -494,7 +498,8 @@ async fn signal_typing(
     let scope = actor.facility(facility_id, Permission::MESSAGE_SEND)?;
     let access = conversations::reach(state.db.conn(), &actor, &scope, conversation_id).await?;
     access.require_participant()?;
-    super::state_of(&state).realtime
+    super::state_of(&state)
+        .realtime
         .publish(Notice::Typing {
             conversation_id,
             account_id: actor.account_id(),

@@ -15,11 +15,11 @@ pub mod files;
 pub mod message_routes;
 pub mod messages;
 pub mod migration;
+pub mod permissions;
 pub mod realtime;
 pub mod realtime_routes;
 pub mod senders;
 pub mod video;
-pub mod permissions;
 
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
@@ -38,7 +38,6 @@ use tokio_util::sync::CancellationToken;
 use files::FileStore;
 use realtime::{Notice, Realtime};
 use video::VideoRooms;
-
 
 /// What messaging keeps for its handlers: the realtime hub, the video
 /// room provider and the attachment store.
@@ -65,12 +64,10 @@ impl Context for Messaging {
     }
 
     fn tags(&self) -> &'static [ApiTag] {
-        &[
-            ApiTag {
-                name: "messaging",
-                description: "Conversations, messages, read state, attachments, video calls and the realtime socket (seeds 002, 004)",
-            },
-        ]
+        &[ApiTag {
+            name: "messaging",
+            description: "Conversations, messages, read state, attachments, video calls and the realtime socket (seeds 002, 004)",
+        }]
     }
 
     fn routes(&self) -> OpenApiRouter<AppState> {
@@ -83,9 +80,7 @@ impl Context for Messaging {
     }
 
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(migration::CreateMessaging),
-        ]
+        vec![Box::new(migration::CreateMessaging)]
     }
 
     fn permissions(&self) -> &'static [Grant] {
@@ -118,8 +113,13 @@ impl Context for Messaging {
         };
         match moved.link.link_status() {
             LinkStatus::Active => {
-                direct::open(reaction.txn, &moved.link, moved.patient_account, reaction.now)
-                    .await?;
+                direct::open(
+                    reaction.txn,
+                    &moved.link,
+                    moved.patient_account,
+                    reaction.now,
+                )
+                .await?;
             }
             LinkStatus::Ended | LinkStatus::Blocked => {
                 let closed = direct::close_for_provider(reaction.txn, &moved.link, reaction.now);

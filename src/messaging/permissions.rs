@@ -13,17 +13,43 @@ impl Permission {
 pub const GRANTS: &[Grant] = &[
     Grant {
         permission: Permission::CONVERSATION_READ,
-        held_by: &[B::FacilityAdmin, B::Clinician, B::CareSupport, B::HealthCoach, B::ClinicalReader, B::Readonly, B::FrontDesk, B::ClinicalReviewer, B::OwnRecord],
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::CareSupport,
+            B::HealthCoach,
+            B::ClinicalReader,
+            B::Readonly,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::OwnRecord,
+        ],
         reach: Reach::Facility,
     },
     Grant {
         permission: Permission::CONVERSATION_MANAGE,
-        held_by: &[B::FacilityAdmin, B::Clinician, B::CareSupport, B::HealthCoach, B::FrontDesk, B::ClinicalReviewer],
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::CareSupport,
+            B::HealthCoach,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+        ],
         reach: Reach::Assigned { unless: &[] },
     },
     Grant {
         permission: Permission::MESSAGE_SEND,
-        held_by: &[B::FacilityAdmin, B::Clinician, B::CareSupport, B::HealthCoach, B::ClinicalReader, B::FrontDesk, B::ClinicalReviewer, B::OwnRecord],
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::CareSupport,
+            B::HealthCoach,
+            B::ClinicalReader,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::OwnRecord,
+        ],
         reach: Reach::Assigned { unless: &[] },
     },
     Grant {

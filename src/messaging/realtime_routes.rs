@@ -238,14 +238,18 @@ async fn answer(
             subscribe(state, actor, socket, conversation_ids).await
         }
         ClientFrame::Unsubscribe { conversation_ids } => {
-            super::state_of(state).realtime.hub().unsubscribe(socket, &conversation_ids);
+            super::state_of(state)
+                .realtime
+                .hub()
+                .unsubscribe(socket, &conversation_ids);
             json!({"type": "unsubscribed", "conversation_ids": conversation_ids})
         }
         ClientFrame::Typing { conversation_id } => {
             if !socket.follows(conversation_id) {
                 return json!({"type": "error", "detail": "subscribe to the conversation first"});
             }
-            super::state_of(state).realtime
+            super::state_of(state)
+                .realtime
                 .publish(Notice::Typing {
                     conversation_id,
                     account_id: actor.account_id(),
@@ -285,6 +289,9 @@ async fn subscribe(
         })
     };
     let (accepted, refused): (Vec<Uuid>, Vec<Uuid>) = wanted.into_iter().partition(readable);
-    super::state_of(state).realtime.hub().subscribe(socket, &accepted);
+    super::state_of(state)
+        .realtime
+        .hub()
+        .subscribe(socket, &accepted);
     json!({"type": "subscribed", "conversation_ids": accepted, "refused": refused})
 }

@@ -14,8 +14,8 @@
 mod delivery;
 pub mod migration;
 pub mod outbox;
-pub mod routes;
 pub mod permissions;
+pub mod routes;
 mod smtp;
 
 use std::fmt;
@@ -251,8 +251,7 @@ impl Context for Notify {
     }
 
     fn tags(&self) -> &'static [ApiTag] {
-        &[
-        ]
+        &[]
     }
 
     fn routes(&self) -> OpenApiRouter<AppState> {
@@ -260,9 +259,7 @@ impl Context for Notify {
     }
 
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(migration::CreateOutbox),
-        ]
+        vec![Box::new(migration::CreateOutbox)]
     }
 
     fn permissions(&self) -> &'static [Grant] {
@@ -270,7 +267,8 @@ impl Context for Notify {
     }
 
     async fn open(&self, opening: &Opening<'_>, extensions: &mut Extensions) -> anyhow::Result<()> {
-        extensions.insert(Notifier::open(opening.db.clone(), opening.keyring, opening.config).await?);
+        extensions
+            .insert(Notifier::open(opening.db.clone(), opening.keyring, opening.config).await?);
         Ok(())
     }
 

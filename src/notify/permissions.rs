@@ -7,10 +7,8 @@ impl Permission {
 }
 
 /// Who holds each of the context's permissions.
-pub const GRANTS: &[Grant] = &[
-    Grant {
-        permission: Permission::OUTBOX_READ,
-        held_by: &[B::SystemAdmin],
-        reach: Reach::Facility,
-    },
-];
+pub const GRANTS: &[Grant] = &[Grant {
+    permission: Permission::OUTBOX_READ,
+    held_by: &[B::SystemAdmin],
+    reach: Reach::Facility,
+}];

@@ -40,7 +40,11 @@ fn table() -> TableCreateStatement {
         .col(uuid("patient_id"))
         .col(schema::timestamp(schema::col("visit_date")))
         .col(schema::optional_timestamp(schema::col("discharge_date")))
-        .col(ColumnDef::new(schema::col("department")).string_len(100).null())
+        .col(
+            ColumnDef::new(schema::col("department"))
+                .string_len(100)
+                .null(),
+        )
         .col(sealed("primary_diagnosis"))
         .col(sealed("secondary_diagnoses"))
         .col(sealed("medications"))
@@ -53,7 +57,11 @@ fn table() -> TableCreateStatement {
         .col(schema::timestamp(schema::col("updated_at")))
         .foreign_key(&mut schema::foreign_key(t, "facility_id", "facilities"))
         .foreign_key(&mut schema::foreign_key(t, "patient_id", "patients"))
-        .foreign_key(&mut schema::foreign_key(t, "attending_physician_id", "accounts"))
+        .foreign_key(&mut schema::foreign_key(
+            t,
+            "attending_physician_id",
+            "accounts",
+        ))
         .foreign_key(&mut schema::foreign_key(t, "recorded_by", "accounts"))
         .to_owned()
 }

@@ -52,7 +52,12 @@ async fn reading_scope(
     Ok(scope)
 }
 
-fn visit_event(actor: &Actor, scope: &FacilityScope, action: AuditAction, row: &Model) -> AuditEvent {
+fn visit_event(
+    actor: &Actor,
+    scope: &FacilityScope,
+    action: AuditAction,
+    row: &Model,
+) -> AuditEvent {
     scope.patient_event(actor, action, RESOURCE, row.id, row.patient_id)
 }
 

@@ -87,7 +87,10 @@ pub async fn page(
         .filter(visits::Column::PatientId.eq(patient_id));
     if let Some(after) = after {
         let Some(last) = find(db, scope, patient_id, after).await? else {
-            return Err(ApiError::invalid("after", "no visit of this patient with this id"));
+            return Err(ApiError::invalid(
+                "after",
+                "no visit of this patient with this id",
+            ));
         };
         query = query.filter(
             Condition::any()

@@ -204,7 +204,10 @@ impl VisitChanges {
             (self.procedures.is_some(), "procedures"),
             (self.vital_signs.is_some(), "vital_signs"),
             (self.notes.is_some(), "notes"),
-            (self.attending_physician_id.is_some(), "attending_physician_id"),
+            (
+                self.attending_physician_id.is_some(),
+                "attending_physician_id",
+            ),
         ]
         .into_iter()
         .filter_map(|(present, name)| present.then_some(name))
@@ -259,12 +262,7 @@ struct Content<'a> {
     notes: Option<&'a str>,
 }
 
-fn check_dates(
-    c: &mut Checks,
-    visit: Timestamp,
-    discharge: Option<Timestamp>,
-    now: Timestamp,
-) {
+fn check_dates(c: &mut Checks, visit: Timestamp, discharge: Option<Timestamp>, now: Timestamp) {
     if visit > now.plus_secs(FUTURE_TOLERANCE_SECS) {
         c.fail("visit_date", "must not be in the future");
     }
@@ -275,7 +273,11 @@ fn check_dates(
 
 fn check_content(c: &mut Checks, content: &Content<'_>) {
     c.optional_text("department", content.department, MAX_DEPARTMENT);
-    c.optional_text("primary_diagnosis", content.primary_diagnosis, MAX_DIAGNOSIS);
+    c.optional_text(
+        "primary_diagnosis",
+        content.primary_diagnosis,
+        MAX_DIAGNOSIS,
+    );
     c.optional_text("notes", content.notes, MAX_NOTES);
     check_list(c, "secondary_diagnoses", content.secondary_diagnoses);
     check_list(c, "procedures", content.procedures);
@@ -283,13 +285,21 @@ fn check_content(c: &mut Checks, content: &Content<'_>) {
         c.fail("medications", &format!("at most {MAX_ITEMS} medications"));
     }
     for (i, medication) in content.medications.iter().enumerate() {
-        c.text(&format!("medications[{i}].name"), &medication.name, MAX_ITEM);
+        c.text(
+            &format!("medications[{i}].name"),
+            &medication.name,
+            MAX_ITEM,
+        );
         for (field, value) in [
             ("dose", &medication.dose),
             ("route", &medication.route),
             ("frequency", &medication.frequency),
         ] {
-            c.optional_text(&format!("medications[{i}].{field}"), value.as_deref(), MAX_ITEM);
+            c.optional_text(
+                &format!("medications[{i}].{field}"),
+                value.as_deref(),
+                MAX_ITEM,
+            );
         }
     }
     if let Some(vitals) = content.vital_signs {
@@ -312,7 +322,12 @@ fn check_vitals(c: &mut Checks, v: &VitalSigns) {
         ("diastolic_mmhg", v.diastolic_mmhg, 20, 200),
         ("heart_rate_bpm", v.heart_rate_bpm, 20, 300),
         ("respiratory_rate", v.respiratory_rate, 4, 80),
-        ("oxygen_saturation_pct", v.oxygen_saturation_pct.map(u16::from), 0, 100),
+        (
+            "oxygen_saturation_pct",
+            v.oxygen_saturation_pct.map(u16::from),
+            0,
+            100,
+        ),
     ];
     for (field, value, low, high) in whole {
         if value.is_some_and(|x| !(low..=high).contains(&x)) {
@@ -353,9 +368,8 @@ impl NewVisit {
     /// row.
     pub fn seal(&self, key: &DataKey, record: Record) -> Model {
         let row = RowSealer::new(key, TABLE, record.id);
-        let list = |column: &str, items: &[String]| {
-            (!items.is_empty()).then(|| row.json(column, &items))
-        };
+        let list =
+            |column: &str, items: &[String]| (!items.is_empty()).then(|| row.json(column, &items));
         Model {
             id: record.id,
             facility_id: record.facility_id,
@@ -369,7 +383,10 @@ impl NewVisit {
             medications: (!self.medications.is_empty())
                 .then(|| row.json("medications", &self.medications)),
             procedures: list("procedures", &self.procedures),
-            vital_signs: self.vital_signs.as_ref().map(|v| row.json("vital_signs", v)),
+            vital_signs: self
+                .vital_signs
+                .as_ref()
+                .map(|v| row.json("vital_signs", v)),
             notes: row.optional_text("notes", self.notes.as_deref()),
             attending_physician_id: self.attending_physician_id,
             recorded_by: record.recorded_by,
@@ -442,5 +459,8 @@ fn open_json<T: serde::de::DeserializeOwned>(
     column: &str,
     sealed: &Option<Sealed>,
 ) -> Result<Option<T>, CryptoError> {
-    sealed.as_ref().map(|s| row.open_json(column, s)).transpose()
+    sealed
+        .as_ref()
+        .map(|s| row.open_json(column, s))
+        .transpose()
 }

@@ -14,6 +14,7 @@ pub mod calendar_routes;
 pub mod demo;
 pub mod maintenance;
 pub mod migration;
+pub mod permissions;
 pub mod reminders;
 pub mod schedule_routes;
 pub mod schedules;
@@ -22,7 +23,6 @@ pub mod slots;
 pub mod store;
 pub mod waitlist;
 pub mod waitlist_routes;
-pub mod permissions;
 
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
@@ -31,7 +31,6 @@ use crate::app::AppState;
 use crate::context::{ApiTag, Context, Job};
 use crate::policy::Grant;
 use tokio_util::sync::CancellationToken;
-
 
 /// The scheduling context, as the kernel sees it.
 pub struct Scheduling;
@@ -43,12 +42,10 @@ impl Context for Scheduling {
     }
 
     fn tags(&self) -> &'static [ApiTag] {
-        &[
-            ApiTag {
-                name: "scheduling",
-                description: "Schedules, availability blocks, appointment types, open slots, appointments, reminders, waitlist, calendar feeds (seeds 000, 001)",
-            },
-        ]
+        &[ApiTag {
+            name: "scheduling",
+            description: "Schedules, availability blocks, appointment types, open slots, appointments, reminders, waitlist, calendar feeds (seeds 000, 001)",
+        }]
     }
 
     fn routes(&self) -> OpenApiRouter<AppState> {
@@ -64,9 +61,7 @@ impl Context for Scheduling {
     }
 
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(migration::CreateScheduling),
-        ]
+        vec![Box::new(migration::CreateScheduling)]
     }
 
     fn permissions(&self) -> &'static [Grant] {

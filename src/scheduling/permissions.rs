@@ -13,7 +13,18 @@ impl Permission {
 pub const GRANTS: &[Grant] = &[
     Grant {
         permission: Permission::SCHEDULE_READ,
-        held_by: &[B::FacilityAdmin, B::Clinician, B::CareSupport, B::HealthCoach, B::ClinicalReader, B::Readonly, B::FrontDesk, B::ClinicalReviewer, B::Sales, B::Integrator],
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::CareSupport,
+            B::HealthCoach,
+            B::ClinicalReader,
+            B::Readonly,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::Sales,
+            B::Integrator,
+        ],
         reach: Reach::Facility,
     },
     Grant {
@@ -23,12 +34,32 @@ pub const GRANTS: &[Grant] = &[
     },
     Grant {
         permission: Permission::APPOINTMENT_READ,
-        held_by: &[B::FacilityAdmin, B::Clinician, B::CareSupport, B::HealthCoach, B::ClinicalReader, B::Readonly, B::FrontDesk, B::ClinicalReviewer, B::Sales, B::OwnRecord],
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::CareSupport,
+            B::HealthCoach,
+            B::ClinicalReader,
+            B::Readonly,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::Sales,
+            B::OwnRecord,
+        ],
         reach: Reach::Facility,
     },
     Grant {
         permission: Permission::APPOINTMENT_BOOK,
-        held_by: &[B::FacilityAdmin, B::Clinician, B::HealthCoach, B::FrontDesk, B::ClinicalReviewer, B::Sales],
-        reach: Reach::Assigned { unless: &[B::FrontDesk, B::ClinicalReviewer] },
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::HealthCoach,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::Sales,
+        ],
+        reach: Reach::Assigned {
+            unless: &[B::FrontDesk, B::ClinicalReviewer],
+        },
     },
 ];

@@ -326,7 +326,11 @@ async fn send_one(
     } else {
         match prepare(state, &**txn, &appointment).await? {
             Err(why) => skip(&mut active, why),
-            Ok(letter) => match state.ext::<crate::notify::Notifier>().send(&**txn, letter).await {
+            Ok(letter) => match state
+                .ext::<crate::notify::Notifier>()
+                .send(&**txn, letter)
+                .await
+            {
                 Err(crate::notify::NotifyError::Database(e)) => return Err(e.into()),
                 Err(_) => skip(&mut active, "the email address cannot be sent to"),
                 Ok(id) => {

@@ -360,7 +360,8 @@ async fn notify_offer(
         local(starts_at),
         local(expires)
     );
-    state.ext::<crate::notify::Notifier>()
+    state
+        .ext::<crate::notify::Notifier>()
         .send(
             txn,
             OutgoingMessage::email(

@@ -20,6 +20,7 @@ use utoipa_axum::routes;
 
 use super::attachments;
 use super::conversations::{self, Access};
+use super::participants;
 use super::direct;
 use super::messages::{
     self, Envelope, Message, MessageEdit, MessagePage, MessageRevision, MessageWindow, NewMessage,
@@ -170,7 +171,7 @@ pub(super) async fn post(
     )
     .await?;
     if let Some(me) = &access.participant {
-        conversations::mark_read(&*txn, me.id, seq).await?;
+        participants::mark_read(&*txn, me.id, seq).await?;
     }
     let names = super::senders::names(&*txn, &names_key, std::slice::from_ref(&row)).await?;
     let sender_name = row
@@ -454,7 +455,7 @@ async fn mark_read(
             ),
         ));
     }
-    conversations::mark_read(&*txn, me.id, marker.seq).await?;
+    participants::mark_read(&*txn, me.id, marker.seq).await?;
     let now_at = marker.seq.max(me.last_read_seq);
     let event = actor
         .event(AuditAction::Update, "read_marker")

@@ -21,6 +21,7 @@ const KERNEL: &[&str] = &[
     "error",
     "http",
     "policy",
+    "storage",
     "telemetry",
     "time",
     "transition",
@@ -57,10 +58,7 @@ const LONG_FILES_KNOWN: &[&str] = &[
     "src/crm/demo.rs",
     "src/crm/leads.rs",
     "src/crm/stats.rs",
-    "src/messaging/conversations.rs",
-    "src/messaging/files.rs",
     "src/messaging/messages.rs",
-    "src/messaging/realtime.rs",
     "src/messaging/video.rs",
 ];
 

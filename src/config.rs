@@ -161,8 +161,8 @@ impl Default for Config {
             files_s3_secret_access_key: None,
             files_s3_secret_access_key_file: None,
             files_s3_allow_http: false,
-            upload_max_bytes: crate::messaging::files::DEFAULT_MAX_UPLOAD_BYTES,
-            upload_allowed_types: crate::messaging::files::DEFAULT_ALLOWED_TYPES
+            upload_max_bytes: crate::storage::DEFAULT_MAX_UPLOAD_BYTES,
+            upload_allowed_types: crate::storage::DEFAULT_ALLOWED_TYPES
                 .iter()
                 .map(|t| (*t).to_owned())
                 .collect(),
@@ -405,8 +405,8 @@ impl Config {
     }
 
     /// Where attachments are stored.
-    pub fn files(&self) -> crate::messaging::files::FileSettings {
-        use crate::messaging::files::{FileSettings, S3Settings};
+    pub fn files(&self) -> crate::storage::FileSettings {
+        use crate::storage::{FileSettings, S3Settings};
         FileSettings {
             dir: self.files_dir.clone(),
             s3: self.files_s3_bucket.as_ref().map(|bucket| S3Settings {
@@ -421,8 +421,8 @@ impl Config {
     }
 
     /// What attachments are accepted.
-    pub fn upload_policy(&self) -> crate::messaging::files::UploadPolicy {
-        crate::messaging::files::UploadPolicy {
+    pub fn upload_policy(&self) -> crate::storage::UploadPolicy {
+        crate::storage::UploadPolicy {
             max_bytes: self.upload_max_bytes,
             allowed_types: self.upload_allowed_types.clone(),
         }

@@ -3,10 +3,10 @@
 //! the database. See README.md for the architecture.
 //!
 //! The shared kernel lives at the top level (`config`, `db`, `http`,
-//! `error`, `crypto`, `time`, `telemetry`, `policy`, `context`); each domain
-//! context of ../shared/DOMAIN.md is a folder, declared to the kernel
-//! through [`context::Context`] and listed once, below. See
-//! docs/architecture.md.
+//! `error`, `crypto`, `storage`, `time`, `telemetry`, `policy`,
+//! `context`); each domain context of ../shared/DOMAIN.md is a folder,
+//! declared to the kernel through [`context::Context`] and listed once,
+//! below. See docs/architecture.md.
 
 pub mod app;
 #[cfg(test)]
@@ -20,6 +20,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod policy;
+pub mod storage;
 pub mod telemetry;
 pub mod time;
 pub mod transition;

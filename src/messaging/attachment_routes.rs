@@ -23,7 +23,6 @@ use utoipa_axum::routes;
 
 use super::attachments::{self, Attachment, NewAttachment, UPLOAD_WINDOW_SECS};
 use super::conversations;
-use super::files::{FileStoreError, UploadRefusal};
 use super::message_routes::{check_open, post};
 use super::messages::{self, Message, NewMessage};
 use crate::access::{Actor, Permission};
@@ -34,6 +33,7 @@ use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath};
 use crate::identity::secrets;
+use crate::storage::{FileStoreError, UploadRefusal};
 use crate::time::Timestamp;
 use crate::validation::Checks;
 
@@ -153,7 +153,7 @@ async fn post_with_file(
     let id = new_id();
     let stored = super::state_of(&state)
         .files
-        .put(&key, facility_id, id, &bytes)
+        .put(attachments::OBJECTS, &key, facility_id, id, &bytes)
         .await
         .map_err(storage_failed)?;
     let new = NewMessage {
@@ -355,7 +355,13 @@ async fn upload_file(
         .map_err(refused)?;
     let stored = super::state_of(&state)
         .files
-        .put(&key, pending.facility_id, pending.id, &bytes)
+        .put(
+            attachments::OBJECTS,
+            &key,
+            pending.facility_id,
+            pending.id,
+            &bytes,
+        )
         .await
         .map_err(storage_failed)?;
     let txn = state.db.begin().await?;
@@ -433,6 +439,7 @@ async fn download_attachment(
     let bytes = super::state_of(&state)
         .files
         .get(
+            attachments::OBJECTS,
             &key,
             row.id,
             &row.object_path,

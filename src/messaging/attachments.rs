@@ -1,5 +1,5 @@
 //! Message attachments (seed 004's `message_attachments`): a file sealed in
-//! the object store (`messaging::files`), its sealed name, type, size and
+//! the kernel's object store (`storage`), its sealed name, type, size and
 //! checksum, and the message it belongs to. A file arrives with its message
 //! (multipart), or first by a pre-authorised upload (`pending` until its
 //! bytes arrive, then `stored`) and is attached to a message afterwards.
@@ -11,12 +11,21 @@ use sea_orm::{ActiveValue, ConnectionTrait};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::files::{AcceptedFile, StoredFile};
 use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
+use crate::storage::{AcceptedFile, ObjectKind, StoredFile};
 use crate::time::Timestamp;
 use crate::transition::string_enum;
 
 pub const TABLE: &str = "message_attachments";
+/// Where attachments' files go in the object store, and what their seal is
+/// bound to: `facilities/<facility id>/attachments/<attachment id>`, sealed
+/// for the row's `content`. Both are fixed by the files already stored, which
+/// would not open, or not be found, under any other.
+pub const OBJECTS: ObjectKind = ObjectKind {
+    table: TABLE,
+    column: "content",
+    folder: "attachments",
+};
 /// Most files on one message.
 pub const MAX_PER_MESSAGE: usize = 10;
 /// How long a pre-authorised upload stays open.
@@ -192,4 +201,30 @@ pub async fn unattached(
         .filter(Column::MessageId.is_null())
         .all(db)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::FieldRef;
+    use crate::storage::FileStore;
+
+    /// The layout and seal of the attachments stored before `storage` was
+    /// shared: the path an operator finds them at, and the row they open for.
+    #[tokio::test]
+    async fn attachments_keep_their_object_path_and_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::local(dir.path()).unwrap();
+        let key = DataKey::new(Uuid::now_v7(), &[7u8; 32]);
+        let (facility, id) = (Uuid::now_v7(), Uuid::now_v7());
+        let stored = store.put(OBJECTS, &key, facility, id, b"x").await.unwrap();
+        assert_eq!(
+            stored.object_path,
+            format!("facilities/{facility}/attachments/{id}")
+        );
+        let on_disk = std::fs::read(dir.path().join(&stored.object_path)).unwrap();
+        let field = FieldRef::new("message_attachments", "content", id);
+        let opened = key.open(field, &Sealed::from_bytes(on_disk)).unwrap();
+        assert_eq!(opened.as_slice(), b"x");
+    }
 }

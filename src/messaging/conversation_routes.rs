@@ -19,10 +19,10 @@ use utoipa_axum::routes;
 
 use super::conversations::{
     self, Access, Conversation, ConversationKind, ConversationStatus, ConversationStatusChange,
-    ConversationUpdate, NewConversation, NewParticipant, PHI_FIELDS, Participant, ParticipantRole,
-    participant,
+    ConversationUpdate, NewConversation, PHI_FIELDS,
 };
 use super::messages;
+use super::participants::{self, NewParticipant, Participant, ParticipantRole};
 use super::realtime::Notice;
 use crate::access::{Actor, FacilityScope, Permission, memberships};
 use crate::app::AppState;
@@ -66,11 +66,11 @@ async fn open_all(
     rows: &[conversations::Model],
 ) -> Result<Vec<Conversation>, ApiError> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let everyone = conversations::participants_of(db, &ids).await?;
+    let everyone = participants::of_conversations(db, &ids).await?;
     let unread = messages::unread_counts(db, account_id, &ids).await?;
     rows.iter()
         .map(|row| {
-            let people: Vec<&participant::Model> = everyone
+            let people: Vec<&participants::Model> = everyone
                 .iter()
                 .filter(|p| p.conversation_id == row.id)
                 .collect();
@@ -132,7 +132,7 @@ async fn start_conversation(
     let row = conversations::seal_new(&key, facility_id, &new, actor.account_id(), now)
         .insert(&*txn)
         .await?;
-    conversations::join(
+    participants::join(
         &*txn,
         row.id,
         actor.account_id(),
@@ -146,7 +146,7 @@ async fn start_conversation(
         .filter(|p| p.account_id != actor.account_id())
     {
         let role = person.role.unwrap_or(ParticipantRole::Member);
-        conversations::join(&*txn, row.id, person.account_id, role, now).await?;
+        participants::join(&*txn, row.id, person.account_id, role, now).await?;
     }
     let shown = open_all(&*txn, &key, actor.account_id(), std::slice::from_ref(&row))
         .await?
@@ -237,10 +237,10 @@ async fn list_conversations(
 /// The conversations the scope's account takes part in now.
 fn mine(scope: &FacilityScope) -> sea_orm::sea_query::SelectStatement {
     Query::select()
-        .column(participant::Column::ConversationId)
-        .from(participant::Entity)
-        .and_where(participant::Column::AccountId.eq(scope.account_id()))
-        .and_where(participant::Column::LeftAt.is_null())
+        .column(participants::Column::ConversationId)
+        .from(participants::Entity)
+        .and_where(participants::Column::AccountId.eq(scope.account_id()))
+        .and_where(participants::Column::LeftAt.is_null())
         .to_owned()
 }
 
@@ -436,7 +436,7 @@ async fn add_participant(
         &[("account_id", Some(person.account_id))],
     )
     .await?;
-    conversations::join(&*txn, conversation_id, person.account_id, role, now).await?;
+    participants::join(&*txn, conversation_id, person.account_id, role, now).await?;
     let shown = open_one(&*txn, &key, actor.account_id(), &access.conversation).await?;
     let event =
         conversation_event(&actor, AuditAction::Update, &access.conversation).changes(redact(
@@ -481,7 +481,7 @@ async fn remove_participant(
     } else {
         manageable(&*txn, &actor, facility_id, conversation_id).await?
     };
-    if !conversations::leave(&*txn, conversation_id, account_id, now).await? {
+    if !participants::leave(&*txn, conversation_id, account_id, now).await? {
         return Err(ApiError::NotFound);
     }
     let event = conversation_event(&actor, AuditAction::Update, &access.conversation)

@@ -8,10 +8,11 @@
 //! the provider stops being a participant when the link ends or is blocked.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
+use sea_orm::{ActiveValue, ConnectionTrait};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::participants::{self, NewParticipant, Participant, ParticipantRole};
 use crate::access::{Actor, FacilityScope, Permission};
 use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
 use crate::db::new_id;
@@ -91,17 +92,6 @@ string_enum! {
     }
 }
 
-string_enum! {
-    /// A participant's part in a conversation.
-    ParticipantRole {
-        Owner => "owner",
-        Member => "member",
-        Observer => "observer",
-        Patient => "patient",
-        Provider => "provider",
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "conversations")]
 pub struct Model {
@@ -139,53 +129,6 @@ impl Model {
 
     pub fn conversation_kind(&self) -> ConversationKind {
         ConversationKind::parse(&self.kind).unwrap_or(ConversationKind::Group)
-    }
-}
-
-pub mod participant {
-    use sea_orm::entity::prelude::*;
-
-    use crate::time::Timestamp;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "conversation_participants")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub conversation_id: Uuid,
-        pub account_id: Uuid,
-        pub role: String,
-        pub joined_at: Timestamp,
-        pub left_at: Option<Timestamp>,
-        pub last_read_seq: i64,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-/// A participant as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Participant {
-    pub account_id: Uuid,
-    pub role: ParticipantRole,
-    pub joined_at: Timestamp,
-    pub left_at: Option<Timestamp>,
-    /// The sequence number of the last message they have read.
-    pub last_read_seq: i64,
-}
-
-impl From<&participant::Model> for Participant {
-    fn from(row: &participant::Model) -> Self {
-        Self {
-            account_id: row.account_id,
-            role: ParticipantRole::parse(&row.role).unwrap_or(ParticipantRole::Member),
-            joined_at: row.joined_at,
-            left_at: row.left_at,
-            last_read_seq: row.last_read_seq,
-        }
     }
 }
 
@@ -255,15 +198,6 @@ impl Conversation {
             updated_at: row.updated_at,
         })
     }
-}
-
-/// Someone to add to a conversation.
-#[derive(Clone, Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewParticipant {
-    pub account_id: Uuid,
-    /// `member` when absent.
-    pub role: Option<ParticipantRole>,
 }
 
 /// A facility (group) conversation to start. The creator joins as owner.
@@ -389,34 +323,17 @@ pub fn seal_new(
     }
 }
 
-pub fn participant_row(
-    conversation_id: Uuid,
-    account_id: Uuid,
-    role: ParticipantRole,
-    now: Timestamp,
-) -> participant::ActiveModel {
-    participant::ActiveModel {
-        id: ActiveValue::Set(new_id()),
-        conversation_id: ActiveValue::Set(conversation_id),
-        account_id: ActiveValue::Set(account_id),
-        role: ActiveValue::Set(role.as_str().to_owned()),
-        joined_at: ActiveValue::Set(now),
-        left_at: ActiveValue::Set(None),
-        last_read_seq: ActiveValue::Set(0),
-    }
-}
-
 /// How the caller reaches a conversation.
 #[derive(Clone, Debug)]
 pub struct Access {
     pub conversation: Model,
     /// The caller's own participation, when current.
-    pub participant: Option<participant::Model>,
+    pub participant: Option<participants::Model>,
 }
 
 impl Access {
     /// Posting (and reading marks, typing) needs a current participant.
-    pub fn require_participant(&self) -> Result<&participant::Model, ApiError> {
+    pub fn require_participant(&self) -> Result<&participants::Model, ApiError> {
         self.participant.as_ref().ok_or_else(|| {
             ApiError::Forbidden("only the conversation's participants take part in it".to_owned())
         })
@@ -443,7 +360,7 @@ pub async fn reach(
         .one(db)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let participant = current_participant(db, conversation_id, scope.account_id()).await?;
+    let participant = participants::current(db, conversation_id, scope.account_id()).await?;
     if participant.is_none() && !oversees(actor, scope.facility_id()) {
         return Err(ApiError::NotFound);
     }
@@ -477,124 +394,6 @@ async fn lock(
         .col_expr(Column::LastSeq, Expr::col(Column::LastSeq))
         .filter(Column::Id.eq(conversation_id))
         .filter(Column::FacilityId.eq(facility_id))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-pub async fn current_participant(
-    db: &impl ConnectionTrait,
-    conversation_id: Uuid,
-    account_id: Uuid,
-) -> Result<Option<participant::Model>, DbErr> {
-    participant::Entity::find()
-        .filter(participant::Column::ConversationId.eq(conversation_id))
-        .filter(participant::Column::AccountId.eq(account_id))
-        .filter(participant::Column::LeftAt.is_null())
-        .one(db)
-        .await
-}
-
-/// The conversations among `ids` that `account_id` currently takes part
-/// in, with their facilities.
-pub async fn participating(
-    db: &impl ConnectionTrait,
-    account_id: Uuid,
-    ids: &[Uuid],
-) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
-    Entity::find()
-        .select_only()
-        .column(Column::Id)
-        .column(Column::FacilityId)
-        .filter(Column::Id.is_in(ids.iter().copied()))
-        .filter(
-            Column::Id.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(participant::Column::ConversationId)
-                    .from(participant::Entity)
-                    .and_where(participant::Column::AccountId.eq(account_id))
-                    .and_where(participant::Column::LeftAt.is_null())
-                    .to_owned(),
-            ),
-        )
-        .into_tuple()
-        .all(db)
-        .await
-}
-
-/// Every participant (past ones included) of the conversations `ids`.
-pub async fn participants_of(
-    db: &impl ConnectionTrait,
-    ids: &[Uuid],
-) -> Result<Vec<participant::Model>, DbErr> {
-    participant::Entity::find()
-        .filter(participant::Column::ConversationId.is_in(ids.iter().copied()))
-        .order_by_asc(participant::Column::JoinedAt)
-        .all(db)
-        .await
-}
-
-/// Adds `account_id`, or brings a past participant back.
-pub async fn join(
-    db: &impl ConnectionTrait,
-    conversation_id: Uuid,
-    account_id: Uuid,
-    role: ParticipantRole,
-    now: Timestamp,
-) -> Result<(), DbErr> {
-    let existing = participant::Entity::find()
-        .filter(participant::Column::ConversationId.eq(conversation_id))
-        .filter(participant::Column::AccountId.eq(account_id))
-        .one(db)
-        .await?;
-    match existing {
-        Some(row) if row.left_at.is_none() => Ok(()),
-        Some(row) => {
-            participant::Entity::update_many()
-                .col_expr(participant::Column::LeftAt, Expr::value(None::<i64>))
-                .col_expr(participant::Column::JoinedAt, Expr::value(now))
-                .col_expr(participant::Column::Role, Expr::value(role.as_str()))
-                .filter(participant::Column::Id.eq(row.id))
-                .exec(db)
-                .await?;
-            Ok(())
-        }
-        None => {
-            participant_row(conversation_id, account_id, role, now)
-                .insert(db)
-                .await?;
-            Ok(())
-        }
-    }
-}
-
-/// Ends `account_id`'s participation; whether they were a participant.
-pub async fn leave(
-    db: &impl ConnectionTrait,
-    conversation_id: Uuid,
-    account_id: Uuid,
-    now: Timestamp,
-) -> Result<bool, DbErr> {
-    let result = participant::Entity::update_many()
-        .col_expr(participant::Column::LeftAt, Expr::value(now))
-        .filter(participant::Column::ConversationId.eq(conversation_id))
-        .filter(participant::Column::AccountId.eq(account_id))
-        .filter(participant::Column::LeftAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
-}
-
-/// Moves the caller's read marker forward to `seq` (never back).
-pub async fn mark_read(
-    db: &impl ConnectionTrait,
-    participant_id: Uuid,
-    seq: i64,
-) -> Result<(), DbErr> {
-    participant::Entity::update_many()
-        .col_expr(participant::Column::LastReadSeq, Expr::value(seq))
-        .filter(participant::Column::Id.eq(participant_id))
-        .filter(participant::Column::LastReadSeq.lt(seq))
         .exec(db)
         .await?;
     Ok(())

@@ -7,8 +7,10 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue, ConnectionTrait};
 
-use super::conversations::{self, ConversationKind, ConversationStatus, ConversationType};
-use super::conversations::{ParticipantRole, Priority};
+use super::conversations::{
+    self, ConversationKind, ConversationStatus, ConversationType, Priority,
+};
+use super::participants::{self, ParticipantRole};
 use super::realtime::Notice;
 use crate::care::care_team;
 use crate::db::new_id;
@@ -36,7 +38,7 @@ pub async fn open(
         Some(existing) => existing.id,
         None => create(db, link, now).await?,
     };
-    conversations::join(
+    participants::join(
         db,
         conversation_id,
         link.provider_id,
@@ -45,7 +47,7 @@ pub async fn open(
     )
     .await?;
     if let Some(account) = patient_account {
-        conversations::join(db, conversation_id, account, ParticipantRole::Patient, now).await?;
+        participants::join(db, conversation_id, account, ParticipantRole::Patient, now).await?;
     }
     Ok(conversation_id)
 }
@@ -92,7 +94,7 @@ pub async fn close_for_provider(
     let Some(conversation) = of_link(db, link.id).await? else {
         return Ok(None);
     };
-    let left = conversations::leave(db, conversation.id, link.provider_id, now).await?;
+    let left = participants::leave(db, conversation.id, link.provider_id, now).await?;
     Ok(left.then_some(Notice::Left {
         conversation_id: conversation.id,
         account_id: link.provider_id,

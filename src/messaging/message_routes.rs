@@ -25,6 +25,7 @@ use super::messages::{
     self, Envelope, Message, MessageEdit, MessagePage, MessageRevision, MessageWindow, NewMessage,
     PHI_FIELDS,
 };
+use super::participants;
 use super::realtime::Notice;
 use crate::access::{Actor, Permission};
 use crate::app::AppState;
@@ -170,7 +171,7 @@ pub(super) async fn post(
     )
     .await?;
     if let Some(me) = &access.participant {
-        conversations::mark_read(&*txn, me.id, seq).await?;
+        participants::mark_read(&*txn, me.id, seq).await?;
     }
     let names = super::senders::names(&*txn, &names_key, std::slice::from_ref(&row)).await?;
     let sender_name = row
@@ -457,7 +458,7 @@ async fn mark_read(
             ),
         ));
     }
-    conversations::mark_read(&*txn, me.id, marker.seq).await?;
+    participants::mark_read(&*txn, me.id, marker.seq).await?;
     let now_at = marker.seq.max(me.last_read_seq);
     let event = actor
         .event(AuditAction::Update, "read_marker")

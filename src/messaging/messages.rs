@@ -16,7 +16,8 @@ use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::conversations::{self, participant};
+use super::conversations;
+use super::participants;
 use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
 use crate::db::new_id;
 use crate::error::ApiError;
@@ -555,16 +556,16 @@ pub async fn unread_counts(
         .from_as(Entity, m.clone())
         .join_as(
             sea_orm::JoinType::InnerJoin,
-            participant::Entity,
+            participants::Entity,
             p.clone(),
-            Expr::col((p.clone(), participant::Column::ConversationId))
+            Expr::col((p.clone(), participants::Column::ConversationId))
                 .equals((m.clone(), Column::ConversationId)),
         )
-        .and_where(Expr::col((p.clone(), participant::Column::AccountId)).eq(account_id))
+        .and_where(Expr::col((p.clone(), participants::Column::AccountId)).eq(account_id))
         .and_where(Expr::col((m.clone(), Column::ConversationId)).is_in(conversation_ids.to_vec()))
         .and_where(
             Expr::col((m.clone(), Column::Seq))
-                .gt(Expr::col((p.clone(), participant::Column::LastReadSeq))),
+                .gt(Expr::col((p.clone(), participants::Column::LastReadSeq))),
         )
         .and_where(
             Expr::col((m.clone(), Column::SenderId))

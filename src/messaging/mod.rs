@@ -11,12 +11,14 @@ pub mod calls;
 pub mod conversation_routes;
 pub mod conversations;
 pub mod direct;
-pub mod files;
 pub mod message_routes;
 pub mod messages;
 pub mod migration;
+pub mod participants;
 pub mod permissions;
 pub mod realtime;
+pub mod realtime_delivery;
+pub mod realtime_hub;
 pub mod realtime_routes;
 pub mod senders;
 pub mod video;
@@ -29,13 +31,13 @@ use crate::care::care_team::{LinkMoved, LinkStatus};
 use crate::context::{ApiTag, Context, Job, Reaction};
 use crate::error::ApiError;
 use crate::policy::Grant;
+use crate::storage::FileStore;
 use std::any::Any;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
-use files::FileStore;
 use realtime::{Notice, Realtime};
 use video::VideoRooms;
 
@@ -147,7 +149,7 @@ impl Context for Messaging {
             ),
             Job::new(
                 "realtime delivery",
-                realtime::spawn_delivery(state.clone(), local_events, stop.clone()).await,
+                realtime_delivery::spawn(state.clone(), local_events, stop.clone()).await,
             ),
         ]
     }

@@ -30,8 +30,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::conversations;
-use super::realtime::{Notice, Socket};
+use super::participants;
+use super::realtime::Notice;
+use super::realtime_hub::Socket;
 use crate::access::{Actor, Permission};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -272,7 +273,7 @@ async fn subscribe(
         return json!({"type": "error", "detail": format!("a socket follows at most {MAX_FOLLOWED} conversations")});
     }
     let taking_part =
-        match conversations::participating(state.db.conn(), actor.account_id(), &wanted).await {
+        match participants::participating(state.db.conn(), actor.account_id(), &wanted).await {
             Ok(ids) => ids,
             Err(error) => {
                 tracing::warn!(%error, "could not check a socket's subscriptions");

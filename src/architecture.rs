@@ -25,6 +25,7 @@ const KERNEL: &[&str] = &[
     "telemetry",
     "time",
     "transition",
+    "types",
     "validation",
 ];
 
@@ -38,8 +39,6 @@ const KERNEL_IMPORTS_KNOWN: &[(&str, &str)] = &[
     ("cli", "scheduling"),
     ("config", "messaging"),
     ("config", "notify"),
-    ("error", "scheduling"),
-    ("validation", "identity"),
 ];
 
 /// Pairs of contexts that import each other.

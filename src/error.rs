@@ -33,7 +33,8 @@ pub enum ProblemType {
     MethodNotAllowed,
     Conflict,
     InvalidTransition,
-    SlotUnavailable,
+    /// A refusal a context defines for itself (see [`Refusal`]).
+    Refused(&'static Refusal),
     PayloadTooLarge,
     UnsupportedMediaType,
     TooManyRequests,
@@ -43,7 +44,7 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 16] = [
+    pub const ALL: [ProblemType; 15] = [
         ProblemType::MalformedRequest,
         ProblemType::Validation,
         ProblemType::Unauthorized,
@@ -53,7 +54,6 @@ impl ProblemType {
         ProblemType::MethodNotAllowed,
         ProblemType::Conflict,
         ProblemType::InvalidTransition,
-        ProblemType::SlotUnavailable,
         ProblemType::PayloadTooLarge,
         ProblemType::UnsupportedMediaType,
         ProblemType::TooManyRequests,
@@ -73,7 +73,7 @@ impl ProblemType {
             ProblemType::MethodNotAllowed => "method-not-allowed",
             ProblemType::Conflict => "conflict",
             ProblemType::InvalidTransition => "invalid-transition",
-            ProblemType::SlotUnavailable => "slot-unavailable",
+            ProblemType::Refused(refusal) => refusal.slug,
             ProblemType::PayloadTooLarge => "payload-too-large",
             ProblemType::UnsupportedMediaType => "unsupported-media-type",
             ProblemType::TooManyRequests => "too-many-requests",
@@ -96,9 +96,8 @@ impl ProblemType {
             ProblemType::Forbidden => StatusCode::FORBIDDEN,
             ProblemType::NotFound => StatusCode::NOT_FOUND,
             ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ProblemType::Conflict
-            | ProblemType::InvalidTransition
-            | ProblemType::SlotUnavailable => StatusCode::CONFLICT,
+            ProblemType::Conflict | ProblemType::InvalidTransition => StatusCode::CONFLICT,
+            ProblemType::Refused(refusal) => refusal.status,
             ProblemType::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemType::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -119,7 +118,7 @@ impl ProblemType {
             ProblemType::MethodNotAllowed => "Method not allowed",
             ProblemType::Conflict => "The request conflicts with the current state",
             ProblemType::InvalidTransition => "This status change is not allowed",
-            ProblemType::SlotUnavailable => "The time slot cannot be booked",
+            ProblemType::Refused(refusal) => refusal.title,
             ProblemType::PayloadTooLarge => "The request body is too large",
             ProblemType::UnsupportedMediaType => "Unsupported media type",
             ProblemType::TooManyRequests => "Too many requests",
@@ -149,6 +148,26 @@ impl ProblemType {
     }
 }
 
+/// A kind of refusal a context defines for itself, so the kernel names no
+/// context's problems: its `type` is `urn:carebase:problem:<slug>`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub status: StatusCode,
+}
+
+impl Refusal {
+    /// This refusal, for one reason, explained by `detail`.
+    pub fn because(&'static self, reason: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::Refused {
+            refusal: self,
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
 /// An RFC 9457 problem details object.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -174,8 +193,9 @@ pub struct Problem {
     /// current one (empty when it is final).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<String>>,
-    /// For a slot that cannot be booked, why: `in_the_past`, `too_soon`,
-    /// `blocked`, `outside_working_hours` or `taken`.
+    /// For a refusal a context defines, why, as a stable code: for
+    /// `slot-unavailable`, `in_the_past`, `too_soon`, `blocked`,
+    /// `outside_working_hours` or `taken`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -263,9 +283,14 @@ pub enum ApiError {
     /// A status change its state machine does not allow (409).
     #[error(transparent)]
     Transition(#[from] crate::transition::TransitionError),
-    /// A time slot that cannot be booked, and why (409).
-    #[error("slot unavailable: {}", .0.code())]
-    SlotUnavailable(crate::scheduling::slots::Unavailable),
+    /// A refusal a context defines (a slot that cannot be booked, …): its
+    /// own problem type, a stable reason code and a sentence for the client.
+    #[error("{}: {reason}", refusal.slug)]
+    Refused {
+        refusal: &'static Refusal,
+        reason: &'static str,
+        detail: String,
+    },
     #[error("unavailable: {0}")]
     Unavailable(String),
     /// A bug or an outage. The cause is logged, never sent.
@@ -316,9 +341,13 @@ impl ApiError {
                 allowed: Some(refused.allowed.clone()),
                 ..Problem::new(ProblemType::InvalidTransition, refused.detail())
             },
-            ApiError::SlotUnavailable(why) => Problem {
-                reason: Some(why.code().to_owned()),
-                ..Problem::new(ProblemType::SlotUnavailable, why.detail())
+            ApiError::Refused {
+                refusal,
+                reason,
+                detail,
+            } => Problem {
+                reason: Some((*reason).to_owned()),
+                ..Problem::new(ProblemType::Refused(refusal), detail)
             },
             ApiError::Unavailable(detail) => Problem::new(ProblemType::Unavailable, detail),
             ApiError::Internal(_) => Problem::new(

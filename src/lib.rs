@@ -24,6 +24,7 @@ pub mod storage;
 pub mod telemetry;
 pub mod time;
 pub mod transition;
+pub mod types;
 pub mod validation;
 
 pub use app::{AppState, Server};

@@ -2,7 +2,7 @@
 //! so a client fixes its input in one round trip, not one field at a time.
 
 use crate::error::{ApiError, FieldError};
-use crate::identity::email::Email;
+use crate::types::{Email, Phone};
 
 /// The invalid fields found so far.
 #[derive(Debug, Default)]
@@ -29,15 +29,10 @@ impl Checks {
         }
     }
 
-    /// A phone number: 7 to 15 digits, with spaces, `+`, `-`, `.` and
-    /// parentheses allowed around them.
+    /// A phone number (see [`Phone`]).
     pub fn phone(&mut self, field: &str, value: &str) {
-        let digits = value.chars().filter(char::is_ascii_digit).count();
-        let allowed = value
-            .chars()
-            .all(|c| c.is_ascii_digit() || " +-().".contains(c));
-        if !allowed || !(7..=15).contains(&digits) {
-            self.fail(field, "must be a phone number of 7 to 15 digits");
+        if let Err(reason) = Phone::parse(value) {
+            self.fail(field, reason);
         }
     }
 
@@ -75,13 +70,8 @@ impl Checks {
     }
 }
 
-/// A phone number as compared for equality (blind indexes): its digits,
-/// with a leading `+` kept, so `+1 (555) 010-4242` equals `+15550104242`.
-pub fn normalize_phone(phone: &str) -> String {
-    let plus = phone.trim_start().starts_with('+');
-    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-    if plus { format!("+{digits}") } else { digits }
-}
+// Callers that compare stored numbers keep this path.
+pub use crate::types::normalize_phone;
 
 #[cfg(test)]
 mod tests {

@@ -27,9 +27,9 @@ use crate::db::new_id;
 use crate::error::{ApiError, OnConstraint};
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath};
-use crate::identity::email::Email;
 use crate::identity::routes::find_or_invite;
 use crate::time::Timestamp;
+use crate::types::Email;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -7,10 +7,10 @@ use sea_orm::{ActiveValue, ConnectionTrait, QuerySelect};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::email::Email;
 use crate::crypto::{BlindIndex, DataKey, FieldRef, Sealed};
 use crate::db::new_id;
 use crate::time::Timestamp;
+use crate::types::Email;
 
 pub const TABLE: &str = "accounts";
 

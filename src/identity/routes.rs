@@ -11,13 +11,13 @@ use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use super::accounts::{self, NewAccount};
-use super::email::Email;
 use super::mail::{self, Mail};
 use super::tokens::{self, Purpose};
 use super::{admin_routes, auth_routes, facility_routes, me_routes};
 use crate::access::{Actor, Principal};
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::types::Email;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -162,7 +162,7 @@ async fn assess(
     let calendar = store::calendar(db, &schedule, busy, excluding, holder, now).await?;
     calendar
         .check(slot, before, after, now)
-        .map_err(ApiError::SlotUnavailable)?;
+        .map_err(ApiError::from)?;
     Ok(Claimed {
         schedule,
         appointment_type,

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::booking::{self, SlotRequest};
 use super::schedules::{self, DEFAULT_DURATION, schedule};
-use super::slots::{Span, Unavailable};
+use super::slots::{SLOT_UNAVAILABLE, Span};
 use super::store;
 use crate::access::{Actor, Permission};
 use crate::app::AppState;
@@ -288,16 +288,16 @@ async fn check_slot(
             reason: None,
             detail: None,
         },
-        Err(ApiError::SlotUnavailable(why)) => answer_for(&why),
+        Err(ApiError::Refused {
+            refusal,
+            reason,
+            detail,
+        }) if std::ptr::eq(refusal, &SLOT_UNAVAILABLE) => SlotAnswer {
+            available: false,
+            reason: Some(reason.to_owned()),
+            detail: Some(detail),
+        },
         Err(other) => return Err(other),
     };
     Ok(ApiJson(answer))
-}
-
-fn answer_for(why: &Unavailable) -> SlotAnswer {
-    SlotAnswer {
-        available: false,
-        reason: Some(why.code().to_owned()),
-        detail: Some(why.detail()),
-    }
 }

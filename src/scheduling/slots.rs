@@ -11,11 +11,13 @@
 //! change day (02:30 when clocks jump from 02:00 to 03:00) is read as the
 //! instant it would have been before the change (jiff's "compatible" rule).
 
+use axum::http::StatusCode;
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::error::{ApiError, Refusal};
 use crate::time::Timestamp;
 
 const MINUTE: i64 = 60_000_000;
@@ -94,6 +96,19 @@ pub enum Unavailable {
     OutsideWorkingHours,
     /// Another appointment, or its buffer, takes this time.
     Taken,
+}
+
+/// The problem a slot that cannot be booked is answered with.
+pub static SLOT_UNAVAILABLE: Refusal = Refusal {
+    slug: "slot-unavailable",
+    title: "The time slot cannot be booked",
+    status: StatusCode::CONFLICT,
+};
+
+impl From<Unavailable> for ApiError {
+    fn from(why: Unavailable) -> Self {
+        SLOT_UNAVAILABLE.because(why.code(), why.detail())
+    }
 }
 
 impl Unavailable {

@@ -9,6 +9,7 @@ pub mod api_key_routes;
 pub mod emergency;
 pub mod emergency_routes;
 pub mod facilities;
+pub mod invitation_routes;
 pub mod membership_routes;
 pub mod memberships;
 pub mod migration;
@@ -55,6 +56,7 @@ impl Context for Access {
             .merge(membership_routes::routes())
             .merge(api_key_routes::routes())
             .merge(emergency_routes::routes())
+            .merge(invitation_routes::routes())
     }
 
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {

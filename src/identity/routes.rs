@@ -1,8 +1,9 @@
 //! Identity over HTTP: sign-up and confirmation, sign-in and tokens,
 //! recovery, invitations, the signed-in account (`/me`), and account
 //! administration. The handlers live by sub-feature in `auth_routes`,
-//! `me_routes`, `facility_routes` and `admin_routes`; this module joins
-//! their routers and holds what more than one of them needs.
+//! `me_routes` and `admin_routes`; this module joins their routers and
+//! holds what more than one of them needs (inviting into a facility is
+//! access's `invitation_routes`, which calls [`find_or_invite`]).
 
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,7 @@ use uuid::Uuid;
 use super::accounts::{self, NewAccount};
 use super::mail::{self, Mail};
 use super::tokens::{self, Purpose};
-use super::{admin_routes, auth_routes, facility_routes, me_routes};
+use super::{admin_routes, auth_routes, me_routes};
 use crate::access::{Actor, Principal};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -23,11 +24,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(auth_routes::routes())
         .merge(me_routes::routes())
-        .merge(facility_routes::routes())
         .merge(admin_routes::routes())
 }
 
-pub(super) fn parse_email(field: &str, raw: &str) -> Result<Email, ApiError> {
+pub fn parse_email(field: &str, raw: &str) -> Result<Email, ApiError> {
     Email::parse(raw).map_err(|reason| ApiError::invalid(field, reason))
 }
 

@@ -1,4 +1,5 @@
-//! Identity's part of a facility: inviting people into it with a role.
+//! Inviting people into a facility with a role: identity finds or invites
+//! the account, access grants the membership.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,15 +10,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::routes::{find_or_invite, parse_email};
-use crate::access::memberships::{self, MembershipView, NewMembership};
-use crate::access::routes::check_facility_role;
-use crate::access::{Actor, Permission, Role};
+use super::membership_routes::check_facility_role;
+use super::memberships::{self, MembershipView, NewMembership};
+use super::{Actor, Permission, Role};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath};
+use crate::identity::routes::{find_or_invite, parse_email};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(invite))

@@ -4,6 +4,7 @@
 //! naming the new name).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::Path;
 
 use super::section::Section;
@@ -136,13 +137,14 @@ pub(super) fn from_env(
     flat.sort();
     for (name, target, value) in flat {
         let new = format!("{ENV_PREFIX}{}", target.to_ascii_uppercase());
-        if layer.sections.contains_key(&target) {
-            warnings.push(format!(
+        match layer.sections.entry(target) {
+            Entry::Occupied(_) => warnings.push(format!(
                 "{name} is deprecated and ignored: {new} is set too, and wins"
-            ));
-        } else {
-            warnings.push(format!("{name} is deprecated: rename it {new}"));
-            layer.sections.insert(target, value);
+            )),
+            Entry::Vacant(slot) => {
+                warnings.push(format!("{name} is deprecated: rename it {new}"));
+                slot.insert(value);
+            }
         }
     }
     // CAREBASE_DATABASE_URL wins over the conventional DATABASE_URL.

@@ -338,6 +338,14 @@ pub fn spawn_missed_sweep(
     })
 }
 
+/// How long a call may ring unanswered, in seconds.
+fn ring_timeout_secs(state: &AppState) -> u64 {
+    state
+        .config
+        .section::<MessagingSettings>()
+        .call_ring_timeout_secs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,12 +366,4 @@ mod tests {
         assert!(Active.transition(Canceled).is_err());
         assert!(Ended.transition(Failed).is_err());
     }
-}
-
-/// How long a call may ring unanswered, in seconds.
-fn ring_timeout_secs(state: &AppState) -> u64 {
-    state
-        .config
-        .section::<MessagingSettings>()
-        .call_ring_timeout_secs
 }

@@ -1,8 +1,16 @@
 //! Scheduling's settings section, `[scheduling]`.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
+use crate::app::AppState;
 use crate::config::{Invalid, Settings};
+
+/// Scheduling's settings, as the configuration was loaded.
+pub fn of(state: &AppState) -> Cow<'_, SchedulingSettings> {
+    state.config.section()
+}
 
 /// Reminders and the waitlist.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

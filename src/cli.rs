@@ -179,6 +179,9 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -216,6 +219,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             action: ConfigAction::Check,
         } => {
             print!("{}", config.to_masked_toml());
+            for warning in &config.warnings {
+                println!("# warning: {warning}");
+            }
             println!("# configuration is valid");
         }
         Command::Keys {

@@ -2,13 +2,18 @@
 //!
 //! Values come from three layers, each overriding the one before:
 //! built-in defaults < a TOML file (`--config`) < `CAREBASE_*` environment
-//! variables (plus the conventional `DATABASE_URL`). Every key is flat, so
-//! the TOML key `listen` is the variable `CAREBASE_LISTEN`. Unknown keys and
-//! unknown `CAREBASE_*` variables are refused at start, because a misspelt
-//! setting that is silently ignored is how a clinic ends up running with
-//! defaults it never chose.
+//! variables (plus the conventional `DATABASE_URL`). The kernel's keys are
+//! flat, so the TOML key `listen` is the variable `CAREBASE_LISTEN`. Each
+//! context owns a section ([`Settings`]): the TOML table `[scheduling]`, the
+//! variables `CAREBASE_SCHEDULING__<KEY>`. Unknown keys and unknown
+//! `CAREBASE_*` variables are refused at start, because a misspelt setting
+//! that is silently ignored is how a clinic ends up running with defaults it
+//! never chose.
 
-use std::collections::HashMap;
+mod layers;
+mod section;
+
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,15 +21,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// The environment variables that are ours but are not settings.
-const NOT_SETTINGS: &[&str] = &["CAREBASE_CONFIG"];
-/// Prefixes of variables used by the test suite and tools, never by the server.
-const NOT_SETTING_PREFIXES: &[&str] = &["CAREBASE_TEST_", "CAREBASE_BENCH_"];
+pub use section::{Invalid, Mask, Secret, Section, Sections, Settings};
+
 const ENV_PREFIX: &str = "CAREBASE_";
 
 /// The effective configuration. Build it with [`Config::load`] or start from
 /// [`Config::default`] in tests.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address the HTTP server binds to.
@@ -60,40 +63,6 @@ pub struct Config {
     pub http_shutdown_grace_secs: u64,
     /// Origins allowed to call the API from a browser; empty disables CORS.
     pub cors_allowed_origins: Vec<String>,
-    /// A session unused this long ends (automatic logoff), in seconds.
-    pub session_idle_timeout_secs: u64,
-    /// A session ends this long after sign-in, however active, in seconds.
-    pub session_lifetime_secs: u64,
-    /// How long an access token is valid, in seconds; refresh tokens renew it.
-    pub access_token_ttl_secs: u64,
-    /// Whether anyone may create an account with `POST /auth/sign-up`.
-    pub allow_sign_up: bool,
-    /// The mail relay, `smtp://user:password@host:587` (STARTTLS) or
-    /// `smtps://…` (TLS); empty holds every message in the outbox.
-    pub smtp_url: Option<SecretString>,
-    /// Read `smtp_url` from this file (for secrets mounted as files).
-    pub smtp_url_file: Option<PathBuf>,
-    /// The sender of outgoing email, such as `Clinic <noreply@clinic.example>`.
-    pub mail_from: Option<String>,
-    /// When appointment reminders go out: minutes before the start.
-    pub reminder_offsets_minutes: Vec<u32>,
-    /// How often each server looks for due reminders and expired waitlist
-    /// offers, in seconds.
-    pub reminder_poll_secs: u64,
-    /// How long a slot offered to the waitlist is held, in minutes.
-    pub waitlist_hold_minutes: u32,
-    /// A video call ringing this long unanswered is marked missed, in seconds.
-    pub call_ring_timeout_secs: u64,
-    /// Daily API key; when set, video rooms are created on Daily, otherwise
-    /// carebase issues rooms under `video_builtin_base_url` itself.
-    pub video_daily_api_key: Option<SecretString>,
-    /// Read `video_daily_api_key` from this file (for secrets mounted as files).
-    pub video_daily_api_key_file: Option<PathBuf>,
-    /// Daily's REST API root; change only for a proxy or a test server.
-    pub video_daily_api_url: String,
-    /// The page that hosts built-in rooms; a room's URL is this plus
-    /// `/<room name>`.
-    pub video_builtin_base_url: String,
     /// Directory for message attachments on local disk; defaults to
     /// `<data_dir>/files`.
     pub files_dir: Option<PathBuf>,
@@ -117,6 +86,12 @@ pub struct Config {
     pub upload_max_bytes: u64,
     /// MIME types accepted as message attachments.
     pub upload_allowed_types: Vec<String>,
+    /// Each context's section, loaded with the rest (see [`Settings`]).
+    #[serde(skip)]
+    pub sections: Sections,
+    /// What the loader warns of: flat names of section keys, deprecated.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 impl Default for Config {
@@ -138,21 +113,6 @@ impl Default for Config {
             http_header_timeout_secs: 30,
             http_shutdown_grace_secs: 30,
             cors_allowed_origins: Vec::new(),
-            session_idle_timeout_secs: 15 * 60,
-            session_lifetime_secs: 12 * 60 * 60,
-            access_token_ttl_secs: 10 * 60,
-            allow_sign_up: true,
-            smtp_url: None,
-            smtp_url_file: None,
-            mail_from: None,
-            reminder_offsets_minutes: vec![48 * 60, 24 * 60, 2 * 60],
-            reminder_poll_secs: 30,
-            waitlist_hold_minutes: 60,
-            call_ring_timeout_secs: 60,
-            video_daily_api_key: None,
-            video_daily_api_key_file: None,
-            video_daily_api_url: crate::messaging::video::DEFAULT_DAILY_API_URL.to_owned(),
-            video_builtin_base_url: crate::messaging::video::DEFAULT_BUILTIN_BASE_URL.to_owned(),
             files_dir: None,
             files_s3_bucket: None,
             files_s3_region: "us-east-1".to_owned(),
@@ -166,6 +126,8 @@ impl Default for Config {
                 .iter()
                 .map(|t| (*t).to_owned())
                 .collect(),
+            sections: Sections::default(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -198,30 +160,62 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let env = settings_from_env(env)?;
-        let mut builder = config::Config::builder();
-        if let Some(path) = file {
-            if !path.is_file() {
-                return Err(ConfigError::File {
-                    path: path.to_owned(),
-                    reason: "not found or not a file".to_owned(),
-                });
-            }
-            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
-        }
-        builder = builder.add_source(
-            config::Environment::default()
-                .try_parsing(true)
-                .list_separator(",")
-                .with_list_parse_key("cors_allowed_origins")
-                .with_list_parse_key("reminder_offsets_minutes")
-                .source(Some(env)),
-        );
-        let layered = builder.build().map_err(|e| file_error(file, e))?;
-        let mut config: Config = layered.try_deserialize().map_err(|e| file_error(file, e))?;
+        Self::load_sections(file, env, section::all())
+    }
+
+    /// [`Config::load`] with the given sections instead of the contexts'.
+    fn load_sections(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        sections: Vec<Section>,
+    ) -> Result<Self, ConfigError> {
+        let mut warnings = Vec::new();
+        let env = layers::from_env(env, &Self::kernel_keys(), &sections, &mut warnings)?;
+        let file_layer = match file {
+            Some(path) => layers::from_file(path, &sections, &mut warnings)?,
+            None => layers::Layer::default(),
+        };
+        let kernel = layers::merge(
+            &file_layer.kernel,
+            env.kernel,
+            &["cors_allowed_origins".to_owned()],
+        )
+        .map_err(|e| file_error(file, e))?;
+        let mut config: Config = kernel.try_deserialize().map_err(|e| file_error(file, e))?;
         config.resolve_secret_files()?;
+        let list_keys: Vec<String> = sections
+            .iter()
+            .flat_map(|s| {
+                s.list_keys()
+                    .into_iter()
+                    .map(move |k| format!("{}.{k}", s.name()))
+            })
+            .collect();
+        let merged = layers::merge(&file_layer.sections, env.sections, &list_keys)
+            .map_err(|e| file_error(file, e))?;
+        let mut values = Vec::new();
+        for section in &sections {
+            let table = match merged.get_table(section.name()) {
+                Ok(table) => Some(table),
+                Err(config::ConfigError::NotFound(_)) => None,
+                Err(e) => return Err(file_error(file, e)),
+            };
+            values.push(section.load(table)?);
+        }
+        config.sections = Sections::new(values);
+        config.warnings = warnings;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The settings of a context's section, typed.
+    pub fn section<T: Settings>(&self) -> Cow<'_, T> {
+        self.sections.get::<T>()
+    }
+
+    /// Changes a context's section (tests adjust settings this way).
+    pub fn edit_section<T: Settings>(&mut self, change: impl FnOnce(&mut T)) {
+        self.sections.edit(change);
     }
 
     fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
@@ -232,22 +226,12 @@ impl Config {
                 path,
             )?);
         }
-        if let Some(path) = &self.video_daily_api_key_file {
-            self.video_daily_api_key = Some(read_secret_file(
-                "video_daily_api_key",
-                self.video_daily_api_key.is_some(),
-                path,
-            )?);
-        }
         if let Some(path) = &self.files_s3_secret_access_key_file {
             self.files_s3_secret_access_key = Some(read_secret_file(
                 "files_s3_secret_access_key",
                 self.files_s3_secret_access_key.is_some(),
                 path,
             )?);
-        }
-        if let Some(path) = &self.smtp_url_file {
-            self.smtp_url = Some(read_secret_file("smtp_url", self.smtp_url.is_some(), path)?);
         }
         Ok(())
     }
@@ -266,44 +250,6 @@ impl Config {
         }
         if self.http_header_timeout_secs == 0 {
             return invalid("http_header_timeout_secs", "must be at least 1");
-        }
-        for (key, value) in [
-            ("session_idle_timeout_secs", self.session_idle_timeout_secs),
-            ("session_lifetime_secs", self.session_lifetime_secs),
-            ("access_token_ttl_secs", self.access_token_ttl_secs),
-        ] {
-            if value == 0 {
-                return invalid(key, "must be at least 1");
-            }
-        }
-        if self.reminder_offsets_minutes.len() > 10
-            || self
-                .reminder_offsets_minutes
-                .iter()
-                .any(|m| *m == 0 || *m > 60 * 24 * 60)
-        {
-            return invalid(
-                "reminder_offsets_minutes",
-                "at most 10 offsets, each from 1 minute to 60 days",
-            );
-        }
-        if self.reminder_poll_secs == 0 {
-            return invalid("reminder_poll_secs", "must be at least 1");
-        }
-        if !(1..=7 * 24 * 60).contains(&self.waitlist_hold_minutes) {
-            return invalid("waitlist_hold_minutes", "must be from 1 minute to 7 days");
-        }
-        if !(5..=3600).contains(&self.call_ring_timeout_secs) {
-            return invalid(
-                "call_ring_timeout_secs",
-                "must be from 5 seconds to an hour",
-            );
-        }
-        if self.session_idle_timeout_secs > self.session_lifetime_secs {
-            return invalid(
-                "session_idle_timeout_secs",
-                "must not exceed session_lifetime_secs",
-            );
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
             return invalid("log_level", &e.to_string());
@@ -325,23 +271,7 @@ impl Config {
         if let Some(url) = &self.database_url {
             crate::db::DatabaseUrl::parse(url.expose()).map_err(ConfigError::Invalid)?;
         }
-        self.validate_mail()
-    }
-
-    /// SMTP needs a parsable relay URL and a sender; a sender alone is fine.
-    fn validate_mail(&self) -> Result<(), ConfigError> {
-        if let Some(url) = &self.smtp_url {
-            crate::notify::SmtpSettings::parse(url.expose()).map_err(ConfigError::Invalid)?;
-            if self.mail_from.is_none() {
-                return Err(ConfigError::Invalid(
-                    "mail_from: required when smtp_url is set".to_owned(),
-                ));
-            }
-        }
-        if let Some(from) = &self.mail_from {
-            crate::notify::parse_mail_from(from).map_err(ConfigError::Invalid)?;
-        }
-        Ok(())
+        self.sections.validate()
     }
 
     /// The database to use: the configured URL, or SQLite in the data directory.
@@ -381,27 +311,19 @@ impl Config {
         if shown.master_key.is_some() {
             shown.master_key = Some(SecretString::new("****".to_owned()));
         }
-        if let Some(url) = &self.smtp_url {
-            shown.smtp_url = Some(SecretString::new(mask_url(url.expose())));
+        if shown.files_s3_secret_access_key.is_some() {
+            shown.files_s3_secret_access_key = Some(SecretString::new("****".to_owned()));
         }
-        for secret in [
-            &mut shown.video_daily_api_key,
-            &mut shown.files_s3_secret_access_key,
-        ] {
-            if secret.is_some() {
-                *secret = Some(SecretString::new("****".to_owned()));
-            }
+        let mut text = toml_string(&shown);
+        for section in self.sections.iter() {
+            let table = toml::Table::from_iter([(
+                section.name().to_owned(),
+                toml::Value::Table(section.to_masked_toml()),
+            )]);
+            text.push('\n');
+            text.push_str(&toml_string(&table));
         }
-        toml_string(&shown)
-    }
-
-    /// The video room provider's settings.
-    pub fn video(&self) -> crate::messaging::video::VideoSettings {
-        crate::messaging::video::VideoSettings {
-            daily_api_key: self.video_daily_api_key.clone(),
-            daily_api_url: self.video_daily_api_url.clone(),
-            builtin_base_url: self.video_builtin_base_url.clone(),
-        }
+        text
     }
 
     /// Where attachments are stored.
@@ -428,8 +350,22 @@ impl Config {
         }
     }
 
-    /// Every setting key.
+    /// Every setting key: the kernel's, then each section's as
+    /// `<section>.<key>`.
     pub fn keys() -> Vec<String> {
+        let mut keys = Self::kernel_keys();
+        for section in section::all() {
+            keys.extend(
+                section
+                    .keys()
+                    .into_iter()
+                    .map(|k| format!("{}.{k}", section.name())),
+            );
+        }
+        keys
+    }
+
+    fn kernel_keys() -> Vec<String> {
         match serde_json::to_value(Config::default()) {
             Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
             _ => Vec::new(),
@@ -451,8 +387,8 @@ fn read_secret_file(key: &str, also_set: bool, path: &Path) -> Result<SecretStri
     Ok(SecretString::new(value.trim().to_owned()))
 }
 
-fn toml_string(config: &Config) -> String {
-    toml::to_string(config).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+fn toml_string(value: &impl Serialize) -> String {
+    toml::to_string(value).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
 }
 
 fn file_error(file: Option<&Path>, e: config::ConfigError) -> ConfigError {
@@ -463,44 +399,6 @@ fn file_error(file: Option<&Path>, e: config::ConfigError) -> ConfigError {
         },
         None => ConfigError::Invalid(e.to_string()),
     }
-}
-
-/// Picks our settings out of the environment: `CAREBASE_<KEY>` and
-/// `DATABASE_URL`, refusing `CAREBASE_*` names that are not settings.
-fn settings_from_env(
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<HashMap<String, String>, ConfigError> {
-    let keys = Config::keys();
-    let mut settings = HashMap::new();
-    let mut plain_database_url = None;
-    for (name, value) in env {
-        if name == "DATABASE_URL" {
-            plain_database_url = Some(value);
-            continue;
-        }
-        let Some(key) = name.strip_prefix(ENV_PREFIX) else {
-            continue;
-        };
-        if NOT_SETTINGS.contains(&name.as_str())
-            || NOT_SETTING_PREFIXES.iter().any(|p| name.starts_with(p))
-        {
-            continue;
-        }
-        let key = key.to_ascii_lowercase();
-        if !keys.contains(&key) {
-            let known: Vec<String> = keys
-                .iter()
-                .map(|k| format!("{ENV_PREFIX}{}", k.to_ascii_uppercase()))
-                .collect();
-            return Err(ConfigError::UnknownVariable(name, known.join(", ")));
-        }
-        settings.insert(key, value);
-    }
-    // CAREBASE_DATABASE_URL wins over the conventional DATABASE_URL.
-    if let Some(url) = plain_database_url {
-        settings.entry("database_url".to_owned()).or_insert(url);
-    }
-    Ok(settings)
 }
 
 /// Hides the password of a connection URL: `postgres://app:****@db/carebase`.
@@ -561,274 +459,4 @@ impl fmt::Debug for SecretString {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn defaults_listen_on_localhost_8080_with_sqlite_in_data_dir() {
-        let config = Config::load(None, env(&[])).unwrap();
-        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(
-            config.database_url().expose(),
-            "sqlite://./carebase-data/carebase.db"
-        );
-        assert_eq!(
-            config.master_key_path(),
-            PathBuf::from("./carebase-data/master.key")
-        );
-    }
-
-    #[test]
-    fn environment_overrides_file_which_overrides_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("carebase.toml");
-        std::fs::write(
-            &file,
-            "listen = \"127.0.0.1:7000\"\nlog_level = \"debug\"\nhttp_body_limit_bytes = 2048\n",
-        )
-        .unwrap();
-        let config = Config::load(
-            Some(&file),
-            env(&[
-                ("CAREBASE_LISTEN", "127.0.0.1:9000"),
-                (
-                    "CAREBASE_CORS_ALLOWED_ORIGINS",
-                    "https://a.example,https://b.example",
-                ),
-                ("PATH", "/usr/bin"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(config.listen.to_string(), "127.0.0.1:9000");
-        assert_eq!(config.log_level, "debug");
-        assert_eq!(config.http_body_limit_bytes, 2048);
-        assert_eq!(
-            config.cors_allowed_origins,
-            vec!["https://a.example", "https://b.example"]
-        );
-    }
-
-    #[test]
-    fn carebase_database_url_wins_over_database_url() {
-        let config = Config::load(
-            None,
-            env(&[
-                ("DATABASE_URL", "postgres://a@h/one"),
-                ("CAREBASE_DATABASE_URL", "postgres://a@h/two"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(config.database_url().expose(), "postgres://a@h/two");
-        let config = Config::load(None, env(&[("DATABASE_URL", "postgres://a@h/one")])).unwrap();
-        assert_eq!(config.database_url().expose(), "postgres://a@h/one");
-    }
-
-    #[test]
-    fn unknown_variables_and_keys_are_refused() {
-        let err = Config::load(None, env(&[("CAREBASE_LISTN", "x")])).unwrap_err();
-        assert!(err.to_string().contains("CAREBASE_LISTN"), "{err}");
-        assert!(err.to_string().contains("CAREBASE_LISTEN"), "{err}");
-
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
-        std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
-        let err = Config::load(Some(&file), env(&[])).unwrap_err();
-        assert!(err.to_string().contains("lisen"), "{err}");
-    }
-
-    #[test]
-    fn test_and_config_variables_are_not_settings() {
-        Config::load(
-            None,
-            env(&[
-                ("CAREBASE_TEST_POSTGRES_URL", "postgres://x"),
-                ("CAREBASE_CONFIG", "/nowhere"),
-            ]),
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn bad_values_name_their_key() {
-        let err = Config::load(None, env(&[("CAREBASE_LISTEN", "not-an-address")])).unwrap_err();
-        assert!(err.to_string().contains("listen"), "{err}");
-        let err = Config::load(None, env(&[("CAREBASE_DB_MAX_CONNECTIONS", "0")])).unwrap_err();
-        assert!(err.to_string().contains("db_max_connections"), "{err}");
-        let err = Config::load(None, env(&[("CAREBASE_DATABASE_URL", "mysql://x/y")])).unwrap_err();
-        assert!(err.to_string().contains("mysql"), "{err}");
-        let err = Config::load(None, env(&[("CAREBASE_LOG_FORMAT", "xml")])).unwrap_err();
-        assert!(err.to_string().contains("xml"), "{err}");
-    }
-
-    #[test]
-    fn database_url_can_come_from_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("db-url");
-        std::fs::write(&file, "postgres://app:s3cret@db/carebase\n").unwrap();
-        let config = Config::load(
-            None,
-            env(&[("CAREBASE_DATABASE_URL_FILE", file.to_str().unwrap())]),
-        )
-        .unwrap();
-        assert_eq!(
-            config.database_url().expose(),
-            "postgres://app:s3cret@db/carebase"
-        );
-    }
-
-    #[test]
-    fn masked_output_hides_passwords() {
-        assert_eq!(
-            mask_url("postgres://app:s3cret@db:5432/carebase"),
-            "postgres://app:****@db:5432/carebase"
-        );
-        assert_eq!(
-            mask_url("postgres://db/carebase?user=app&password=s3cret"),
-            "postgres://db/carebase?user=app&password=****"
-        );
-        assert_eq!(mask_url("sqlite://./x.db"), "sqlite://./x.db");
-        let config = Config::load(
-            None,
-            env(&[("DATABASE_URL", "postgres://app:s3cret@db/carebase")]),
-        )
-        .unwrap();
-        let shown = config.to_masked_toml();
-        assert!(!shown.contains("s3cret"), "{shown}");
-        assert!(shown.contains("postgres://app:****@db/carebase"), "{shown}");
-        assert!(!format!("{config:?}").contains("s3cret"));
-    }
-
-    #[test]
-    fn a_password_with_an_unencoded_slash_is_still_masked() {
-        let shown = mask_url("postgres://app:pa/ss@db.internal:5432/carebase");
-        assert_eq!(shown, "postgres://app:****@db.internal:5432/carebase");
-        assert_eq!(
-            mask_url("sqlite:///srv/data@2026/carebase.db"),
-            "sqlite:///srv/data@2026/carebase.db"
-        );
-        assert_eq!(
-            mask_url("postgres://app@db/carebase"),
-            "postgres://app:****@db/carebase"
-        );
-    }
-
-    #[test]
-    fn smtp_settings_are_checked_at_start_and_name_their_key() {
-        let from = ("CAREBASE_MAIL_FROM", "Clinic <noreply@clinic.example>");
-        let config = Config::load(
-            None,
-            env(&[
-                (
-                    "CAREBASE_SMTP_URL",
-                    "smtps://mailer:s3cret@mail.example.org",
-                ),
-                from,
-            ]),
-        )
-        .unwrap();
-        assert_eq!(
-            config.smtp_url.as_ref().map(SecretString::expose),
-            Some("smtps://mailer:s3cret@mail.example.org")
-        );
-
-        let err = Config::load(
-            None,
-            env(&[
-                (
-                    "CAREBASE_SMTP_URL",
-                    "smtp://mailer:s3cret@mail.example.org?tls=none",
-                ),
-                from,
-            ]),
-        )
-        .unwrap_err();
-        assert!(err.to_string().starts_with("smtp_url"), "{err}");
-        assert!(!err.to_string().contains("s3cret"), "{err}");
-        let err = Config::load(
-            None,
-            env(&[("CAREBASE_SMTP_URL", "imap://mail.example.org"), from]),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("smtp_url"), "{err}");
-
-        let err = Config::load(
-            None,
-            env(&[("CAREBASE_SMTP_URL", "smtp://mail.example.org")]),
-        )
-        .unwrap_err();
-        assert!(err.to_string().starts_with("mail_from"), "{err}");
-        let err = Config::load(None, env(&[("CAREBASE_MAIL_FROM", "clinic")])).unwrap_err();
-        assert!(err.to_string().starts_with("mail_from"), "{err}");
-    }
-
-    #[test]
-    fn smtp_password_is_masked_in_config_check_output() {
-        let config = Config::load(
-            None,
-            env(&[
-                (
-                    "CAREBASE_SMTP_URL",
-                    "smtp://mailer:s3cret@mail.example.org:587",
-                ),
-                ("CAREBASE_MAIL_FROM", "noreply@clinic.example"),
-            ]),
-        )
-        .unwrap();
-        let shown = config.to_masked_toml();
-        assert!(!shown.contains("s3cret"), "{shown}");
-        assert!(
-            shown.contains("smtp_url = \"smtp://mailer:****@mail.example.org:587\""),
-            "{shown}"
-        );
-        assert!(!format!("{config:?}").contains("s3cret"));
-    }
-
-    #[test]
-    fn smtp_url_can_come_from_a_file_but_not_from_both() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("smtp-url");
-        std::fs::write(&file, "smtps://mailer:s3cret@mail.example.org\n").unwrap();
-        let from = ("CAREBASE_MAIL_FROM", "noreply@clinic.example");
-        let config = Config::load(
-            None,
-            env(&[("CAREBASE_SMTP_URL_FILE", file.to_str().unwrap()), from]),
-        )
-        .unwrap();
-        assert_eq!(
-            config.smtp_url.as_ref().map(SecretString::expose),
-            Some("smtps://mailer:s3cret@mail.example.org")
-        );
-        let err = Config::load(
-            None,
-            env(&[
-                ("CAREBASE_SMTP_URL_FILE", file.to_str().unwrap()),
-                ("CAREBASE_SMTP_URL", "smtps://mail.example.org"),
-                from,
-            ]),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("smtp_url_file"), "{err}");
-    }
-
-    #[test]
-    fn example_file_parses_and_lists_every_key() {
-        let example = include_str!("../carebase.example.toml");
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("example.toml");
-        std::fs::write(&file, example).unwrap();
-        Config::load(Some(&file), env(&[])).unwrap();
-        for key in Config::keys() {
-            assert!(
-                example.contains(&format!("{key} =")),
-                "carebase.example.toml does not document `{key}`"
-            );
-        }
-    }
-}
+mod tests;

@@ -3,8 +3,9 @@
 //! A context (a folder under `src/` named after a context of
 //! ../shared/DOMAIN.md) declares everything the kernel needs from it through
 //! one [`Context`] value: its routes and OpenAPI tags, its migrations, its
-//! permissions with the role bundles that hold them, its background jobs,
-//! its state and its reactions to other contexts' events.
+//! permissions with the role bundles that hold them, its settings section,
+//! its background jobs, its state and its reactions to other contexts'
+//! events.
 //! `lib.rs` lists them, in one place (`CONTEXTS`); the kernel asks that list and
 //! names no context itself, so adding a context is one folder and one line.
 
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::{AppState, Extensions, Opening};
+use crate::config::Section;
 use crate::error::ApiError;
 use crate::policy::Grant;
 use crate::time::Timestamp;
@@ -114,6 +116,13 @@ pub trait Context: Sync {
     /// Its permissions, each with the role bundles that hold it.
     fn permissions(&self) -> &'static [Grant] {
         &[]
+    }
+
+    /// Its settings section (`Section::of::<TheSettings>()`): a TOML table
+    /// and `CAREBASE_<SECTION>__<KEY>` variables, loaded and checked with
+    /// the rest of the configuration; read with `config.section::<T>()`.
+    fn settings(&self) -> Option<Section> {
+        None
     }
 
     /// Builds the state its handlers share (clients, hubs, stores) into

@@ -15,6 +15,7 @@ use super::accounts::{self, NewAccount, Standing};
 use super::mail::{self, Mail};
 use super::routes::{Accepted, TokenRedemption, invalid_token, own_account, parse_email, person};
 use super::sessions::{self, Origin, Refreshed, Session};
+use super::settings::IdentitySettings;
 use super::tokens::{self, Purpose};
 use super::{password, throttle, totp};
 use crate::access::{Actor, RequestInfo};
@@ -89,7 +90,7 @@ async fn sign_up(
     info: RequestInfo,
     ApiJson(request): ApiJson<SignUp>,
 ) -> Result<(StatusCode, ApiJson<Accepted>), ApiError> {
-    if !state.config.allow_sign_up {
+    if !state.config.section::<IdentitySettings>().allow_sign_up {
         return Err(ApiError::Forbidden(
             "sign-up is closed on this installation; ask for an invitation".to_owned(),
         ));

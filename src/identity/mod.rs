@@ -19,6 +19,7 @@ pub mod permissions;
 pub mod routes;
 pub mod secrets;
 pub mod sessions;
+pub mod settings;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;
@@ -27,11 +28,13 @@ use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::{AppState, Extensions, Opening};
+use crate::config::Section;
 use crate::context::{ApiTag, Context};
 use crate::policy::Grant;
 
 use access_token::AccessTokens;
 use sessions::SessionPolicy;
+use settings::IdentitySettings;
 
 use crate::config::Config;
 use crate::crypto::MasterKey;
@@ -47,11 +50,12 @@ pub struct Identity {
 impl Identity {
     pub fn new(config: &Config, master: &MasterKey) -> Self {
         let secs = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let settings = config.section::<IdentitySettings>();
         Self {
-            tokens: AccessTokens::new(master, config.access_token_ttl_secs),
+            tokens: AccessTokens::new(master, settings.access_token_ttl_secs),
             sessions: SessionPolicy {
-                idle_secs: secs(config.session_idle_timeout_secs),
-                lifetime_secs: secs(config.session_lifetime_secs),
+                idle_secs: secs(settings.session_idle_timeout_secs),
+                lifetime_secs: secs(settings.session_lifetime_secs),
             },
         }
     }
@@ -96,6 +100,10 @@ impl Context for IdentityContext {
 
     fn permissions(&self) -> &'static [Grant] {
         permissions::GRANTS
+    }
+
+    fn settings(&self) -> Option<Section> {
+        Some(Section::of::<IdentitySettings>())
     }
 
     async fn open(&self, opening: &Opening<'_>, extensions: &mut Extensions) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::settings::MessagingSettings;
 use crate::app::AppState;
 use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
 use crate::error::ApiError;
@@ -257,7 +258,7 @@ const SWEEP_BATCH: u64 = 100;
 /// stays answered), audited by the job, and announced to the sockets.
 pub async fn mark_missed(state: &AppState, now: Timestamp) -> anyhow::Result<usize> {
     use crate::audit::{self, AuditAction, AuditActor, AuditEvent, redact};
-    let cutoff = now.plus_secs(-(state.config.call_ring_timeout_secs as i64));
+    let cutoff = now.plus_secs(-(ring_timeout_secs(state) as i64));
     let txn = state.db.begin().await?;
     let due = Entity::find()
         .filter(Column::Status.eq(CallStatus::Ringing.as_str()))
@@ -321,7 +322,7 @@ pub fn spawn_missed_sweep(
     state: AppState,
     stop: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    let every = std::time::Duration::from_secs((state.config.call_ring_timeout_secs / 4).max(1));
+    let every = std::time::Duration::from_secs((ring_timeout_secs(&state) / 4).max(1));
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -335,6 +336,14 @@ pub fn spawn_missed_sweep(
             }
         }
     })
+}
+
+/// How long a call may ring unanswered, in seconds.
+fn ring_timeout_secs(state: &AppState) -> u64 {
+    state
+        .config
+        .section::<MessagingSettings>()
+        .call_ring_timeout_secs
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod realtime_delivery;
 pub mod realtime_hub;
 pub mod realtime_routes;
 pub mod senders;
+pub mod settings;
 pub mod video;
 
 use sea_orm_migration::MigrationTrait;
@@ -28,10 +29,12 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::{AppState, Extensions, Opening};
 use crate::care::care_team::{LinkMoved, LinkStatus};
+use crate::config::Section;
 use crate::context::{ApiTag, Context, Job, Reaction};
 use crate::error::ApiError;
 use crate::policy::Grant;
 use crate::storage::FileStore;
+use settings::MessagingSettings;
 use std::any::Any;
 use std::sync::{Arc, Mutex};
 
@@ -89,10 +92,14 @@ impl Context for Messaging {
         permissions::GRANTS
     }
 
+    fn settings(&self) -> Option<Section> {
+        Some(Section::of::<MessagingSettings>())
+    }
+
     async fn open(&self, opening: &Opening<'_>, extensions: &mut Extensions) -> anyhow::Result<()> {
         let config = opening.config;
         let (realtime, local_events) = Realtime::new(opening.db);
-        let video = video::rooms_from(&config.video())
+        let video = video::rooms_from(&config.section::<MessagingSettings>().video())
             .map_err(|e| anyhow::anyhow!("video settings: {e}"))?;
         let files = FileStore::from_settings(&config.files(), &config.data_dir)
             .map_err(|e| anyhow::anyhow!("attachment storage: {e}"))?;

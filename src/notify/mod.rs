@@ -16,6 +16,7 @@ pub mod migration;
 pub mod outbox;
 pub mod permissions;
 pub mod routes;
+pub mod settings;
 mod smtp;
 
 use std::fmt;
@@ -33,9 +34,11 @@ use crate::db::{Database, new_id};
 use crate::error::ApiError;
 use crate::time::Timestamp;
 use sea_orm_migration::MigrationTrait;
+use settings::NotifySettings;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::{AppState, Extensions, Opening};
+use crate::config::Section;
 use crate::context::{ApiTag, Context, Job};
 use crate::policy::Grant;
 
@@ -147,10 +150,11 @@ impl Notifier {
     /// otherwise every message is held in the outbox.
     pub async fn open(db: Database, keyring: &Keyring, config: &Config) -> anyhow::Result<Self> {
         let key = keyring.installation().await?;
-        let mailer = match &config.smtp_url {
+        let notify = config.section::<NotifySettings>();
+        let mailer = match &notify.smtp_url {
             Some(url) => {
                 let settings = SmtpSettings::parse(url.expose()).map_err(anyhow::Error::msg)?;
-                let from = config
+                let from = notify
                     .mail_from
                     .as_deref()
                     .ok_or_else(|| anyhow::anyhow!("mail_from: required when smtp_url is set"))?;
@@ -264,6 +268,10 @@ impl Context for Notify {
 
     fn permissions(&self) -> &'static [Grant] {
         permissions::GRANTS
+    }
+
+    fn settings(&self) -> Option<Section> {
+        Some(Section::of::<NotifySettings>())
     }
 
     async fn open(&self, opening: &Opening<'_>, extensions: &mut Extensions) -> anyhow::Result<()> {

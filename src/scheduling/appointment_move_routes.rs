@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 use super::appointment_routes::{appointment_event, writable};
 use super::appointments::{self, Appointment, AppointmentStatus, Booking, PHI_FIELDS, StatusName};
 use super::booking::{self, SlotRequest};
+use super::settings;
 use super::store;
 use super::waitlist::{self, FreedSlot};
 use crate::access::{Actor, Permission};
@@ -205,7 +206,7 @@ async fn reschedule_appointment(
         &*txn,
         &key,
         &booking,
-        &state.config.reminder_offsets_minutes,
+        &settings::of(&state).reminder_offsets_minutes,
         now,
     )
     .await?;

@@ -29,6 +29,7 @@ use super::appointments::{
 };
 use super::booking::{self, SlotRequest};
 use super::reminders::{self, Reminder, ReminderFilter};
+use super::settings;
 use super::store;
 use crate::access::{Actor, FacilityScope, Permission};
 use crate::app::AppState;
@@ -166,7 +167,7 @@ async fn book_appointment(
         &*txn,
         &key,
         &booking,
-        &state.config.reminder_offsets_minutes,
+        &settings::of(&state).reminder_offsets_minutes,
         now,
     )
     .await?;

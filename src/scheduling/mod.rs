@@ -18,6 +18,7 @@ pub mod permissions;
 pub mod reminders;
 pub mod schedule_routes;
 pub mod schedules;
+pub mod settings;
 pub mod slot_routes;
 pub mod slots;
 pub mod store;
@@ -28,6 +29,7 @@ use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
+use crate::config::Section;
 use crate::context::{ApiTag, Context, Job};
 use crate::policy::Grant;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +41,10 @@ pub struct Scheduling;
 impl Context for Scheduling {
     fn name(&self) -> &'static str {
         "scheduling"
+    }
+
+    fn settings(&self) -> Option<Section> {
+        Some(Section::of::<settings::SchedulingSettings>())
     }
 
     fn tags(&self) -> &'static [ApiTag] {

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, ToSchema};
 
 use super::appointments::{self, AppointmentStatus};
+use super::settings;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, ComplianceFlag, redact};
 use crate::db::{Backend, new_id};
@@ -386,7 +387,7 @@ pub async fn send_due(state: &AppState, now: Timestamp) -> Result<usize, ApiErro
 
 /// This server's reminder sender and waitlist offer sweeper, until `stop`.
 pub fn spawn_sender(state: AppState, stop: CancellationToken) -> JoinHandle<()> {
-    let every = Duration::from_secs(state.config.reminder_poll_secs);
+    let every = Duration::from_secs(settings::of(&state).reminder_poll_secs);
     tokio::spawn(async move {
         loop {
             tokio::select! {

@@ -13,6 +13,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::schedules::MAX_DURATION;
+use super::settings;
 use super::slots::Span;
 use super::store;
 use crate::app::AppState;
@@ -314,7 +315,7 @@ pub async fn offer(
     if calendar.check(held, 0, 0, now).is_err() {
         return Ok(None);
     }
-    let expires = now.plus_secs(i64::from(state.config.waitlist_hold_minutes) * 60);
+    let expires = now.plus_secs(i64::from(settings::of(state).waitlist_hold_minutes) * 60);
     let id = entry.id;
     let recipient = (entry.patient_id, entry.lead_id);
     let mut active: ActiveModel = entry.into();

@@ -17,6 +17,7 @@ use super::appointment_routes::{appointment_event, check_references};
 use super::appointments::{Appointment, AppointmentStatus, Booking};
 use super::booking::{self, SlotRequest};
 use super::schedules::DEFAULT_DURATION;
+use super::settings;
 use super::store;
 use super::waitlist::{self, NewWaitlistEntry, PHI_FIELDS, WaitlistEntry, WaitlistStatus};
 use crate::access::{Actor, FacilityScope, Permission, memberships};
@@ -311,7 +312,7 @@ async fn accept_waitlist_offer(
         &*txn,
         &key,
         &booking,
-        &state.config.reminder_offsets_minutes,
+        &settings::of(&state).reminder_offsets_minutes,
         now,
     )
     .await?;

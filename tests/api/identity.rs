@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use carebase::access::Role;
+use carebase::identity::settings::IdentitySettings;
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
@@ -575,8 +576,10 @@ async fn sign_out_and_revocation_take_effect_at_once(backend: TestBackend) {
 
 async fn sessions_end_when_idle_and_when_old(backend: TestBackend) {
     let app = TestApp::spawn_with(backend, |c| {
-        c.session_idle_timeout_secs = 2;
-        c.session_lifetime_secs = 3600;
+        c.edit_section(|s: &mut IdentitySettings| {
+            s.session_idle_timeout_secs = 2;
+            s.session_lifetime_secs = 3600;
+        })
     })
     .await;
     let person = app.person(&[]).await;

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use carebase::access::Role;
+use carebase::messaging::settings::MessagingSettings;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -1075,8 +1076,10 @@ async fn events_reach_sockets_on_another_server(backend: TestBackend) {
 
 async fn video_calls_ring_are_answered_end_and_go_missed(backend: TestBackend) {
     let app = TestApp::spawn_with(backend, |c| {
-        c.call_ring_timeout_secs = 5;
-        c.video_builtin_base_url = "https://video.clinic.example/rooms".to_owned();
+        c.edit_section(|s: &mut MessagingSettings| {
+            s.call_ring_timeout_secs = 5;
+            s.video_builtin_base_url = "https://video.clinic.example/rooms".to_owned();
+        })
     })
     .await;
     let c = clinic(&app).await;
@@ -1263,10 +1266,12 @@ async fn daily_makes_the_rooms_when_a_key_is_configured(backend: TestBackend) {
     let daily = crate::fake_daily::FakeDaily::default();
     let api = daily.start().await;
     let app = TestApp::spawn_with(backend, |c| {
-        c.video_daily_api_key = Some(carebase::config::SecretString::new(
-            crate::fake_daily::KEY.to_owned(),
-        ));
-        c.video_daily_api_url = api.clone();
+        c.edit_section(|s: &mut MessagingSettings| {
+            s.video_daily_api_key = Some(carebase::config::SecretString::new(
+                crate::fake_daily::KEY.to_owned(),
+            ));
+            s.video_daily_api_url = api.clone();
+        })
     })
     .await;
     let c = clinic(&app).await;

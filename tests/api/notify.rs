@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use carebase::AppState;
 use carebase::config::{Config, SecretString};
 use carebase::notify::outbox;
+use carebase::notify::settings::NotifySettings;
 use carebase::notify::{self, Channel, NotifyError, OutboxMessage, OutboxStatus, OutgoingMessage};
 use carebase::time::Timestamp;
 use sea_orm::sea_query::Expr;
@@ -39,8 +40,10 @@ fn confirmation() -> OutgoingMessage {
 }
 
 fn use_smtp(config: &mut Config, smtp: &FakeSmtp) {
-    config.smtp_url = Some(SecretString::new(smtp.url()));
-    config.mail_from = Some("Carebase Test <noreply@carebase.test>".to_owned());
+    config.edit_section(|s: &mut NotifySettings| {
+        s.smtp_url = Some(SecretString::new(smtp.url()));
+        s.mail_from = Some("Carebase Test <noreply@carebase.test>".to_owned());
+    });
 }
 
 /// Writes `message` in a transaction of its own and commits it.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use carebase::access::Role;
 use carebase::scheduling::reminders;
+use carebase::scheduling::settings::SchedulingSettings;
 use carebase::time::Timestamp;
 use reqwest::Method;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -827,7 +828,7 @@ async fn reminder_tally(app: &TestApp) -> (u64, u64, u64) {
 
 async fn reminders_go_out_once_across_a_crash_and_two_servers(backend: TestBackend) {
     // The server's own sender waits an hour, so the test drives the first run.
-    let app = TestApp::spawn_with(backend, |c| c.reminder_poll_secs = 3600).await;
+    let app = TestApp::spawn_with(backend, |c| poll_every(c, 3600)).await;
     let (facility, admin, provider) = open_clinic(&app).await;
     let patient = app.patient(facility, new_patient()).await;
     let lead = create_lead(&app, &admin.token, facility, new_lead()).await;
@@ -870,7 +871,7 @@ async fn reminders_go_out_once_across_a_crash_and_two_servers(backend: TestBacke
     );
     // Restarted, and joined by a second server on the same database; both
     // send every second.
-    let app = app.restart(|c| c.reminder_poll_secs = 1).await;
+    let app = app.restart(|c| poll_every(c, 1)).await;
     let second = carebase::AppState::open(app.state.config.clone())
         .await
         .unwrap();
@@ -949,7 +950,7 @@ async fn join_waitlist(app: &TestApp, token: &str, facility: Uuid, providers: Va
 }
 
 async fn a_freed_slot_is_offered_to_the_waitlist_and_held(backend: TestBackend) {
-    let app = TestApp::spawn_with(backend, |c| c.reminder_poll_secs = 3600).await;
+    let app = TestApp::spawn_with(backend, |c| poll_every(c, 3600)).await;
     let (facility, _, provider) = open_clinic(&app).await;
     let desk = app.person(&[(Some(facility), Role::Staff)]).await;
     let booked_patient = app.patient(facility, new_patient()).await;
@@ -1637,7 +1638,7 @@ async fn types_blocks_and_schedules_shape_the_search(backend: TestBackend) {
 }
 
 async fn a_reminder_with_no_address_is_skipped_with_a_note(backend: TestBackend) {
-    let app = TestApp::spawn_with(backend, |c| c.reminder_poll_secs = 3600).await;
+    let app = TestApp::spawn_with(backend, |c| poll_every(c, 3600)).await;
     let (facility, admin, provider) = open_clinic(&app).await;
     let mut lead = new_lead();
     lead.as_object_mut().unwrap().remove("email");
@@ -1745,4 +1746,8 @@ async fn concurrent_moves_of_one_appointment_apply_once(backend: TestBackend) {
     .await
     .unwrap();
     assert!(late.is_none());
+}
+
+fn poll_every(config: &mut carebase::config::Config, secs: u64) {
+    config.edit_section(|s: &mut SchedulingSettings| s.reminder_poll_secs = secs);
 }

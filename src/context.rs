@@ -4,7 +4,7 @@
 //! ../shared/DOMAIN.md) declares everything the kernel needs from it through
 //! one [`Context`] value: its routes and OpenAPI tags, its migrations, its
 //! permissions with the role bundles that hold them, its background jobs,
-//! its state and its reactions to other contexts' events.
+//! its state, its reactions to other contexts' events and its demo data.
 //! `lib.rs` lists them, in one place (`CONTEXTS`); the kernel asks that list and
 //! names no context itself, so adding a context is one folder and one line.
 
@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::{AppState, Extensions, Opening};
+use crate::demo::Demo;
 use crate::error::ApiError;
 use crate::policy::Grant;
 use crate::time::Timestamp;
@@ -139,6 +140,13 @@ pub trait Context: Sync {
         _reaction: &mut Reaction<'_>,
         _event: &(dyn Any + Send + Sync),
     ) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// Loads its part of `carebase demo`, writing through its own stores:
+    /// it reads what earlier contexts left in `demo.made` and leaves there,
+    /// under its own types, what later ones need.
+    async fn demo(&self, _demo: &mut Demo<'_>) -> anyhow::Result<()> {
         Ok(())
     }
 }

@@ -29,6 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
 use crate::context::{ApiTag, Context, Job};
+use crate::demo::Demo;
 use crate::policy::Grant;
 use tokio_util::sync::CancellationToken;
 
@@ -74,5 +75,9 @@ impl Context for Scheduling {
             "reminder sender",
             reminders::spawn_sender(state.clone(), stop.clone()),
         )]
+    }
+
+    async fn demo(&self, demo: &mut Demo<'_>) -> anyhow::Result<()> {
+        demo::load(demo).await
     }
 }

@@ -252,7 +252,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             leads,
             seed,
             password_stdin,
-        } => crate::crm::demo::run(config, leads, seed, password_stdin).await?,
+        } => crate::demo::run(config, leads, seed, password_stdin).await?,
         Command::Schedule {
             action: ScheduleAction::BlockWeekends { months, facility },
         } => {
@@ -347,9 +347,9 @@ async fn create_admin(config: Config, email: &str, password_stdin: bool) -> anyh
         made.account_id
     );
     if let Some(code) = made.setup_code {
+        println!("Set its password with this single-use code (valid 7 days):\n\n  {code}\n");
         println!(
-            "Set its password with this single-use code (valid 7 days):\n\n  {code}\n\n\
-             POST /auth/accept-invitation {{\"token\": \"<code>\", \"password\": \"<new password>\"}}"
+            "POST /auth/accept-invitation {{\"token\": \"<code>\", \"password\": \"<new password>\"}}"
         );
     }
     Ok(())

@@ -4,8 +4,8 @@
 //! ../shared/DOMAIN.md) declares everything the kernel needs from it through
 //! one [`Context`] value: its routes and OpenAPI tags, its migrations, its
 //! permissions with the role bundles that hold them, its settings section,
-//! its background jobs, its state and its reactions to other contexts'
-//! events.
+//! its background jobs, its state, its reactions to other contexts' events
+//! and its demo data.
 //! `lib.rs` lists them, in one place (`CONTEXTS`); the kernel asks that list and
 //! names no context itself, so adding a context is one folder and one line.
 
@@ -22,6 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::{AppState, Extensions, Opening};
 use crate::config::Section;
+use crate::demo::Demo;
 use crate::error::ApiError;
 use crate::policy::Grant;
 use crate::time::Timestamp;
@@ -148,6 +149,13 @@ pub trait Context: Sync {
         _reaction: &mut Reaction<'_>,
         _event: &(dyn Any + Send + Sync),
     ) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// Loads its part of `carebase demo`, writing through its own stores:
+    /// it reads what earlier contexts left in `demo.made` and leaves there,
+    /// under its own types, what later ones need.
+    async fn demo(&self, _demo: &mut Demo<'_>) -> anyhow::Result<()> {
         Ok(())
     }
 }

@@ -17,6 +17,7 @@ pub mod context;
 pub mod contexts;
 pub mod crypto;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod http;
 pub mod policy;

@@ -6,6 +6,7 @@
 
 pub mod actor;
 pub mod api_key_routes;
+pub mod demo;
 pub mod emergency;
 pub mod emergency_routes;
 pub mod facilities;
@@ -23,6 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
 use crate::context::{ApiTag, Context};
+use crate::demo::Demo;
 use crate::policy::Grant;
 
 pub use actor::{Actor, Principal, RequestInfo};
@@ -32,6 +34,7 @@ pub use scope::{FacilityScope, PatientFilter};
 /// The access context, as the kernel sees it.
 pub struct Access;
 
+#[async_trait::async_trait]
 impl Context for Access {
     fn name(&self) -> &'static str {
         "access"
@@ -68,5 +71,9 @@ impl Context for Access {
 
     fn permissions(&self) -> &'static [Grant] {
         permissions::GRANTS
+    }
+
+    async fn demo(&self, demo: &mut Demo<'_>) -> anyhow::Result<()> {
+        demo::load(demo).await
     }
 }

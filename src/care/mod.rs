@@ -4,6 +4,7 @@
 
 pub mod care_team;
 pub mod care_team_routes;
+pub mod demo;
 pub mod journey;
 pub mod journey_routes;
 pub mod migration;
@@ -16,12 +17,17 @@ use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
-use crate::context::{ApiTag, Context};
+use std::any::Any;
+
+use crate::context::{ApiTag, Context, Reaction};
+use crate::crm::demo::DemoConversions;
+use crate::error::ApiError;
 use crate::policy::Grant;
 
 /// The care context, as the kernel sees it.
 pub struct Care;
 
+#[async_trait::async_trait]
 impl Context for Care {
     fn name(&self) -> &'static str {
         "care"
@@ -61,5 +67,17 @@ impl Context for Care {
 
     fn permissions(&self) -> &'static [Grant] {
         permissions::GRANTS
+    }
+
+    /// Care's demo data is made as the CRM's demo converts leads.
+    async fn react(
+        &self,
+        reaction: &mut Reaction<'_>,
+        event: &(dyn Any + Send + Sync),
+    ) -> Result<(), ApiError> {
+        if let Some(conversions) = event.downcast_ref::<DemoConversions>() {
+            demo::take_on(reaction, conversions).await?;
+        }
+        Ok(())
     }
 }

@@ -13,6 +13,7 @@ pub mod communications;
 pub mod conversion;
 pub mod csv_io;
 pub mod demo;
+mod demo_leads;
 pub mod engagement_migration;
 pub mod history;
 pub mod import_routes;
@@ -40,6 +41,7 @@ use std::any::Any;
 
 use crate::access::facilities::FacilityCreated;
 use crate::context::{ApiTag, Context, Job, Reaction};
+use crate::demo::Demo;
 use crate::error::ApiError;
 use crate::policy::Grant;
 use tokio_util::sync::CancellationToken;
@@ -113,5 +115,9 @@ impl Context for Crm {
             "idle chat session sweep",
             chat::spawn_idle_sweep(state.db.clone(), stop.clone()),
         )]
+    }
+
+    async fn demo(&self, demo: &mut Demo<'_>) -> anyhow::Result<()> {
+        demo::load(demo).await
     }
 }

@@ -3,6 +3,7 @@
 //! the command prints a single-use setup code (redeemed with
 //! `POST /auth/accept-invitation`), or takes a password on standard input.
 
+use sea_orm::DatabaseTransaction;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -14,6 +15,7 @@ use crate::access::Role;
 use crate::access::memberships::{self, NewMembership};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, redact};
+use crate::crypto::DataKey;
 
 /// What `admin create` made.
 #[derive(Debug)]
@@ -33,34 +35,12 @@ pub async fn create_system_admin(
 ) -> anyhow::Result<Bootstrapped> {
     let email = Email::parse(email).map_err(|reason| anyhow::anyhow!("--email {reason}"))?;
     let hash = match new_password {
-        Some(p) => {
-            password::check_policy("password", &p)
-                .map_err(|_| anyhow::anyhow!("the password must be 12 to 256 characters"))?;
-            Some(password::hash(p).await?)
-        }
+        Some(p) => Some(checked_hash(p).await?),
         None => None,
     };
     let key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
-    let (account, existed) = match accounts::find_by_email(&txn, &key, &email).await? {
-        Some(account) => (account, true),
-        None => {
-            let account = accounts::create(
-                &txn,
-                &key,
-                NewAccount {
-                    email,
-                    password_hash: hash.clone(),
-                    full_name: None,
-                    invited_by: None,
-                    // The operator vouches for the address.
-                    email_confirmed: true,
-                },
-            )
-            .await?;
-            (account, false)
-        }
-    };
+    let (account, existed) = find_or_create(&txn, &key, email, hash.clone()).await?;
     let account_id = account.id;
     if existed && let Some(hash) = hash.clone() {
         accounts::update(&txn, account, |a| {
@@ -84,27 +64,55 @@ pub async fn create_system_admin(
         },
     )
     .await?;
-    audit::commit(
-        txn,
-        vec![
-            AuditEvent::new(
-                AuditActor::System {
-                    job: "cli: admin create".to_owned(),
-                },
-                AuditAction::Create,
-                "membership",
-            )
-            .resource(account_id)
-            .changes(redact(
-                json!({ "role": "system_admin", "account_existed": existed }),
-                &[],
-            )),
-        ],
+    let event = AuditEvent::new(
+        AuditActor::System {
+            job: "cli: admin create".to_owned(),
+        },
+        AuditAction::Create,
+        "membership",
     )
-    .await?;
+    .resource(account_id)
+    .changes(redact(
+        json!({ "role": "system_admin", "account_existed": existed }),
+        &[],
+    ));
+    audit::commit(txn, vec![event]).await?;
     Ok(Bootstrapped {
         account_id,
         existed,
         setup_code,
     })
+}
+
+/// `password`'s hash, if it passes the password policy.
+async fn checked_hash(password: String) -> anyhow::Result<String> {
+    password::check_policy("password", &password)
+        .map_err(|_| anyhow::anyhow!("the password must be 12 to 256 characters"))?;
+    password::hash(password).await
+}
+
+/// The account for `email`, and whether it existed; a new one gets `hash`.
+async fn find_or_create(
+    txn: &DatabaseTransaction,
+    key: &DataKey,
+    email: Email,
+    hash: Option<String>,
+) -> anyhow::Result<(accounts::Model, bool)> {
+    if let Some(account) = accounts::find_by_email(txn, key, &email).await? {
+        return Ok((account, true));
+    }
+    let account = accounts::create(
+        txn,
+        key,
+        NewAccount {
+            email,
+            password_hash: hash,
+            full_name: None,
+            invited_by: None,
+            // The operator vouches for the address.
+            email_confirmed: true,
+        },
+    )
+    .await?;
+    Ok((account, false))
 }

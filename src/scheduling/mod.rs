@@ -31,6 +31,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::app::AppState;
 use crate::config::Section;
 use crate::context::{ApiTag, Context, Job};
+use crate::demo::Demo;
 use crate::policy::Grant;
 use tokio_util::sync::CancellationToken;
 
@@ -80,5 +81,9 @@ impl Context for Scheduling {
             "reminder sender",
             reminders::spawn_sender(state.clone(), stop.clone()),
         )]
+    }
+
+    async fn demo(&self, demo: &mut Demo<'_>) -> anyhow::Result<()> {
+        demo::load(demo).await
     }
 }

@@ -15,8 +15,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement}
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{TestBackend, TestDatabase};
 use crate::on_both_backends;
+use crate::support::{TestBackend, TestDatabase};
 
 on_both_backends!(
     events_commit_and_roll_back_with_their_transaction,

@@ -1,10 +1,8 @@
 //! Integration tests: the real server, on real SQLite and PostgreSQL
-//! databases, over real HTTP. See `helpers.rs`.
+//! databases, over real HTTP. See `support/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod fake_daily;
-mod fake_smtp;
-mod helpers;
+mod support;
 
 mod audit;
 mod constraints;
@@ -23,7 +21,6 @@ mod migrations;
 mod notify;
 mod operations;
 mod patients;
-mod people;
 mod problems;
 mod role_matrix;
 mod scheduling;
@@ -40,7 +37,7 @@ macro_rules! context_tests {
         /// Every contributed case, with the record its context made for it
         /// in `records`' facility.
         pub async fn context_role_cases(
-            app: &helpers::TestApp,
+            app: &support::TestApp,
             records: &role_matrix::Records,
         ) -> Vec<(role_matrix::ContextCase, uuid::Uuid)> {
             let mut all = Vec::new();

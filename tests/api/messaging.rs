@@ -14,11 +14,10 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestBackend, problem};
-use crate::leads::{id, json_of};
 use crate::on_both_backends;
-use crate::patients::{assert_no_plaintext, raw_database_bytes};
-use crate::people::{Person, new_patient};
+use crate::support::{
+    PDF, Person, TestApp, TestBackend, assert_no_plaintext, id, json_of, new_patient, problem,
+};
 
 on_both_backends!(
     a_care_team_link_grants_access_and_ending_it_takes_it_away,
@@ -630,7 +629,7 @@ async fn messages_are_sealed_threaded_edited_deleted_and_paged(backend: TestBack
     .await;
 
     // Bodies are sealed; reads are audited with the sequence numbers read.
-    let bytes = raw_database_bytes(&app, backend).await;
+    let bytes = app.raw_database_bytes(backend).await;
     assert_no_plaintext(
         &bytes,
         &["Mr Quillfeather", "Dressing change moved", "Bed 7 handover"],
@@ -1239,7 +1238,7 @@ async fn video_calls_ring_are_answered_end_and_go_missed(backend: TestBackend) {
     );
 
     // Room links are sealed; outsiders see nothing; an ended link calls no one.
-    let bytes = raw_database_bytes(&app, backend).await;
+    let bytes = app.raw_database_bytes(backend).await;
     assert_no_plaintext(&bytes, &["video.clinic.example"]);
     let stranger = app.person(&[(Some(c.facility), Role::Doctor)]).await;
     problem(
@@ -1260,11 +1259,11 @@ async fn video_calls_ring_are_answered_end_and_go_missed(backend: TestBackend) {
 }
 
 async fn daily_makes_the_rooms_when_a_key_is_configured(backend: TestBackend) {
-    let daily = crate::fake_daily::FakeDaily::default();
+    let daily = crate::support::fake_daily::FakeDaily::default();
     let api = daily.start().await;
     let app = TestApp::spawn_with(backend, |c| {
         c.video_daily_api_key = Some(carebase::config::SecretString::new(
-            crate::fake_daily::KEY.to_owned(),
+            crate::support::fake_daily::KEY.to_owned(),
         ));
         c.video_daily_api_url = api.clone();
     })
@@ -1304,42 +1303,12 @@ async fn daily_makes_the_rooms_when_a_key_is_configured(backend: TestBackend) {
 }
 
 pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR wound photo";
-pub const PDF: &[u8] = b"%PDF-1.7\n1 0 obj\n<< /Title (Quillfeather discharge letter) >>\nendobj\n";
-
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// Posts `file` (name, type, bytes) with optional extra text fields.
-pub async fn post_file(
-    app: &TestApp,
-    token: &str,
-    path: &str,
-    file: Option<(&str, &str, &[u8])>,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut form = reqwest::multipart::Form::new();
-    if let Some((name, mime, bytes)) = file {
-        let part = reqwest::multipart::Part::bytes(bytes.to_vec())
-            .file_name(name.to_owned())
-            .mime_str(mime)
-            .unwrap();
-        form = form.part("file", part);
-    }
-    for (name, value) in fields {
-        form = form.text(name.to_string(), value.to_string());
-    }
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
 }
 
 /// Every file under the attachment store's directory.
@@ -1366,14 +1335,14 @@ async fn files_go_with_their_message_sealed_and_downloads_are_audited(backend: T
     let w = ward(&app).await;
     let mut nurse_socket = Socket::open(app.addr, &w.nurse.token).await;
     nurse_socket.subscribe(&[w.conversation]).await;
-    let posted = post_file(
-        &app,
-        &w.physician.token,
-        &w.path("/attachments"),
-        Some(("discharge.pdf", "application/pdf", PDF)),
-        &[("body", "Letter for bed 7")],
-    )
-    .await;
+    let posted = app
+        .post_file(
+            &w.physician.token,
+            &w.path("/attachments"),
+            Some(("discharge.pdf", "application/pdf", PDF)),
+            &[("body", "Letter for bed 7")],
+        )
+        .await;
     assert_eq!(posted.status(), 201);
     let message = json_of(posted).await;
     assert_eq!(message["message_type"], "mixed");
@@ -1387,8 +1356,7 @@ async fn files_go_with_their_message_sealed_and_downloads_are_audited(backend: T
     assert_eq!(event["message"]["attachments"][0]["id"], file["id"]);
     // Without a caption the message is a `file`.
     let bare = json_of(
-        post_file(
-            &app,
+        app.post_file(
             &w.nurse.token,
             &w.path("/attachments"),
             Some(("wound.png", "image/png", PNG)),
@@ -1448,7 +1416,7 @@ async fn files_go_with_their_message_sealed_and_downloads_are_audited(backend: T
         assert_no_plaintext(&bytes, &["Quillfeather", "%PDF", "wound photo"]);
         assert!(!path.to_string_lossy().contains("discharge"));
     }
-    let bytes = raw_database_bytes(&app, backend).await;
+    let bytes = app.raw_database_bytes(backend).await;
     assert_no_plaintext(&bytes, &["discharge.pdf", "Letter for bed 7"]);
 
     // A deleted message takes its file out of reach.
@@ -1512,7 +1480,8 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind(backend: TestBackend) 
         ),
     ] {
         let refused = problem(
-            post_file(&app, &w.physician.token, &path, file, &fields).await,
+            app.post_file(&w.physician.token, &path, file, &fields)
+                .await,
             422,
             "validation",
         )
@@ -1525,8 +1494,7 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind(backend: TestBackend) 
     // so the client finishes writing before the refusal arrives.
     let huge = vec![b'x'; 72 * 1024];
     let refused = problem(
-        post_file(
-            &app,
+        app.post_file(
             &w.physician.token,
             &path,
             Some(("huge.pdf", "application/pdf", &huge)),
@@ -1544,8 +1512,7 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind(backend: TestBackend) 
     // Someone outside the conversation stores nothing either.
     let outsider = app.person(&[(Some(w.facility), Role::Physician)]).await;
     problem(
-        post_file(
-            &app,
+        app.post_file(
             &outsider.token,
             &path,
             Some(("ok.pdf", "application/pdf", PDF)),
@@ -1749,8 +1716,7 @@ async fn attachments_can_live_in_an_s3_bucket(backend: TestBackend) {
     .await;
     let w = ward(&app).await;
     let message = json_of(
-        post_file(
-            &app,
+        app.post_file(
             &w.physician.token,
             &w.path("/attachments"),
             Some(("discharge.pdf", "application/pdf", PDF)),

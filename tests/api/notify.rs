@@ -14,9 +14,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
 use tokio_util::sync::CancellationToken;
 
-use crate::fake_smtp::FakeSmtp;
-use crate::helpers::{TestApp, TestBackend, TestDatabase};
 use crate::on_both_backends;
+use crate::support::fake_smtp::FakeSmtp;
+use crate::support::{TestApp, TestBackend, TestDatabase};
 
 on_both_backends!(
     without_smtp_messages_are_held_sealed_and_readable,

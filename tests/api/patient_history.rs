@@ -8,9 +8,8 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestBackend, problem};
+use crate::support::{TestApp, TestBackend, id, new_patient, problem};
 use crate::on_both_backends;
-use crate::people::new_patient;
 use crate::role_matrix::{ContextCase, Records};
 
 on_both_backends!(
@@ -21,10 +20,6 @@ on_both_backends!(
 
 fn history(facility: Uuid, patient: Uuid) -> String {
     format!("/facilities/{facility}/patients/{patient}/history")
-}
-
-fn id(value: &Value) -> Uuid {
-    value["id"].as_str().unwrap().parse().unwrap()
 }
 
 /// A visit whose every free-text field is a marker no other data holds.
@@ -147,8 +142,8 @@ async fn clinicians_record_correct_and_page_visits_sealed_and_audited(backend: T
     .await;
     assert_eq!(writes, 4, "three records and one correction");
 
-    let bytes = crate::patients::raw_database_bytes(&app, backend).await;
-    crate::patients::assert_no_plaintext(&bytes, MARKERS);
+    let bytes = app.raw_database_bytes(backend).await;
+    crate::support::assert_no_plaintext(&bytes, MARKERS);
     app.stop().await;
 }
 
@@ -166,7 +161,7 @@ async fn a_history_is_seen_by_exactly_who_sees_the_patient(backend: TestBackend)
 
     // The patient reads their own history, and no one else's.
     let portal = app.person(&[]).await;
-    crate::role_matrix::link_portal(&app, facility, patient, portal.account_id).await;
+    app.link_portal(facility, patient, portal.account_id).await;
     let own = app
         .call(&portal.token, Method::GET, &history(facility, patient), None)
         .await;

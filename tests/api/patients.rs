@@ -7,9 +7,10 @@ use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestBackend, problem};
 use crate::on_both_backends;
-use crate::people::new_patient;
+use crate::support::{
+    TestApp, TestBackend, assert_no_plaintext, id, json_of, new_patient, problem,
+};
 
 on_both_backends!(
     a_patient_is_registered_read_changed_and_deactivated,
@@ -25,17 +26,6 @@ on_both_backends!(
     a_change_or_read_that_cannot_be_audited_does_not_happen,
     the_audit_log_exports_as_ndjson_and_csv_and_records_the_export,
 );
-
-fn id(value: &Value) -> Uuid {
-    value["id"].as_str().unwrap().parse().unwrap()
-}
-
-async fn json_of(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
 
 async fn a_patient_is_registered_read_changed_and_deactivated(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
@@ -368,64 +358,6 @@ async fn bad_input_names_each_field_and_writes_nothing(backend: TestBackend) {
     app.stop().await;
 }
 
-/// Every byte of the database, as files on disk.
-/// Fails naming the first of `phi` that appears in `bytes` (a scan of the
-/// database files from [`raw_database_bytes`]).
-pub fn assert_no_plaintext(bytes: &[u8], phi: &[&str]) {
-    for value in phi {
-        assert!(
-            !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
-            "`{value}` is stored in clear text"
-        );
-    }
-}
-
-pub async fn raw_database_bytes(app: &TestApp, backend: TestBackend) -> Vec<u8> {
-    let db = app.state.db.conn();
-    match backend {
-        TestBackend::Sqlite => {
-            let url = &app._db.url;
-            let path = url.trim_start_matches("sqlite://");
-            let mut bytes = Vec::new();
-            for suffix in ["", "-wal"] {
-                if let Ok(b) = std::fs::read(format!("{path}{suffix}")) {
-                    bytes.extend(b);
-                }
-            }
-            bytes
-        }
-        TestBackend::Postgres => {
-            let pg = sea_orm::DbBackend::Postgres;
-            db.execute_unprepared("CHECKPOINT").await.unwrap();
-            let tables = db
-                .query_all_raw(Statement::from_string(
-                    pg,
-                    "SELECT pg_relation_filepath(c.oid) AS path FROM pg_class c \
-                     JOIN pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE n.nspname = 'public' AND c.relkind IN ('r', 't') \
-                     AND pg_relation_filepath(c.oid) IS NOT NULL",
-                ))
-                .await
-                .unwrap();
-            let mut bytes = Vec::new();
-            for row in tables {
-                let path: String = row.try_get("", "path").unwrap();
-                let file = db
-                    .query_one_raw(Statement::from_sql_and_values(
-                        pg,
-                        "SELECT pg_read_binary_file($1) AS content",
-                        [path.into()],
-                    ))
-                    .await
-                    .unwrap()
-                    .unwrap();
-                bytes.extend(file.try_get::<Vec<u8>>("", "content").unwrap());
-            }
-            bytes
-        }
-    }
-}
-
 async fn no_phi_is_stored_in_clear_text(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let facility = app.facility("Private").await;
@@ -445,7 +377,7 @@ async fn no_phi_is_stored_in_clear_text(backend: TestBackend) {
         None,
     )
     .await;
-    let bytes = raw_database_bytes(&app, backend).await;
+    let bytes = app.raw_database_bytes(backend).await;
     assert!(
         bytes.len() > 10_000,
         "the scan read the database ({} bytes)",

@@ -10,10 +10,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestBackend};
-use crate::leads::{create_lead, new_lead};
 use crate::on_both_backends;
-use crate::people::new_patient;
+use crate::support::{PDF, TestApp, TestBackend, always_open, id, new_lead, new_patient};
 
 on_both_backends!(every_role_reaches_exactly_what_its_permissions_grant);
 
@@ -554,7 +552,7 @@ fn cases() -> Vec<Case> {
                     p = r.provider
                 )
             },
-            body: |_| Some(crate::scheduling::always_open()),
+            body: |_| Some(always_open()),
             permission: P::SCHEDULE_MANAGE,
         },
         Case {
@@ -1164,10 +1162,6 @@ fn installation_cases() -> Vec<(
     ]
 }
 
-fn id(value: &Value) -> Uuid {
-    value["id"].as_str().unwrap().parse().unwrap()
-}
-
 /// Cases that make a record of the caller's own with a permission that
 /// otherwise covers only assigned records: a role that reaches only its
 /// own records may still make one.
@@ -1213,7 +1207,7 @@ const IN_OWN_CONVERSATION: &[&str] = &[
 ];
 
 fn hours_ahead(hours: i64) -> String {
-    crate::scheduling::hours_ahead(hours).to_string()
+    crate::support::hours_ahead(hours).to_string()
 }
 
 fn block_body(provider: Uuid) -> Value {
@@ -1275,7 +1269,8 @@ async fn every_role_reaches_exactly_what_its_permissions_grant(backend: TestBack
         let person = app.person(&[(facility, role)]).await;
         if role == Role::Patient {
             // The patient role reaches the record linked to its account.
-            link_portal(&app, own, world.own.patient, person.account_id).await;
+            app.link_portal(own, world.own.patient, person.account_id)
+                .await;
         }
         if role == Role::Doctor {
             // A doctor reaches the patients it holds an active link with.
@@ -1433,13 +1428,11 @@ async fn send(
     body: Option<Value>,
 ) -> reqwest::Response {
     if method == Method::POST && path.ends_with("/attachments") {
-        let file = ("scan.pdf", "application/pdf", crate::messaging::PDF);
-        return crate::messaging::post_file(app, token, path, Some(file), &[]).await;
+        let file = ("scan.pdf", "application/pdf", PDF);
+        return app.post_file(token, path, Some(file), &[]).await;
     }
     match body {
-        Some(Value::String(csv)) => {
-            crate::lead_import::send_csv(app, token, method, path, &csv).await
-        }
+        Some(Value::String(csv)) => app.send_csv(token, method, path, &csv).await,
         body => app.call(token, method, path, body).await,
     }
 }
@@ -1448,7 +1441,7 @@ async fn send(
 /// and `patient` on the default care journey with no coach.
 async fn records(app: &TestApp, facility: Uuid, patient: &Value) -> Records {
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
-    let lead = id(&create_lead(app, &admin.token, facility, new_lead()).await);
+    let lead = id(&app.create_lead(&admin.token, facility, new_lead()).await);
     let journey = app
         .call(
             &admin.token,
@@ -1549,14 +1542,14 @@ async fn messaging_in(
         )
         .await;
     assert_eq!(call.status(), 201);
-    let file = crate::messaging::post_file(
-        app,
-        admin,
-        &format!("/facilities/{facility}/conversations/{conversation}/attachments"),
-        Some(("scan.pdf", "application/pdf", crate::messaging::PDF)),
-        &[],
-    )
-    .await;
+    let file = app
+        .post_file(
+            admin,
+            &format!("/facilities/{facility}/conversations/{conversation}/attachments"),
+            Some(("scan.pdf", "application/pdf", PDF)),
+            &[],
+        )
+        .await;
     assert_eq!(file.status(), 201);
     let file: Value = file.json().await.unwrap();
     (
@@ -1650,10 +1643,10 @@ async fn scheduled_in(
     lead: Uuid,
     patient: Uuid,
 ) -> Scheduled {
-    use crate::scheduling::{always_open, booked, set_schedule};
     let provider_person = app.person(&[(Some(facility), Role::Provider)]).await;
     let provider = provider_person.account_id;
-    set_schedule(app, admin, facility, provider, always_open()).await;
+    app.set_schedule(admin, facility, provider, always_open())
+        .await;
     let feed = app
         .call(
             &provider_person.token,
@@ -1664,20 +1657,20 @@ async fn scheduled_in(
         .await;
     assert_eq!(feed.status(), 201);
     let feed = id(&feed.json().await.unwrap());
-    let appointment = booked(
-        app,
-        admin,
-        facility,
-        json!({"provider_id": provider, "starts_at": hours_ahead(100), "lead_id": lead}),
-    )
-    .await;
-    let patient_appointment = booked(
-        app,
-        admin,
-        facility,
-        json!({"provider_id": provider, "starts_at": hours_ahead(110), "patient_id": patient}),
-    )
-    .await;
+    let appointment = app
+        .booked(
+            admin,
+            facility,
+            json!({"provider_id": provider, "starts_at": hours_ahead(100), "lead_id": lead}),
+        )
+        .await;
+    let patient_appointment = app
+        .booked(
+            admin,
+            facility,
+            json!({"provider_id": provider, "starts_at": hours_ahead(110), "patient_id": patient}),
+        )
+        .await;
     let kind = app
         .call(
             admin,
@@ -1723,10 +1716,9 @@ async fn fresh_block(app: &TestApp, records: &Records) -> Uuid {
 /// A task of `facility`, raised by and assigned to its administrator.
 async fn task_in(app: &TestApp, facility: Uuid) -> Uuid {
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
-    id(
-        &crate::tasks::create_task(app, &admin.token, facility, json!({"title": "Order labs"}))
-            .await,
-    )
+    id(&app
+        .create_task(&admin.token, facility, json!({"title": "Order labs"}))
+        .await)
 }
 
 /// A chat session with `lead` of `facility`, opened by its administrator.
@@ -1742,17 +1734,4 @@ async fn chat_in(app: &TestApp, facility: Uuid, lead: Uuid) -> Uuid {
         .await;
     assert_eq!(response.status(), 201);
     id(&response.json().await.unwrap())
-}
-
-pub async fn link_portal(app: &TestApp, facility: Uuid, patient: Uuid, account: Uuid) {
-    let admin = app.person(&[(Some(facility), Role::Admin)]).await;
-    let response = app
-        .call(
-            &admin.token,
-            Method::PATCH,
-            &format!("/facilities/{facility}/patients/{patient}"),
-            Some(json!({"portal_account_id": account})),
-        )
-        .await;
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 }

@@ -14,11 +14,11 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestBackend, problem};
-use crate::leads::{create_lead, id, new_lead};
 use crate::on_both_backends;
-use crate::patients::{assert_no_plaintext, raw_database_bytes};
-use crate::people::{Person, new_patient};
+use crate::support::{
+    Person, TestApp, TestBackend, always_open, assert_no_plaintext, hours_ahead, id, new_lead,
+    new_patient, problem,
+};
 
 on_both_backends!(
     open_slots_keep_local_hours_across_a_daylight_saving_week,
@@ -62,83 +62,13 @@ pub async fn clinic(app: &TestApp, zone: &str) -> (Uuid, Person) {
 pub async fn open_clinic(app: &TestApp) -> (Uuid, Person, Person) {
     let (facility, admin) = clinic(app, "UTC").await;
     let provider = app.person(&[(Some(facility), Role::Provider)]).await;
-    set_schedule(
-        app,
-        &admin.token,
-        facility,
-        provider.account_id,
-        always_open(),
-    )
-    .await;
-    (facility, admin, provider)
-}
-
-/// Sets `provider`'s schedule as `token`; panics unless it works.
-pub async fn set_schedule(
-    app: &TestApp,
-    token: &str,
-    facility: Uuid,
-    provider: Uuid,
-    body: Value,
-) -> Value {
-    let response = app
-        .call(
-            token,
-            Method::PUT,
-            &format!("/facilities/{facility}/schedules/{provider}"),
-            Some(body),
-        )
+    app.set_schedule(&admin.token, facility, provider.account_id, always_open())
         .await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
-/// Working hours every day, all day, bookable at once.
-pub fn always_open() -> Value {
-    let days = [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-    ];
-    json!({
-        "working_hours": days.map(|d| json!({"weekday": d, "start": "00:00", "end": "24:00"})),
-        "slot_minutes": 15,
-        "min_notice_minutes": 0,
-    })
-}
-
-/// A timestamp `hours` from now, on a whole hour.
-pub fn hours_ahead(hours: i64) -> Timestamp {
-    let now = Timestamp::now().as_micros();
-    let hour = 3_600_000_000;
-    Timestamp::from_micros((now / hour + 1 + hours) * hour)
+    (facility, admin, provider)
 }
 
 pub fn text(t: Timestamp) -> String {
     t.to_string()
-}
-
-async fn book(app: &TestApp, token: &str, facility: Uuid, body: Value) -> reqwest::Response {
-    app.call(
-        token,
-        Method::POST,
-        &format!("/facilities/{facility}/appointments"),
-        Some(body),
-    )
-    .await
-}
-
-/// Books as `token`; panics unless it works.
-pub async fn booked(app: &TestApp, token: &str, facility: Uuid, body: Value) -> Value {
-    let response = book(app, token, facility, body).await;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, 201, "{body}");
-    body
 }
 
 async fn appointment_count(app: &TestApp) -> u64 {
@@ -172,9 +102,7 @@ async fn open_slots_keep_local_hours_across_a_daylight_saving_week(backend: Test
     let (facility, admin) = clinic(&app, LA).await;
     let provider = app.person(&[(Some(facility), Role::Provider)]).await;
     let weekdays = ["monday", "tuesday", "wednesday", "thursday", "friday"];
-    let schedule = set_schedule(
-        &app,
-        &provider.token,
+    let schedule = app.set_schedule(&provider.token,
         facility,
         provider.account_id,
         json!({
@@ -252,8 +180,7 @@ async fn open_slots_keep_local_hours_across_a_daylight_saving_week(backend: Test
         .await;
     assert_eq!(block.status(), 201);
     let patient = app.patient(facility, new_patient()).await;
-    booked(
-        &app,
+    app.booked(
         &admin.token,
         facility,
         json!({"provider_id": provider.account_id, "starts_at": "2027-03-12T17:00:00Z",
@@ -290,7 +217,8 @@ async fn the_slot_check_names_each_reason(backend: TestBackend) {
     let provider = app.person(&[(Some(facility), Role::Doctor)]).await;
     let mut hours = always_open();
     hours["min_notice_minutes"] = json!(120);
-    set_schedule(&app, &admin.token, facility, provider.account_id, hours).await;
+    app.set_schedule(&admin.token, facility, provider.account_id, hours)
+        .await;
     let block_start = hours_ahead(48);
     app.call(
         &admin.token,
@@ -304,9 +232,7 @@ async fn the_slot_check_names_each_reason(backend: TestBackend) {
     .await;
     let patient = app.patient(facility, new_patient()).await;
     let taken = hours_ahead(24);
-    booked(
-        &app,
-        &admin.token,
+    app.booked(&admin.token,
         facility,
         json!({"provider_id": provider.account_id, "starts_at": text(taken), "patient_id": patient["id"]}),
     )
@@ -336,9 +262,7 @@ async fn the_slot_check_names_each_reason(backend: TestBackend) {
     }
     // Outside working hours, with a provider who works mornings only.
     let part_time = app.person(&[(Some(facility), Role::Nurse)]).await;
-    set_schedule(
-        &app,
-        &part_time.token,
+    app.set_schedule(&part_time.token,
         facility,
         part_time.account_id,
         json!({"working_hours": [{"weekday": "monday", "start": "08:00", "end": "12:00"}], "min_notice_minutes": 0}),
@@ -360,9 +284,7 @@ async fn the_slot_check_names_each_reason(backend: TestBackend) {
         .unwrap();
     assert_eq!(answer["reason"], "outside_working_hours");
     // The booking refuses the same slot with the same reason.
-    let refused = book(
-        &app,
-        &admin.token,
+    let refused = app.book(&admin.token,
         facility,
         json!({"provider_id": provider.account_id, "starts_at": text(block_start), "patient_id": patient["id"]}),
     )
@@ -392,7 +314,7 @@ async fn fifty_concurrent_bookings_of_one_slot_make_one_appointment(backend: Tes
             "patient_id": patient["id"],
         });
         let (app, token) = (&app, desk.token.clone());
-        async move { book(app, &token, facility, body).await }
+        async move { app.book(&token, facility, body).await }
     });
     let responses = futures_util::future::join_all(requests).await;
     let mut created = 0;
@@ -437,7 +359,7 @@ async fn bad_bookings_name_the_field_and_write_nothing(backend: TestBackend) {
         ),
     ] {
         let body = problem(
-            book(&app, &admin.token, facility, body).await,
+            app.book(&admin.token, facility, body).await,
             422,
             "validation",
         )
@@ -445,8 +367,7 @@ async fn bad_bookings_name_the_field_and_write_nothing(backend: TestBackend) {
         assert_eq!(body["errors"][0]["field"], field, "{body}");
     }
     let past = problem(
-        book(
-            &app,
+        app.book(
             &admin.token,
             facility,
             with("starts_at", json!(text(hours_ahead(-5)))),
@@ -524,15 +445,15 @@ async fn bad_bookings_name_the_field_and_write_nothing(backend: TestBackend) {
 async fn the_appointment_machine_accepts_both_seeds_names(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let (facility, admin, provider) = open_clinic(&app).await;
-    let lead = create_lead(&app, &admin.token, facility, new_lead()).await;
-    let appointment = booked(
-        &app,
-        &admin.token,
-        facility,
-        json!({"provider_id": provider.account_id, "starts_at": text(hours_ahead(24)),
+    let lead = app.create_lead(&admin.token, facility, new_lead()).await;
+    let appointment = app
+        .booked(
+            &admin.token,
+            facility,
+            json!({"provider_id": provider.account_id, "starts_at": text(hours_ahead(24)),
                "lead_id": lead["id"], "meeting_link": "https://meet.example/abc"}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(appointment["status"], "pending");
     assert_eq!(appointment["seed_001_status"], "Scheduled");
     assert_eq!(appointment["duration_minutes"], 30);
@@ -594,14 +515,14 @@ async fn the_appointment_machine_accepts_both_seeds_names(backend: TestBackend) 
         "{unknown}"
     );
     // A no-show after confirmation; its pending reminders are cancelled.
-    let second = booked(
-        &app,
-        &admin.token,
-        facility,
-        json!({"provider_id": provider.account_id, "starts_at": text(hours_ahead(72)),
+    let second = app
+        .booked(
+            &admin.token,
+            facility,
+            json!({"provider_id": provider.account_id, "starts_at": text(hours_ahead(72)),
                "lead_id": lead["id"], "status": "Scheduled"}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(second["status"], "confirmed");
     let db = app.state.db.conn();
     let pending = |appointment: Uuid| async move {
@@ -628,19 +549,20 @@ async fn rescheduling_links_the_new_appointment_and_frees_the_old_time(backend: 
     let provider = app.person(&[(Some(facility), Role::Provider)]).await;
     let other = app.person(&[(Some(facility), Role::Provider)]).await;
     for p in [&provider, &other] {
-        set_schedule(&app, &admin.token, facility, p.account_id, always_open()).await;
+        app.set_schedule(&admin.token, facility, p.account_id, always_open())
+            .await;
     }
     let patient = app.patient(facility, new_patient()).await;
     // Far enough ahead that every reminder offset (48, 24, 2 hours) is too.
     let old_start = hours_ahead(72);
-    let old = booked(
-        &app,
-        &admin.token,
-        facility,
-        json!({"provider_id": provider.account_id, "starts_at": text(old_start),
+    let old = app
+        .booked(
+            &admin.token,
+            facility,
+            json!({"provider_id": provider.account_id, "starts_at": text(old_start),
                "patient_id": patient["id"], "notes": "Bring the MRI", "status": "confirmed"}),
-    )
-    .await;
+        )
+        .await;
     let path = format!(
         "/facilities/{facility}/appointments/{}/reschedule",
         id(&old)
@@ -695,9 +617,7 @@ async fn rescheduling_links_the_new_appointment_and_frees_the_old_time(backend: 
         .await;
     assert_eq!(moved.status(), 201);
     // The first provider's time is free again.
-    booked(
-        &app,
-        &admin.token,
+    app.booked(&admin.token,
         facility,
         json!({"provider_id": provider.account_id, "starts_at": text(old_start), "patient_id": patient["id"]}),
     )
@@ -718,14 +638,8 @@ async fn todays_appointments_follow_the_facility_time_zone(backend: TestBackend)
     let zone = "Pacific/Kiritimati";
     let (facility, admin) = clinic(&app, zone).await;
     let provider = app.person(&[(Some(facility), Role::Provider)]).await;
-    set_schedule(
-        &app,
-        &admin.token,
-        facility,
-        provider.account_id,
-        always_open(),
-    )
-    .await;
+    app.set_schedule(&admin.token, facility, provider.account_id, always_open())
+        .await;
     let patient = app.patient(facility, new_patient()).await;
     let tz = jiff::tz::TimeZone::get(zone).unwrap();
     let local_now = jiff::Timestamp::now().to_zoned_datetime(tz.clone());
@@ -739,14 +653,14 @@ async fn todays_appointments_follow_the_facility_time_zone(backend: TestBackend)
         if start <= Timestamp::now() {
             continue;
         }
-        let appointment = booked(
-            &app,
-            &admin.token,
-            facility,
-            json!({"provider_id": provider.account_id, "starts_at": text(start),
+        let appointment = app
+            .booked(
+                &admin.token,
+                facility,
+                json!({"provider_id": provider.account_id, "starts_at": text(start),
                    "patient_id": patient["id"], "duration_minutes": 15}),
-        )
-        .await;
+            )
+            .await;
         ids.push((start, id(&appointment)));
     }
     let today: Value = app
@@ -830,7 +744,7 @@ async fn reminders_go_out_once_across_a_crash_and_two_servers(backend: TestBacke
     let app = TestApp::spawn_with(backend, |c| c.reminder_poll_secs = 3600).await;
     let (facility, admin, provider) = open_clinic(&app).await;
     let patient = app.patient(facility, new_patient()).await;
-    let lead = create_lead(&app, &admin.token, facility, new_lead()).await;
+    let lead = app.create_lead(&admin.token, facility, new_lead()).await;
     for i in 0..40 {
         let with = if i % 2 == 0 {
             json!({"patient_id": patient["id"], "status": "confirmed"})
@@ -841,7 +755,7 @@ async fn reminders_go_out_once_across_a_crash_and_two_servers(backend: TestBacke
         body.as_object_mut()
             .unwrap()
             .extend(with.as_object().unwrap().clone());
-        booked(&app, &admin.token, facility, body).await;
+        app.booked(&admin.token, facility, body).await;
     }
     assert_eq!(reminder_tally(&app).await, (120, 0, 0));
     // Time passes: every reminder is due.
@@ -954,9 +868,7 @@ async fn a_freed_slot_is_offered_to_the_waitlist_and_held(backend: TestBackend) 
     let desk = app.person(&[(Some(facility), Role::Staff)]).await;
     let booked_patient = app.patient(facility, new_patient()).await;
     let start = hours_ahead(48);
-    let appointment = booked(
-        &app,
-        &desk.token,
+    let appointment = app.booked(&desk.token,
         facility,
         json!({"provider_id": provider.account_id, "starts_at": text(start), "patient_id": booked_patient["id"]}),
     )
@@ -1003,9 +915,7 @@ async fn a_freed_slot_is_offered_to_the_waitlist_and_held(backend: TestBackend) 
     assert_eq!(items[1]["status"], "offered");
     assert_eq!(items[1]["offer_starts_at"], text(start));
     // The held slot is not bookable by anyone else.
-    let taken = book(
-        &app,
-        &desk.token,
+    let taken = app.book(&desk.token,
         facility,
         json!({"provider_id": provider.account_id, "starts_at": text(start), "patient_id": booked_patient["id"]}),
     )
@@ -1077,7 +987,8 @@ async fn who_sees_and_changes_which_appointment(backend: TestBackend) {
     let doctor = app.person(&[(Some(facility), Role::Physician)]).await;
     let colleague = app.person(&[(Some(facility), Role::Physician)]).await;
     for p in [&doctor, &colleague] {
-        set_schedule(&app, &admin.token, facility, p.account_id, always_open()).await;
+        app.set_schedule(&admin.token, facility, p.account_id, always_open())
+            .await;
     }
     // A doctor sets only their own schedule.
     let refused = app
@@ -1090,17 +1001,13 @@ async fn who_sees_and_changes_which_appointment(backend: TestBackend) {
         .await;
     problem(refused, 403, "forbidden").await;
     let patient = app.patient(facility, new_patient()).await;
-    let lead = create_lead(&app, &admin.token, facility, new_lead()).await;
-    let with_patient = booked(
-        &app,
-        &admin.token,
+    let lead = app.create_lead(&admin.token, facility, new_lead()).await;
+    let with_patient = app.booked(&admin.token,
         facility,
         json!({"provider_id": colleague.account_id, "starts_at": text(hours_ahead(24)), "patient_id": patient["id"]}),
     )
     .await;
-    let with_lead = booked(
-        &app,
-        &admin.token,
+    let with_lead = app.booked(&admin.token,
         facility,
         json!({"provider_id": colleague.account_id, "starts_at": text(hours_ahead(26)), "lead_id": lead["id"]}),
     )
@@ -1153,17 +1060,9 @@ async fn who_sees_and_changes_which_appointment(backend: TestBackend) {
     assert_eq!(hidden.status(), 404);
     // The SDR books a lead consultation with a coach, and may change it.
     let coach = app.person(&[(Some(facility), Role::HealthCoach)]).await;
-    set_schedule(
-        &app,
-        &admin.token,
-        facility,
-        coach.account_id,
-        always_open(),
-    )
-    .await;
-    let own = booked(
-        &app,
-        &sdr.token,
+    app.set_schedule(&admin.token, facility, coach.account_id, always_open())
+        .await;
+    let own = app.booked(&sdr.token,
         facility,
         json!({"provider_id": coach.account_id, "starts_at": text(hours_ahead(30)), "lead_id": lead["id"]}),
     )
@@ -1217,9 +1116,7 @@ async fn appointment_text_is_sealed_and_reads_are_audited(backend: TestBackend) 
     let app = TestApp::spawn(backend).await;
     let (facility, admin, provider) = open_clinic(&app).await;
     let patient = app.patient(facility, new_patient()).await;
-    let appointment = booked(
-        &app,
-        &admin.token,
+    let appointment = app.booked(&admin.token,
         facility,
         json!({"provider_id": provider.account_id, "starts_at": text(hours_ahead(24)),
                "patient_id": patient["id"], "title": "Rhinoplasty consultation Xylophone",
@@ -1282,7 +1179,7 @@ async fn appointment_text_is_sealed_and_reads_are_audited(backend: TestBackend) 
         )
         .await;
     assert_eq!(entry.status(), 201);
-    let bytes = raw_database_bytes(&app, backend).await;
+    let bytes = app.raw_database_bytes(backend).await;
     assert_no_plaintext(
         &bytes,
         &[
@@ -1304,22 +1201,19 @@ async fn calendar_feeds_show_own_appointments_without_phi_until_revoked(backend:
     let provider = app.person(&[(Some(facility), Role::Provider)]).await;
     let colleague = app.person(&[(Some(facility), Role::Provider)]).await;
     for p in [&provider, &colleague] {
-        set_schedule(&app, &admin.token, facility, p.account_id, always_open()).await;
+        app.set_schedule(&admin.token, facility, p.account_id, always_open())
+            .await;
     }
     let patient = app.patient(facility, new_patient()).await;
     let start = hours_ahead(24);
-    booked(
-        &app,
-        &admin.token,
+    app.booked(&admin.token,
         facility,
         json!({"provider_id": provider.account_id, "starts_at": text(start), "patient_id": patient["id"],
                "title": "Septoplasty Xylophone", "notes": "Quixotic history",
                "meeting_link": "https://meet.example/room-42", "kind": "procedure"}),
     )
     .await;
-    booked(
-        &app,
-        &admin.token,
+    app.booked(&admin.token,
         facility,
         json!({"provider_id": colleague.account_id, "starts_at": text(start), "patient_id": patient["id"]}),
     )
@@ -1480,14 +1374,8 @@ async fn types_blocks_and_schedules_shape_the_search(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let (facility, admin, surgeon) = open_clinic(&app).await;
     let nurse = app.person(&[(Some(facility), Role::Nurse)]).await;
-    set_schedule(
-        &app,
-        &admin.token,
-        facility,
-        nurse.account_id,
-        always_open(),
-    )
-    .await;
+    app.set_schedule(&admin.token, facility, nurse.account_id, always_open())
+        .await;
     // A procedure only the surgeon offers, with buffers.
     let types = format!("/facilities/{facility}/appointment-types");
     let procedure = app
@@ -1545,9 +1433,7 @@ async fn types_blocks_and_schedules_shape_the_search(backend: TestBackend) {
     assert_eq!(found["duration_minutes"], 120);
     // The nurse does not offer it.
     let patient = app.patient(facility, new_patient()).await;
-    let not_offered = book(
-        &app,
-        &admin.token,
+    let not_offered = app.book(&admin.token,
         facility,
         json!({"provider_id": nurse.account_id, "starts_at": text(from), "type_id": procedure["id"],
                "patient_id": patient["id"]}),
@@ -1641,15 +1527,15 @@ async fn a_reminder_with_no_address_is_skipped_with_a_note(backend: TestBackend)
     let (facility, admin, provider) = open_clinic(&app).await;
     let mut lead = new_lead();
     lead.as_object_mut().unwrap().remove("email");
-    let lead = create_lead(&app, &admin.token, facility, lead).await;
-    let appointment = booked(
-        &app,
-        &admin.token,
-        facility,
-        json!({"provider_id": provider.account_id, "starts_at": text(hours_ahead(72)),
+    let lead = app.create_lead(&admin.token, facility, lead).await;
+    let appointment = app
+        .booked(
+            &admin.token,
+            facility,
+            json!({"provider_id": provider.account_id, "starts_at": text(hours_ahead(72)),
                "lead_id": lead["id"], "status": "confirmed"}),
-    )
-    .await;
+        )
+        .await;
     reminders::Entity::update_many()
         .col_expr(
             reminders::Column::DueAt,
@@ -1690,14 +1576,14 @@ async fn concurrent_moves_of_one_appointment_apply_once(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let (facility, admin, provider) = open_clinic(&app).await;
     let patient = app.patient(facility, new_patient()).await;
-    let appointment = booked(
-        &app,
-        &admin.token,
-        facility,
-        json!({"provider_id": provider.account_id, "starts_at": text(hours_ahead(24)),
+    let appointment = app
+        .booked(
+            &admin.token,
+            facility,
+            json!({"provider_id": provider.account_id, "starts_at": text(hours_ahead(24)),
                "patient_id": patient["id"], "status": "confirmed"}),
-    )
-    .await;
+        )
+        .await;
     let stale = carebase::scheduling::appointments::Entity::find_by_id(id(&appointment))
         .one(app.state.db.conn())
         .await

@@ -2,6 +2,7 @@
 //! and their idle sweep, and `log_communication` as n8n calls it with an
 //! API key: idempotent, counted on the lead, audited without its content.
 
+use carebase::access::Permission;
 use carebase::access::Role;
 use carebase::audit::{self, AuditFilter, StoredEvent};
 use carebase::time::Timestamp;
@@ -14,6 +15,7 @@ use crate::on_both_backends;
 use crate::support::{
     TestApp, TestBackend, assert_no_plaintext, id, json_of, new_lead, new_patient, problem,
 };
+use crate::support::matrix::Case;
 
 on_both_backends!(
     ai_interactions_are_logged_and_needs_review_flags_the_lead,
@@ -740,4 +742,45 @@ async fn communications_reach_only_what_the_caller_may_and_stay_sealed(backend: 
     let bytes = app.raw_database_bytes(backend).await;
     assert_no_plaintext(&bytes, &["Xarelto", "wound photo", "erythema"]);
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("log AI qualification of someone else's lead", Method::POST, P::LEAD_UPDATE, |r, _| {
+                format!(
+                    "/facilities/{}/leads/{}/ai-qualifications",
+                    r.facility, r.lead
+                )
+            })
+            .body(|_, _| {
+                Some(json!({"prompt": "p", "response": "r", "model": "m", "outcome": "qualified"}))
+            }),
+        Case::new("list AI qualifications", Method::GET, P::LEAD_READ, |r, _| {
+                format!(
+                    "/facilities/{}/leads/{}/ai-qualifications",
+                    r.facility, r.lead
+                )
+            }),
+        Case::new("open a chat session for someone else's lead", Method::POST, P::LEAD_UPDATE, |r, _| format!("/facilities/{}/chat-sessions", r.facility))
+            .body(|w, _| Some(json!({"lead_id": w.own.lead}))),
+        Case::new("record messages of someone else's lead's chat", Method::POST, P::LEAD_UPDATE, |r, _| {
+                format!(
+                    "/facilities/{}/chat-sessions/{}/messages",
+                    r.facility, r.chat
+                )
+            })
+            .body(|_, _| Some(json!({"count": 1}))),
+        Case::new("list chat sessions", Method::GET, P::LEAD_READ, |r, _| format!("/facilities/{}/chat-sessions", r.facility)),
+        Case::new("log communication", Method::POST, P::COMMUNICATION_LOG, |r, _| format!("/facilities/{}/communications", r.facility))
+            .body(|w, _| {
+                Some(json!({
+                    "idempotency_key": Uuid::new_v4().to_string(), "lead_id": w.own.lead,
+                    "channel": "email", "direction": "outbound", "summary": "s",
+                    "contains_phi": false, "retention_category": "marketing",
+                }))
+            }),
+        Case::new("list communications", Method::GET, P::LEAD_READ, |r, _| format!("/facilities/{}/communications", r.facility)),
+    ]
 }

@@ -2,6 +2,7 @@
 //! tokens, sessions and their limits, the second factor, API keys,
 //! invitations, recovery, and email and phone changes.
 
+use carebase::access::Permission;
 use std::time::Duration;
 
 use carebase::access::Role;
@@ -12,6 +13,7 @@ use uuid::Uuid;
 
 use crate::on_both_backends;
 use crate::support::{PASSWORD, TestApp, TestBackend, code, json_of, new_patient, problem};
+use crate::support::matrix::{Case, Grant};
 
 on_both_backends!(
     sign_up_confirm_and_sign_in,
@@ -1054,4 +1056,19 @@ async fn email_and_phone_changes_need_confirmation(backend: TestBackend) {
     assert_eq!(changed["phone"], "+15550109999");
     assert_eq!(changed["phone_confirmed"], true);
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("invite", Method::POST, P::MEMBERSHIP_MANAGE, |r, _| format!("/facilities/{f}/invitations", f = r.facility))
+            .body(|_, _| {
+                Some(
+                    json!({"email": format!("{}@invited.example", Uuid::new_v4().simple()), "role": "nurse"}),
+                )
+            }),
+        Case::new("list accounts", Method::GET, P::ACCOUNT_MANAGE, |_, _| "/admin/accounts".to_owned())
+            .grant(Grant::Installation),
+    ]
 }

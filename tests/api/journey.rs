@@ -2,12 +2,14 @@
 //! journey's stages and coaches, portal invitations, and timelines that
 //! carry a lead's history over to its patient.
 
+use carebase::access::Permission;
 use carebase::access::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::{PASSWORD, TestApp, TestBackend, code, id, json_of, new_lead, problem};
+use crate::support::matrix::Case;
 
 on_both_backends!(
     a_converted_lead_becomes_a_patient_on_the_care_journey_with_its_history,
@@ -499,4 +501,17 @@ async fn a_conversion_that_fails_writes_nothing(backend: TestBackend) {
         "no event of the failed conversion"
     );
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("list care journeys", Method::GET, P::JOURNEY_READ, |r, _| format!("/facilities/{}/journeys", r.facility)),
+        Case::new("read care journey", Method::GET, P::JOURNEY_READ, |r, _| format!("/facilities/{}/journeys/{}", r.facility, r.journey)),
+        Case::new("enrol a patient with another coach", Method::POST, P::JOURNEY_MANAGE, |r, _| format!("/facilities/{}/patients/{}/journeys", r.facility, r.patient))
+            .body(|w, _| Some(json!({"health_coach_id": w.own.admin}))),
+        Case::new("move someone else's care journey", Method::POST, P::JOURNEY_MANAGE, |r, _| format!("/facilities/{}/journeys/{}/stage", r.facility, r.journey))
+            .body(|w, _| Some(json!({"stage_id": w.own.care_stage}))),
+    ]
 }

@@ -2,6 +2,7 @@
 //! reports the others; an export sends the filtered leads, defused for
 //! spreadsheets, and is in the audit log.
 
+use carebase::access::Permission;
 use carebase::access::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -9,6 +10,7 @@ use uuid::Uuid;
 
 use crate::on_both_backends;
 use crate::support::{TestApp, TestBackend, id, json_of, new_lead, problem};
+use crate::support::matrix::Case;
 
 on_both_backends!(
     an_import_writes_the_good_rows_and_reports_the_others,
@@ -384,4 +386,20 @@ async fn a_file_larger_than_one_statement_is_written_whole(backend: TestBackend)
     let text = export.text().await.unwrap();
     assert_eq!(text.lines().count(), 1 + 1_200, "the header and every lead");
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        // A string body is sent as text/csv (see `send`).
+        Case::new("import leads", Method::POST, P::LEAD_CREATE, |r, _| format!("/facilities/{}/leads/import", r.facility))
+            .body(|_, _| {
+                Some(json!(format!(
+                    "first_name,last_name,email\nOctavia,Wrenfield,{}@import.example\n",
+                    Uuid::new_v4().simple()
+                )))
+            }),
+        Case::new("export leads", Method::GET, P::LEAD_EXPORT, |r, _| format!("/facilities/{}/leads/export", r.facility)),
+    ]
 }

@@ -8,6 +8,7 @@
 //! converted into a patient (no conversion endpoint exists yet), the tests
 //! write those few columns directly with `app.state.db` (see [`set`]).
 
+use carebase::access::Permission;
 use carebase::crm::leads;
 use carebase::time::Timestamp;
 use reqwest::Method;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 
 use crate::on_both_backends;
 use crate::support::{TestApp, TestBackend, id, json_of, new_lead, new_patient, problem};
+use crate::support::matrix::Case;
 use carebase::access::Role;
 
 on_both_backends!(
@@ -572,4 +574,24 @@ async fn rescore_refreshes_faded_scores_in_audited_batches(backend: TestBackend)
     assert_eq!(items[0]["changes"]["changed"], 1);
     assert!(items[0]["lead_id"].is_null());
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("read pipeline statistics", Method::GET, P::LEAD_READ, |r, _| {
+                format!(
+                    "/facilities/{}/leads/stats/pipeline?from=2026-01-01T00:00:00Z&to=2026-04-01T00:00:00Z",
+                    r.facility
+                )
+            }),
+        Case::new("read speed to lead", Method::GET, P::LEAD_READ, |r, _| {
+                format!(
+                    "/facilities/{}/leads/stats/speed-to-lead?from=2026-01-01T00:00:00Z&to=2026-04-01T00:00:00Z",
+                    r.facility
+                )
+            }),
+        Case::new("rescore leads", Method::POST, P::PIPELINE_MANAGE, |r, _| format!("/facilities/{}/leads/rescore", r.facility)),
+    ]
 }

@@ -4,6 +4,7 @@
 //! read state and cursors, and WebSocket events that reach participants
 //! only, across two servers.
 
+use carebase::access::Permission;
 use std::time::Duration;
 
 use carebase::access::Role;
@@ -18,6 +19,7 @@ use crate::on_both_backends;
 use crate::support::{
     PDF, Person, TestApp, TestBackend, assert_no_plaintext, id, json_of, new_patient, problem,
 };
+use crate::support::matrix::{BoxFuture, Case, Grant, Records};
 
 on_both_backends!(
     a_care_team_link_grants_access_and_ending_it_takes_it_away,
@@ -1867,4 +1869,245 @@ async fn link_and_message_changes_are_audited_with_their_patient_and_no_text(bac
     .await;
     assert_eq!(events("message").await.len(), 1);
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        // Without a WebSocket upgrade, a role the engine lets through gets 400.
+        Case::new("open the realtime socket", Method::GET, P::CONVERSATION_READ, |_, _| "/realtime".to_owned())
+            .grant(Grant::Anywhere(400)),
+        Case::new("list care-team links", Method::GET, P::CARE_TEAM_READ, |r, _| format!("/facilities/{f}/care-team-links", f = r.facility)),
+        Case::new("read care-team link", Method::GET, P::CARE_TEAM_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/care-team-links/{l}",
+                    f = r.facility,
+                    l = r.link
+                )
+            }),
+        Case::new("request care-team link", Method::POST, P::CARE_TEAM_MANAGE, |r, _| format!("/facilities/{f}/care-team-links", f = r.facility))
+            .body(|w, _| Some(json!({"patient_id": w.own.patient, "provider_id": w.own.provider})))
+            .grant(Grant::OwnRecordForPatient),
+        // A request cannot end: past the policy engine, a 409.
+        Case::new("move care-team link", Method::POST, P::CARE_TEAM_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/care-team-links/{l}/status",
+                    f = r.facility,
+                    l = r.link
+                )
+            })
+            .body(|_, _| Some(json!({"status": "ended"})))
+            .grant(Grant::OwnRecordForPatient),
+        Case::new("list conversations", Method::GET, P::CONVERSATION_READ, |r, _| format!("/facilities/{f}/conversations", f = r.facility)),
+        Case::new("start conversation", Method::POST, P::CONVERSATION_MANAGE, |r, _| format!("/facilities/{f}/conversations", f = r.facility))
+            .body(|_, _| Some(json!({"title": "Rota", "conversation_type": "administrative"})))
+            .grant(Grant::OwnRecord),
+        Case::new("read conversation", Method::GET, P::CONVERSATION_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            }),
+        Case::new("update conversation", Method::PATCH, P::CONVERSATION_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|_, _| Some(json!({"priority": "urgent"})))
+            .grant(Grant::OwnRecord),
+        Case::new("move conversation status", Method::POST, P::CONVERSATION_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/status",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|_, _| Some(json!({"status": "escalated"})))
+            .grant(Grant::OwnRecord),
+        Case::new("add participant", Method::POST, P::CONVERSATION_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/participants",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|w, _| Some(json!({"account_id": w.own.admin})))
+            .grant(Grant::OwnRecord),
+        Case::new("remove participant", Method::DELETE, P::CONVERSATION_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/participants",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .grant(Grant::OwnRecord)
+            .fresh(fresh_participant),
+        Case::new("list messages", Method::GET, P::CONVERSATION_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            }),
+        Case::new("post message", Method::POST, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|_, _| Some(json!({"body": "Noted"})))
+            .grant(Grant::OwnRecord),
+        Case::new("post the assistant's answer", Method::POST, P::MESSAGE_ASSIST, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|_, _| {
+                Some(
+                    json!({"body": "Likely benign", "message_type": "ai_response", "ai_confidence": 0.7}),
+                )
+            }),
+        Case::new("edit someone's message", Method::PATCH, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages/{m}",
+                    f = r.facility,
+                    c = r.conversation,
+                    m = r.message
+                )
+            })
+            .body(|_, _| Some(json!({"body": "changed"})))
+            .grant(Grant::AuthorOnly),
+        Case::new("delete someone's message", Method::DELETE, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .fresh(fresh_message),
+        Case::new("read message edit history", Method::GET, P::FACILITY_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages/{m}/edits",
+                    f = r.facility,
+                    c = r.conversation,
+                    m = r.message
+                )
+            }),
+        Case::new("mark conversation read", Method::POST, P::CONVERSATION_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/read",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|_, _| Some(json!({"seq": 0}))),
+        Case::new("start video call", Method::POST, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/calls",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|_, _| Some(json!({})))
+            .grant(Grant::OwnRecord),
+        Case::new("list video calls", Method::GET, P::CONVERSATION_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/calls",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            }),
+        Case::new("read video call", Method::GET, P::CONVERSATION_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/calls/{k}",
+                    f = r.facility,
+                    c = r.conversation,
+                    k = r.call
+                )
+            }),
+        // The first one cancels; the others meet a final status (409).
+        Case::new("move video call status", Method::POST, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/calls/{k}/status",
+                    f = r.facility,
+                    c = r.conversation,
+                    k = r.call
+                )
+            })
+            .body(|_, _| Some(json!({"status": "canceled"})))
+            .grant(Grant::OwnRecord),
+        // Sent as multipart/form-data (see `send`).
+        Case::new("post message with file", Method::POST, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/attachments",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .grant(Grant::OwnRecord),
+        Case::new("authorise upload", Method::POST, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/attachments/uploads",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|_, _| {
+                Some(
+                    json!({"file_name": "scan.pdf", "content_type": "application/pdf", "size": 100}),
+                )
+            })
+            .grant(Grant::OwnRecord),
+        Case::new("download attachment", Method::GET, P::CONVERSATION_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/attachments/{a}",
+                    f = r.facility,
+                    c = r.conversation,
+                    a = r.attachment
+                )
+            }),
+        Case::new("signal typing", Method::POST, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/typing",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .grant(Grant::OwnRecord),
+    ]
+}
+
+/// A member of the facility added to the records' conversation.
+fn fresh_participant<'a>(app: &'a TestApp, records: &'a Records) -> BoxFuture<'a, Uuid> {
+    Box::pin(async move {
+        let (account, _) = app.account(&[(Some(records.facility), Role::Staff)]).await;
+        app.join_conversation(records, account).await;
+        account
+    })
+}
+
+/// A message of the administrator in the records' conversation.
+fn fresh_message<'a>(app: &'a TestApp, records: &'a Records) -> BoxFuture<'a, Uuid> {
+    Box::pin(async move {
+        let response = app
+            .call(
+                &records.admin_token,
+                Method::POST,
+                &format!(
+                    "/facilities/{}/conversations/{}/messages",
+                    records.facility, records.conversation
+                ),
+                Some(json!({"body": "Please confirm"})),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        id(&response.json().await.unwrap())
+    })
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::support::{TestApp, TestBackend, id, new_patient, problem};
 use crate::on_both_backends;
-use crate::role_matrix::{ContextCase, Records};
+use crate::support::matrix::{Case, Records};
 
 on_both_backends!(
     clinicians_record_correct_and_page_visits_sealed_and_audited,
@@ -257,36 +257,23 @@ async fn bad_visits_name_the_field_and_write_nothing(backend: TestBackend) {
 
 /// This context's cases of the role matrix: each facility holds one visit
 /// of its patient, recorded by its administrator.
-pub fn role_cases() -> Vec<ContextCase> {
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
     vec![
-        ContextCase {
-            name: "record visit",
-            method: Method::POST,
-            path: |r, _| history(r.facility, r.patient),
-            body: || Some(new_visit(1)),
-            permission: Permission::HISTORY_WRITE,
-        },
-        ContextCase {
-            name: "list patient history",
-            method: Method::GET,
-            path: |r, _| history(r.facility, r.patient),
-            body: || None,
-            permission: Permission::HISTORY_READ,
-        },
-        ContextCase {
-            name: "read visit",
-            method: Method::GET,
-            path: |r, visit| format!("{}/{visit}", history(r.facility, r.patient)),
-            body: || None,
-            permission: Permission::HISTORY_READ,
-        },
-        ContextCase {
-            name: "correct visit",
-            method: Method::PATCH,
-            path: |r, visit| format!("{}/{visit}", history(r.facility, r.patient)),
-            body: || Some(json!({"department": "Cardiology"})),
-            permission: Permission::HISTORY_WRITE,
-        },
+        Case::new("record visit", Method::POST, P::HISTORY_WRITE, |r, _| {
+            history(r.facility, r.patient)
+        })
+        .body(|_, _| Some(new_visit(1))),
+        Case::new("list patient history", Method::GET, P::HISTORY_READ, |r, _| {
+            history(r.facility, r.patient)
+        }),
+        Case::new("read visit", Method::GET, P::HISTORY_READ, |r, visit| {
+            format!("{}/{visit}", history(r.facility, r.patient))
+        }),
+        Case::new("correct visit", Method::PATCH, P::HISTORY_WRITE, |r, visit| {
+            format!("{}/{visit}", history(r.facility, r.patient))
+        })
+        .body(|_, _| Some(json!({"department": "Cardiology"}))),
     ]
 }
 

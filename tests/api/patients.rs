@@ -1,6 +1,7 @@
 //! Patients (seed 002): the record, its encryption at rest, its audit
 //! trail, and who reaches it.
 
+use carebase::access::Permission;
 use carebase::access::Role;
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
@@ -11,6 +12,7 @@ use crate::on_both_backends;
 use crate::support::{
     TestApp, TestBackend, assert_no_plaintext, id, json_of, new_patient, problem,
 };
+use crate::support::matrix::Case;
 
 on_both_backends!(
     a_patient_is_registered_read_changed_and_deactivated,
@@ -895,4 +897,39 @@ async fn the_audit_log_exports_as_ndjson_and_csv_and_records_the_export(backend:
         .await;
     problem(bad, 400, "malformed-request").await;
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("list patients", Method::GET, P::PATIENT_READ, |r, _| format!("/facilities/{f}/patients", f = r.facility)),
+        Case::new("read patient", Method::GET, P::PATIENT_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/patients/{p}",
+                    f = r.facility,
+                    p = r.patient
+                )
+            }),
+        Case::new("find patient by MRN", Method::POST, P::PATIENT_READ, |r, _| format!("/facilities/{f}/patients/search", f = r.facility))
+            .body(|_, r| Some(json!({"mrn": r.patient_mrn}))),
+        Case::new("register patient", Method::POST, P::PATIENT_CREATE, |r, _| format!("/facilities/{f}/patients", f = r.facility))
+            .body(|_, _| Some(new_patient())),
+        Case::new("update patient", Method::PATCH, P::PATIENT_UPDATE, |r, _| {
+                format!(
+                    "/facilities/{f}/patients/{p}",
+                    f = r.facility,
+                    p = r.patient
+                )
+            })
+            .body(|_, _| Some(json!({"gender": "male"}))),
+        Case::new("deactivate patient", Method::POST, P::PATIENT_DEACTIVATE, |r, _| {
+                format!(
+                    "/facilities/{f}/patients/{p}/deactivate",
+                    f = r.facility,
+                    p = r.patient
+                )
+            }),
+        Case::new("read patient timeline", Method::GET, P::PATIENT_READ, |r, _| format!("/facilities/{}/patients/{}/timeline", r.facility, r.patient)),
+    ]
 }

@@ -4,6 +4,7 @@
 //! rescheduling, today's list, reminders sent once across a crash and two
 //! servers, the waitlist, and who sees and changes what.
 
+use carebase::access::Permission;
 use std::time::Duration;
 
 use carebase::access::Role;
@@ -19,6 +20,7 @@ use crate::support::{
     Person, TestApp, TestBackend, always_open, assert_no_plaintext, hours_ahead, id, new_lead,
     new_patient, problem,
 };
+use crate::support::matrix::{BoxFuture, Case, Grant, Records};
 
 on_both_backends!(
     open_slots_keep_local_hours_across_a_daylight_saving_week,
@@ -1631,4 +1633,157 @@ async fn concurrent_moves_of_one_appointment_apply_once(backend: TestBackend) {
     .await
     .unwrap();
     assert!(late.is_none());
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("list schedules", Method::GET, P::SCHEDULE_READ, |r, _| format!("/facilities/{f}/schedules", f = r.facility)),
+        Case::new("read schedule", Method::GET, P::SCHEDULE_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/schedules/{p}",
+                    f = r.facility,
+                    p = r.provider
+                )
+            }),
+        Case::new("set schedule", Method::PUT, P::SCHEDULE_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/schedules/{p}",
+                    f = r.facility,
+                    p = r.provider
+                )
+            })
+            .body(|_, _| Some(always_open())),
+        Case::new("add availability block", Method::POST, P::SCHEDULE_MANAGE, |r, _| format!("/facilities/{f}/availability-blocks", f = r.facility))
+            .body(|w, _| Some(block_body(w.own.provider))),
+        Case::new("list availability blocks", Method::GET, P::SCHEDULE_READ, |r, _| format!("/facilities/{f}/availability-blocks", f = r.facility)),
+        // The block is made afresh for each request (see the loop).
+        Case::new("delete availability block", Method::DELETE, P::SCHEDULE_MANAGE, |r, _| format!("/facilities/{f}/availability-blocks", f = r.facility))
+            .fresh(fresh_block),
+        Case::new("add appointment type", Method::POST, P::SCHEDULE_MANAGE, |r, _| format!("/facilities/{f}/appointment-types", f = r.facility))
+            .body(|_, _| Some(json!({"name": format!("Type {}", Uuid::new_v4().simple())}))),
+        Case::new("list appointment types", Method::GET, P::SCHEDULE_READ, |r, _| format!("/facilities/{f}/appointment-types", f = r.facility)),
+        Case::new("change appointment type", Method::PATCH, P::SCHEDULE_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/appointment-types/{t}",
+                    f = r.facility,
+                    t = r.appointment_type
+                )
+            })
+            .body(|_, _| Some(json!({"buffer_after_minutes": 5}))),
+        Case::new("search open slots", Method::GET, P::SCHEDULE_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/open-slots?from={from}&to={to}",
+                    f = r.facility,
+                    from = hours_ahead(24),
+                    to = hours_ahead(48)
+                )
+            }),
+        Case::new("check a slot", Method::GET, P::SCHEDULE_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/slot-check?provider_id={p}&starts_at={t}",
+                    f = r.facility,
+                    p = r.provider,
+                    t = hours_ahead(30)
+                )
+            }),
+        Case::new("book appointment", Method::POST, P::APPOINTMENT_BOOK, |r, _| format!("/facilities/{f}/appointments", f = r.facility))
+            .body(|w, _| {
+                Some(
+                    json!({"provider_id": w.own.provider, "starts_at": hours_ahead(200).to_string(), "lead_id": w.own.lead}),
+                )
+            })
+            .grant(Grant::OwnRecord),
+        Case::new("list appointments", Method::GET, P::APPOINTMENT_READ, |r, _| format!("/facilities/{f}/appointments", f = r.facility)),
+        Case::new("read appointment", Method::GET, P::APPOINTMENT_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/appointments/{a}",
+                    f = r.facility,
+                    a = r.appointment
+                )
+            }),
+        Case::new("change appointment", Method::PATCH, P::APPOINTMENT_BOOK, |r, _| {
+                format!(
+                    "/facilities/{f}/appointments/{a}",
+                    f = r.facility,
+                    a = r.appointment
+                )
+            })
+            .body(|_, _| Some(json!({"notes": "Prefers mornings"}))),
+        Case::new("move appointment status", Method::POST, P::APPOINTMENT_BOOK, |r, _| {
+                format!(
+                    "/facilities/{f}/appointments/{a}/status",
+                    f = r.facility,
+                    a = r.appointment
+                )
+            })
+            .body(|_, _| Some(json!({"status": "confirmed"}))),
+        Case::new("reschedule appointment", Method::POST, P::APPOINTMENT_BOOK, |r, _| {
+                format!(
+                    "/facilities/{f}/appointments/{a}/reschedule",
+                    f = r.facility,
+                    a = r.appointment
+                )
+            })
+            .body(|_, _| Some(json!({"starts_at": hours_ahead(300).to_string()}))),
+        Case::new("list reminders", Method::GET, P::APPOINTMENT_READ, |r, _| format!("/facilities/{f}/appointment-reminders", f = r.facility)),
+        Case::new("join waitlist", Method::POST, P::APPOINTMENT_BOOK, |r, _| format!("/facilities/{f}/waitlist", f = r.facility))
+            .body(|w, _| {
+                Some(
+                    json!({"lead_id": w.own.lead, "window_start": hours_ahead(24).to_string(), "window_end": hours_ahead(96).to_string()}),
+                )
+            })
+            .grant(Grant::OwnRecord),
+        Case::new("list waitlist", Method::GET, P::APPOINTMENT_READ, |r, _| format!("/facilities/{f}/waitlist", f = r.facility)),
+        Case::new("cancel waitlist entry", Method::POST, P::APPOINTMENT_BOOK, |r, _| {
+                format!(
+                    "/facilities/{f}/waitlist/{e}/cancel",
+                    f = r.facility,
+                    e = r.waitlist_entry
+                )
+            }),
+        Case::new("accept waitlist offer", Method::POST, P::APPOINTMENT_BOOK, |r, _| {
+                format!(
+                    "/facilities/{f}/waitlist/{e}/accept",
+                    f = r.facility,
+                    e = r.waitlist_entry
+                )
+            }),
+        // Names no one: past the policy engine, a 422 (see the loop).
+        // Names no one to make the feed for: the only rules past the policy
+        // engine are whose feed it is, which the scheduling tests check, so
+        // a 422 means the engine let it through.
+        Case::new("make calendar feed", Method::POST, P::APPOINTMENT_READ, |r, _| format!("/facilities/{f}/calendar-feeds", f = r.facility))
+            .body(|_, _| Some(json!({})))
+            .passes(&[422]),
+        Case::new("list calendar feeds", Method::GET, P::APPOINTMENT_READ, |r, _| format!("/facilities/{f}/calendar-feeds", f = r.facility)),
+        Case::new("revoke someone's calendar feed", Method::DELETE, P::FACILITY_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/calendar-feeds/{c}",
+                    f = r.facility,
+                    c = r.feed
+                )
+            }),
+    ]
+}
+
+/// A block of the records' provider, made by the administrator.
+fn fresh_block<'a>(app: &'a TestApp, records: &'a Records) -> BoxFuture<'a, Uuid> {
+    Box::pin(async move {
+        let response = app
+            .call(
+                &records.admin_token,
+                Method::POST,
+                &format!("/facilities/{}/availability-blocks", records.facility),
+                Some(block_body(records.provider)),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        id(&response.json().await.unwrap())
+    })
+}
+
+fn block_body(provider: Uuid) -> Value {
+    json!({"provider_id": provider, "starts_at": hours_ahead(500).to_string(), "ends_at": hours_ahead(501).to_string(), "reason": "Surgery"})
 }

@@ -1,6 +1,7 @@
 //! CRM tasks (seed 001): SLA due dates, the status machine, the working
 //! lists, who may change which task, references, and encryption.
 
+use carebase::access::Permission;
 use carebase::access::Role;
 use carebase::time::Timestamp;
 use reqwest::Method;
@@ -11,6 +12,7 @@ use crate::on_both_backends;
 use crate::support::{
     TestApp, TestBackend, assert_no_plaintext, id, json_of, new_lead, new_patient, problem,
 };
+use crate::support::matrix::{Case, Grant};
 
 on_both_backends!(
     due_dates_default_to_the_priority_slas,
@@ -660,4 +662,20 @@ async fn task_text_is_sealed_and_reads_are_audited(backend: TestBackend) {
         );
     }
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("list tasks", Method::GET, P::TASK_READ, |r, _| format!("/facilities/{}/tasks", r.facility)),
+        Case::new("read task", Method::GET, P::TASK_READ, |r, _| format!("/facilities/{}/tasks/{}", r.facility, r.task)),
+        Case::new("raise task", Method::POST, P::TASK_WRITE, |r, _| format!("/facilities/{}/tasks", r.facility))
+            .body(|_, _| Some(json!({"title": "Call back", "priority": "High"})))
+            .grant(Grant::OwnRecord),
+        Case::new("change someone else's task", Method::PATCH, P::TASK_WRITE, |r, _| format!("/facilities/{}/tasks/{}", r.facility, r.task))
+            .body(|_, _| Some(json!({"priority": "Urgent"}))),
+        Case::new("move someone else's task", Method::POST, P::TASK_WRITE, |r, _| format!("/facilities/{}/tasks/{}/status", r.facility, r.task))
+            .body(|_, _| Some(json!({"status": "In Progress"}))),
+    ]
 }

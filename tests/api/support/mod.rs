@@ -10,10 +10,12 @@ pub mod fake_smtp;
 mod fixtures;
 mod json;
 mod mail;
+pub mod matrix;
 mod people;
 mod probes;
 mod requests;
 mod sealing;
+mod world;
 
 pub use app::{TestApp, TestBackend, TestDatabase};
 pub use fixtures::{always_open, hours_ahead, new_lead, new_patient};

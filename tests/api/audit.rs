@@ -4,6 +4,7 @@
 //! server's back, concurrent writers and the group-commit writer keep the
 //! chain whole, and search and export read it back.
 
+use carebase::access::Permission;
 use carebase::audit::store::events;
 use carebase::audit::{
     self, AuditAction, AuditActor, AuditError, AuditEvent, AuditFilter, AuditWriter, BreakReason,
@@ -14,9 +15,11 @@ use carebase::time::Timestamp;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
 use serde_json::json;
 use uuid::Uuid;
+use reqwest::Method;
 
-use crate::helpers::{TestBackend, TestDatabase};
 use crate::on_both_backends;
+use crate::support::{TestBackend, TestDatabase};
+use crate::support::matrix::{Case, Grant};
 
 on_both_backends!(
     events_commit_and_roll_back_with_their_transaction,
@@ -760,4 +763,17 @@ async fn the_seed_views_show_the_log(backend: TestBackend) {
         .unwrap();
     assert_eq!(all.len(), 2, "system jobs are not a user's activity");
     db.close().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("search audit", Method::GET, P::AUDIT_READ, |r, _| format!("/facilities/{f}/audit-events", f = r.facility)),
+        Case::new("export audit", Method::GET, P::AUDIT_EXPORT, |r, _| format!("/facilities/{f}/audit-events/export", f = r.facility)),
+        Case::new("search all audit", Method::GET, P::AUDIT_READ, |_, _| "/admin/audit-events".to_owned())
+            .grant(Grant::Installation),
+        Case::new("export all audit", Method::GET, P::AUDIT_EXPORT, |_, _| "/admin/audit-events/export".to_owned())
+            .grant(Grant::Installation),
+    ]
 }

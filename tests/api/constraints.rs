@@ -12,8 +12,8 @@ use carebase::time::Timestamp;
 use sea_orm::{ConnectionTrait, DbErr, TransactionTrait};
 use sea_orm_migration::prelude::*;
 
-use crate::helpers::{TestBackend, TestDatabase};
 use crate::on_both_backends;
+use crate::support::{TestBackend, TestDatabase};
 
 on_both_backends!(
     constraints_are_enforced_and_named_the_same,

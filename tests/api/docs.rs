@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::{TestApp, TestBackend};
+use crate::support::{TestApp, TestBackend};
 
 const REQUIRE_CHROMIUM_VAR: &str = "CAREBASE_TEST_REQUIRE_CHROMIUM";
 

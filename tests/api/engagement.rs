@@ -2,6 +2,7 @@
 //! and their idle sweep, and `log_communication` as n8n calls it with an
 //! API key: idempotent, counted on the lead, audited without its content.
 
+use carebase::access::Permission;
 use carebase::access::Role;
 use carebase::audit::{self, AuditFilter, StoredEvent};
 use carebase::time::Timestamp;
@@ -10,11 +11,11 @@ use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestBackend, problem};
-use crate::leads::{create_lead, id, json_of, new_lead};
 use crate::on_both_backends;
-use crate::patients::{assert_no_plaintext, raw_database_bytes};
-use crate::people::new_patient;
+use crate::support::{
+    TestApp, TestBackend, assert_no_plaintext, id, json_of, new_lead, new_patient, problem,
+};
+use crate::support::matrix::Case;
 
 on_both_backends!(
     ai_interactions_are_logged_and_needs_review_flags_the_lead,
@@ -67,7 +68,7 @@ async fn ai_interactions_are_logged_and_needs_review_flags_the_lead(backend: Tes
     let facility = app.facility("Concierge").await;
     let sdr = app.person(&[(Some(facility), Role::Sdr)]).await;
     let other_sdr = app.person(&[(Some(facility), Role::Sdr)]).await;
-    let lead = create_lead(&app, &sdr.token, facility, new_lead()).await;
+    let lead = app.create_lead(&sdr.token, facility, new_lead()).await;
     let lead_path = format!("/facilities/{facility}/leads/{}", id(&lead));
     let path = format!("{lead_path}/ai-qualifications");
     let interaction = |outcome: &str, confidence: f64| {
@@ -181,7 +182,7 @@ async fn ai_interactions_are_logged_and_needs_review_flags_the_lead(backend: Tes
         !text.contains("bruise") && !text.contains("bleeding"),
         "{text}"
     );
-    let bytes = raw_database_bytes(&app, backend).await;
+    let bytes = app.raw_database_bytes(backend).await;
     assert_no_plaintext(&bytes, &["bruise easily", "bleeding disorder"]);
     app.stop().await;
 }
@@ -191,8 +192,8 @@ async fn chat_activity_counts_towards_the_lead_and_its_score(backend: TestBacken
     let facility = app.facility("Concierge").await;
     let staff = app.person(&[(Some(facility), Role::Staff)]).await;
     let other_staff = app.person(&[(Some(facility), Role::Staff)]).await;
-    let lead = create_lead(&app, &staff.token, facility, new_lead()).await;
-    let other_lead = create_lead(&app, &staff.token, facility, new_lead()).await;
+    let lead = app.create_lead(&staff.token, facility, new_lead()).await;
+    let other_lead = app.create_lead(&staff.token, facility, new_lead()).await;
     let lead_path = format!("/facilities/{facility}/leads/{}", id(&lead));
     let sessions = format!("/facilities/{facility}/chat-sessions");
     let before = lead["score"].as_i64().unwrap();
@@ -424,7 +425,7 @@ async fn n8n_logs_a_communication_once_per_idempotency_key(backend: TestBackend)
     let other = app.facility("Elsewhere").await;
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
     let n8n = api_key(&app, facility, &["communication:log"]).await;
-    let lead = create_lead(&app, &admin.token, facility, new_lead()).await;
+    let lead = app.create_lead(&admin.token, facility, new_lead()).await;
     let path = format!("/facilities/{facility}/communications");
     let body = communication(id(&lead), "n8n-exec-4411", "inbound");
 
@@ -577,7 +578,7 @@ async fn n8n_logs_a_communication_once_per_idempotency_key(backend: TestBackend)
     )
     .await;
     let other_admin = app.person(&[(Some(other), Role::Admin)]).await;
-    let foreign = create_lead(&app, &other_admin.token, other, new_lead()).await;
+    let foreign = app.create_lead(&other_admin.token, other, new_lead()).await;
     problem(
         app.call(
             &n8n,
@@ -617,7 +618,7 @@ async fn communications_reach_only_what_the_caller_may_and_stay_sealed(backend: 
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
     let sdr = app.person(&[(Some(facility), Role::Sdr)]).await;
     let n8n = api_key(&app, facility, &["communication:log"]).await;
-    let lead = create_lead(&app, &sdr.token, facility, new_lead()).await;
+    let lead = app.create_lead(&sdr.token, facility, new_lead()).await;
     let patient = app.patient(facility, new_patient()).await;
     let foreign_patient = app.patient(other, new_patient()).await;
     let path = format!("/facilities/{facility}/communications");
@@ -738,7 +739,48 @@ async fn communications_reach_only_what_the_caller_may_and_stay_sealed(backend: 
             "`{summary}` is in the audit log"
         );
     }
-    let bytes = raw_database_bytes(&app, backend).await;
+    let bytes = app.raw_database_bytes(backend).await;
     assert_no_plaintext(&bytes, &["Xarelto", "wound photo", "erythema"]);
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("log AI qualification of someone else's lead", Method::POST, P::LEAD_UPDATE, |r, _| {
+                format!(
+                    "/facilities/{}/leads/{}/ai-qualifications",
+                    r.facility, r.lead
+                )
+            })
+            .body(|_, _| {
+                Some(json!({"prompt": "p", "response": "r", "model": "m", "outcome": "qualified"}))
+            }),
+        Case::new("list AI qualifications", Method::GET, P::LEAD_READ, |r, _| {
+                format!(
+                    "/facilities/{}/leads/{}/ai-qualifications",
+                    r.facility, r.lead
+                )
+            }),
+        Case::new("open a chat session for someone else's lead", Method::POST, P::LEAD_UPDATE, |r, _| format!("/facilities/{}/chat-sessions", r.facility))
+            .body(|w, _| Some(json!({"lead_id": w.own.lead}))),
+        Case::new("record messages of someone else's lead's chat", Method::POST, P::LEAD_UPDATE, |r, _| {
+                format!(
+                    "/facilities/{}/chat-sessions/{}/messages",
+                    r.facility, r.chat
+                )
+            })
+            .body(|_, _| Some(json!({"count": 1}))),
+        Case::new("list chat sessions", Method::GET, P::LEAD_READ, |r, _| format!("/facilities/{}/chat-sessions", r.facility)),
+        Case::new("log communication", Method::POST, P::COMMUNICATION_LOG, |r, _| format!("/facilities/{}/communications", r.facility))
+            .body(|w, _| {
+                Some(json!({
+                    "idempotency_key": Uuid::new_v4().to_string(), "lead_id": w.own.lead,
+                    "channel": "email", "direction": "outbound", "summary": "s",
+                    "contains_phi": false, "retention_category": "marketing",
+                }))
+            }),
+        Case::new("list communications", Method::GET, P::LEAD_READ, |r, _| format!("/facilities/{}/communications", r.facility)),
+    ]
 }

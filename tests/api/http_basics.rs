@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::helpers::{TestApp, TestBackend};
 use crate::on_both_backends;
+use crate::support::{TestApp, TestBackend};
 
 on_both_backends!(
     request_ids_are_made_or_echoed,

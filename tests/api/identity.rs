@@ -2,6 +2,7 @@
 //! tokens, sessions and their limits, the second factor, API keys,
 //! invitations, recovery, and email and phone changes.
 
+use carebase::access::Permission;
 use std::time::Duration;
 
 use carebase::access::Role;
@@ -11,9 +12,9 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestBackend, problem};
 use crate::on_both_backends;
-use crate::people::{PASSWORD, Person, new_patient};
+use crate::support::{PASSWORD, TestApp, TestBackend, code, json_of, new_patient, problem};
+use crate::support::matrix::{Case, Grant};
 
 on_both_backends!(
     sign_up_confirm_and_sign_in,
@@ -31,13 +32,6 @@ on_both_backends!(
     email_and_phone_changes_need_confirmation,
 );
 
-async fn body(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
-
 async fn post(app: &TestApp, path: &str, payload: Value) -> reqwest::Response {
     app.client
         .post(app.url(path))
@@ -45,32 +39,6 @@ async fn post(app: &TestApp, path: &str, payload: Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-/// The newest message in the outbox to `to` of `kind`, as an administrator reads it.
-pub async fn outbox(app: &TestApp, admin: &Person, to: &str, kind: &str) -> Value {
-    let page = body(
-        app.call(&admin.token, Method::GET, "/admin/outbox?limit=200", None)
-            .await,
-    )
-    .await;
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["recipient"] == to && m["kind"] == kind)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {kind} message to {to} in {page}"))
-}
-
-/// The single-use code at the end of a message body.
-pub fn code(message: &Value) -> String {
-    let text = message["body"].as_str().unwrap();
-    text.split_whitespace()
-        .last()
-        .unwrap()
-        .trim_end_matches('.')
-        .to_owned()
 }
 
 fn unique_email() -> String {
@@ -95,7 +63,7 @@ async fn sign_up_confirm_and_sign_in(backend: TestBackend) {
         "forbidden",
     )
     .await;
-    let message = outbox(&app, &admin, &email, "confirm_email").await;
+    let message = app.outbox(&admin, &email, "confirm_email").await;
     assert_eq!(
         message["status"], "held",
         "no mail server: held for an administrator"
@@ -107,9 +75,9 @@ async fn sign_up_confirm_and_sign_in(backend: TestBackend) {
             .status(),
         200
     );
-    let tokens = body(post(&app, "/auth/sign-in", credentials).await).await;
+    let tokens = json_of(post(&app, "/auth/sign-in", credentials).await).await;
     assert_eq!(tokens["token_type"], "Bearer");
-    let me = body(
+    let me = json_of(
         app.call(
             tokens["access_token"].as_str().unwrap(),
             Method::GET,
@@ -167,7 +135,7 @@ async fn sign_up_answers_alike_for_a_taken_address(backend: TestBackend) {
     .await;
     assert_eq!(taken.status(), fresh.status());
     assert_eq!(taken.text().await.unwrap(), fresh.text().await.unwrap());
-    let notice = outbox(&app, &admin, &admin.email, "already_registered").await;
+    let notice = app.outbox(&admin, &admin.email, "already_registered").await;
     assert!(notice["body"].as_str().unwrap().contains("already has one"));
     app.stop().await;
 }
@@ -204,7 +172,7 @@ async fn a_wrong_password_and_an_unknown_email_answer_alike(backend: TestBackend
     .await;
     assert_eq!(without_request(wrong), without_request(unknown));
     let admin = app.system_admin().await;
-    let events = body(
+    let events = json_of(
         app.call(
             &admin.token,
             Method::GET,
@@ -362,7 +330,7 @@ async fn emailed_tokens_work_once_and_expire(backend: TestBackend) {
             .status(),
         202
     );
-    let token = code(&outbox(&app, &admin, &person.email, "recovery").await);
+    let token = code(&app.outbox(&admin, &person.email, "recovery").await);
     let new_password = "a brand new passphrase";
     let reset = post(
         &app,
@@ -403,7 +371,7 @@ async fn emailed_tokens_work_once_and_expire(backend: TestBackend) {
 
     // An expired token is refused.
     post(&app, "/auth/recover", json!({"email": person.email})).await;
-    let token = code(&outbox(&app, &admin, &person.email, "recovery").await);
+    let token = code(&app.outbox(&admin, &person.email, "recovery").await);
     let backend_kind = app.state.db.conn().get_database_backend();
     app.state
         .db
@@ -438,7 +406,7 @@ async fn emailed_tokens_work_once_and_expire(backend: TestBackend) {
 async fn refresh_tokens_rotate_and_a_replay_ends_the_session(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let person = app.person(&[]).await;
-    let rotated = body(
+    let rotated = json_of(
         post(
             &app,
             "/auth/refresh",
@@ -524,7 +492,7 @@ async fn sign_out_and_revocation_take_effect_at_once(backend: TestBackend) {
 
     let laptop = app.sign_in(&person.email).await;
     let phone = app.sign_in(&person.email).await;
-    let sessions = body(
+    let sessions = json_of(
         app.call(
             laptop["access_token"].as_str().unwrap(),
             Method::GET,
@@ -535,7 +503,7 @@ async fn sign_out_and_revocation_take_effect_at_once(backend: TestBackend) {
     )
     .await;
     assert_eq!(sessions["items"].as_array().unwrap().len(), 2);
-    let revoked = body(
+    let revoked = json_of(
         app.call(
             &admin.token,
             Method::POST,
@@ -657,7 +625,7 @@ fn totp_code(secret_base32: &str) -> String {
 async fn the_second_factor_is_required_once_enabled(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let person = app.person(&[]).await;
-    let enrollment = body(app.call(&person.token, Method::POST, "/me/mfa", None).await).await;
+    let enrollment = json_of(app.call(&person.token, Method::POST, "/me/mfa", None).await).await;
     assert!(
         enrollment["otpauth_url"]
             .as_str()
@@ -748,7 +716,7 @@ async fn api_keys_act_within_their_scopes_facility_and_time(backend: TestBackend
         )
         .await;
     assert_eq!(created.status(), 201);
-    let created = body(created).await;
+    let created = json_of(created).await;
     let key = created["token"].as_str().unwrap().to_owned();
     assert!(key.starts_with("cbak_"));
 
@@ -788,7 +756,7 @@ async fn api_keys_act_within_their_scopes_facility_and_time(backend: TestBackend
         "forbidden",
     )
     .await;
-    let listed = body(app.call(&admin.token, Method::GET, &keys, None).await).await;
+    let listed = json_of(app.call(&admin.token, Method::GET, &keys, None).await).await;
     assert!(listed["items"][0]["last_used_at"].is_string());
     assert!(
         listed.to_string().find(&key[10..]).is_none(),
@@ -840,7 +808,7 @@ async fn api_keys_act_within_their_scopes_facility_and_time(backend: TestBackend
     )
     .await;
     let soon = carebase::time::Timestamp::now().plus_secs(1).to_string();
-    let short = body(
+    let short = json_of(
         app.call(
             &admin.token,
             Method::POST,
@@ -859,7 +827,7 @@ async fn api_keys_act_within_their_scopes_facility_and_time(backend: TestBackend
     )
     .await;
     // A key stops working when its creator loses the role.
-    let third = body(
+    let third = json_of(
         app.call(
             &admin.token,
             Method::POST,
@@ -870,7 +838,7 @@ async fn api_keys_act_within_their_scopes_facility_and_time(backend: TestBackend
     )
     .await;
     let third_key = third["token"].as_str().unwrap();
-    let memberships = body(
+    let memberships = json_of(
         app.call(
             &admin.token,
             Method::GET,
@@ -921,7 +889,7 @@ async fn an_invitation_makes_an_account_with_a_role(backend: TestBackend) {
         )
         .await;
     assert_eq!(invited.status(), 201);
-    let invited = body(invited).await;
+    let invited = json_of(invited).await;
     assert_eq!(invited["new_account"], true);
     assert_eq!(invited["membership"]["role"], "Health Coach");
     problem(
@@ -935,7 +903,7 @@ async fn an_invitation_makes_an_account_with_a_role(backend: TestBackend) {
         "unauthorized",
     )
     .await;
-    let token = code(&outbox(&app, &sysadmin, &email, "invitation").await);
+    let token = code(&app.outbox(&sysadmin, &email, "invitation").await);
     assert_eq!(
         post(
             &app,
@@ -946,7 +914,7 @@ async fn an_invitation_makes_an_account_with_a_role(backend: TestBackend) {
         .status(),
         200
     );
-    let tokens = body(
+    let tokens = json_of(
         post(
             &app,
             "/auth/sign-in",
@@ -955,7 +923,7 @@ async fn an_invitation_makes_an_account_with_a_role(backend: TestBackend) {
         .await,
     )
     .await;
-    let me = body(
+    let me = json_of(
         app.call(
             tokens["access_token"].as_str().unwrap(),
             Method::GET,
@@ -1019,8 +987,8 @@ async fn email_and_phone_changes_need_confirmation(backend: TestBackend) {
         )
         .await;
     problem(taken, 409, "conflict").await;
-    let token = code(&outbox(&app, &admin, &new_email, "email_change").await);
-    let changed = body(
+    let token = code(&app.outbox(&admin, &new_email, "email_change").await);
+    let changed = json_of(
         app.call(
             &person.token,
             Method::POST,
@@ -1076,9 +1044,9 @@ async fn email_and_phone_changes_need_confirmation(backend: TestBackend) {
         .status(),
         202
     );
-    let sms = outbox(&app, &admin, "+15550109999", "phone_change").await;
+    let sms = app.outbox(&admin, "+15550109999", "phone_change").await;
     assert_eq!(sms["channel"], "sms");
-    let changed = body(
+    let changed = json_of(
         app.call(
             &person.token,
             Method::POST,
@@ -1091,4 +1059,19 @@ async fn email_and_phone_changes_need_confirmation(backend: TestBackend) {
     assert_eq!(changed["phone"], "+15550109999");
     assert_eq!(changed["phone_confirmed"], true);
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("invite", Method::POST, P::MEMBERSHIP_MANAGE, |r, _| format!("/facilities/{f}/invitations", f = r.facility))
+            .body(|_, _| {
+                Some(
+                    json!({"email": format!("{}@invited.example", Uuid::new_v4().simple()), "role": "nurse"}),
+                )
+            }),
+        Case::new("list accounts", Method::GET, P::ACCOUNT_MANAGE, |_, _| "/admin/accounts".to_owned())
+            .grant(Grant::Installation),
+    ]
 }

@@ -2,15 +2,14 @@
 //! journey's stages and coaches, portal invitations, and timelines that
 //! carry a lead's history over to its patient.
 
+use carebase::access::Permission;
 use carebase::access::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestBackend, problem};
-use crate::identity::{code, outbox};
-use crate::leads::{create_lead, id, json_of, new_lead};
 use crate::on_both_backends;
-use crate::people::PASSWORD;
+use crate::support::{PASSWORD, TestApp, TestBackend, code, id, json_of, new_lead, problem};
+use crate::support::matrix::Case;
 
 on_both_backends!(
     a_converted_lead_becomes_a_patient_on_the_care_journey_with_its_history,
@@ -47,7 +46,7 @@ async fn a_converted_lead_becomes_a_patient_on_the_care_journey_with_its_history
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
     let mut body = new_lead();
     body["health_coach_id"] = json!(coach.account_id);
-    let lead = create_lead(&app, &sdr.token, facility, body).await;
+    let lead = app.create_lead(&sdr.token, facility, body).await;
     let leads = format!("/facilities/{facility}/leads/{}", id(&lead));
     json_of(
         app.call(
@@ -199,7 +198,7 @@ async fn a_converted_lead_becomes_a_patient_on_the_care_journey_with_its_history
     );
 
     // Linking another lead to the same patient keeps the journey.
-    let second = create_lead(&app, &sdr.token, facility, new_lead()).await;
+    let second = app.create_lead(&sdr.token, facility, new_lead()).await;
     let linked = json_of(
         app.call(
             &sdr.token,
@@ -222,7 +221,7 @@ async fn coaches_move_the_journeys_they_coach(backend: TestBackend) {
     let coach = app.person(&[(Some(facility), Role::HealthCoach)]).await;
     let other_coach = app.person(&[(Some(facility), Role::HealthCoach)]).await;
     let nurse = app.person(&[(Some(facility), Role::Nurse)]).await;
-    let patient = app.patient(facility, crate::people::new_patient()).await;
+    let patient = app.patient(facility, crate::support::new_patient()).await;
     let enrolled = json_of(
         app.call(
             &coach.token,
@@ -363,7 +362,7 @@ async fn a_converted_lead_is_invited_to_the_portal_and_sees_its_record(backend: 
     let app = TestApp::spawn(backend).await;
     let facility = app.facility("Vitality").await;
     let staff = app.person(&[(Some(facility), Role::Staff)]).await;
-    let lead = create_lead(&app, &staff.token, facility, new_lead()).await;
+    let lead = app.create_lead(&staff.token, facility, new_lead()).await;
     let leads = format!("/facilities/{facility}/leads/{}", id(&lead));
     let early = app
         .call(
@@ -399,7 +398,7 @@ async fn a_converted_lead_is_invited_to_the_portal_and_sees_its_record(backend: 
 
     let sysadmin = app.system_admin().await;
     let email = lead["email"].as_str().unwrap();
-    let token = code(&outbox(&app, &sysadmin, email, "invitation").await);
+    let token = code(&app.outbox(&sysadmin, email, "invitation").await);
     let accepted = app
         .client
         .post(app.url("/auth/accept-invitation"))
@@ -448,10 +447,10 @@ async fn a_conversion_that_fails_writes_nothing(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let facility = app.facility("Vitality").await;
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
-    let mut taken = crate::people::new_patient();
+    let mut taken = crate::support::new_patient();
     taken["mrn"] = json!("VT-TAKEN");
     app.patient(facility, taken).await;
-    let lead = create_lead(&app, &admin.token, facility, new_lead()).await;
+    let lead = app.create_lead(&admin.token, facility, new_lead()).await;
     let leads = format!("/facilities/{facility}/leads/{}", id(&lead));
     let refused = app
         .call(
@@ -502,4 +501,17 @@ async fn a_conversion_that_fails_writes_nothing(backend: TestBackend) {
         "no event of the failed conversion"
     );
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("list care journeys", Method::GET, P::JOURNEY_READ, |r, _| format!("/facilities/{}/journeys", r.facility)),
+        Case::new("read care journey", Method::GET, P::JOURNEY_READ, |r, _| format!("/facilities/{}/journeys/{}", r.facility, r.journey)),
+        Case::new("enrol a patient with another coach", Method::POST, P::JOURNEY_MANAGE, |r, _| format!("/facilities/{}/patients/{}/journeys", r.facility, r.patient))
+            .body(|w, _| Some(json!({"health_coach_id": w.own.admin}))),
+        Case::new("move someone else's care journey", Method::POST, P::JOURNEY_MANAGE, |r, _| format!("/facilities/{}/journeys/{}/stage", r.facility, r.journey))
+            .body(|w, _| Some(json!({"stage_id": w.own.care_stage}))),
+    ]
 }

@@ -4,8 +4,8 @@
 use carebase::crypto::{FieldRef, KeyScope, MasterKey};
 use carebase::db::new_id;
 
-use crate::helpers::{TestBackend, TestDatabase};
 use crate::on_both_backends;
+use crate::support::{TestBackend, TestDatabase};
 
 on_both_backends!(
     each_facility_gets_its_own_data_key_kept_across_restarts,

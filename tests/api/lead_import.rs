@@ -2,14 +2,15 @@
 //! reports the others; an export sends the filtered leads, defused for
 //! spreadsheets, and is in the audit log.
 
+use carebase::access::Permission;
 use carebase::access::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestBackend, problem};
-use crate::leads::{create_lead, id, json_of, new_lead};
 use crate::on_both_backends;
+use crate::support::{TestApp, TestBackend, id, json_of, new_lead, problem};
+use crate::support::matrix::Case;
 
 on_both_backends!(
     an_import_writes_the_good_rows_and_reports_the_others,
@@ -17,24 +18,6 @@ on_both_backends!(
     a_file_that_cannot_be_imported_is_refused_whole,
     an_export_sends_the_filtered_leads_and_is_audited,
 );
-
-/// Sends `csv` as a `text/csv` body.
-pub async fn send_csv(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    csv: &str,
-) -> reqwest::Response {
-    app.client
-        .request(method, app.url(path))
-        .bearer_auth(token)
-        .header("content-type", "text/csv; charset=utf-8")
-        .body(csv.to_owned())
-        .send()
-        .await
-        .unwrap()
-}
 
 async fn all_leads(app: &TestApp, token: &str, facility: Uuid) -> Vec<Value> {
     let page = json_of(
@@ -57,7 +40,7 @@ async fn an_import_writes_the_good_rows_and_reports_the_others(backend: TestBack
     let coach = app.person(&[(Some(facility), Role::HealthCoach)]).await;
     let mut stored = new_lead();
     stored["email"] = json!("existing.lead@example.org");
-    let stored = create_lead(&app, &sdr.token, facility, stored).await;
+    let stored = app.create_lead(&sdr.token, facility, stored).await;
 
     let csv = format!(
         "first_name,last_name,email,phone,source,readiness,notes,health_coach_id\n\
@@ -70,7 +53,7 @@ async fn an_import_writes_the_good_rows_and_reports_the_others(backend: TestBack
         coach = coach.account_id
     );
     let path = format!("/facilities/{facility}/leads/import");
-    let report = json_of(send_csv(&app, &sdr.token, Method::POST, &path, &csv).await).await;
+    let report = json_of(app.send_csv(&sdr.token, Method::POST, &path, &csv).await).await;
     let rejected: Vec<(u64, &str)> = report["rejected"]
         .as_array()
         .unwrap()
@@ -169,7 +152,7 @@ async fn an_import_writes_the_good_rows_and_reports_the_others(backend: TestBack
     }
 
     // Importing the same file again writes nothing: every row is a duplicate now.
-    let again = json_of(send_csv(&app, &sdr.token, Method::POST, &path, &csv).await).await;
+    let again = json_of(app.send_csv(&sdr.token, Method::POST, &path, &csv).await).await;
     assert_eq!(again["created"], json!([]));
     assert_eq!(again["rejected"].as_array().unwrap().len(), 6);
     assert_eq!(all_leads(&app, &sdr.token, facility).await.len(), 3);
@@ -185,8 +168,7 @@ async fn a_file_that_cannot_be_imported_is_refused_whole(backend: TestBackend) {
     let good = "first_name,last_name,email\nAda,Lovelace,ada@example.org\n";
 
     let unknown = problem(
-        send_csv(
-            &app,
+        app.send_csv(
             &admin.token,
             Method::POST,
             &path,
@@ -205,8 +187,7 @@ async fn a_file_that_cannot_be_imported_is_refused_whole(backend: TestBackend) {
             .contains("first_name, last_name, email")
     );
     let missing = problem(
-        send_csv(
-            &app,
+        app.send_csv(
             &admin.token,
             Method::POST,
             &path,
@@ -224,7 +205,7 @@ async fn a_file_that_cannot_be_imported_is_refused_whole(backend: TestBackend) {
         huge.push_str(&format!("A,B,a{i}@example.org\n"));
     }
     let too_many = problem(
-        send_csv(&app, &admin.token, Method::POST, &path, &huge).await,
+        app.send_csv(&admin.token, Method::POST, &path, &huge).await,
         422,
         "validation",
     )
@@ -251,7 +232,7 @@ async fn a_file_that_cannot_be_imported_is_refused_whole(backend: TestBackend) {
     problem(not_utf8, 400, "malformed-request").await;
 
     let denied = problem(
-        send_csv(&app, &nurse.token, Method::POST, &path, good).await,
+        app.send_csv(&nurse.token, Method::POST, &path, good).await,
         403,
         "forbidden",
     )
@@ -261,7 +242,8 @@ async fn a_file_that_cannot_be_imported_is_refused_whole(backend: TestBackend) {
         .person(&[(Some(app.facility("Elsewhere").await), Role::Admin)])
         .await;
     problem(
-        send_csv(&app, &stranger.token, Method::POST, &path, good).await,
+        app.send_csv(&stranger.token, Method::POST, &path, good)
+            .await,
         404,
         "not-found",
     )
@@ -287,7 +269,7 @@ async fn an_export_sends_the_filtered_leads_and_is_audited(backend: TestBackend)
         let mut body = new_lead();
         body["first_name"] = json!(first_name);
         body["source"] = json!(source);
-        made.push(create_lead(&app, &admin.token, facility, body).await);
+        made.push(app.create_lead(&admin.token, facility, body).await);
     }
     let path = format!("/facilities/{facility}/leads/export");
     let response = app
@@ -384,10 +366,10 @@ async fn a_file_larger_than_one_statement_is_written_whole(backend: TestBackend)
         ));
     }
     let path = format!("/facilities/{facility}/leads/import");
-    let report = json_of(send_csv(&app, &admin.token, Method::POST, &path, &csv).await).await;
+    let report = json_of(app.send_csv(&admin.token, Method::POST, &path, &csv).await).await;
     assert_eq!(report["created"].as_array().unwrap().len(), 1_200);
     assert_eq!(report["rejected"], json!([]));
-    let again = json_of(send_csv(&app, &admin.token, Method::POST, &path, &csv).await).await;
+    let again = json_of(app.send_csv(&admin.token, Method::POST, &path, &csv).await).await;
     assert_eq!(again["created"], json!([]));
     let rejected = again["rejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 1_200);
@@ -404,4 +386,20 @@ async fn a_file_larger_than_one_statement_is_written_whole(backend: TestBackend)
     let text = export.text().await.unwrap();
     assert_eq!(text.lines().count(), 1 + 1_200, "the header and every lead");
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        // A string body is sent as text/csv (see `send`).
+        Case::new("import leads", Method::POST, P::LEAD_CREATE, |r, _| format!("/facilities/{}/leads/import", r.facility))
+            .body(|_, _| {
+                Some(json!(format!(
+                    "first_name,last_name,email\nOctavia,Wrenfield,{}@import.example\n",
+                    Uuid::new_v4().simple()
+                )))
+            }),
+        Case::new("export leads", Method::GET, P::LEAD_EXPORT, |r, _| format!("/facilities/{}/leads/export", r.facility)),
+    ]
 }

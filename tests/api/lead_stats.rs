@@ -8,6 +8,7 @@
 //! converted into a patient (no conversion endpoint exists yet), the tests
 //! write those few columns directly with `app.state.db` (see [`set`]).
 
+use carebase::access::Permission;
 use carebase::crm::leads;
 use carebase::time::Timestamp;
 use reqwest::Method;
@@ -16,10 +17,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestBackend, problem};
-use crate::leads::{create_lead, id, json_of, new_lead};
 use crate::on_both_backends;
-use crate::people::new_patient;
+use crate::support::{TestApp, TestBackend, id, json_of, new_lead, new_patient, problem};
+use crate::support::matrix::Case;
 use carebase::access::Role;
 
 on_both_backends!(
@@ -59,7 +59,7 @@ async fn lead_from(
     if let Some(owner) = owner {
         body["owner_id"] = json!(owner);
     }
-    create_lead(app, token, facility, body).await
+    app.create_lead(token, facility, body).await
 }
 
 async fn move_to(app: &TestApp, token: &str, facility: Uuid, lead: &Value, statuses: &[&str]) {
@@ -193,7 +193,7 @@ async fn pipeline_stats_count_statuses_stages_and_sources(backend: TestBackend) 
     body["source"] = json!("Web Chat");
     body["pipeline_id"] = web["id"].clone();
     body["stage_id"] = web["stages"][1]["id"].clone();
-    create_lead(&app, t, facility, body).await;
+    app.create_lead(t, facility, body).await;
 
     let base = format!(
         "/facilities/{facility}/leads/stats/pipeline?{}",
@@ -481,7 +481,7 @@ async fn stats_are_for_lead_readers_of_the_facility_only(backend: TestBackend) {
     let nurse = app.person(&[(Some(facility), Role::Nurse)]).await;
     let outsider = app.person(&[(Some(other), Role::Admin)]).await;
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
-    create_lead(&app, &admin.token, facility, new_lead()).await;
+    app.create_lead(&admin.token, facility, new_lead()).await;
     let query = around(Timestamp::now());
     for endpoint in ["pipeline", "speed-to-lead"] {
         let path = format!("/facilities/{facility}/leads/stats/{endpoint}?{query}");
@@ -511,9 +511,9 @@ async fn rescore_refreshes_faded_scores_in_audited_batches(backend: TestBackend)
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
     let staff = app.person(&[(Some(facility), Role::Staff)]).await;
     let outsider = app.person(&[(Some(other), Role::Admin)]).await;
-    let faded = create_lead(&app, &staff.token, facility, new_lead()).await;
-    create_lead(&app, &staff.token, facility, new_lead()).await;
-    create_lead(&app, &admin.token, facility, new_lead()).await;
+    let faded = app.create_lead(&staff.token, facility, new_lead()).await;
+    app.create_lead(&staff.token, facility, new_lead()).await;
+    app.create_lead(&admin.token, facility, new_lead()).await;
     // Warm 20 + Newsletter 5 + one high-priority interest 10 + today 5.
     assert_eq!(faded["score"], 40);
     // Its last activity was ten and a half days ago; the stored score
@@ -574,4 +574,24 @@ async fn rescore_refreshes_faded_scores_in_audited_batches(backend: TestBackend)
     assert_eq!(items[0]["changes"]["changed"], 1);
     assert!(items[0]["lead_id"].is_null());
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("read pipeline statistics", Method::GET, P::LEAD_READ, |r, _| {
+                format!(
+                    "/facilities/{}/leads/stats/pipeline?from=2026-01-01T00:00:00Z&to=2026-04-01T00:00:00Z",
+                    r.facility
+                )
+            }),
+        Case::new("read speed to lead", Method::GET, P::LEAD_READ, |r, _| {
+                format!(
+                    "/facilities/{}/leads/stats/speed-to-lead?from=2026-01-01T00:00:00Z&to=2026-04-01T00:00:00Z",
+                    r.facility
+                )
+            }),
+        Case::new("rescore leads", Method::POST, P::PIPELINE_MANAGE, |r, _| format!("/facilities/{}/leads/rescore", r.facility)),
+    ]
 }

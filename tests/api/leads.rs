@@ -1,14 +1,15 @@
 //! CRM leads (seeds 000 and 001): the lifecycle and pipeline, duplicates,
 //! who may change which lead, clinical review, list filters, and encryption.
 
+use carebase::access::Permission;
 use carebase::access::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestBackend, problem};
 use crate::on_both_backends;
-use crate::patients::{assert_no_plaintext, raw_database_bytes};
+use crate::support::{TestApp, TestBackend, assert_no_plaintext, id, json_of, new_lead, problem};
+use crate::support::matrix::Case;
 
 on_both_backends!(
     a_lead_moves_through_its_lifecycle_and_pipeline_and_keeps_its_history,
@@ -21,46 +22,6 @@ on_both_backends!(
     lead_contact_details_are_sealed_and_reads_are_audited,
     facilities_define_pipelines_and_get_the_seed_defaults,
 );
-
-pub fn id(value: &Value) -> Uuid {
-    value["id"].as_str().unwrap().parse().unwrap()
-}
-
-pub async fn json_of(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
-
-/// A new lead with unique contact details.
-pub fn new_lead() -> Value {
-    let tag = Uuid::new_v4().simple().to_string();
-    json!({
-        "first_name": "Octavia",
-        "last_name": "Wrenfield",
-        "email": format!("octavia.{}@example.org", &tag[..12]),
-        "phone": format!("+1 555 {}", &tag.chars().filter(|c| c.is_ascii_digit()).chain("0000000".chars()).take(7).collect::<String>()),
-        "source": "Newsletter",
-        "readiness": "Warm",
-        "notes": "Prefers evening calls",
-        "interests": [{"procedure": "Rhinoplasty", "priority": "high", "notes": "since 2019"}],
-    })
-}
-
-/// Records a lead as `token`; panics unless it works.
-pub async fn create_lead(app: &TestApp, token: &str, facility: Uuid, body: Value) -> Value {
-    json_of(
-        app.call(
-            token,
-            Method::POST,
-            &format!("/facilities/{facility}/leads"),
-            Some(body),
-        )
-        .await,
-    )
-    .await
-}
 
 async fn move_status(app: &TestApp, token: &str, lead: &Value, status: &str) -> reqwest::Response {
     app.call(
@@ -82,7 +43,7 @@ async fn a_lead_moves_through_its_lifecycle_and_pipeline_and_keeps_its_history(
     let app = TestApp::spawn(backend).await;
     let facility = app.facility("Concierge").await;
     let sdr = app.person(&[(Some(facility), Role::Sdr)]).await;
-    let lead = create_lead(&app, &sdr.token, facility, new_lead()).await;
+    let lead = app.create_lead(&sdr.token, facility, new_lead()).await;
     assert_eq!(lead["status"], "new");
     assert_eq!(lead["stage"], "HHQ Started");
     assert_eq!(
@@ -181,7 +142,7 @@ async fn refused_moves_name_the_allowed_ones(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let facility = app.facility("Concierge").await;
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
-    let lead = create_lead(&app, &admin.token, facility, new_lead()).await;
+    let lead = app.create_lead(&admin.token, facility, new_lead()).await;
     let refused = problem(
         move_status(&app, &admin.token, &lead, "booked").await,
         409,
@@ -216,7 +177,7 @@ async fn duplicates_are_found_by_email_or_phone_however_written(backend: TestBac
     let mut first = new_lead();
     first["email"] = json!("Same.Person@Example.org");
     first["phone"] = json!("+1 (555) 010-7777");
-    let lead = create_lead(&app, &staff.token, facility, first).await;
+    let lead = app.create_lead(&staff.token, facility, first).await;
 
     let mut by_email = new_lead();
     by_email["email"] = json!("same.person@example.org ");
@@ -251,10 +212,10 @@ async fn duplicates_are_found_by_email_or_phone_however_written(backend: TestBac
     let other_admin = app.person(&[(Some(other), Role::Admin)]).await;
     let mut same = new_lead();
     same["email"] = json!("same.person@example.org");
-    create_lead(&app, &other_admin.token, other, same).await;
+    app.create_lead(&other_admin.token, other, same).await;
 
     // Changing a lead to another lead's email is refused too.
-    let second = create_lead(&app, &staff.token, facility, new_lead()).await;
+    let second = app.create_lead(&staff.token, facility, new_lead()).await;
     let refused = app
         .call(
             &staff.token,
@@ -277,7 +238,7 @@ async fn staff_change_only_the_leads_assigned_to_them(backend: TestBackend) {
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
     let mut body = new_lead();
     body["health_coach_id"] = json!(coach.account_id);
-    let lead = create_lead(&app, &alice.token, facility, body).await;
+    let lead = app.create_lead(&alice.token, facility, body).await;
     let path = format!("/facilities/{facility}/leads/{}", id(&lead));
     let change = || Some(json!({ "readiness": "Hot" }));
 
@@ -363,7 +324,7 @@ async fn only_reviewers_decide_a_clinical_review(backend: TestBackend) {
     let reviewer = app
         .person(&[(Some(facility), Role::ClinicalReviewer)])
         .await;
-    let lead = create_lead(&app, &staff.token, facility, new_lead()).await;
+    let lead = app.create_lead(&staff.token, facility, new_lead()).await;
     assert_eq!(lead["review"]["status"], "not_required");
     let review = format!("/facilities/{facility}/leads/{}/review", id(&lead));
     let not_pending = app
@@ -464,7 +425,7 @@ async fn lists_filter_like_the_seed_views_and_page_with_a_cursor(backend: TestBa
     ] {
         let mut body = new_lead();
         body["source"] = json!(source);
-        made.push(create_lead(&app, &admin.token, facility, body).await);
+        made.push(app.create_lead(&admin.token, facility, body).await);
     }
     json_of(move_status(&app, &admin.token, &made[0], "disqualified").await).await;
     let list = |query: &str| {
@@ -578,11 +539,11 @@ async fn lead_contact_details_are_sealed_and_reads_are_audited(backend: TestBack
         "notes": "Worried about keloid scarring",
         "interests": [{"procedure": "Blepharoplasty", "notes": "left eyelid"}],
     });
-    let lead = create_lead(&app, &admin.token, facility, body).await;
+    let lead = app.create_lead(&admin.token, facility, body).await;
     let path = format!("/facilities/{facility}/leads/{}", id(&lead));
     json_of(app.call(&admin.token, Method::GET, &path, None).await).await;
 
-    let bytes = raw_database_bytes(&app, backend).await;
+    let bytes = app.raw_database_bytes(backend).await;
     assert!(bytes.windows(13).any(|w| w == b"Sealed Clinic"));
     assert_no_plaintext(
         &bytes,
@@ -669,7 +630,7 @@ async fn facilities_define_pipelines_and_get_the_seed_defaults(backend: TestBack
     )
     .await;
     assert_eq!(web["stages"][2]["position"], 3);
-    let lead = create_lead(&app, &admin.token, facility, new_lead()).await;
+    let lead = app.create_lead(&admin.token, facility, new_lead()).await;
     assert_eq!(
         lead["pipeline_id"], web["id"],
         "the new default takes new leads"
@@ -700,4 +661,41 @@ async fn facilities_define_pipelines_and_get_the_seed_defaults(backend: TestBack
         .await;
     assert_eq!(denied.status(), 403);
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("list leads", Method::GET, P::LEAD_READ, |r, _| format!("/facilities/{}/leads", r.facility)),
+        Case::new("read lead", Method::GET, P::LEAD_READ, |r, _| format!("/facilities/{}/leads/{}", r.facility, r.lead)),
+        Case::new("read lead history", Method::GET, P::LEAD_READ, |r, _| format!("/facilities/{}/leads/{}/history", r.facility, r.lead)),
+        Case::new("record lead", Method::POST, P::LEAD_CREATE, |r, _| format!("/facilities/{}/leads", r.facility))
+            .body(|_, _| Some(new_lead())),
+        Case::new("change someone else's lead", Method::PATCH, P::LEAD_UPDATE, |r, _| format!("/facilities/{}/leads/{}", r.facility, r.lead))
+            .body(|_, _| Some(json!({"readiness": "Hot"}))),
+        Case::new("log a call to someone else's lead", Method::POST, P::LEAD_UPDATE, |r, _| format!("/facilities/{}/leads/{}/calls", r.facility, r.lead))
+            .body(|_, _| Some(json!({}))),
+        Case::new("review lead", Method::POST, P::LEAD_REVIEW, |r, _| format!("/facilities/{}/leads/{}/review", r.facility, r.lead))
+            .body(|_, _| Some(json!({"decision": "approve"}))),
+        Case::new("read lead timeline", Method::GET, P::LEAD_READ, |r, _| format!("/facilities/{}/leads/{}/timeline", r.facility, r.lead)),
+        Case::new("convert someone else's lead", Method::POST, P::LEAD_CONVERT, |r, _| format!("/facilities/{}/leads/{}/convert", r.facility, r.lead))
+            .body(|_, _| {
+                Some(json!({
+                    "mrn": format!("CV-{}", &Uuid::new_v4().simple().to_string()[..8]),
+                    "date_of_birth": "1970-01-01",
+                }))
+            }),
+        Case::new("invite someone else's lead to the portal", Method::POST, P::LEAD_CONVERT, |r, _| {
+                format!(
+                    "/facilities/{}/leads/{}/portal-invitation",
+                    r.facility, r.lead
+                )
+            }),
+        Case::new("list pipelines", Method::GET, P::FACILITY_READ, |r, _| format!("/facilities/{}/pipelines", r.facility)),
+        Case::new("define pipeline", Method::POST, P::PIPELINE_MANAGE, |r, _| format!("/facilities/{}/pipelines", r.facility))
+            .body(|_, _| {
+                Some(json!({"kind": "lead", "name": Uuid::new_v4().to_string(), "stages": ["One"]}))
+            }),
+    ]
 }

@@ -1,56 +1,67 @@
 //! Integration tests: the real server, on real SQLite and PostgreSQL
-//! databases, over real HTTP. See `helpers.rs`.
+//! databases, over real HTTP. See `support/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod fake_daily;
-mod fake_smtp;
-mod helpers;
+mod support;
 
-mod audit;
 mod constraints;
 mod docs;
-mod engagement;
 mod http_basics;
-mod identity;
-mod journey;
 mod keys;
-mod lead_import;
-mod lead_stats;
-mod leads;
 mod master_key;
-mod messaging;
 mod migrations;
-mod notify;
 mod operations;
-mod patients;
-mod people;
 mod problems;
 mod role_matrix;
-mod scheduling;
-mod tasks;
 
 /// Declares the test modules of contexts that contribute role-matrix cases
-/// from their own file (`role_cases` and the `role_fixture` they act on),
+/// from their own file (`role_cases`, and for a context that needs a record
+/// of its own to act on, the fixture that makes it: `with role_fixture`),
 /// and gathers those cases for the matrix. A new context adds its module
 /// here, once.
 macro_rules! context_tests {
-    ($($module:ident),* $(,)?) => {
+    ($($module:ident $(with $fixture:ident)?),* $(,)?) => {
         $(mod $module;)*
 
-        /// Every contributed case, with the record its context made for it
-        /// in `records`' facility.
+        /// Every contributed case, in the order listed, with the record
+        /// its context made for it in `records`' facility (nil for a
+        /// context that makes none).
         pub async fn context_role_cases(
-            app: &helpers::TestApp,
-            records: &role_matrix::Records,
-        ) -> Vec<(role_matrix::ContextCase, uuid::Uuid)> {
+            app: &support::TestApp,
+            records: &support::matrix::Records,
+        ) -> Vec<(support::matrix::Case, uuid::Uuid)> {
             let mut all = Vec::new();
             $(
-                let record = $module::role_fixture(app, records).await;
+                #[allow(unused_variables)]
+                let record = uuid::Uuid::nil();
+                $(let record = $module::$fixture(app, records).await;)?
                 all.extend($module::role_cases().into_iter().map(|case| (case, record)));
             )*
+            all
+        }
+
+        /// Every contributed case, without the records to act on.
+        pub fn role_cases() -> Vec<support::matrix::Case> {
+            let mut all = Vec::new();
+            $(all.extend($module::role_cases());)*
             all
         }
     };
 }
 
-context_tests!(patient_history);
+context_tests!(
+    access,
+    identity,
+    audit,
+    patients,
+    leads,
+    lead_import,
+    journey,
+    tasks,
+    engagement,
+    lead_stats,
+    scheduling,
+    messaging,
+    patient_history with role_fixture,
+    notify,
+);

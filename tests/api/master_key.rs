@@ -1,7 +1,7 @@
 //! The master key: made once, checked on every start, never replaced.
 
-use crate::helpers::{TestBackend, TestDatabase};
 use crate::on_both_backends;
+use crate::support::{TestBackend, TestDatabase};
 
 on_both_backends!(
     first_start_creates_a_private_key_and_later_starts_reuse_it,

@@ -4,6 +4,7 @@
 //! read state and cursors, and WebSocket events that reach participants
 //! only, across two servers.
 
+use carebase::access::Permission;
 use std::time::Duration;
 
 use carebase::access::Role;
@@ -15,11 +16,11 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestBackend, problem};
-use crate::leads::{id, json_of};
 use crate::on_both_backends;
-use crate::patients::{assert_no_plaintext, raw_database_bytes};
-use crate::people::{Person, new_patient};
+use crate::support::{
+    PDF, Person, TestApp, TestBackend, assert_no_plaintext, id, json_of, new_patient, problem,
+};
+use crate::support::matrix::{BoxFuture, Case, Grant, Records};
 
 on_both_backends!(
     a_care_team_link_grants_access_and_ending_it_takes_it_away,
@@ -631,7 +632,7 @@ async fn messages_are_sealed_threaded_edited_deleted_and_paged(backend: TestBack
     .await;
 
     // Bodies are sealed; reads are audited with the sequence numbers read.
-    let bytes = raw_database_bytes(&app, backend).await;
+    let bytes = app.raw_database_bytes(backend).await;
     assert_no_plaintext(
         &bytes,
         &["Mr Quillfeather", "Dressing change moved", "Bed 7 handover"],
@@ -1242,7 +1243,7 @@ async fn video_calls_ring_are_answered_end_and_go_missed(backend: TestBackend) {
     );
 
     // Room links are sealed; outsiders see nothing; an ended link calls no one.
-    let bytes = raw_database_bytes(&app, backend).await;
+    let bytes = app.raw_database_bytes(backend).await;
     assert_no_plaintext(&bytes, &["video.clinic.example"]);
     let stranger = app.person(&[(Some(c.facility), Role::Doctor)]).await;
     problem(
@@ -1263,12 +1264,12 @@ async fn video_calls_ring_are_answered_end_and_go_missed(backend: TestBackend) {
 }
 
 async fn daily_makes_the_rooms_when_a_key_is_configured(backend: TestBackend) {
-    let daily = crate::fake_daily::FakeDaily::default();
+    let daily = crate::support::fake_daily::FakeDaily::default();
     let api = daily.start().await;
     let app = TestApp::spawn_with(backend, |c| {
         c.edit_section(|s: &mut MessagingSettings| {
             s.video_daily_api_key = Some(carebase::config::SecretString::new(
-                crate::fake_daily::KEY.to_owned(),
+                crate::support::fake_daily::KEY.to_owned(),
             ));
             s.video_daily_api_url = api.clone();
         })
@@ -1309,42 +1310,12 @@ async fn daily_makes_the_rooms_when_a_key_is_configured(backend: TestBackend) {
 }
 
 pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR wound photo";
-pub const PDF: &[u8] = b"%PDF-1.7\n1 0 obj\n<< /Title (Quillfeather discharge letter) >>\nendobj\n";
-
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// Posts `file` (name, type, bytes) with optional extra text fields.
-pub async fn post_file(
-    app: &TestApp,
-    token: &str,
-    path: &str,
-    file: Option<(&str, &str, &[u8])>,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut form = reqwest::multipart::Form::new();
-    if let Some((name, mime, bytes)) = file {
-        let part = reqwest::multipart::Part::bytes(bytes.to_vec())
-            .file_name(name.to_owned())
-            .mime_str(mime)
-            .unwrap();
-        form = form.part("file", part);
-    }
-    for (name, value) in fields {
-        form = form.text(name.to_string(), value.to_string());
-    }
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
 }
 
 /// Every file under the attachment store's directory.
@@ -1371,14 +1342,14 @@ async fn files_go_with_their_message_sealed_and_downloads_are_audited(backend: T
     let w = ward(&app).await;
     let mut nurse_socket = Socket::open(app.addr, &w.nurse.token).await;
     nurse_socket.subscribe(&[w.conversation]).await;
-    let posted = post_file(
-        &app,
-        &w.physician.token,
-        &w.path("/attachments"),
-        Some(("discharge.pdf", "application/pdf", PDF)),
-        &[("body", "Letter for bed 7")],
-    )
-    .await;
+    let posted = app
+        .post_file(
+            &w.physician.token,
+            &w.path("/attachments"),
+            Some(("discharge.pdf", "application/pdf", PDF)),
+            &[("body", "Letter for bed 7")],
+        )
+        .await;
     assert_eq!(posted.status(), 201);
     let message = json_of(posted).await;
     assert_eq!(message["message_type"], "mixed");
@@ -1392,8 +1363,7 @@ async fn files_go_with_their_message_sealed_and_downloads_are_audited(backend: T
     assert_eq!(event["message"]["attachments"][0]["id"], file["id"]);
     // Without a caption the message is a `file`.
     let bare = json_of(
-        post_file(
-            &app,
+        app.post_file(
             &w.nurse.token,
             &w.path("/attachments"),
             Some(("wound.png", "image/png", PNG)),
@@ -1453,7 +1423,7 @@ async fn files_go_with_their_message_sealed_and_downloads_are_audited(backend: T
         assert_no_plaintext(&bytes, &["Quillfeather", "%PDF", "wound photo"]);
         assert!(!path.to_string_lossy().contains("discharge"));
     }
-    let bytes = raw_database_bytes(&app, backend).await;
+    let bytes = app.raw_database_bytes(backend).await;
     assert_no_plaintext(&bytes, &["discharge.pdf", "Letter for bed 7"]);
 
     // A deleted message takes its file out of reach.
@@ -1517,7 +1487,8 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind(backend: TestBackend) 
         ),
     ] {
         let refused = problem(
-            post_file(&app, &w.physician.token, &path, file, &fields).await,
+            app.post_file(&w.physician.token, &path, file, &fields)
+                .await,
             422,
             "validation",
         )
@@ -1530,8 +1501,7 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind(backend: TestBackend) 
     // so the client finishes writing before the refusal arrives.
     let huge = vec![b'x'; 72 * 1024];
     let refused = problem(
-        post_file(
-            &app,
+        app.post_file(
             &w.physician.token,
             &path,
             Some(("huge.pdf", "application/pdf", &huge)),
@@ -1549,8 +1519,7 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind(backend: TestBackend) 
     // Someone outside the conversation stores nothing either.
     let outsider = app.person(&[(Some(w.facility), Role::Physician)]).await;
     problem(
-        post_file(
-            &app,
+        app.post_file(
             &outsider.token,
             &path,
             Some(("ok.pdf", "application/pdf", PDF)),
@@ -1754,8 +1723,7 @@ async fn attachments_can_live_in_an_s3_bucket(backend: TestBackend) {
     .await;
     let w = ward(&app).await;
     let message = json_of(
-        post_file(
-            &app,
+        app.post_file(
             &w.physician.token,
             &w.path("/attachments"),
             Some(("discharge.pdf", "application/pdf", PDF)),
@@ -1906,4 +1874,245 @@ async fn link_and_message_changes_are_audited_with_their_patient_and_no_text(bac
     .await;
     assert_eq!(events("message").await.len(), 1);
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        // Without a WebSocket upgrade, a role the engine lets through gets 400.
+        Case::new("open the realtime socket", Method::GET, P::CONVERSATION_READ, |_, _| "/realtime".to_owned())
+            .grant(Grant::Anywhere(400)),
+        Case::new("list care-team links", Method::GET, P::CARE_TEAM_READ, |r, _| format!("/facilities/{f}/care-team-links", f = r.facility)),
+        Case::new("read care-team link", Method::GET, P::CARE_TEAM_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/care-team-links/{l}",
+                    f = r.facility,
+                    l = r.link
+                )
+            }),
+        Case::new("request care-team link", Method::POST, P::CARE_TEAM_MANAGE, |r, _| format!("/facilities/{f}/care-team-links", f = r.facility))
+            .body(|w, _| Some(json!({"patient_id": w.own.patient, "provider_id": w.own.provider})))
+            .grant(Grant::OwnRecordForPatient),
+        // A request cannot end: past the policy engine, a 409.
+        Case::new("move care-team link", Method::POST, P::CARE_TEAM_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/care-team-links/{l}/status",
+                    f = r.facility,
+                    l = r.link
+                )
+            })
+            .body(|_, _| Some(json!({"status": "ended"})))
+            .grant(Grant::OwnRecordForPatient),
+        Case::new("list conversations", Method::GET, P::CONVERSATION_READ, |r, _| format!("/facilities/{f}/conversations", f = r.facility)),
+        Case::new("start conversation", Method::POST, P::CONVERSATION_MANAGE, |r, _| format!("/facilities/{f}/conversations", f = r.facility))
+            .body(|_, _| Some(json!({"title": "Rota", "conversation_type": "administrative"})))
+            .grant(Grant::OwnRecord),
+        Case::new("read conversation", Method::GET, P::CONVERSATION_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            }),
+        Case::new("update conversation", Method::PATCH, P::CONVERSATION_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|_, _| Some(json!({"priority": "urgent"})))
+            .grant(Grant::OwnRecord),
+        Case::new("move conversation status", Method::POST, P::CONVERSATION_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/status",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|_, _| Some(json!({"status": "escalated"})))
+            .grant(Grant::OwnRecord),
+        Case::new("add participant", Method::POST, P::CONVERSATION_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/participants",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|w, _| Some(json!({"account_id": w.own.admin})))
+            .grant(Grant::OwnRecord),
+        Case::new("remove participant", Method::DELETE, P::CONVERSATION_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/participants",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .grant(Grant::OwnRecord)
+            .fresh(fresh_participant),
+        Case::new("list messages", Method::GET, P::CONVERSATION_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            }),
+        Case::new("post message", Method::POST, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|_, _| Some(json!({"body": "Noted"})))
+            .grant(Grant::OwnRecord),
+        Case::new("post the assistant's answer", Method::POST, P::MESSAGE_ASSIST, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|_, _| {
+                Some(
+                    json!({"body": "Likely benign", "message_type": "ai_response", "ai_confidence": 0.7}),
+                )
+            }),
+        Case::new("edit someone's message", Method::PATCH, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages/{m}",
+                    f = r.facility,
+                    c = r.conversation,
+                    m = r.message
+                )
+            })
+            .body(|_, _| Some(json!({"body": "changed"})))
+            .grant(Grant::AuthorOnly),
+        Case::new("delete someone's message", Method::DELETE, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .fresh(fresh_message),
+        Case::new("read message edit history", Method::GET, P::FACILITY_MANAGE, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/messages/{m}/edits",
+                    f = r.facility,
+                    c = r.conversation,
+                    m = r.message
+                )
+            }),
+        Case::new("mark conversation read", Method::POST, P::CONVERSATION_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/read",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|_, _| Some(json!({"seq": 0}))),
+        Case::new("start video call", Method::POST, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/calls",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|_, _| Some(json!({})))
+            .grant(Grant::OwnRecord),
+        Case::new("list video calls", Method::GET, P::CONVERSATION_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/calls",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            }),
+        Case::new("read video call", Method::GET, P::CONVERSATION_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/calls/{k}",
+                    f = r.facility,
+                    c = r.conversation,
+                    k = r.call
+                )
+            }),
+        // The first one cancels; the others meet a final status (409).
+        Case::new("move video call status", Method::POST, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/calls/{k}/status",
+                    f = r.facility,
+                    c = r.conversation,
+                    k = r.call
+                )
+            })
+            .body(|_, _| Some(json!({"status": "canceled"})))
+            .grant(Grant::OwnRecord),
+        // Sent as multipart/form-data (see `send`).
+        Case::new("post message with file", Method::POST, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/attachments",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .grant(Grant::OwnRecord),
+        Case::new("authorise upload", Method::POST, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/attachments/uploads",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .body(|_, _| {
+                Some(
+                    json!({"file_name": "scan.pdf", "content_type": "application/pdf", "size": 100}),
+                )
+            })
+            .grant(Grant::OwnRecord),
+        Case::new("download attachment", Method::GET, P::CONVERSATION_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/attachments/{a}",
+                    f = r.facility,
+                    c = r.conversation,
+                    a = r.attachment
+                )
+            }),
+        Case::new("signal typing", Method::POST, P::MESSAGE_SEND, |r, _| {
+                format!(
+                    "/facilities/{f}/conversations/{c}/typing",
+                    f = r.facility,
+                    c = r.conversation
+                )
+            })
+            .grant(Grant::OwnRecord),
+    ]
+}
+
+/// A member of the facility added to the records' conversation.
+fn fresh_participant<'a>(app: &'a TestApp, records: &'a Records) -> BoxFuture<'a, Uuid> {
+    Box::pin(async move {
+        let (account, _) = app.account(&[(Some(records.facility), Role::Staff)]).await;
+        app.join_conversation(records, account).await;
+        account
+    })
+}
+
+/// A message of the administrator in the records' conversation.
+fn fresh_message<'a>(app: &'a TestApp, records: &'a Records) -> BoxFuture<'a, Uuid> {
+    Box::pin(async move {
+        let response = app
+            .call(
+                &records.admin_token,
+                Method::POST,
+                &format!(
+                    "/facilities/{}/conversations/{}/messages",
+                    records.facility, records.conversation
+                ),
+                Some(json!({"body": "Please confirm"})),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        id(&response.json().await.unwrap())
+    })
 }

@@ -3,8 +3,8 @@
 use carebase::db::migrate;
 use sea_orm_migration::SchemaManager;
 
-use crate::helpers::{TestBackend, TestDatabase};
 use crate::on_both_backends;
+use crate::support::{TestBackend, TestDatabase};
 
 on_both_backends!(
     up_all_down_all_up_again,

@@ -5,19 +5,22 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use carebase::access::Permission;
 use carebase::AppState;
 use carebase::config::{Config, SecretString};
 use carebase::notify::outbox;
 use carebase::notify::settings::NotifySettings;
 use carebase::notify::{self, Channel, NotifyError, OutboxMessage, OutboxStatus, OutgoingMessage};
 use carebase::time::Timestamp;
+use reqwest::Method;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
 use tokio_util::sync::CancellationToken;
 
-use crate::fake_smtp::FakeSmtp;
-use crate::helpers::{TestApp, TestBackend, TestDatabase};
 use crate::on_both_backends;
+use crate::support::fake_smtp::FakeSmtp;
+use crate::support::{TestApp, TestBackend, TestDatabase};
+use crate::support::matrix::{Case, Grant};
 
 on_both_backends!(
     without_smtp_messages_are_held_sealed_and_readable,
@@ -476,4 +479,13 @@ async fn a_stopping_worker_hands_back_what_it_did_not_send(backend: TestBackend)
     let recipients: HashSet<String> = received.iter().flat_map(|m| m.to.clone()).collect();
     assert_eq!(recipients.len(), 5);
     state.db.close().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("read outbox", Method::GET, P::OUTBOX_READ, |_, _| "/admin/outbox".to_owned())
+            .grant(Grant::Installation),
+    ]
 }

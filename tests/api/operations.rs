@@ -1,7 +1,7 @@
 //! `/health`, `/ready`, `/openapi.json`.
 
-use crate::helpers::{TestApp, TestBackend, problem};
 use crate::on_both_backends;
+use crate::support::{TestApp, TestBackend, problem};
 
 on_both_backends!(
     health_answers_without_the_database,

@@ -8,10 +8,9 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestBackend, problem};
+use crate::support::{TestApp, TestBackend, id, new_patient, problem};
 use crate::on_both_backends;
-use crate::people::new_patient;
-use crate::role_matrix::{ContextCase, Records};
+use crate::support::matrix::{Case, Records};
 
 on_both_backends!(
     clinicians_record_correct_and_page_visits_sealed_and_audited,
@@ -21,10 +20,6 @@ on_both_backends!(
 
 fn history(facility: Uuid, patient: Uuid) -> String {
     format!("/facilities/{facility}/patients/{patient}/history")
-}
-
-fn id(value: &Value) -> Uuid {
-    value["id"].as_str().unwrap().parse().unwrap()
 }
 
 /// A visit whose every free-text field is a marker no other data holds.
@@ -147,8 +142,8 @@ async fn clinicians_record_correct_and_page_visits_sealed_and_audited(backend: T
     .await;
     assert_eq!(writes, 4, "three records and one correction");
 
-    let bytes = crate::patients::raw_database_bytes(&app, backend).await;
-    crate::patients::assert_no_plaintext(&bytes, MARKERS);
+    let bytes = app.raw_database_bytes(backend).await;
+    crate::support::assert_no_plaintext(&bytes, MARKERS);
     app.stop().await;
 }
 
@@ -166,7 +161,7 @@ async fn a_history_is_seen_by_exactly_who_sees_the_patient(backend: TestBackend)
 
     // The patient reads their own history, and no one else's.
     let portal = app.person(&[]).await;
-    crate::role_matrix::link_portal(&app, facility, patient, portal.account_id).await;
+    app.link_portal(facility, patient, portal.account_id).await;
     let own = app
         .call(&portal.token, Method::GET, &history(facility, patient), None)
         .await;
@@ -262,36 +257,23 @@ async fn bad_visits_name_the_field_and_write_nothing(backend: TestBackend) {
 
 /// This context's cases of the role matrix: each facility holds one visit
 /// of its patient, recorded by its administrator.
-pub fn role_cases() -> Vec<ContextCase> {
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
     vec![
-        ContextCase {
-            name: "record visit",
-            method: Method::POST,
-            path: |r, _| history(r.facility, r.patient),
-            body: || Some(new_visit(1)),
-            permission: Permission::HISTORY_WRITE,
-        },
-        ContextCase {
-            name: "list patient history",
-            method: Method::GET,
-            path: |r, _| history(r.facility, r.patient),
-            body: || None,
-            permission: Permission::HISTORY_READ,
-        },
-        ContextCase {
-            name: "read visit",
-            method: Method::GET,
-            path: |r, visit| format!("{}/{visit}", history(r.facility, r.patient)),
-            body: || None,
-            permission: Permission::HISTORY_READ,
-        },
-        ContextCase {
-            name: "correct visit",
-            method: Method::PATCH,
-            path: |r, visit| format!("{}/{visit}", history(r.facility, r.patient)),
-            body: || Some(json!({"department": "Cardiology"})),
-            permission: Permission::HISTORY_WRITE,
-        },
+        Case::new("record visit", Method::POST, P::HISTORY_WRITE, |r, _| {
+            history(r.facility, r.patient)
+        })
+        .body(|_, _| Some(new_visit(1))),
+        Case::new("list patient history", Method::GET, P::HISTORY_READ, |r, _| {
+            history(r.facility, r.patient)
+        }),
+        Case::new("read visit", Method::GET, P::HISTORY_READ, |r, visit| {
+            format!("{}/{visit}", history(r.facility, r.patient))
+        }),
+        Case::new("correct visit", Method::PATCH, P::HISTORY_WRITE, |r, visit| {
+            format!("{}/{visit}", history(r.facility, r.patient))
+        })
+        .body(|_, _| Some(json!({"department": "Cardiology"}))),
     ]
 }
 

@@ -1,15 +1,18 @@
 //! Patients (seed 002): the record, its encryption at rest, its audit
 //! trail, and who reaches it.
 
+use carebase::access::Permission;
 use carebase::access::Role;
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestBackend, problem};
 use crate::on_both_backends;
-use crate::people::new_patient;
+use crate::support::{
+    TestApp, TestBackend, assert_no_plaintext, id, json_of, new_patient, problem,
+};
+use crate::support::matrix::Case;
 
 on_both_backends!(
     a_patient_is_registered_read_changed_and_deactivated,
@@ -25,17 +28,6 @@ on_both_backends!(
     a_change_or_read_that_cannot_be_audited_does_not_happen,
     the_audit_log_exports_as_ndjson_and_csv_and_records_the_export,
 );
-
-fn id(value: &Value) -> Uuid {
-    value["id"].as_str().unwrap().parse().unwrap()
-}
-
-async fn json_of(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
 
 async fn a_patient_is_registered_read_changed_and_deactivated(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
@@ -368,64 +360,6 @@ async fn bad_input_names_each_field_and_writes_nothing(backend: TestBackend) {
     app.stop().await;
 }
 
-/// Every byte of the database, as files on disk.
-/// Fails naming the first of `phi` that appears in `bytes` (a scan of the
-/// database files from [`raw_database_bytes`]).
-pub fn assert_no_plaintext(bytes: &[u8], phi: &[&str]) {
-    for value in phi {
-        assert!(
-            !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
-            "`{value}` is stored in clear text"
-        );
-    }
-}
-
-pub async fn raw_database_bytes(app: &TestApp, backend: TestBackend) -> Vec<u8> {
-    let db = app.state.db.conn();
-    match backend {
-        TestBackend::Sqlite => {
-            let url = &app._db.url;
-            let path = url.trim_start_matches("sqlite://");
-            let mut bytes = Vec::new();
-            for suffix in ["", "-wal"] {
-                if let Ok(b) = std::fs::read(format!("{path}{suffix}")) {
-                    bytes.extend(b);
-                }
-            }
-            bytes
-        }
-        TestBackend::Postgres => {
-            let pg = sea_orm::DbBackend::Postgres;
-            db.execute_unprepared("CHECKPOINT").await.unwrap();
-            let tables = db
-                .query_all_raw(Statement::from_string(
-                    pg,
-                    "SELECT pg_relation_filepath(c.oid) AS path FROM pg_class c \
-                     JOIN pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE n.nspname = 'public' AND c.relkind IN ('r', 't') \
-                     AND pg_relation_filepath(c.oid) IS NOT NULL",
-                ))
-                .await
-                .unwrap();
-            let mut bytes = Vec::new();
-            for row in tables {
-                let path: String = row.try_get("", "path").unwrap();
-                let file = db
-                    .query_one_raw(Statement::from_sql_and_values(
-                        pg,
-                        "SELECT pg_read_binary_file($1) AS content",
-                        [path.into()],
-                    ))
-                    .await
-                    .unwrap()
-                    .unwrap();
-                bytes.extend(file.try_get::<Vec<u8>>("", "content").unwrap());
-            }
-            bytes
-        }
-    }
-}
-
 async fn no_phi_is_stored_in_clear_text(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let facility = app.facility("Private").await;
@@ -445,7 +379,7 @@ async fn no_phi_is_stored_in_clear_text(backend: TestBackend) {
         None,
     )
     .await;
-    let bytes = raw_database_bytes(&app, backend).await;
+    let bytes = app.raw_database_bytes(backend).await;
     assert!(
         bytes.len() > 10_000,
         "the scan read the database ({} bytes)",
@@ -963,4 +897,39 @@ async fn the_audit_log_exports_as_ndjson_and_csv_and_records_the_export(backend:
         .await;
     problem(bad, 400, "malformed-request").await;
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("list patients", Method::GET, P::PATIENT_READ, |r, _| format!("/facilities/{f}/patients", f = r.facility)),
+        Case::new("read patient", Method::GET, P::PATIENT_READ, |r, _| {
+                format!(
+                    "/facilities/{f}/patients/{p}",
+                    f = r.facility,
+                    p = r.patient
+                )
+            }),
+        Case::new("find patient by MRN", Method::POST, P::PATIENT_READ, |r, _| format!("/facilities/{f}/patients/search", f = r.facility))
+            .body(|_, r| Some(json!({"mrn": r.patient_mrn}))),
+        Case::new("register patient", Method::POST, P::PATIENT_CREATE, |r, _| format!("/facilities/{f}/patients", f = r.facility))
+            .body(|_, _| Some(new_patient())),
+        Case::new("update patient", Method::PATCH, P::PATIENT_UPDATE, |r, _| {
+                format!(
+                    "/facilities/{f}/patients/{p}",
+                    f = r.facility,
+                    p = r.patient
+                )
+            })
+            .body(|_, _| Some(json!({"gender": "male"}))),
+        Case::new("deactivate patient", Method::POST, P::PATIENT_DEACTIVATE, |r, _| {
+                format!(
+                    "/facilities/{f}/patients/{p}/deactivate",
+                    f = r.facility,
+                    p = r.patient
+                )
+            }),
+        Case::new("read patient timeline", Method::GET, P::PATIENT_READ, |r, _| format!("/facilities/{}/patients/{}/timeline", r.facility, r.patient)),
+    ]
 }

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, TestBackend, problem};
 use crate::on_both_backends;
+use crate::support::{TestApp, TestBackend, problem};
 
 on_both_backends!(
     unknown_route_is_a_404_problem,

@@ -1,17 +1,18 @@
 //! CRM tasks (seed 001): SLA due dates, the status machine, the working
 //! lists, who may change which task, references, and encryption.
 
+use carebase::access::Permission;
 use carebase::access::Role;
 use carebase::time::Timestamp;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestBackend, problem};
-use crate::leads::{create_lead, id, json_of, new_lead};
 use crate::on_both_backends;
-use crate::patients::{assert_no_plaintext, raw_database_bytes};
-use crate::people::new_patient;
+use crate::support::{
+    TestApp, TestBackend, assert_no_plaintext, id, json_of, new_lead, new_patient, problem,
+};
+use crate::support::matrix::{Case, Grant};
 
 on_both_backends!(
     due_dates_default_to_the_priority_slas,
@@ -22,20 +23,6 @@ on_both_backends!(
     another_facilitys_tasks_are_not_found,
     task_text_is_sealed_and_reads_are_audited,
 );
-
-/// Raises a task as `token`; panics unless it works.
-pub async fn create_task(app: &TestApp, token: &str, facility: Uuid, body: Value) -> Value {
-    let response = app
-        .call(
-            token,
-            Method::POST,
-            &format!("/facilities/{facility}/tasks"),
-            Some(body),
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    response.json().await.unwrap()
-}
 
 fn time(value: &Value) -> Timestamp {
     serde_json::from_value(value.clone()).unwrap()
@@ -73,13 +60,13 @@ async fn due_dates_default_to_the_priority_slas(backend: TestBackend) {
         ("Medium", 72.0),
         ("Low", 168.0),
     ] {
-        let task = create_task(
-            &app,
-            &coach.token,
-            facility,
-            json!({ "title": "Call about labs", "priority": priority }),
-        )
-        .await;
+        let task = app
+            .create_task(
+                &coach.token,
+                facility,
+                json!({ "title": "Call about labs", "priority": priority }),
+            )
+            .await;
         assert_eq!(task["priority"], priority);
         assert_eq!(
             hours_between(&task["created_at"], &task["due_at"]),
@@ -87,13 +74,9 @@ async fn due_dates_default_to_the_priority_slas(backend: TestBackend) {
             "{priority}"
         );
     }
-    let plain = create_task(
-        &app,
-        &coach.token,
-        facility,
-        json!({ "title": "Send form" }),
-    )
-    .await;
+    let plain = app
+        .create_task(&coach.token, facility, json!({ "title": "Send form" }))
+        .await;
     assert_eq!(plain["priority"], "Medium", "Medium by default");
     assert_eq!(plain["status"], "Pending");
     assert_eq!(
@@ -106,13 +89,13 @@ async fn due_dates_default_to_the_priority_slas(backend: TestBackend) {
     assert_eq!(hours_between(&plain["created_at"], &plain["due_at"]), 72.0);
 
     let due = "2031-02-03T04:05:06Z";
-    let given = create_task(
-        &app,
-        &coach.token,
-        facility,
-        json!({ "title": "Renewal", "priority": "Urgent", "due_at": due }),
-    )
-    .await;
+    let given = app
+        .create_task(
+            &coach.token,
+            facility,
+            json!({ "title": "Renewal", "priority": "Urgent", "due_at": due }),
+        )
+        .await;
     assert_eq!(given["due_at"], due, "a given due date wins");
 
     // Raising the priority brings the due date forward to the new SLA.
@@ -148,7 +131,9 @@ async fn status_moves_follow_the_machine_and_completion_is_stamped(backend: Test
     let app = TestApp::spawn(backend).await;
     let facility = app.facility("HealthCRM").await;
     let sdr = app.person(&[(Some(facility), Role::Sdr)]).await;
-    let task = create_task(&app, &sdr.token, facility, json!({ "title": "Follow up" })).await;
+    let task = app
+        .create_task(&sdr.token, facility, json!({ "title": "Follow up" }))
+        .await;
 
     let refused = problem(
         move_task(&app, &sdr.token, &task, "Completed").await,
@@ -195,7 +180,9 @@ async fn status_moves_follow_the_machine_and_completion_is_stamped(backend: Test
     .await;
     assert!(frozen["detail"].as_str().unwrap().contains("final"));
 
-    let other = create_task(&app, &sdr.token, facility, json!({ "title": "Drop" })).await;
+    let other = app
+        .create_task(&sdr.token, facility, json!({ "title": "Drop" }))
+        .await;
     let cancelled = json_of(move_task(&app, &sdr.token, &other, "Cancelled").await).await;
     assert_eq!(cancelled["status"], "Cancelled");
     assert!(cancelled["completed_at"].is_null());
@@ -214,7 +201,7 @@ async fn my_open_tasks_overdue_tasks_and_filters(backend: TestBackend) {
     let patient = id(&app.patient(facility, new_patient()).await);
     let raise = |token: String, body: Value| {
         let app = &app;
-        async move { create_task(app, &token, facility, body).await }
+        async move { app.create_task(&token, facility, body).await }
     };
     let a_pending = raise(
         alice.token.clone(),
@@ -346,13 +333,13 @@ async fn only_assignees_creators_and_administrators_change_a_task(backend: TestB
     let carol = app.person(&[(Some(facility), Role::Nurse)]).await;
     let readonly = app.person(&[(Some(facility), Role::Readonly)]).await;
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
-    let task = create_task(
-        &app,
-        &alice.token,
-        facility,
-        json!({ "title": "Review labs", "assignee_id": bob.account_id }),
-    )
-    .await;
+    let task = app
+        .create_task(
+            &alice.token,
+            facility,
+            json!({ "title": "Review labs", "assignee_id": bob.account_id }),
+        )
+        .await;
     let path = task_path(&task);
     let change = || Some(json!({ "priority": "High" }));
 
@@ -483,7 +470,9 @@ async fn bad_input_names_each_field_and_writes_nothing(backend: TestBackend) {
     // References outside the facility, all named at once.
     let outsider = app.account(&[(Some(elsewhere), Role::Nurse)]).await.0;
     let elsewhere_admin = app.person(&[(Some(elsewhere), Role::Admin)]).await;
-    let foreign_lead = id(&create_lead(&app, &elsewhere_admin.token, elsewhere, new_lead()).await);
+    let foreign_lead = id(&app
+        .create_lead(&elsewhere_admin.token, elsewhere, new_lead())
+        .await);
     let foreign_patient = id(&app.patient(elsewhere, new_patient()).await);
     let refused = problem(
         app.call(
@@ -524,7 +513,9 @@ async fn bad_input_names_each_field_and_writes_nothing(backend: TestBackend) {
     assert_eq!(page["items"], json!([]), "nothing was written");
 
     // A bad change leaves the task as it was.
-    let task = create_task(&app, &admin.token, facility, json!({ "title": "Call" })).await;
+    let task = app
+        .create_task(&admin.token, facility, json!({ "title": "Call" }))
+        .await;
     let refused = problem(
         app.call(
             &admin.token,
@@ -554,7 +545,9 @@ async fn another_facilitys_tasks_are_not_found(backend: TestBackend) {
     let other = app.facility("Elsewhere").await;
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
     let stranger = app.person(&[(Some(other), Role::Admin)]).await;
-    let task = create_task(&app, &admin.token, facility, json!({ "title": "Call" })).await;
+    let task = app
+        .create_task(&admin.token, facility, json!({ "title": "Call" }))
+        .await;
     let path = task_path(&task);
     for (method, body) in [
         (Method::GET, None),
@@ -612,20 +605,20 @@ async fn task_text_is_sealed_and_reads_are_audited(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let facility = app.facility("Sealed Clinic").await;
     let admin = app.person(&[(Some(facility), Role::Admin)]).await;
-    let lead = id(&create_lead(&app, &admin.token, facility, new_lead()).await);
+    let lead = id(&app.create_lead(&admin.token, facility, new_lead()).await);
     let patient = id(&app.patient(facility, new_patient()).await);
-    let task = create_task(
-        &app,
-        &admin.token,
-        facility,
-        json!({
-            "title": "Phone Ottoline about her biopsy",
-            "description": "Discuss the melanoma margins",
-            "lead_id": lead,
-            "patient_id": patient,
-        }),
-    )
-    .await;
+    let task = app
+        .create_task(
+            &admin.token,
+            facility,
+            json!({
+                "title": "Phone Ottoline about her biopsy",
+                "description": "Discuss the melanoma margins",
+                "lead_id": lead,
+                "patient_id": patient,
+            }),
+        )
+        .await;
     assert_eq!(task["description"], "Discuss the melanoma margins");
     json_of(
         app.call(&admin.token, Method::GET, &task_path(&task), None)
@@ -633,7 +626,7 @@ async fn task_text_is_sealed_and_reads_are_audited(backend: TestBackend) {
     )
     .await;
 
-    let bytes = raw_database_bytes(&app, backend).await;
+    let bytes = app.raw_database_bytes(backend).await;
     assert_no_plaintext(&bytes, &["Ottoline", "biopsy", "melanoma"]);
 
     let sysadmin = app.system_admin().await;
@@ -669,4 +662,20 @@ async fn task_text_is_sealed_and_reads_are_audited(backend: TestBackend) {
         );
     }
     app.stop().await;
+}
+
+/// This context's cases of the role matrix (see `support::matrix`).
+pub fn role_cases() -> Vec<Case> {
+    use Permission as P;
+    vec![
+        Case::new("list tasks", Method::GET, P::TASK_READ, |r, _| format!("/facilities/{}/tasks", r.facility)),
+        Case::new("read task", Method::GET, P::TASK_READ, |r, _| format!("/facilities/{}/tasks/{}", r.facility, r.task)),
+        Case::new("raise task", Method::POST, P::TASK_WRITE, |r, _| format!("/facilities/{}/tasks", r.facility))
+            .body(|_, _| Some(json!({"title": "Call back", "priority": "High"})))
+            .grant(Grant::OwnRecord),
+        Case::new("change someone else's task", Method::PATCH, P::TASK_WRITE, |r, _| format!("/facilities/{}/tasks/{}", r.facility, r.task))
+            .body(|_, _| Some(json!({"priority": "Urgent"}))),
+        Case::new("move someone else's task", Method::POST, P::TASK_WRITE, |r, _| format!("/facilities/{}/tasks/{}/status", r.facility, r.task))
+            .body(|_, _| Some(json!({"status": "In Progress"}))),
+    ]
 }

@@ -10,11 +10,10 @@ use carebase::access::Role;
 use carebase::access::memberships::{self, NewMembership};
 use carebase::identity::accounts::{self, NewAccount};
 use carebase::identity::email::Email;
-use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::TestApp;
+use super::TestApp;
 
 /// Every test account's password.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -108,71 +107,4 @@ impl TestApp {
     pub async fn system_admin(&self) -> Person {
         self.person(&[(None, Role::SystemAdmin)]).await
     }
-
-    /// A new facility, made by a system administrator over the API.
-    pub async fn facility(&self, name: &str) -> Uuid {
-        let admin = self.system_admin().await;
-        let response = self
-            .call(
-                &admin.token,
-                Method::POST,
-                "/facilities",
-                Some(json!({ "name": name })),
-            )
-            .await;
-        assert_eq!(response.status(), 201);
-        let body: Value = response.json().await.unwrap();
-        body["id"].as_str().unwrap().parse().unwrap()
-    }
-
-    /// Sends a request with a bearer token and an optional JSON body.
-    pub async fn call(
-        &self,
-        token: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut request = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.unwrap()
-    }
-
-    /// A patient registered over the API by a facility administrator.
-    pub async fn patient(&self, facility_id: Uuid, body: Value) -> Value {
-        let admin = self.person(&[(Some(facility_id), Role::Admin)]).await;
-        let response = self
-            .call(
-                &admin.token,
-                Method::POST,
-                &format!("/facilities/{facility_id}/patients"),
-                Some(body),
-            )
-            .await;
-        assert_eq!(response.status(), 201);
-        response.json().await.unwrap()
-    }
-}
-
-/// A valid new patient with a unique MRN.
-pub fn new_patient() -> Value {
-    json!({
-        "mrn": format!("MRN-{}", &Uuid::new_v4().simple().to_string()[..10]),
-        "first_name": "Zebediah",
-        "last_name": "Quuxworth",
-        "date_of_birth": "1961-07-14",
-        "gender": "male",
-        "ssn": "219-09-9999",
-        "phone": "+1 555 010 4242",
-        "email": "zebediah.quuxworth@example.org",
-        "address": {"line1": "17 Larkspur Lane", "city": "Eastwick"},
-        "emergency_contact": {"name": "Philomena Quuxworth", "phone": "+1 555 010 4243"},
-        "insurance": {"provider": "Acme Mutual", "member_id": "ACM-77881"},
-        "allergies": ["penicillin", "latex"],
-    })
 }

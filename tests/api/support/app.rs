@@ -9,15 +9,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::routing::{get, post};
 use carebase::config::{Config, SecretString};
-use carebase::http::ApiJson;
 use carebase::{AppState, Server};
-use serde::{Deserialize, Serialize};
 use sqlx::Connection;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
+
+use super::probes::probe_routes;
 
 pub const POSTGRES_URL_VAR: &str = "CAREBASE_TEST_POSTGRES_URL";
 
@@ -25,36 +24,6 @@ pub const POSTGRES_URL_VAR: &str = "CAREBASE_TEST_POSTGRES_URL";
 pub enum TestBackend {
     Sqlite,
     Postgres,
-}
-
-/// Generates, for each listed `async fn name(backend: TestBackend)`, a test
-/// module `name` with one test per backend; attributes before a name go on
-/// both. The PostgreSQL test is ignored (and says so) when the tests were
-/// built with no PostgreSQL to run on (see build.rs): set
-/// `CAREBASE_TEST_POSTGRES_URL`, or run one on 127.0.0.1:5432.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                $(#[$attr])*
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::helpers::TestBackend::Sqlite).await;
-                }
-
-                $(#[$attr])*
-                #[cfg_attr(
-                    not(carebase_test_postgres),
-                    ignore = "no PostgreSQL: set CAREBASE_TEST_POSTGRES_URL or run one on 127.0.0.1:5432"
-                )]
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name($crate::helpers::TestBackend::Postgres).await;
-                }
-            }
-        )*
-    };
 }
 
 /// The PostgreSQL server the tests create their databases on: the one
@@ -243,88 +212,4 @@ impl TestApp {
         self.shutdown.cancel();
         self.server.await.unwrap().unwrap();
     }
-}
-
-/// A body with every kind of field a request can get wrong.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Probe {
-    pub name: String,
-    pub count: u32,
-    pub nested: ProbeNested,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProbeNested {
-    pub at: carebase::time::Timestamp,
-}
-
-fn probe_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .route(
-            "/probe/echo",
-            post(|ApiJson(probe): ApiJson<Probe>| async move { ApiJson(probe) }),
-        )
-        .route("/probe/panic", get(panics))
-        .route("/probe/fail", get(fails))
-        .route(
-            "/probe/slow/{millis}",
-            get(
-                |axum::extract::Path(millis): axum::extract::Path<u64>| async move {
-                    tokio::time::sleep(Duration::from_millis(millis)).await;
-                    "done"
-                },
-            ),
-        )
-}
-
-async fn fails() -> Result<&'static str, carebase::error::ApiError> {
-    Err(
-        anyhow::anyhow!("connection to postgres://app:s3cret@db failed for patient Jane Roe")
-            .into(),
-    )
-}
-
-async fn panics() -> &'static str {
-    panic!("secret patient detail in a panic message")
-}
-
-/// Reads a problem response, checking the media type and the members every
-/// problem must have.
-pub async fn problem(
-    response: reqwest::Response,
-    status: u16,
-    problem_type: &str,
-) -> serde_json::Value {
-    assert_eq!(response.status().as_u16(), status, "status");
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let request_id = response
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(content_type, "application/problem+json", "{body}");
-    assert_eq!(
-        body["type"],
-        format!("urn:carebase:problem:{problem_type}"),
-        "{body}"
-    );
-    assert_eq!(body["status"], status, "{body}");
-    assert!(
-        body["title"].as_str().is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
-    assert!(
-        body["detail"].as_str().is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
-    assert_eq!(body["request_id"].as_str(), request_id.as_deref(), "{body}");
-    body
 }

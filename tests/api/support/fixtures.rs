@@ -1,0 +1,182 @@
+//! Records to act on, made over the API by someone allowed to: facilities,
+//! patients, leads, tasks, schedules and appointments.
+
+use carebase::access::Role;
+use carebase::time::Timestamp;
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{TestApp, id, json_of};
+
+impl TestApp {
+    /// A new facility, made by a system administrator over the API.
+    pub async fn facility(&self, name: &str) -> Uuid {
+        let admin = self.system_admin().await;
+        let response = self
+            .call(
+                &admin.token,
+                Method::POST,
+                "/facilities",
+                Some(json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        id(&response.json().await.unwrap())
+    }
+
+    /// A patient registered over the API by a facility administrator.
+    pub async fn patient(&self, facility_id: Uuid, body: Value) -> Value {
+        let admin = self.person(&[(Some(facility_id), Role::Admin)]).await;
+        let response = self
+            .call(
+                &admin.token,
+                Method::POST,
+                &format!("/facilities/{facility_id}/patients"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    /// Links the portal `account` to `patient`, as the facility's administrator.
+    pub async fn link_portal(&self, facility: Uuid, patient: Uuid, account: Uuid) {
+        let admin = self.person(&[(Some(facility), Role::Admin)]).await;
+        let response = self
+            .call(
+                &admin.token,
+                Method::PATCH,
+                &format!("/facilities/{facility}/patients/{patient}"),
+                Some(json!({"portal_account_id": account})),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
+    /// Records a lead as `token`; panics unless it works.
+    pub async fn create_lead(&self, token: &str, facility: Uuid, body: Value) -> Value {
+        json_of(
+            self.call(
+                token,
+                Method::POST,
+                &format!("/facilities/{facility}/leads"),
+                Some(body),
+            )
+            .await,
+        )
+        .await
+    }
+
+    /// Raises a task as `token`; panics unless it works.
+    pub async fn create_task(&self, token: &str, facility: Uuid, body: Value) -> Value {
+        let response = self
+            .call(
+                token,
+                Method::POST,
+                &format!("/facilities/{facility}/tasks"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    /// Sets `provider`'s schedule as `token`; panics unless it works.
+    pub async fn set_schedule(
+        &self,
+        token: &str,
+        facility: Uuid,
+        provider: Uuid,
+        body: Value,
+    ) -> Value {
+        let response = self
+            .call(
+                token,
+                Method::PUT,
+                &format!("/facilities/{facility}/schedules/{provider}"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Asks to book an appointment as `token`.
+    pub async fn book(&self, token: &str, facility: Uuid, body: Value) -> reqwest::Response {
+        self.call(
+            token,
+            Method::POST,
+            &format!("/facilities/{facility}/appointments"),
+            Some(body),
+        )
+        .await
+    }
+
+    /// Books as `token`; panics unless it works.
+    pub async fn booked(&self, token: &str, facility: Uuid, body: Value) -> Value {
+        let response = self.book(token, facility, body).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+}
+
+/// A valid new patient with a unique MRN.
+pub fn new_patient() -> Value {
+    json!({
+        "mrn": format!("MRN-{}", &Uuid::new_v4().simple().to_string()[..10]),
+        "first_name": "Zebediah",
+        "last_name": "Quuxworth",
+        "date_of_birth": "1961-07-14",
+        "gender": "male",
+        "ssn": "219-09-9999",
+        "phone": "+1 555 010 4242",
+        "email": "zebediah.quuxworth@example.org",
+        "address": {"line1": "17 Larkspur Lane", "city": "Eastwick"},
+        "emergency_contact": {"name": "Philomena Quuxworth", "phone": "+1 555 010 4243"},
+        "insurance": {"provider": "Acme Mutual", "member_id": "ACM-77881"},
+        "allergies": ["penicillin", "latex"],
+    })
+}
+
+/// A new lead with unique contact details.
+pub fn new_lead() -> Value {
+    let tag = Uuid::new_v4().simple().to_string();
+    json!({
+        "first_name": "Octavia",
+        "last_name": "Wrenfield",
+        "email": format!("octavia.{}@example.org", &tag[..12]),
+        "phone": format!("+1 555 {}", &tag.chars().filter(|c| c.is_ascii_digit()).chain("0000000".chars()).take(7).collect::<String>()),
+        "source": "Newsletter",
+        "readiness": "Warm",
+        "notes": "Prefers evening calls",
+        "interests": [{"procedure": "Rhinoplasty", "priority": "high", "notes": "since 2019"}],
+    })
+}
+
+/// Working hours every day, all day, bookable at once.
+pub fn always_open() -> Value {
+    let days = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    json!({
+        "working_hours": days.map(|d| json!({"weekday": d, "start": "00:00", "end": "24:00"})),
+        "slot_minutes": 15,
+        "min_notice_minutes": 0,
+    })
+}
+
+/// A timestamp `hours` from now, on a whole hour.
+pub fn hours_ahead(hours: i64) -> Timestamp {
+    let now = Timestamp::now().as_micros();
+    let hour = 3_600_000_000;
+    Timestamp::from_micros((now / hour + 1 + hours) * hour)
+}

@@ -3,23 +3,21 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use sea_orm_migration::MigrationName;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Server;
-use crate::audit::VerifyReport;
 use crate::config::{Config, LogFormat};
 use crate::crypto::MasterKey;
 use crate::crypto::registry::{self, KeySource};
 use crate::db::{Database, migrate};
-use crate::time::Timestamp;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "carebase",
     version,
-    about = "An open healthcare platform backend"
+    about = "An open healthcare platform backend",
+    subcommand_required = true
 )]
 pub struct Cli {
     /// A TOML configuration file (see carebase.example.toml).
@@ -28,8 +26,10 @@ pub struct Cli {
     /// Log as readable lines (human) or JSON objects (json); overrides log_format.
     #[arg(long, global = true, value_enum)]
     log_format: Option<LogFormat>,
+    /// A kernel command; `None` when the command is a context's (see
+    /// `Context::commands`), which `main` hands to that context.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,23 +53,6 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
-    /// Print the role catalogue and its permissions (docs/roles.md).
-    Roles,
-    /// Administer the installation.
-    Admin {
-        #[command(subcommand)]
-        action: AdminAction,
-    },
-    /// Check the audit log.
-    Audit {
-        #[command(subcommand)]
-        action: AuditCommand,
-    },
-    /// Scheduling maintenance.
-    Schedule {
-        #[command(subcommand)]
-        action: ScheduleAction,
-    },
     /// Load a synthetic "Demo Clinic" (staff of every CRM role, a year of
     /// leads with their history, a few patients) into the configured
     /// database. Refuses a database that already has it. Prints a generated
@@ -85,42 +68,6 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum AdminAction {
-    /// Make an account (new or existing) a system administrator. Prints a
-    /// single-use setup code to redeem at POST /auth/accept-invitation,
-    /// unless --password-stdin gives the password.
-    Create {
-        #[arg(long)]
-        email: String,
-        /// Read the password from standard input instead of printing a setup code.
-        #[arg(long)]
-        password_stdin: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum ScheduleAction {
-    /// Close every Saturday and Sunday from today for some months, whole
-    /// days in each facility's time zone (seed 000's weekend blocks). Adds
-    /// only the weekends not yet blocked, so it can run from cron.
-    BlockWeekends {
-        /// How many months ahead to block.
-        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=36))]
-        months: u32,
-        /// Only this facility; every facility when absent.
-        #[arg(long)]
-        facility: Option<uuid::Uuid>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum AuditCommand {
-    /// Check every event's hash and link, in order; exit code 1 names the
-    /// first broken event.
-    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,7 +105,15 @@ enum ConfigAction {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut command = Cli::command();
+    for context in crate::contexts::all() {
+        command = command.subcommands(context.commands());
+    }
+    let matches = command.get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let config = match Config::load(cli.config.as_deref(), std::env::vars()) {
         Ok(mut config) => {
             if let Some(format) = cli.log_format {
@@ -189,13 +144,34 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, config)) {
+    let ran = match cli.command {
+        Some(command) => runtime.block_on(run(command, config)),
+        None => runtime.block_on(run_context_command(&matches, config)),
+    };
+    match ran {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Hands a context's command to the context that declared it.
+async fn run_context_command(
+    matches: &clap::ArgMatches,
+    config: Config,
+) -> anyhow::Result<ExitCode> {
+    let Some((name, args)) = matches.subcommand() else {
+        anyhow::bail!("no command given");
+    };
+    let owner = crate::contexts::all()
+        .iter()
+        .find(|context| context.commands().iter().any(|c| c.get_name() == name));
+    match owner {
+        Some(context) => context.run_command(name, args, config).await,
+        None => anyhow::bail!("no command `{name}`"),
     }
 }
 
@@ -232,16 +208,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             db.close().await;
             result?;
         }
-        Command::Admin {
-            action:
-                AdminAction::Create {
-                    email,
-                    password_stdin,
-                },
-        } => create_admin(config, &email, password_stdin).await?,
-        Command::Roles => {
-            print!("{}", crate::access::roles::catalogue_markdown());
-        }
         Command::Openapi => {
             println!(
                 "{}",
@@ -253,106 +219,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             seed,
             password_stdin,
         } => crate::demo::run(config, leads, seed, password_stdin).await?,
-        Command::Schedule {
-            action: ScheduleAction::BlockWeekends { months, facility },
-        } => {
-            let db = Database::connect(&config).await?;
-            let result = block_weekends(&db, facility, months).await;
-            db.close().await;
-            result?;
-        }
-        Command::Audit {
-            action: AuditCommand::Verify,
-        } => {
-            let db = Database::connect(&config).await?;
-            let result = run_audit_verify(&db).await;
-            db.close().await;
-            return result;
-        }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn block_weekends(
-    db: &Database,
-    facility: Option<uuid::Uuid>,
-    months: u32,
-) -> anyhow::Result<()> {
-    migrate::up(db).await?;
-    let report =
-        crate::scheduling::maintenance::block_weekends(db, facility, months, Timestamp::now())
-            .await?;
-    if report.is_empty() {
-        match facility {
-            Some(id) => anyhow::bail!("there is no facility {id}"),
-            None => println!("there are no facilities yet"),
-        }
-    }
-    for done in report {
-        println!(
-            "{} ({}): blocked {} weekend days, {} were already blocked",
-            done.facility, done.facility_id, done.added, done.already
-        );
-    }
-    Ok(())
-}
-
-/// Verifies the audit chain: exit code 0 when intact, 1 when broken. It
-/// does not migrate: a database without the audit tables is an error.
-async fn run_audit_verify(db: &Database) -> anyhow::Result<ExitCode> {
-    let audit_migration = crate::audit::migration::CreateAuditLog.name().to_owned();
-    let applied = migrate::status(db)
-        .await?
-        .into_iter()
-        .any(|m| m.name == audit_migration && m.applied);
-    if !applied {
-        anyhow::bail!(
-            "this database has no audit log yet (migration {audit_migration} is pending); \
-             check database_url, or run `carebase migrate up`"
-        );
-    }
-    match crate::audit::verify(db).await? {
-        VerifyReport::Intact { events, head } => {
-            println!("audit log intact: {events} events, head hash {head}");
-            Ok(ExitCode::SUCCESS)
-        }
-        VerifyReport::Broken(found) => {
-            println!("audit log BROKEN: {found}");
-            tracing::error!(seq = found.seq, "audit log broken: {found}");
-            Ok(ExitCode::from(1))
-        }
-    }
-}
-
-async fn create_admin(config: Config, email: &str, password_stdin: bool) -> anyhow::Result<()> {
-    let password = if password_stdin {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        Some(line.trim_end_matches(['\r', '\n']).to_owned())
-    } else {
-        None
-    };
-    let state = crate::AppState::open(config).await?;
-    let result = crate::identity::bootstrap::create_system_admin(&state, email, password).await;
-    state.audit.stop().await;
-    state.db.close().await;
-    let made = result?;
-    let what = if made.existed {
-        "existing account"
-    } else {
-        "new account"
-    };
-    println!(
-        "{email} ({what} {}) is a system administrator.",
-        made.account_id
-    );
-    if let Some(code) = made.setup_code {
-        println!("Set its password with this single-use code (valid 7 days):\n\n  {code}\n");
-        println!(
-            "POST /auth/accept-invitation {{\"token\": \"<code>\", \"password\": \"<new password>\"}}"
-        );
-    }
-    Ok(())
 }
 
 async fn rotate_master_key(

@@ -5,11 +5,12 @@
 //! one [`Context`] value: its routes and OpenAPI tags, its migrations, its
 //! permissions with the role bundles that hold them, its settings section,
 //! its background jobs, its state, its reactions to other contexts' events
-//! and its demo data.
+//! its demo data and its command-line commands.
 //! `lib.rs` lists them, in one place (`CONTEXTS`); the kernel asks that list and
 //! names no context itself, so adding a context is one folder and one line.
 
 use std::any::Any;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::{AppState, Extensions, Opening};
-use crate::config::Section;
+use crate::config::{Config, Section};
 use crate::demo::Demo;
 use crate::error::ApiError;
 use crate::policy::Grant;
@@ -157,6 +158,24 @@ pub trait Context: Sync {
     /// under its own types, what later ones need.
     async fn demo(&self, _demo: &mut Demo<'_>) -> anyhow::Result<()> {
         Ok(())
+    }
+
+    /// Its command-line commands (`carebase <name> …`), built with clap;
+    /// `carebase --help` lists them beside the kernel's.
+    fn commands(&self) -> Vec<clap::Command> {
+        Vec::new()
+    }
+
+    /// Runs its command `name` with the arguments clap matched, the
+    /// configuration loaded and logging on. The exit code is success unless
+    /// the command found a problem to report; failures are errors.
+    async fn run_command(
+        &self,
+        name: &str,
+        _args: &clap::ArgMatches,
+        _config: Config,
+    ) -> anyhow::Result<ExitCode> {
+        anyhow::bail!("{} has no command `{name}`", self.name())
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod actor;
 pub mod api_key_routes;
+pub mod commands;
 pub mod demo;
 pub mod emergency;
 pub mod emergency_routes;
@@ -19,10 +20,13 @@ pub mod roles;
 pub mod routes;
 pub mod scope;
 
+use std::process::ExitCode;
+
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
+use crate::config::Config;
 use crate::context::{ApiTag, Context};
 use crate::demo::Demo;
 use crate::policy::Grant;
@@ -38,6 +42,19 @@ pub struct Access;
 impl Context for Access {
     fn name(&self) -> &'static str {
         "access"
+    }
+
+    fn commands(&self) -> Vec<clap::Command> {
+        commands::commands()
+    }
+
+    async fn run_command(
+        &self,
+        _name: &str,
+        _args: &clap::ArgMatches,
+        config: Config,
+    ) -> anyhow::Result<ExitCode> {
+        Ok(commands::run(config))
     }
 
     fn tags(&self) -> &'static [ApiTag] {

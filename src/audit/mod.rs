@@ -12,6 +12,7 @@
 //! are views of the same table. docs/trust-core.md has the design.
 
 pub mod chain;
+pub mod commands;
 pub mod event;
 pub mod export;
 pub mod migration;
@@ -23,10 +24,13 @@ pub mod timeline;
 pub mod verify;
 pub mod writer;
 
+use std::process::ExitCode;
+
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
+use crate::config::Config;
 use crate::context::{ApiTag, Context};
 use crate::policy::Grant;
 
@@ -43,9 +47,23 @@ pub use writer::{AuditError, AuditWriter};
 /// The audit context, as the kernel sees it.
 pub struct Audit;
 
+#[async_trait::async_trait]
 impl Context for Audit {
     fn name(&self) -> &'static str {
         "audit"
+    }
+
+    fn commands(&self) -> Vec<clap::Command> {
+        commands::commands()
+    }
+
+    async fn run_command(
+        &self,
+        _name: &str,
+        args: &clap::ArgMatches,
+        config: Config,
+    ) -> anyhow::Result<ExitCode> {
+        commands::run(args, config).await
     }
 
     fn tags(&self) -> &'static [ApiTag] {

@@ -11,6 +11,7 @@ pub mod block_routes;
 pub mod booking;
 pub mod calendar;
 pub mod calendar_routes;
+pub mod commands;
 pub mod demo;
 pub mod maintenance;
 pub mod migration;
@@ -25,10 +26,13 @@ pub mod store;
 pub mod waitlist;
 pub mod waitlist_routes;
 
+use std::process::ExitCode;
+
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
+use crate::config::Config;
 use crate::config::Section;
 use crate::context::{ApiTag, Context, Job};
 use crate::demo::Demo;
@@ -42,6 +46,19 @@ pub struct Scheduling;
 impl Context for Scheduling {
     fn name(&self) -> &'static str {
         "scheduling"
+    }
+
+    fn commands(&self) -> Vec<clap::Command> {
+        commands::commands()
+    }
+
+    async fn run_command(
+        &self,
+        _name: &str,
+        args: &clap::ArgMatches,
+        config: Config,
+    ) -> anyhow::Result<ExitCode> {
+        commands::run(args, config).await
     }
 
     fn settings(&self) -> Option<Section> {

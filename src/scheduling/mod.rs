@@ -17,12 +17,14 @@ pub mod migration;
 pub mod permissions;
 pub mod reminders;
 pub mod schedule_routes;
+pub mod schedule_store;
 pub mod schedules;
 pub mod slot_routes;
 pub mod slots;
 pub mod store;
 pub mod waitlist;
 pub mod waitlist_routes;
+pub mod waitlist_store;
 
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;

@@ -28,7 +28,6 @@ const HANDLERS_QUERYING_KNOWN: &[&str] = &[
     "src/crm/routes.rs",
     "src/crm/task_routes.rs",
     "src/identity/admin_routes.rs",
-    "src/identity/auth_routes.rs",
     "src/identity/me_routes.rs",
     "src/messaging/attachment_routes.rs",
     "src/messaging/call_routes.rs",

@@ -31,9 +31,7 @@ const KERNEL: &[&str] = &[
 ];
 
 /// Kernel modules that still import a context, each a debt of issue 12.
-const KERNEL_IMPORTS_KNOWN: &[(&str, &str)] = &[
-    ("app", "audit"),
-];
+const KERNEL_IMPORTS_KNOWN: &[(&str, &str)] = &[("app", "audit")];
 
 /// Pairs of contexts that import each other.
 const CYCLES_KNOWN: &[(&str, &str)] = &[

@@ -22,6 +22,8 @@ pub mod error;
 pub mod http;
 pub mod policy;
 pub mod storage;
+#[cfg(test)]
+mod structure_rules;
 pub mod telemetry;
 pub mod time;
 pub mod transition;

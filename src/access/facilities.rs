@@ -211,6 +211,16 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, 
     Entity::find_by_id(id).one(db).await
 }
 
+/// Every facility by name, or only `only`: what an installation command
+/// that walks the facilities (weekend blocks) runs over.
+pub async fn by_name(db: &impl ConnectionTrait, only: Option<Uuid>) -> Result<Vec<Model>, DbErr> {
+    let mut query = Entity::find().order_by_asc(Column::Name);
+    if let Some(id) = only {
+        query = query.filter(Column::Id.eq(id));
+    }
+    query.all(db).await
+}
+
 /// A page of facilities, oldest first, after the cursor; `only` restricts
 /// the page to those ids (None: all facilities, for installation roles).
 pub async fn page(

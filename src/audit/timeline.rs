@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::event::{ActorType, AuditAction};
 use super::store::events;
+use crate::access::FacilityScope;
 use crate::error::ApiError;
 use crate::time::Timestamp;
 
@@ -94,12 +95,13 @@ impl TimelineQuery {
 
 const READS: [AuditAction; 2] = [AuditAction::Read, AuditAction::PatientAccess];
 
-/// One page of `subject`'s timeline in `facility_id`, newest first. Each
+/// One page of `subject`'s timeline in the scope's facility (the caller
+/// checked that the scope sees the subject), newest first. Each
 /// column it is found by (`lead_id`, `patient_id`) is read as an index
 /// range (`…_seq_idx`) and the ranges are merged.
 pub async fn timeline(
     db: &impl ConnectionTrait,
-    facility_id: Uuid,
+    scope: &FacilityScope,
     subject: &Subject,
     query: &TimelineQuery,
 ) -> Result<Timeline, ApiError> {
@@ -112,7 +114,7 @@ pub async fn timeline(
     };
     let mut rows = Vec::new();
     for (column, id) in ranges {
-        rows.extend(range(db, facility_id, column, id, query, limit).await?);
+        rows.extend(range(db, scope.facility_id(), column, id, query, limit).await?);
     }
     rows.sort_by_key(|row| std::cmp::Reverse(row.seq));
     rows.dedup_by_key(|row| row.seq);

@@ -204,6 +204,15 @@ pub async fn of_pair(
         .await
 }
 
+/// Whether the link is active (what a direct conversation follows); false
+/// when there is no such link.
+pub async fn is_active(db: &impl ConnectionTrait, link_id: Uuid) -> Result<bool, DbErr> {
+    Ok(Entity::find_by_id(link_id)
+        .one(db)
+        .await?
+        .is_some_and(|link| link.link_status() == LinkStatus::Active))
+}
+
 /// The patients `provider_id` holds an active link with: the subquery the
 /// policy engine filters by for a `CareTeam` reach.
 pub fn linked_patients(provider_id: Uuid) -> SelectStatement {

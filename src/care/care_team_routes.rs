@@ -8,25 +8,21 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::Condition;
-use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect, Select};
-use serde::Deserialize;
 use serde_json::json;
-use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use super::care_team::{
     self, CareTeamLink, LinkMoved, LinkSide, LinkStatus, LinkStatusChange, NewLink, Reopen,
 };
+use super::care_team_store::{self, LinkFilter};
 use super::store;
 use crate::access::{Actor, FacilityScope, Permission, memberships};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::context;
-use crate::db::new_id;
-use crate::error::{ApiError, OnConstraint};
+use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
 use crate::time::Timestamp;
@@ -47,19 +43,6 @@ fn link_event(actor: &Actor, action: AuditAction, row: &care_team::Model) -> Aud
         .facility(row.facility_id)
         .flag(ComplianceFlag::Phi)
         .patient(row.patient_id)
-}
-
-/// The links the scope shows: the caller's own as provider, and those of
-/// the patients it can see.
-fn visible(scope: &FacilityScope) -> Select<care_team::Entity> {
-    use care_team::Column;
-    care_team::Entity::find()
-        .filter(Column::FacilityId.eq(scope.facility_id()))
-        .filter(
-            Condition::any()
-                .add(Column::ProviderId.eq(scope.account_id()))
-                .add(store::patients_seen(scope, Column::PatientId)),
-        )
 }
 
 /// Which side of a link to `patient_id` and `provider_id` the caller acts
@@ -109,7 +92,7 @@ async fn request_link(
     let scope = actor.facility(facility_id, Permission::CARE_TEAM_MANAGE)?;
     let now = Timestamp::now();
     let txn = state.db.begin().await?;
-    let patient_account = store::portal_account_of(&*txn, facility_id, new.patient_id)
+    let patient_account = store::portal_account_of(&*txn, &scope, new.patient_id)
         .await?
         .ok_or_else(|| {
             ApiError::invalid("patient_id", "no patient with this id in this facility")
@@ -130,7 +113,7 @@ async fn request_link(
     let (status, row, before) =
         match care_team::of_pair(&*txn, new.patient_id, new.provider_id).await? {
             None => {
-                let row = insert(&*txn, facility_id, &new, side, actor.account_id(), now).await?;
+                let row = care_team_store::insert(&*txn, &scope, &new, side, now).await?;
                 (StatusCode::CREATED, row, None)
             }
             Some(existing) => match care_team::reopen(&existing, side)? {
@@ -162,47 +145,6 @@ async fn request_link(
     Ok((status, ApiJson(shown)))
 }
 
-async fn insert(
-    db: &impl ConnectionTrait,
-    facility_id: Uuid,
-    new: &NewLink,
-    side: LinkSide,
-    created_by: Uuid,
-    now: Timestamp,
-) -> Result<care_team::Model, ApiError> {
-    let row = care_team::ActiveModel {
-        id: ActiveValue::Set(new_id()),
-        facility_id: ActiveValue::Set(facility_id),
-        patient_id: ActiveValue::Set(new.patient_id),
-        provider_id: ActiveValue::Set(new.provider_id),
-        status: ActiveValue::Set(LinkStatus::Requested.as_str().to_owned()),
-        requested_by: ActiveValue::Set(side.as_str().to_owned()),
-        blocked_by: ActiveValue::Set(None),
-        created_by: ActiveValue::Set(created_by),
-        created_at: ActiveValue::Set(now),
-        updated_at: ActiveValue::Set(now),
-        accepted_at: ActiveValue::Set(None),
-        ended_at: ActiveValue::Set(None),
-    };
-    row.insert(db)
-        .await
-        .on_constraint("care_team_links_patient_id_provider_id_key", || {
-            ApiError::Conflict("this pair's link was created meanwhile; read it again".to_owned())
-        })
-}
-
-/// Which links a list returns.
-#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct LinkFilter {
-    pub status: Option<LinkStatus>,
-    pub patient_id: Option<Uuid>,
-    pub provider_id: Option<Uuid>,
-    pub after: Option<Uuid>,
-    pub limit: Option<u64>,
-}
-
 /// Lists care-team links in the order they were created.
 #[utoipa::path(
     get,
@@ -218,23 +160,9 @@ async fn list_links(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(filter): ApiQuery<LinkFilter>,
 ) -> Result<ApiJson<Page<CareTeamLink>>, ApiError> {
-    use care_team::Column;
     let scope = actor.facility(facility_id, Permission::CARE_TEAM_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
-    let mut query = visible(&scope).order_by_asc(Column::Id).limit(limit);
-    if let Some(status) = filter.status {
-        query = query.filter(Column::Status.eq(status.as_str()));
-    }
-    if let Some(patient) = filter.patient_id {
-        query = query.filter(Column::PatientId.eq(patient));
-    }
-    if let Some(provider) = filter.provider_id {
-        query = query.filter(Column::ProviderId.eq(provider));
-    }
-    if let Some(after) = filter.after {
-        query = query.filter(Column::Id.gt(after));
-    }
-    let rows = query.all(state.db.conn()).await?;
+    let rows = care_team_store::page(state.db.conn(), &scope, &filter, limit).await?;
     state
         .audit
         .record(
@@ -265,9 +193,7 @@ async fn get_link(
     ApiPath((facility_id, link_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<CareTeamLink>, ApiError> {
     let scope = actor.facility(facility_id, Permission::CARE_TEAM_READ)?;
-    let row = visible(&scope)
-        .filter(care_team::Column::Id.eq(link_id))
-        .one(state.db.conn())
+    let row = care_team_store::find(state.db.conn(), &scope, link_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     state
@@ -301,12 +227,10 @@ async fn move_link_status(
     let scope = actor.facility(facility_id, Permission::CARE_TEAM_MANAGE)?;
     let now = Timestamp::now();
     let txn = state.db.begin().await?;
-    let link = visible(&scope)
-        .filter(care_team::Column::Id.eq(link_id))
-        .one(&*txn)
+    let link = care_team_store::find(&*txn, &scope, link_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let patient_account = store::portal_account_of(&*txn, facility_id, link.patient_id)
+    let patient_account = store::portal_account_of(&*txn, &scope, link.patient_id)
         .await?
         .flatten();
     let side = side_of(&scope, link.provider_id, patient_account)?;

@@ -4,6 +4,8 @@
 
 pub mod care_team;
 pub mod care_team_routes;
+pub mod care_team_store;
+pub mod contact;
 pub mod demo;
 pub mod journey;
 pub mod journey_routes;

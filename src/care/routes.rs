@@ -382,12 +382,12 @@ async fn patient_timeline(
     if store::find(db, &scope, patient_id).await?.is_none() {
         return Err(ApiError::NotFound);
     }
-    let leads = crate::crm::store::leads_converted_to(db, facility_id, patient_id).await?;
+    let leads = crate::crm::store::leads_converted_to(db, &scope, patient_id).await?;
     let subject = Subject::Patient {
         id: patient_id,
         leads,
     };
-    let timeline = timeline::timeline(db, facility_id, &subject, &query).await?;
+    let timeline = timeline::timeline(db, &scope, &subject, &query).await?;
     state
         .audit
         .record(vec![

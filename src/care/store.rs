@@ -166,18 +166,19 @@ pub async fn link_portal_account(
     Ok(result.rows_affected == 1)
 }
 
-/// The portal account of a patient of the facility: `None` when the
-/// facility has no such patient. Reads no patient data; used to tell which
-/// side of a care-team link the caller is on.
+/// The portal account of a patient of the scope's facility, whatever the
+/// scope's patient reach: `None` when the facility has no such patient.
+/// Reads no patient data; used to tell which side of a care-team link the
+/// caller is on, and whether a patient's calendar feed is the caller's.
 pub async fn portal_account_of(
     db: &impl ConnectionTrait,
-    facility_id: Uuid,
+    scope: &FacilityScope,
     patient_id: Uuid,
 ) -> Result<Option<Option<Uuid>>, DbErr> {
     patients::Entity::find()
         .select_only()
         .column(patients::Column::PortalAccountId)
-        .filter(patients::Column::FacilityId.eq(facility_id))
+        .filter(patients::Column::FacilityId.eq(scope.facility_id()))
         .filter(patients::Column::Id.eq(patient_id))
         .into_tuple::<Option<Uuid>>()
         .one(db)

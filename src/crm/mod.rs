@@ -10,6 +10,7 @@ pub mod chat;
 pub mod chat_routes;
 pub mod communication_routes;
 pub mod communications;
+pub mod contact;
 pub mod conversion;
 pub mod csv_io;
 pub mod demo;

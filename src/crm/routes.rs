@@ -440,7 +440,7 @@ async fn lead_timeline(
     if store::find(db, &scope, lead_id).await?.is_none() {
         return Err(ApiError::NotFound);
     }
-    let timeline = timeline::timeline(db, facility_id, &Subject::Lead(lead_id), &query).await?;
+    let timeline = timeline::timeline(db, &scope, &Subject::Lead(lead_id), &query).await?;
     state
         .audit
         .record(vec![

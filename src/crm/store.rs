@@ -276,16 +276,16 @@ pub async fn history(
 }
 
 /// The leads converted into (or linked to) a patient: at most a handful,
-/// for the patient's timeline.
+/// for the patient's timeline (a scope that reads the patient).
 pub async fn leads_converted_to(
     db: &impl ConnectionTrait,
-    facility_id: Uuid,
+    scope: &FacilityScope,
     patient_id: Uuid,
 ) -> Result<Vec<Uuid>, DbErr> {
     leads::Entity::find()
         .select_only()
         .column(leads::Column::Id)
-        .filter(leads::Column::FacilityId.eq(facility_id))
+        .filter(leads::Column::FacilityId.eq(scope.facility_id()))
         .filter(leads::Column::PatientId.eq(patient_id))
         .limit(20)
         .into_tuple()

@@ -83,6 +83,30 @@ fn field(column: &'static str, id: Uuid) -> FieldRef<'static> {
     FieldRef::new(TABLE, column, id)
 }
 
+/// The names of the accounts `ids`, when they gave one, with one query:
+/// for showing who wrote something. `key` is the installation's key.
+pub async fn names(
+    db: &impl ConnectionTrait,
+    key: &DataKey,
+    ids: &[Uuid],
+) -> anyhow::Result<std::collections::HashMap<Uuid, Option<String>>> {
+    let found: Vec<(Uuid, Option<Sealed>)> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::FullName)
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    found
+        .into_iter()
+        .map(|(id, sealed)| {
+            let name = sealed.map(|s| open_name(key, id, &s)).transpose()?;
+            Ok((id, name))
+        })
+        .collect()
+}
+
 /// The blind index an email is found by.
 pub fn email_index(key: &DataKey, email: &Email) -> BlindIndex {
     key.blind_index("account-email", email.as_str())

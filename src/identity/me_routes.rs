@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::{ActiveValue, ConnectionTrait};
+use sea_orm::ActiveValue;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -196,37 +196,12 @@ async fn change_password(
     }
     let hash = password::hash(request.new_password).await?;
     let txn = state.db.begin().await?;
-    end_other_sessions(&txn, account_id, session_id, "password changed").await?;
+    sessions::revoke_others(&txn, account_id, session_id, "password changed").await?;
     change_own_account(txn, &actor, account_id, "password", |a| {
         a.password_hash = ActiveValue::Set(Some(hash));
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn end_other_sessions(
-    db: &impl ConnectionTrait,
-    account_id: Uuid,
-    keep: Uuid,
-    reason: &str,
-) -> Result<(), sea_orm::DbErr> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    use sessions::session;
-    session::Entity::update_many()
-        .col_expr(
-            session::Column::RevokedAt,
-            sea_orm::sea_query::Expr::value(Timestamp::now()),
-        )
-        .col_expr(
-            session::Column::RevokeReason,
-            sea_orm::sea_query::Expr::value(reason),
-        )
-        .filter(session::Column::AccountId.eq(account_id))
-        .filter(session::Column::Id.ne(keep))
-        .filter(session::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 /// A new email address for the account.

@@ -286,6 +286,24 @@ pub async fn revoke_all(
     Ok(result.rows_affected)
 }
 
+/// Ends every session of an account but `keep` (the one asking) now.
+pub async fn revoke_others(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+    keep: Uuid,
+    reason: &str,
+) -> Result<(), DbErr> {
+    session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(Timestamp::now()))
+        .col_expr(session::Column::RevokeReason, Expr::value(reason))
+        .filter(session::Column::AccountId.eq(account_id))
+        .filter(session::Column::Id.ne(keep))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,26 +8,24 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::Query;
-use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
-use serde::Deserialize;
+use sea_orm::ConnectionTrait;
 use serde_json::json;
-use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
+use super::conversation_store::{self, ConversationFilter};
 use super::conversations::{
-    self, Access, Conversation, ConversationKind, ConversationStatus, ConversationStatusChange,
-    ConversationUpdate, NewConversation, PHI_FIELDS,
+    self, Access, Conversation, ConversationKind, ConversationStatusChange, ConversationUpdate,
+    NewConversation, PHI_FIELDS,
 };
 use super::messages;
 use super::participants::{self, NewParticipant, Participant, ParticipantRole};
 use super::realtime::Notice;
-use crate::access::{Actor, FacilityScope, Permission, memberships};
+use crate::access::{Actor, Permission, memberships};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
-use crate::crypto::{DataKey, RowSealer};
+use crate::crypto::DataKey;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
@@ -114,7 +112,7 @@ async fn start_conversation(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewConversation>,
 ) -> Result<(StatusCode, ApiJson<Conversation>), ApiError> {
-    actor.facility(facility_id, Permission::CONVERSATION_MANAGE)?;
+    let scope = actor.facility(facility_id, Permission::CONVERSATION_MANAGE)?;
     new.validate()?;
     let now = Timestamp::now();
     let key = state.keyring.facility(facility_id).await?;
@@ -129,9 +127,7 @@ async fn start_conversation(
     }
     let accounts: Vec<Uuid> = new.participants.iter().map(|p| p.account_id).collect();
     memberships::require_each_member(&*txn, facility_id, "participants", &accounts).await?;
-    let row = conversations::seal_new(&key, facility_id, &new, actor.account_id(), now)
-        .insert(&*txn)
-        .await?;
+    let row = conversation_store::insert(&*txn, &scope, &key, &new, now).await?;
     participants::join(
         &*txn,
         row.id,
@@ -160,22 +156,6 @@ async fn start_conversation(
     Ok((StatusCode::CREATED, ApiJson(shown)))
 }
 
-/// Which conversations a list returns.
-#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ConversationFilter {
-    pub status: Option<ConversationStatus>,
-    pub kind: Option<ConversationKind>,
-    pub patient_id: Option<Uuid>,
-    /// Facility administrators: every conversation of the facility instead
-    /// of their own.
-    #[serde(default)]
-    pub all: bool,
-    pub after: Option<Uuid>,
-    pub limit: Option<u64>,
-}
-
 /// The caller's conversations (those they take part in now), in the order
 /// they were started, each with the caller's unread count.
 #[utoipa::path(
@@ -192,7 +172,6 @@ async fn list_conversations(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(filter): ApiQuery<ConversationFilter>,
 ) -> Result<ApiJson<Page<Conversation>>, ApiError> {
-    use conversations::Column;
     let scope = actor.facility(facility_id, Permission::CONVERSATION_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
     if filter.all && !conversations::oversees(&actor, facility_id) {
@@ -200,27 +179,8 @@ async fn list_conversations(
             "`all` needs the `facility:manage` permission".to_owned(),
         ));
     }
-    let mut query = conversations::Entity::find()
-        .filter(Column::FacilityId.eq(facility_id))
-        .order_by_asc(Column::Id)
-        .limit(limit);
-    if !filter.all {
-        query = query.filter(Column::Id.in_subquery(mine(&scope)));
-    }
-    if let Some(status) = filter.status {
-        query = query.filter(Column::Status.eq(status.as_str()));
-    }
-    if let Some(kind) = filter.kind {
-        query = query.filter(Column::Kind.eq(kind.as_str()));
-    }
-    if let Some(patient) = filter.patient_id {
-        query = query.filter(Column::PatientId.eq(patient));
-    }
-    if let Some(after) = filter.after {
-        query = query.filter(Column::Id.gt(after));
-    }
     let db = state.db.conn();
-    let rows = query.all(db).await?;
+    let rows = conversation_store::page(db, &scope, &filter, limit).await?;
     let key = state.keyring.facility(facility_id).await?;
     let items = open_all(db, &key, actor.account_id(), &rows).await?;
     state
@@ -232,16 +192,6 @@ async fn list_conversations(
         )
         .await?;
     Ok(ApiJson(Page::new(items, limit, |c: &Conversation| c.id)))
-}
-
-/// The conversations the scope's account takes part in now.
-fn mine(scope: &FacilityScope) -> sea_orm::sea_query::SelectStatement {
-    Query::select()
-        .column(participants::Column::ConversationId)
-        .from(participants::Entity)
-        .and_where(participants::Column::AccountId.eq(scope.account_id()))
-        .and_where(participants::Column::LeftAt.is_null())
-        .to_owned()
 }
 
 /// One conversation, with its participants and the caller's unread count.
@@ -327,19 +277,7 @@ async fn update_conversation(
     let txn = state.db.begin().await?;
     let access = manageable(&*txn, &actor, facility_id, conversation_id).await?;
     let row = access.conversation;
-    let mut active: conversations::ActiveModel = row.clone().into();
-    let seal = RowSealer::new(&key, conversations::TABLE, row.id);
-    if let Some(title) = &update.title {
-        active.title = ActiveValue::Set(Some(seal.text("title", title)));
-    }
-    if let Some(priority) = update.priority {
-        active.priority = ActiveValue::Set(priority.as_str().to_owned());
-    }
-    if let Some(tags) = &update.tags {
-        active.tags = ActiveValue::Set(serde_json::to_string(tags).unwrap_or_else(|_| "[]".into()));
-    }
-    active.updated_at = ActiveValue::Set(Timestamp::now());
-    let updated = active.update(&*txn).await?;
+    let updated = conversation_store::update(&*txn, &key, &row, &update, Timestamp::now()).await?;
     let shown = open_all(
         &*txn,
         &key,
@@ -385,14 +323,7 @@ async fn move_conversation_status(
     let row = access.conversation;
     let from = row.conversation_status();
     let to = from.transition(change.status)?;
-    let mut active: conversations::ActiveModel = row.clone().into();
-    active.status = ActiveValue::Set(to.as_str().to_owned());
-    active.updated_at = ActiveValue::Set(now);
-    if to == ConversationStatus::Archived {
-        active.archived_by = ActiveValue::Set(Some(actor.account_id()));
-        active.archived_at = ActiveValue::Set(Some(now));
-    }
-    let updated = active.update(&*txn).await?;
+    let updated = conversation_store::set_status(&*txn, &row, to, actor.account_id(), now).await?;
     let shown = open_one(&*txn, &key, actor.account_id(), &updated).await?;
     let event = conversation_event(&actor, AuditAction::Update, &updated)
         .changes(redact(json!({ "status": { "from": from, "to": to } }), &[]));

@@ -110,8 +110,5 @@ pub async fn link_is_active(
     let Some(link_id) = conversation.care_team_link_id else {
         return Ok(true);
     };
-    Ok(care_team::Entity::find_by_id(link_id)
-        .one(db)
-        .await?
-        .is_some_and(|link| link.link_status() == care_team::LinkStatus::Active))
+    care_team::is_active(db, link_id).await
 }

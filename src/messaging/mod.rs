@@ -9,6 +9,7 @@ pub mod attachments;
 pub mod call_routes;
 pub mod calls;
 pub mod conversation_routes;
+pub mod conversation_store;
 pub mod conversations;
 pub mod direct;
 pub mod message_routes;

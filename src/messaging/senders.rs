@@ -4,10 +4,8 @@
 
 use std::collections::HashMap;
 
-use sea_orm::QuerySelect;
-use sea_orm::entity::prelude::*;
-
 use sea_orm::ConnectionTrait;
+use uuid::Uuid;
 
 use super::messages;
 use crate::crypto::DataKey;
@@ -28,21 +26,5 @@ pub async fn names(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let found: Vec<(Uuid, Option<crate::crypto::Sealed>)> = accounts::Entity::find()
-        .select_only()
-        .column(accounts::Column::Id)
-        .column(accounts::Column::FullName)
-        .filter(accounts::Column::Id.is_in(ids))
-        .into_tuple()
-        .all(db)
-        .await?;
-    found
-        .into_iter()
-        .map(|(id, sealed)| {
-            let name = sealed
-                .map(|s| accounts::open_name(key, id, &s))
-                .transpose()?;
-            Ok((id, name))
-        })
-        .collect()
+    accounts::names(db, key, &ids).await
 }

@@ -175,7 +175,7 @@ async fn reschedule_appointment(
                 .unwrap_or((old.ends_at.as_micros() - old.starts_at.as_micros()) / 60_000_000),
         ),
     };
-    let claimed = booking::claim(&*txn, facility_id, &request, Some(old.id), None, now).await?;
+    let claimed = booking::claim(&*txn, &scope, &request, Some(old.id), None, now).await?;
     let opened = Appointment::open(&key, &old)?;
     booking::release(&*txn, &old, to).await?;
     let old = appointments::move_to(&*txn, &old, to, now)

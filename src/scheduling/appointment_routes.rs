@@ -144,7 +144,7 @@ async fn book_appointment(
         type_id: new.type_id,
         duration_minutes: new.duration_minutes,
     };
-    let claimed = booking::claim(&*txn, facility_id, &request, None, None, now).await?;
+    let claimed = booking::claim(&*txn, &scope, &request, None, None, now).await?;
     let kind = claimed.kind(new.kind);
     let booking = Booking {
         id: new_id(),

@@ -5,22 +5,18 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveModelTrait, ActiveValue, QueryOrder, QuerySelect};
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
-use super::schedules::{
-    AppointmentKind, AppointmentType, AppointmentTypeInput, DEFAULT_DURATION, appointment_type,
-    type_provider,
-};
+use super::schedule_store;
+use super::schedules::{AppointmentType, AppointmentTypeInput, appointment_type};
 use super::store;
 use crate::access::{Actor, FacilityScope, Permission, memberships};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
-use crate::db::new_id;
-use crate::error::{ApiError, OnConstraint};
+use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath};
 use crate::time::Timestamp;
@@ -59,36 +55,16 @@ async fn open_types(
         .collect())
 }
 
+/// Replaces the providers who offer a type, each a member of the facility.
 async fn set_type_providers(
     txn: &impl sea_orm::ConnectionTrait,
-    facility_id: Uuid,
+    scope: &FacilityScope,
     type_id: Uuid,
     providers: &[Uuid],
 ) -> Result<(), ApiError> {
-    memberships::require_each_member(txn, facility_id, "provider_ids", providers).await?;
-    type_provider::Entity::delete_many()
-        .filter(type_provider::Column::TypeId.eq(type_id))
-        .exec(txn)
-        .await?;
-    let mut unique = providers.to_vec();
-    unique.sort();
-    unique.dedup();
-    if !unique.is_empty() {
-        type_provider::Entity::insert_many(unique.into_iter().map(|provider_id| {
-            type_provider::ActiveModel {
-                id: ActiveValue::Set(new_id()),
-                type_id: ActiveValue::Set(type_id),
-                provider_id: ActiveValue::Set(provider_id),
-            }
-        }))
-        .exec(txn)
-        .await?;
-    }
+    memberships::require_each_member(txn, scope.facility_id(), "provider_ids", providers).await?;
+    schedule_store::set_type_providers(txn, type_id, providers).await?;
     Ok(())
-}
-
-fn name_taken() -> ApiError {
-    ApiError::Conflict("the facility already has an appointment type of this name".to_owned())
 }
 
 /// Adds an appointment type: its kind, default duration (30 minutes unless
@@ -113,30 +89,10 @@ async fn create_type(
     input.validate(true)?;
     let now = Timestamp::now();
     let txn = state.db.begin().await?;
-    let row = appointment_type::ActiveModel {
-        id: ActiveValue::Set(new_id()),
-        facility_id: ActiveValue::Set(facility_id),
-        name: ActiveValue::Set(input.name.as_deref().unwrap_or_default().trim().to_owned()),
-        kind: ActiveValue::Set(
-            input
-                .kind
-                .unwrap_or(AppointmentKind::Consultation)
-                .as_str()
-                .to_owned(),
-        ),
-        duration_minutes: ActiveValue::Set(input.duration_minutes.unwrap_or(DEFAULT_DURATION)),
-        buffer_before_minutes: ActiveValue::Set(input.buffer_before_minutes.unwrap_or(0)),
-        buffer_after_minutes: ActiveValue::Set(input.buffer_after_minutes.unwrap_or(0)),
-        active: ActiveValue::Set(input.active.unwrap_or(true)),
-        created_at: ActiveValue::Set(now),
-        updated_at: ActiveValue::Set(now),
-    }
-    .insert(&*txn)
-    .await
-    .on_constraint("appointment_types_facility_id_name_key", name_taken)?;
+    let row = schedule_store::insert_type(&*txn, &scope, &input, now).await?;
     set_type_providers(
         &*txn,
-        facility_id,
+        &scope,
         row.id,
         input.provider_ids.as_deref().unwrap_or_default(),
     )
@@ -168,14 +124,9 @@ async fn list_types(
     actor: Actor,
     ApiPath(facility_id): ApiPath<Uuid>,
 ) -> Result<ApiJson<Vec<AppointmentType>>, ApiError> {
-    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
+    let scope = actor.facility(facility_id, Permission::SCHEDULE_READ)?;
     let db = state.db.conn();
-    let rows = appointment_type::Entity::find()
-        .filter(appointment_type::Column::FacilityId.eq(facility_id))
-        .order_by_asc(appointment_type::Column::Name)
-        .limit(500)
-        .all(db)
-        .await?;
+    let rows = schedule_store::types(db, &scope).await?;
     Ok(ApiJson(open_types(db, &rows).await?))
 }
 
@@ -203,35 +154,11 @@ async fn update_type(
     require_facility_reach(&scope, "appointment types")?;
     input.validate(false)?;
     let txn = state.db.begin().await?;
-    let row = store::find_type(&*txn, facility_id, type_id)
+    let row = schedule_store::update_type(&*txn, &scope, type_id, &input, Timestamp::now())
         .await?
         .ok_or(ApiError::NotFound)?;
-    let mut active: appointment_type::ActiveModel = row.into();
-    if let Some(name) = &input.name {
-        active.name = ActiveValue::Set(name.trim().to_owned());
-    }
-    if let Some(kind) = input.kind {
-        active.kind = ActiveValue::Set(kind.as_str().to_owned());
-    }
-    if let Some(v) = input.duration_minutes {
-        active.duration_minutes = ActiveValue::Set(v);
-    }
-    if let Some(v) = input.buffer_before_minutes {
-        active.buffer_before_minutes = ActiveValue::Set(v);
-    }
-    if let Some(v) = input.buffer_after_minutes {
-        active.buffer_after_minutes = ActiveValue::Set(v);
-    }
-    if let Some(v) = input.active {
-        active.active = ActiveValue::Set(v);
-    }
-    active.updated_at = ActiveValue::Set(Timestamp::now());
-    let row = active
-        .update(&*txn)
-        .await
-        .on_constraint("appointment_types_facility_id_name_key", name_taken)?;
     if let Some(providers) = &input.provider_ids {
-        set_type_providers(&*txn, facility_id, type_id, providers).await?;
+        set_type_providers(&*txn, &scope, type_id, providers).await?;
     }
     let shown = open_types(&*txn, std::slice::from_ref(&row))
         .await?

@@ -13,6 +13,7 @@ use super::reminders;
 use super::schedules::{AppointmentKind, DEFAULT_DURATION, appointment_type, schedule};
 use super::slots::Span;
 use super::store;
+use crate::access::FacilityScope;
 use crate::crypto::DataKey;
 use crate::error::ApiError;
 use crate::time::Timestamp;
@@ -82,13 +83,13 @@ impl Shape {
 /// the provider.
 pub async fn resolve_type(
     db: &impl ConnectionTrait,
-    facility_id: Uuid,
+    scope: &FacilityScope,
     request: &SlotRequest,
 ) -> Result<Option<appointment_type::Model>, ApiError> {
     let Some(type_id) = request.type_id else {
         return Ok(None);
     };
-    let found = store::find_type(db, facility_id, type_id)
+    let found = store::find_type(db, scope, type_id)
         .await?
         .filter(|t| t.active)
         .ok_or_else(|| {
@@ -111,29 +112,29 @@ pub async fn resolve_type(
 /// the waitlist hold `holder` (the offer being accepted).
 pub async fn claim(
     txn: &impl ConnectionTrait,
-    facility_id: Uuid,
+    scope: &FacilityScope,
     request: &SlotRequest,
     excluding: Option<Uuid>,
     holder: Option<Uuid>,
     now: Timestamp,
 ) -> Result<Claimed, ApiError> {
-    let schedule = store::lock_schedule(txn, facility_id, request.provider_id)
+    let schedule = store::lock_schedule(txn, scope.facility_id(), request.provider_id)
         .await?
         .ok_or_else(no_schedule)?;
-    assess(txn, schedule, request, excluding, holder, now).await
+    assess(txn, scope, schedule, request, excluding, holder, now).await
 }
 
 /// Checks the slot without taking the lock: what a booking would say now.
 pub async fn peek(
     db: &impl ConnectionTrait,
-    facility_id: Uuid,
+    scope: &FacilityScope,
     request: &SlotRequest,
     now: Timestamp,
 ) -> Result<Claimed, ApiError> {
-    let schedule = store::find_schedule(db, facility_id, request.provider_id)
+    let schedule = store::provider_schedule(db, scope, request.provider_id)
         .await?
         .ok_or_else(no_schedule)?;
-    assess(db, schedule, request, None, None, now).await
+    assess(db, scope, schedule, request, None, None, now).await
 }
 
 fn no_schedule() -> ApiError {
@@ -145,13 +146,14 @@ fn no_schedule() -> ApiError {
 
 async fn assess(
     db: &impl ConnectionTrait,
+    scope: &FacilityScope,
     schedule: schedule::Model,
     request: &SlotRequest,
     excluding: Option<Uuid>,
     holder: Option<Uuid>,
     now: Timestamp,
 ) -> Result<Claimed, ApiError> {
-    let appointment_type = resolve_type(db, schedule.facility_id, request).await?;
+    let appointment_type = resolve_type(db, scope, request).await?;
     let Shape {
         minutes,
         before,

@@ -12,11 +12,12 @@
 
 use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
+use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::appointments::{self, AppointmentStatus};
+use crate::access::FacilityScope;
 use crate::crypto::{DataKey, RowSealer};
 use crate::time::Timestamp;
 
@@ -87,25 +88,75 @@ pub struct NewCalendarFeed {
     pub patient_id: Option<Uuid>,
 }
 
-/// A new feed row and its token (the token is not stored).
-pub fn new_feed(
-    facility_id: Uuid,
+/// Makes a feed in the scope's facility for the scope's account; returns
+/// it with its token (which is not stored).
+pub async fn insert_feed(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
     new: &NewCalendarFeed,
-    created_by: Uuid,
     now: Timestamp,
-) -> (ActiveModel, String) {
+) -> Result<(Model, String), DbErr> {
     let (token, hash) = crate::identity::secrets::new_secret();
     let row = ActiveModel {
         id: ActiveValue::Set(crate::db::new_id()),
-        facility_id: ActiveValue::Set(facility_id),
+        facility_id: ActiveValue::Set(scope.facility_id()),
         provider_id: ActiveValue::Set(new.provider_id),
         patient_id: ActiveValue::Set(new.patient_id),
         token_hash: ActiveValue::Set(hash),
-        created_by: ActiveValue::Set(created_by),
+        created_by: ActiveValue::Set(scope.account_id()),
         created_at: ActiveValue::Set(now),
         revoked_at: ActiveValue::Set(None),
-    };
-    (row, token)
+    }
+    .insert(txn)
+    .await?;
+    Ok((row, token))
+}
+
+/// A page of the scope's account's own feeds in its facility, in id order.
+pub async fn own_feeds(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut query = Entity::find()
+        .filter(Column::FacilityId.eq(scope.facility_id()))
+        .filter(Column::CreatedBy.eq(scope.account_id()))
+        .order_by_asc(Column::Id)
+        .limit(limit);
+    if let Some(after) = after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    query.all(db).await
+}
+
+/// A feed of the facility, whoever made it. Unscoped: which permission a
+/// revocation needs depends on whose feed it is.
+pub async fn find_feed(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    feed_id: Uuid,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(feed_id)
+        .filter(Column::FacilityId.eq(facility_id))
+        .one(db)
+        .await
+}
+
+/// Revokes a feed of the scope's facility (once: a revoked feed keeps its time).
+pub async fn revoke(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    feed: Model,
+    now: Timestamp,
+) -> Result<(), DbErr> {
+    if feed.revoked_at.is_some() || feed.facility_id != scope.facility_id() {
+        return Ok(());
+    }
+    let mut active: ActiveModel = feed.into();
+    active.revoked_at = ActiveValue::Set(Some(now));
+    active.update(txn).await?;
+    Ok(())
 }
 
 /// The live feed a token opens, if any.

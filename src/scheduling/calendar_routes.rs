@@ -5,11 +5,10 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveModelTrait, ActiveValue, QueryOrder, QuerySelect};
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use super::calendar::{self, CalendarFeed, NewCalendarFeed};
 use super::store;
@@ -45,10 +44,12 @@ async fn owner_still_allowed(
     }
     match (feed.provider_id, feed.patient_id) {
         (Some(_), _) => Ok(memberships::is_member(db, feed.created_by, feed.facility_id).await?),
-        (None, Some(patient)) => Ok(crate::care::patients::Entity::find_by_id(patient)
-            .one(db)
-            .await?
-            .is_some_and(|p| p.portal_account_id == Some(feed.created_by) && p.is_active)),
+        (None, Some(patient)) => {
+            Ok(
+                crate::care::contact::is_portal_of(db, feed.facility_id, patient, feed.created_by)
+                    .await?,
+            )
+        }
         (None, None) => Ok(false),
     }
 }
@@ -68,7 +69,7 @@ async fn check_owner(
                     "a provider makes a feed of their own appointments only".to_owned(),
                 ));
             }
-            if store::find_schedule(db, scope.facility_id(), provider)
+            if store::provider_schedule(db, scope, provider)
                 .await?
                 .is_none()
             {
@@ -80,11 +81,8 @@ async fn check_owner(
             Ok(())
         }
         (None, Some(patient)) => {
-            let linked = crate::care::patients::Entity::find_by_id(patient)
-                .filter(crate::care::patients::Column::FacilityId.eq(scope.facility_id()))
-                .one(db)
-                .await?
-                .is_some_and(|p| p.portal_account_id == Some(me));
+            let linked =
+                crate::care::store::portal_account_of(db, scope, patient).await? == Some(Some(me));
             if linked {
                 Ok(())
             } else {
@@ -122,8 +120,7 @@ async fn create_feed(
     let scope = actor.facility(facility_id, Permission::APPOINTMENT_READ)?;
     let txn = state.db.begin().await?;
     check_owner(&*txn, &scope, &new).await?;
-    let (row, token) = calendar::new_feed(facility_id, &new, actor.account_id(), Timestamp::now());
-    let row = row.insert(&*txn).await?;
+    let (row, token) = calendar::insert_feed(&*txn, &scope, &new, Timestamp::now()).await?;
     let mut event = actor
         .event(AuditAction::Create, RESOURCE)
         .resource(row.id)
@@ -159,16 +156,7 @@ async fn list_feeds(
 ) -> Result<ApiJson<Page<CalendarFeed>>, ApiError> {
     let scope = actor.facility(facility_id, Permission::APPOINTMENT_READ)?;
     let limit = page.limit()?;
-    use calendar::Column;
-    let mut query = calendar::Entity::find()
-        .filter(Column::FacilityId.eq(facility_id))
-        .filter(Column::CreatedBy.eq(scope.account_id()))
-        .order_by_asc(Column::Id)
-        .limit(limit);
-    if let Some(after) = page.after {
-        query = query.filter(Column::Id.gt(after));
-    }
-    let rows = query.all(state.db.conn()).await?;
+    let rows = calendar::own_feeds(state.db.conn(), &scope, page.after, limit).await?;
     let items = rows
         .iter()
         .map(|row| CalendarFeed::from_row(row, None))
@@ -199,9 +187,7 @@ async fn revoke_feed(
         return Err(ApiError::NotFound);
     }
     let txn = state.db.begin().await?;
-    let row = calendar::Entity::find_by_id(feed_id)
-        .filter(calendar::Column::FacilityId.eq(facility_id))
-        .one(&*txn)
+    let row = calendar::find_feed(&*txn, facility_id, feed_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let needed = if row.created_by == actor.account_id() {
@@ -209,12 +195,8 @@ async fn revoke_feed(
     } else {
         Permission::FACILITY_MANAGE
     };
-    actor.facility(facility_id, needed)?;
-    if row.revoked_at.is_none() {
-        let mut active: calendar::ActiveModel = row.into();
-        active.revoked_at = ActiveValue::Set(Some(Timestamp::now()));
-        active.update(&*txn).await?;
-    }
+    let scope = actor.facility(facility_id, needed)?;
+    calendar::revoke(&*txn, &scope, row, Timestamp::now()).await?;
     let event = actor
         .event(AuditAction::Delete, RESOURCE)
         .resource(feed_id)

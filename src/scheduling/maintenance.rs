@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 
 use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
+use sea_orm::ActiveValue;
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue, QueryOrder};
 use serde_json::json;
 
 use super::schedules::block;
@@ -67,12 +67,8 @@ pub async fn block_weekends(
     months: u32,
     now: Timestamp,
 ) -> Result<Vec<Blocked>, DbErr> {
-    let mut query = facilities::Entity::find().order_by_asc(facilities::Column::Name);
-    if let Some(id) = facility_id {
-        query = query.filter(facilities::Column::Id.eq(id));
-    }
     let mut report = Vec::new();
-    for facility in query.all(db.conn()).await? {
+    for facility in facilities::by_name(db.conn(), facility_id).await? {
         report.push(block_facility(db, &facility, months, now).await?);
     }
     Ok(report)

@@ -18,6 +18,7 @@ pub mod migration;
 pub mod permissions;
 pub mod reminders;
 pub mod schedule_routes;
+pub mod schedule_store;
 pub mod schedules;
 pub mod settings;
 pub mod slot_routes;
@@ -25,6 +26,7 @@ pub mod slots;
 pub mod store;
 pub mod waitlist;
 pub mod waitlist_routes;
+pub mod waitlist_store;
 
 use std::process::ExitCode;
 

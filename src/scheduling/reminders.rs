@@ -210,30 +210,21 @@ pub(super) async fn email_of(
     patient_id: Option<Uuid>,
     lead_id: Option<Uuid>,
 ) -> Result<Result<String, Unsendable>, DbErr> {
-    if let Some(patient_id) = patient_id
-        && let Some(row) = crate::care::patients::Entity::find_by_id(patient_id)
-            .one(txn)
-            .await?
-    {
-        match crate::care::patients::Patient::open(key, &row) {
-            Ok(crate::care::patients::Patient {
-                email: Some(email), ..
-            }) => return Ok(Ok(email)),
-            Ok(_) => {}
+    if let Some(patient_id) = patient_id {
+        match crate::care::contact::email_of_patient(txn, key, patient_id).await? {
+            Ok(Some(email)) => return Ok(Ok(email)),
+            Ok(None) => {}
             Err(_) => return Ok(Err("the patient record cannot be opened")),
         }
     }
-    if let Some(lead_id) = lead_id
-        && let Some(row) = crate::crm::leads::Entity::find_by_id(lead_id)
-            .one(txn)
-            .await?
-    {
-        let seal = crate::crypto::RowSealer::new(key, crate::crm::leads::TABLE, row.id);
-        return Ok(match seal.open_optional_text("email", &row.email) {
-            Ok(Some(email)) => Ok(email),
-            Ok(None) => Err("no email address for the patient or lead"),
-            Err(_) => Err("the lead cannot be opened"),
-        });
+    if let Some(lead_id) = lead_id {
+        return Ok(
+            match crate::crm::contact::email_of_lead(txn, key, lead_id).await? {
+                Ok(Some(email)) => Ok(email),
+                Ok(None) => Err("no email address for the patient or lead"),
+                Err(_) => Err("the lead cannot be opened"),
+            },
+        );
     }
     Ok(Err("no email address for the patient or lead"))
 }

@@ -7,18 +7,17 @@
 //! open-slot search and the slot check in `slot_routes`.
 
 use axum::extract::State;
-use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveModelTrait, ActiveValue, QueryOrder, QuerySelect};
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
-use super::schedules::{self, Schedule, ScheduleInput, schedule, working_hours};
+use super::schedule_store;
+use super::schedules::{Schedule, ScheduleInput, schedule, working_hours};
 use super::store;
 use crate::access::{Actor, FacilityScope, Permission, memberships};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
-use crate::db::new_id;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
@@ -29,10 +28,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_schedules))
         .routes(routes!(get_schedule, put_schedule))
 }
-
-/// A schedule's slot grid and minimum notice when none is given.
-pub const DEFAULT_GRID: i32 = 15;
-pub const DEFAULT_NOTICE: i32 = 60;
 
 /// Allows changing `provider_id`'s schedule or blocks: the actor's own, or
 /// anyone's for a role that reaches the whole facility.
@@ -76,22 +71,10 @@ async fn list_schedules(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<Schedule>>, ApiError> {
-    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
+    let scope = actor.facility(facility_id, Permission::SCHEDULE_READ)?;
     let limit = page.limit()?;
     let db = state.db.conn();
-    let mut query = schedule::Entity::find()
-        .filter(schedule::Column::FacilityId.eq(facility_id))
-        .order_by_asc(schedule::Column::Id)
-        .limit(limit);
-    if let Some(after) = page.after {
-        query = query.filter(schedule::Column::Id.gt(after));
-    }
-    let rows = query.all(db).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let hours = working_hours::Entity::find()
-        .filter(working_hours::Column::ScheduleId.is_in(ids))
-        .all(db)
-        .await?;
+    let (rows, hours) = schedule_store::schedules_page(db, &scope, page.after, limit).await?;
     let facility_zone = store::facility_time_zone(db, facility_id).await?;
     let items: Vec<(Uuid, Schedule)> = rows
         .iter()
@@ -134,9 +117,9 @@ async fn get_schedule(
     actor: Actor,
     ApiPath((facility_id, provider_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<Schedule>, ApiError> {
-    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
+    let scope = actor.facility(facility_id, Permission::SCHEDULE_READ)?;
     let db = state.db.conn();
-    let row = store::find_schedule(db, facility_id, provider_id)
+    let row = store::provider_schedule(db, &scope, provider_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(ApiJson(open_schedule(db, &row).await?))
@@ -168,44 +151,9 @@ async fn put_schedule(
     let hours = input.validate()?;
     let txn = state.db.begin().await?;
     memberships::require_members(&*txn, facility_id, &[("provider_id", Some(provider_id))]).await?;
-    let now = Timestamp::now();
-    let row = match store::find_schedule(&*txn, facility_id, provider_id).await? {
-        Some(row) => {
-            let mut active: schedule::ActiveModel = row.into();
-            active.time_zone = ActiveValue::Set(input.time_zone.clone());
-            active.slot_minutes = ActiveValue::Set(input.slot_minutes.unwrap_or(DEFAULT_GRID));
-            active.min_notice_minutes =
-                ActiveValue::Set(input.min_notice_minutes.unwrap_or(DEFAULT_NOTICE));
-            active.updated_at = ActiveValue::Set(now);
-            active.update(&*txn).await?
-        }
-        None => {
-            schedule::ActiveModel {
-                id: ActiveValue::Set(new_id()),
-                facility_id: ActiveValue::Set(facility_id),
-                provider_id: ActiveValue::Set(provider_id),
-                time_zone: ActiveValue::Set(input.time_zone.clone()),
-                slot_minutes: ActiveValue::Set(input.slot_minutes.unwrap_or(DEFAULT_GRID)),
-                min_notice_minutes: ActiveValue::Set(
-                    input.min_notice_minutes.unwrap_or(DEFAULT_NOTICE),
-                ),
-                bookings: ActiveValue::Set(0),
-                created_at: ActiveValue::Set(now),
-                updated_at: ActiveValue::Set(now),
-            }
-            .insert(&*txn)
-            .await?
-        }
-    };
-    working_hours::Entity::delete_many()
-        .filter(working_hours::Column::ScheduleId.eq(row.id))
-        .exec(&*txn)
-        .await?;
-    if !hours.is_empty() {
-        working_hours::Entity::insert_many(hours.iter().map(|h| schedules::hours_row(row.id, h)))
-            .exec(&*txn)
+    let row =
+        schedule_store::put_schedule(&*txn, &scope, provider_id, &input, &hours, Timestamp::now())
             .await?;
-    }
     let shown = open_schedule(&*txn, &row).await?;
     let event = actor
         .event(AuditAction::Update, "schedule")

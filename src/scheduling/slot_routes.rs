@@ -125,7 +125,7 @@ async fn open_slots(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(search): ApiQuery<SlotSearch>,
 ) -> Result<ApiJson<OpenSlots>, ApiError> {
-    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
+    let scope = actor.facility(facility_id, Permission::SCHEDULE_READ)?;
     let mut c = Checks::default();
     if search.to <= search.from {
         c.fail("to", "must be after from");
@@ -154,7 +154,7 @@ async fn open_slots(
     let zone = jiff::tz::TimeZone::get(&zone_name).unwrap_or(jiff::tz::TimeZone::UTC);
     let appointment_type = match search.type_id {
         Some(type_id) => Some(
-            store::find_type(db, facility_id, type_id)
+            store::find_type(db, &scope, type_id)
                 .await?
                 .filter(|t| t.active)
                 .ok_or_else(|| {
@@ -271,7 +271,7 @@ async fn check_slot(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(question): ApiQuery<SlotQuestion>,
 ) -> Result<ApiJson<SlotAnswer>, ApiError> {
-    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
+    let scope = actor.facility(facility_id, Permission::SCHEDULE_READ)?;
     let mut c = Checks::default();
     schedules::check_duration(&mut c, question.duration_minutes);
     c.done()?;
@@ -281,7 +281,7 @@ async fn check_slot(
         type_id: question.type_id,
         duration_minutes: question.duration_minutes,
     };
-    let checked = booking::peek(state.db.conn(), facility_id, &request, Timestamp::now()).await;
+    let checked = booking::peek(state.db.conn(), &scope, &request, Timestamp::now()).await;
     let answer = match checked {
         Ok(_) => SlotAnswer {
             available: true,

@@ -42,6 +42,17 @@ pub async fn find(
         .await
 }
 
+/// The provider's schedule in the scope's facility.
+pub async fn provider_schedule(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    provider_id: Uuid,
+) -> Result<Option<schedule::Model>, DbErr> {
+    find_schedule(db, scope.facility_id(), provider_id).await
+}
+
+/// Unscoped: for the demo seeder and the waitlist offer, which run with no
+/// actor. Handlers use [`provider_schedule`].
 pub async fn find_schedule(
     db: &impl ConnectionTrait,
     facility_id: Uuid,
@@ -54,6 +65,9 @@ pub async fn find_schedule(
         .await
 }
 
+/// Unscoped, as the waitlist offer that frees a slot runs with no actor;
+/// a booking takes it through `booking::claim`, given the scope.
+///
 /// Takes the provider's booking lock for the rest of `txn` and returns the
 /// schedule; `None` when the provider has no schedule in the facility.
 /// Every booking, reschedule and waitlist acceptance takes it before it
@@ -265,11 +279,11 @@ pub async fn calendars(
 
 pub async fn find_type(
     db: &impl ConnectionTrait,
-    facility_id: Uuid,
+    scope: &FacilityScope,
     type_id: Uuid,
 ) -> Result<Option<appointment_type::Model>, DbErr> {
     appointment_type::Entity::find_by_id(type_id)
-        .filter(appointment_type::Column::FacilityId.eq(facility_id))
+        .filter(appointment_type::Column::FacilityId.eq(scope.facility_id()))
         .one(db)
         .await
 }

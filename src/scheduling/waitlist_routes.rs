@@ -5,13 +5,11 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait, QueryOrder, QuerySelect, Select};
-use serde::Deserialize;
+use sea_orm::ConnectionTrait;
 use serde_json::json;
-use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use super::appointment_routes::{appointment_event, check_references};
 use super::appointments::{Appointment, AppointmentStatus, Booking};
@@ -20,6 +18,7 @@ use super::schedules::DEFAULT_DURATION;
 use super::settings;
 use super::store;
 use super::waitlist::{self, NewWaitlistEntry, PHI_FIELDS, WaitlistEntry, WaitlistStatus};
+use super::waitlist_store::{self, WaitlistFilter};
 use crate::access::{Actor, FacilityScope, Permission, memberships};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
@@ -46,14 +45,6 @@ fn entry_event(actor: &Actor, action: AuditAction, row: &waitlist::Model) -> Aud
         .facility(row.facility_id)
         .flag(ComplianceFlag::Phi)
         .concerning(row.patient_id, row.lead_id)
-}
-
-/// The entries of the scope's facility whose patient it may see.
-fn visible(scope: &FacilityScope) -> Select<waitlist::Entity> {
-    use waitlist::Column;
-    waitlist::Entity::find()
-        .filter(Column::FacilityId.eq(scope.facility_id()))
-        .filter(store::patients_seen(scope, Column::PatientId))
 }
 
 async fn open_entries(
@@ -100,7 +91,7 @@ async fn join_waitlist(
     check_references(&*txn, &actor, &scope, new.patient_id, new.lead_id).await?;
     let duration = match new.type_id {
         Some(type_id) => {
-            let found = store::find_type(&*txn, facility_id, type_id)
+            let found = store::find_type(&*txn, &scope, type_id)
                 .await?
                 .ok_or_else(|| {
                     ApiError::invalid(
@@ -113,19 +104,7 @@ async fn join_waitlist(
         None => new.duration_minutes.unwrap_or(DEFAULT_DURATION),
     };
     memberships::require_each_member(&*txn, facility_id, "provider_ids", &new.provider_ids).await?;
-    let row = waitlist::seal_new(&key, facility_id, &new, duration, actor.account_id(), now)
-        .insert(&*txn)
-        .await?;
-    let mut providers = new.provider_ids.clone();
-    providers.sort();
-    providers.dedup();
-    if !providers.is_empty() {
-        waitlist::provider::Entity::insert_many(
-            providers.iter().map(|p| waitlist::provider_row(row.id, *p)),
-        )
-        .exec(&*txn)
-        .await?;
-    }
+    let (row, providers) = waitlist_store::insert(&*txn, &scope, &key, &new, duration, now).await?;
     let shown = WaitlistEntry::open(&key, &row, providers)?;
     let event = entry_event(&actor, AuditAction::Create, &row).changes(redact(
         json!({ "after": serde_json::to_value(&shown).unwrap_or_default() }),
@@ -133,18 +112,6 @@ async fn join_waitlist(
     ));
     audit::commit(txn, vec![event]).await?;
     Ok((StatusCode::CREATED, ApiJson(shown)))
-}
-
-/// Which entries a list returns.
-#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct WaitlistFilter {
-    pub status: Option<WaitlistStatus>,
-    pub patient_id: Option<Uuid>,
-    pub lead_id: Option<Uuid>,
-    pub after: Option<Uuid>,
-    pub limit: Option<u64>,
 }
 
 /// Lists waitlist entries in the order they joined (ids are time-ordered).
@@ -162,24 +129,10 @@ async fn list_waitlist(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(filter): ApiQuery<WaitlistFilter>,
 ) -> Result<ApiJson<Page<WaitlistEntry>>, ApiError> {
-    use waitlist::Column;
     let scope = actor.facility(facility_id, Permission::APPOINTMENT_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
-    let mut query = visible(&scope).order_by_asc(Column::Id).limit(limit);
-    if let Some(status) = filter.status {
-        query = query.filter(Column::Status.eq(status.as_str()));
-    }
-    if let Some(patient) = filter.patient_id {
-        query = query.filter(Column::PatientId.eq(patient));
-    }
-    if let Some(lead) = filter.lead_id {
-        query = query.filter(Column::LeadId.eq(lead));
-    }
-    if let Some(after) = filter.after {
-        query = query.filter(Column::Id.gt(after));
-    }
     let db = state.db.conn();
-    let rows = query.all(db).await?;
+    let rows = waitlist_store::page(db, &scope, &filter, limit).await?;
     let key = state.keyring.facility(facility_id).await?;
     let items = open_entries(db, &key, &rows).await?;
     state
@@ -198,9 +151,7 @@ async fn writable_entry(
     scope: &FacilityScope,
     entry_id: Uuid,
 ) -> Result<waitlist::Model, ApiError> {
-    let row = visible(scope)
-        .filter(waitlist::Column::Id.eq(entry_id))
-        .one(txn)
+    let row = waitlist_store::find(txn, scope, entry_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     scope.require_assigned(RESOURCE, &[Some(row.created_by)])?;
@@ -234,10 +185,14 @@ async fn cancel_waitlist_entry(
             "the entry is `{from}`; only a waiting or offered entry is cancelled"
         )));
     }
-    let mut active: waitlist::ActiveModel = row.into();
-    active.status = ActiveValue::Set(WaitlistStatus::Cancelled.as_str().to_owned());
-    active.updated_at = ActiveValue::Set(Timestamp::now());
-    let row = active.update(&*txn).await?;
+    let row = waitlist_store::set_status(
+        &*txn,
+        row,
+        WaitlistStatus::Cancelled,
+        None,
+        Timestamp::now(),
+    )
+    .await?;
     let shown = open_entries(&*txn, &key, std::slice::from_ref(&row))
         .await?
         .pop()
@@ -289,7 +244,7 @@ async fn accept_waitlist_offer(
         type_id: entry.type_id,
         duration_minutes: Some(i64::from(entry.duration_minutes)),
     };
-    let claimed = booking::claim(&*txn, facility_id, &request, None, Some(entry.id), now).await?;
+    let claimed = booking::claim(&*txn, &scope, &request, None, Some(entry.id), now).await?;
     let kind = claimed.kind(None);
     let booking = Booking {
         id: new_id(),
@@ -316,11 +271,14 @@ async fn accept_waitlist_offer(
         now,
     )
     .await?;
-    let mut active: waitlist::ActiveModel = entry.clone().into();
-    active.status = ActiveValue::Set(WaitlistStatus::Booked.as_str().to_owned());
-    active.appointment_id = ActiveValue::Set(Some(row.id));
-    active.updated_at = ActiveValue::Set(now);
-    active.update(&*txn).await?;
+    waitlist_store::set_status(
+        &*txn,
+        entry.clone(),
+        WaitlistStatus::Booked,
+        Some(row.id),
+        now,
+    )
+    .await?;
     let shown = Appointment::open(&key, &row)?;
     let events = vec![
         entry_event(&actor, AuditAction::Update, &entry).changes(redact(

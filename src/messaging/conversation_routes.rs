@@ -114,7 +114,9 @@ async fn start_conversation(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewConversation>,
 ) -> Result<(StatusCode, ApiJson<Conversation>), ApiError> {
-    actor.facility(facility_id, Permission::CONVERSATION_MANAGE)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::CONVERSATION_MANAGE)?
+        .facility_id();
     new.validate()?;
     let now = Timestamp::now();
     let key = state.keyring.facility(facility_id).await?;

@@ -168,7 +168,9 @@ async fn list_types(
     actor: Actor,
     ApiPath(facility_id): ApiPath<Uuid>,
 ) -> Result<ApiJson<Vec<AppointmentType>>, ApiError> {
-    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::SCHEDULE_READ)?
+        .facility_id();
     let db = state.db.conn();
     let rows = appointment_type::Entity::find()
         .filter(appointment_type::Column::FacilityId.eq(facility_id))

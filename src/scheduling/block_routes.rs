@@ -107,7 +107,9 @@ async fn list_blocks(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(filter): ApiQuery<BlockFilter>,
 ) -> Result<ApiJson<Page<AvailabilityBlock>>, ApiError> {
-    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::SCHEDULE_READ)?
+        .facility_id();
     let limit = crate::http::extract::page_limit(filter.limit)?;
     use block::Column;
     let mut query = block::Entity::find()

@@ -209,7 +209,7 @@ async fn revoke_feed(
     } else {
         Permission::FACILITY_MANAGE
     };
-    actor.facility(facility_id, needed)?;
+    let facility_id = actor.facility(facility_id, needed)?.facility_id();
     if row.revoked_at.is_none() {
         let mut active: calendar::ActiveModel = row.into();
         active.revoked_at = ActiveValue::Set(Some(Timestamp::now()));

@@ -76,7 +76,9 @@ async fn list_schedules(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<Schedule>>, ApiError> {
-    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::SCHEDULE_READ)?
+        .facility_id();
     let limit = page.limit()?;
     let db = state.db.conn();
     let mut query = schedule::Entity::find()
@@ -134,7 +136,9 @@ async fn get_schedule(
     actor: Actor,
     ApiPath((facility_id, provider_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<Schedule>, ApiError> {
-    actor.facility(facility_id, Permission::SCHEDULE_READ)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::SCHEDULE_READ)?
+        .facility_id();
     let db = state.db.conn();
     let row = store::find_schedule(db, facility_id, provider_id)
         .await?

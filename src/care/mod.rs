@@ -7,6 +7,7 @@ pub mod care_team_routes;
 pub mod journey;
 pub mod journey_routes;
 pub mod migration;
+pub mod patient_checks;
 pub mod patients;
 pub mod permissions;
 pub mod routes;

@@ -11,6 +11,8 @@ pub mod calls;
 pub mod conversation_routes;
 pub mod conversations;
 pub mod direct;
+pub mod message_history;
+pub mod message_input;
 pub mod message_routes;
 pub mod messages;
 pub mod migration;
@@ -22,6 +24,7 @@ pub mod realtime_hub;
 pub mod realtime_routes;
 pub mod senders;
 pub mod video;
+pub mod video_daily;
 
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;

@@ -281,14 +281,15 @@ async fn list_communications(
         .iter()
         .map(|row| Communication::open(&key, row))
         .collect::<Result<Vec<_>, _>>()?;
-    let events = rows
+    let events = items
         .iter()
-        .map(|row| {
+        .zip(&rows)
+        .map(|(shown, row)| {
             communication_event(&actor, AuditAction::Read, row).changes(redact(
                 json!({
-                    "channel": row.channel(),
-                    "direction": row.direction(),
-                    "retention_category": row.retention_category(),
+                    "channel": shown.channel,
+                    "direction": shown.direction,
+                    "retention_category": shown.retention_category,
                 }),
                 &[],
             ))

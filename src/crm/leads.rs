@@ -11,8 +11,10 @@ use utoipa::ToSchema;
 pub use super::lead_changes::{LeadChanges, MAX_INTERESTS, NewLead};
 pub use super::lead_status::{InterestPriority, LeadStatus, Readiness, ReviewStatus};
 use super::score::{ScoreFactor, ScoreInputs};
-use crate::crypto::{BlindIndex, CryptoError, DataKey, RowSealer, Sealed};
+use crate::crypto::{BlindIndex, DataKey, RowSealer, Sealed};
+use crate::error::ApiError;
 use crate::time::Timestamp;
+use crate::transition::UnknownStoredValue;
 
 pub const TABLE: &str = "leads";
 pub const INTERESTS_TABLE: &str = "lead_interests";
@@ -94,12 +96,12 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
-    pub fn lead_status(&self) -> LeadStatus {
-        LeadStatus::parse(&self.status).unwrap_or(LeadStatus::New)
+    pub fn lead_status(&self) -> Result<LeadStatus, UnknownStoredValue> {
+        LeadStatus::from_stored(&self.status, TABLE, "status", self.id)
     }
 
-    pub fn lead_readiness(&self) -> Readiness {
-        Readiness::parse(&self.readiness).unwrap_or(Readiness::Cold)
+    pub fn lead_readiness(&self) -> Result<Readiness, UnknownStoredValue> {
+        Readiness::from_stored(&self.readiness, TABLE, "readiness", self.id)
     }
 
     /// Whom the lead is assigned to: its owner and its booked coach.
@@ -356,12 +358,17 @@ pub fn seal_interests(
         .collect()
 }
 
-pub fn open_interest(key: &DataKey, row: &interest::Model) -> Result<Interest, CryptoError> {
+pub fn open_interest(key: &DataKey, row: &interest::Model) -> Result<Interest, ApiError> {
     let seal = RowSealer::new(key, INTERESTS_TABLE, row.id);
     Ok(Interest {
         procedure: seal.open_text("procedure", &row.procedure)?,
         notes: seal.open_optional_text("notes", &row.notes)?,
-        priority: InterestPriority::parse(&row.priority).unwrap_or(InterestPriority::Medium),
+        priority: InterestPriority::from_stored(
+            &row.priority,
+            INTERESTS_TABLE,
+            "priority",
+            row.id,
+        )?,
     })
 }
 
@@ -373,7 +380,7 @@ impl Lead {
         row: &Model,
         interests: Vec<Interest>,
         stage: String,
-    ) -> Result<Self, CryptoError> {
+    ) -> Result<Self, ApiError> {
         let seal = RowSealer::new(key, TABLE, row.id);
         Ok(Self {
             id: row.id,
@@ -383,8 +390,8 @@ impl Lead {
             email: seal.open_optional_text("email", &row.email)?,
             phone: seal.open_optional_text("phone", &row.phone)?,
             source: row.source.clone(),
-            readiness: row.lead_readiness(),
-            status: row.lead_status(),
+            readiness: row.lead_readiness()?,
+            status: row.lead_status()?,
             outcome: row.outcome.clone(),
             lead_type: row.lead_type.clone(),
             number_of_calls: row.number_of_calls,
@@ -402,8 +409,12 @@ impl Lead {
             score: row.score,
             score_factors: serde_json::from_str(&row.score_factors).unwrap_or_default(),
             review: Review {
-                status: ReviewStatus::parse(&row.review_status)
-                    .unwrap_or(ReviewStatus::NotRequired),
+                status: ReviewStatus::from_stored(
+                    &row.review_status,
+                    TABLE,
+                    "review_status",
+                    row.id,
+                )?,
                 reason: seal.open_optional_text("review_reason", &row.review_reason)?,
                 reviewed_by: row.reviewed_by,
                 reviewed_at: row.reviewed_at,

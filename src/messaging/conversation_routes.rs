@@ -78,8 +78,11 @@ async fn open_all(
                 .iter()
                 .any(|p| p.account_id == account_id && p.left_at.is_none());
             let count = takes_part.then(|| unread.get(&row.id).copied().unwrap_or(0));
-            let shown = people.into_iter().map(Participant::from).collect();
-            Conversation::open(key, row, shown, count).map_err(ApiError::from)
+            let shown = people
+                .into_iter()
+                .map(Participant::try_from)
+                .collect::<Result<_, _>>()?;
+            Conversation::open(key, row, shown, count)
         })
         .collect()
 }
@@ -289,7 +292,7 @@ async fn manageable(
 ) -> Result<Access, ApiError> {
     let scope = actor.facility(facility_id, Permission::CONVERSATION_MANAGE)?;
     let access = conversations::reach_for_update(db, actor, &scope, conversation_id).await?;
-    if access.conversation.conversation_kind() == ConversationKind::Direct {
+    if access.conversation.conversation_kind()? == ConversationKind::Direct {
         return Err(ApiError::Conflict(
             "a direct conversation follows its care-team link; change the link instead".to_owned(),
         ));
@@ -385,7 +388,7 @@ async fn move_conversation_status(
     let txn = state.db.begin().await?;
     let access = manageable(&*txn, &actor, facility_id, conversation_id).await?;
     let row = access.conversation;
-    let from = row.conversation_status();
+    let from = row.conversation_status()?;
     let to = from.transition(change.status)?;
     let mut active: conversations::ActiveModel = row.clone().into();
     active.status = ActiveValue::Set(to.as_str().to_owned());
@@ -474,7 +477,7 @@ async fn remove_participant(
         let scope = actor.facility(facility_id, Permission::CONVERSATION_READ)?;
         let access =
             conversations::reach_for_update(&*txn, &actor, &scope, conversation_id).await?;
-        if access.conversation.conversation_kind() == ConversationKind::Direct {
+        if access.conversation.conversation_kind()? == ConversationKind::Direct {
             return Err(ApiError::Conflict(
                 "a direct conversation follows its care-team link; end the link instead".to_owned(),
             ));

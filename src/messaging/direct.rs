@@ -110,8 +110,8 @@ pub async fn link_is_active(
     let Some(link_id) = conversation.care_team_link_id else {
         return Ok(true);
     };
-    Ok(care_team::Entity::find_by_id(link_id)
-        .one(db)
-        .await?
-        .is_some_and(|link| link.link_status() == care_team::LinkStatus::Active))
+    match care_team::Entity::find_by_id(link_id).one(db).await? {
+        Some(link) => Ok(link.link_status()? == care_team::LinkStatus::Active),
+        None => Ok(false),
+    }
 }

@@ -62,7 +62,7 @@ fn message_event(
 
 /// Why a conversation takes no message now, if it does not.
 pub(super) async fn check_open(db: &impl ConnectionTrait, access: &Access) -> Result<(), ApiError> {
-    let status = access.conversation.conversation_status();
+    let status = access.conversation.conversation_status()?;
     if !status.is_open() {
         return Err(ApiError::Conflict(format!(
             "the conversation is `{status}`; it takes no new messages"

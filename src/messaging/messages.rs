@@ -20,10 +20,11 @@ use super::conversations;
 pub use super::message_history::{MessageRevision, delete, edit, revisions};
 pub use super::message_input::{MessageEdit, NewMessage};
 use super::participants;
-use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
+use crate::crypto::{DataKey, RowSealer, Sealed};
 use crate::db::new_id;
+use crate::error::ApiError;
 use crate::time::Timestamp;
-use crate::transition::string_enum;
+use crate::transition::{UnknownStoredValue, string_enum};
 
 pub const TABLE: &str = "messages";
 pub const EDITS_TABLE: &str = "message_edits";
@@ -87,8 +88,8 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
-    pub fn kind(&self) -> MessageType {
-        MessageType::parse(&self.message_type).unwrap_or(MessageType::Text)
+    pub fn kind(&self) -> Result<MessageType, UnknownStoredValue> {
+        MessageType::from_stored(&self.message_type, TABLE, "message_type", self.id)
     }
 }
 
@@ -128,11 +129,7 @@ impl Message {
         self
     }
 
-    pub fn open(
-        key: &DataKey,
-        row: &Model,
-        sender_name: Option<String>,
-    ) -> Result<Self, CryptoError> {
+    pub fn open(key: &DataKey, row: &Model, sender_name: Option<String>) -> Result<Self, ApiError> {
         let seal = RowSealer::new(key, TABLE, row.id);
         let deleted = row.deleted_at.is_some();
         let body = if deleted {
@@ -150,7 +147,7 @@ impl Message {
             seq: row.seq,
             sender_id: row.sender_id,
             sender_name,
-            message_type: row.kind(),
+            message_type: row.kind()?,
             body,
             ai_model: row.ai_model.clone(),
             ai_confidence: row.ai_confidence,

@@ -116,7 +116,7 @@ impl Context for Messaging {
         let Some(moved) = event.downcast_ref::<LinkMoved>() else {
             return Ok(());
         };
-        match moved.link.link_status() {
+        match moved.link.link_status()? {
             LinkStatus::Active => {
                 direct::open(
                     reaction.txn,

@@ -95,7 +95,7 @@ async fn move_appointment_status(
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable(&*txn, &scope, appointment_id).await?;
-    let from = row.appointment_status();
+    let from = row.appointment_status()?;
     let to = from.transition(body.status.0)?;
     let now = Timestamp::now();
     booking::release(&*txn, &row, to).await?;
@@ -181,7 +181,7 @@ async fn reschedule_appointment(
     let now = Timestamp::now();
     let txn = state.db.begin().await?;
     let old = writable(&*txn, &scope, appointment_id).await?;
-    let from = old.appointment_status();
+    let from = old.appointment_status()?;
     let to = from.transition(AppointmentStatus::Rescheduled)?;
     let request = new_slot(&body, &old);
     let provider_id = request.provider_id;

@@ -56,7 +56,7 @@ async fn open_types(
                 .collect();
             AppointmentType::open(row, offered)
         })
-        .collect())
+        .collect::<Result<_, _>>()?)
 }
 
 async fn set_type_providers(

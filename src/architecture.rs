@@ -42,13 +42,7 @@ const CYCLES_KNOWN: &[(&str, &str)] = &[
 ];
 
 /// Source files over 600 lines.
-const LONG_FILES_KNOWN: &[&str] = &[
-    "src/care/patients.rs",
-    "src/crm/leads.rs",
-    "src/crm/stats.rs",
-    "src/messaging/messages.rs",
-    "src/messaging/video.rs",
-];
+const LONG_FILES_KNOWN: &[&str] = &[];
 
 const MAX_LINES: usize = 600;
 

@@ -61,6 +61,33 @@ impl TransitionError {
     }
 }
 
+/// A stored column holding a value its enum does not know: a corrupt row or
+/// one written by a newer release. Never read as the initial state, which
+/// would silently reopen or reset the record; the request fails as an
+/// internal error instead. Names the table, the column and the row, never
+/// the value, which may be someone's data.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{table}.{column} of row {row} holds a value carebase does not know")]
+pub struct UnknownStoredValue {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub row: uuid::Uuid,
+}
+
+impl From<UnknownStoredValue> for crate::error::ApiError {
+    /// Logged with its cause, answered as a plain 500.
+    fn from(err: UnknownStoredValue) -> Self {
+        crate::error::ApiError::Internal(err.into())
+    }
+}
+
+impl From<UnknownStoredValue> for sea_orm::DbErr {
+    /// For reads whose callers speak the database's errors (jobs, stores).
+    fn from(err: UnknownStoredValue) -> Self {
+        sea_orm::DbErr::Custom(err.to_string())
+    }
+}
+
 /// Declares an enum of the domain stored and serialized as the seeds spell
 /// its values: `ALL`, `as_str`, `parse` and `Display` come with it, so the
 /// database check, the API and the code agree on one list.
@@ -84,6 +111,17 @@ macro_rules! string_enum {
             pub fn parse(value: &str) -> Option<Self> {
                 Self::ALL.into_iter().find(|v| v.as_str() == value)
             }
+
+            /// Reads the value stored in `table.column` of row `row`; a
+            /// value outside the list is an error, not a default.
+            pub fn from_stored(
+                value: &str,
+                table: &'static str,
+                column: &'static str,
+                row: uuid::Uuid,
+            ) -> Result<Self, $crate::transition::UnknownStoredValue> {
+                Self::parse(value).ok_or($crate::transition::UnknownStoredValue { table, column, row })
+            }
         }
 
         impl std::fmt::Display for $name {
@@ -98,6 +136,39 @@ pub(crate) use string_enum;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    string_enum! {
+        Shade {
+            Light => "light",
+            Dark => "dark",
+        }
+    }
+
+    #[test]
+    fn a_stored_value_outside_the_list_is_an_internal_error_that_hides_the_value() {
+        let row = uuid::Uuid::from_u128(7);
+        assert_eq!(
+            Shade::from_stored("dark", "paints", "shade", row),
+            Ok(Shade::Dark)
+        );
+        let unknown = Shade::from_stored("Mrs Smith's", "paints", "shade", row).unwrap_err();
+        assert_eq!(
+            unknown,
+            UnknownStoredValue {
+                table: "paints",
+                column: "shade",
+                row
+            }
+        );
+        let logged = unknown.to_string();
+        assert!(logged.contains("paints.shade") && logged.contains(&row.to_string()));
+        assert!(!logged.contains("Smith"), "{logged}");
+        let error = crate::error::ApiError::from(unknown);
+        assert!(matches!(error, crate::error::ApiError::Internal(_)));
+        let problem = error.problem();
+        assert_eq!(problem.status, 500);
+        assert!(!problem.detail.contains("paints"), "{}", problem.detail);
+    }
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     enum Light {

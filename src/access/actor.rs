@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, JoinType, Query};
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, JoinType, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 use uuid::Uuid;
 
 use super::memberships::{self, Membership};
@@ -394,6 +394,13 @@ impl SignedIn {
 /// place where the policy engine reads identity's tables beside its own: a
 /// single round trip instead of three.
 async fn signed_in(db: &impl ConnectionTrait, session_id: Uuid) -> Result<Option<SignedIn>, DbErr> {
+    let rows = db.query_all(&signed_in_query(session_id)).await?;
+    signed_in_from(&rows)
+}
+
+/// The session's columns, its account's standing and one row per live
+/// membership (a single row with null membership columns when none).
+fn signed_in_query(session_id: Uuid) -> SelectStatement {
     let (s, a, m) = (Alias::new("s"), Alias::new("a"), Alias::new("m"));
     let session_columns = [
         "id",
@@ -457,7 +464,11 @@ async fn signed_in(db: &impl ConnectionTrait, session_id: Uuid) -> Result<Option
                 .add(Expr::col((m.clone(), Alias::new("revoked_at"))).is_null()),
         )
         .and_where(Expr::col((s, Alias::new("id"))).eq(session_id));
-    let rows = db.query_all(&query).await?;
+    query
+}
+
+/// Reads the rows of [`signed_in_query`]: none when there is no session.
+fn signed_in_from(rows: &[QueryResult]) -> Result<Option<SignedIn>, DbErr> {
     let Some(first) = rows.first() else {
         return Ok(None);
     };
@@ -473,7 +484,7 @@ async fn signed_in(db: &impl ConnectionTrait, session_id: Uuid) -> Result<Option
         client_addr: first.try_get("", "client_addr")?,
     };
     let mut memberships = Vec::new();
-    for row in &rows {
+    for row in rows {
         let Some(id) = row.try_get::<Option<Uuid>>("", "membership_id")? else {
             continue;
         };

@@ -42,7 +42,9 @@ async fn list_api_keys(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<ApiKeyView>>, ApiError> {
-    actor.facility(facility_id, Permission::API_KEY_MANAGE)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::API_KEY_MANAGE)?
+        .facility_id();
     let limit = page.limit()?;
     let keys = api_keys::page(state.db.conn(), facility_id, page.after, limit).await?;
     let items = keys.iter().map(ApiKeyView::from).collect();
@@ -84,7 +86,9 @@ async fn create_api_key(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<ApiKeyRequest>,
 ) -> Result<(StatusCode, ApiJson<CreatedApiKey>), ApiError> {
-    actor.facility(facility_id, Permission::API_KEY_MANAGE)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::API_KEY_MANAGE)?
+        .facility_id();
     if matches!(actor.principal, Principal::ApiKey { .. }) {
         return Err(ApiError::Forbidden(
             "an API key cannot create API keys".to_owned(),
@@ -165,7 +169,9 @@ async fn revoke_api_key(
     actor: Actor,
     ApiPath((facility_id, key_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    actor.facility(facility_id, Permission::API_KEY_MANAGE)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::API_KEY_MANAGE)?
+        .facility_id();
     let txn = state.db.begin().await?;
     if !api_keys::revoke(&txn, facility_id, key_id).await? {
         return Err(ApiError::NotFound);

@@ -108,7 +108,9 @@ async fn list_emergency_access(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<GrantQuery>,
 ) -> Result<ApiJson<Page<Grant>>, ApiError> {
-    actor.facility(facility_id, Permission::EMERGENCY_ACCESS_REVIEW)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::EMERGENCY_ACCESS_REVIEW)?
+        .facility_id();
     let limit = crate::http::extract::page_limit(query.limit)?;
     let rows = emergency::page(
         state.db.conn(),
@@ -143,7 +145,9 @@ async fn review_emergency_access(
     actor: Actor,
     ApiPath((facility_id, grant_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<Grant>, ApiError> {
-    actor.facility(facility_id, Permission::EMERGENCY_ACCESS_REVIEW)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::EMERGENCY_ACCESS_REVIEW)?
+        .facility_id();
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = emergency::review(&txn, facility_id, grant_id, actor.account_id())

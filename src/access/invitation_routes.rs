@@ -60,7 +60,9 @@ async fn invite(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<Invitation>,
 ) -> Result<(StatusCode, ApiJson<Invited>), ApiError> {
-    actor.facility(facility_id, Permission::MEMBERSHIP_MANAGE)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::MEMBERSHIP_MANAGE)?
+        .facility_id();
     let email = parse_email("email", &request.email)?;
     check_facility_role(request.role, request.department.as_deref())?;
     let txn = state.db.begin().await?;

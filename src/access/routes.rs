@@ -106,7 +106,9 @@ async fn get_facility(
     actor: Actor,
     ApiPath(facility_id): ApiPath<Uuid>,
 ) -> Result<ApiJson<Facility>, ApiError> {
-    actor.facility(facility_id, Permission::FACILITY_READ)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::FACILITY_READ)?
+        .facility_id();
     let facility = facilities::find(state.db.conn(), facility_id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -129,7 +131,9 @@ async fn update_facility(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(fields): ApiJson<FacilityFields>,
 ) -> Result<ApiJson<Facility>, ApiError> {
-    actor.facility(facility_id, Permission::FACILITY_MANAGE)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::FACILITY_MANAGE)?
+        .facility_id();
     fields.validate(false)?;
     let txn = state.db.begin().await?;
     let facility = facilities::find(&txn, facility_id)

@@ -11,6 +11,9 @@ use crate::error::ApiError;
 
 /// Permission to act in one facility, granted by the policy engine. Stores
 /// take it to scope their queries; only the access context can make one.
+/// A scope that is made and dropped is a permission check whose answer
+/// nobody used, hence `must_use`.
+#[must_use]
 #[derive(Clone, Debug)]
 pub struct FacilityScope {
     facility_id: Uuid,

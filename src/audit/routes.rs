@@ -129,7 +129,9 @@ async fn facility_events(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<EventQuery>,
 ) -> Result<ApiJson<EventPage>, ApiError> {
-    actor.facility(facility_id, Permission::AUDIT_READ)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::AUDIT_READ)?
+        .facility_id();
     Ok(ApiJson(
         page(&state, &query, Some(vec![facility_id])).await?,
     ))
@@ -172,7 +174,9 @@ async fn facility_export(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<EventQuery>,
 ) -> Result<Response, ApiError> {
-    actor.facility(facility_id, Permission::AUDIT_EXPORT)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::AUDIT_EXPORT)?
+        .facility_id();
     export(&state, &actor, &query, Some(vec![facility_id])).await
 }
 

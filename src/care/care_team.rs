@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::time::Timestamp;
-use crate::transition::{StateMachine, string_enum};
+use crate::transition::{StateMachine, UnknownStoredValue, string_enum};
 
 string_enum! {
     /// Where a care-team link stands (seed 004's values).
@@ -73,6 +73,8 @@ impl LinkSide {
     }
 }
 
+pub const TABLE: &str = "care_team_links";
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "care_team_links")]
 pub struct Model {
@@ -100,16 +102,19 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
-    pub fn link_status(&self) -> LinkStatus {
-        LinkStatus::parse(&self.status).unwrap_or(LinkStatus::Requested)
+    pub fn link_status(&self) -> Result<LinkStatus, UnknownStoredValue> {
+        LinkStatus::from_stored(&self.status, TABLE, "status", self.id)
     }
 
-    pub fn requested_side(&self) -> LinkSide {
-        LinkSide::parse(&self.requested_by).unwrap_or(LinkSide::Patient)
+    pub fn requested_side(&self) -> Result<LinkSide, UnknownStoredValue> {
+        LinkSide::from_stored(&self.requested_by, TABLE, "requested_by", self.id)
     }
 
-    pub fn blocked_side(&self) -> Option<LinkSide> {
-        self.blocked_by.as_deref().and_then(LinkSide::parse)
+    pub fn blocked_side(&self) -> Result<Option<LinkSide>, UnknownStoredValue> {
+        self.blocked_by
+            .as_deref()
+            .map(|side| LinkSide::from_stored(side, TABLE, "blocked_by", self.id))
+            .transpose()
     }
 }
 
@@ -134,22 +139,24 @@ pub struct CareTeamLink {
     pub ended_at: Option<Timestamp>,
 }
 
-impl From<&Model> for CareTeamLink {
-    fn from(row: &Model) -> Self {
-        Self {
+impl TryFrom<&Model> for CareTeamLink {
+    type Error = UnknownStoredValue;
+
+    fn try_from(row: &Model) -> Result<Self, UnknownStoredValue> {
+        Ok(Self {
             id: row.id,
             facility_id: row.facility_id,
             patient_id: row.patient_id,
             provider_id: row.provider_id,
-            status: row.link_status(),
-            requested_by: row.requested_side(),
-            blocked_by: row.blocked_side(),
+            status: row.link_status()?,
+            requested_by: row.requested_side()?,
+            blocked_by: row.blocked_side()?,
             created_by: row.created_by,
             created_at: row.created_at,
             updated_at: row.updated_at,
             accepted_at: row.accepted_at,
             ended_at: row.ended_at,
-        }
+        })
     }
 }
 
@@ -180,10 +187,10 @@ pub enum Reopen {
 /// Whether `by` may re-request `link`. A blocked link stays blocked for the
 /// side that did not block it.
 pub fn reopen(link: &Model, by: LinkSide) -> Result<Reopen, ApiError> {
-    match link.link_status() {
+    match link.link_status()? {
         LinkStatus::Requested | LinkStatus::Active => Ok(Reopen::Unchanged),
         LinkStatus::Ended => Ok(Reopen::Reopened),
-        LinkStatus::Blocked if link.blocked_side() == Some(by) => Ok(Reopen::Reopened),
+        LinkStatus::Blocked if link.blocked_side()? == Some(by) => Ok(Reopen::Reopened),
         LinkStatus::Blocked => Err(ApiError::Conflict(
             "this care-team link is blocked by the other side; it cannot be requested again"
                 .to_owned(),
@@ -207,10 +214,10 @@ pub async fn of_pair(
 /// Whether the link is active (what a direct conversation follows); false
 /// when there is no such link.
 pub async fn is_active(db: &impl ConnectionTrait, link_id: Uuid) -> Result<bool, DbErr> {
-    Ok(Entity::find_by_id(link_id)
-        .one(db)
-        .await?
-        .is_some_and(|link| link.link_status() == LinkStatus::Active))
+    match Entity::find_by_id(link_id).one(db).await? {
+        Some(link) => Ok(link.link_status()? == LinkStatus::Active),
+        None => Ok(false),
+    }
 }
 
 /// The patients `provider_id` holds an active link with: the subquery the
@@ -233,7 +240,7 @@ pub async fn move_to(
     by: LinkSide,
     now: Timestamp,
 ) -> Result<Model, ApiError> {
-    link.link_status().transition(to)?;
+    link.link_status()?.transition(to)?;
     let mut active = ActiveModel {
         id: ActiveValue::Unchanged(link.id),
         status: ActiveValue::Set(to.as_str().to_owned()),
@@ -296,6 +303,30 @@ async fn compare_and_set(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_status_or_side_outside_the_lists_is_an_error() {
+        let good = link(LinkStatus::Blocked, Some(LinkSide::Provider));
+        assert_eq!(good.link_status(), Ok(LinkStatus::Blocked));
+        assert_eq!(good.blocked_side(), Ok(Some(LinkSide::Provider)));
+        for bad in [
+            Model {
+                status: "blokked".to_owned(),
+                ..good.clone()
+            },
+            Model {
+                requested_by: "nobody".to_owned(),
+                ..good.clone()
+            },
+            Model {
+                blocked_by: Some("nobody".to_owned()),
+                ..good.clone()
+            },
+        ] {
+            let error = CareTeamLink::try_from(&bad).unwrap_err();
+            assert_eq!((error.table, error.row), (TABLE, bad.id));
+        }
+    }
 
     fn link(status: LinkStatus, blocked_by: Option<LinkSide>) -> Model {
         let now = Timestamp::now();

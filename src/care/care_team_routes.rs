@@ -123,15 +123,15 @@ async fn request_link(
                         .audit
                         .record(vec![link_event(&actor, AuditAction::Read, &existing)])
                         .await?;
-                    return Ok((StatusCode::OK, ApiJson(CareTeamLink::from(&existing))));
+                    return Ok((StatusCode::OK, ApiJson(CareTeamLink::try_from(&existing)?)));
                 }
                 Reopen::Reopened => {
                     let row = care_team::reopen_as_request(&*txn, &existing, side, now).await?;
-                    (StatusCode::CREATED, row, Some(existing.link_status()))
+                    (StatusCode::CREATED, row, Some(existing.link_status()?))
                 }
             },
         };
-    let shown = CareTeamLink::from(&row);
+    let shown = CareTeamLink::try_from(&row)?;
     let action = if before.is_some() {
         AuditAction::Update
     } else {
@@ -171,7 +171,10 @@ async fn list_links(
                 .collect(),
         )
         .await?;
-    let items = rows.iter().map(CareTeamLink::from).collect();
+    let items = rows
+        .iter()
+        .map(CareTeamLink::try_from)
+        .collect::<Result<_, _>>()?;
     Ok(ApiJson(Page::new(items, limit, |l: &CareTeamLink| l.id)))
 }
 
@@ -200,7 +203,7 @@ async fn get_link(
         .audit
         .record(vec![link_event(&actor, AuditAction::Read, &row)])
         .await?;
-    Ok(ApiJson(CareTeamLink::from(&row)))
+    Ok(ApiJson(CareTeamLink::try_from(&row)?))
 }
 
 /// Accepts (`active`: only the side that did not request), ends or blocks
@@ -235,7 +238,7 @@ async fn move_link_status(
         .flatten();
     let side = side_of(&scope, link.provider_id, patient_account)?;
     if change.status == LinkStatus::Active
-        && side == link.requested_side()
+        && side == link.requested_side()?
         && scope.assigned_to().is_some()
     {
         return Err(ApiError::Forbidden(format!(
@@ -256,10 +259,10 @@ async fn move_link_status(
     )
     .await?;
     let event = link_event(&actor, AuditAction::Update, &row).changes(redact(
-        json!({ "status": { "from": link.link_status(), "to": row.link_status() }, "by": side }),
+        json!({ "status": { "from": link.link_status()?, "to": row.link_status()? }, "by": side }),
         &[],
     ));
     audit::commit(txn, vec![event]).await?;
     after_commit.run().await;
-    Ok(ApiJson(CareTeamLink::from(&row)))
+    Ok(ApiJson(CareTeamLink::try_from(&row)?))
 }

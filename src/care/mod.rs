@@ -10,6 +10,7 @@ pub mod demo;
 pub mod journey;
 pub mod journey_routes;
 pub mod migration;
+pub mod patient_checks;
 pub mod patients;
 pub mod permissions;
 pub mod routes;

@@ -117,7 +117,9 @@ async fn create_patient(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewPatient>,
 ) -> Result<(StatusCode, ApiJson<Patient>), ApiError> {
-    actor.facility(facility_id, Permission::PATIENT_CREATE)?;
+    let facility_id = actor
+        .facility(facility_id, Permission::PATIENT_CREATE)?
+        .facility_id();
     new.validate()?;
     let key = state.keyring.facility(facility_id).await?;
     let id = new_id();

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::access::FacilityScope;
-use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
+use crate::crypto::{DataKey, RowSealer, Sealed};
 use crate::error::ApiError;
 use crate::time::Timestamp;
 use crate::transition::string_enum;
@@ -125,7 +125,7 @@ pub fn seal_new(
 }
 
 impl AiQualification {
-    pub fn open(key: &DataKey, row: &Model) -> Result<Self, CryptoError> {
+    pub fn open(key: &DataKey, row: &Model) -> Result<Self, ApiError> {
         let seal = RowSealer::new(key, TABLE, row.id);
         Ok(Self {
             id: row.id,
@@ -134,8 +134,7 @@ impl AiQualification {
             prompt: seal.open_text("prompt", &row.prompt)?,
             response: seal.open_text("response", &row.response)?,
             model: row.model.clone(),
-            outcome: QualificationOutcome::parse(&row.outcome)
-                .unwrap_or(QualificationOutcome::Incomplete),
+            outcome: QualificationOutcome::from_stored(&row.outcome, TABLE, "outcome", row.id)?,
             confidence: row.confidence,
             created_by: row.created_by,
             created_at: row.created_at,

@@ -98,7 +98,8 @@ async fn put_up_for_review(
     ai_qualification_id: Uuid,
     now: Timestamp,
 ) -> Result<Option<AuditEvent>, ApiError> {
-    let from = ReviewStatus::parse(&lead.review_status).unwrap_or(ReviewStatus::NotRequired);
+    let from =
+        ReviewStatus::from_stored(&lead.review_status, leads::TABLE, "review_status", lead.id)?;
     if from == ReviewStatus::Pending {
         return Ok(None);
     }

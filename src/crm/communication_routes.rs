@@ -126,15 +126,8 @@ async fn log_communication(
         txn.rollback().await?;
         return replay(&key, &new, &existing);
     }
-    let by = LoggedBy {
-        account_id: actor.account_id(),
-        api_key_id: match actor.principal {
-            Principal::ApiKey { key_id, .. } => Some(key_id),
-            Principal::Account { .. } => None,
-        },
-    };
     let id = new_id();
-    let inserted = communications::seal_new(&key, id, &scope, &new, by, now)
+    let inserted = communications::seal_new(&key, id, &scope, &new, logged_by(&actor), now)
         .insert(&*txn)
         .await;
     let row = match inserted {
@@ -156,18 +149,12 @@ async fn log_communication(
         Err(e) => return Err(e.into()),
     };
     if let Counterpart::Lead(lead_id) = counterpart {
-        let happened = match new.direction {
-            CommunicationDirection::Inbound => LeadActivity {
-                replies: 1,
-                active_at: Some(row.occurred_at),
-                ..LeadActivity::default()
-            },
-            CommunicationDirection::Outbound => LeadActivity {
-                contacted_at: Some(row.occurred_at),
-                ..LeadActivity::default()
-            },
-        };
-        activity::record(&*txn, lead_id, happened).await?;
+        activity::record(
+            &*txn,
+            lead_id,
+            lead_activity(new.direction, row.occurred_at),
+        )
+        .await?;
     }
     let logged = Communication::open(&key, &row)?;
     let event = communication_event(&actor, AuditAction::Create, &row).changes(redact(
@@ -182,6 +169,33 @@ async fn log_communication(
     ));
     audit::commit(txn, vec![event]).await?;
     Ok((StatusCode::CREATED, ApiJson(logged)))
+}
+
+/// Who logged a communication: the account, and the API key it used.
+fn logged_by(actor: &Actor) -> LoggedBy {
+    LoggedBy {
+        account_id: actor.account_id(),
+        api_key_id: match actor.principal {
+            Principal::ApiKey { key_id, .. } => Some(key_id),
+            Principal::Account { .. } => None,
+        },
+    }
+}
+
+/// What a communication with a lead counts as: a reply when it came in, a
+/// contact when it went out.
+fn lead_activity(direction: CommunicationDirection, occurred_at: Timestamp) -> LeadActivity {
+    match direction {
+        CommunicationDirection::Inbound => LeadActivity {
+            replies: 1,
+            active_at: Some(occurred_at),
+            ..LeadActivity::default()
+        },
+        CommunicationDirection::Outbound => LeadActivity {
+            contacted_at: Some(occurred_at),
+            ..LeadActivity::default()
+        },
+    }
 }
 
 /// An event about a communication: with its lead or patient, flagged PHI
@@ -267,14 +281,15 @@ async fn list_communications(
         .iter()
         .map(|row| Communication::open(&key, row))
         .collect::<Result<Vec<_>, _>>()?;
-    let events = rows
+    let events = items
         .iter()
-        .map(|row| {
+        .zip(&rows)
+        .map(|(shown, row)| {
             communication_event(&actor, AuditAction::Read, row).changes(redact(
                 json!({
-                    "channel": row.channel(),
-                    "direction": row.direction(),
-                    "retention_category": row.retention_category(),
+                    "channel": shown.channel,
+                    "direction": shown.direction,
+                    "retention_category": shown.retention_category,
                 }),
                 &[],
             ))

@@ -18,10 +18,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::access::FacilityScope;
-use crate::crypto::{BlindIndex, CryptoError, DataKey, RowSealer, Sealed};
+use crate::crypto::{BlindIndex, DataKey, RowSealer, Sealed};
 use crate::error::ApiError;
 use crate::time::Timestamp;
-use crate::transition::string_enum;
+use crate::transition::{UnknownStoredValue, string_enum};
 use crate::validation::Checks;
 
 pub const TABLE: &str = "communications";
@@ -213,21 +213,26 @@ pub fn seal_new(
 }
 
 impl Model {
-    pub fn channel(&self) -> CommunicationChannel {
-        CommunicationChannel::parse(&self.channel).unwrap_or(CommunicationChannel::Other)
+    pub fn channel(&self) -> Result<CommunicationChannel, UnknownStoredValue> {
+        CommunicationChannel::from_stored(&self.channel, TABLE, "channel", self.id)
     }
 
-    pub fn direction(&self) -> CommunicationDirection {
-        CommunicationDirection::parse(&self.direction).unwrap_or(CommunicationDirection::Inbound)
+    pub fn direction(&self) -> Result<CommunicationDirection, UnknownStoredValue> {
+        CommunicationDirection::from_stored(&self.direction, TABLE, "direction", self.id)
     }
 
-    pub fn retention_category(&self) -> RetentionCategory {
-        RetentionCategory::parse(&self.retention_category).unwrap_or(RetentionCategory::Clinical)
+    pub fn retention_category(&self) -> Result<RetentionCategory, UnknownStoredValue> {
+        RetentionCategory::from_stored(
+            &self.retention_category,
+            TABLE,
+            "retention_category",
+            self.id,
+        )
     }
 }
 
 impl Communication {
-    pub fn open(key: &DataKey, row: &Model) -> Result<Self, CryptoError> {
+    pub fn open(key: &DataKey, row: &Model) -> Result<Self, ApiError> {
         let seal = RowSealer::new(key, TABLE, row.id);
         Ok(Self {
             id: row.id,
@@ -235,11 +240,11 @@ impl Communication {
             idempotency_key: row.idempotency_key.clone(),
             lead_id: row.lead_id,
             patient_id: row.patient_id,
-            channel: row.channel(),
-            direction: row.direction(),
+            channel: row.channel()?,
+            direction: row.direction()?,
             summary: seal.open_text("summary", &row.summary)?,
             contains_phi: row.contains_phi,
-            retention_category: row.retention_category(),
+            retention_category: row.retention_category()?,
             occurred_at: row.occurred_at,
             created_by: row.created_by,
             api_key_id: row.api_key_id,

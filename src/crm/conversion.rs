@@ -5,7 +5,7 @@
 //! invited to the patient portal (seed 001's `portal_access`).
 
 use axum::extract::State;
-use sea_orm::{ActiveModelTrait, ActiveValue};
+use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -16,13 +16,14 @@ use uuid::Uuid;
 use super::leads::{self, Lead, PHI_FIELDS};
 use super::routes::{lead_event, open_one, writable_lead};
 use crate::access::memberships::{self, NewMembership};
-use crate::access::{Actor, Permission, Role};
+use crate::access::{Actor, FacilityScope, Permission, Role};
 use crate::app::AppState;
-use crate::audit::{self, AuditAction, ComplianceFlag, redact};
+use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::care::journey::{self, Journey};
 use crate::care::journey_routes::{NewJourneyPlace, enrol_in, pathway};
 use crate::care::patients::{self as patient, NewPatient};
 use crate::care::store as patients;
+use crate::crypto::DataKey;
 use crate::db::new_id;
 use crate::error::{ApiError, OnConstraint};
 use crate::http::api_docs::Problems;
@@ -134,74 +135,23 @@ async fn convert_lead(
     let lead = open_one(&*txn, &key, &row).await?;
     let mut events = Vec::new();
     let (patient_id, new_patient_made) = match body.patient_id {
-        Some(id) => {
-            if !patients::exists(&*txn, facility_id, id).await? {
-                return Err(ApiError::invalid(
-                    "patient_id",
-                    "no such patient in this facility",
-                ));
-            }
-            (id, false)
-        }
+        Some(id) => (linked_patient(&*txn, facility_id, id).await?, false),
         None => {
             let new = new_patient(&lead, &body)?;
-            let id = new_id();
-            let created = patient::seal_new(&key, id, facility_id, &new, actor.account_id())
-                .insert(&*txn)
-                .await
-                .on_constraint("patients_facility_id_mrn_index_key", || {
-                    ApiError::Conflict(
-                        "a patient with this `mrn` already exists in this facility".to_owned(),
-                    )
-                })?;
-            let opened = patient::Patient::open(&key, &created)?;
-            let after = serde_json::to_value(&opened).unwrap_or_default();
-            events.push(
-                actor
-                    .event(AuditAction::Create, "patient")
-                    .resource(id)
-                    .facility(facility_id)
-                    .patient(id)
-                    .lead(lead_id)
-                    .changes(redact(
-                        json!({ "after": after, "from_lead": lead_id }),
-                        patient::PHI_FIELDS,
-                    ))
-                    .flag(ComplianceFlag::Phi),
-            );
+            let id = create_patient(&*txn, &key, &actor, facility_id, lead_id, &new, &mut events)
+                .await?;
             (id, true)
         }
     };
     let pathway = pathway(&*txn, &scope, body.pathway_id).await?;
-    let journey_row = match journey::enrolled(&*txn, &scope, patient_id, pathway.id).await? {
-        // A linked patient already on the pathway stays where it is.
-        Some(existing) => existing,
-        None => {
-            let place = NewJourneyPlace {
-                pathway_id: Some(pathway.id),
-                stage_id: None,
-                health_coach_id: body.health_coach_id.or(row.health_coach_id),
-                lead_id: Some(lead_id),
-                notes: None,
-            };
-            let enrolled = enrol_in(&*txn, &scope, &key, &actor, patient_id, place).await?;
-            events.push(
-                actor
-                    .event(AuditAction::Create, "care_journey")
-                    .resource(enrolled.id)
-                    .facility(facility_id)
-                    .patient(patient_id)
-                    .lead(lead_id)
-                    .changes(redact(
-                        json!({ "pathway_id": enrolled.pathway_id, "stage_id": enrolled.stage_id,
-                                "health_coach_id": enrolled.health_coach_id }),
-                        &[],
-                    ))
-                    .flag(ComplianceFlag::Phi),
-            );
-            enrolled
-        }
+    let enrolment = ConvertedEnrolment {
+        patient_id,
+        pathway_id: pathway.id,
+        health_coach_id: body.health_coach_id.or(row.health_coach_id),
+        lead_id,
     };
+    let journey_row =
+        journey_of_converted(&*txn, &scope, &key, &actor, enrolment, &mut events).await?;
     let now = Timestamp::now();
     let mut active: leads::ActiveModel = row.into();
     active.patient_id = ActiveValue::Set(Some(patient_id));
@@ -229,6 +179,112 @@ async fn convert_lead(
         new_patient: new_patient_made,
         journey,
     }))
+}
+
+/// The existing patient a lead is linked to, which must be of the facility.
+async fn linked_patient(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    patient_id: Uuid,
+) -> Result<Uuid, ApiError> {
+    if !patients::exists(db, facility_id, patient_id).await? {
+        return Err(ApiError::invalid(
+            "patient_id",
+            "no such patient in this facility",
+        ));
+    }
+    Ok(patient_id)
+}
+
+/// Makes the patient record a lead becomes, noting its creation for the
+/// audit log.
+async fn create_patient(
+    db: &impl ConnectionTrait,
+    key: &DataKey,
+    actor: &Actor,
+    facility_id: Uuid,
+    lead_id: Uuid,
+    new: &NewPatient,
+    events: &mut Vec<AuditEvent>,
+) -> Result<Uuid, ApiError> {
+    let id = new_id();
+    let created = patient::seal_new(key, id, facility_id, new, actor.account_id())
+        .insert(db)
+        .await
+        .on_constraint("patients_facility_id_mrn_index_key", || {
+            ApiError::Conflict(
+                "a patient with this `mrn` already exists in this facility".to_owned(),
+            )
+        })?;
+    let opened = patient::Patient::open(key, &created)?;
+    let after = serde_json::to_value(&opened).unwrap_or_default();
+    events.push(
+        actor
+            .event(AuditAction::Create, "patient")
+            .resource(id)
+            .facility(facility_id)
+            .patient(id)
+            .lead(lead_id)
+            .changes(redact(
+                json!({ "after": after, "from_lead": lead_id }),
+                patient::PHI_FIELDS,
+            ))
+            .flag(ComplianceFlag::Phi),
+    );
+    Ok(id)
+}
+
+/// Where a converted lead's patient is enrolled.
+struct ConvertedEnrolment {
+    patient_id: Uuid,
+    pathway_id: Uuid,
+    health_coach_id: Option<Uuid>,
+    lead_id: Uuid,
+}
+
+/// The converted patient's journey on the pathway: the one it is already
+/// on (a linked patient stays where it is), or a new enrolment, noted for
+/// the audit log.
+async fn journey_of_converted(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    key: &DataKey,
+    actor: &Actor,
+    enrolment: ConvertedEnrolment,
+    events: &mut Vec<AuditEvent>,
+) -> Result<journey::row::Model, ApiError> {
+    let ConvertedEnrolment {
+        patient_id,
+        pathway_id,
+        health_coach_id,
+        lead_id,
+    } = enrolment;
+    if let Some(existing) = journey::enrolled(db, scope, patient_id, pathway_id).await? {
+        return Ok(existing);
+    }
+    let place = NewJourneyPlace {
+        pathway_id: Some(pathway_id),
+        stage_id: None,
+        health_coach_id,
+        lead_id: Some(lead_id),
+        notes: None,
+    };
+    let enrolled = enrol_in(db, scope, key, actor, patient_id, place).await?;
+    events.push(
+        actor
+            .event(AuditAction::Create, "care_journey")
+            .resource(enrolled.id)
+            .facility(scope.facility_id())
+            .patient(patient_id)
+            .lead(lead_id)
+            .changes(redact(
+                json!({ "pathway_id": enrolled.pathway_id, "stage_id": enrolled.stage_id,
+                        "health_coach_id": enrolled.health_coach_id }),
+                &[],
+            ))
+            .flag(ComplianceFlag::Phi),
+    );
+    Ok(enrolled)
 }
 
 /// Invites a converted lead to the patient portal: the lead's email gets an

@@ -8,12 +8,13 @@ use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use super::lead_changes::{LeadChanges, MAX_INTERESTS, NewLead};
+pub use super::lead_status::{InterestPriority, LeadStatus, Readiness, ReviewStatus};
 use super::score::{ScoreFactor, ScoreInputs};
-use crate::crypto::{BlindIndex, CryptoError, DataKey, RowSealer, Sealed};
+use crate::crypto::{BlindIndex, DataKey, RowSealer, Sealed};
 use crate::error::ApiError;
 use crate::time::Timestamp;
-use crate::transition::{StateMachine, string_enum};
-use crate::validation::Checks;
+use crate::transition::UnknownStoredValue;
 
 pub const TABLE: &str = "leads";
 pub const INTERESTS_TABLE: &str = "lead_interests";
@@ -42,78 +43,6 @@ pub const SEED_SOURCES: [&str; 8] = [
     "Newsletter",
     "None",
 ];
-
-string_enum! {
-    /// Where a lead stands (seed 000's `lead_status`).
-    LeadStatus {
-        New => "new",
-        Contacted => "contacted",
-        Qualified => "qualified",
-        Booked => "booked",
-        Completed => "completed",
-        NoShow => "no_show",
-        Archived => "archived",
-        Disqualified => "disqualified",
-    }
-}
-
-impl StateMachine for LeadStatus {
-    const ENTITY: &'static str = "lead";
-
-    fn next(self) -> &'static [Self] {
-        use LeadStatus::*;
-        match self {
-            New => &[Contacted, Archived, Disqualified],
-            Contacted => &[Qualified, Archived, Disqualified],
-            Qualified => &[Booked, Archived, Disqualified],
-            Booked => &[Completed, NoShow, Archived, Disqualified],
-            Completed | NoShow | Archived | Disqualified => &[],
-        }
-    }
-}
-
-impl LeadStatus {
-    /// Still being worked: not completed, a no-show, archived or disqualified.
-    pub fn is_open(self) -> bool {
-        !self.next().is_empty()
-    }
-
-    pub const OPEN: [LeadStatus; 4] = [
-        LeadStatus::New,
-        LeadStatus::Contacted,
-        LeadStatus::Qualified,
-        LeadStatus::Booked,
-    ];
-}
-
-string_enum! {
-    /// How ready the lead is to buy (seed 001's `lead_readiness`).
-    Readiness {
-        Cold => "Cold",
-        Warm => "Warm",
-        Hot => "Hot",
-        FollowUp => "Follow Up",
-    }
-}
-
-string_enum! {
-    /// Seed 000's clinical review of a lead before it is booked.
-    ReviewStatus {
-        NotRequired => "not_required",
-        Pending => "pending",
-        Approved => "approved",
-        Declined => "declined",
-    }
-}
-
-string_enum! {
-    /// How much a procedure of interest matters to the lead.
-    InterestPriority {
-        Low => "low",
-        Medium => "medium",
-        High => "high",
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "leads")]
@@ -167,12 +96,12 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
-    pub fn lead_status(&self) -> LeadStatus {
-        LeadStatus::parse(&self.status).unwrap_or(LeadStatus::New)
+    pub fn lead_status(&self) -> Result<LeadStatus, UnknownStoredValue> {
+        LeadStatus::from_stored(&self.status, TABLE, "status", self.id)
     }
 
-    pub fn lead_readiness(&self) -> Readiness {
-        Readiness::parse(&self.readiness).unwrap_or(Readiness::Cold)
+    pub fn lead_readiness(&self) -> Result<Readiness, UnknownStoredValue> {
+        Readiness::from_stored(&self.readiness, TABLE, "readiness", self.id)
     }
 
     /// Whom the lead is assigned to: its owner and its booked coach.
@@ -272,177 +201,6 @@ pub struct Lead {
     pub converted_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
-}
-
-/// A new lead.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewLead {
-    pub first_name: String,
-    pub last_name: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    /// One of seed 001's `lead_source` values or another label; `None` when absent.
-    pub source: Option<String>,
-    pub readiness: Option<Readiness>,
-    pub outcome: Option<String>,
-    pub lead_type: Option<String>,
-    /// Defaults to the creator.
-    pub owner_id: Option<Uuid>,
-    pub health_coach_id: Option<Uuid>,
-    pub notes: Option<String>,
-    #[serde(default)]
-    pub interests: Vec<Interest>,
-    /// A lead pipeline of the facility; the default one when absent.
-    pub pipeline_id: Option<Uuid>,
-    /// A stage of that pipeline; its first stage when absent.
-    pub stage_id: Option<Uuid>,
-}
-
-/// Changes to a lead: an absent field stays, `null` clears an optional one.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LeadChanges {
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    #[serde(default, deserialize_with = "crate::http::json::present")]
-    #[schema(value_type = Option<String>)]
-    pub email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::http::json::present")]
-    #[schema(value_type = Option<String>)]
-    pub phone: Option<Option<String>>,
-    pub source: Option<String>,
-    pub readiness: Option<Readiness>,
-    #[serde(default, deserialize_with = "crate::http::json::present")]
-    #[schema(value_type = Option<String>)]
-    pub outcome: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::http::json::present")]
-    #[schema(value_type = Option<String>)]
-    pub lead_type: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::http::json::present")]
-    #[schema(value_type = Option<Uuid>)]
-    pub owner_id: Option<Option<Uuid>>,
-    #[serde(default, deserialize_with = "crate::http::json::present")]
-    #[schema(value_type = Option<Uuid>)]
-    pub health_coach_id: Option<Option<Uuid>>,
-    #[serde(default, deserialize_with = "crate::http::json::present")]
-    #[schema(value_type = Option<String>)]
-    pub notes: Option<Option<String>>,
-    /// Replaces the whole list.
-    pub interests: Option<Vec<Interest>>,
-}
-
-/// Most interests one lead lists.
-pub const MAX_INTERESTS: usize = 20;
-
-fn check_interests(c: &mut Checks, interests: &[Interest]) {
-    if interests.len() > MAX_INTERESTS {
-        c.fail(
-            "interests",
-            &format!("must list at most {MAX_INTERESTS} procedures"),
-        );
-    }
-    for (i, interest) in interests.iter().enumerate() {
-        c.text(
-            &format!("interests[{i}].procedure"),
-            &interest.procedure,
-            200,
-        );
-        c.optional_text(
-            &format!("interests[{i}].notes"),
-            interest.notes.as_deref(),
-            2000,
-        );
-    }
-}
-
-fn check_label(c: &mut Checks, field: &str, value: Option<&str>) {
-    c.optional_text(field, value, 100);
-}
-
-impl NewLead {
-    pub fn validate(&self) -> Result<(), ApiError> {
-        self.checks().done()
-    }
-
-    /// Every invalid field, for the API and for a CSV row's report.
-    pub fn checks(&self) -> Checks {
-        let mut c = Checks::default();
-        c.text("first_name", &self.first_name, 100);
-        c.text("last_name", &self.last_name, 100);
-        if let Some(email) = &self.email {
-            c.email("email", email);
-        }
-        if let Some(phone) = &self.phone {
-            c.phone("phone", phone);
-        }
-        if self.email.is_none() && self.phone.is_none() {
-            c.fail(
-                "email",
-                "give an email or a phone, so the lead can be reached",
-            );
-        }
-        check_label(&mut c, "source", self.source.as_deref());
-        check_label(&mut c, "outcome", self.outcome.as_deref());
-        check_label(&mut c, "lead_type", self.lead_type.as_deref());
-        c.optional_text("notes", self.notes.as_deref(), 10_000);
-        check_interests(&mut c, &self.interests);
-        c
-    }
-}
-
-impl LeadChanges {
-    pub fn validate(&self) -> Result<(), ApiError> {
-        let mut c = Checks::default();
-        c.optional_text("first_name", self.first_name.as_deref(), 100);
-        c.optional_text("last_name", self.last_name.as_deref(), 100);
-        if let Some(Some(email)) = &self.email {
-            c.email("email", email);
-        }
-        if let Some(Some(phone)) = &self.phone {
-            c.phone("phone", phone);
-        }
-        check_label(&mut c, "source", self.source.as_deref());
-        check_label(
-            &mut c,
-            "outcome",
-            self.outcome.as_ref().and_then(|v| v.as_deref()),
-        );
-        check_label(
-            &mut c,
-            "lead_type",
-            self.lead_type.as_ref().and_then(|v| v.as_deref()),
-        );
-        if let Some(Some(notes)) = &self.notes {
-            c.text("notes", notes, 10_000);
-        }
-        if let Some(interests) = &self.interests {
-            check_interests(&mut c, interests);
-        }
-        c.done()
-    }
-
-    /// The names of the fields this change touches, for the audit log.
-    pub fn touched(&self) -> Vec<&'static str> {
-        let present = [
-            (self.first_name.is_some(), "first_name"),
-            (self.last_name.is_some(), "last_name"),
-            (self.email.is_some(), "email"),
-            (self.phone.is_some(), "phone"),
-            (self.source.is_some(), "source"),
-            (self.readiness.is_some(), "readiness"),
-            (self.outcome.is_some(), "outcome"),
-            (self.lead_type.is_some(), "lead_type"),
-            (self.owner_id.is_some(), "owner_id"),
-            (self.health_coach_id.is_some(), "health_coach_id"),
-            (self.notes.is_some(), "notes"),
-            (self.interests.is_some(), "interests"),
-        ];
-        present
-            .into_iter()
-            .filter_map(|(given, name)| given.then_some(name))
-            .collect()
-    }
 }
 
 /// The email as compared for duplicates: trimmed and lower-case.
@@ -600,12 +358,17 @@ pub fn seal_interests(
         .collect()
 }
 
-pub fn open_interest(key: &DataKey, row: &interest::Model) -> Result<Interest, CryptoError> {
+pub fn open_interest(key: &DataKey, row: &interest::Model) -> Result<Interest, ApiError> {
     let seal = RowSealer::new(key, INTERESTS_TABLE, row.id);
     Ok(Interest {
         procedure: seal.open_text("procedure", &row.procedure)?,
         notes: seal.open_optional_text("notes", &row.notes)?,
-        priority: InterestPriority::parse(&row.priority).unwrap_or(InterestPriority::Medium),
+        priority: InterestPriority::from_stored(
+            &row.priority,
+            INTERESTS_TABLE,
+            "priority",
+            row.id,
+        )?,
     })
 }
 
@@ -617,7 +380,7 @@ impl Lead {
         row: &Model,
         interests: Vec<Interest>,
         stage: String,
-    ) -> Result<Self, CryptoError> {
+    ) -> Result<Self, ApiError> {
         let seal = RowSealer::new(key, TABLE, row.id);
         Ok(Self {
             id: row.id,
@@ -627,8 +390,8 @@ impl Lead {
             email: seal.open_optional_text("email", &row.email)?,
             phone: seal.open_optional_text("phone", &row.phone)?,
             source: row.source.clone(),
-            readiness: row.lead_readiness(),
-            status: row.lead_status(),
+            readiness: row.lead_readiness()?,
+            status: row.lead_status()?,
             outcome: row.outcome.clone(),
             lead_type: row.lead_type.clone(),
             number_of_calls: row.number_of_calls,
@@ -646,8 +409,12 @@ impl Lead {
             score: row.score,
             score_factors: serde_json::from_str(&row.score_factors).unwrap_or_default(),
             review: Review {
-                status: ReviewStatus::parse(&row.review_status)
-                    .unwrap_or(ReviewStatus::NotRequired),
+                status: ReviewStatus::from_stored(
+                    &row.review_status,
+                    TABLE,
+                    "review_status",
+                    row.id,
+                )?,
                 reason: seal.open_optional_text("review_reason", &row.review_reason)?,
                 reviewed_by: row.reviewed_by,
                 reviewed_at: row.reviewed_at,
@@ -666,55 +433,6 @@ impl Lead {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_lifecycle_allows_exactly_the_seed_moves() {
-        use LeadStatus::*;
-        let allowed = [
-            (New, Contacted),
-            (Contacted, Qualified),
-            (Qualified, Booked),
-            (Booked, Completed),
-            (Booked, NoShow),
-        ];
-        for from in LeadStatus::ALL {
-            for to in LeadStatus::ALL {
-                let closes = from.is_open() && matches!(to, Archived | Disqualified);
-                let expected = closes || allowed.contains(&(from, to));
-                assert_eq!(from.transition(to).is_ok(), expected, "{from} -> {to}");
-            }
-        }
-        let refused = New.transition(Booked).unwrap_err();
-        assert_eq!(refused.allowed, ["contacted", "archived", "disqualified"]);
-    }
-
-    #[test]
-    fn seed_spellings_parse() {
-        assert_eq!(Readiness::parse("Follow Up"), Some(Readiness::FollowUp));
-        assert_eq!(serde_json::to_value(LeadStatus::NoShow).unwrap(), "no_show");
-        assert_eq!(Readiness::ALL.len(), 4);
-    }
-
-    #[test]
-    fn a_lead_needs_a_way_to_reach_it_and_names_every_bad_field() {
-        let lead = NewLead {
-            first_name: "Ada".into(),
-            last_name: " ".into(),
-            interests: vec![Interest {
-                procedure: String::new(),
-                notes: None,
-                priority: InterestPriority::High,
-            }],
-            ..Default::default()
-        };
-        let fields: Vec<String> = lead
-            .checks()
-            .into_errors()
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
-        assert_eq!(fields, ["last_name", "email", "interests[0].procedure"]);
-    }
 
     #[test]
     fn duplicate_indexes_ignore_case_and_punctuation() {

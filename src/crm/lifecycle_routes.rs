@@ -80,7 +80,7 @@ async fn move_lead_status(
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_lead(&txn, &scope, lead_id).await?;
-    let from = row.lead_status();
+    let from = row.lead_status()?;
     let to = from.transition(body.status)?;
     let now = Timestamp::now();
     let first_contact = row.first_contacted_at.is_none() && to == LeadStatus::Contacted;

@@ -13,6 +13,7 @@ use crate::access::FacilityScope;
 use crate::db::new_id;
 use crate::error::ApiError;
 use crate::time::Timestamp;
+use crate::transition::UnknownStoredValue;
 use crate::validation::Checks;
 
 /// Seed 001's lead pipeline.
@@ -168,11 +169,18 @@ impl Pipeline {
             .find(|s| s.name.eq_ignore_ascii_case(name.trim()))
     }
 
-    fn assemble(row: pipeline::Model, stages: Vec<stage::Model>) -> Self {
-        Self {
+    fn assemble(
+        row: pipeline::Model,
+        stages: Vec<stage::Model>,
+    ) -> Result<Self, UnknownStoredValue> {
+        Ok(Self {
             id: row.id,
             facility_id: row.facility_id,
-            kind: PipelineKind::parse(&row.kind).unwrap_or(PipelineKind::Lead),
+            kind: PipelineKind::parse(&row.kind).ok_or(UnknownStoredValue {
+                table: "pipelines",
+                column: "kind",
+                row: row.id,
+            })?,
             name: row.name,
             is_default: row.is_default,
             stages: stages
@@ -183,7 +191,7 @@ impl Pipeline {
                     position: s.position,
                 })
                 .collect(),
-        }
+        })
     }
 }
 
@@ -381,12 +389,32 @@ async fn with_stages(
             stages = rest;
             Pipeline::assemble(row, mine)
         })
-        .collect())
+        .collect::<Result<_, UnknownStoredValue>>()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pipeline_of_an_unknown_kind_is_an_error_not_a_lead_pipeline() {
+        let row = pipeline::Model {
+            id: Uuid::from_u128(5),
+            facility_id: Uuid::from_u128(1),
+            kind: "care".to_owned(),
+            name: "Care journey".to_owned(),
+            is_default: true,
+            created_at: Timestamp::now(),
+        };
+        let care = Pipeline::assemble(row.clone(), Vec::new()).unwrap();
+        assert_eq!(care.kind, PipelineKind::Care);
+        let bad = pipeline::Model {
+            kind: "sales".to_owned(),
+            ..row
+        };
+        let error = Pipeline::assemble(bad, Vec::new()).unwrap_err();
+        assert_eq!((error.table, error.column), ("pipelines", "kind"));
+    }
 
     #[test]
     fn the_seed_stages_are_the_defaults() {

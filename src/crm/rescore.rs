@@ -17,7 +17,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::leads::Readiness;
+use super::leads::{self, Readiness};
 use super::score::ScoreInputs;
 use super::store;
 use crate::access::FacilityScope;
@@ -65,7 +65,12 @@ pub async fn rescore_facility(
         for row in &rows {
             let interests = priorities.remove(&row.id).unwrap_or_default();
             let score = ScoreInputs {
-                readiness: Readiness::parse(&row.readiness).unwrap_or(Readiness::Cold),
+                readiness: Readiness::from_stored(
+                    &row.readiness,
+                    leads::TABLE,
+                    "readiness",
+                    row.id,
+                )?,
                 source: &row.source,
                 interests: &interests,
                 calls: row.number_of_calls,

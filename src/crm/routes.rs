@@ -335,8 +335,12 @@ pub(super) async fn rescore(
     mut row: leads::ActiveModel,
 ) -> Result<leads::ActiveModel, sea_orm::DbErr> {
     let priorities = store::interest_priorities(db, lead_id).await?;
-    let readiness =
-        leads::Readiness::parse(row.readiness.as_ref()).unwrap_or(leads::Readiness::Cold);
+    let readiness = leads::Readiness::from_stored(
+        row.readiness.as_ref(),
+        leads::TABLE,
+        "readiness",
+        *row.id.as_ref(),
+    )?;
     let source = row.source.as_ref().clone();
     let score = ScoreInputs {
         readiness,

@@ -181,16 +181,19 @@ pub async fn interest_priorities(
     db: &impl ConnectionTrait,
     lead_id: Uuid,
 ) -> Result<Vec<InterestPriority>, DbErr> {
-    Ok(interest::Entity::find()
+    let rows = interest::Entity::find()
         .select_only()
+        .column(interest::Column::Id)
         .column(interest::Column::Priority)
         .filter(interest::Column::LeadId.eq(lead_id))
-        .into_tuple::<String>()
+        .into_tuple::<(Uuid, String)>()
         .all(db)
-        .await?
-        .iter()
-        .filter_map(|p| InterestPriority::parse(p))
-        .collect())
+        .await?;
+    let mut priorities = Vec::with_capacity(rows.len());
+    for (id, priority) in rows {
+        priorities.push(stored_priority(&priority, id)?);
+    }
+    Ok(priorities)
 }
 
 /// The names of the stages `leads` are at, with one query.
@@ -422,18 +425,27 @@ pub async fn interest_priorities_of(
     }
     let rows = interest::Entity::find()
         .select_only()
+        .column(interest::Column::Id)
         .column(interest::Column::LeadId)
         .column(interest::Column::Priority)
         .filter(interest::Column::LeadId.is_in(lead_ids.iter().copied()))
-        .into_tuple::<(Uuid, String)>()
+        .into_tuple::<(Uuid, Uuid, String)>()
         .all(db)
         .await?;
-    for (lead_id, priority) in rows {
-        if let Some(priority) = InterestPriority::parse(&priority) {
-            by_lead.entry(lead_id).or_default().push(priority);
-        }
+    for (id, lead_id, priority) in rows {
+        let priority = stored_priority(&priority, id)?;
+        by_lead.entry(lead_id).or_default().push(priority);
     }
     Ok(by_lead)
+}
+
+fn stored_priority(priority: &str, interest_id: Uuid) -> Result<InterestPriority, DbErr> {
+    Ok(InterestPriority::from_stored(
+        priority,
+        leads::INTERESTS_TABLE,
+        "priority",
+        interest_id,
+    )?)
 }
 
 /// Stores a recomputed score of a visible lead. `updated_at` stays: it

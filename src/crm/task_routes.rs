@@ -266,7 +266,7 @@ async fn update_task(
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_task(&*txn, &scope, task_id).await?;
-    let status = row.task_status();
+    let status = row.task_status()?;
     if !status.is_open() {
         return Err(ApiError::Conflict(format!(
             "the task is `{status}`, which is final; it is no longer changed"
@@ -330,7 +330,7 @@ async fn move_task_status(
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_task(&*txn, &scope, task_id).await?;
-    let from = row.task_status();
+    let from = row.task_status()?;
     let to = from.transition(body.status)?;
     let now = Timestamp::now();
     let row = tasks::moved(row, to, now).update(&*txn).await?;

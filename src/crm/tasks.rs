@@ -10,10 +10,10 @@ use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
+use crate::crypto::{DataKey, RowSealer, Sealed};
 use crate::error::ApiError;
 use crate::time::Timestamp;
-use crate::transition::{StateMachine, string_enum};
+use crate::transition::{StateMachine, UnknownStoredValue, string_enum};
 use crate::validation::Checks;
 
 pub const TABLE: &str = "tasks";
@@ -115,12 +115,12 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
-    pub fn task_status(&self) -> TaskStatus {
-        TaskStatus::parse(&self.status).unwrap_or(TaskStatus::Pending)
+    pub fn task_status(&self) -> Result<TaskStatus, UnknownStoredValue> {
+        TaskStatus::from_stored(&self.status, TABLE, "status", self.id)
     }
 
-    pub fn task_priority(&self) -> TaskPriority {
-        TaskPriority::parse(&self.priority).unwrap_or(TaskPriority::Medium)
+    pub fn task_priority(&self) -> Result<TaskPriority, UnknownStoredValue> {
+        TaskPriority::from_stored(&self.priority, TABLE, "priority", self.id)
     }
 
     /// Who may change the task when their role reaches only their own
@@ -324,15 +324,15 @@ pub fn moved(row: Model, to: TaskStatus, now: Timestamp) -> ActiveModel {
 
 impl Task {
     /// Opens a row as of `now`. A field that does not open fails the task.
-    pub fn open(key: &DataKey, row: &Model, now: Timestamp) -> Result<Self, CryptoError> {
+    pub fn open(key: &DataKey, row: &Model, now: Timestamp) -> Result<Self, ApiError> {
         let seal = RowSealer::new(key, TABLE, row.id);
-        let status = row.task_status();
+        let status = row.task_status()?;
         Ok(Self {
             id: row.id,
             facility_id: row.facility_id,
             title: seal.open_text("title", &row.title)?,
             description: seal.open_optional_text("description", &row.description)?,
-            priority: row.task_priority(),
+            priority: row.task_priority()?,
             status,
             assignee_id: row.assignee_id,
             created_by: row.created_by,

@@ -17,10 +17,11 @@ use super::routes::{Accepted, TokenRedemption, invalid_token, own_account, parse
 use super::sessions::{self, Origin, Refreshed, Session};
 use super::settings::IdentitySettings;
 use super::tokens::{self, Purpose};
-use super::{password, throttle, totp};
+use super::{password, recovery_routes, throttle, totp};
 use crate::access::{Actor, RequestInfo};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, redact};
+use crate::crypto::DataKey;
 use crate::error::ApiError;
 use crate::http::ApiJson;
 use crate::http::api_docs::Problems;
@@ -33,8 +34,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sign_in))
         .routes(routes!(refresh))
         .routes(routes!(sign_out))
-        .routes(routes!(recover))
-        .routes(routes!(reset_password))
+        .routes(routes!(recovery_routes::recover))
+        .routes(routes!(recovery_routes::reset_password))
         .routes(routes!(accept_invitation))
 }
 
@@ -48,7 +49,7 @@ fn session_origin(info: &RequestInfo) -> Origin {
 }
 
 /// An audit event about an account, by the account itself.
-fn own_event(
+pub(super) fn own_event(
     account_id: Uuid,
     session_id: Option<Uuid>,
     info: &RequestInfo,
@@ -230,13 +231,13 @@ fn token_pair(
 }
 
 /// Counts a failed sign-in and records it, then answers `error`.
-async fn refuse_sign_in(
+async fn refuse_sign_in<T>(
     state: &AppState,
     counters: &throttle::Counters,
     account_id: Option<Uuid>,
     info: &RequestInfo,
     error: ApiError,
-) -> Result<TokenPair, ApiError> {
+) -> Result<T, ApiError> {
     let txn = state.db.begin().await?;
     throttle::record_failure(&txn, counters).await?;
     let actor = match account_id {
@@ -306,30 +307,62 @@ async fn sign_in(
             "confirm your email address first; a code was sent to it".to_owned(),
         ));
     }
-    let mut accepted_step = None;
-    if account.mfa_enabled() {
-        let Some(code) = request.totp_code.as_deref() else {
-            return Err(ApiError::MfaRequired);
-        };
-        let secret = accounts::open_totp_secret(&key, &account).unwrap_or_default();
-        match totp::accept(&secret, code, account.totp_last_step) {
-            Some(step) => accepted_step = Some(step),
-            None => {
-                let refused =
-                    ApiError::Unauthorized("the second-factor code is invalid".to_owned());
-                return refuse_sign_in(&state, &counters, Some(account.id), &info, refused)
-                    .await
-                    .map(ApiJson);
-            }
+    let accepted_step = second_factor(
+        &state,
+        &counters,
+        &info,
+        &key,
+        &account,
+        request.totp_code.as_deref(),
+    )
+    .await?;
+    let token_pair = start_session(&state, &info, &counters, account, accepted_step, now).await?;
+    Ok(ApiJson(token_pair))
+}
+
+/// Checks the second factor of an account that has one: the time step of
+/// the accepted code, or `None` for an account without one.
+async fn second_factor(
+    state: &AppState,
+    counters: &throttle::Counters,
+    info: &RequestInfo,
+    key: &DataKey,
+    account: &accounts::Model,
+    code: Option<&str>,
+) -> Result<Option<i64>, ApiError> {
+    if !account.mfa_enabled() {
+        return Ok(None);
+    }
+    let Some(code) = code else {
+        return Err(ApiError::MfaRequired);
+    };
+    let secret = accounts::open_totp_secret(key, account).unwrap_or_default();
+    match totp::accept(&secret, code, account.totp_last_step) {
+        Some(step) => Ok(Some(step)),
+        None => {
+            let refused = ApiError::Unauthorized("the second-factor code is invalid".to_owned());
+            refuse_sign_in(state, counters, Some(account.id), info, refused).await
         }
     }
+}
+
+/// Starts a session for an account that passed every check, clearing its
+/// failed attempts and noting the code step used.
+async fn start_session(
+    state: &AppState,
+    info: &RequestInfo,
+    counters: &throttle::Counters,
+    account: accounts::Model,
+    accepted_step: Option<i64>,
+    now: Timestamp,
+) -> Result<TokenPair, ApiError> {
     let txn = state.db.begin().await?;
-    throttle::clear_email(&txn, &counters).await?;
+    throttle::clear_email(&txn, counters).await?;
     let (session, refresh_token) = sessions::start(
         &txn,
         state.ext::<crate::identity::Identity>().sessions,
         account.id,
-        session_origin(&info),
+        session_origin(info),
     )
     .await?;
     let account_id = account.id;
@@ -340,23 +373,18 @@ async fn sign_in(
         }
     })
     .await?;
-    audit::commit(
-        txn,
-        vec![
-            AuditEvent::new(
-                AuditActor::Account {
-                    id: account_id,
-                    session_id: Some(session.id),
-                },
-                AuditAction::Login,
-                "session",
-            )
-            .resource(session.id)
-            .context(info.audit_context()),
-        ],
+    let event = AuditEvent::new(
+        AuditActor::Account {
+            id: account_id,
+            session_id: Some(session.id),
+        },
+        AuditAction::Login,
+        "session",
     )
-    .await?;
-    Ok(ApiJson(token_pair(&state, &session, refresh_token)?))
+    .resource(session.id)
+    .context(info.audit_context());
+    audit::commit(txn, vec![event]).await?;
+    token_pair(state, &session, refresh_token)
 }
 
 /// A refresh token to exchange.
@@ -447,95 +475,6 @@ async fn sign_out(State(state): State<AppState>, actor: Actor) -> Result<StatusC
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// An email to send a recovery code to.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RecoveryRequest {
-    pub email: String,
-}
-
-/// Sends a password reset code, if the address has an account. The answer
-/// is the same either way.
-#[utoipa::path(
-    post,
-    path = "/auth/recover",
-    tag = "auth",
-    request_body = RecoveryRequest,
-    responses((status = 202, description = "A code was sent if the account exists", body = Accepted), Problems)
-)]
-async fn recover(
-    State(state): State<AppState>,
-    ApiJson(request): ApiJson<RecoveryRequest>,
-) -> Result<(StatusCode, ApiJson<Accepted>), ApiError> {
-    let email = parse_email("email", &request.email)?;
-    let key = state.keyring.installation().await?;
-    let txn = state.db.begin().await?;
-    if let Some(account) = accounts::find_by_email(&txn, &key, &email).await?
-        && account.standing(Timestamp::now()) != Standing::Deleted
-    {
-        let token = tokens::issue(&txn, &key, account.id, Purpose::Recovery, None).await?;
-        mail::send(&state, &txn, Mail::Recovery, email.as_str(), Some(&token)).await?;
-    }
-    txn.commit().await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        ApiJson(Accepted {
-            status: "sent_if_registered",
-        }),
-    ))
-}
-
-/// A recovery code and the new password.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordReset {
-    pub token: String,
-    pub new_password: String,
-}
-
-/// Sets a new password with a recovery code; every session of the account ends.
-#[utoipa::path(
-    post,
-    path = "/auth/reset-password",
-    tag = "auth",
-    request_body = PasswordReset,
-    responses((status = 200, description = "The password was changed", body = Accepted), Problems)
-)]
-async fn reset_password(
-    State(state): State<AppState>,
-    info: RequestInfo,
-    ApiJson(request): ApiJson<PasswordReset>,
-) -> Result<ApiJson<Accepted>, ApiError> {
-    password::check_policy("new_password", &request.new_password)?;
-    let hash = password::hash(request.new_password).await?;
-    let key = state.keyring.installation().await?;
-    let txn = state.db.begin().await?;
-    let redeemed = tokens::redeem(&txn, &key, &request.token, Purpose::Recovery)
-        .await?
-        .map_err(|_| invalid_token())?;
-    let account = own_account(&txn, redeemed.account_id).await?;
-    accounts::update(&txn, account, |a| {
-        a.password_hash = ActiveValue::Set(Some(hash));
-        // Receiving the code proves the address.
-        if matches!(a.email_confirmed_at, ActiveValue::Unchanged(None)) {
-            a.email_confirmed_at = ActiveValue::Set(Some(Timestamp::now()));
-        }
-    })
-    .await?;
-    sessions::revoke_all(&txn, redeemed.account_id, "password reset").await?;
-    audit::commit(
-        txn,
-        vec![
-            own_event(redeemed.account_id, None, &info, AuditAction::Update)
-                .changes(redact(json!({ "password": "changed" }), &["password"])),
-        ],
-    )
-    .await?;
-    Ok(ApiJson(Accepted {
-        status: "password_changed",
-    }))
 }
 
 /// An invitation code, the password to set, and optionally a name.

@@ -17,6 +17,7 @@ pub mod me_routes;
 pub mod migration;
 pub mod password;
 pub mod permissions;
+pub mod recovery_routes;
 pub mod routes;
 pub mod secrets;
 pub mod sessions;

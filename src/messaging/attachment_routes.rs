@@ -33,7 +33,7 @@ use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath};
 use crate::identity::secrets;
-use crate::storage::{FileStoreError, UploadRefusal};
+use crate::storage::{FileStoreError, StoredFile, UploadRefusal};
 use crate::time::Timestamp;
 use crate::validation::Checks;
 
@@ -327,27 +327,7 @@ async fn upload_file(
     let file_name = attachments::Attachment::open(&key, &pending)?
         .file_name
         .unwrap_or_default();
-    let declared = pending.mime_type.clone().unwrap_or_default();
-    let sent_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !sent_type.to_ascii_lowercase().starts_with(&declared) {
-        return Err(ApiError::invalid(
-            "content_type",
-            format!("the upload was authorised for {declared}"),
-        ));
-    }
-    if i64::try_from(bytes.len()).ok() != pending.file_size {
-        return Err(ApiError::invalid(
-            "file",
-            format!(
-                "is {} bytes; the upload was authorised for {}",
-                bytes.len(),
-                pending.file_size.unwrap_or_default()
-            ),
-        ));
-    }
+    let declared = sent_as_authorised(&pending, &headers, bytes.len())?;
     let accepted = state
         .config
         .upload_policy()
@@ -365,30 +345,7 @@ async fn upload_file(
         .await
         .map_err(storage_failed)?;
     let txn = state.db.begin().await?;
-    let updated = attachments::Entity::update_many()
-        .col_expr(
-            attachments::Column::Status,
-            Expr::value(attachments::AttachmentStatus::Stored.as_str()),
-        )
-        .col_expr(
-            attachments::Column::ObjectPath,
-            Expr::value(stored.object_path.clone()),
-        )
-        .col_expr(
-            attachments::Column::Sha256,
-            Expr::value(stored.sha256.clone()),
-        )
-        .col_expr(
-            attachments::Column::UploadTokenHash,
-            Expr::value(None::<String>),
-        )
-        .filter(attachments::Column::Id.eq(pending.id))
-        .filter(attachments::Column::Status.eq(attachments::AttachmentStatus::Pending.as_str()))
-        .exec(&*txn)
-        .await?;
-    if updated.rows_affected != 1 {
-        return Err(ApiError::NotFound);
-    }
+    mark_stored(&*txn, pending.id, &stored).await?;
     let event = AuditEvent::new(
         AuditActor::Account {
             id: pending.uploaded_by,
@@ -409,6 +366,70 @@ async fn upload_file(
         size: stored.size,
         sha256: stored.sha256,
     }))
+}
+
+/// Checks that an upload's bytes are what was authorised: its declared
+/// type (answered) and its declared size.
+fn sent_as_authorised(
+    pending: &attachments::Model,
+    headers: &HeaderMap,
+    size: usize,
+) -> Result<String, ApiError> {
+    let declared = pending.mime_type.clone().unwrap_or_default();
+    let sent_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !sent_type.to_ascii_lowercase().starts_with(&declared) {
+        return Err(ApiError::invalid(
+            "content_type",
+            format!("the upload was authorised for {declared}"),
+        ));
+    }
+    if i64::try_from(size).ok() != pending.file_size {
+        return Err(ApiError::invalid(
+            "file",
+            format!(
+                "is {size} bytes; the upload was authorised for {}",
+                pending.file_size.unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(declared)
+}
+
+/// Marks a pending attachment stored where `stored` says, and spends its
+/// upload token. Not found when another upload got there first.
+async fn mark_stored(
+    db: &impl ConnectionTrait,
+    attachment_id: Uuid,
+    stored: &StoredFile,
+) -> Result<(), ApiError> {
+    let updated = attachments::Entity::update_many()
+        .col_expr(
+            attachments::Column::Status,
+            Expr::value(attachments::AttachmentStatus::Stored.as_str()),
+        )
+        .col_expr(
+            attachments::Column::ObjectPath,
+            Expr::value(stored.object_path.clone()),
+        )
+        .col_expr(
+            attachments::Column::Sha256,
+            Expr::value(stored.sha256.clone()),
+        )
+        .col_expr(
+            attachments::Column::UploadTokenHash,
+            Expr::value(None::<String>),
+        )
+        .filter(attachments::Column::Id.eq(attachment_id))
+        .filter(attachments::Column::Status.eq(attachments::AttachmentStatus::Pending.as_str()))
+        .exec(db)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(ApiError::NotFound);
+    }
+    Ok(())
 }
 
 /// Downloads an attachment of a message that is still there: the

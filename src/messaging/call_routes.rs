@@ -353,7 +353,7 @@ async fn move_call_status(
     let row = calls::move_to(&*txn, &key, &call, &change, now).await?;
     let shown = VideoCall::open(&key, &row)?;
     let event = call_event(&actor, AuditAction::Update, &access, row.id).changes(redact(
-        json!({ "status": { "from": call.call_status(), "to": row.call_status() } }),
+        json!({ "status": { "from": call.call_status()?, "to": row.call_status()? } }),
         &[],
     ));
     audit::commit(txn, vec![event]).await?;

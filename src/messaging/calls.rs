@@ -12,10 +12,10 @@ use utoipa::ToSchema;
 
 use super::settings::MessagingSettings;
 use crate::app::AppState;
-use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
+use crate::crypto::{DataKey, RowSealer, Sealed};
 use crate::error::ApiError;
 use crate::time::Timestamp;
-use crate::transition::{StateMachine, string_enum};
+use crate::transition::{StateMachine, UnknownStoredValue, string_enum};
 
 pub const TABLE: &str = "video_calls";
 pub const PHI_FIELDS: &[&str] = &["room_url", "recording_url"];
@@ -80,8 +80,8 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
-    pub fn call_status(&self) -> CallStatus {
-        CallStatus::parse(&self.status).unwrap_or(CallStatus::Failed)
+    pub fn call_status(&self) -> Result<CallStatus, UnknownStoredValue> {
+        CallStatus::from_stored(&self.status, TABLE, "status", self.id)
     }
 }
 
@@ -108,7 +108,7 @@ pub struct VideoCall {
 }
 
 impl VideoCall {
-    pub fn open(key: &DataKey, row: &Model) -> Result<Self, CryptoError> {
+    pub fn open(key: &DataKey, row: &Model) -> Result<Self, ApiError> {
         let seal = RowSealer::new(key, TABLE, row.id);
         Ok(Self {
             id: row.id,
@@ -117,7 +117,7 @@ impl VideoCall {
             room_name: row.room_name.clone(),
             room_url: seal.open_optional_text("room_url", &row.room_url)?,
             started_by: row.started_by,
-            status: row.call_status(),
+            status: row.call_status()?,
             scheduled_for: row.scheduled_for,
             ringing_at: row.ringing_at,
             started_at: row.started_at,
@@ -189,7 +189,7 @@ pub async fn move_to(
     change: &CallStatusChange,
     now: Timestamp,
 ) -> Result<Model, ApiError> {
-    let to = call.call_status().transition(change.status)?;
+    let to = call.call_status()?.transition(change.status)?;
     let seal = RowSealer::new(key, TABLE, call.id);
     let mut active = ActiveModel {
         id: ActiveValue::Unchanged(call.id),

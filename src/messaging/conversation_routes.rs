@@ -76,8 +76,11 @@ async fn open_all(
                 .iter()
                 .any(|p| p.account_id == account_id && p.left_at.is_none());
             let count = takes_part.then(|| unread.get(&row.id).copied().unwrap_or(0));
-            let shown = people.into_iter().map(Participant::from).collect();
-            Conversation::open(key, row, shown, count).map_err(ApiError::from)
+            let shown = people
+                .into_iter()
+                .map(Participant::try_from)
+                .collect::<Result<_, _>>()?;
+            Conversation::open(key, row, shown, count)
         })
         .collect()
 }
@@ -237,7 +240,7 @@ async fn manageable(
 ) -> Result<Access, ApiError> {
     let scope = actor.facility(facility_id, Permission::CONVERSATION_MANAGE)?;
     let access = conversations::reach_for_update(db, actor, &scope, conversation_id).await?;
-    if access.conversation.conversation_kind() == ConversationKind::Direct {
+    if access.conversation.conversation_kind()? == ConversationKind::Direct {
         return Err(ApiError::Conflict(
             "a direct conversation follows its care-team link; change the link instead".to_owned(),
         ));
@@ -321,7 +324,7 @@ async fn move_conversation_status(
     let txn = state.db.begin().await?;
     let access = manageable(&*txn, &actor, facility_id, conversation_id).await?;
     let row = access.conversation;
-    let from = row.conversation_status();
+    let from = row.conversation_status()?;
     let to = from.transition(change.status)?;
     let updated = conversation_store::set_status(&*txn, &row, to, actor.account_id(), now).await?;
     let shown = open_one(&*txn, &key, actor.account_id(), &updated).await?;
@@ -403,7 +406,7 @@ async fn remove_participant(
         let scope = actor.facility(facility_id, Permission::CONVERSATION_READ)?;
         let access =
             conversations::reach_for_update(&*txn, &actor, &scope, conversation_id).await?;
-        if access.conversation.conversation_kind() == ConversationKind::Direct {
+        if access.conversation.conversation_kind()? == ConversationKind::Direct {
             return Err(ApiError::Conflict(
                 "a direct conversation follows its care-team link; end the link instead".to_owned(),
             ));

@@ -14,11 +14,11 @@ use utoipa::ToSchema;
 
 use super::participants::{self, NewParticipant, Participant, ParticipantRole};
 use crate::access::{Actor, FacilityScope, Permission};
-use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
+use crate::crypto::{DataKey, RowSealer, Sealed};
 use crate::db::new_id;
 use crate::error::ApiError;
 use crate::time::Timestamp;
-use crate::transition::{StateMachine, string_enum};
+use crate::transition::{StateMachine, UnknownStoredValue, string_enum};
 use crate::validation::Checks;
 
 pub const TABLE: &str = "conversations";
@@ -123,12 +123,12 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
-    pub fn conversation_status(&self) -> ConversationStatus {
-        ConversationStatus::parse(&self.status).unwrap_or(ConversationStatus::Active)
+    pub fn conversation_status(&self) -> Result<ConversationStatus, UnknownStoredValue> {
+        ConversationStatus::from_stored(&self.status, TABLE, "status", self.id)
     }
 
-    pub fn conversation_kind(&self) -> ConversationKind {
-        ConversationKind::parse(&self.kind).unwrap_or(ConversationKind::Group)
+    pub fn conversation_kind(&self) -> Result<ConversationKind, UnknownStoredValue> {
+        ConversationKind::from_stored(&self.kind, TABLE, "kind", self.id)
     }
 }
 
@@ -168,7 +168,7 @@ impl Conversation {
         row: &Model,
         participants: Vec<Participant>,
         unread_count: Option<i64>,
-    ) -> Result<Self, CryptoError> {
+    ) -> Result<Self, ApiError> {
         let seal = RowSealer::new(key, TABLE, row.id);
         let metadata = seal
             .open_optional_text("metadata", &row.metadata)?
@@ -176,15 +176,19 @@ impl Conversation {
         Ok(Self {
             id: row.id,
             facility_id: row.facility_id,
-            kind: row.conversation_kind(),
+            kind: row.conversation_kind()?,
             title: seal.open_optional_text("title", &row.title)?,
-            conversation_type: ConversationType::parse(&row.conversation_type)
-                .unwrap_or(ConversationType::General),
+            conversation_type: ConversationType::from_stored(
+                &row.conversation_type,
+                TABLE,
+                "conversation_type",
+                row.id,
+            )?,
             patient_id: row.patient_id,
             provider_id: row.provider_id,
             care_team_link_id: row.care_team_link_id,
-            status: row.conversation_status(),
-            priority: Priority::parse(&row.priority).unwrap_or(Priority::Normal),
+            status: row.conversation_status()?,
+            priority: Priority::from_stored(&row.priority, TABLE, "priority", row.id)?,
             tags: serde_json::from_str(&row.tags).unwrap_or_default(),
             metadata,
             created_by: row.created_by,

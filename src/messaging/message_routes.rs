@@ -62,7 +62,7 @@ fn message_event(
 
 /// Why a conversation takes no message now, if it does not.
 pub(super) async fn check_open(db: &impl ConnectionTrait, access: &Access) -> Result<(), ApiError> {
-    let status = access.conversation.conversation_status();
+    let status = access.conversation.conversation_status()?;
     if !status.is_open() {
         return Err(ApiError::Conflict(format!(
             "the conversation is `{status}`; it takes no new messages"
@@ -132,20 +132,7 @@ pub(super) async fn post(
         access.require_participant()?;
     }
     check_open(&*txn, &access).await?;
-    let parent = match new.parent_message_id {
-        Some(parent_id) => Some(
-            messages::find(&*txn, conversation_id, parent_id)
-                .await?
-                .filter(|p| p.deleted_at.is_none())
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "parent_message_id",
-                        "no message with this id in this conversation",
-                    )
-                })?,
-        ),
-        None => None,
-    };
+    let parent = reply_parent(&*txn, conversation_id, new.parent_message_id).await?;
     if let Some(file) = file {
         file.insert(&*txn).await?;
     }
@@ -193,6 +180,28 @@ pub(super) async fn post(
         })
         .await;
     Ok(shown)
+}
+
+/// The message a reply answers, which must be of the conversation and not
+/// deleted.
+async fn reply_parent(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    parent_id: Option<Uuid>,
+) -> Result<Option<messages::Model>, ApiError> {
+    let Some(parent_id) = parent_id else {
+        return Ok(None);
+    };
+    let parent = messages::find(db, conversation_id, parent_id)
+        .await?
+        .filter(|p| p.deleted_at.is_none())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "parent_message_id",
+                "no message with this id in this conversation",
+            )
+        })?;
+    Ok(Some(parent))
 }
 
 /// A conversation's messages with their senders' names: the latest page

@@ -17,13 +17,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::conversations;
+pub use super::message_history::{MessageRevision, delete, edit, revisions};
+pub use super::message_input::{MessageEdit, NewMessage};
 use super::participants;
-use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
+use crate::crypto::{DataKey, RowSealer, Sealed};
 use crate::db::new_id;
 use crate::error::ApiError;
 use crate::time::Timestamp;
-use crate::transition::string_enum;
-use crate::validation::Checks;
+use crate::transition::{UnknownStoredValue, string_enum};
 
 pub const TABLE: &str = "messages";
 pub const EDITS_TABLE: &str = "message_edits";
@@ -87,32 +88,9 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
-    pub fn kind(&self) -> MessageType {
-        MessageType::parse(&self.message_type).unwrap_or(MessageType::Text)
+    pub fn kind(&self) -> Result<MessageType, UnknownStoredValue> {
+        MessageType::from_stored(&self.message_type, TABLE, "message_type", self.id)
     }
-}
-
-pub mod edit {
-    use sea_orm::entity::prelude::*;
-
-    use crate::crypto::Sealed;
-    use crate::time::Timestamp;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "message_edits")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub message_id: Uuid,
-        pub body: Option<Sealed>,
-        pub edited_by: Uuid,
-        pub edited_at: Timestamp,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
 }
 
 /// A message as the API shows it. A deleted message keeps its place (its
@@ -151,11 +129,7 @@ impl Message {
         self
     }
 
-    pub fn open(
-        key: &DataKey,
-        row: &Model,
-        sender_name: Option<String>,
-    ) -> Result<Self, CryptoError> {
+    pub fn open(key: &DataKey, row: &Model, sender_name: Option<String>) -> Result<Self, ApiError> {
         let seal = RowSealer::new(key, TABLE, row.id);
         let deleted = row.deleted_at.is_some();
         let body = if deleted {
@@ -173,7 +147,7 @@ impl Message {
             seq: row.seq,
             sender_id: row.sender_id,
             sender_name,
-            message_type: row.kind(),
+            message_type: row.kind()?,
             body,
             ai_model: row.ai_model.clone(),
             ai_confidence: row.ai_confidence,
@@ -187,126 +161,6 @@ impl Message {
             deleted_at: row.deleted_at,
         })
     }
-}
-
-/// A message to post.
-#[derive(Clone, Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewMessage {
-    pub body: Option<String>,
-    /// `text` when absent. `ai_response` and `query_result` are posted by
-    /// the AI assistant (`message:assist`), with no sender.
-    pub message_type: Option<MessageType>,
-    /// A reply: the message answered, in the same conversation. The reply
-    /// joins its thread (or starts one at the parent).
-    pub parent_message_id: Option<Uuid>,
-    #[serde(default)]
-    pub is_sensitive: bool,
-    pub metadata: Option<serde_json::Value>,
-    /// For the assistant's messages: the model that wrote it.
-    pub ai_model: Option<String>,
-    /// For the assistant's messages: 0.00 to 1.00.
-    pub ai_confidence: Option<f64>,
-    /// Files uploaded beforehand (`…/attachments/uploads`) by the sender
-    /// into this conversation, to put on this message.
-    #[serde(default)]
-    pub attachment_ids: Vec<Uuid>,
-}
-
-impl NewMessage {
-    /// `text`; with files, `file` (no body) or `mixed` (a body too).
-    pub fn kind(&self) -> MessageType {
-        match (
-            self.message_type,
-            self.attachment_ids.is_empty(),
-            &self.body,
-        ) {
-            (Some(kind), _, _) => kind,
-            (None, true, _) => MessageType::Text,
-            (None, false, None) => MessageType::File,
-            (None, false, Some(_)) => MessageType::Mixed,
-        }
-    }
-
-    pub fn validate(&self) -> Result<(), ApiError> {
-        let mut checks = Checks::default();
-        let kind = self.kind();
-        if kind.is_system() {
-            checks.fail("message_type", "is written by carebase itself");
-        }
-        let with_files = matches!(
-            kind,
-            MessageType::File | MessageType::Mixed | MessageType::DocumentUpload
-        );
-        if with_files && self.attachment_ids.is_empty() {
-            checks.fail(
-                "attachment_ids",
-                "a message with files names them (upload them first, or post to …/attachments)",
-            );
-        }
-        if !with_files && !self.attachment_ids.is_empty() {
-            checks.fail(
-                "message_type",
-                "a message with files is `file`, `mixed` or `document_upload`",
-            );
-        }
-        if self.attachment_ids.len() > super::attachments::MAX_PER_MESSAGE {
-            checks.fail(
-                "attachment_ids",
-                &format!(
-                    "at most {} files on a message",
-                    super::attachments::MAX_PER_MESSAGE
-                ),
-            );
-        }
-        match &self.body {
-            Some(body) => checks.text("body", body, MAX_BODY),
-            None if with_files => {}
-            None => checks.fail("body", "is required"),
-        }
-        if kind.is_assistant() {
-            checks.optional_text("ai_model", self.ai_model.as_deref(), 100);
-            if let Some(confidence) = self.ai_confidence
-                && !(0.0..=1.0).contains(&confidence)
-            {
-                checks.fail("ai_confidence", "must be between 0.00 and 1.00");
-            }
-        } else {
-            for (field, given) in [
-                ("ai_model", self.ai_model.is_some()),
-                ("ai_confidence", self.ai_confidence.is_some()),
-            ] {
-                if given {
-                    checks.fail(field, "only the assistant's messages carry it");
-                }
-            }
-        }
-        checks.done()
-    }
-}
-
-/// A new body for a message.
-#[derive(Clone, Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MessageEdit {
-    pub body: String,
-}
-
-impl MessageEdit {
-    pub fn validate(&self) -> Result<(), ApiError> {
-        let mut checks = Checks::default();
-        checks.text("body", &self.body, MAX_BODY);
-        checks.done()
-    }
-}
-
-/// An earlier body of a message (admins only).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct MessageRevision {
-    /// The body as it was before `edited_at` (absent: it had none).
-    pub body: Option<String>,
-    pub edited_by: Uuid,
-    pub edited_at: Timestamp,
 }
 
 /// Which messages a list returns: newest first before a cursor (the
@@ -448,91 +302,6 @@ pub async fn window(
     query.all(db).await
 }
 
-/// Keeps a message's current body as a revision, then writes the new one.
-pub async fn edit(
-    db: &impl ConnectionTrait,
-    key: &DataKey,
-    row: &Model,
-    body: Option<&str>,
-    by: Uuid,
-    now: Timestamp,
-) -> Result<Model, DbErr> {
-    keep_revision(db, key, row, by, now).await?;
-    let seal = RowSealer::new(key, TABLE, row.id);
-    let mut active: ActiveModel = row.clone().into();
-    active.body = ActiveValue::Set(seal.optional_text("body", body));
-    active.edited_at = ActiveValue::Set(Some(now));
-    active.update(db).await
-}
-
-/// Soft-deletes a message: its body moves to the edit history (admins can
-/// still read it there) and the message keeps its place with none.
-pub async fn delete(
-    db: &impl ConnectionTrait,
-    key: &DataKey,
-    row: &Model,
-    by: Uuid,
-    now: Timestamp,
-) -> Result<Model, DbErr> {
-    keep_revision(db, key, row, by, now).await?;
-    let mut active: ActiveModel = row.clone().into();
-    active.body = ActiveValue::Set(None);
-    active.metadata = ActiveValue::Set(None);
-    active.deleted_at = ActiveValue::Set(Some(now));
-    active.deleted_by = ActiveValue::Set(Some(by));
-    active.update(db).await
-}
-
-async fn keep_revision(
-    db: &impl ConnectionTrait,
-    key: &DataKey,
-    row: &Model,
-    by: Uuid,
-    now: Timestamp,
-) -> Result<(), DbErr> {
-    let body = RowSealer::new(key, TABLE, row.id)
-        .open_optional_text("body", &row.body)
-        .map_err(|_| DbErr::Custom("a message body could not be opened".to_owned()))?;
-    let id = new_id();
-    edit::ActiveModel {
-        id: ActiveValue::Set(id),
-        message_id: ActiveValue::Set(row.id),
-        body: ActiveValue::Set(
-            RowSealer::new(key, EDITS_TABLE, id).optional_text("body", body.as_deref()),
-        ),
-        edited_by: ActiveValue::Set(by),
-        edited_at: ActiveValue::Set(now),
-    }
-    .insert(db)
-    .await?;
-    Ok(())
-}
-
-/// A message's earlier bodies, oldest first.
-pub async fn revisions(
-    db: &impl ConnectionTrait,
-    key: &DataKey,
-    message_id: Uuid,
-) -> Result<Vec<MessageRevision>, ApiError> {
-    let rows = edit::Entity::find()
-        .filter(edit::Column::MessageId.eq(message_id))
-        .order_by_asc(edit::Column::EditedAt)
-        .order_by_asc(edit::Column::Id)
-        .limit(500)
-        .all(db)
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(MessageRevision {
-                body: RowSealer::new(key, EDITS_TABLE, row.id)
-                    .open_optional_text("body", &row.body)?,
-                edited_by: row.edited_by,
-                edited_at: row.edited_at,
-            })
-        })
-        .collect()
-}
-
 /// How many messages from others each of `conversation_ids` holds after
 /// `account_id`'s read marker: one grouped query for a whole page.
 pub async fn unread_counts(
@@ -584,39 +353,4 @@ pub async fn unread_counts(
             ))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn new(kind: MessageType, body: Option<&str>) -> NewMessage {
-        NewMessage {
-            body: body.map(str::to_owned),
-            message_type: Some(kind),
-            parent_message_id: None,
-            is_sensitive: false,
-            metadata: None,
-            ai_model: None,
-            ai_confidence: None,
-            attachment_ids: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn people_write_text_and_the_assistant_writes_answers() {
-        assert!(new(MessageType::Text, Some("hello")).validate().is_ok());
-        assert!(new(MessageType::System, Some("x")).validate().is_err());
-        assert!(new(MessageType::Text, None).validate().is_err());
-        assert!(new(MessageType::Text, Some("")).validate().is_err());
-        let mut answer = new(MessageType::AiResponse, Some("likely viral"));
-        answer.ai_confidence = Some(0.87);
-        answer.ai_model = Some("clinic-llm-1".to_owned());
-        assert!(answer.validate().is_ok());
-        answer.ai_confidence = Some(1.5);
-        assert!(answer.validate().is_err());
-        let mut person = new(MessageType::Text, Some("hi"));
-        person.ai_model = Some("gpt".to_owned());
-        assert!(person.validate().is_err());
-    }
 }

@@ -12,6 +12,8 @@ pub mod conversation_routes;
 pub mod conversation_store;
 pub mod conversations;
 pub mod direct;
+pub mod message_history;
+pub mod message_input;
 pub mod message_routes;
 pub mod messages;
 pub mod migration;
@@ -24,6 +26,7 @@ pub mod realtime_routes;
 pub mod senders;
 pub mod settings;
 pub mod video;
+pub mod video_daily;
 
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
@@ -121,7 +124,7 @@ impl Context for Messaging {
         let Some(moved) = event.downcast_ref::<LinkMoved>() else {
             return Ok(());
         };
-        match moved.link.link_status() {
+        match moved.link.link_status()? {
             LinkStatus::Active => {
                 direct::open(
                     reaction.txn,

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::conversations;
 use crate::db::new_id;
 use crate::time::Timestamp;
-use crate::transition::string_enum;
+use crate::transition::{UnknownStoredValue, string_enum};
 
 string_enum! {
     /// A participant's part in a conversation.
@@ -24,6 +24,8 @@ string_enum! {
         Provider => "provider",
     }
 }
+
+pub const TABLE: &str = "conversation_participants";
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "conversation_participants")]
@@ -54,15 +56,17 @@ pub struct Participant {
     pub last_read_seq: i64,
 }
 
-impl From<&Model> for Participant {
-    fn from(row: &Model) -> Self {
-        Self {
+impl TryFrom<&Model> for Participant {
+    type Error = UnknownStoredValue;
+
+    fn try_from(row: &Model) -> Result<Self, UnknownStoredValue> {
+        Ok(Self {
             account_id: row.account_id,
-            role: ParticipantRole::parse(&row.role).unwrap_or(ParticipantRole::Member),
+            role: ParticipantRole::from_stored(&row.role, TABLE, "role", row.id)?,
             joined_at: row.joined_at,
             left_at: row.left_at,
             last_read_seq: row.last_read_seq,
-        }
+        })
     }
 }
 
@@ -210,4 +214,33 @@ pub async fn mark_read(
         .exec(db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_participant_with_an_unknown_role_is_an_error_not_a_member() {
+        let row = Model {
+            id: Uuid::from_u128(9),
+            conversation_id: Uuid::from_u128(2),
+            account_id: Uuid::from_u128(3),
+            role: "member".to_owned(),
+            joined_at: Timestamp::now(),
+            left_at: None,
+            last_read_seq: 0,
+        };
+        let shown = Participant::try_from(&row).unwrap();
+        assert_eq!(shown.role, ParticipantRole::Member);
+        let bad = Model {
+            role: "owner?".to_owned(),
+            ..row
+        };
+        let error = Participant::try_from(&bad).unwrap_err();
+        assert_eq!(
+            (error.table, error.column, error.row),
+            (TABLE, "role", bad.id)
+        );
+    }
 }

@@ -96,7 +96,7 @@ async fn move_appointment_status(
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable(&*txn, &scope, appointment_id).await?;
-    let from = row.appointment_status();
+    let from = row.appointment_status()?;
     let to = from.transition(body.status.0)?;
     let now = Timestamp::now();
     booking::release(&*txn, &row, to).await?;
@@ -126,6 +126,30 @@ pub struct Reschedule {
     pub provider_id: Option<Uuid>,
     /// 1 to 720; the current length when absent.
     pub duration_minutes: Option<i64>,
+}
+
+/// The slot a reschedule asks for: the new start, with the same provider,
+/// type and length unless it names others.
+fn new_slot(body: &Reschedule, old: &appointments::Model) -> SlotRequest {
+    SlotRequest {
+        provider_id: body.provider_id.unwrap_or(old.provider_id),
+        starts_at: body.starts_at,
+        type_id: old.type_id,
+        duration_minutes: Some(
+            body.duration_minutes
+                .unwrap_or((old.ends_at.as_micros() - old.starts_at.as_micros()) / 60_000_000),
+        ),
+    }
+}
+
+/// A rescheduled appointment keeps waiting for confirmation if it was;
+/// otherwise the new time is confirmed.
+fn status_of_new_time(from: AppointmentStatus) -> AppointmentStatus {
+    if from == AppointmentStatus::Pending {
+        AppointmentStatus::Pending
+    } else {
+        AppointmentStatus::Confirmed
+    }
 }
 
 /// Reschedules: books the new time as a new appointment that points back
@@ -158,23 +182,15 @@ async fn reschedule_appointment(
     let now = Timestamp::now();
     let txn = state.db.begin().await?;
     let old = writable(&*txn, &scope, appointment_id).await?;
-    let from = old.appointment_status();
+    let from = old.appointment_status()?;
     let to = from.transition(AppointmentStatus::Rescheduled)?;
-    let provider_id = body.provider_id.unwrap_or(old.provider_id);
+    let request = new_slot(&body, &old);
+    let provider_id = request.provider_id;
     // Two providers are locked in id order, so two reschedules that swap
     // providers cannot wait on each other.
     if provider_id != old.provider_id && old.provider_id < provider_id {
         store::lock_schedule(&*txn, facility_id, old.provider_id).await?;
     }
-    let request = SlotRequest {
-        provider_id,
-        starts_at: body.starts_at,
-        type_id: old.type_id,
-        duration_minutes: Some(
-            body.duration_minutes
-                .unwrap_or((old.ends_at.as_micros() - old.starts_at.as_micros()) / 60_000_000),
-        ),
-    };
     let claimed = booking::claim(&*txn, &scope, &request, Some(old.id), None, now).await?;
     let opened = Appointment::open(&key, &old)?;
     booking::release(&*txn, &old, to).await?;
@@ -194,11 +210,7 @@ async fn reschedule_appointment(
         lead_id: old.lead_id,
         slot: claimed.slot,
         busy: claimed.busy,
-        status: if from == AppointmentStatus::Pending {
-            AppointmentStatus::Pending
-        } else {
-            AppointmentStatus::Confirmed
-        },
+        status: status_of_new_time(from),
         rescheduled_from: Some(old.id),
         created_by: actor.account_id(),
     };

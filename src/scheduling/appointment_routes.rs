@@ -365,7 +365,7 @@ async fn update_appointment(
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable(&*txn, &scope, appointment_id).await?;
-    let status = row.appointment_status();
+    let status = row.appointment_status()?;
     if status.next().is_empty() {
         return Err(ApiError::Conflict(format!(
             "the appointment is `{status}`, which is final; it is no longer changed"
@@ -409,6 +409,9 @@ async fn list_reminders(
         limit,
     )
     .await?;
-    let items = rows.iter().map(Reminder::from).collect();
+    let items = rows
+        .iter()
+        .map(Reminder::try_from)
+        .collect::<Result<_, _>>()?;
     Ok(ApiJson(Page::new(items, limit, |r: &Reminder| r.id)))
 }

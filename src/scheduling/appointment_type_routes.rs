@@ -52,7 +52,7 @@ async fn open_types(
                 .collect();
             AppointmentType::open(row, offered)
         })
-        .collect())
+        .collect::<Result<_, _>>()?)
 }
 
 /// Replaces the providers who offer a type, each a member of the facility.

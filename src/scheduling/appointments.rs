@@ -12,10 +12,10 @@ use utoipa::ToSchema;
 
 use super::schedules::AppointmentKind;
 use super::slots::Span;
-use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
+use crate::crypto::{DataKey, RowSealer, Sealed};
 use crate::error::ApiError;
 use crate::time::Timestamp;
-use crate::transition::{StateMachine, string_enum};
+use crate::transition::{StateMachine, UnknownStoredValue, string_enum};
 use crate::validation::Checks;
 
 pub const TABLE: &str = "appointments";
@@ -146,8 +146,8 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
-    pub fn appointment_status(&self) -> AppointmentStatus {
-        AppointmentStatus::parse(&self.status).unwrap_or(AppointmentStatus::Pending)
+    pub fn appointment_status(&self) -> Result<AppointmentStatus, UnknownStoredValue> {
+        AppointmentStatus::from_stored(&self.status, TABLE, "status", self.id)
     }
 
     /// Who may change it when their role reaches only their own
@@ -194,15 +194,15 @@ pub struct Appointment {
 }
 
 impl Appointment {
-    pub fn open(key: &DataKey, row: &Model) -> Result<Self, CryptoError> {
+    pub fn open(key: &DataKey, row: &Model) -> Result<Self, ApiError> {
         let seal = RowSealer::new(key, TABLE, row.id);
-        let status = row.appointment_status();
+        let status = row.appointment_status()?;
         Ok(Self {
             id: row.id,
             facility_id: row.facility_id,
             provider_id: row.provider_id,
             type_id: row.type_id,
-            kind: AppointmentKind::parse(&row.kind).unwrap_or(AppointmentKind::Other),
+            kind: AppointmentKind::from_stored(&row.kind, TABLE, "kind", row.id)?,
             title: seal.open_text("title", &row.title)?,
             notes: seal.open_optional_text("notes", &row.notes)?,
             meeting_link: seal.open_optional_text("meeting_link", &row.meeting_link)?,

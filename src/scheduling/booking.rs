@@ -183,7 +183,7 @@ pub async fn insert(
 ) -> Result<appointments::Model, ApiError> {
     use sea_orm::ActiveModelTrait;
     let row = booking.seal(key, now).insert(txn).await?;
-    if row.appointment_status().is_live() {
+    if row.appointment_status()?.is_live() {
         reminders::schedule(txn, &row, reminder_offsets, now).await?;
     }
     Ok(row)

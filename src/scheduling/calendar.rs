@@ -20,6 +20,7 @@ use super::appointments::{self, AppointmentStatus};
 use crate::access::FacilityScope;
 use crate::crypto::{DataKey, RowSealer};
 use crate::time::Timestamp;
+use crate::transition::UnknownStoredValue;
 
 /// How far back and ahead a feed reaches, in days.
 pub const PAST_DAYS: i64 = 30;
@@ -200,14 +201,19 @@ pub fn render(
     facility_name: &str,
     rows: &[appointments::Model],
     now: Timestamp,
-) -> String {
+) -> Result<String, UnknownStoredValue> {
     let mut calendar = Calendar::new();
     calendar.name(&format!("{facility_name} appointments"));
     for row in rows {
-        let status = row.appointment_status();
-        let kind = super::schedules::AppointmentKind::parse(&row.kind)
-            .map_or("appointment", |k| k.as_str())
-            .replace('_', "-");
+        let status = row.appointment_status()?;
+        let kind = super::schedules::AppointmentKind::from_stored(
+            &row.kind,
+            appointments::TABLE,
+            "kind",
+            row.id,
+        )?
+        .as_str()
+        .replace('_', "-");
         let mut event = Event::new();
         event
             .uid(&format!("{}@carebase", row.id))
@@ -227,7 +233,7 @@ pub fn render(
         }
         calendar.push(event.done());
     }
-    calendar.done().to_string()
+    Ok(calendar.done().to_string())
 }
 
 fn capitalized(text: &str) -> String {

@@ -235,7 +235,7 @@ async fn calendar_feed(
     let now = Timestamp::now();
     let rows = calendar::appointments_of(db, &feed, now).await?;
     let key = state.keyring.facility(feed.facility_id).await?;
-    let body = calendar::render(&key, &facility.name, &rows, now);
+    let body = calendar::render(&key, &facility.name, &rows, now)?;
     // The owner read these appointments through their feed.
     let mut event = AuditEvent::new(
         AuditActor::Account {

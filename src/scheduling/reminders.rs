@@ -31,7 +31,7 @@ use crate::db::{Backend, new_id};
 use crate::error::ApiError;
 use crate::notify::OutgoingMessage;
 use crate::time::Timestamp;
-use crate::transition::{StateMachine, string_enum};
+use crate::transition::{StateMachine, UnknownStoredValue, string_enum};
 
 /// The name the sender signs its audit events with.
 pub const JOB: &str = "appointment-reminders";
@@ -47,6 +47,8 @@ string_enum! {
         Skipped => "skipped",
     }
 }
+
+pub const TABLE: &str = "appointment_reminders";
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "appointment_reminders")]
@@ -84,18 +86,20 @@ pub struct Reminder {
     pub sent_at: Option<Timestamp>,
 }
 
-impl From<&Model> for Reminder {
-    fn from(m: &Model) -> Self {
-        Self {
+impl TryFrom<&Model> for Reminder {
+    type Error = UnknownStoredValue;
+
+    fn try_from(m: &Model) -> Result<Self, UnknownStoredValue> {
+        Ok(Self {
             id: m.id,
             appointment_id: m.appointment_id,
             offset_minutes: m.offset_minutes,
             due_at: m.due_at,
-            status: ReminderStatus::parse(&m.status).unwrap_or(ReminderStatus::Pending),
+            status: ReminderStatus::from_stored(&m.status, TABLE, "status", m.id)?,
             note: m.note.clone(),
             outbox_message_id: m.outbox_message_id,
             sent_at: m.sent_at,
-        }
+        })
     }
 }
 
@@ -311,7 +315,7 @@ async fn send_one(
         .one(&**txn)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let status = appointment.appointment_status();
+    let status = appointment.appointment_status()?;
     let mut active: ActiveModel = reminder.clone().into();
     let outcome = if !status.is_live() || appointment.starts_at <= now {
         skip(&mut active, "the appointment is no longer upcoming")

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::slots::Hours;
 use crate::error::ApiError;
 use crate::time::Timestamp;
-use crate::transition::string_enum;
+use crate::transition::{UnknownStoredValue, string_enum};
 use crate::validation::Checks;
 
 pub mod schedule {
@@ -435,12 +435,15 @@ pub struct AppointmentType {
 }
 
 impl AppointmentType {
-    pub fn open(row: &appointment_type::Model, provider_ids: Vec<Uuid>) -> Self {
-        Self {
+    pub fn open(
+        row: &appointment_type::Model,
+        provider_ids: Vec<Uuid>,
+    ) -> Result<Self, UnknownStoredValue> {
+        Ok(Self {
             id: row.id,
             facility_id: row.facility_id,
             name: row.name.clone(),
-            kind: AppointmentKind::parse(&row.kind).unwrap_or(AppointmentKind::Other),
+            kind: AppointmentKind::from_stored(&row.kind, "appointment_types", "kind", row.id)?,
             duration_minutes: row.duration_minutes,
             buffer_before_minutes: row.buffer_before_minutes,
             buffer_after_minutes: row.buffer_after_minutes,
@@ -448,7 +451,7 @@ impl AppointmentType {
             active: row.active,
             created_at: row.created_at,
             updated_at: row.updated_at,
-        }
+        })
     }
 }
 
@@ -498,6 +501,34 @@ impl AppointmentTypeInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_appointment_type_of_an_unknown_kind_does_not_open() {
+        let now = Timestamp::now();
+        let row = appointment_type::Model {
+            id: Uuid::from_u128(3),
+            facility_id: Uuid::from_u128(1),
+            name: "Intake".to_owned(),
+            kind: "consultation".to_owned(),
+            duration_minutes: 30,
+            buffer_before_minutes: 0,
+            buffer_after_minutes: 0,
+            active: true,
+            created_at: now,
+            updated_at: now,
+        };
+        let opened = AppointmentType::open(&row, Vec::new()).unwrap();
+        assert_eq!(opened.kind, AppointmentKind::Consultation);
+        let bad = appointment_type::Model {
+            kind: "seance".to_owned(),
+            ..row
+        };
+        let error = AppointmentType::open(&bad, Vec::new()).unwrap_err();
+        assert_eq!(
+            (error.table, error.column, error.row),
+            ("appointment_types", "kind", bad.id)
+        );
+    }
 
     #[test]
     fn clock_times_parse_and_print() {

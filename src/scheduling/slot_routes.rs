@@ -12,10 +12,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::booking::{self, SlotRequest};
-use super::schedules::{self, DEFAULT_DURATION, schedule};
+use super::schedules::{self, DEFAULT_DURATION, appointment_type, schedule};
 use super::slots::{SLOT_UNAVAILABLE, Span};
 use super::store;
-use crate::access::{Actor, Permission};
+use crate::access::{Actor, FacilityScope, Permission};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
@@ -126,77 +126,16 @@ async fn open_slots(
     ApiQuery(search): ApiQuery<SlotSearch>,
 ) -> Result<ApiJson<OpenSlots>, ApiError> {
     let scope = actor.facility(facility_id, Permission::SCHEDULE_READ)?;
-    let mut c = Checks::default();
-    if search.to <= search.from {
-        c.fail("to", "must be after from");
-    } else if search.to.as_micros() - search.from.as_micros() > MAX_SEARCH_DAYS * 86_400_000_000 {
-        c.fail("to", "a search covers at most 62 days");
-    }
-    schedules::check_duration(&mut c, search.duration_minutes);
-    let limit = search.limit.unwrap_or(500);
-    c.within("limit", limit as i64, 1..=MAX_SLOTS as i64);
-    let zone_name = search.time_zone.clone();
-    if let Some(zone) = &zone_name
-        && jiff::tz::TimeZone::get(zone).is_err()
-    {
-        c.fail(
-            "time_zone",
-            "not a known IANA time zone, such as Europe/Berlin",
-        );
-    }
-    let wanted = parse_providers(search.provider_ids.as_deref(), &mut c);
-    c.done()?;
+    let facility_id = scope.facility_id();
+    let (limit, wanted) = checked_search(&search)?;
     let db = state.db.conn();
-    let zone_name = match zone_name {
+    let zone_name = match search.time_zone.clone() {
         Some(zone) => zone,
         None => store::facility_time_zone(db, facility_id).await?,
     };
     let zone = jiff::tz::TimeZone::get(&zone_name).unwrap_or(jiff::tz::TimeZone::UTC);
-    let appointment_type = match search.type_id {
-        Some(type_id) => Some(
-            store::find_type(db, &scope, type_id)
-                .await?
-                .filter(|t| t.active)
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "type_id",
-                        "no active appointment type with this id in this facility",
-                    )
-                })?,
-        ),
-        None => None,
-    };
-    let offered: Vec<Uuid> = match &appointment_type {
-        Some(t) => store::type_providers(db, &[t.id])
-            .await?
-            .into_iter()
-            .map(|p| p.provider_id)
-            .collect(),
-        None => Vec::new(),
-    };
-    let mut schedules_query = schedule::Entity::find()
-        .filter(schedule::Column::FacilityId.eq(facility_id))
-        .order_by_asc(schedule::Column::ProviderId)
-        .limit(MAX_SEARCH_PROVIDERS as u64);
-    if !wanted.is_empty() {
-        schedules_query =
-            schedules_query.filter(schedule::Column::ProviderId.is_in(wanted.clone()));
-    }
-    if !offered.is_empty() {
-        schedules_query = schedules_query.filter(schedule::Column::ProviderId.is_in(offered));
-    }
-    let found = schedules_query.all(db).await?;
-    if let Some(missing) = wanted
-        .iter()
-        .find(|p| !found.iter().any(|s| s.provider_id == **p))
-    {
-        return Err(ApiError::invalid(
-            "provider_ids",
-            format!(
-                "provider {missing} has no schedule in this facility or does not offer the type"
-            ),
-        ));
-    }
+    let appointment_type = active_type(db, &scope, search.type_id).await?;
+    let found = searched_schedules(db, facility_id, &wanted, appointment_type.as_ref()).await?;
     let booking::Shape {
         minutes,
         before,
@@ -231,6 +170,95 @@ async fn open_slots(
         duration_minutes: minutes,
         truncated,
     }))
+}
+
+/// Checks a search: its period, duration, limit, time zone and providers.
+/// Answers the limit and the providers asked for (none: all).
+fn checked_search(search: &SlotSearch) -> Result<(usize, Vec<Uuid>), ApiError> {
+    let mut c = Checks::default();
+    if search.to <= search.from {
+        c.fail("to", "must be after from");
+    } else if search.to.as_micros() - search.from.as_micros() > MAX_SEARCH_DAYS * 86_400_000_000 {
+        c.fail("to", "a search covers at most 62 days");
+    }
+    schedules::check_duration(&mut c, search.duration_minutes);
+    let limit = search.limit.unwrap_or(500);
+    c.within("limit", limit as i64, 1..=MAX_SLOTS as i64);
+    if let Some(zone) = &search.time_zone
+        && jiff::tz::TimeZone::get(zone).is_err()
+    {
+        c.fail(
+            "time_zone",
+            "not a known IANA time zone, such as Europe/Berlin",
+        );
+    }
+    let wanted = parse_providers(search.provider_ids.as_deref(), &mut c);
+    c.done()?;
+    Ok((limit, wanted))
+}
+
+/// The appointment type searched for, which must be active in the facility.
+async fn active_type(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    type_id: Option<Uuid>,
+) -> Result<Option<appointment_type::Model>, ApiError> {
+    let Some(type_id) = type_id else {
+        return Ok(None);
+    };
+    let found = store::find_type(db, scope, type_id)
+        .await?
+        .filter(|t| t.active)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "type_id",
+                "no active appointment type with this id in this facility",
+            )
+        })?;
+    Ok(Some(found))
+}
+
+/// The schedules searched: of the providers `wanted` (all when empty) who
+/// offer `appointment_type` (when given). A provider asked for by name
+/// without such a schedule is an invalid search.
+async fn searched_schedules(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    wanted: &[Uuid],
+    appointment_type: Option<&appointment_type::Model>,
+) -> Result<Vec<schedule::Model>, ApiError> {
+    let offered: Vec<Uuid> = match appointment_type {
+        Some(t) => store::type_providers(db, &[t.id])
+            .await?
+            .into_iter()
+            .map(|p| p.provider_id)
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut schedules_query = schedule::Entity::find()
+        .filter(schedule::Column::FacilityId.eq(facility_id))
+        .order_by_asc(schedule::Column::ProviderId)
+        .limit(MAX_SEARCH_PROVIDERS as u64);
+    if !wanted.is_empty() {
+        schedules_query =
+            schedules_query.filter(schedule::Column::ProviderId.is_in(wanted.to_vec()));
+    }
+    if !offered.is_empty() {
+        schedules_query = schedules_query.filter(schedule::Column::ProviderId.is_in(offered));
+    }
+    let found = schedules_query.all(db).await?;
+    if let Some(missing) = wanted
+        .iter()
+        .find(|p| !found.iter().any(|s| s.provider_id == **p))
+    {
+        return Err(ApiError::invalid(
+            "provider_ids",
+            format!(
+                "provider {missing} has no schedule in this facility or does not offer the type"
+            ),
+        ));
+    }
+    Ok(found)
 }
 
 /// A slot to check (seed 000's `is_slot_available(time, duration)`).

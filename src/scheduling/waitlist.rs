@@ -18,12 +18,12 @@ use super::slots::Span;
 use super::store;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, ComplianceFlag, redact};
-use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
+use crate::crypto::{DataKey, RowSealer, Sealed};
 use crate::db::new_id;
 use crate::error::ApiError;
 use crate::notify::OutgoingMessage;
 use crate::time::Timestamp;
-use crate::transition::string_enum;
+use crate::transition::{UnknownStoredValue, string_enum};
 use crate::validation::Checks;
 
 pub const TABLE: &str = "waitlist";
@@ -71,23 +71,20 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
-    pub fn waitlist_status(&self) -> WaitlistStatus {
-        WaitlistStatus::parse(&self.status).unwrap_or(WaitlistStatus::Waiting)
+    pub fn waitlist_status(&self) -> Result<WaitlistStatus, UnknownStoredValue> {
+        WaitlistStatus::from_stored(&self.status, TABLE, "status", self.id)
     }
 
     /// The held slot, while the offer stands at `now`.
-    pub fn held(&self, now: Timestamp) -> Option<Span> {
-        match (self.offer_starts_at, self.offer_expires_at) {
-            (Some(start), Some(expires))
-                if self.waitlist_status() == WaitlistStatus::Offered && expires > now =>
-            {
-                Some(Span::new(
-                    start,
-                    start.plus_secs(i64::from(self.duration_minutes) * 60),
-                ))
-            }
+    pub fn held(&self, now: Timestamp) -> Result<Option<Span>, UnknownStoredValue> {
+        let offered = self.waitlist_status()? == WaitlistStatus::Offered;
+        Ok(match (self.offer_starts_at, self.offer_expires_at) {
+            (Some(start), Some(expires)) if offered && expires > now => Some(Span::new(
+                start,
+                start.plus_secs(i64::from(self.duration_minutes) * 60),
+            )),
             _ => None,
-        }
+        })
     }
 }
 
@@ -136,7 +133,7 @@ pub struct WaitlistEntry {
 }
 
 impl WaitlistEntry {
-    pub fn open(key: &DataKey, row: &Model, provider_ids: Vec<Uuid>) -> Result<Self, CryptoError> {
+    pub fn open(key: &DataKey, row: &Model, provider_ids: Vec<Uuid>) -> Result<Self, ApiError> {
         let seal = RowSealer::new(key, TABLE, row.id);
         Ok(Self {
             id: row.id,
@@ -149,7 +146,7 @@ impl WaitlistEntry {
             window_start: row.window_start,
             window_end: row.window_end,
             notes: seal.open_optional_text("notes", &row.notes)?,
-            status: row.waitlist_status(),
+            status: row.waitlist_status()?,
             offer_provider_id: row.offer_provider_id,
             offer_starts_at: row.offer_starts_at,
             offer_expires_at: row.offer_expires_at,
@@ -236,13 +233,15 @@ pub async fn holds_over(
     if let Some(holder) = holder {
         query = query.filter(Column::Id.ne(holder));
     }
-    Ok(query
-        .all(db)
-        .await?
-        .iter()
-        .filter_map(|entry| Some((entry.offer_provider_id?, entry.held(now)?)))
-        .filter(|(_, held)| held.overlaps(&period))
-        .collect())
+    let mut holds = Vec::new();
+    for entry in query.all(db).await? {
+        if let (Some(provider_id), Some(held)) = (entry.offer_provider_id, entry.held(now)?)
+            && held.overlaps(&period)
+        {
+            holds.push((provider_id, held));
+        }
+    }
+    Ok(holds)
 }
 
 /// A slot that has come free, to offer to the waitlist.

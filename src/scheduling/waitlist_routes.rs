@@ -61,7 +61,7 @@ async fn open_entries(
                 .filter(|p| p.waitlist_id == row.id)
                 .map(|p| p.provider_id)
                 .collect();
-            WaitlistEntry::open(key, row, wanted).map_err(ApiError::from)
+            WaitlistEntry::open(key, row, wanted)
         })
         .collect()
 }
@@ -179,7 +179,7 @@ async fn cancel_waitlist_entry(
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_entry(&*txn, &scope, entry_id).await?;
-    let from = row.waitlist_status();
+    let from = row.waitlist_status()?;
     if !matches!(from, WaitlistStatus::Waiting | WaitlistStatus::Offered) {
         return Err(ApiError::Conflict(format!(
             "the entry is `{from}`; only a waiting or offered entry is cancelled"
@@ -231,11 +231,11 @@ async fn accept_waitlist_offer(
     let (Some(provider_id), Some(starts_at), true) = (
         entry.offer_provider_id,
         entry.offer_starts_at,
-        entry.held(now).is_some(),
+        entry.held(now)?.is_some(),
     ) else {
         return Err(ApiError::Conflict(format!(
             "the entry is `{}` and holds no offer that is still open",
-            entry.waitlist_status()
+            entry.waitlist_status()?
         )));
     };
     let request = SlotRequest {

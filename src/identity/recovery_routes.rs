@@ -1,0 +1,114 @@
+//! Password recovery: a code sent to the account's address, then a new
+//! password set with it. Registered with the other `/auth` routes in
+//! [`super::auth_routes::routes`].
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use sea_orm::ActiveValue;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::accounts::{self, Standing};
+use super::auth_routes::own_event;
+use super::mail::{self, Mail};
+use super::password;
+use super::routes::{Accepted, invalid_token, own_account, parse_email};
+use super::sessions;
+use super::tokens::{self, Purpose};
+use crate::access::RequestInfo;
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, redact};
+use crate::error::ApiError;
+use crate::http::ApiJson;
+use crate::http::api_docs::Problems;
+use crate::time::Timestamp;
+
+/// An email to send a recovery code to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryRequest {
+    pub email: String,
+}
+
+/// Sends a password reset code, if the address has an account. The answer
+/// is the same either way.
+#[utoipa::path(
+    post,
+    path = "/auth/recover",
+    tag = "auth",
+    request_body = RecoveryRequest,
+    responses((status = 202, description = "A code was sent if the account exists", body = Accepted), Problems)
+)]
+pub(super) async fn recover(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RecoveryRequest>,
+) -> Result<(StatusCode, ApiJson<Accepted>), ApiError> {
+    let email = parse_email("email", &request.email)?;
+    let key = state.keyring.installation().await?;
+    let txn = state.db.begin().await?;
+    if let Some(account) = accounts::find_by_email(&txn, &key, &email).await?
+        && account.standing(Timestamp::now()) != Standing::Deleted
+    {
+        let token = tokens::issue(&txn, &key, account.id, Purpose::Recovery, None).await?;
+        mail::send(&state, &txn, Mail::Recovery, email.as_str(), Some(&token)).await?;
+    }
+    txn.commit().await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        ApiJson(Accepted {
+            status: "sent_if_registered",
+        }),
+    ))
+}
+
+/// A recovery code and the new password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordReset {
+    pub token: String,
+    pub new_password: String,
+}
+
+/// Sets a new password with a recovery code; every session of the account ends.
+#[utoipa::path(
+    post,
+    path = "/auth/reset-password",
+    tag = "auth",
+    request_body = PasswordReset,
+    responses((status = 200, description = "The password was changed", body = Accepted), Problems)
+)]
+pub(super) async fn reset_password(
+    State(state): State<AppState>,
+    info: RequestInfo,
+    ApiJson(request): ApiJson<PasswordReset>,
+) -> Result<ApiJson<Accepted>, ApiError> {
+    password::check_policy("new_password", &request.new_password)?;
+    let hash = password::hash(request.new_password).await?;
+    let key = state.keyring.installation().await?;
+    let txn = state.db.begin().await?;
+    let redeemed = tokens::redeem(&txn, &key, &request.token, Purpose::Recovery)
+        .await?
+        .map_err(|_| invalid_token())?;
+    let account = own_account(&txn, redeemed.account_id).await?;
+    accounts::update(&txn, account, |a| {
+        a.password_hash = ActiveValue::Set(Some(hash));
+        // Receiving the code proves the address.
+        if matches!(a.email_confirmed_at, ActiveValue::Unchanged(None)) {
+            a.email_confirmed_at = ActiveValue::Set(Some(Timestamp::now()));
+        }
+    })
+    .await?;
+    sessions::revoke_all(&txn, redeemed.account_id, "password reset").await?;
+    audit::commit(
+        txn,
+        vec![
+            own_event(redeemed.account_id, None, &info, AuditAction::Update)
+                .changes(redact(json!({ "password": "changed" }), &["password"])),
+        ],
+    )
+    .await?;
+    Ok(ApiJson(Accepted {
+        status: "password_changed",
+    }))
+}

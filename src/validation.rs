@@ -70,9 +70,6 @@ impl Checks {
     }
 }
 
-// Callers that compare stored numbers keep this path.
-pub use crate::types::normalize_phone;
-
 #[cfg(test)]
 mod tests {
     use super::*;

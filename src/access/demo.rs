@@ -14,9 +14,9 @@ use crate::context;
 use crate::crypto::DataKey;
 use crate::demo::{Demo, JOB};
 use crate::identity::accounts::{self, NewAccount};
-use crate::identity::email::Email;
 use crate::identity::password;
 use crate::time::Timestamp;
+use crate::types::Email;
 
 /// The demo facility's name; its presence means the demo was loaded.
 pub const FACILITY_NAME: &str = "Demo Clinic";

@@ -218,7 +218,7 @@ pub fn email_index(key: &DataKey, email: &str) -> BlindIndex {
 /// The phone as compared: its digits, with a leading `+` kept, so
 /// `+1 (555) 010-4242` finds `+15550104242`.
 pub fn phone_index(key: &DataKey, phone: &str) -> BlindIndex {
-    key.blind_index("patient-phone", &crate::validation::normalize_phone(phone))
+    key.blind_index("patient-phone", &crate::types::normalize_phone(phone))
 }
 
 /// The sealed row for a new patient.

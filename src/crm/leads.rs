@@ -210,7 +210,7 @@ pub fn email_index(key: &DataKey, email: &str) -> BlindIndex {
 
 /// The phone as compared for duplicates: its digits, a leading `+` kept.
 pub fn phone_index(key: &DataKey, phone: &str) -> BlindIndex {
-    key.blind_index("lead-phone", &crate::validation::normalize_phone(phone))
+    key.blind_index("lead-phone", &crate::types::normalize_phone(phone))
 }
 
 /// Where a new lead starts: its pipeline and stage, and who owns it.

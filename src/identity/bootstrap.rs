@@ -8,7 +8,6 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::accounts::{self, NewAccount};
-use super::email::Email;
 use super::password;
 use super::tokens::{self, Purpose};
 use crate::access::Role;
@@ -16,6 +15,7 @@ use crate::access::memberships::{self, NewMembership};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, redact};
 use crate::crypto::DataKey;
+use crate::types::Email;
 
 /// What `admin create` made.
 #[derive(Debug)]

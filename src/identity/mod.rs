@@ -11,7 +11,6 @@ pub mod api_keys;
 pub mod auth_routes;
 pub mod bootstrap;
 pub mod commands;
-pub mod email;
 pub mod mail;
 pub mod me_routes;
 pub mod migration;

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use carebase::access::Role;
 use carebase::access::memberships::{self, NewMembership};
 use carebase::identity::accounts::{self, NewAccount};
-use carebase::identity::email::Email;
+use carebase::types::Email;
 use serde_json::{Value, json};
 use uuid::Uuid;
 

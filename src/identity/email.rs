@@ -1,3 +1,0 @@
-//! Kept while callers move to `crate::types::Email`.
-
-pub use crate::types::Email;

@@ -14,7 +14,7 @@
 //! and a new offender fails the test.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Handlers that still query entities themselves.
 const HANDLERS_QUERYING_KNOWN: &[&str] = &[
@@ -39,28 +39,17 @@ const HANDLERS_QUERYING_KNOWN: &[&str] = &[
 /// Files that still name another context's tables, with that context.
 const FOREIGN_TABLES_KNOWN: &[(&str, &str)] = &[];
 
-fn src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
-}
-
-/// Every `.rs` file under `dir`, with its path from the crate root.
+/// Every `.rs` file under `dir`, with its path from the crate root and its text.
 fn sources(dir: &Path) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(sources(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate::architecture::sources(dir)
+        .into_iter()
+        .map(|path| {
             let name = path.strip_prefix(root).unwrap_or(&path);
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            found.push((name.to_string_lossy().replace('\\', "/"), text));
-        }
-    }
-    found
+            (name.to_string_lossy().replace('\\', "/"), text)
+        })
+        .collect()
 }
 
 /// The contexts, as `lib.rs` lists them in `CONTEXTS`.
@@ -157,7 +146,7 @@ fn names_tables(text: &str, other: &str, modules: &BTreeSet<String>) -> bool {
 
 #[test]
 fn handlers_do_not_query_entities() {
-    let found: BTreeSet<String> = sources(&src())
+    let found: BTreeSet<String> = sources(&crate::architecture::src())
         .into_iter()
         .filter(|(file, _)| file.ends_with("routes.rs"))
         .filter(|(_, text)| text.contains("Entity::") || text.contains("ActiveModel"))
@@ -178,7 +167,7 @@ fn handlers_do_not_query_entities() {
 fn no_context_reads_another_contexts_tables() {
     let contexts = contexts();
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (file, text) in sources(&src()) {
+    for (file, text) in sources(&crate::architecture::src()) {
         let own = folder_of(&file);
         if !contexts.contains(own) {
             continue;

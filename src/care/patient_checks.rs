@@ -171,10 +171,11 @@ impl PatientChanges {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn valid() -> NewPatient {
+    /// A patient every check accepts; tests change one field.
+    pub(in crate::care) fn valid() -> NewPatient {
         serde_json::from_value(serde_json::json!({
             "mrn": "a-100", "first_name": "Zebediah", "last_name": "Quuxworth",
             "date_of_birth": "1980-02-29", "ssn": "123-45-6789", "phone": "+1 555 010 9999",

@@ -359,16 +359,7 @@ impl Patient {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn valid() -> NewPatient {
-        serde_json::from_value(serde_json::json!({
-            "mrn": "a-100", "first_name": "Zebediah", "last_name": "Quuxworth",
-            "date_of_birth": "1980-02-29", "ssn": "123-45-6789", "phone": "+1 555 010 9999",
-            "email": "zq@example.org", "allergies": ["penicillin"],
-            "address": {"line1": "1 Main St", "city": "Springfield"},
-        }))
-        .unwrap()
-    }
+    use crate::care::patient_checks::tests::valid;
 
     #[test]
     fn a_sealed_patient_opens_to_what_was_written() {

@@ -26,6 +26,7 @@ use crate::error::{ApiError, OnConstraint};
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use crate::time::Timestamp;
+use crate::types::Phone;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -310,17 +311,8 @@ async fn request_phone_change(
     ApiJson(request): ApiJson<PhoneChange>,
 ) -> Result<(StatusCode, ApiJson<Accepted>), ApiError> {
     let (account_id, _) = person(&actor)?;
-    let phone = request.phone.trim();
-    let digits = phone.chars().filter(char::is_ascii_digit).count();
-    if !phone.starts_with('+')
-        || !(8..=15).contains(&digits)
-        || !phone[1..].chars().all(|c| c.is_ascii_digit())
-    {
-        return Err(ApiError::invalid(
-            "phone",
-            "must be in E.164 form, such as +15550109999",
-        ));
-    }
+    let phone = Phone::parse_e164(&request.phone).map_err(|why| ApiError::invalid("phone", why))?;
+    let phone = phone.as_str();
     let key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
     let token = tokens::issue(&txn, &key, account_id, Purpose::PhoneChange, Some(phone)).await?;

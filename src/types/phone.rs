@@ -24,6 +24,22 @@ impl Phone {
         }
     }
 
+    pub const NOT_E164: &'static str = "must be in E.164 form, such as +15550109999";
+
+    /// A number in E.164 form (`+` and 8 to 15 digits, nothing else): what
+    /// an account's phone must be, since codes are sent to it by SMS.
+    pub fn parse_e164(raw: &str) -> Result<Self, &'static str> {
+        let trimmed = raw.trim();
+        let Some(digits) = trimmed.strip_prefix('+') else {
+            return Err(Self::NOT_E164);
+        };
+        if (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
+            Ok(Self(trimmed.to_owned()))
+        } else {
+            Err(Self::NOT_E164)
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -69,5 +85,18 @@ mod tests {
             assert_eq!(Phone::parse(bad), Err(Phone::INVALID), "{bad}");
         }
         assert_eq!(format!("{phone:?}"), "Phone(..)");
+        assert_eq!(
+            Phone::parse_e164(" +15550109999 ").unwrap().as_str(),
+            "+15550109999"
+        );
+        for bad in [
+            "15550109999",
+            "+1 555 010 9999",
+            "+1234567",
+            "+1234567890123456",
+            "+",
+        ] {
+            assert_eq!(Phone::parse_e164(bad), Err(Phone::NOT_E164), "{bad}");
+        }
     }
 }

@@ -9,9 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The kernel: what every context uses, knowing none of them. `app.rs` and
-/// `contexts.rs` reach the contexts only through `crate::CONTEXTS`.
+/// `contexts.rs` reach the contexts only through `crate::CONTEXTS`. The
+/// audit trail is kernel (every context writes it in its transactions), yet
+/// it also declares its table, routes and commands through the context
+/// contract like any context, so it is in both lists.
 const KERNEL: &[&str] = &[
     "app",
+    "audit",
     "cli",
     "config",
     "context",
@@ -31,15 +35,10 @@ const KERNEL: &[&str] = &[
 ];
 
 /// Kernel modules that still import a context, each a debt of issue 12.
-const KERNEL_IMPORTS_KNOWN: &[(&str, &str)] = &[("app", "audit")];
+const KERNEL_IMPORTS_KNOWN: &[(&str, &str)] = &[];
 
-/// Pairs of contexts that import each other.
-const CYCLES_KNOWN: &[(&str, &str)] = &[
-    ("access", "audit"),
-    ("access", "care"),
-    ("access", "identity"),
-    ("care", "crm"),
-];
+/// Pairs of contexts on a cycle of imports (directly or through others).
+const CYCLES_KNOWN: &[(&str, &str)] = &[("access", "care"), ("care", "crm")];
 
 /// Source files over 600 lines.
 const LONG_FILES_KNOWN: &[&str] = &[];
@@ -141,9 +140,17 @@ fn every_context_folder_is_in_the_one_list() {
     );
 }
 
+/// The listed contexts that are not part of the kernel.
+fn context_modules() -> BTreeSet<String> {
+    contexts()
+        .into_iter()
+        .filter(|c| !KERNEL.contains(&c.as_str()))
+        .collect()
+}
+
 #[test]
 fn the_kernel_imports_no_context_but_the_known_debts() {
-    let contexts = contexts();
+    let contexts = context_modules();
     let found: BTreeSet<(String, String)> = imports()
         .into_iter()
         .filter(|(from, _)| KERNEL.contains(&from.as_str()))
@@ -157,15 +164,33 @@ fn the_kernel_imports_no_context_but_the_known_debts() {
     assert_eq!(found, known, "the kernel's imports of contexts changed");
 }
 
+/// The contexts `from` reaches through imports between contexts, directly
+/// or through others.
+fn reachable(graph: &BTreeMap<String, BTreeSet<String>>, from: &str) -> BTreeSet<String> {
+    let contexts = context_modules();
+    let mut seen = BTreeSet::new();
+    let mut next = vec![from.to_owned()];
+    while let Some(module) = next.pop() {
+        for to in graph.get(&module).into_iter().flatten() {
+            if contexts.contains(to) && seen.insert(to.clone()) {
+                next.push(to.clone());
+            }
+        }
+    }
+    seen
+}
+
+/// Pairs of contexts on a cycle of imports: each reaches the other, either
+/// directly (a imports b, b imports a) or through other contexts.
 #[test]
 fn cycles_between_contexts_only_shrink() {
-    let contexts = contexts();
+    let contexts = context_modules();
     let graph = imports();
     let mut found = BTreeSet::new();
-    for (from, tos) in &graph {
-        for to in tos {
-            let back = graph.get(to).is_some_and(|t| t.contains(from));
-            if contexts.contains(from) && contexts.contains(to) && back && from < to {
+    for from in &contexts {
+        let reached = reachable(&graph, from);
+        for to in reached.iter().filter(|to| from < *to) {
+            if reachable(&graph, to).contains(from) {
                 found.insert((from.clone(), to.clone()));
             }
         }

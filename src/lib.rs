@@ -11,6 +11,7 @@
 pub mod app;
 #[cfg(test)]
 mod architecture;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod context;
@@ -35,13 +36,13 @@ pub use app::{AppState, Server};
 // The domain contexts, each a folder (see docs/architecture.md). Declared
 // here as plain modules so that rustfmt and every other tool see them.
 pub mod access;
-pub mod audit;
 pub mod care;
 pub mod crm;
 pub mod identity;
 pub mod messaging;
 pub mod notify;
 pub mod patient_history;
+pub mod pipelines;
 pub mod scheduling;
 
 /// The composition root: the one list of the domain contexts this server is
@@ -53,6 +54,7 @@ const CONTEXTS: &[&dyn context::Context] = &[
     &notify::Notify,
     &identity::IdentityContext,
     &access::Access,
+    &pipelines::Pipelines,
     &care::Care,
     &crm::Crm,
     &scheduling::Scheduling,

@@ -1,10 +1,9 @@
-//! The actor: who is calling (from identity) and what they hold (their
-//! memberships), established once per request from the bearer token. Every
-//! handler that touches a facility's data asks the actor for a scope; stores
-//! take that scope, so a query that skipped the check does not compile.
+//! Establishing the actor once per request from the bearer token: a signed
+//! session's account and live memberships, or an API key narrowed to what
+//! its creator holds today. What the actor may then do is the kernel's
+//! policy engine (`crate::policy`).
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -13,85 +12,13 @@ use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, JoinType, Query, Sel
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 use uuid::Uuid;
 
-use super::memberships::{self, Membership};
-use super::roles::{PatientReach, Permission, RecordReach, RoleScope};
-use super::scope::FacilityScope;
+use super::memberships;
 use crate::app::AppState;
-use crate::audit::{AuditAction, AuditActor, AuditEvent, RequestContext};
 use crate::error::ApiError;
-use crate::http::kernel::RequestMeta;
 use crate::identity::accounts::{self, Standing};
 use crate::identity::{api_keys, sessions};
+use crate::policy::{Actor, Membership, Permission, Principal, RequestInfo, permissions_of};
 use crate::time::Timestamp;
-
-/// Who is calling.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Principal {
-    Account {
-        account_id: Uuid,
-        session_id: Uuid,
-    },
-    ApiKey {
-        key_id: Uuid,
-        facility_id: Uuid,
-        created_by: Uuid,
-    },
-}
-
-/// Where the request came from, for the audit log and throttling.
-#[derive(Clone, Debug, Default)]
-pub struct RequestInfo {
-    pub request_id: Option<String>,
-    pub client_addr: Option<IpAddr>,
-    pub user_agent: Option<String>,
-}
-
-impl RequestInfo {
-    pub fn from_parts(parts: &Parts) -> Self {
-        let meta = RequestMeta::current();
-        let meta = meta.as_ref();
-        Self {
-            request_id: meta.and_then(|m| m.request_id.to_str().ok().map(str::to_owned)),
-            client_addr: meta.and_then(|m| m.client.map(|a| a.ip())),
-            user_agent: parts
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(256).collect()),
-        }
-    }
-}
-
-impl RequestInfo {
-    /// The request's origin as the audit log records it.
-    pub fn audit_context(&self) -> RequestContext {
-        RequestContext {
-            client_addr: self.client_addr.map(|a| a.to_string()),
-            user_agent: self.user_agent.clone(),
-            request_id: self.request_id.clone(),
-        }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self::from_parts(parts))
-    }
-}
-
-/// An authenticated caller and what it holds.
-#[derive(Clone, Debug)]
-pub struct Actor {
-    pub principal: Principal,
-    memberships: Vec<Membership>,
-    /// For an API key: its scopes, already narrowed to what its creator holds.
-    key_permissions: Option<BTreeSet<Permission>>,
-    /// When the access token used expires (Unix seconds); none for an API key.
-    token_expires_at: Option<i64>,
-    pub request: RequestInfo,
-}
 
 impl FromRequestParts<AppState> for Actor {
     type Rejection = ApiError;
@@ -151,16 +78,16 @@ impl Actor {
             now,
         )
         .await?;
-        Ok(Self {
-            principal: Principal::Account {
+        Ok(Actor::new(
+            Principal::Account {
                 account_id: signed_in.session.account_id,
                 session_id: signed_in.session.id,
             },
-            memberships: signed_in.memberships,
-            key_permissions: None,
-            token_expires_at: Some(claims.exp),
+            signed_in.memberships,
+            None,
+            Some(claims.exp),
             request,
-        })
+        ))
     }
 
     async fn from_api_key(
@@ -181,190 +108,22 @@ impl Actor {
         // A key can never do more than its creator can do today.
         let creator_memberships = memberships::of_account(db, key.created_by).await?;
         let creator_permissions = permissions_of(&creator_memberships, key.facility_id);
-        let key_permissions = key
+        let key_permissions: BTreeSet<Permission> = key
             .scopes()
             .into_iter()
             .filter(|p| creator_permissions.contains(p))
             .collect();
-        Ok(Self {
-            principal: Principal::ApiKey {
+        Ok(Actor::new(
+            Principal::ApiKey {
                 key_id: key.id,
                 facility_id: key.facility_id,
                 created_by: key.created_by,
             },
-            memberships: creator_memberships,
-            key_permissions: Some(key_permissions),
-            token_expires_at: None,
+            creator_memberships,
+            Some(key_permissions),
+            None,
             request,
-        })
-    }
-
-    /// The account acting, directly or as the creator of an API key.
-    pub fn account_id(&self) -> Uuid {
-        match self.principal {
-            Principal::Account { account_id, .. } => account_id,
-            Principal::ApiKey { created_by, .. } => created_by,
-        }
-    }
-
-    /// When the access token the actor used expires (Unix seconds): what a
-    /// long-lived connection (the realtime socket) must not outlive. None
-    /// for an API key.
-    pub fn token_expires_at(&self) -> Option<i64> {
-        self.token_expires_at
-    }
-
-    /// The session, when the actor signed in.
-    pub fn session_id(&self) -> Option<Uuid> {
-        match self.principal {
-            Principal::Account { session_id, .. } => Some(session_id),
-            Principal::ApiKey { .. } => None,
-        }
-    }
-
-    /// The actor as the audit log names it.
-    pub fn audit_actor(&self) -> AuditActor {
-        match self.principal {
-            Principal::Account {
-                account_id,
-                session_id,
-            } => AuditActor::Account {
-                id: account_id,
-                session_id: Some(session_id),
-            },
-            Principal::ApiKey { key_id, .. } => AuditActor::ApiKey { id: key_id },
-        }
-    }
-
-    /// An audit event by this actor from this request; add the resource.
-    pub fn event(&self, action: AuditAction, resource_type: &str) -> AuditEvent {
-        AuditEvent::new(self.audit_actor(), action, resource_type)
-            .context(self.request.audit_context())
-    }
-
-    pub fn memberships(&self) -> &[Membership] {
-        &self.memberships
-    }
-
-    /// What the actor may do in `facility_id`.
-    pub fn permissions_in(&self, facility_id: Uuid) -> BTreeSet<Permission> {
-        match (&self.principal, &self.key_permissions) {
-            (
-                Principal::ApiKey {
-                    facility_id: own, ..
-                },
-                Some(granted),
-            ) => {
-                if *own == facility_id {
-                    granted.clone()
-                } else {
-                    BTreeSet::new()
-                }
-            }
-            _ => permissions_of(&self.memberships, facility_id),
-        }
-    }
-
-    /// What the actor may do across the installation.
-    pub fn installation_permissions(&self) -> BTreeSet<Permission> {
-        if self.key_permissions.is_some() {
-            return BTreeSet::new();
-        }
-        self.memberships
-            .iter()
-            .filter(|m| m.role.scope() == RoleScope::Installation)
-            .flat_map(|m| m.role.permissions().iter().copied())
-            .collect()
-    }
-
-    /// Checks an installation-wide permission.
-    pub fn require_installation(&self, permission: Permission) -> Result<(), ApiError> {
-        if self.installation_permissions().contains(&permission) {
-            Ok(())
-        } else {
-            Err(forbidden(permission))
-        }
-    }
-
-    /// The facilities where the actor holds `permission`; `None` means all
-    /// of them (an installation role holds it).
-    pub fn facilities_with(&self, permission: Permission) -> Option<Vec<Uuid>> {
-        if self.installation_permissions().contains(&permission) {
-            return None;
-        }
-        let mut ids: Vec<Uuid> = self
-            .memberships
-            .iter()
-            .filter_map(|m| m.facility_id)
-            .filter(|f| self.permissions_in(*f).contains(&permission))
-            .collect();
-        ids.sort();
-        ids.dedup();
-        Some(ids)
-    }
-
-    /// The scope for acting on `facility_id` with `permission`. A facility
-    /// the actor holds nothing in is not found (404, no hint it exists);
-    /// one it holds other permissions in is forbidden (403).
-    pub fn facility(
-        &self,
-        facility_id: Uuid,
-        permission: Permission,
-    ) -> Result<FacilityScope, ApiError> {
-        let held = self.permissions_in(facility_id);
-        if held.is_empty() {
-            return Err(ApiError::NotFound);
-        }
-        if !held.contains(&permission) {
-            return Err(forbidden(permission));
-        }
-        Ok(FacilityScope::new(
-            facility_id,
-            self.patient_reach(facility_id, permission),
-            self.record_reach(facility_id, permission),
-            self.account_id(),
         ))
-    }
-
-    /// The roles the actor holds in the facility (installation roles
-    /// included) that grant `permission`. An API key acts with its
-    /// creator's roles, narrowed to its scopes by [`Self::permissions_in`].
-    fn roles_granting(
-        &self,
-        facility_id: Uuid,
-        permission: Permission,
-    ) -> impl Iterator<Item = super::Role> + '_ {
-        self.memberships
-            .iter()
-            .filter(move |m| {
-                m.facility_id == Some(facility_id) || m.role.scope() == RoleScope::Installation
-            })
-            .map(|m| m.role)
-            .filter(move |role| role.can(permission))
-    }
-
-    /// Which assignable records the actor's roles let it change.
-    fn record_reach(&self, facility_id: Uuid, permission: Permission) -> RecordReach {
-        self.roles_granting(facility_id, permission)
-            .map(|role| role.record_reach(permission))
-            .max()
-            .unwrap_or(RecordReach::Assigned)
-    }
-
-    /// How far the actor's roles that grant `permission` in the facility
-    /// reach among its patients.
-    fn patient_reach(&self, facility_id: Uuid, permission: Permission) -> PatientReach {
-        if let Some(granted) = &self.key_permissions {
-            return if granted.contains(&permission) {
-                PatientReach::Facility
-            } else {
-                PatientReach::None
-            };
-        }
-        self.roles_granting(facility_id, permission)
-            .map(|role| role.patient_reach())
-            .max()
-            .unwrap_or(PatientReach::None)
     }
 }
 
@@ -445,6 +204,18 @@ fn signed_in_query(session_id: Uuid) -> SelectStatement {
             Expr::col((m.clone(), Alias::new("department"))),
             Alias::new("department"),
         )
+        .expr_as(
+            Expr::col((m.clone(), Alias::new("is_primary"))),
+            Alias::new("is_primary"),
+        )
+        .expr_as(
+            Expr::col((m.clone(), Alias::new("assigned_at"))),
+            Alias::new("assigned_at"),
+        )
+        .expr_as(
+            Expr::col((m.clone(), Alias::new("assigned_by"))),
+            Alias::new("assigned_by"),
+        )
         .from_as(Alias::new("sessions"), s.clone())
         .join_as(
             JoinType::InnerJoin,
@@ -495,6 +266,9 @@ fn signed_in_from(rows: &[QueryResult]) -> Result<Option<SignedIn>, DbErr> {
                 facility_id: row.try_get("", "facility_id")?,
                 role,
                 department: row.try_get("", "department")?,
+                is_primary: row.try_get("", "is_primary")?,
+                assigned_at: row.try_get("", "assigned_at")?,
+                assigned_by: row.try_get("", "assigned_by")?,
             });
         }
     }
@@ -504,21 +278,4 @@ fn signed_in_from(rows: &[QueryResult]) -> Result<Option<SignedIn>, DbErr> {
         deleted_at: first.try_get("", "deleted_at")?,
         memberships,
     }))
-}
-
-fn forbidden(permission: Permission) -> ApiError {
-    ApiError::Forbidden(format!(
-        "this needs the `{}` permission",
-        permission.as_str()
-    ))
-}
-
-/// The union of the permissions that `memberships` grant in `facility_id`,
-/// counting installation roles everywhere.
-fn permissions_of(memberships: &[Membership], facility_id: Uuid) -> BTreeSet<Permission> {
-    memberships
-        .iter()
-        .filter(|m| m.facility_id == Some(facility_id) || m.role.scope() == RoleScope::Installation)
-        .flat_map(|m| m.role.permissions().iter().copied())
-        .collect()
 }

@@ -14,6 +14,6 @@ pub fn commands() -> Vec<clap::Command> {
 }
 
 pub fn run(_config: Config) -> ExitCode {
-    print!("{}", super::roles::catalogue_markdown());
+    print!("{}", crate::policy::roles::catalogue_markdown());
     ExitCode::SUCCESS
 }

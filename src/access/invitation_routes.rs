@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::membership_routes::check_facility_role;
-use super::memberships::{self, MembershipView, NewMembership};
+use super::memberships::{self, NewMembership};
 use super::{Actor, Permission, Role};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath};
 use crate::identity::routes::{find_or_invite, parse_email};
+use crate::policy::MembershipView;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(invite))

@@ -11,8 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::memberships::{self, MembershipView, NewMembership};
-use super::roles::RoleScope;
+use super::memberships::{self, NewMembership};
 use super::{Actor, Permission, Role};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
@@ -20,6 +19,8 @@ use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use crate::identity::accounts;
+use crate::policy::MembershipView;
+use crate::policy::RoleScope;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

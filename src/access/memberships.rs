@@ -3,11 +3,9 @@
 
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
-use serde::Serialize;
-use utoipa::ToSchema;
 
-use super::roles::Role;
 use crate::db::new_id;
+use crate::policy::{Membership, MembershipView, Role};
 use crate::time::Timestamp;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -32,28 +30,6 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// A live membership as the policy engine uses it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Membership {
-    pub id: Uuid,
-    pub facility_id: Option<Uuid>,
-    pub role: Role,
-    pub department: String,
-}
-
-/// A membership as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MembershipView {
-    pub id: Uuid,
-    pub account_id: Uuid,
-    pub facility_id: Option<Uuid>,
-    pub role: Role,
-    pub department: Option<String>,
-    pub is_primary: bool,
-    pub assigned_at: Timestamp,
-    pub assigned_by: Option<Uuid>,
-}
-
 impl Model {
     /// The live membership, if its role is one this build knows.
     pub fn membership(&self) -> Option<Membership> {
@@ -62,20 +38,14 @@ impl Model {
             facility_id: self.facility_id,
             role: self.role.parse().ok()?,
             department: self.department.clone(),
-        })
-    }
-
-    pub fn view(&self) -> Option<MembershipView> {
-        Some(MembershipView {
-            id: self.id,
-            account_id: self.account_id,
-            facility_id: self.facility_id,
-            role: self.role.parse().ok()?,
-            department: (!self.department.is_empty()).then(|| self.department.clone()),
             is_primary: self.is_primary,
             assigned_at: self.assigned_at,
             assigned_by: self.assigned_by,
         })
+    }
+
+    pub fn view(&self) -> Option<MembershipView> {
+        Some(self.membership()?.view(self.account_id))
     }
 }
 
@@ -91,24 +61,6 @@ pub async fn of_account(
         .await?
         .iter()
         .filter_map(Model::membership)
-        .collect())
-}
-
-/// The live memberships of an account as the API shows them (an account
-/// holds a handful, not a page's worth).
-pub async fn views_of_account(
-    db: &impl ConnectionTrait,
-    account_id: Uuid,
-) -> Result<Vec<MembershipView>, DbErr> {
-    Ok(Entity::find()
-        .filter(Column::AccountId.eq(account_id))
-        .filter(Column::RevokedAt.is_null())
-        .order_by_asc(Column::Id)
-        .limit(crate::http::extract::MAX_PAGE)
-        .all(db)
-        .await?
-        .iter()
-        .filter_map(Model::view)
         .collect())
 }
 

@@ -3,8 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
-use super::roles::Role;
 use crate::db::migrate::schema;
+use crate::policy::Role;
 
 fn col(name: &str) -> Alias {
     Alias::new(name)

@@ -5,20 +5,19 @@
 //! facility) in tests/api/role_matrix.rs. See docs/trust-core.md.
 
 pub mod actor;
+pub mod admin_command;
 pub mod api_key_routes;
+pub mod bootstrap;
 pub mod commands;
 pub mod demo;
 pub mod emergency;
-pub mod emergency_routes;
 pub mod facilities;
 pub mod invitation_routes;
 pub mod membership_routes;
 pub mod memberships;
 pub mod migration;
 pub mod permissions;
-pub mod roles;
 pub mod routes;
-pub mod scope;
 
 use std::process::ExitCode;
 
@@ -31,9 +30,9 @@ use crate::context::{ApiTag, Context};
 use crate::demo::Demo;
 use crate::policy::Grant;
 
-pub use actor::{Actor, Principal, RequestInfo};
-pub use roles::{Permission, Role};
-pub use scope::{FacilityScope, PatientFilter};
+pub use crate::policy::{
+    Actor, FacilityScope, PatientFilter, Permission, Principal, RequestInfo, Role,
+};
 
 /// The access context, as the kernel sees it.
 pub struct Access;
@@ -45,29 +44,28 @@ impl Context for Access {
     }
 
     fn commands(&self) -> Vec<clap::Command> {
-        commands::commands()
+        let mut commands = commands::commands();
+        commands.extend(admin_command::commands());
+        commands
     }
 
     async fn run_command(
         &self,
-        _name: &str,
-        _args: &clap::ArgMatches,
+        name: &str,
+        args: &clap::ArgMatches,
         config: Config,
     ) -> anyhow::Result<ExitCode> {
-        Ok(commands::run(config))
+        match name {
+            admin_command::NAME => admin_command::run(args, config).await,
+            _ => Ok(commands::run(config)),
+        }
     }
 
     fn tags(&self) -> &'static [ApiTag] {
-        &[
-            ApiTag {
-                name: "facilities",
-                description: "Facilities, memberships, invitations, API keys",
-            },
-            ApiTag {
-                name: "emergency access",
-                description: "Break-the-glass access to a patient",
-            },
-        ]
+        &[ApiTag {
+            name: "facilities",
+            description: "Facilities, memberships, invitations, API keys",
+        }]
     }
 
     fn routes(&self) -> OpenApiRouter<AppState> {
@@ -75,7 +73,6 @@ impl Context for Access {
             .merge(routes::routes())
             .merge(membership_routes::routes())
             .merge(api_key_routes::routes())
-            .merge(emergency_routes::routes())
             .merge(invitation_routes::routes())
     }
 

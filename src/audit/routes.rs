@@ -15,11 +15,11 @@ use uuid::Uuid;
 use super::{
     AuditAction, AuditFilter, ComplianceFlag, StoredEvent, redact, search, write_csv, write_ndjson,
 };
-use crate::access::{Actor, Permission};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery};
+use crate::policy::{Actor, Permission};
 use crate::time::Timestamp;
 
 /// Most events one export returns; narrow the time range for more.

@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::event::{ActorType, AuditAction};
 use super::store::events;
-use crate::access::FacilityScope;
 use crate::error::ApiError;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 /// Whose timeline.

@@ -13,7 +13,6 @@ use super::journey::{moves as journey_moves, row as journey_row};
 use super::patients::{self, Address, NewPatient};
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, ComplianceFlag, redact};
 use crate::context::Reaction;
-use crate::crm::demo::{DemoConversion, DemoConversions};
 use crate::crypto::DataKey;
 use crate::db::Database;
 use crate::demo::{Generator, JOB};
@@ -21,6 +20,40 @@ use crate::error::ApiError;
 use crate::time::Timestamp;
 
 const DAY: i64 = 24 * 60 * 60 * 1_000_000;
+
+/// A lead the demo converted into a patient.
+#[derive(Clone, Debug)]
+pub struct DemoConversion {
+    /// The patient's number in the demo (its MRN is `DEMO-<number>`).
+    pub number: usize,
+    pub lead_id: Uuid,
+    pub patient_id: Uuid,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    /// The lead's coach, if it had one.
+    pub coach: Option<Uuid>,
+    /// Who made the patient: the coach, or whoever made the lead.
+    pub created_by: Uuid,
+    pub at: Timestamp,
+    /// Seeds what the lead does not say about the patient.
+    pub seed: u64,
+}
+
+/// Raised by the CRM's demo once its leads are in: care makes the converted leads'
+/// patients and puts them on the default care pathway, in the transaction
+/// that then links the leads to their patients.
+#[derive(Clone, Debug)]
+pub struct DemoConversions {
+    pub facility_id: Uuid,
+    pub pathway_id: Uuid,
+    /// The pathway's stages, first to last.
+    pub stages: Vec<Uuid>,
+    /// Coaches a patient whose lead had none.
+    pub fallback_coach: Option<Uuid>,
+    pub converted: Vec<DemoConversion>,
+}
 
 fn system() -> AuditActor {
     AuditActor::System {

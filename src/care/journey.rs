@@ -256,3 +256,39 @@ pub async fn moves_of(
         .all(db)
         .await
 }
+
+/// A change to a journey found through the scope: `Some(None)` clears.
+#[derive(Debug, Default)]
+pub struct JourneyUpdate {
+    pub stage_id: Option<Uuid>,
+    pub health_coach_id: Option<Option<Uuid>>,
+    pub notes: Option<Option<crate::crypto::Sealed>>,
+}
+
+/// Applies `changes` to a journey found through the scope, stamping
+/// `updated_at` with `now`.
+pub async fn change(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    found: row::Model,
+    changes: JourneyUpdate,
+    now: Timestamp,
+) -> Result<row::Model, DbErr> {
+    if found.facility_id != scope.facility_id() {
+        return Err(DbErr::RecordNotFound(
+            "not in the scope's facility".to_owned(),
+        ));
+    }
+    let mut active: row::ActiveModel = found.into();
+    if let Some(stage) = changes.stage_id {
+        active.stage_id = ActiveValue::Set(stage);
+    }
+    if let Some(coach) = changes.health_coach_id {
+        active.health_coach_id = ActiveValue::Set(coach);
+    }
+    if let Some(notes) = changes.notes {
+        active.notes = ActiveValue::Set(notes);
+    }
+    active.updated_at = ActiveValue::Set(now);
+    active.update(db).await
+}

@@ -5,7 +5,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait};
+use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -13,16 +13,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::journey::{self, Enrolment, Journey, JourneyFilter, row};
+use super::journey::{self, Enrolment, Journey, JourneyFilter, JourneyUpdate, row};
 use super::store as patients;
 use crate::access::{Actor, FacilityScope, Permission, memberships};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
-use crate::crm::pipelines::{self, Pipeline, PipelineKind};
 use crate::crypto::{DataKey, RowSealer};
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
+use crate::pipelines::store::{self as pipelines, Pipeline, PipelineKind};
 use crate::time::Timestamp;
 use crate::validation::Checks;
 
@@ -371,10 +371,11 @@ async fn move_journey_stage(
     }
     let from = found.stage_id;
     let now = Timestamp::now();
-    let mut active: row::ActiveModel = found.into();
-    active.stage_id = ActiveValue::Set(stage.id);
-    active.updated_at = ActiveValue::Set(now);
-    let moved = active.update(&*txn).await?;
+    let changes = JourneyUpdate {
+        stage_id: Some(stage.id),
+        ..Default::default()
+    };
+    let moved = journey::change(&*txn, &scope, found, changes, now).await?;
     journey::record_move(
         &*txn,
         journey_id,
@@ -440,15 +441,15 @@ async fn update_journey(
     )
     .await?;
     let seal = RowSealer::new(&key, journey::TABLE, journey_id);
-    let mut active: row::ActiveModel = found.into();
-    if let Some(coach) = changes.health_coach_id {
-        active.health_coach_id = ActiveValue::Set(coach);
-    }
-    if let Some(notes) = &changes.notes {
-        active.notes = ActiveValue::Set(seal.optional_text("notes", notes.as_deref()));
-    }
-    active.updated_at = ActiveValue::Set(Timestamp::now());
-    let changed = active.update(&*txn).await?;
+    let sealed = JourneyUpdate {
+        stage_id: None,
+        health_coach_id: changes.health_coach_id,
+        notes: changes
+            .notes
+            .as_ref()
+            .map(|notes| seal.optional_text("notes", notes.as_deref())),
+    };
+    let changed = journey::change(&*txn, &scope, found, sealed, Timestamp::now()).await?;
     let opened = open_all(&*txn, &scope, &key, std::slice::from_ref(&changed))
         .await?
         .pop()

@@ -7,6 +7,7 @@ pub mod care_team_routes;
 pub mod care_team_store;
 pub mod contact;
 pub mod demo;
+pub mod emergency_routes;
 pub mod journey;
 pub mod journey_routes;
 pub mod migration;
@@ -23,7 +24,6 @@ use crate::app::AppState;
 use std::any::Any;
 
 use crate::context::{ApiTag, Context, Reaction};
-use crate::crm::demo::DemoConversions;
 use crate::error::ApiError;
 use crate::policy::Grant;
 
@@ -50,6 +50,10 @@ impl Context for Care {
                 name: "care",
                 description: "Care-team links between patients and providers (seed 004)",
             },
+            ApiTag {
+                name: "emergency access",
+                description: "Break-the-glass access to a patient",
+            },
         ]
     }
 
@@ -58,6 +62,7 @@ impl Context for Care {
             .merge(routes::routes())
             .merge(journey_routes::routes())
             .merge(care_team_routes::routes())
+            .merge(emergency_routes::routes())
     }
 
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
@@ -78,7 +83,7 @@ impl Context for Care {
         reaction: &mut Reaction<'_>,
         event: &(dyn Any + Send + Sync),
     ) -> Result<(), ApiError> {
-        if let Some(conversions) = event.downcast_ref::<DemoConversions>() {
+        if let Some(conversions) = event.downcast_ref::<demo::DemoConversions>() {
             demo::take_on(reaction, conversions).await?;
         }
         Ok(())

@@ -5,7 +5,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::ActiveModelTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -18,7 +17,6 @@ use super::store::{self, Lookup};
 use crate::access::memberships::{self, NewMembership};
 use crate::access::{Actor, FacilityScope, Permission, Role, emergency};
 use crate::app::AppState;
-use crate::audit::timeline::{self, Subject, Timeline, TimelineQuery};
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::crypto::DataKey;
 use crate::db::new_id;
@@ -36,7 +34,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_patient, update_patient))
         .routes(routes!(deactivate_patient))
         .routes(routes!(search_patients))
-        .routes(routes!(patient_timeline))
 }
 
 fn mrn_taken() -> ApiError {
@@ -117,9 +114,7 @@ async fn create_patient(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(new): ApiJson<NewPatient>,
 ) -> Result<(StatusCode, ApiJson<Patient>), ApiError> {
-    let facility_id = actor
-        .facility(facility_id, Permission::PATIENT_CREATE)?
-        .facility_id();
+    let scope = actor.facility(facility_id, Permission::PATIENT_CREATE)?;
     new.validate()?;
     let key = state.keyring.facility(facility_id).await?;
     let id = new_id();
@@ -127,8 +122,7 @@ async fn create_patient(
     if let Some(account_id) = new.portal_account_id {
         link_portal_account(&txn, &actor, facility_id, account_id).await?;
     }
-    let row = patients::seal_new(&key, id, facility_id, &new, actor.account_id())
-        .insert(&txn)
+    let row = store::create(&txn, &scope, &key, id, &new)
         .await
         .on_constraint(MRN_TAKEN, mrn_taken)?;
     let patient = Patient::open(&key, &row)?;
@@ -295,8 +289,7 @@ async fn update_patient(
     if let Some(Some(account_id)) = changes.portal_account_id {
         link_portal_account(&txn, &actor, facility_id, account_id).await?;
     }
-    let row = patients::seal_changes(&key, row, &changes)
-        .update(&txn)
+    let row = store::change(&txn, &scope, &key, row, &changes)
         .await
         .on_constraint(MRN_TAKEN, mrn_taken)?;
     let patient = Patient::open(&key, &row)?;
@@ -339,10 +332,7 @@ async fn deactivate_patient(
     let row = store::find(&txn, &scope, patient_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let mut active: patients::ActiveModel = row.into();
-    active.is_active = sea_orm::ActiveValue::Set(false);
-    active.updated_at = sea_orm::ActiveValue::Set(crate::time::Timestamp::now());
-    let row = active.update(&txn).await?;
+    let row = store::deactivate(&txn, &scope, row).await?;
     audit::commit(
         txn,
         vec![
@@ -356,46 +346,4 @@ async fn deactivate_patient(
     )
     .await?;
     Ok(ApiJson(Patient::open(&key, &row)?))
-}
-
-/// What happened to a patient, newest first, from the audit log: changes,
-/// care journey moves, tasks and communications, and the history of the
-/// leads it was converted from; with `include_reads=true` also every access.
-#[utoipa::path(
-    get,
-    path = "/facilities/{facility_id}/patients/{patient_id}/timeline",
-    tag = "patients",
-    params(
-        ("facility_id" = Uuid, Path, description = "The facility"),
-        ("patient_id" = Uuid, Path, description = "The patient"),
-        TimelineQuery,
-    ),
-    responses((status = 200, description = "The patient's timeline", body = Timeline), Problems),
-    security(("bearer" = []))
-)]
-async fn patient_timeline(
-    State(state): State<AppState>,
-    actor: Actor,
-    ApiPath((facility_id, patient_id)): ApiPath<(Uuid, Uuid)>,
-    ApiQuery(query): ApiQuery<TimelineQuery>,
-) -> Result<ApiJson<Timeline>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::PATIENT_READ)?;
-    let db = state.db.conn();
-    if store::find(db, &scope, patient_id).await?.is_none() {
-        return Err(ApiError::NotFound);
-    }
-    let leads = crate::crm::store::leads_converted_to(db, &scope, patient_id).await?;
-    let subject = Subject::Patient {
-        id: patient_id,
-        leads,
-    };
-    let timeline = timeline::timeline(db, &scope, &subject, &query).await?;
-    state
-        .audit
-        .record(vec![
-            access_event(&actor, &scope, patient_id)
-                .changes(redact(json!({ "view": "timeline" }), &[])),
-        ])
-        .await?;
-    Ok(ApiJson(timeline))
 }

@@ -2,9 +2,9 @@
 
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Condition, Query};
-use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, Select};
+use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect, Select};
 
-use super::patients::{self, Model};
+use super::patients::{self, Model, NewPatient, PatientChanges};
 use crate::access::{FacilityScope, PatientFilter};
 use crate::crypto::DataKey;
 
@@ -183,4 +183,53 @@ pub async fn portal_account_of(
         .into_tuple::<Option<Uuid>>()
         .one(db)
         .await
+}
+
+/// The row, unless it is of another facility than the scope's: a write
+/// given a row checks it came through this scope.
+fn of_scope<T>(scope: &FacilityScope, facility_id: Uuid, row: T) -> Result<T, DbErr> {
+    if facility_id == scope.facility_id() {
+        Ok(row)
+    } else {
+        Err(DbErr::RecordNotFound(
+            "not in the scope's facility".to_owned(),
+        ))
+    }
+}
+
+/// Marks a patient found through the scope inactive.
+pub async fn deactivate(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    row: Model,
+) -> Result<Model, DbErr> {
+    let mut active: patients::ActiveModel = of_scope(scope, row.facility_id, row)?.into();
+    active.is_active = ActiveValue::Set(false);
+    active.updated_at = ActiveValue::Set(crate::time::Timestamp::now());
+    active.update(db).await
+}
+
+/// Adds a patient to the scope's facility.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    key: &DataKey,
+    id: Uuid,
+    new: &NewPatient,
+) -> Result<Model, DbErr> {
+    patients::seal_new(key, id, scope.facility_id(), new, scope.account_id())
+        .insert(db)
+        .await
+}
+
+/// Applies `changes` to a patient found through the scope.
+pub async fn change(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    key: &DataKey,
+    row: Model,
+    changes: &PatientChanges,
+) -> Result<Model, DbErr> {
+    let row = of_scope(scope, row.facility_id, row)?;
+    patients::seal_changes(key, row, changes).update(db).await
 }

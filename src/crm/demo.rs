@@ -2,7 +2,7 @@
 //! a year of leads (see `demo_leads`), a few of them converted into
 //! patients, and tasks for open leads and patients. The patients and their
 //! care journeys are care's: it makes them when told of the conversions
-//! ([`DemoConversions`]), in the transaction that links the leads to them.
+//! ([`crate::care::demo::DemoConversions`]), in the transaction that links the leads to them.
 //!
 //! Leads are written a batch per transaction with multi-row INSERTs, so
 //! 100 000 leads load in seconds to a minute or two. Audited as the demo's
@@ -14,15 +14,16 @@ use serde_json::json;
 
 use super::demo_leads::{Batch, HOUR, Loader};
 use super::leads::{self, LeadStatus};
-use super::pipelines::{self, PipelineKind, pipeline, stage};
 use super::store;
 use super::tasks::{self, NewTask, TaskPriority, TaskStatus};
 use crate::access::Role;
 use crate::access::demo::DemoFacility;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, ComplianceFlag, redact};
+use crate::care::demo::DemoConversions;
 use crate::context;
 use crate::db::Database;
 use crate::demo::{Demo, JOB};
+use crate::pipelines::store::{self as pipelines, PipelineKind};
 use crate::time::Timestamp;
 
 /// Leads per transaction.
@@ -48,40 +49,6 @@ fn speed(role: Role) -> f64 {
         Role::Sdr => 0.6,
         _ => 1.0,
     }
-}
-
-/// A lead the demo converted into a patient.
-#[derive(Clone, Debug)]
-pub struct DemoConversion {
-    /// The patient's number in the demo (its MRN is `DEMO-<number>`).
-    pub number: usize,
-    pub lead_id: Uuid,
-    pub patient_id: Uuid,
-    pub first_name: String,
-    pub last_name: String,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    /// The lead's coach, if it had one.
-    pub coach: Option<Uuid>,
-    /// Who made the patient: the coach, or whoever made the lead.
-    pub created_by: Uuid,
-    pub at: Timestamp,
-    /// Seeds what the lead does not say about the patient.
-    pub seed: u64,
-}
-
-/// Raised once the demo's leads are in: care makes the converted leads'
-/// patients and puts them on the default care pathway, in the transaction
-/// that then links the leads to their patients.
-#[derive(Clone, Debug)]
-pub struct DemoConversions {
-    pub facility_id: Uuid,
-    pub pathway_id: Uuid,
-    /// The pathway's stages, first to last.
-    pub stages: Vec<Uuid>,
-    /// Coaches a patient whose lead had none.
-    pub fallback_coach: Option<Uuid>,
-    pub converted: Vec<DemoConversion>,
 }
 
 /// What crm made, for the contexts after it: the booked leads, the first
@@ -329,11 +296,7 @@ async fn default_stages(
     facility_id: Uuid,
     kind: PipelineKind,
 ) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
-    let pipeline = pipeline::Entity::find()
-        .filter(pipeline::Column::FacilityId.eq(facility_id))
-        .filter(pipeline::Column::Kind.eq(kind.as_str()))
-        .filter(pipeline::Column::IsDefault.eq(true))
-        .one(db.conn())
+    let (pipeline_id, stages) = pipelines::default_stage_ids(db.conn(), facility_id, kind)
         .await?
         .ok_or_else(|| {
             anyhow::anyhow!(
@@ -341,14 +304,6 @@ async fn default_stages(
                 kind.as_str()
             )
         })?;
-    let stages: Vec<Uuid> = stage::Entity::find()
-        .filter(stage::Column::PipelineId.eq(pipeline.id))
-        .order_by_asc(stage::Column::Position)
-        .all(db.conn())
-        .await?
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
     let expected = match kind {
         PipelineKind::Lead => pipelines::DEFAULT_LEAD_STAGES.len(),
         PipelineKind::Care => pipelines::DEFAULT_CARE_STAGES.len(),
@@ -358,5 +313,5 @@ async fn default_stages(
         "the demo facility's {} pipeline is not seed 001's",
         kind.as_str()
     );
-    Ok((pipeline.id, stages))
+    Ok((pipeline_id, stages))
 }

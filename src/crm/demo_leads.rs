@@ -6,12 +6,12 @@
 use sea_orm::ActiveValue;
 use sea_orm::entity::prelude::*;
 
-use super::demo::DemoConversion;
 use super::history::{self, Move};
 use super::leads::{
     self, Interest, InterestPriority, LeadStatus, NewLead, Placement, Readiness, ReviewStatus,
 };
 use super::score::ScoreInputs;
+use crate::care::demo::DemoConversion;
 use crate::crypto::{DataKey, RowSealer};
 use crate::demo::Generator;
 use crate::time::Timestamp;

@@ -14,7 +14,6 @@ use uuid::Uuid;
 
 use super::history::{LeadMove, Move};
 use super::leads::{self, Lead, LeadStatus, PHI_FIELDS, ReviewStatus};
-use super::pipelines;
 use super::routes::{lead_event, open_one, rescore, writable_lead};
 use super::store;
 use crate::access::{Actor, Permission};
@@ -24,6 +23,7 @@ use crate::crypto::RowSealer;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery};
+use crate::pipelines::store as pipelines;
 use crate::time::Timestamp;
 use crate::transition::StateMachine;
 

@@ -4,8 +4,8 @@
 use sea_orm::{ConnectionTrait, Statement};
 use sea_orm_migration::prelude::*;
 
-use super::pipelines;
 use crate::db::migrate::schema;
+use crate::pipelines::store as pipelines;
 
 // The allowed values as they were when this migration was written; a test
 // keeps them equal to the types. A later value needs a later migration.
@@ -431,7 +431,7 @@ impl MigrationTrait for AddLeadStatsIndex {
 mod tests {
     use super::*;
     use crate::crm::leads::{InterestPriority, LeadStatus, Readiness, ReviewStatus};
-    use crate::crm::pipelines::PipelineKind;
+    use crate::pipelines::store::PipelineKind;
 
     #[test]
     fn the_checks_allow_exactly_the_values_of_the_types() {

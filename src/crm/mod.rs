@@ -23,9 +23,8 @@ pub mod lead_status;
 pub mod leads;
 pub mod lifecycle_routes;
 pub mod migration;
+pub mod patient_timeline_routes;
 pub mod permissions;
-pub mod pipeline_routes;
-pub mod pipelines;
 pub mod rescore;
 pub mod routes;
 pub mod score;
@@ -42,12 +41,9 @@ use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
-use std::any::Any;
 
-use crate::access::facilities::FacilityCreated;
-use crate::context::{ApiTag, Context, Job, Reaction};
+use crate::context::{ApiTag, Context, Job};
 use crate::demo::Demo;
-use crate::error::ApiError;
 use crate::policy::Grant;
 use tokio_util::sync::CancellationToken;
 
@@ -81,7 +77,6 @@ impl Context for Crm {
         OpenApiRouter::new()
             .merge(routes::routes())
             .merge(lifecycle_routes::routes())
-            .merge(pipeline_routes::routes())
             .merge(stats_routes::routes())
             .merge(conversion::routes())
             .merge(task_routes::routes())
@@ -89,6 +84,7 @@ impl Context for Crm {
             .merge(chat_routes::routes())
             .merge(communication_routes::routes())
             .merge(import_routes::routes())
+            .merge(patient_timeline_routes::routes())
     }
 
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
@@ -102,17 +98,6 @@ impl Context for Crm {
 
     fn permissions(&self) -> &'static [Grant] {
         permissions::GRANTS
-    }
-
-    async fn react(
-        &self,
-        reaction: &mut Reaction<'_>,
-        event: &(dyn Any + Send + Sync),
-    ) -> Result<(), ApiError> {
-        if let Some(created) = event.downcast_ref::<FacilityCreated>() {
-            pipelines::create_defaults(reaction.txn, created.facility_id).await?;
-        }
-        Ok(())
     }
 
     async fn jobs(&self, state: &AppState, stop: &CancellationToken) -> Vec<Job> {

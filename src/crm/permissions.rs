@@ -9,7 +9,6 @@ impl Permission {
     pub const LEAD_REVIEW: Permission = Permission::named("lead:review");
     pub const LEAD_CONVERT: Permission = Permission::named("lead:convert");
     pub const LEAD_EXPORT: Permission = Permission::named("lead:export");
-    pub const PIPELINE_MANAGE: Permission = Permission::named("pipeline:manage");
     pub const TASK_READ: Permission = Permission::named("task:read");
     pub const TASK_WRITE: Permission = Permission::named("task:write");
     pub const COMMUNICATION_LOG: Permission = Permission::named("communication:log");
@@ -67,11 +66,6 @@ pub const GRANTS: &[Grant] = &[
     },
     Grant {
         permission: Permission::LEAD_EXPORT,
-        held_by: &[B::FacilityAdmin],
-        reach: Reach::Facility,
-    },
-    Grant {
-        permission: Permission::PIPELINE_MANAGE,
         held_by: &[B::FacilityAdmin],
         reach: Reach::Facility,
     },

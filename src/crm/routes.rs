@@ -16,7 +16,6 @@ use uuid::Uuid;
 
 use super::history::Move;
 use super::leads::{self, Lead, LeadChanges, LeadStatus, NewLead, PHI_FIELDS, Placement};
-use super::pipelines::{self, PipelineKind};
 use super::score::ScoreInputs;
 use super::store::{self, LeadFilter};
 use crate::access::{Actor, FacilityScope, Permission, memberships};
@@ -29,6 +28,7 @@ use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
 use crate::identity::accounts;
+use crate::pipelines::store::{self as pipelines, PipelineKind};
 use crate::time::Timestamp;
 
 pub(super) const RESOURCE: &str = "lead";

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::leads::{self, LeadStatus};
-use super::pipelines::Pipeline;
 use super::stats::{CreatedRange, in_range};
 use crate::access::FacilityScope;
+use crate::pipelines::store::Pipeline;
 use crate::time::Timestamp;
 
 /// The range and pipeline of a pipeline statistics request.
@@ -236,8 +236,8 @@ impl PipelineStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crm::pipelines::{PipelineKind, Stage};
     use crate::crm::stats_speed_to_lead::{Delays, SpeedToLead};
+    use crate::pipelines::store::{PipelineKind, Stage};
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()

@@ -9,7 +9,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::pipelines::{self, PipelineKind};
 use super::rescore::{self, Rescored};
 use super::stats::{
     self, CreatedRange, PipelineStats, PipelineStatsQuery, RangeQuery, SpeedToLead,
@@ -20,6 +19,7 @@ use crate::audit::AuditAction;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery};
+use crate::pipelines::store::{self as pipelines, PipelineKind};
 use crate::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -10,9 +10,9 @@ use utoipa::IntoParams;
 
 use super::history;
 use super::leads::{self, InterestPriority, LeadStatus, Readiness, ReviewStatus, interest};
-use super::pipelines::stage;
 use crate::access::FacilityScope;
 use crate::crypto::BlindIndex;
+use crate::pipelines::store as pipelines;
 use crate::time::Timestamp;
 
 /// The leads of the scope's facility. Every role that reads leads reads all
@@ -207,13 +207,7 @@ pub async fn stage_names(
     let mut ids: Vec<Uuid> = leads.iter().map(|l| l.stage_id).collect();
     ids.sort();
     ids.dedup();
-    Ok(stage::Entity::find()
-        .filter(stage::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s.name))
-        .collect())
+    pipelines::stage_names(db, ids).await
 }
 
 /// Replaces a lead's interests.

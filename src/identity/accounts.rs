@@ -209,16 +209,62 @@ pub async fn create(
     .await
 }
 
-/// Applies `change` to the account and stamps `updated_at`.
+/// What changes about an account. Fields left `None` stay as they are; a
+/// nullable column's `Some(None)` clears it. Sealed values come sealed by
+/// the caller, which holds the key.
+#[derive(Debug, Default)]
+pub struct AccountChanges {
+    pub email: Option<(BlindIndex, Sealed)>,
+    pub email_confirmed_at: Option<Timestamp>,
+    pub phone: Option<Sealed>,
+    pub phone_confirmed_at: Option<Timestamp>,
+    pub full_name: Option<Sealed>,
+    pub password_hash: Option<String>,
+    pub banned_until: Option<Option<Timestamp>>,
+    pub deleted_at: Option<Timestamp>,
+    pub last_sign_in_at: Option<Timestamp>,
+    pub totp_secret: Option<Option<Sealed>>,
+    pub totp_enabled_at: Option<Option<Timestamp>>,
+    pub totp_last_step: Option<i64>,
+}
+
+/// Sets `field` when there is a new value.
+fn apply<T: Into<sea_orm::Value>>(field: &mut ActiveValue<T>, value: Option<T>) {
+    if let Some(value) = value {
+        *field = ActiveValue::Set(value);
+    }
+}
+
+/// Applies `changes` to the account, stamping `updated_at`.
 pub async fn update(
     db: &impl ConnectionTrait,
     account: Model,
-    change: impl FnOnce(&mut ActiveModel),
+    changes: AccountChanges,
 ) -> Result<Model, DbErr> {
-    let mut active: ActiveModel = account.into();
-    change(&mut active);
-    active.updated_at = ActiveValue::Set(Timestamp::now());
-    active.update(db).await
+    let mut a: ActiveModel = account.into();
+    if let Some((index, sealed)) = changes.email {
+        a.email_index = ActiveValue::Set(index);
+        a.email = ActiveValue::Set(sealed);
+    }
+    apply(
+        &mut a.email_confirmed_at,
+        changes.email_confirmed_at.map(Some),
+    );
+    apply(&mut a.phone, changes.phone.map(Some));
+    apply(
+        &mut a.phone_confirmed_at,
+        changes.phone_confirmed_at.map(Some),
+    );
+    apply(&mut a.full_name, changes.full_name.map(Some));
+    apply(&mut a.password_hash, changes.password_hash.map(Some));
+    apply(&mut a.banned_until, changes.banned_until);
+    apply(&mut a.deleted_at, changes.deleted_at.map(Some));
+    apply(&mut a.last_sign_in_at, changes.last_sign_in_at.map(Some));
+    apply(&mut a.totp_secret, changes.totp_secret);
+    apply(&mut a.totp_enabled_at, changes.totp_enabled_at);
+    apply(&mut a.totp_last_step, changes.totp_last_step.map(Some));
+    a.updated_at = ActiveValue::Set(Timestamp::now());
+    a.update(db).await
 }
 
 /// Seals a new email for an account, with its index.

@@ -2,7 +2,6 @@
 //! deleting, and ending their sessions.
 
 use axum::extract::State;
-use sea_orm::ActiveValue;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -10,15 +9,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::accounts::{self, AccountView};
+use super::accounts::{self, AccountChanges, AccountView};
 use super::routes::own_account;
 use super::sessions;
-use crate::access::{Actor, Permission};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
+use crate::policy::{Actor, Permission};
 use crate::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -114,8 +113,9 @@ async fn ban_account(
         account_id,
         "banned",
         json!({ "banned_until": until }),
-        |a| {
-            a.banned_until = ActiveValue::Set(Some(until));
+        AccountChanges {
+            banned_until: Some(Some(until)),
+            ..Default::default()
         },
     )
     .await
@@ -142,8 +142,9 @@ async fn unban_account(
         account_id,
         "",
         json!({ "banned_until": null }),
-        |a| {
-            a.banned_until = ActiveValue::Set(None);
+        AccountChanges {
+            banned_until: Some(None),
+            ..Default::default()
         },
     )
     .await
@@ -170,8 +171,9 @@ async fn delete_account(
         account_id,
         "deleted",
         json!({ "deleted": true }),
-        |a| {
-            a.deleted_at = ActiveValue::Set(Some(Timestamp::now()));
+        AccountChanges {
+            deleted_at: Some(Timestamp::now()),
+            ..Default::default()
         },
     )
     .await
@@ -184,13 +186,13 @@ async fn administer(
     actor: &Actor,
     account_id: Uuid,
     end_sessions_because: &str,
-    changes: serde_json::Value,
-    change: impl FnOnce(&mut accounts::ActiveModel),
+    recorded: serde_json::Value,
+    changes: AccountChanges,
 ) -> Result<ApiJson<AccountView>, ApiError> {
     let key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
     let account = own_account(&txn, account_id).await?;
-    let account = accounts::update(&txn, account, change).await?;
+    let account = accounts::update(&txn, account, changes).await?;
     if !end_sessions_because.is_empty() {
         sessions::revoke_all(&txn, account_id, end_sessions_because).await?;
     }
@@ -200,7 +202,7 @@ async fn administer(
             actor
                 .event(AuditAction::Update, "account")
                 .resource(account_id)
-                .changes(redact(changes, &[])),
+                .changes(redact(recorded, &[])),
         ],
     )
     .await?;

@@ -9,8 +9,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::secrets;
-use crate::access::Permission;
 use crate::db::new_id;
+use crate::policy::Permission;
 use crate::time::Timestamp;
 
 const PREFIX: &str = "cbak_";

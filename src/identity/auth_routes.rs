@@ -3,7 +3,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::ActiveValue;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -11,20 +10,20 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::accounts::{self, NewAccount, Standing};
+use super::accounts::{self, AccountChanges, NewAccount, Standing};
 use super::mail::{self, Mail};
 use super::routes::{Accepted, TokenRedemption, invalid_token, own_account, parse_email, person};
 use super::sessions::{self, Origin, Refreshed, Session};
 use super::settings::IdentitySettings;
 use super::tokens::{self, Purpose};
 use super::{password, recovery_routes, throttle, totp};
-use crate::access::{Actor, RequestInfo};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, redact};
 use crate::crypto::DataKey;
 use crate::error::ApiError;
 use crate::http::ApiJson;
 use crate::http::api_docs::Problems;
+use crate::policy::{Actor, RequestInfo};
 use crate::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -170,10 +169,11 @@ async fn confirm_email(
         .await?
         .map_err(|_| invalid_token())?;
     let account = own_account(&txn, redeemed.account_id).await?;
-    accounts::update(&txn, account, |a| {
-        a.email_confirmed_at = ActiveValue::Set(Some(Timestamp::now()));
-    })
-    .await?;
+    let changes = AccountChanges {
+        email_confirmed_at: Some(Timestamp::now()),
+        ..Default::default()
+    };
+    accounts::update(&txn, account, changes).await?;
     audit::commit(
         txn,
         vec![
@@ -366,13 +366,12 @@ async fn start_session(
     )
     .await?;
     let account_id = account.id;
-    accounts::update(&txn, account, |a| {
-        a.last_sign_in_at = ActiveValue::Set(Some(now));
-        if let Some(step) = accepted_step {
-            a.totp_last_step = ActiveValue::Set(Some(step));
-        }
-    })
-    .await?;
+    let changes = AccountChanges {
+        last_sign_in_at: Some(now),
+        totp_last_step: accepted_step,
+        ..Default::default()
+    };
+    accounts::update(&txn, account, changes).await?;
     let event = AuditEvent::new(
         AuditActor::Account {
             id: account_id,
@@ -514,14 +513,13 @@ async fn accept_invitation(
             n.trim(),
         )
     });
-    accounts::update(&txn, account, |a| {
-        a.password_hash = ActiveValue::Set(Some(hash));
-        a.email_confirmed_at = ActiveValue::Set(Some(Timestamp::now()));
-        if let Some(name) = full_name {
-            a.full_name = ActiveValue::Set(Some(name));
-        }
-    })
-    .await?;
+    let changes = AccountChanges {
+        password_hash: Some(hash),
+        email_confirmed_at: Some(Timestamp::now()),
+        full_name,
+        ..Default::default()
+    };
+    accounts::update(&txn, account, changes).await?;
     audit::commit(
         txn,
         vec![

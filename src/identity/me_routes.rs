@@ -3,7 +3,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::ActiveValue;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -11,20 +10,19 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::accounts::{self, AccountView};
+use super::accounts::{self, AccountChanges, AccountView};
 use super::mail::{self, Mail};
 use super::routes::{Accepted, TokenRedemption, invalid_token, own_account, parse_email, person};
 use super::sessions;
 use super::tokens::{self, Purpose};
 use super::{password, totp};
-use crate::access::Actor;
-use crate::access::memberships::{self, MembershipView};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::db::Transaction;
 use crate::error::{ApiError, OnConstraint};
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
+use crate::policy::{Actor, MembershipView};
 use crate::time::Timestamp;
 use crate::types::Phone;
 
@@ -49,10 +47,10 @@ async fn change_own_account(
     actor: &Actor,
     account_id: Uuid,
     field: &str,
-    change: impl FnOnce(&mut accounts::ActiveModel),
+    changes: AccountChanges,
 ) -> Result<accounts::Model, ApiError> {
     let account = own_account(&txn, account_id).await?;
-    let account = accounts::update(&txn, account, change)
+    let account = accounts::update(&txn, account, changes)
         .await
         .on_constraint("accounts_email_index_key", || {
             ApiError::Conflict("another account uses this email".to_owned())
@@ -108,7 +106,13 @@ async fn me(State(state): State<AppState>, actor: Actor) -> Result<ApiJson<Me>, 
     let db = state.db.conn();
     let account = own_account(db, account_id).await?;
     let key = state.keyring.installation().await?;
-    let memberships = memberships::views_of_account(db, account_id).await?;
+    // The actor already holds the account's live memberships, loaded with
+    // its session for this request.
+    let memberships = actor
+        .memberships()
+        .iter()
+        .map(|m| m.view(account_id))
+        .collect();
     Ok(ApiJson(Me {
         account: AccountView::open(&key, &account)?,
         memberships,
@@ -155,12 +159,11 @@ async fn update_me(
         )
     });
     let txn = state.db.begin().await?;
-    let account = change_own_account(txn, &actor, account_id, "full_name", |a| {
-        if let Some(name) = sealed {
-            a.full_name = ActiveValue::Set(Some(name));
-        }
-    })
-    .await?;
+    let changes = AccountChanges {
+        full_name: sealed,
+        ..Default::default()
+    };
+    let account = change_own_account(txn, &actor, account_id, "full_name", changes).await?;
     Ok(ApiJson(AccountView::open(&key, &account)?))
 }
 
@@ -198,10 +201,11 @@ async fn change_password(
     let hash = password::hash(request.new_password).await?;
     let txn = state.db.begin().await?;
     sessions::revoke_others(&txn, account_id, session_id, "password changed").await?;
-    change_own_account(txn, &actor, account_id, "password", |a| {
-        a.password_hash = ActiveValue::Set(Some(hash));
-    })
-    .await?;
+    let changes = AccountChanges {
+        password_hash: Some(hash),
+        ..Default::default()
+    };
+    change_own_account(txn, &actor, account_id, "password", changes).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -280,12 +284,12 @@ async fn confirm_email_change(
     let value = redeem_change(&txn, &key, &request.token, Purpose::EmailChange, account_id).await?;
     let new_email = parse_email("token", &value)?;
     let (index, sealed) = accounts::seal_email(&key, account_id, &new_email);
-    let account = change_own_account(txn, &actor, account_id, "email", |a| {
-        a.email_index = ActiveValue::Set(index);
-        a.email = ActiveValue::Set(sealed);
-        a.email_confirmed_at = ActiveValue::Set(Some(Timestamp::now()));
-    })
-    .await?;
+    let changes = AccountChanges {
+        email: Some((index, sealed)),
+        email_confirmed_at: Some(Timestamp::now()),
+        ..Default::default()
+    };
+    let account = change_own_account(txn, &actor, account_id, "email", changes).await?;
     Ok(ApiJson(AccountView::open(&key, &account)?))
 }
 
@@ -345,11 +349,12 @@ async fn confirm_phone_change(
     let txn = state.db.begin().await?;
     let phone = redeem_change(&txn, &key, &request.token, Purpose::PhoneChange, account_id).await?;
     let sealed = accounts::seal_phone(&key, account_id, &phone);
-    let account = change_own_account(txn, &actor, account_id, "phone", |a| {
-        a.phone = ActiveValue::Set(Some(sealed));
-        a.phone_confirmed_at = ActiveValue::Set(Some(Timestamp::now()));
-    })
-    .await?;
+    let changes = AccountChanges {
+        phone: Some(sealed),
+        phone_confirmed_at: Some(Timestamp::now()),
+        ..Default::default()
+    };
+    let account = change_own_account(txn, &actor, account_id, "phone", changes).await?;
     Ok(ApiJson(AccountView::open(&key, &account)?))
 }
 
@@ -388,10 +393,11 @@ async fn enroll_mfa(
     let secret = totp::new_secret();
     let url = totp::provisioning_url(&secret, &view.email)?;
     let sealed = accounts::seal_totp_secret(&key, account_id, &secret);
-    accounts::update(&txn, account, |a| {
-        a.totp_secret = ActiveValue::Set(Some(sealed))
-    })
-    .await?;
+    let changes = AccountChanges {
+        totp_secret: Some(Some(sealed)),
+        ..Default::default()
+    };
+    accounts::update(&txn, account, changes).await?;
     txn.commit().await?;
     Ok(ApiJson(MfaEnrollment {
         secret: totp::base32(&secret),
@@ -460,14 +466,13 @@ async fn set_mfa(
         .ok_or_else(|| ApiError::Conflict("start with POST /me/mfa".to_owned()))?;
     let step = totp::accept(&secret, code, account.totp_last_step)
         .ok_or_else(|| ApiError::invalid("code", "is not the current code"))?;
-    accounts::update(&txn, account, |a| {
-        a.totp_last_step = ActiveValue::Set(Some(step));
-        a.totp_enabled_at = ActiveValue::Set(enable.then(Timestamp::now));
-        if !enable {
-            a.totp_secret = ActiveValue::Set(None);
-        }
-    })
-    .await?;
+    let changes = AccountChanges {
+        totp_last_step: Some(step),
+        totp_enabled_at: Some(enable.then(Timestamp::now)),
+        totp_secret: (!enable).then_some(None),
+        ..Default::default()
+    };
+    accounts::update(&txn, account, changes).await?;
     audit::commit(
         txn,
         vec![

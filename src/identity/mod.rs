@@ -9,8 +9,6 @@ pub mod accounts;
 pub mod admin_routes;
 pub mod api_keys;
 pub mod auth_routes;
-pub mod bootstrap;
-pub mod commands;
 pub mod mail;
 pub mod me_routes;
 pub mod migration;
@@ -24,8 +22,6 @@ pub mod settings;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;
-
-use std::process::ExitCode;
 
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
@@ -71,19 +67,6 @@ pub struct IdentityContext;
 impl Context for IdentityContext {
     fn name(&self) -> &'static str {
         "identity"
-    }
-
-    fn commands(&self) -> Vec<clap::Command> {
-        commands::commands()
-    }
-
-    async fn run_command(
-        &self,
-        _name: &str,
-        args: &clap::ArgMatches,
-        config: Config,
-    ) -> anyhow::Result<ExitCode> {
-        commands::run(args, config).await
     }
 
     fn tags(&self) -> &'static [ApiTag] {

@@ -4,24 +4,23 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::ActiveValue;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::accounts::{self, Standing};
+use super::accounts::{self, AccountChanges, Standing};
 use super::auth_routes::own_event;
 use super::mail::{self, Mail};
 use super::password;
 use super::routes::{Accepted, invalid_token, own_account, parse_email};
 use super::sessions;
 use super::tokens::{self, Purpose};
-use crate::access::RequestInfo;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::error::ApiError;
 use crate::http::ApiJson;
 use crate::http::api_docs::Problems;
+use crate::policy::RequestInfo;
 use crate::time::Timestamp;
 
 /// An email to send a recovery code to.
@@ -91,14 +90,14 @@ pub(super) async fn reset_password(
         .await?
         .map_err(|_| invalid_token())?;
     let account = own_account(&txn, redeemed.account_id).await?;
-    accounts::update(&txn, account, |a| {
-        a.password_hash = ActiveValue::Set(Some(hash));
-        // Receiving the code proves the address.
-        if matches!(a.email_confirmed_at, ActiveValue::Unchanged(None)) {
-            a.email_confirmed_at = ActiveValue::Set(Some(Timestamp::now()));
-        }
-    })
-    .await?;
+    // Receiving the code proves the address.
+    let email_confirmed_at = account.email_confirmed_at.or(Some(Timestamp::now()));
+    let changes = AccountChanges {
+        password_hash: Some(hash),
+        email_confirmed_at,
+        ..Default::default()
+    };
+    accounts::update(&txn, account, changes).await?;
     sessions::revoke_all(&txn, redeemed.account_id, "password reset").await?;
     audit::commit(
         txn,

@@ -15,9 +15,9 @@ use super::accounts::{self, NewAccount};
 use super::mail::{self, Mail};
 use super::tokens::{self, Purpose};
 use super::{admin_routes, auth_routes, me_routes};
-use crate::access::{Actor, Principal};
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::policy::{Actor, Principal};
 use crate::types::Email;
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -10,11 +10,11 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{OutboxMessage, OutboxStatus};
-use crate::access::{Actor, Permission};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiQuery, Page};
+use crate::policy::{Actor, Permission};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(read_outbox))

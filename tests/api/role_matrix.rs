@@ -9,7 +9,7 @@
 //! this file runs them.
 
 use carebase::access::Role;
-use carebase::access::roles::RoleScope;
+use carebase::policy::RoleScope;
 use reqwest::Method;
 use serde_json::Value;
 

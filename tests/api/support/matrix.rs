@@ -9,7 +9,7 @@ use std::pin::Pin;
 
 use carebase::access::Permission;
 use carebase::access::Role;
-use carebase::access::roles::{RecordReach, RoleScope};
+use carebase::policy::{RecordReach, RoleScope};
 use reqwest::Method;
 use serde_json::Value;
 use uuid::Uuid;

@@ -3,7 +3,7 @@
 //! case grants a role to.
 
 use carebase::access::Role;
-use carebase::access::roles::RoleScope;
+use carebase::policy::RoleScope;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -1,11 +1,19 @@
-//! The vocabulary of the policy engine that every context speaks: a
-//! permission, the role bundles that hold permissions, and which records a
-//! permission reaches.
+//! The policy engine every context speaks: a permission, the role bundles
+//! that hold permissions, which records a permission reaches, the actor
+//! (who is calling and what they hold) and the facility scope it is granted.
 //!
 //! Each context declares its own permissions (as `Permission` constants and
-//! a list of [`Grant`]s in its `permissions.rs`); the access context maps
-//! every role of the seeds to one bundle and answers "may this role do
-//! that" from the grants of all contexts together.
+//! a list of [`Grant`]s in its `permissions.rs`); every role of the seeds
+//! maps to one bundle, and "may this actor do that" is answered here from
+//! the grants of all contexts together. The access context stores the
+//! facilities and memberships and establishes the actor from a token; it is
+//! the only context that makes one.
+
+mod actor;
+mod membership;
+mod request;
+pub mod roles;
+mod scope;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +24,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
+
+pub use actor::{Actor, Principal, permissions_of};
+pub use membership::{Membership, MembershipView};
+pub use request::RequestInfo;
+pub use roles::{PatientReach, RecordReach, Role, RoleScope};
+pub use scope::{FacilityScope, PatientFilter};
 
 /// Something an actor may do, named `resource:action`. The constants are
 /// declared by the context that owns the resource

@@ -1,7 +1,9 @@
 //! `/emergency-access` and `/facilities/{facility_id}/emergency-access`:
 //! break-the-glass access to a patient outside the caller's facilities, and
 //! the facility's review of the grants. A grant is flagged in the audit log
-//! as emergency access and PHI.
+//! as emergency access and PHI. The grants themselves are the access
+//! context's (`access::emergency`); these routes are care's because a grant
+//! opens one of care's patients.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,14 +13,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::emergency::{self, EmergencyRequest, Grant};
-use super::{Actor, Permission};
+use super::store as patients;
+use crate::access::emergency::{self, EmergencyRequest, Grant};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, ComplianceFlag, redact};
-use crate::care::store as patients;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
+use crate::policy::{Actor, Permission};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

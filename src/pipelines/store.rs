@@ -4,14 +4,16 @@
 //! fifteen-stage journey by default) is what a converted patient moves
 //! through. Every facility gets both defaults when it is created.
 
+use std::collections::HashMap;
+
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::access::FacilityScope;
 use crate::db::new_id;
 use crate::error::ApiError;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 use crate::transition::UnknownStoredValue;
 use crate::validation::Checks;
@@ -366,6 +368,52 @@ pub async fn default_of(
         Some(row) => with_stages(db, vec![row]).await?.pop(),
         None => None,
     })
+}
+
+/// The names of the stages `ids`, with one query. The caller holds the ids
+/// from rows its scope already reached (a page of leads); a stage's name is
+/// the facility's configuration, not patient data.
+pub async fn stage_names(
+    db: &impl ConnectionTrait,
+    ids: Vec<Uuid>,
+) -> Result<HashMap<Uuid, String>, DbErr> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(stage::Entity::find()
+        .filter(stage::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect())
+}
+
+/// The facility's default pipeline of `kind` and its stage ids in order,
+/// for work no actor does (the demo's loader).
+pub async fn default_stage_ids(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    kind: PipelineKind,
+) -> Result<Option<(Uuid, Vec<Uuid>)>, DbErr> {
+    let Some(pipeline) = pipeline::Entity::find()
+        .filter(pipeline::Column::FacilityId.eq(facility_id))
+        .filter(pipeline::Column::Kind.eq(kind.as_str()))
+        .filter(pipeline::Column::IsDefault.eq(true))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let stages = stage::Entity::find()
+        .filter(stage::Column::PipelineId.eq(pipeline.id))
+        .order_by_asc(stage::Column::Position)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    Ok(Some((pipeline.id, stages)))
 }
 
 /// Attaches the stages of `rows` with one query.

@@ -120,7 +120,7 @@ impl FacilityScope {
 
     /// A scope covering one patient of a facility the actor is not a member
     /// of, granted by `emergency::patient_scope` only.
-    pub(super) fn emergency(facility_id: Uuid, account_id: Uuid, patient_id: Uuid) -> Self {
+    pub(crate) fn emergency(facility_id: Uuid, account_id: Uuid, patient_id: Uuid) -> Self {
         Self {
             facility_id,
             reach: PatientReach::None,

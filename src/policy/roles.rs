@@ -12,9 +12,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::policy::Permission;
-use crate::policy::{Bundle, Reach};
 use utoipa::ToSchema;
+
+use super::{Bundle, Permission, Reach};
 
 /// A role, in the spelling of the seed that named it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

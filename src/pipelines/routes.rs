@@ -11,13 +11,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::pipelines::{self, NewPipeline, Pipeline, PipelineKind};
-use crate::access::{Actor, Permission};
+use super::store::{self as pipelines, NewPipeline, Pipeline, PipelineKind};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery};
+use crate::policy::{Actor, Permission};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_pipelines, create_pipeline))

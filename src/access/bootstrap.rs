@@ -7,14 +7,14 @@ use sea_orm::DatabaseTransaction;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::accounts::{self, NewAccount};
-use super::password;
-use super::tokens::{self, Purpose};
-use crate::access::Role;
-use crate::access::memberships::{self, NewMembership};
+use super::memberships::{self, NewMembership};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, redact};
 use crate::crypto::DataKey;
+use crate::identity::accounts::{self, AccountChanges, NewAccount};
+use crate::identity::password;
+use crate::identity::tokens::{self, Purpose};
+use crate::policy::Role;
 use crate::types::Email;
 
 /// What `admin create` made.
@@ -43,10 +43,11 @@ pub async fn create_system_admin(
     let (account, existed) = find_or_create(&txn, &key, email, hash.clone()).await?;
     let account_id = account.id;
     if existed && let Some(hash) = hash.clone() {
-        accounts::update(&txn, account, |a| {
-            a.password_hash = sea_orm::ActiveValue::Set(Some(hash));
-        })
-        .await?;
+        let changes = AccountChanges {
+            password_hash: Some(hash),
+            ..Default::default()
+        };
+        accounts::update(&txn, account, changes).await?;
     }
     let setup_code = match hash {
         Some(_) => None,

@@ -179,43 +179,24 @@ fn signed_in_query(session_id: Uuid) -> SelectStatement {
             Alias::new(column),
         );
     }
+    let selected = [
+        (&a, "banned_until", "banned_until"),
+        (&a, "deleted_at", "deleted_at"),
+        (&m, "id", "membership_id"),
+        (&m, "facility_id", "facility_id"),
+        (&m, "role", "role"),
+        (&m, "department", "department"),
+        (&m, "is_primary", "is_primary"),
+        (&m, "assigned_at", "assigned_at"),
+        (&m, "assigned_by", "assigned_by"),
+    ];
+    for (table, column, name) in selected {
+        query.expr_as(
+            Expr::col((table.clone(), Alias::new(column))),
+            Alias::new(name),
+        );
+    }
     query
-        .expr_as(
-            Expr::col((a.clone(), Alias::new("banned_until"))),
-            Alias::new("banned_until"),
-        )
-        .expr_as(
-            Expr::col((a.clone(), Alias::new("deleted_at"))),
-            Alias::new("deleted_at"),
-        )
-        .expr_as(
-            Expr::col((m.clone(), Alias::new("id"))),
-            Alias::new("membership_id"),
-        )
-        .expr_as(
-            Expr::col((m.clone(), Alias::new("facility_id"))),
-            Alias::new("facility_id"),
-        )
-        .expr_as(
-            Expr::col((m.clone(), Alias::new("role"))),
-            Alias::new("role"),
-        )
-        .expr_as(
-            Expr::col((m.clone(), Alias::new("department"))),
-            Alias::new("department"),
-        )
-        .expr_as(
-            Expr::col((m.clone(), Alias::new("is_primary"))),
-            Alias::new("is_primary"),
-        )
-        .expr_as(
-            Expr::col((m.clone(), Alias::new("assigned_at"))),
-            Alias::new("assigned_at"),
-        )
-        .expr_as(
-            Expr::col((m.clone(), Alias::new("assigned_by"))),
-            Alias::new("assigned_by"),
-        )
         .from_as(Alias::new("sessions"), s.clone())
         .join_as(
             JoinType::InnerJoin,

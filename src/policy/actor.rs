@@ -45,8 +45,9 @@ pub struct Actor {
 impl Actor {
     /// The actor for `principal`, holding `memberships`. For an API key,
     /// `key_permissions` are its scopes, already narrowed to what its
-    /// creator holds.
-    pub fn new(
+    /// creator holds. Only the access context's token resolution
+    /// (`access::actor`) makes one.
+    pub(crate) fn new(
         principal: Principal,
         mut memberships: Vec<Membership>,
         key_permissions: Option<BTreeSet<Permission>>,

@@ -92,12 +92,30 @@ impl From<UnknownStoredValue> for sea_orm::DbErr {
 /// its values: `ALL`, `as_str`, `parse` and `Display` come with it, so the
 /// database check, the API and the code agree on one list.
 macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+    ($(#[doc = $doc:literal])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[doc = $doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant),+
         }
+
+        // By hand, not derived: the derive does not see a `serde(rename)`
+        // whose value comes from a macro argument, and would document the
+        // variants' Rust names instead of the wire values.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                let description = [$($doc),*].map(str::trim).join("\n");
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::SchemaType::Type(
+                        utoipa::openapi::schema::Type::String,
+                    ))
+                    .description((!description.is_empty()).then_some(description))
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl $name {
             pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
@@ -142,6 +160,14 @@ mod tests {
             Light => "light",
             Dark => "dark",
         }
+    }
+
+    #[test]
+    fn the_openapi_schema_lists_the_wire_values() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(Shade::schema()).unwrap();
+        assert_eq!(schema["enum"], serde_json::json!(["light", "dark"]));
+        assert_eq!(schema["type"], "string");
     }
 
     #[test]

@@ -20,13 +20,6 @@ use std::path::Path;
 const HANDLERS_QUERYING_KNOWN: &[&str] = &[
     "src/care/journey_routes.rs",
     "src/care/routes.rs",
-    "src/crm/ai_routes.rs",
-    "src/crm/chat_routes.rs",
-    "src/crm/communication_routes.rs",
-    "src/crm/import_routes.rs",
-    "src/crm/lifecycle_routes.rs",
-    "src/crm/routes.rs",
-    "src/crm/task_routes.rs",
     "src/identity/admin_routes.rs",
     "src/identity/me_routes.rs",
     "src/messaging/attachment_routes.rs",

@@ -22,9 +22,6 @@ const HANDLERS_QUERYING_KNOWN: &[&str] = &[
     "src/care/routes.rs",
     "src/identity/admin_routes.rs",
     "src/identity/me_routes.rs",
-    "src/messaging/attachment_routes.rs",
-    "src/messaging/call_routes.rs",
-    "src/messaging/message_routes.rs",
     "src/scheduling/appointment_routes.rs",
     "src/scheduling/slot_routes.rs",
 ];

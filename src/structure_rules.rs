@@ -22,8 +22,6 @@ const HANDLERS_QUERYING_KNOWN: &[&str] = &[
     "src/care/routes.rs",
     "src/identity/admin_routes.rs",
     "src/identity/me_routes.rs",
-    "src/scheduling/appointment_routes.rs",
-    "src/scheduling/slot_routes.rs",
 ];
 
 /// Files that still name another context's tables, with that context.

@@ -17,20 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Handlers that still query entities themselves.
-const HANDLERS_QUERYING_KNOWN: &[&str] = &[
-    "src/crm/ai_routes.rs",
-    "src/crm/chat_routes.rs",
-    "src/crm/communication_routes.rs",
-    "src/crm/import_routes.rs",
-    "src/crm/lifecycle_routes.rs",
-    "src/crm/routes.rs",
-    "src/crm/task_routes.rs",
-    "src/messaging/attachment_routes.rs",
-    "src/messaging/call_routes.rs",
-    "src/messaging/message_routes.rs",
-    "src/scheduling/appointment_routes.rs",
-    "src/scheduling/slot_routes.rs",
-];
+const HANDLERS_QUERYING_KNOWN: &[&str] = &[];
 
 /// Files that still name another context's tables, with that context.
 const FOREIGN_TABLES_KNOWN: &[(&str, &str)] = &[];

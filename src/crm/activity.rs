@@ -11,7 +11,7 @@ use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait};
 
 use super::leads::{self, Column};
-use super::routes::rescore;
+use super::store::rescore;
 use crate::time::Timestamp;
 
 /// What happened with a lead, to be added to its row.

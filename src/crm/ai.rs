@@ -101,7 +101,7 @@ pub struct AiQualification {
 }
 
 /// The sealed row for a new interaction with `lead_id`.
-pub fn seal_new(
+fn seal_new(
     key: &DataKey,
     id: Uuid,
     scope: &FacilityScope,
@@ -122,6 +122,22 @@ pub fn seal_new(
         created_by: ActiveValue::Set(scope.account_id()),
         created_at: ActiveValue::Set(now),
     }
+}
+
+/// Records an interaction with `lead_id`, a lead of the scope's facility,
+/// by the scope's account.
+pub async fn insert(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    key: &DataKey,
+    id: Uuid,
+    lead_id: Uuid,
+    new: &NewAiQualification,
+    now: Timestamp,
+) -> Result<Model, DbErr> {
+    seal_new(key, id, scope, lead_id, new, now)
+        .insert(txn)
+        .await
 }
 
 impl AiQualification {

@@ -6,7 +6,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -15,10 +15,11 @@ use uuid::Uuid;
 use super::ai::{self, AiQualification, NewAiQualification, QualificationOutcome};
 use super::leads::{self, PHI_FIELDS, ReviewStatus};
 use super::routes::{lead_event, writable_lead};
-use super::store;
-use crate::access::{Actor, Permission};
+use super::store::{self, ReviewChange};
+use crate::access::{Actor, FacilityScope, Permission};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
+use crate::crypto::DataKey;
 use crate::db::new_id;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
@@ -58,9 +59,7 @@ async fn create_ai_qualification(
     let lead = writable_lead(&txn, &scope, lead_id).await?;
     let id = new_id();
     let now = Timestamp::now();
-    let row = ai::seal_new(&key, id, &scope, lead_id, &new, now)
-        .insert(&*txn)
-        .await?;
+    let row = ai::insert(&*txn, &scope, &key, id, lead_id, &new, now).await?;
     let logged = AiQualification::open(&key, &row)?;
     let mut events = vec![
         actor
@@ -79,7 +78,7 @@ async fn create_ai_qualification(
             )),
     ];
     if new.outcome == QualificationOutcome::NeedsReview
-        && let Some(event) = put_up_for_review(&*txn, &actor, lead, id, now).await?
+        && let Some(event) = put_up_for_review(&*txn, &scope, &key, &actor, lead, id, now).await?
     {
         events.push(event);
     }
@@ -93,6 +92,8 @@ async fn create_ai_qualification(
 /// lead's event, or nothing when the review was already pending.
 async fn put_up_for_review(
     txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    key: &DataKey,
     actor: &Actor,
     lead: leads::Model,
     ai_qualification_id: Uuid,
@@ -104,13 +105,7 @@ async fn put_up_for_review(
         return Ok(None);
     }
     let (facility_id, lead_id) = (lead.facility_id, lead.id);
-    let mut active: leads::ActiveModel = lead.into();
-    active.review_status = ActiveValue::Set(ReviewStatus::Pending.as_str().to_owned());
-    active.review_reason = ActiveValue::Set(None);
-    active.reviewed_by = ActiveValue::Set(None);
-    active.reviewed_at = ActiveValue::Set(None);
-    active.updated_at = ActiveValue::Set(now);
-    active.update(txn).await?;
+    store::set_review(txn, scope, key, lead, ReviewChange::Pending, now).await?;
     Ok(Some(
         lead_event(actor, AuditAction::Update, facility_id, lead_id).changes(redact(
             json!({ "review": {

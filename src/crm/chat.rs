@@ -179,12 +179,7 @@ pub struct ChatFilter {
 }
 
 /// The row of a new session: active, no messages yet.
-pub fn new_row(
-    id: Uuid,
-    scope: &FacilityScope,
-    new: &NewChatSession,
-    now: Timestamp,
-) -> ActiveModel {
+fn new_row(id: Uuid, scope: &FacilityScope, new: &NewChatSession, now: Timestamp) -> ActiveModel {
     let started_at = new.started_at.unwrap_or(now);
     ActiveModel {
         id: ActiveValue::Set(id),
@@ -205,6 +200,17 @@ pub fn new_row(
         created_by: ActiveValue::Set(scope.account_id()),
         created_at: ActiveValue::Set(now),
     }
+}
+
+/// Opens a session in the scope's facility, by the scope's account.
+pub async fn insert(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    id: Uuid,
+    new: &NewChatSession,
+    now: Timestamp,
+) -> Result<Model, DbErr> {
+    new_row(id, scope, new, now).insert(txn).await
 }
 
 pub async fn find(

@@ -6,7 +6,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::ActiveModelTrait;
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -72,9 +71,7 @@ async fn create_chat_session(
     if let Some(lead_id) = new.lead_id {
         writable_lead(&txn, &scope, lead_id).await?;
     }
-    let row = chat::new_row(new_id(), &scope, &new, now)
-        .insert(&*txn)
-        .await?;
+    let row = chat::insert(&*txn, &scope, new_id(), &new, now).await?;
     let event = chat_event(&actor, AuditAction::Create, &row).changes(redact(
         json!({
             "channel": row.channel,

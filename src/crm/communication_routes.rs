@@ -6,7 +6,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::{ActiveModelTrait, ConnectionTrait};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -127,9 +127,8 @@ async fn log_communication(
         return replay(&key, &new, &existing);
     }
     let id = new_id();
-    let inserted = communications::seal_new(&key, id, &scope, &new, logged_by(&actor), now)
-        .insert(&*txn)
-        .await;
+    let inserted =
+        communications::insert(&*txn, &scope, &key, id, &new, logged_by(&actor), now).await;
     let row = match inserted {
         Ok(row) => row,
         Err(e)

@@ -184,7 +184,7 @@ pub struct LoggedBy {
 }
 
 /// The sealed row for a new communication.
-pub fn seal_new(
+fn seal_new(
     key: &DataKey,
     id: Uuid,
     scope: &FacilityScope,
@@ -279,6 +279,20 @@ pub enum Reach {
     All,
     /// Every lead's, none of any patient.
     LeadsOnly,
+}
+
+/// Logs a communication in the scope's facility. A key already used there
+/// fails on [`KEY_CONSTRAINT`].
+pub async fn insert(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    key: &DataKey,
+    id: Uuid,
+    new: &NewCommunication,
+    by: LoggedBy,
+    now: Timestamp,
+) -> Result<Model, DbErr> {
+    seal_new(key, id, scope, new, by, now).insert(txn).await
 }
 
 /// The communication logged in the facility under `idempotency_key`.

@@ -15,7 +15,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use http_body_util::BodyExt;
-use sea_orm::{ConnectionTrait, TryIntoModel};
+use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -165,7 +165,7 @@ async fn import_leads(
             sealed.push(lead.sealed);
             events.push(lead.event);
         }
-        store::insert_imported(&*txn, sealed, stage_id, actor.account_id(), now).await?;
+        store::insert_imported(&*txn, &scope, sealed, stage_id, now).await?;
         audit::commit(txn, events).await?;
     }
     rejected.sort_by_key(|r| r.row);
@@ -178,7 +178,7 @@ struct Prepared {
     id: Uuid,
     row: ImportRow,
     contacts: csv_io::Contacts,
-    sealed: leads::ActiveModel,
+    sealed: leads::Model,
     event: AuditEvent,
 }
 
@@ -193,39 +193,31 @@ impl Prepared {
         now: Timestamp,
     ) -> Result<Self, ApiError> {
         let id = new_id();
-        let sealed = leads::seal_new(
-            key,
-            id,
-            scope.facility_id(),
-            &row.lead,
-            Placement {
-                pipeline_id: place.pipeline_id,
-                stage_id: place.stage_id,
-                owner_id: row.lead.owner_id.or(place.owner_id),
-            },
-            actor.account_id(),
-            now,
-        );
-        let written = sealed.clone().try_into_model()?;
+        let place = Placement {
+            pipeline_id: place.pipeline_id,
+            stage_id: place.stage_id,
+            owner_id: row.lead.owner_id.or(place.owner_id),
+        };
+        let sealed = store::seal_imported(scope, key, id, &row.lead, place, now)?;
         // What `POST /leads` records, from the row as written; the sealed
         // fields are named, never shown.
         let after = json!({
             "id": id,
             "first_name": "",
             "last_name": "",
-            "email": written.email.as_ref().map(|_| ""),
-            "phone": written.phone.as_ref().map(|_| ""),
-            "notes": written.notes.as_ref().map(|_| ""),
-            "source": written.source,
-            "readiness": written.readiness,
-            "status": written.status,
-            "outcome": written.outcome,
-            "lead_type": written.lead_type,
-            "owner_id": written.owner_id,
-            "health_coach_id": written.health_coach_id,
-            "pipeline_id": written.pipeline_id,
-            "stage_id": written.stage_id,
-            "score": written.score,
+            "email": sealed.email.as_ref().map(|_| ""),
+            "phone": sealed.phone.as_ref().map(|_| ""),
+            "notes": sealed.notes.as_ref().map(|_| ""),
+            "source": sealed.source,
+            "readiness": sealed.readiness,
+            "status": sealed.status,
+            "outcome": sealed.outcome,
+            "lead_type": sealed.lead_type,
+            "owner_id": sealed.owner_id,
+            "health_coach_id": sealed.health_coach_id,
+            "pipeline_id": sealed.pipeline_id,
+            "stage_id": sealed.stage_id,
+            "score": sealed.score,
         });
         let event =
             lead_event(actor, AuditAction::Create, scope.facility_id(), id).changes(redact(

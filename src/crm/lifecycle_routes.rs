@@ -4,7 +4,6 @@
 //! moves leave. Every write appends its event in its transaction.
 
 use axum::extract::State;
-use sea_orm::{ActiveModelTrait, ActiveValue};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -13,13 +12,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::history::{LeadMove, Move};
-use super::leads::{self, Lead, LeadStatus, PHI_FIELDS, ReviewStatus};
-use super::routes::{lead_event, open_one, rescore, writable_lead};
-use super::store;
+use super::leads::{Lead, LeadStatus, PHI_FIELDS, ReviewStatus};
+use super::routes::{lead_event, open_one, writable_lead};
+use super::store::{self, ReviewChange};
 use crate::access::{Actor, Permission};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
-use crate::crypto::RowSealer;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery};
@@ -83,21 +81,7 @@ async fn move_lead_status(
     let from = row.lead_status()?;
     let to = from.transition(body.status)?;
     let now = Timestamp::now();
-    let first_contact = row.first_contacted_at.is_none() && to == LeadStatus::Contacted;
-    let mut active: leads::ActiveModel = row.into();
-    active.status = ActiveValue::Set(to.as_str().to_owned());
-    if let Some(outcome) = &body.outcome {
-        active.outcome = ActiveValue::Set(Some(outcome.trim().to_owned()));
-    }
-    if first_contact {
-        active.first_contacted_at = ActiveValue::Set(Some(now));
-        active.last_contacted_at = ActiveValue::Set(Some(now));
-    }
-    if to == LeadStatus::Qualified {
-        active.review_status = ActiveValue::Set(ReviewStatus::Pending.as_str().to_owned());
-    }
-    active.updated_at = ActiveValue::Set(now);
-    let row = active.update(&*txn).await?;
+    let row = store::set_status(&*txn, &scope, row, to, body.outcome.as_deref(), now).await?;
     store::record_move(
         &*txn,
         lead_id,
@@ -160,10 +144,7 @@ async fn move_lead_stage(
     }
     let from = row.stage_id;
     let now = Timestamp::now();
-    let mut active: leads::ActiveModel = row.into();
-    active.stage_id = ActiveValue::Set(stage.id);
-    active.updated_at = ActiveValue::Set(now);
-    let row = active.update(&*txn).await?;
+    let row = store::set_stage(&*txn, &scope, row, stage.id, now).await?;
     store::record_move(
         &*txn,
         lead_id,
@@ -215,20 +196,12 @@ async fn log_call(
     let txn = state.db.begin().await?;
     let row = writable_lead(&txn, &scope, lead_id).await?;
     let now = Timestamp::now();
-    let calls = row.number_of_calls.saturating_add(1);
-    let first = row.first_contacted_at.unwrap_or(now);
-    let mut active: leads::ActiveModel = row.into();
-    active.number_of_calls = ActiveValue::Set(calls);
-    active.first_contacted_at = ActiveValue::Set(Some(first));
-    active.last_contacted_at = ActiveValue::Set(Some(now));
-    if let Some(outcome) = &call.outcome {
-        active.outcome = ActiveValue::Set(Some(outcome.trim().to_owned()));
-    }
-    active.updated_at = ActiveValue::Set(now);
-    let row = rescore(&*txn, lead_id, active).await?.update(&*txn).await?;
+    let row = store::record_call(&*txn, &scope, row, call.outcome.as_deref(), now).await?;
     let lead = open_one(&*txn, &key, &row).await?;
-    let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id)
-        .changes(redact(json!({ "number_of_calls": calls }), PHI_FIELDS));
+    let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id).changes(redact(
+        json!({ "number_of_calls": row.number_of_calls }),
+        PHI_FIELDS,
+    ));
     audit::commit(txn, vec![event]).await?;
     Ok(ApiJson(lead))
 }
@@ -298,15 +271,8 @@ async fn review_lead(
         ReviewDecision::Approve => ReviewStatus::Approved,
         ReviewDecision::Decline => ReviewStatus::Declined,
     };
-    let now = Timestamp::now();
-    let seal = RowSealer::new(&key, leads::TABLE, lead_id);
-    let mut active: leads::ActiveModel = row.into();
-    active.review_status = ActiveValue::Set(status.as_str().to_owned());
-    active.review_reason = ActiveValue::Set(seal.optional_text("review_reason", reason));
-    active.reviewed_by = ActiveValue::Set(Some(actor.account_id()));
-    active.reviewed_at = ActiveValue::Set(Some(now));
-    active.updated_at = ActiveValue::Set(now);
-    let row = active.update(&*txn).await?;
+    let decided = ReviewChange::Decided { status, reason };
+    let row = store::set_review(&*txn, &scope, &key, row, decided, Timestamp::now()).await?;
     let lead = open_one(&*txn, &key, &row).await?;
     let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id).changes(redact(
         json!({ "review": { "status": status, "reason_given": reason.is_some() } }),

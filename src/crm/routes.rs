@@ -4,11 +4,11 @@
 //! reading it for a write, rescoring it). Every read of a lead is recorded
 //! in the audit log before the response leaves; every write appends its
 //! event in its transaction. A lead's moves are in `lifecycle_routes`,
-//! pipelines in `pipeline_routes`.
+//! pipelines in the pipelines context.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -16,7 +16,6 @@ use uuid::Uuid;
 
 use super::history::Move;
 use super::leads::{self, Lead, LeadChanges, LeadStatus, NewLead, PHI_FIELDS, Placement};
-use super::score::ScoreInputs;
 use super::store::{self, LeadFilter};
 use crate::access::{Actor, FacilityScope, Permission, memberships};
 use crate::app::AppState;
@@ -249,9 +248,7 @@ pub(super) async fn insert_lead(
     let stage_id = place.stage_id;
     let id = new_id();
     let now = Timestamp::now();
-    let row = leads::seal_new(key, id, facility_id, new, place, actor.account_id(), now)
-        .insert(txn)
-        .await?;
+    let row = store::insert(txn, scope, key, id, new, place, now).await?;
     store::replace_interests(txn, id, leads::seal_interests(key, id, &new.interests)).await?;
     let first = Move {
         to_status: Some(LeadStatus::New),
@@ -328,35 +325,6 @@ pub(super) async fn writable_lead(
     Ok(row)
 }
 
-/// The lead's score from its row and interests, as of now.
-pub(super) async fn rescore(
-    db: &impl ConnectionTrait,
-    lead_id: Uuid,
-    mut row: leads::ActiveModel,
-) -> Result<leads::ActiveModel, sea_orm::DbErr> {
-    let priorities = store::interest_priorities(db, lead_id).await?;
-    let readiness = leads::Readiness::from_stored(
-        row.readiness.as_ref(),
-        leads::TABLE,
-        "readiness",
-        *row.id.as_ref(),
-    )?;
-    let source = row.source.as_ref().clone();
-    let score = ScoreInputs {
-        readiness,
-        source: &source,
-        interests: &priorities,
-        calls: *row.number_of_calls.as_ref(),
-        replies: *row.replies.as_ref(),
-        chat_messages: *row.chat_messages.as_ref(),
-        last_activity: *row.last_activity_at.as_ref(),
-    }
-    .score(Timestamp::now());
-    row.score = ActiveValue::Set(score.total);
-    row.score_factors = ActiveValue::Set(score.factors_json());
-    Ok(row)
-}
-
 /// Changes a lead: absent fields stay, `null` clears an optional field.
 /// Staff change only the leads they own or are booked with.
 #[utoipa::path(
@@ -408,9 +376,7 @@ async fn update_lead(
         )
         .await?;
     }
-    let mut active = leads::seal_changes(&key, row, &changes);
-    active.updated_at = ActiveValue::Set(Timestamp::now());
-    let row = rescore(&*txn, lead_id, active).await?.update(&*txn).await?;
+    let row = store::update(&*txn, &scope, &key, row, &changes, Timestamp::now()).await?;
     let lead = open_one(&*txn, &key, &row).await?;
     let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id)
         .changes(redact(json!({ "fields": changes.touched() }), PHI_FIELDS));

@@ -1,10 +1,13 @@
-//! Lead queries, always through a scope from the policy engine.
+//! Lead queries, always through a scope from the policy engine; the
+//! changes of one lead are in [`writes`].
+
+mod writes;
 
 use std::collections::HashMap;
 
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Condition;
-use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect, Select};
+use sea_orm::{ActiveValue, ConnectionTrait, IntoActiveModel, QueryOrder, QuerySelect, Select};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
@@ -14,6 +17,11 @@ use crate::access::FacilityScope;
 use crate::crypto::BlindIndex;
 use crate::pipelines::store as pipelines;
 use crate::time::Timestamp;
+
+pub(in crate::crm) use writes::rescore;
+pub use writes::{
+    ReviewChange, insert, record_call, seal_imported, set_review, set_stage, set_status, update,
+};
 
 /// The leads of the scope's facility. Every role that reads leads reads all
 /// of its facility's; what it may change is narrowed per lead by
@@ -326,21 +334,28 @@ pub async fn with_contacts(
     Ok(found)
 }
 
-/// Writes imported leads, a few hundred per statement, each with its first
-/// move into `stage_id` as `new`.
+/// Writes imported leads of the scope's facility (from [`seal_imported`]),
+/// a few hundred per statement, each with its first move into `stage_id`
+/// as `new` by the scope's account.
 pub async fn insert_imported(
     db: &impl ConnectionTrait,
-    rows: Vec<leads::ActiveModel>,
+    scope: &FacilityScope,
+    rows: Vec<leads::Model>,
     stage_id: Uuid,
-    actor_id: Uuid,
     at: Timestamp,
 ) -> Result<(), DbErr> {
+    if let Some(other) = rows.iter().find(|r| r.facility_id != scope.facility_id()) {
+        return Err(DbErr::Custom(format!(
+            "lead {} is not of the importing facility",
+            other.id
+        )));
+    }
+    let actor_id = scope.account_id();
     let moves: Vec<history::ActiveModel> = rows
         .iter()
-        .filter_map(|row| row.id.try_as_ref())
-        .map(|lead_id| history::ActiveModel {
+        .map(|row| history::ActiveModel {
             id: ActiveValue::Set(crate::db::new_id()),
-            lead_id: ActiveValue::Set(*lead_id),
+            lead_id: ActiveValue::Set(row.id),
             from_status: ActiveValue::Set(None),
             to_status: ActiveValue::Set(Some(LeadStatus::New.as_str().to_owned())),
             from_stage_id: ActiveValue::Set(None),
@@ -349,7 +364,10 @@ pub async fn insert_imported(
             occurred_at: ActiveValue::Set(at),
         })
         .collect();
-    let mut rows = rows.into_iter().peekable();
+    let mut rows = rows
+        .into_iter()
+        .map(|row| row.into_active_model().reset_all())
+        .peekable();
     while rows.peek().is_some() {
         leads::Entity::insert_many(rows.by_ref().take(IMPORT_CHUNK).collect::<Vec<_>>())
             .exec_without_returning(db)

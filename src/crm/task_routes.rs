@@ -11,7 +11,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::{ActiveModelTrait, ConnectionTrait};
+use sea_orm::ConnectionTrait;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -150,17 +150,7 @@ async fn create_task(
     .check(&*txn, &actor, &scope)
     .await?;
     let now = Timestamp::now();
-    let row = tasks::seal_new(
-        &key,
-        new_id(),
-        facility_id,
-        &new,
-        assignee_id,
-        actor.account_id(),
-        now,
-    )
-    .insert(&*txn)
-    .await?;
+    let row = task_store::insert(&*txn, &scope, &key, new_id(), &new, assignee_id, now).await?;
     let task = Task::open(&key, &row, now)?;
     let after = serde_json::to_value(&task).unwrap_or_default();
     let event = task_event(
@@ -281,9 +271,7 @@ async fn update_task(
     .await?;
     let (lead_before, patient_before) = (row.lead_id, row.patient_id);
     let now = Timestamp::now();
-    let row = tasks::seal_changes(&key, row, &changes, now)
-        .update(&*txn)
-        .await?;
+    let row = task_store::update(&*txn, &scope, &key, row, &changes, now).await?;
     let task = Task::open(&key, &row, now)?;
     // An unlinked lead or patient keeps the change on its timeline.
     let event = task_event(
@@ -333,7 +321,7 @@ async fn move_task_status(
     let from = row.task_status()?;
     let to = from.transition(body.status)?;
     let now = Timestamp::now();
-    let row = tasks::moved(row, to, now).update(&*txn).await?;
+    let row = task_store::set_status(&*txn, &scope, row, to, now).await?;
     let task = Task::open(&key, &row, now)?;
     let event = task_event(
         &actor,

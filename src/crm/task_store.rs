@@ -6,8 +6,9 @@ use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, Select};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::tasks::{self, TaskPriority, TaskStatus};
+use super::tasks::{self, NewTask, TaskChanges, TaskPriority, TaskStatus};
 use crate::access::FacilityScope;
+use crate::crypto::DataKey;
 use crate::time::Timestamp;
 
 /// The tasks of the scope's facility. Every role that reads tasks reads all
@@ -108,4 +109,59 @@ pub async fn page(
         query = query.filter(tasks::Column::Id.gt(after));
     }
     query.all(db).await
+}
+
+/// Raises a task in the scope's facility, created by the scope's account.
+pub async fn insert(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    key: &DataKey,
+    id: Uuid,
+    new: &NewTask,
+    assignee_id: Option<Uuid>,
+    now: Timestamp,
+) -> Result<tasks::Model, DbErr> {
+    tasks::seal_new(
+        key,
+        id,
+        scope.facility_id(),
+        new,
+        assignee_id,
+        scope.account_id(),
+        now,
+    )
+    .insert(txn)
+    .await
+}
+
+/// Writes the changed columns of a task of the scope's facility.
+async fn save(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    row: tasks::ActiveModel,
+) -> Result<tasks::Model, DbErr> {
+    crate::db::update_in_facility(txn, row, tasks::Column::FacilityId, scope.facility_id()).await
+}
+
+/// Applies a task's sealed changes.
+pub async fn update(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    key: &DataKey,
+    row: tasks::Model,
+    changes: &TaskChanges,
+    now: Timestamp,
+) -> Result<tasks::Model, DbErr> {
+    save(txn, scope, tasks::seal_changes(key, row, changes, now)).await
+}
+
+/// Moves a task to `to` (the caller checked the move).
+pub async fn set_status(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    row: tasks::Model,
+    to: TaskStatus,
+    now: Timestamp,
+) -> Result<tasks::Model, DbErr> {
+    save(txn, scope, tasks::moved(row, to, now)).await
 }

@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, IntoActiveModel, QueryFilter, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -31,6 +32,27 @@ pub use constraint::{ConstraintKind, ConstraintViolation};
 /// A new primary key: UUID v7, so keys sort by creation time and index well.
 pub fn new_id() -> Uuid {
     Uuid::now_v7()
+}
+
+/// Writes the changed columns of `row`, a row of facility `facility_id`
+/// (`facility` is its facility column): the facility is part of the
+/// UPDATE, so a store given a row from outside its caller's scope changes
+/// nothing and answers `RecordNotUpdated`.
+pub async fn update_in_facility<A>(
+    db: &impl ConnectionTrait,
+    row: A,
+    facility: <A::Entity as EntityTrait>::Column,
+    facility_id: Uuid,
+) -> Result<<A::Entity as EntityTrait>::Model, DbErr>
+where
+    A: ActiveModelTrait,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+{
+    A::Entity::update(row)
+        .validate()?
+        .filter(facility.eq(facility_id))
+        .exec(db)
+        .await
 }
 
 /// Which database engine a [`Database`] talks to.

@@ -14,12 +14,12 @@ use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sea_orm::ConnectionTrait;
-use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use super::attachments::{self, Attachment, NewAttachment, UPLOAD_WINDOW_SECS};
 use super::conversations;
@@ -33,7 +33,7 @@ use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath};
 use crate::identity::secrets;
-use crate::storage::{FileStoreError, StoredFile, UploadRefusal};
+use crate::storage::{FileStoreError, UploadRefusal};
 use crate::time::Timestamp;
 use crate::validation::Checks;
 
@@ -167,22 +167,17 @@ async fn post_with_file(
         attachment_ids: vec![id],
     };
     // The file's row goes in the message's transaction, then on the message.
-    let file = attachments::seal_new(
-        &key,
-        NewAttachment {
-            id,
-            facility_id,
-            conversation_id,
-            message_id: None,
-            bucket: &bucket(&state),
-            object_path: stored.object_path.clone(),
-            file: &accepted,
-            stored: Some(&stored),
-            upload: None,
-            uploaded_by: actor.account_id(),
-            now: Timestamp::now(),
-        },
-    );
+    let file = NewAttachment {
+        id,
+        conversation_id,
+        message_id: None,
+        bucket: &bucket(&state),
+        object_path: stored.object_path.clone(),
+        file: &accepted,
+        stored: Some(&stored),
+        upload: None,
+        now: Timestamp::now(),
+    };
     match post(&state, &actor, &scope, conversation_id, &new, Some(file)).await {
         Ok(shown) => Ok((StatusCode::CREATED, ApiJson(shown))),
         Err(error) => {
@@ -254,24 +249,18 @@ async fn authorise_upload(
     let (token, hash) = secrets::new_secret();
     let expires_at = now.plus_secs(UPLOAD_WINDOW_SECS);
     let id = new_id();
-    attachments::seal_new(
-        &key,
-        NewAttachment {
-            id,
-            facility_id,
-            conversation_id,
-            message_id: None,
-            bucket: &bucket(&state),
-            object_path: String::new(),
-            file: &accepted,
-            stored: None,
-            upload: Some((crate::audit::chain::hex(&hash), expires_at)),
-            uploaded_by: actor.account_id(),
-            now,
-        },
-    )
-    .insert(&*txn)
-    .await?;
+    let upload = NewAttachment {
+        id,
+        conversation_id,
+        message_id: None,
+        bucket: &bucket(&state),
+        object_path: String::new(),
+        file: &accepted,
+        stored: None,
+        upload: Some((crate::audit::chain::hex(&hash), expires_at)),
+        now,
+    };
+    attachments::insert(&*txn, &scope, &key, upload).await?;
     let event = actor
         .event(AuditAction::Create, RESOURCE)
         .resource(id)
@@ -345,7 +334,9 @@ async fn upload_file(
         .await
         .map_err(storage_failed)?;
     let txn = state.db.begin().await?;
-    mark_stored(&*txn, pending.id, &stored).await?;
+    if !attachments::mark_stored(&*txn, pending.id, &stored).await? {
+        return Err(ApiError::NotFound);
+    }
     let event = AuditEvent::new(
         AuditActor::Account {
             id: pending.uploaded_by,
@@ -396,40 +387,6 @@ fn sent_as_authorised(
         ));
     }
     Ok(declared)
-}
-
-/// Marks a pending attachment stored where `stored` says, and spends its
-/// upload token. Not found when another upload got there first.
-async fn mark_stored(
-    db: &impl ConnectionTrait,
-    attachment_id: Uuid,
-    stored: &StoredFile,
-) -> Result<(), ApiError> {
-    let updated = attachments::Entity::update_many()
-        .col_expr(
-            attachments::Column::Status,
-            Expr::value(attachments::AttachmentStatus::Stored.as_str()),
-        )
-        .col_expr(
-            attachments::Column::ObjectPath,
-            Expr::value(stored.object_path.clone()),
-        )
-        .col_expr(
-            attachments::Column::Sha256,
-            Expr::value(stored.sha256.clone()),
-        )
-        .col_expr(
-            attachments::Column::UploadTokenHash,
-            Expr::value(None::<String>),
-        )
-        .filter(attachments::Column::Id.eq(attachment_id))
-        .filter(attachments::Column::Status.eq(attachments::AttachmentStatus::Pending.as_str()))
-        .exec(db)
-        .await?;
-    if updated.rows_affected != 1 {
-        return Err(ApiError::NotFound);
-    }
-    Ok(())
 }
 
 /// Downloads an attachment of a message that is still there: the
@@ -501,9 +458,7 @@ async fn downloadable(
     conversation_id: Uuid,
     attachment_id: Uuid,
 ) -> Result<attachments::Model, ApiError> {
-    let row = attachments::Entity::find_by_id(attachment_id)
-        .filter(attachments::Column::ConversationId.eq(conversation_id))
-        .one(db)
+    let row = attachments::find(db, conversation_id, attachment_id)
         .await?
         .filter(attachments::Model::is_stored)
         .ok_or(ApiError::NotFound)?;

@@ -11,6 +11,7 @@ use sea_orm::{ActiveValue, ConnectionTrait};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::FacilityScope;
 use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
 use crate::storage::{AcceptedFile, ObjectKind, StoredFile};
 use crate::time::Timestamp;
@@ -99,10 +100,10 @@ impl Attachment {
     }
 }
 
-/// What a new attachment row holds.
+/// What a new attachment row holds besides its facility and uploader,
+/// which are the scope's.
 pub struct NewAttachment<'a> {
     pub id: Uuid,
-    pub facility_id: Uuid,
     pub conversation_id: Uuid,
     pub message_id: Option<Uuid>,
     pub bucket: &'a str,
@@ -111,11 +112,10 @@ pub struct NewAttachment<'a> {
     pub stored: Option<&'a StoredFile>,
     /// For a pre-authorised upload: its token's hash and deadline.
     pub upload: Option<(String, Timestamp)>,
-    pub uploaded_by: Uuid,
     pub now: Timestamp,
 }
 
-pub fn seal_new(key: &DataKey, new: NewAttachment<'_>) -> ActiveModel {
+fn seal_new(key: &DataKey, scope: &FacilityScope, new: NewAttachment<'_>) -> ActiveModel {
     let seal = RowSealer::new(key, TABLE, new.id);
     let status = if new.stored.is_some() {
         AttachmentStatus::Stored
@@ -125,7 +125,7 @@ pub fn seal_new(key: &DataKey, new: NewAttachment<'_>) -> ActiveModel {
     let (token, expires) = new.upload.unzip();
     ActiveModel {
         id: ActiveValue::Set(new.id),
-        facility_id: ActiveValue::Set(new.facility_id),
+        facility_id: ActiveValue::Set(scope.facility_id()),
         conversation_id: ActiveValue::Set(new.conversation_id),
         message_id: ActiveValue::Set(new.message_id),
         bucket: ActiveValue::Set(new.bucket.to_owned()),
@@ -137,9 +137,69 @@ pub fn seal_new(key: &DataKey, new: NewAttachment<'_>) -> ActiveModel {
         status: ActiveValue::Set(status.as_str().to_owned()),
         upload_token_hash: ActiveValue::Set(token),
         upload_expires_at: ActiveValue::Set(expires),
-        uploaded_by: ActiveValue::Set(new.uploaded_by),
+        uploaded_by: ActiveValue::Set(scope.account_id()),
         created_at: ActiveValue::Set(new.now),
     }
+}
+
+/// Writes a new attachment of the scope's facility, uploaded by the
+/// scope's account.
+pub async fn insert(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    key: &DataKey,
+    new: NewAttachment<'_>,
+) -> Result<Model, DbErr> {
+    seal_new(key, scope, new).insert(txn).await
+}
+
+/// An attachment of the conversation.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    attachment_id: Uuid,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(attachment_id)
+        .filter(Column::ConversationId.eq(conversation_id))
+        .one(db)
+        .await
+}
+
+/// Marks a pending attachment stored where `stored` says, and spends its
+/// upload token. False when it is no longer pending: another upload got
+/// there first.
+pub async fn mark_stored(
+    db: &impl ConnectionTrait,
+    attachment_id: Uuid,
+    stored: &StoredFile,
+) -> Result<bool, DbErr> {
+    let updated = Entity::update_many()
+        .col_expr(
+            Column::Status,
+            Expr::value(AttachmentStatus::Stored.as_str()),
+        )
+        .col_expr(Column::ObjectPath, Expr::value(stored.object_path.clone()))
+        .col_expr(Column::Sha256, Expr::value(stored.sha256.clone()))
+        .col_expr(Column::UploadTokenHash, Expr::value(None::<String>))
+        .filter(Column::Id.eq(attachment_id))
+        .filter(Column::Status.eq(AttachmentStatus::Pending.as_str()))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Puts the files `ids` (checked with [`unattached`]) on the message.
+pub async fn attach(
+    db: &impl ConnectionTrait,
+    message_id: Uuid,
+    ids: &[Uuid],
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::MessageId, Expr::value(message_id))
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// The attachments of `message_ids`, opened, by message.

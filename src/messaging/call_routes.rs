@@ -7,15 +7,15 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue, ConnectionTrait};
+use sea_orm::ConnectionTrait;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
-use super::calls::{self, CallStatus, CallStatusChange, NewCall, PHI_FIELDS, VideoCall};
+use super::calls::{self, CallRoom, CallStatus, CallStatusChange, NewCall, PHI_FIELDS, VideoCall};
 use super::conversations::{self, Access};
 use super::message_routes::check_open;
 use super::realtime::Notice;
@@ -23,7 +23,6 @@ use super::video::{self, RoomRequest};
 use crate::access::{Actor, FacilityScope, Permission};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
-use crate::crypto::RowSealer;
 use crate::db::new_id;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
@@ -159,33 +158,13 @@ async fn write_call(
     let txn = state.db.begin().await?;
     // Checked again in the transaction: the link may have ended meanwhile.
     let access = callable(&*txn, actor, scope, conversation_id).await?;
-    let status = if new.scheduled_for.is_some() {
-        CallStatus::Scheduled
-    } else {
-        CallStatus::Ringing
+    let place = CallRoom {
+        id,
+        conversation_id,
+        provider: super::state_of(state).video.provider(),
+        room,
     };
-    let seal = RowSealer::new(&key, calls::TABLE, id);
-    let row = calls::ActiveModel {
-        id: ActiveValue::Set(id),
-        facility_id: ActiveValue::Set(facility_id),
-        conversation_id: ActiveValue::Set(conversation_id),
-        provider: ActiveValue::Set(super::state_of(state).video.provider().to_owned()),
-        room_name: ActiveValue::Set(room.name.as_str().to_owned()),
-        room_url: ActiveValue::Set(Some(seal.text("room_url", &room.url))),
-        started_by: ActiveValue::Set(actor.account_id()),
-        status: ActiveValue::Set(status.as_str().to_owned()),
-        scheduled_for: ActiveValue::Set(new.scheduled_for),
-        ringing_at: ActiveValue::Set((status == CallStatus::Ringing).then_some(now)),
-        started_at: ActiveValue::Set(None),
-        ended_at: ActiveValue::Set(None),
-        recording_enabled: ActiveValue::Set(new.recording_enabled),
-        recording_url: ActiveValue::Set(None),
-        failure_reason: ActiveValue::Set(None),
-        created_at: ActiveValue::Set(now),
-        updated_at: ActiveValue::Set(now),
-    }
-    .insert(&*txn)
-    .await?;
+    let row = calls::insert(&*txn, scope, &key, place, new, now).await?;
     let shown = VideoCall::open(&key, &row)?;
     let event = call_event(actor, AuditAction::Create, &access, row.id).changes(redact(
         json!({ "after": serde_json::to_value(&shown).unwrap_or_default() }),

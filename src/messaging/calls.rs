@@ -11,6 +11,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::settings::MessagingSettings;
+use super::video::Room;
+use crate::access::FacilityScope;
 use crate::app::AppState;
 use crate::crypto::{DataKey, RowSealer, Sealed};
 use crate::error::ApiError;
@@ -150,6 +152,54 @@ pub struct CallStatusChange {
     pub failure_reason: Option<String>,
     /// For `ended`: where the recording is, when one was made.
     pub recording_url: Option<String>,
+}
+
+/// Where a new call takes place: its conversation, and the room the video
+/// provider made for it.
+pub struct CallRoom<'a> {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub provider: &'a str,
+    pub room: &'a Room,
+}
+
+/// Writes a new call of the scope's facility, started by the scope's
+/// account: ringing now, or scheduled when `new` says when.
+pub async fn insert(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    key: &DataKey,
+    place: CallRoom<'_>,
+    new: &NewCall,
+    now: Timestamp,
+) -> Result<Model, DbErr> {
+    let status = if new.scheduled_for.is_some() {
+        CallStatus::Scheduled
+    } else {
+        CallStatus::Ringing
+    };
+    let seal = RowSealer::new(key, TABLE, place.id);
+    ActiveModel {
+        id: ActiveValue::Set(place.id),
+        facility_id: ActiveValue::Set(scope.facility_id()),
+        conversation_id: ActiveValue::Set(place.conversation_id),
+        provider: ActiveValue::Set(place.provider.to_owned()),
+        room_name: ActiveValue::Set(place.room.name.as_str().to_owned()),
+        room_url: ActiveValue::Set(Some(seal.text("room_url", &place.room.url))),
+        started_by: ActiveValue::Set(scope.account_id()),
+        status: ActiveValue::Set(status.as_str().to_owned()),
+        scheduled_for: ActiveValue::Set(new.scheduled_for),
+        ringing_at: ActiveValue::Set((status == CallStatus::Ringing).then_some(now)),
+        started_at: ActiveValue::Set(None),
+        ended_at: ActiveValue::Set(None),
+        recording_enabled: ActiveValue::Set(new.recording_enabled),
+        recording_url: ActiveValue::Set(None),
+        failure_reason: ActiveValue::Set(None),
+        created_at: ActiveValue::Set(now),
+        updated_at: ActiveValue::Set(now),
+    }
+    .insert(txn)
+    .await
 }
 
 pub async fn find(

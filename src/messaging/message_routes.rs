@@ -10,15 +10,15 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveModelTrait, ConnectionTrait};
+use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
-use super::attachments;
+use super::attachments::{self, NewAttachment};
 use super::conversations::{self, Access};
 use super::direct;
 use super::messages::{
@@ -119,7 +119,7 @@ pub(super) async fn post(
     scope: &crate::access::FacilityScope,
     conversation_id: Uuid,
     new: &NewMessage,
-    file: Option<attachments::ActiveModel>,
+    file: Option<NewAttachment<'_>>,
 ) -> Result<Message, ApiError> {
     let facility_id = scope.facility_id();
     let assistant = new.kind().is_assistant();
@@ -134,7 +134,7 @@ pub(super) async fn post(
     check_open(&*txn, &access).await?;
     let parent = reply_parent(&*txn, conversation_id, new.parent_message_id).await?;
     if let Some(file) = file {
-        file.insert(&*txn).await?;
+        attachments::insert(&*txn, scope, &key, file).await?;
     }
     let seq = messages::next_seq(&*txn, &access.conversation, now).await?;
     let envelope = Envelope {
@@ -145,9 +145,7 @@ pub(super) async fn post(
         parent,
         now,
     };
-    let row = messages::seal_new(&key, &envelope, new)
-        .insert(&*txn)
-        .await?;
+    let row = messages::insert(&*txn, &key, &envelope, new).await?;
     let files = attach(
         &*txn,
         &key,
@@ -542,14 +540,7 @@ async fn attach(
             "no file you uploaded to this conversation with this id that is stored and not on a message",
         ));
     }
-    attachments::Entity::update_many()
-        .col_expr(
-            attachments::Column::MessageId,
-            sea_orm::sea_query::Expr::value(message_id),
-        )
-        .filter(attachments::Column::Id.is_in(new.attachment_ids.iter().copied()))
-        .exec(db)
-        .await?;
+    attachments::attach(db, message_id, &new.attachment_ids).await?;
     let mut shown = found
         .iter()
         .map(|row| attachments::Attachment::open(key, row))

@@ -223,7 +223,7 @@ pub struct Envelope {
     pub now: Timestamp,
 }
 
-pub fn seal_new(key: &DataKey, envelope: &Envelope, new: &NewMessage) -> ActiveModel {
+fn seal_new(key: &DataKey, envelope: &Envelope, new: &NewMessage) -> ActiveModel {
     let id = new_id();
     let seal = RowSealer::new(key, TABLE, id);
     let thread_id = envelope
@@ -249,6 +249,17 @@ pub fn seal_new(key: &DataKey, envelope: &Envelope, new: &NewMessage) -> ActiveM
         deleted_at: ActiveValue::Set(None),
         deleted_by: ActiveValue::Set(None),
     }
+}
+
+/// Writes a new message (the envelope's sequence number taken with
+/// [`next_seq`]).
+pub async fn insert(
+    txn: &impl ConnectionTrait,
+    key: &DataKey,
+    envelope: &Envelope,
+    new: &NewMessage,
+) -> Result<Model, DbErr> {
+    seal_new(key, envelope, new).insert(txn).await
 }
 
 /// Seals a system message of carebase's own (a call missed, a link ended).

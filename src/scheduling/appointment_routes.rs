@@ -14,23 +14,19 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::Condition;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, QueryOrder, QuerySelect};
-use serde::Deserialize;
+use sea_orm::ConnectionTrait;
 use serde_json::json;
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use super::appointments::{
     self, Appointment, AppointmentChanges, AppointmentStatus, Booking, NewAppointment, PHI_FIELDS,
-    StatusName,
 };
 use super::booking::{self, SlotRequest};
 use super::reminders::{self, Reminder, ReminderFilter};
 use super::settings;
-use super::store;
+use super::store::{self, AppointmentFilter};
 use crate::access::{Actor, FacilityScope, Permission};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
@@ -179,52 +175,6 @@ async fn book_appointment(
     Ok((StatusCode::CREATED, ApiJson(shown)))
 }
 
-/// A named list of appointments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AppointmentView {
-    /// Seed 000's `v_todays_appointments`: today in the facility's time
-    /// zone, live ones (not cancelled, rescheduled or no-show).
-    Today,
-}
-
-/// Which appointments a list returns.
-#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AppointmentFilter {
-    pub view: Option<AppointmentView>,
-    pub provider_id: Option<Uuid>,
-    pub patient_id: Option<Uuid>,
-    pub lead_id: Option<Uuid>,
-    /// Seed 000's or seed 001's name.
-    pub status: Option<StatusName>,
-    /// Only those starting at or after this time.
-    pub from: Option<Timestamp>,
-    /// Only those starting before this time.
-    pub to: Option<Timestamp>,
-    /// The `next_cursor` of the previous page.
-    pub after: Option<Uuid>,
-    /// Items per page, 1 to 200; 50 when absent.
-    pub limit: Option<u64>,
-}
-
-/// The start and end of today in `zone`.
-fn today(zone: &str, now: Timestamp) -> (Timestamp, Timestamp) {
-    let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let date = now.to_jiff().to_zoned_datetime(zone.clone()).date();
-    let start = date
-        .to_zoned_datetime(zone.clone())
-        .map(|z| Timestamp::from(z.timestamp()))
-        .unwrap_or(now);
-    let end = date
-        .tomorrow()
-        .ok()
-        .and_then(|d| d.to_zoned_datetime(zone).ok())
-        .map_or(now.plus_secs(86_400), |z| Timestamp::from(z.timestamp()));
-    (start, end)
-}
-
 /// Lists appointments in order of their start, filtered, a page at a time.
 #[utoipa::path(
     get,
@@ -240,60 +190,9 @@ async fn list_appointments(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(filter): ApiQuery<AppointmentFilter>,
 ) -> Result<ApiJson<Page<Appointment>>, ApiError> {
-    use appointments::Column;
     let scope = actor.facility(facility_id, Permission::APPOINTMENT_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
-    let db = state.db.conn();
-    let mut all = Condition::all();
-    if filter.view == Some(AppointmentView::Today) {
-        let zone = store::facility_time_zone(db, facility_id).await?;
-        let (start, end) = today(&zone, Timestamp::now());
-        all = all
-            .add(Column::StartsAt.gte(start))
-            .add(Column::StartsAt.lt(end))
-            .add(Column::Status.is_in(AppointmentStatus::LIVE.map(AppointmentStatus::as_str)));
-    }
-    let equal_ids = [
-        (Column::ProviderId, filter.provider_id),
-        (Column::PatientId, filter.patient_id),
-        (Column::LeadId, filter.lead_id),
-    ];
-    for (column, value) in equal_ids {
-        if let Some(value) = value {
-            all = all.add(column.eq(value));
-        }
-    }
-    if let Some(StatusName(status)) = filter.status {
-        all = all.add(Column::Status.eq(status.as_str()));
-    }
-    if let Some(from) = filter.from {
-        all = all.add(Column::StartsAt.gte(from));
-    }
-    if let Some(to) = filter.to {
-        all = all.add(Column::StartsAt.lt(to));
-    }
-    if let Some(after) = filter.after {
-        // Keyset on (start, id): the cursor's appointment gives the start.
-        let cursor = store::find(db, &scope, after).await?.ok_or_else(|| {
-            ApiError::invalid("after", "no such appointment; start from the first page")
-        })?;
-        all = all.add(
-            Condition::any()
-                .add(Column::StartsAt.gt(cursor.starts_at))
-                .add(
-                    Condition::all()
-                        .add(Column::StartsAt.eq(cursor.starts_at))
-                        .add(Column::Id.gt(after)),
-                ),
-        );
-    }
-    let rows = store::visible(&scope)
-        .filter(all)
-        .order_by_asc(Column::StartsAt)
-        .order_by_asc(Column::Id)
-        .limit(limit)
-        .all(db)
-        .await?;
+    let rows = store::page(state.db.conn(), &scope, &filter, limit).await?;
     let key = state.keyring.facility(facility_id).await?;
     let items = open_recorded(&state, &actor, &key, &rows).await?;
     Ok(ApiJson(Page::new(items, limit, |a| a.id)))
@@ -372,9 +271,7 @@ async fn update_appointment(
         )));
     }
     let now = Timestamp::now();
-    let row = appointments::seal_changes(&key, row, &changes, now)
-        .update(&*txn)
-        .await?;
+    let row = store::update(&*txn, &scope, &key, row, &changes, now).await?;
     let shown = Appointment::open(&key, &row)?;
     let event = appointment_event(&actor, AuditAction::Update, &row)
         .changes(redact(json!({ "fields": changes.touched() }), PHI_FIELDS));

@@ -4,12 +4,12 @@
 //! times, never whom they see.
 
 use axum::extract::State;
-use sea_orm::entity::prelude::*;
-use sea_orm::{QueryOrder, QuerySelect};
+use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use super::booking::{self, SlotRequest};
 use super::schedules::{self, DEFAULT_DURATION, appointment_type, schedule};
@@ -135,7 +135,7 @@ async fn open_slots(
     };
     let zone = jiff::tz::TimeZone::get(&zone_name).unwrap_or(jiff::tz::TimeZone::UTC);
     let appointment_type = active_type(db, &scope, search.type_id).await?;
-    let found = searched_schedules(db, facility_id, &wanted, appointment_type.as_ref()).await?;
+    let found = searched_schedules(db, &scope, &wanted, appointment_type.as_ref()).await?;
     let booking::Shape {
         minutes,
         before,
@@ -223,7 +223,7 @@ async fn active_type(
 /// without such a schedule is an invalid search.
 async fn searched_schedules(
     db: &impl ConnectionTrait,
-    facility_id: Uuid,
+    scope: &FacilityScope,
     wanted: &[Uuid],
     appointment_type: Option<&appointment_type::Model>,
 ) -> Result<Vec<schedule::Model>, ApiError> {
@@ -235,18 +235,8 @@ async fn searched_schedules(
             .collect(),
         None => Vec::new(),
     };
-    let mut schedules_query = schedule::Entity::find()
-        .filter(schedule::Column::FacilityId.eq(facility_id))
-        .order_by_asc(schedule::Column::ProviderId)
-        .limit(MAX_SEARCH_PROVIDERS as u64);
-    if !wanted.is_empty() {
-        schedules_query =
-            schedules_query.filter(schedule::Column::ProviderId.is_in(wanted.to_vec()));
-    }
-    if !offered.is_empty() {
-        schedules_query = schedules_query.filter(schedule::Column::ProviderId.is_in(offered));
-    }
-    let found = schedules_query.all(db).await?;
+    let found =
+        store::schedules_of(db, scope, wanted, &offered, MAX_SEARCH_PROVIDERS as u64).await?;
     if let Some(missing) = wanted
         .iter()
         .find(|p| !found.iter().any(|s| s.provider_id == **p))

@@ -6,14 +6,18 @@ use jiff::tz::TimeZone;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, Select};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
-use super::appointments::{self, AppointmentStatus};
+use super::appointments::{self, AppointmentChanges, AppointmentStatus, StatusName};
 use super::schedules::{
     self, MAX_BUFFER, MAX_DURATION, appointment_type, block, schedule, type_provider, working_hours,
 };
 use super::slots::{Block, Calendar, Span};
 use super::waitlist;
 use crate::access::FacilityScope;
+use crate::crypto::DataKey;
+use crate::error::ApiError;
 use crate::time::Timestamp;
 
 /// No appointment takes longer than this, buffers included, so the busy
@@ -42,6 +46,146 @@ pub async fn find(
         .await
 }
 
+/// A named list of appointments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentView {
+    /// Seed 000's `v_todays_appointments`: today in the facility's time
+    /// zone, live ones (not cancelled, rescheduled or no-show).
+    Today,
+}
+
+/// Which appointments a list returns.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AppointmentFilter {
+    pub view: Option<AppointmentView>,
+    pub provider_id: Option<Uuid>,
+    pub patient_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
+    /// Seed 000's or seed 001's name.
+    pub status: Option<StatusName>,
+    /// Only those starting at or after this time.
+    pub from: Option<Timestamp>,
+    /// Only those starting before this time.
+    pub to: Option<Timestamp>,
+    /// The `next_cursor` of the previous page.
+    pub after: Option<Uuid>,
+    /// Items per page, 1 to 200; 50 when absent.
+    pub limit: Option<u64>,
+}
+
+/// The start and end of today in `zone`.
+fn today(zone: &str, now: Timestamp) -> (Timestamp, Timestamp) {
+    let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let date = now.to_jiff().to_zoned_datetime(zone.clone()).date();
+    let start = date
+        .to_zoned_datetime(zone.clone())
+        .map(|z| Timestamp::from(z.timestamp()))
+        .unwrap_or(now);
+    let end = date
+        .tomorrow()
+        .ok()
+        .and_then(|d| d.to_zoned_datetime(zone).ok())
+        .map_or(now.plus_secs(86_400), |z| Timestamp::from(z.timestamp()));
+    (start, end)
+}
+
+impl AppointmentFilter {
+    /// The filter's condition; `today` is the day `view=today` means.
+    fn condition(&self, today: Option<(Timestamp, Timestamp)>) -> Condition {
+        use appointments::Column;
+        let mut all = Condition::all();
+        if let Some((start, end)) = today {
+            all = all
+                .add(Column::StartsAt.gte(start))
+                .add(Column::StartsAt.lt(end))
+                .add(Column::Status.is_in(AppointmentStatus::LIVE.map(AppointmentStatus::as_str)));
+        }
+        let equal_ids = [
+            (Column::ProviderId, self.provider_id),
+            (Column::PatientId, self.patient_id),
+            (Column::LeadId, self.lead_id),
+        ];
+        for (column, value) in equal_ids {
+            if let Some(value) = value {
+                all = all.add(column.eq(value));
+            }
+        }
+        if let Some(StatusName(status)) = self.status {
+            all = all.add(Column::Status.eq(status.as_str()));
+        }
+        if let Some(from) = self.from {
+            all = all.add(Column::StartsAt.gte(from));
+        }
+        if let Some(to) = self.to {
+            all = all.add(Column::StartsAt.lt(to));
+        }
+        all
+    }
+}
+
+/// A page of the visible appointments matching `filter`, in order of their
+/// start. The cursor `after` must be a visible appointment (422 otherwise).
+pub async fn page(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    filter: &AppointmentFilter,
+    limit: u64,
+) -> Result<Vec<appointments::Model>, ApiError> {
+    use appointments::Column;
+    let day = match filter.view {
+        Some(AppointmentView::Today) => {
+            let zone = facility_time_zone(db, scope.facility_id()).await?;
+            Some(today(&zone, Timestamp::now()))
+        }
+        None => None,
+    };
+    let mut all = filter.condition(day);
+    if let Some(after) = filter.after {
+        // Keyset on (start, id): the cursor's appointment gives the start.
+        let cursor = find(db, scope, after).await?.ok_or_else(|| {
+            ApiError::invalid("after", "no such appointment; start from the first page")
+        })?;
+        all = all.add(
+            Condition::any()
+                .add(Column::StartsAt.gt(cursor.starts_at))
+                .add(
+                    Condition::all()
+                        .add(Column::StartsAt.eq(cursor.starts_at))
+                        .add(Column::Id.gt(after)),
+                ),
+        );
+    }
+    Ok(visible(scope)
+        .filter(all)
+        .order_by_asc(Column::StartsAt)
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Applies sealed text changes to an appointment of the scope's facility.
+pub async fn update(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    key: &DataKey,
+    row: appointments::Model,
+    changes: &AppointmentChanges,
+    now: Timestamp,
+) -> Result<appointments::Model, DbErr> {
+    let row = appointments::seal_changes(key, row, changes, now);
+    crate::db::update_in_facility(
+        txn,
+        row,
+        appointments::Column::FacilityId,
+        scope.facility_id(),
+    )
+    .await
+}
+
 /// The provider's schedule in the scope's facility.
 pub async fn provider_schedule(
     db: &impl ConnectionTrait,
@@ -49,6 +193,29 @@ pub async fn provider_schedule(
     provider_id: Uuid,
 ) -> Result<Option<schedule::Model>, DbErr> {
     find_schedule(db, scope.facility_id(), provider_id).await
+}
+
+/// The schedules of the scope's facility, in provider order, at most
+/// `limit`: of the providers `wanted` and among those `offered` (either
+/// empty: no narrowing by it).
+pub async fn schedules_of(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    wanted: &[Uuid],
+    offered: &[Uuid],
+    limit: u64,
+) -> Result<Vec<schedule::Model>, DbErr> {
+    let mut query = schedule::Entity::find()
+        .filter(schedule::Column::FacilityId.eq(scope.facility_id()))
+        .order_by_asc(schedule::Column::ProviderId)
+        .limit(limit);
+    if !wanted.is_empty() {
+        query = query.filter(schedule::Column::ProviderId.is_in(wanted.iter().copied()));
+    }
+    if !offered.is_empty() {
+        query = query.filter(schedule::Column::ProviderId.is_in(offered.iter().copied()));
+    }
+    query.all(db).await
 }
 
 /// Unscoped: for the demo seeder and the waitlist offer, which run with no

@@ -12,13 +12,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{Actor, Permission, Principal};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use crate::identity::api_keys::{self, ApiKeyView, NewApiKey};
+use crate::policy::{Actor, Permission, Principal};
 use crate::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -6,7 +6,6 @@ use sea_orm::DatabaseTransaction;
 use sea_orm::entity::prelude::*;
 use serde_json::json;
 
-use super::Role;
 use super::facilities::{self, FacilityCreated, FacilityFields};
 use super::memberships::{self, NewMembership};
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, redact};
@@ -15,6 +14,7 @@ use crate::crypto::DataKey;
 use crate::demo::{Demo, JOB};
 use crate::identity::accounts::{self, NewAccount};
 use crate::identity::password;
+use crate::policy::Role;
 use crate::time::Timestamp;
 use crate::types::Email;
 

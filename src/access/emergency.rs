@@ -9,10 +9,10 @@ use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Actor, FacilityScope, Permission, Principal};
 use crate::crypto::{DataKey, FieldRef};
 use crate::db::new_id;
 use crate::error::ApiError;
+use crate::policy::{Actor, FacilityScope, Permission, Principal};
 use crate::time::Timestamp;
 
 /// How long a grant lasts.

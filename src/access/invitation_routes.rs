@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use super::membership_routes::check_facility_role;
 use super::memberships::{self, NewMembership};
-use super::{Actor, Permission, Role};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::error::ApiError;
@@ -20,6 +19,7 @@ use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath};
 use crate::identity::routes::{find_or_invite, parse_email};
 use crate::policy::MembershipView;
+use crate::policy::{Actor, Permission, Role};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(invite))

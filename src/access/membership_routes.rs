@@ -12,7 +12,6 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::memberships::{self, NewMembership};
-use super::{Actor, Permission, Role};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::error::ApiError;
@@ -21,6 +20,7 @@ use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use crate::identity::accounts;
 use crate::policy::MembershipView;
 use crate::policy::RoleScope;
+use crate::policy::{Actor, Permission, Role};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

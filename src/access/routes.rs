@@ -11,13 +11,13 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::facilities::{self, Facility, FacilityCreated, FacilityFields};
-use super::{Actor, Permission};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::context;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
+use crate::policy::{Actor, Permission};
 use crate::time::Timestamp;
 
 // Identity checks the role an invitation grants by this path.

@@ -18,13 +18,14 @@ use super::care_team::{
 };
 use super::care_team_store::{self, LinkFilter};
 use super::store;
-use crate::access::{Actor, FacilityScope, Permission, memberships};
+use crate::access::memberships;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::context;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
+use crate::policy::{Actor, FacilityScope, Permission};
 use crate::time::Timestamp;
 
 const RESOURCE: &str = "care_team_link";

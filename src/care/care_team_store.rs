@@ -11,9 +11,9 @@ use utoipa::IntoParams;
 
 use super::care_team::{self, LinkSide, LinkStatus, NewLink};
 use super::store;
-use crate::access::FacilityScope;
 use crate::db::new_id;
 use crate::error::{ApiError, OnConstraint};
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 /// The links the scope shows: the caller's own as provider, and those of

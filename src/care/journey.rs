@@ -8,9 +8,9 @@ use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect, Select};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::access::FacilityScope;
 use crate::crypto::{CryptoError, DataKey, RowSealer};
 use crate::db::new_id;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 pub const TABLE: &str = "care_journeys";
@@ -165,7 +165,7 @@ pub async fn record_move(
 
 /// The journeys of patients the scope can see.
 fn visible(scope: &FacilityScope) -> Select<row::Entity> {
-    use crate::access::PatientFilter;
+    use crate::policy::PatientFilter;
     let query = row::Entity::find().filter(row::Column::FacilityId.eq(scope.facility_id()));
     match scope.patients() {
         PatientFilter::All => query,

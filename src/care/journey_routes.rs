@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::journey::{self, Enrolment, Journey, JourneyFilter, JourneyUpdate, row};
 use super::store as patients;
-use crate::access::{Actor, FacilityScope, Permission, memberships};
+use crate::access::memberships;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::crypto::{DataKey, RowSealer};
@@ -23,6 +23,7 @@ use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
 use crate::pipelines::store::{self as pipelines, Pipeline, PipelineKind};
+use crate::policy::{Actor, FacilityScope, Permission};
 use crate::time::Timestamp;
 use crate::validation::Checks;
 

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::patients::{self, NewPatient, PHI_FIELDS, Patient, PatientChanges};
 use super::store::{self, Lookup};
+use crate::access::emergency;
 use crate::access::memberships::{self, NewMembership};
-use crate::access::{Actor, FacilityScope, Permission, Role, emergency};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::crypto::DataKey;
@@ -24,6 +24,7 @@ use crate::error::{ApiError, OnConstraint};
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use crate::identity::accounts;
+use crate::policy::{Actor, FacilityScope, Permission, Role};
 
 const RESOURCE: &str = "patient";
 const MRN_TAKEN: &str = "patients_facility_id_mrn_index_key";

@@ -5,8 +5,8 @@ use sea_orm::sea_query::{Condition, Query};
 use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect, Select};
 
 use super::patients::{self, Model, NewPatient, PatientChanges};
-use crate::access::{FacilityScope, PatientFilter};
 use crate::crypto::DataKey;
+use crate::policy::{FacilityScope, PatientFilter};
 
 /// The patients `scope` lets the caller see.
 fn visible(scope: &FacilityScope) -> Select<patients::Entity> {
@@ -59,11 +59,11 @@ pub const NOT_VISIBLE: &str = "no patient with this id that you can see in this 
 /// point at.
 pub async fn visible_to(
     db: &impl ConnectionTrait,
-    actor: &crate::access::Actor,
+    actor: &crate::policy::Actor,
     facility_id: Uuid,
     patient_id: Uuid,
 ) -> Result<bool, DbErr> {
-    match actor.facility(facility_id, crate::access::Permission::PATIENT_READ) {
+    match actor.facility(facility_id, crate::policy::Permission::PATIENT_READ) {
         Ok(patients) => Ok(find(db, &patients, patient_id).await?.is_some()),
         Err(_) => Ok(false),
     }

@@ -10,9 +10,9 @@ use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::access::FacilityScope;
 use crate::crypto::{DataKey, RowSealer, Sealed};
 use crate::error::ApiError;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 use crate::transition::string_enum;
 use crate::validation::Checks;

@@ -16,7 +16,6 @@ use super::ai::{self, AiQualification, NewAiQualification, QualificationOutcome}
 use super::leads::{self, PHI_FIELDS, ReviewStatus};
 use super::routes::{lead_event, writable_lead};
 use super::store::{self, ReviewChange};
-use crate::access::{Actor, FacilityScope, Permission};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::crypto::DataKey;
@@ -24,6 +23,7 @@ use crate::db::new_id;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
+use crate::policy::{Actor, FacilityScope, Permission};
 use crate::time::Timestamp;
 
 const AI_RESOURCE: &str = "ai_qualification";

@@ -19,10 +19,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::access::FacilityScope;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, redact};
 use crate::db::Database;
 use crate::error::ApiError;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 use crate::validation::Checks;
 

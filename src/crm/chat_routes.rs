@@ -14,13 +14,13 @@ use uuid::Uuid;
 use super::activity::{self, LeadActivity};
 use super::chat::{self, ChatActivity, ChatFilter, ChatLink, ChatSession, NewChatSession};
 use super::routes::writable_lead;
-use crate::access::{Actor, Permission};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, redact};
 use crate::db::new_id;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
+use crate::policy::{Actor, Permission};
 use crate::time::Timestamp;
 
 const CHAT_RESOURCE: &str = "chat_session";

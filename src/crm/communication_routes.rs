@@ -18,7 +18,6 @@ use super::communications::{
     NewCommunication, Reach,
 };
 use super::store;
-use crate::access::{Actor, PatientFilter, Permission, Principal};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::care;
@@ -27,6 +26,7 @@ use crate::db::{ConstraintViolation, new_id};
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
+use crate::policy::{Actor, PatientFilter, Permission, Principal};
 use crate::time::Timestamp;
 
 /// Seed 000's `communication_audit` view shows the events of this resource.

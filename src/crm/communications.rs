@@ -17,9 +17,9 @@ use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::access::FacilityScope;
 use crate::crypto::{BlindIndex, DataKey, RowSealer, Sealed};
 use crate::error::ApiError;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 use crate::transition::{UnknownStoredValue, string_enum};
 use crate::validation::Checks;

@@ -16,7 +16,6 @@ use uuid::Uuid;
 use super::leads::{self, Lead, PHI_FIELDS};
 use super::routes::{lead_event, open_one, writable_lead};
 use crate::access::memberships::{self, NewMembership};
-use crate::access::{Actor, FacilityScope, Permission, Role};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::care::journey::{self, Journey};
@@ -29,6 +28,7 @@ use crate::error::{ApiError, OnConstraint};
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath};
 use crate::identity::routes::find_or_invite;
+use crate::policy::{Actor, FacilityScope, Permission, Role};
 use crate::time::Timestamp;
 use crate::types::Email;
 

@@ -16,7 +16,6 @@ use super::demo_leads::{Batch, HOUR, Loader};
 use super::leads::{self, LeadStatus};
 use super::store;
 use super::tasks::{self, NewTask, TaskPriority, TaskStatus};
-use crate::access::Role;
 use crate::access::demo::DemoFacility;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, ComplianceFlag, redact};
 use crate::care::demo::DemoConversions;
@@ -24,6 +23,7 @@ use crate::context;
 use crate::db::Database;
 use crate::demo::{Demo, JOB};
 use crate::pipelines::store::{self as pipelines, PipelineKind};
+use crate::policy::Role;
 use crate::time::Timestamp;
 
 /// Leads per transaction.

@@ -27,7 +27,7 @@ use super::csv_io::{self, ImportRow, RejectedRow};
 use super::leads::{self, NewLead, PHI_FIELDS, Placement};
 use super::routes::{lead_event, open_all, placement};
 use super::store::{self, LeadFilter};
-use crate::access::{Actor, FacilityScope, Permission, memberships};
+use crate::access::memberships;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::crypto::{BlindIndex, DataKey};
@@ -36,6 +36,7 @@ use crate::error::{ApiError, Problem};
 use crate::http::api_docs::Problems;
 use crate::http::json::is_over_limit;
 use crate::http::{ApiJson, ApiPath, ApiQuery};
+use crate::policy::{Actor, FacilityScope, Permission};
 use crate::time::Timestamp;
 
 /// Most leads one export returns; `x-next-cursor` continues from there.

@@ -15,13 +15,13 @@ use super::history::{LeadMove, Move};
 use super::leads::{Lead, LeadStatus, PHI_FIELDS, ReviewStatus};
 use super::routes::{lead_event, open_one, writable_lead};
 use super::store::{self, ReviewChange};
-use crate::access::{Actor, Permission};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery};
 use crate::pipelines::store as pipelines;
+use crate::policy::{Actor, Permission};
 use crate::time::Timestamp;
 use crate::transition::StateMachine;
 

@@ -20,10 +20,10 @@ use uuid::Uuid;
 use super::leads::{self, Readiness};
 use super::score::ScoreInputs;
 use super::store;
-use crate::access::FacilityScope;
 use crate::audit::{self, AuditEvent, redact};
 use crate::db::Database;
 use crate::error::ApiError;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 /// Leads per batch: enough to amortize a transaction and its audit event,

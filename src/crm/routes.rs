@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::history::Move;
 use super::leads::{self, Lead, LeadChanges, LeadStatus, NewLead, PHI_FIELDS, Placement};
 use super::store::{self, LeadFilter};
-use crate::access::{Actor, FacilityScope, Permission, memberships};
+use crate::access::memberships;
 use crate::app::AppState;
 use crate::audit::timeline::{self, Subject, Timeline, TimelineQuery};
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
@@ -28,6 +28,7 @@ use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
 use crate::identity::accounts;
 use crate::pipelines::store::{self as pipelines, PipelineKind};
+use crate::policy::{Actor, FacilityScope, Permission};
 use crate::time::Timestamp;
 
 pub(super) const RESOURCE: &str = "lead";
@@ -173,8 +174,8 @@ pub(super) async fn placement(
             .ok_or_else(|| ApiError::Conflict("the pipeline has no stages".to_owned()))?,
     };
     let owner_id = new.owner_id.or(match actor.principal {
-        crate::access::Principal::Account { account_id, .. } => Some(account_id),
-        crate::access::Principal::ApiKey { .. } => None,
+        crate::policy::Principal::Account { account_id, .. } => Some(account_id),
+        crate::policy::Principal::ApiKey { .. } => None,
     });
     Ok(Placement {
         pipeline_id: pipeline.id,

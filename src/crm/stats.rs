@@ -22,8 +22,8 @@ pub use super::stats_pipeline::{
 pub use super::stats_speed_to_lead::{
     Delays, LeadDelay, OwnerDelays, SourceDelays, SpeedToLead, lead_delays, percentile,
 };
-use crate::access::FacilityScope;
 use crate::error::ApiError;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 use crate::validation::Checks;
 

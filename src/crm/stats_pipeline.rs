@@ -12,8 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::leads::{self, LeadStatus};
 use super::stats::{CreatedRange, in_range};
-use crate::access::FacilityScope;
 use crate::pipelines::store::Pipeline;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 /// The range and pipeline of a pipeline statistics request.

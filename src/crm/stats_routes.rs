@@ -13,13 +13,13 @@ use super::rescore::{self, Rescored};
 use super::stats::{
     self, CreatedRange, PipelineStats, PipelineStatsQuery, RangeQuery, SpeedToLead,
 };
-use crate::access::{Actor, Permission};
 use crate::app::AppState;
 use crate::audit::AuditAction;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery};
 use crate::pipelines::store::{self as pipelines, PipelineKind};
+use crate::policy::{Actor, Permission};
 use crate::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::leads;
 use super::stats::{CreatedRange, in_range};
-use crate::access::FacilityScope;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 /// Seed 000's `get_speed_to_lead_stats`: how long the leads created in a

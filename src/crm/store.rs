@@ -13,9 +13,9 @@ use utoipa::IntoParams;
 
 use super::history;
 use super::leads::{self, InterestPriority, LeadStatus, Readiness, ReviewStatus, interest};
-use crate::access::FacilityScope;
 use crate::crypto::BlindIndex;
 use crate::pipelines::store as pipelines;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 pub(in crate::crm) use writes::rescore;

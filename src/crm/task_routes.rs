@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::task_store::{self, TaskFilter};
 use super::tasks::{self, NewTask, PHI_FIELDS, Task, TaskChanges, TaskStatus};
-use crate::access::{Actor, FacilityScope, Permission, Principal, memberships};
+use crate::access::memberships;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::crypto::DataKey;
@@ -29,6 +29,7 @@ use crate::db::new_id;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
+use crate::policy::{Actor, FacilityScope, Permission, Principal};
 use crate::time::Timestamp;
 use crate::transition::StateMachine;
 use crate::validation::Checks;

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::tasks::{self, NewTask, TaskChanges, TaskPriority, TaskStatus};
-use crate::access::FacilityScope;
 use crate::crypto::DataKey;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 /// The tasks of the scope's facility. Every role that reads tasks reads all

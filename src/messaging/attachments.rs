@@ -11,8 +11,8 @@ use sea_orm::{ActiveValue, ConnectionTrait};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::access::FacilityScope;
 use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
+use crate::policy::FacilityScope;
 use crate::storage::{AcceptedFile, ObjectKind, StoredFile};
 use crate::time::Timestamp;
 use crate::transition::string_enum;

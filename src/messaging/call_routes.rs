@@ -20,13 +20,13 @@ use super::conversations::{self, Access};
 use super::message_routes::check_open;
 use super::realtime::Notice;
 use super::video::{self, RoomRequest};
-use crate::access::{Actor, FacilityScope, Permission};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::db::new_id;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery};
+use crate::policy::{Actor, FacilityScope, Permission};
 use crate::time::Timestamp;
 use crate::validation::Checks;
 

@@ -12,10 +12,10 @@ use utoipa::ToSchema;
 
 use super::settings::MessagingSettings;
 use super::video::Room;
-use crate::access::FacilityScope;
 use crate::app::AppState;
 use crate::crypto::{DataKey, RowSealer, Sealed};
 use crate::error::ApiError;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 use crate::transition::{StateMachine, UnknownStoredValue, string_enum};
 

@@ -22,13 +22,14 @@ use super::conversations::{
 use super::messages;
 use super::participants::{self, NewParticipant, Participant, ParticipantRole};
 use super::realtime::Notice;
-use crate::access::{Actor, Permission, memberships};
+use crate::access::memberships;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::crypto::DataKey;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
+use crate::policy::{Actor, Permission};
 use crate::time::Timestamp;
 
 const RESOURCE: &str = "conversation";

@@ -12,8 +12,8 @@ use super::conversations::{
     self, ConversationKind, ConversationStatus, ConversationUpdate, NewConversation,
 };
 use super::participants;
-use crate::access::FacilityScope;
 use crate::crypto::{DataKey, RowSealer};
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 /// Which conversations a list returns.

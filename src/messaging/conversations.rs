@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::participants::{self, NewParticipant, Participant, ParticipantRole};
-use crate::access::{Actor, FacilityScope, Permission};
 use crate::crypto::{DataKey, RowSealer, Sealed};
 use crate::db::new_id;
 use crate::error::ApiError;
+use crate::policy::{Actor, FacilityScope, Permission};
 use crate::time::Timestamp;
 use crate::transition::{StateMachine, UnknownStoredValue, string_enum};
 use crate::validation::Checks;

@@ -27,12 +27,12 @@ use super::messages::{
 };
 use super::participants;
 use super::realtime::Notice;
-use crate::access::{Actor, Permission};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery};
+use crate::policy::{Actor, Permission};
 use crate::time::Timestamp;
 
 const RESOURCE: &str = "message";
@@ -116,7 +116,7 @@ async fn post_message(
 pub(super) async fn post(
     state: &AppState,
     actor: &Actor,
-    scope: &crate::access::FacilityScope,
+    scope: &crate::policy::FacilityScope,
     conversation_id: Uuid,
     new: &NewMessage,
     file: Option<NewAttachment<'_>>,

@@ -33,10 +33,10 @@ use uuid::Uuid;
 use super::participants;
 use super::realtime::Notice;
 use super::realtime_hub::Socket;
-use crate::access::{Actor, Permission};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
+use crate::policy::{Actor, Permission};
 use crate::time::Timestamp;
 
 /// Most conversations one socket follows.

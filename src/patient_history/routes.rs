@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::store;
 use super::visits::{Model, NewVisit, PHI_FIELDS, Record, Visit, VisitChanges};
-use crate::access::{Actor, FacilityScope, Permission, emergency, memberships};
+use crate::access::{emergency, memberships};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, redact};
 use crate::crypto::DataKey;
@@ -22,6 +22,7 @@ use crate::db::new_id;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
+use crate::policy::{Actor, FacilityScope, Permission};
 use crate::time::Timestamp;
 
 const RESOURCE: &str = "patient_history";

@@ -9,8 +9,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::visits::{self, Entity, Model};
-use crate::access::FacilityScope;
 use crate::error::ApiError;
+use crate::policy::FacilityScope;
 
 /// Refuses (404) a patient the scope does not reach; the history of a
 /// patient the caller cannot see does not exist for them.

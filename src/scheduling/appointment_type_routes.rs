@@ -13,12 +13,13 @@ use uuid::Uuid;
 use super::schedule_store;
 use super::schedules::{AppointmentType, AppointmentTypeInput, appointment_type};
 use super::store;
-use crate::access::{Actor, FacilityScope, Permission, memberships};
+use crate::access::memberships;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath};
+use crate::policy::{Actor, FacilityScope, Permission};
 use crate::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppState> {

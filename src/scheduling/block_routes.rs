@@ -15,12 +15,13 @@ use uuid::Uuid;
 use super::schedule_routes::require_own_schedule;
 use super::schedule_store::{self, BlockFilter};
 use super::schedules::{AvailabilityBlock, NewBlock};
-use crate::access::{Actor, Permission, memberships};
+use crate::access::memberships;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
+use crate::policy::{Actor, Permission};
 use crate::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppState> {

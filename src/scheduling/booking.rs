@@ -13,9 +13,9 @@ use super::reminders;
 use super::schedules::{AppointmentKind, DEFAULT_DURATION, appointment_type, schedule};
 use super::slots::Span;
 use super::store;
-use crate::access::FacilityScope;
 use crate::crypto::DataKey;
 use crate::error::ApiError;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 /// The slot a request asks for.

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::appointments::{self, AppointmentStatus};
-use crate::access::FacilityScope;
 use crate::crypto::{DataKey, RowSealer};
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 use crate::transition::UnknownStoredValue;
 

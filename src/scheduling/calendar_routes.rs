@@ -12,13 +12,14 @@ use uuid::Uuid;
 
 use super::calendar::{self, CalendarFeed, NewCalendarFeed};
 use super::store;
-use crate::access::{Actor, FacilityScope, Permission, memberships};
+use crate::access::memberships;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, ComplianceFlag, redact};
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
 use crate::identity::accounts::{self, Standing};
+use crate::policy::{Actor, FacilityScope, Permission};
 use crate::time::Timestamp;
 
 const RESOURCE: &str = "calendar_feed";

@@ -11,13 +11,13 @@ use super::appointments::{AppointmentStatus, Booking};
 use super::schedules::{AppointmentKind, Weekday, appointment_type, schedule, working_hours};
 use super::slots::Span;
 use super::{reminders, store};
-use crate::access::Role;
 use crate::access::demo::DemoFacility;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, redact};
 use crate::crm::demo::DemoLeads;
 use crate::crypto::DataKey;
 use crate::db::{Database, new_id};
 use crate::demo::{Demo, JOB};
+use crate::policy::Role;
 use crate::time::Timestamp;
 
 /// How far ahead the demo books.

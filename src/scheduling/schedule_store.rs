@@ -16,9 +16,9 @@ use super::schedules::{
 };
 use super::slots::Hours;
 use super::store;
-use crate::access::FacilityScope;
 use crate::db::new_id;
 use crate::error::{ApiError, OnConstraint};
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 /// A schedule's slot grid and minimum notice when none is given.

@@ -15,11 +15,11 @@ use super::booking::{self, SlotRequest};
 use super::schedules::{self, DEFAULT_DURATION, appointment_type, schedule};
 use super::slots::{SLOT_UNAVAILABLE, Span};
 use super::store;
-use crate::access::{Actor, FacilityScope, Permission};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery};
+use crate::policy::{Actor, FacilityScope, Permission};
 use crate::time::Timestamp;
 use crate::validation::Checks;
 

@@ -15,9 +15,9 @@ use super::schedules::{
 };
 use super::slots::{Block, Calendar, Span};
 use super::waitlist;
-use crate::access::FacilityScope;
 use crate::crypto::DataKey;
 use crate::error::ApiError;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 /// No appointment takes longer than this, buffers included, so the busy

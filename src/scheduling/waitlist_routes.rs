@@ -19,7 +19,7 @@ use super::settings;
 use super::store;
 use super::waitlist::{self, NewWaitlistEntry, PHI_FIELDS, WaitlistEntry, WaitlistStatus};
 use super::waitlist_store::{self, WaitlistFilter};
-use crate::access::{Actor, FacilityScope, Permission, memberships};
+use crate::access::memberships;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::crypto::DataKey;
@@ -27,6 +27,7 @@ use crate::db::new_id;
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
+use crate::policy::{Actor, FacilityScope, Permission};
 use crate::time::Timestamp;
 
 const RESOURCE: &str = "waitlist_entry";

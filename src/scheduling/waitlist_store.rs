@@ -9,8 +9,8 @@ use utoipa::IntoParams;
 
 use super::store;
 use super::waitlist::{self, NewWaitlistEntry, WaitlistStatus};
-use crate::access::FacilityScope;
 use crate::crypto::DataKey;
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 /// The entries of the scope's facility whose patient it may see.

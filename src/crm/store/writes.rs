@@ -6,12 +6,12 @@ use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait, DbErr, TryIntoMode
 use uuid::Uuid;
 
 use super::interest_priorities;
-use crate::access::FacilityScope;
 use crate::crm::leads::{
     self, LeadChanges, LeadStatus, NewLead, Placement, Readiness, ReviewStatus,
 };
 use crate::crm::score::ScoreInputs;
 use crate::crypto::{DataKey, RowSealer};
+use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 /// Writes the changed columns of a lead of the scope's facility.

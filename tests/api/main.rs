@@ -51,7 +51,7 @@ macro_rules! context_tests {
 }
 
 context_tests!(
-    access,
+    access with role_fixture,
     identity,
     audit,
     patients,

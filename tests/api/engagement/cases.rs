@@ -5,7 +5,8 @@ use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::matrix::Case;
+use crate::support::matrix::{BoxFuture, Case, Records};
+use crate::support::{TestApp, id, json_of};
 
 /// This context's cases of the role matrix (see `support::matrix`).
 pub fn role_cases() -> Vec<Case> {
@@ -55,6 +56,16 @@ pub fn role_cases() -> Vec<Case> {
             },
         )
         .body(|_, _| Some(json!({"count": 1}))),
+        // An anonymous session each time: one already the lead's is
+        // answered as it is, whoever asks, and changes nothing.
+        Case::new(
+            "link a chat to someone else's lead",
+            Method::PATCH,
+            P::LEAD_UPDATE,
+            |r, session| format!("/facilities/{}/chat-sessions/{session}", r.facility),
+        )
+        .body(|_, r| Some(json!({"lead_id": r.lead})))
+        .fresh(fresh_chat),
         Case::new("list chat sessions", Method::GET, P::LEAD_READ, |r, _| {
             format!("/facilities/{}/chat-sessions", r.facility)
         }),
@@ -75,4 +86,19 @@ pub fn role_cases() -> Vec<Case> {
             format!("/facilities/{}/communications", r.facility)
         }),
     ]
+}
+
+/// A chat session of an anonymous visitor, opened by the administrator.
+fn fresh_chat<'a>(app: &'a TestApp, records: &'a Records) -> BoxFuture<'a, Uuid> {
+    Box::pin(async move {
+        let opened = app
+            .call(
+                &records.admin_token,
+                Method::POST,
+                &format!("/facilities/{}/chat-sessions", records.facility),
+                Some(json!({})),
+            )
+            .await;
+        id(&json_of(opened).await)
+    })
 }

@@ -33,5 +33,12 @@ pub fn role_cases() -> Vec<Case> {
             |r, _| format!("/facilities/{}/journeys/{}/stage", r.facility, r.journey),
         )
         .body(|w, _| Some(json!({"stage_id": w.own.care_stage}))),
+        Case::new(
+            "change someone else's care journey",
+            Method::PATCH,
+            P::JOURNEY_MANAGE,
+            |r, _| format!("/facilities/{}/journeys/{}", r.facility, r.journey),
+        )
+        .body(|_, _| Some(json!({"notes": "Goal: sleep through the night"}))),
     ]
 }

@@ -1,6 +1,6 @@
 //! Leads' cases of the role matrix (see `support::matrix`).
 
-use carebase::access::Permission;
+use carebase::access::Permission as P;
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
@@ -8,9 +8,18 @@ use uuid::Uuid;
 use crate::support::matrix::Case;
 use crate::support::new_lead;
 
-/// This context's cases of the role matrix (see `support::matrix`).
+/// This context's cases of the role matrix (see `support::matrix`), in the
+/// order the matrix sends them: a case may find the lead as an earlier one
+/// left it.
 pub fn role_cases() -> Vec<Case> {
-    use Permission as P;
+    [lead_cases(), conversion_and_pipeline_cases()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// The lead read, recorded, changed and reviewed.
+fn lead_cases() -> Vec<Case> {
     vec![
         Case::new("list leads", Method::GET, P::LEAD_READ, |r, _| {
             format!("/facilities/{}/leads", r.facility)
@@ -46,6 +55,12 @@ pub fn role_cases() -> Vec<Case> {
         Case::new("read lead timeline", Method::GET, P::LEAD_READ, |r, _| {
             format!("/facilities/{}/leads/{}/timeline", r.facility, r.lead)
         }),
+    ]
+}
+
+/// Conversion, the pipelines, and the lead's moves.
+fn conversion_and_pipeline_cases() -> Vec<Case> {
+    vec![
         Case::new(
             "convert someone else's lead",
             Method::POST,
@@ -81,5 +96,21 @@ pub fn role_cases() -> Vec<Case> {
         .body(|_, _| {
             Some(json!({"kind": "lead", "name": Uuid::new_v4().to_string(), "stages": ["One"]}))
         }),
+        // Last of the lead's cases: whatever status an earlier case left
+        // it in, a move it may not make is a 409, past the policy engine.
+        Case::new(
+            "move someone else's lead",
+            Method::POST,
+            P::LEAD_UPDATE,
+            |r, _| format!("/facilities/{}/leads/{}/status", r.facility, r.lead),
+        )
+        .body(|_, _| Some(json!({"status": "contacted"}))),
+        Case::new(
+            "move someone else's lead along the pipeline",
+            Method::POST,
+            P::LEAD_UPDATE,
+            |r, _| format!("/facilities/{}/leads/{}/stage", r.facility, r.lead),
+        )
+        .body(|_, r| Some(json!({"stage_id": r.lead_stage}))),
     ]
 }

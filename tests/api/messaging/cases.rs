@@ -138,7 +138,7 @@ fn conversation_cases() -> Vec<Case> {
             "remove participant",
             Method::DELETE,
             P::CONVERSATION_MANAGE,
-            |r, _| in_conversation(r, "/participants"),
+            |r, account| in_conversation(r, &format!("/participants/{account}")),
         )
         .grant(Grant::OwnRecord)
         .fresh(fresh_participant),
@@ -167,8 +167,8 @@ fn message_cases() -> Vec<Case> {
         })
         .body(|_, _| Some(json!({"body": "changed"})))
         .grant(Grant::AuthorOnly),
-        Case::new("delete someone's message", Method::DELETE, P::MESSAGE_SEND, |r, _| {
-            in_conversation(r, "/messages")
+        Case::new("delete someone's message", Method::DELETE, P::MESSAGE_SEND, |r, message| {
+            in_conversation(r, &format!("/messages/{message}"))
         })
         .fresh(fresh_message),
         Case::new("read message edit history", Method::GET, P::FACILITY_MANAGE, |r, _| {

@@ -58,7 +58,7 @@ fn schedule_cases() -> Vec<Case> {
             "delete availability block",
             Method::DELETE,
             P::SCHEDULE_MANAGE,
-            |r, _| in_facility(r, "/availability-blocks"),
+            |r, block| in_facility(r, &format!("/availability-blocks/{block}")),
         )
         .fresh(fresh_block),
         Case::new(

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::on_both_backends;
-use crate::support::{TestApp, TestBackend, id, json_of, new_lead, problem};
 use crate::support::matrix::Case;
+use crate::support::{Person, TestApp, TestBackend, id, json_of, new_lead, problem};
 
 on_both_backends!(
     an_import_writes_the_good_rows_and_reports_the_others,
@@ -53,7 +53,35 @@ async fn an_import_writes_the_good_rows_and_reports_the_others(backend: TestBack
         coach = coach.account_id
     );
     let path = format!("/facilities/{facility}/leads/import");
-    let report = json_of(app.send_csv(&sdr.token, Method::POST, &path, &csv).await).await;
+    let report = the_report_names_each_bad_row(&app, &sdr.token, &path, &csv, &stored).await;
+    let created: Vec<Uuid> = report["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(created.len(), 2);
+    exactly_the_good_rows_are_written(&app, facility, &sdr, &coach, &created).await;
+    each_lead_has_its_creation_and_first_move(&app, facility, &sdr.token, &created).await;
+    // Importing the same file again writes nothing: every row is a duplicate now.
+    let again = json_of(app.send_csv(&sdr.token, Method::POST, &path, &csv).await).await;
+    assert_eq!(again["created"], json!([]));
+    assert_eq!(again["rejected"].as_array().unwrap().len(), 6);
+    assert_eq!(all_leads(&app, &sdr.token, facility).await.len(), 3);
+    app.stop().await;
+}
+
+/// The rejected rows, by row and line, with the field and reason: a bad
+/// email, no first name, a lead already stored, and a repeat within the
+/// file. Answers the report.
+async fn the_report_names_each_bad_row(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    csv: &str,
+    stored: &Value,
+) -> Value {
+    let report = json_of(app.send_csv(token, Method::POST, path, csv).await).await;
     let rejected: Vec<(u64, &str)> = report["rejected"]
         .as_array()
         .unwrap()
@@ -70,18 +98,20 @@ async fn an_import_writes_the_good_rows_and_reports_the_others(backend: TestBack
         .iter()
         .map(|r| r["reason"].as_str().unwrap())
         .collect();
-    assert!(reasons[2].contains(&id(&stored).to_string()), "{reasons:?}");
+    assert!(reasons[2].contains(&id(stored).to_string()), "{reasons:?}");
     assert_eq!(reasons[3], "row 1 of this file has this email");
     assert_eq!(report["rejected"][0]["line"], 3, "the header is line 1");
+    report
+}
 
-    let created: Vec<Uuid> = report["created"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().parse().unwrap())
-        .collect();
-    assert_eq!(created.len(), 2);
-    let leads = all_leads(&app, &sdr.token, facility).await;
+async fn exactly_the_good_rows_are_written(
+    app: &TestApp,
+    facility: Uuid,
+    sdr: &Person,
+    coach: &Person,
+    created: &[Uuid],
+) {
+    let leads = all_leads(app, &sdr.token, facility).await;
     let names: Vec<(&str, &str)> = leads
         .iter()
         .map(|l| {
@@ -116,10 +146,17 @@ async fn an_import_writes_the_good_rows_and_reports_the_others(backend: TestBack
     assert_eq!(ada["health_coach_id"], json!(coach.account_id));
     assert_eq!(leads[2]["phone"], "+1 555 010 1234");
     assert!(leads[2]["email"].is_null());
+}
 
-    // Each lead has its creation in the audit log and its first move.
+/// Each lead has its creation in the audit log and its first move.
+async fn each_lead_has_its_creation_and_first_move(
+    app: &TestApp,
+    facility: Uuid,
+    token: &str,
+    created: &[Uuid],
+) {
     let sysadmin = app.system_admin().await;
-    for lead in &created {
+    for lead in created {
         let events = json_of(
             app.call(
                 &sysadmin.token,
@@ -140,7 +177,7 @@ async fn an_import_writes_the_good_rows_and_reports_the_others(backend: TestBack
         assert!(!events.to_string().contains("Lovelace"));
         let history = json_of(
             app.call(
-                &sdr.token,
+                token,
                 Method::GET,
                 &format!("/facilities/{facility}/leads/{lead}/history"),
                 None,
@@ -150,13 +187,6 @@ async fn an_import_writes_the_good_rows_and_reports_the_others(backend: TestBack
         .await;
         assert_eq!(history["items"][0]["to_status"], "new");
     }
-
-    // Importing the same file again writes nothing: every row is a duplicate now.
-    let again = json_of(app.send_csv(&sdr.token, Method::POST, &path, &csv).await).await;
-    assert_eq!(again["created"], json!([]));
-    assert_eq!(again["rejected"].as_array().unwrap().len(), 6);
-    assert_eq!(all_leads(&app, &sdr.token, facility).await.len(), 3);
-    app.stop().await;
 }
 
 async fn a_file_that_cannot_be_imported_is_refused_whole(backend: TestBackend) {
@@ -167,51 +197,7 @@ async fn a_file_that_cannot_be_imported_is_refused_whole(backend: TestBackend) {
     let path = format!("/facilities/{facility}/leads/import");
     let good = "first_name,last_name,email\nAda,Lovelace,ada@example.org\n";
 
-    let unknown = problem(
-        app.send_csv(
-            &admin.token,
-            Method::POST,
-            &path,
-            "first_name,last_name,ssn\nAda,Lovelace,219-09-9999\n",
-        )
-        .await,
-        422,
-        "validation",
-    )
-    .await;
-    assert_eq!(unknown["errors"][0]["field"], "ssn");
-    assert!(
-        unknown["errors"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("first_name, last_name, email")
-    );
-    let missing = problem(
-        app.send_csv(
-            &admin.token,
-            Method::POST,
-            &path,
-            "first_name,email\nAda,a@b.co\n",
-        )
-        .await,
-        422,
-        "validation",
-    )
-    .await;
-    assert_eq!(missing["errors"][0]["field"], "last_name");
-
-    let mut huge = String::from("first_name,last_name,email\n");
-    for i in 0..10_001 {
-        huge.push_str(&format!("A,B,a{i}@example.org\n"));
-    }
-    let too_many = problem(
-        app.send_csv(&admin.token, Method::POST, &path, &huge).await,
-        422,
-        "validation",
-    )
-    .await;
-    assert!(too_many["detail"].as_str().unwrap().contains("10000"));
-
+    bad_columns_and_too_many_rows_are_refused(&app, &admin.token, &path).await;
     let json = problem(
         app.call(&admin.token, Method::POST, &path, Some(json!({"rows": []})))
             .await,
@@ -255,6 +241,49 @@ async fn a_file_that_cannot_be_imported_is_refused_whole(backend: TestBackend) {
     app.stop().await;
 }
 
+/// An unknown column, a missing one, and more rows than a file may hold.
+async fn bad_columns_and_too_many_rows_are_refused(app: &TestApp, token: &str, path: &str) {
+    let unknown = problem(
+        app.send_csv(
+            token,
+            Method::POST,
+            path,
+            "first_name,last_name,ssn\nAda,Lovelace,219-09-9999\n",
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(unknown["errors"][0]["field"], "ssn");
+    assert!(
+        unknown["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("first_name, last_name, email")
+    );
+    let missing = problem(
+        app.send_csv(token, Method::POST, path, "first_name,email\nAda,a@b.co\n")
+            .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(missing["errors"][0]["field"], "last_name");
+
+    let mut huge = String::from("first_name,last_name,email\n");
+    for i in 0..10_001 {
+        huge.push_str(&format!("A,B,a{i}@example.org\n"));
+    }
+    let too_many = problem(
+        app.send_csv(token, Method::POST, path, &huge).await,
+        422,
+        "validation",
+    )
+    .await;
+    assert!(too_many["detail"].as_str().unwrap().contains("10000"));
+}
+
 async fn an_export_sends_the_filtered_leads_and_is_audited(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let facility = app.facility("HealthCRM").await;
@@ -272,13 +301,53 @@ async fn an_export_sends_the_filtered_leads_and_is_audited(backend: TestBackend)
         made.push(app.create_lead(&admin.token, facility, body).await);
     }
     let path = format!("/facilities/{facility}/leads/export");
-    let response = app
-        .call(
+    the_export_is_the_filtered_leads_defused(&app, &admin.token, &path, &made).await;
+    let events = json_of(
+        app.call(
             &admin.token,
             Method::GET,
-            &format!("{path}?source=Referral"),
+            &format!("/facilities/{facility}/audit-events?action=export"),
             None,
         )
+        .await,
+    )
+    .await;
+    let export = &events["items"][0];
+    assert_eq!(events["items"].as_array().unwrap().len(), 1);
+    assert_eq!(export["resource_type"], "lead");
+    assert_eq!(export["actor_id"], json!(admin.account_id));
+    assert_eq!(export["changes"]["leads"], 2);
+    assert_eq!(export["changes"]["filter"]["source"], "Referral");
+    assert_eq!(export["compliance_flags"], json!(["export", "phi"]));
+
+    let paged = problem(
+        app.call(&admin.token, Method::GET, &format!("{path}?limit=10"), None)
+            .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(paged["errors"][0]["field"], "limit");
+    let denied = problem(
+        app.call(&staff.token, Method::GET, &path, None).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert!(denied["detail"].as_str().unwrap().contains("lead:export"));
+    app.stop().await;
+}
+
+/// Only the filtered leads, unpaged, with formulas defused for
+/// spreadsheets.
+async fn the_export_is_the_filtered_leads_defused(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    made: &[Value],
+) {
+    let response = app
+        .call(token, Method::GET, &format!("{path}?source=Referral"), None)
         .await;
     assert_eq!(response.status(), 200);
     assert!(
@@ -316,41 +385,6 @@ async fn an_export_sends_the_filtered_leads_and_is_audited(backend: TestBackend)
     assert_eq!(&rows[0][column("interests")], "Rhinoplasty");
     assert_eq!(&rows[0][column("stage")], "HHQ Started");
     assert!(rows[0][column("phone")].starts_with("'+1 555"));
-
-    let events = json_of(
-        app.call(
-            &admin.token,
-            Method::GET,
-            &format!("/facilities/{facility}/audit-events?action=export"),
-            None,
-        )
-        .await,
-    )
-    .await;
-    let export = &events["items"][0];
-    assert_eq!(events["items"].as_array().unwrap().len(), 1);
-    assert_eq!(export["resource_type"], "lead");
-    assert_eq!(export["actor_id"], json!(admin.account_id));
-    assert_eq!(export["changes"]["leads"], 2);
-    assert_eq!(export["changes"]["filter"]["source"], "Referral");
-    assert_eq!(export["compliance_flags"], json!(["export", "phi"]));
-
-    let paged = problem(
-        app.call(&admin.token, Method::GET, &format!("{path}?limit=10"), None)
-            .await,
-        422,
-        "validation",
-    )
-    .await;
-    assert_eq!(paged["errors"][0]["field"], "limit");
-    let denied = problem(
-        app.call(&staff.token, Method::GET, &path, None).await,
-        403,
-        "forbidden",
-    )
-    .await;
-    assert!(denied["detail"].as_str().unwrap().contains("lead:export"));
-    app.stop().await;
 }
 
 /// More rows than one INSERT (or one duplicate query) takes: every row is
@@ -393,13 +427,17 @@ pub fn role_cases() -> Vec<Case> {
     use Permission as P;
     vec![
         // A string body is sent as text/csv (see `send`).
-        Case::new("import leads", Method::POST, P::LEAD_CREATE, |r, _| format!("/facilities/{}/leads/import", r.facility))
-            .body(|_, _| {
-                Some(json!(format!(
-                    "first_name,last_name,email\nOctavia,Wrenfield,{}@import.example\n",
-                    Uuid::new_v4().simple()
-                )))
-            }),
-        Case::new("export leads", Method::GET, P::LEAD_EXPORT, |r, _| format!("/facilities/{}/leads/export", r.facility)),
+        Case::new("import leads", Method::POST, P::LEAD_CREATE, |r, _| {
+            format!("/facilities/{}/leads/import", r.facility)
+        })
+        .body(|_, _| {
+            Some(json!(format!(
+                "first_name,last_name,email\nOctavia,Wrenfield,{}@import.example\n",
+                Uuid::new_v4().simple()
+            )))
+        }),
+        Case::new("export leads", Method::GET, P::LEAD_EXPORT, |r, _| {
+            format!("/facilities/{}/leads/export", r.facility)
+        }),
     ]
 }

@@ -13,6 +13,7 @@ mod migrations;
 mod operations;
 mod problems;
 mod role_matrix;
+mod shape;
 
 /// Declares the test modules of contexts that contribute role-matrix cases
 /// from their own file (`role_cases`, and for a context that needs a record
@@ -50,7 +51,7 @@ macro_rules! context_tests {
 }
 
 context_tests!(
-    access,
+    access with role_fixture,
     identity,
     audit,
     patients,

@@ -4,6 +4,7 @@
 use carebase::access::Role;
 use carebase::time::Timestamp;
 use reqwest::Method;
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -40,6 +41,23 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// How many patients the database holds, in every facility.
+    pub async fn count_patients(&self) -> i64 {
+        let backend = self.state.db.conn().get_database_backend();
+        let row = self
+            .state
+            .db
+            .conn()
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT COUNT(*) AS n FROM patients",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    }
+
     /// Links the portal `account` to `patient`, as the facility's administrator.
     pub async fn link_portal(&self, facility: Uuid, patient: Uuid, account: Uuid) {
         let admin = self.person(&[(Some(facility), Role::Admin)]).await;
@@ -68,6 +86,21 @@ impl TestApp {
         .await
     }
 
+    /// Asks to move `lead` to `status` as `token`.
+    pub async fn move_lead(&self, token: &str, lead: &Value, status: &str) -> reqwest::Response {
+        self.call(
+            token,
+            Method::POST,
+            &format!(
+                "/facilities/{}/leads/{}/status",
+                lead["facility_id"].as_str().unwrap(),
+                id(lead)
+            ),
+            Some(json!({ "status": status })),
+        )
+        .await
+    }
+
     /// Raises a task as `token`; panics unless it works.
     pub async fn create_task(&self, token: &str, facility: Uuid, body: Value) -> Value {
         let response = self
@@ -80,6 +113,17 @@ impl TestApp {
             .await;
         assert_eq!(response.status(), 201);
         response.json().await.unwrap()
+    }
+
+    /// Asks to move `task` to `status` as `token`.
+    pub async fn move_task(&self, token: &str, task: &Value, status: &str) -> reqwest::Response {
+        self.call(
+            token,
+            Method::POST,
+            &format!("{}/status", task_path(task)),
+            Some(json!({ "status": status })),
+        )
+        .await
     }
 
     /// Sets `provider`'s schedule as `token`; panics unless it works.
@@ -121,6 +165,15 @@ impl TestApp {
         assert_eq!(status, 201, "{body}");
         body
     }
+}
+
+/// The path of `task`.
+pub fn task_path(task: &Value) -> String {
+    format!(
+        "/facilities/{}/tasks/{}",
+        task["facility_id"].as_str().unwrap(),
+        id(task)
+    )
 }
 
 /// A valid new patient with a unique MRN.

@@ -19,8 +19,8 @@ pub use super::world::{Records, World};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
-/// Makes, for one request, a record the request uses up (its id is
-/// appended to the path).
+/// Makes, for one request, a record the request uses up (given to the
+/// case's path as its record).
 pub type Fresh = for<'a> fn(&'a TestApp, &'a Records) -> BoxFuture<'a, Uuid>;
 
 /// How the expected answer follows from the role and the permission.
@@ -45,6 +45,9 @@ pub enum Grant {
     /// No facility in the path: any role holding the permission gets this
     /// status, everyone else 403. Sent once per role.
     Anywhere(u16),
+    /// The caller's own account or session, which no permission guards:
+    /// every signed-in role gets this status. Sent once per role.
+    SignedIn(u16),
 }
 
 /// One resource and action of the matrix.
@@ -56,9 +59,13 @@ pub struct Case {
     pub path: fn(&Records, Uuid) -> String,
     /// A JSON body, or a string sent as `text/csv`.
     pub body: fn(&World, &Records) -> Option<Value>,
-    pub permission: Permission,
+    /// What decides; none for [`Grant::SignedIn`].
+    pub permission: Option<Permission>,
     pub grant: Grant,
     pub fresh: Option<Fresh>,
+    /// Whether the request is sent in a session signed in for it alone,
+    /// whose id is the case's record: it ends the session it is sent in.
+    pub own_session: bool,
     /// Answers, besides a success or a 409, that mean the policy engine
     /// let the request through.
     pub passes: &'static [u16],
@@ -76,9 +83,31 @@ impl Case {
             method,
             path,
             body: |_, _| None,
-            permission,
+            permission: Some(permission),
             grant: Grant::Permission,
             fresh: None,
+            own_session: false,
+            passes: &[],
+        }
+    }
+
+    /// A request about the caller's own account, which every signed-in
+    /// role gets `status` for.
+    pub fn signed_in(
+        name: &'static str,
+        method: Method,
+        status: u16,
+        path: fn(&Records, Uuid) -> String,
+    ) -> Self {
+        Self {
+            name,
+            method,
+            path,
+            body: |_, _| None,
+            permission: None,
+            grant: Grant::SignedIn(status),
+            fresh: None,
+            own_session: false,
             passes: &[],
         }
     }
@@ -103,18 +132,30 @@ impl Case {
         Self { passes, ..self }
     }
 
+    /// Sends the request in a session of its own (see [`Case::own_session`]).
+    pub fn in_own_session(self) -> Self {
+        Self {
+            own_session: true,
+            ..self
+        }
+    }
+
     /// Whether the case is sent once per role rather than once per facility.
     pub fn installation_wide(&self) -> bool {
-        matches!(self.grant, Grant::Installation | Grant::Anywhere(_))
+        matches!(
+            self.grant,
+            Grant::Installation | Grant::Anywhere(_) | Grant::SignedIn(_)
+        )
     }
 
     /// What `role` should get, in a facility it belongs to (`own`) or not.
     pub fn expected(&self, role: Role, own: bool) -> u16 {
         let installation = role.scope() == RoleScope::Installation;
-        let allowed = role.can(self.permission);
+        let allowed = self.permission.is_none_or(|p| role.can(p));
         match self.grant {
             Grant::Installation => return if installation && allowed { 200 } else { 403 },
             Grant::Anywhere(status) => return if allowed { status } else { 403 },
+            Grant::SignedIn(status) => return status,
             _ => {}
         }
         let makes_own = match self.grant {
@@ -124,7 +165,10 @@ impl Case {
         };
         let want = match (installation || own, allowed) {
             (true, true)
-                if !makes_own && role.record_reach(self.permission) == RecordReach::Assigned =>
+                if !makes_own
+                    && self
+                        .permission
+                        .is_some_and(|p| role.record_reach(p) == RecordReach::Assigned) =>
             {
                 403
             }
@@ -143,7 +187,7 @@ impl Case {
     /// the record's state (a lead not pending review), or one of the case's
     /// `passes`, means the policy engine let the request through.
     pub fn outcome(&self, status: u16) -> u16 {
-        if let Grant::Anywhere(_) = self.grant {
+        if let Grant::Anywhere(_) | Grant::SignedIn(_) = self.grant {
             return status;
         }
         if (200..300).contains(&status) || status == 409 || self.passes.contains(&status) {

@@ -5,24 +5,32 @@
 //! here, once.
 
 mod app;
+pub mod audit_chain;
+mod conversations;
+mod engagement;
 pub mod fake_daily;
 pub mod fake_smtp;
 mod fixtures;
 mod json;
+pub mod lead_stats;
 mod mail;
 pub mod matrix;
 mod people;
 mod probes;
 mod requests;
+mod scheduling;
 mod sealing;
 mod world;
 
 pub use app::{TestApp, TestBackend, TestDatabase};
-pub use fixtures::{always_open, hours_ahead, new_lead, new_patient};
+pub use conversations::{Clinic, Socket, Ward};
+pub use engagement::{ids, of_type};
+pub use fixtures::{always_open, hours_ahead, new_lead, new_patient, task_path};
 pub use json::{id, json_of};
 pub use mail::code;
-pub use people::{PASSWORD, Person};
+pub use people::{PASSWORD, Person, unique_email};
 pub use requests::{PDF, problem};
+pub use scheduling::{poll_every, text};
 pub use sealing::assert_no_plaintext;
 
 /// Generates, for each listed `async fn name(backend: TestBackend)`, a test

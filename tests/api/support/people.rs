@@ -31,6 +31,11 @@ async fn password_hash() -> String {
     HASH.get_or_init(|| hash).clone()
 }
 
+/// An email address no account has.
+pub fn unique_email() -> String {
+    format!("{}@people.example", Uuid::new_v4().simple())
+}
+
 /// A signed-in person.
 #[derive(Clone, Debug)]
 pub struct Person {

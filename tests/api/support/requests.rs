@@ -10,6 +10,16 @@ use super::TestApp;
 pub const PDF: &[u8] = b"%PDF-1.7\n1 0 obj\n<< /Title (Quillfeather discharge letter) >>\nendobj\n";
 
 impl TestApp {
+    /// Posts a JSON body with no token, as someone not signed in does.
+    pub async fn post(&self, path: &str, payload: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(&payload)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Sends a request with a bearer token and an optional JSON body.
     pub async fn call(
         &self,

@@ -19,6 +19,10 @@ pub struct Records {
     /// The patient's medical record number.
     pub patient_mrn: Value,
     pub lead: Uuid,
+    /// The second stage of the facility's default lead pipeline.
+    pub lead_stage: Uuid,
+    /// A patient no case reads: the one the emergency access cases open.
+    pub stranger: Uuid,
     /// The patient's care journey, coached by no one under test.
     pub journey: Uuid,
     /// The second stage of the facility's default care pathway.
@@ -57,6 +61,39 @@ pub struct Records {
     pub attachment: Uuid,
     /// The administrator's token, to make records a case uses up.
     pub admin_token: String,
+}
+
+impl Records {
+    /// Records that name nothing stored, each id its own: enough to see
+    /// which operation a case's path is.
+    pub fn placeholder() -> Self {
+        let new = Uuid::new_v4;
+        Records {
+            facility: new(),
+            patient: new(),
+            patient_mrn: Value::Null,
+            lead: new(),
+            lead_stage: new(),
+            stranger: new(),
+            journey: new(),
+            care_stage: new(),
+            admin: new(),
+            task: new(),
+            chat: new(),
+            provider: new(),
+            appointment: new(),
+            patient_appointment: new(),
+            appointment_type: new(),
+            feed: new(),
+            waitlist_entry: new(),
+            link: new(),
+            conversation: new(),
+            message: new(),
+            call: new(),
+            attachment: new(),
+            admin_token: String::new(),
+        }
+    }
 }
 
 /// What the cases act on: the facility every role under test belongs to
@@ -164,22 +201,7 @@ async fn records(app: &TestApp, facility: Uuid, patient: &Value) -> Records {
         .await;
     assert_eq!(journey.status(), 201);
     let journey: Value = journey.json().await.unwrap();
-    let pathways: Value = app
-        .call(
-            &admin.token,
-            Method::GET,
-            &format!("/facilities/{facility}/pipelines?kind=care"),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let care_stage = pathways["items"][0]["stages"][1]["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let care_stage = second_stage(app, facility, &admin.token, "care").await;
     let scheduled = scheduled_in(app, facility, &admin.token, lead, id(patient)).await;
     let messaging =
         messaging_in(app, facility, &admin.token, id(patient), scheduled.provider).await;
@@ -188,6 +210,8 @@ async fn records(app: &TestApp, facility: Uuid, patient: &Value) -> Records {
         patient: id(patient),
         patient_mrn: patient["mrn"].clone(),
         lead,
+        lead_stage: second_stage(app, facility, &admin.token, "lead").await,
+        stranger: id(&app.patient(facility, new_patient()).await),
         journey: id(&journey),
         care_stage,
         admin: admin.account_id,
@@ -206,6 +230,26 @@ async fn records(app: &TestApp, facility: Uuid, patient: &Value) -> Records {
         attachment: messaging.4,
         admin_token: admin.token.clone(),
     }
+}
+
+/// The second stage of the facility's default pipeline of `kind`.
+async fn second_stage(app: &TestApp, facility: Uuid, admin: &str, kind: &str) -> Uuid {
+    let pipelines: Value = app
+        .call(
+            admin,
+            Method::GET,
+            &format!("/facilities/{facility}/pipelines?kind={kind}"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    pipelines["items"][0]["stages"][1]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// A care-team link of the patient with the provider (requested for the

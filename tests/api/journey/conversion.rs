@@ -1,19 +1,19 @@
-//! From lead to patient (seed 001): conversion onto the care journey, the
-//! journey's stages and coaches, portal invitations, and timelines that
-//! carry a lead's history over to its patient.
+//! Conversion: a lead becomes a patient on the care journey with its
+//! history, a conversion that fails writes nothing, and a converted lead is
+//! invited to the portal.
 
-use carebase::access::Permission;
 use carebase::access::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::on_both_backends;
-use crate::support::{PASSWORD, TestApp, TestBackend, code, id, json_of, new_lead, problem};
-use crate::support::matrix::Case;
+use crate::support::{
+    PASSWORD, Person, TestApp, TestBackend, code, id, json_of, new_lead, problem,
+};
 
 on_both_backends!(
     a_converted_lead_becomes_a_patient_on_the_care_journey_with_its_history,
-    coaches_move_the_journeys_they_coach,
     a_converted_lead_is_invited_to_the_portal_and_sees_its_record,
     a_conversion_that_fails_writes_nothing,
 );
@@ -60,28 +60,7 @@ async fn a_converted_lead_becomes_a_patient_on_the_care_journey_with_its_history
     .await;
 
     let convert = format!("{leads}/convert");
-    let missing = problem(
-        app.call(&sdr.token, Method::POST, &convert, Some(json!({})))
-            .await,
-        422,
-        "validation",
-    )
-    .await;
-    assert_eq!(missing["errors"][0]["field"], "mrn");
-    let bad_date = problem(
-        app.call(
-            &sdr.token,
-            Method::POST,
-            &convert,
-            Some(json!({ "mrn": "VT-1", "date_of_birth": "yesterday" })),
-        )
-        .await,
-        422,
-        "validation",
-    )
-    .await;
-    assert_eq!(bad_date["errors"][0]["field"], "date_of_birth");
-
+    bad_conversions_name_the_field(&app, &sdr.token, &convert).await;
     let converted = json_of(
         app.call(
             &sdr.token,
@@ -115,25 +94,83 @@ async fn a_converted_lead_becomes_a_patient_on_the_care_journey_with_its_history
 
     // The SDR made the patient but reads no patient records.
     let patient_path = format!("/facilities/{facility}/patients/{patient_id}");
+    the_sdr_made_the_patient_but_reads_it_not(&app, &sdr, &admin, &patient_path, &lead).await;
+    the_patients_timeline_starts_with_its_life_as_a_lead(&app, &admin.token, &patient_path).await;
+    the_lead_sees_the_same_history(&app, &sdr.token, &leads, &lead).await;
+    // Linking another lead to the same patient keeps the journey.
+    let second = app.create_lead(&sdr.token, facility, new_lead()).await;
+    let linked = json_of(
+        app.call(
+            &sdr.token,
+            Method::POST,
+            &format!("/facilities/{facility}/leads/{}/convert", id(&second)),
+            Some(json!({ "patient_id": patient_id })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(linked["new_patient"], false);
+    assert_eq!(linked["journey"]["id"], converted["journey"]["id"]);
+    app.stop().await;
+}
+
+async fn bad_conversions_name_the_field(app: &TestApp, token: &str, convert: &str) {
+    let missing = problem(
+        app.call(token, Method::POST, convert, Some(json!({})))
+            .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(missing["errors"][0]["field"], "mrn");
+    let bad_date = problem(
+        app.call(
+            token,
+            Method::POST,
+            convert,
+            Some(json!({ "mrn": "VT-1", "date_of_birth": "yesterday" })),
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(bad_date["errors"][0]["field"], "date_of_birth");
+}
+
+async fn the_sdr_made_the_patient_but_reads_it_not(
+    app: &TestApp,
+    sdr: &Person,
+    admin: &Person,
+    patient_path: &str,
+    lead: &Value,
+) {
     assert_eq!(
-        app.call(&sdr.token, Method::GET, &patient_path, None)
+        app.call(&sdr.token, Method::GET, patient_path, None)
             .await
             .status(),
         403
     );
     let patient = json_of(
-        app.call(&admin.token, Method::GET, &patient_path, None)
+        app.call(&admin.token, Method::GET, patient_path, None)
             .await,
     )
     .await;
     assert_eq!(patient["first_name"], lead["first_name"]);
     assert_eq!(patient["email"], lead["email"]);
     assert_eq!(patient["mrn"], "VT-1");
+}
 
-    // The patient's timeline starts with its life as a lead.
+/// Newest first: conversion, enrolment, the patient, the call, the lead;
+/// reads only when asked for, paged by sequence.
+async fn the_patients_timeline_starts_with_its_life_as_a_lead(
+    app: &TestApp,
+    token: &str,
+    patient_path: &str,
+) {
     let timeline = json_of(
         app.call(
-            &admin.token,
+            token,
             Method::GET,
             &format!("{patient_path}/timeline"),
             None,
@@ -154,7 +191,7 @@ async fn a_converted_lead_becomes_a_patient_on_the_care_journey_with_its_history
     );
     let with_reads = json_of(
         app.call(
-            &admin.token,
+            token,
             Method::GET,
             &format!("{patient_path}/timeline?include_reads=true&limit=2"),
             None,
@@ -166,7 +203,7 @@ async fn a_converted_lead_becomes_a_patient_on_the_care_journey_with_its_history
     let before = with_reads["next_before"].as_i64().unwrap();
     let older = json_of(
         app.call(
-            &admin.token,
+            token,
             Method::GET,
             &format!("{patient_path}/timeline?include_reads=true&before={before}"),
             None,
@@ -181,8 +218,12 @@ async fn a_converted_lead_becomes_a_patient_on_the_care_journey_with_its_history
             .iter()
             .all(|e| e["seq"].as_i64().unwrap() < before)
     );
+}
+
+/// The lead's timeline shows the same history, and no contact details.
+async fn the_lead_sees_the_same_history(app: &TestApp, token: &str, leads: &str, lead: &Value) {
     let lead_timeline = json_of(
-        app.call(&sdr.token, Method::GET, &format!("{leads}/timeline"), None)
+        app.call(token, Method::GET, &format!("{leads}/timeline"), None)
             .await,
     )
     .await;
@@ -196,166 +237,6 @@ async fn a_converted_lead_becomes_a_patient_on_the_care_journey_with_its_history
         !text.contains(lead["first_name"].as_str().unwrap()),
         "{text}"
     );
-
-    // Linking another lead to the same patient keeps the journey.
-    let second = app.create_lead(&sdr.token, facility, new_lead()).await;
-    let linked = json_of(
-        app.call(
-            &sdr.token,
-            Method::POST,
-            &format!("/facilities/{facility}/leads/{}/convert", id(&second)),
-            Some(json!({ "patient_id": patient_id })),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(linked["new_patient"], false);
-    assert_eq!(linked["journey"]["id"], converted["journey"]["id"]);
-    app.stop().await;
-}
-
-async fn coaches_move_the_journeys_they_coach(backend: TestBackend) {
-    let app = TestApp::spawn(backend).await;
-    let facility = app.facility("Vitality").await;
-    let admin = app.person(&[(Some(facility), Role::Admin)]).await;
-    let coach = app.person(&[(Some(facility), Role::HealthCoach)]).await;
-    let other_coach = app.person(&[(Some(facility), Role::HealthCoach)]).await;
-    let nurse = app.person(&[(Some(facility), Role::Nurse)]).await;
-    let patient = app.patient(facility, crate::support::new_patient()).await;
-    let enrolled = json_of(
-        app.call(
-            &coach.token,
-            Method::POST,
-            &format!("/facilities/{facility}/patients/{}/journeys", id(&patient)),
-            Some(json!({ "notes": "Goal: energy and sleep" })),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        enrolled["health_coach_id"],
-        json!(coach.account_id),
-        "the coach enrols as coach"
-    );
-    assert_eq!(enrolled["stage"], "Intake");
-    assert_eq!(enrolled["notes"], "Goal: energy and sleep");
-    let twice = app
-        .call(
-            &admin.token,
-            Method::POST,
-            &format!("/facilities/{facility}/patients/{}/journeys", id(&patient)),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(twice.status(), 409, "one journey per pathway");
-
-    let pathways = json_of(
-        app.call(
-            &admin.token,
-            Method::GET,
-            &format!("/facilities/{facility}/pipelines?kind=care"),
-            None,
-        )
-        .await,
-    )
-    .await;
-    let labs = pathways["items"][0]["stages"][1].clone();
-    assert_eq!(labs["name"], "Initial Labs");
-    let journey = format!("/facilities/{facility}/journeys/{}", id(&enrolled));
-    let to_labs = Some(json!({ "stage_id": labs["id"] }));
-    for (person, status) in [(&other_coach, 403), (&nurse, 403), (&coach, 200)] {
-        let moved = app
-            .call(
-                &person.token,
-                Method::POST,
-                &format!("{journey}/stage"),
-                to_labs.clone(),
-            )
-            .await;
-        assert_eq!(moved.status(), status);
-    }
-    let detail = json_of(app.call(&nurse.token, Method::GET, &journey, None).await).await;
-    assert_eq!(detail["journey"]["stage"], "Initial Labs");
-    let moves: Vec<&Value> = detail["moves"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| &m["to_stage_id"])
-        .collect();
-    assert_eq!(moves, [&labs["id"], &enrolled["stage_id"]]);
-
-    let by_stage = json_of(
-        app.call(
-            &nurse.token,
-            Method::GET,
-            &format!(
-                "/facilities/{facility}/journeys?stage_id={}",
-                labs["id"].as_str().unwrap()
-            ),
-            None,
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(by_stage["items"].as_array().unwrap().len(), 1);
-    let by_other_coach = json_of(
-        app.call(
-            &nurse.token,
-            Method::GET,
-            &format!(
-                "/facilities/{facility}/journeys?health_coach_id={}",
-                other_coach.account_id
-            ),
-            None,
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(by_other_coach["items"], json!([]));
-
-    // The admin hands the patient to the other coach.
-    json_of(
-        app.call(
-            &admin.token,
-            Method::PATCH,
-            &journey,
-            Some(json!({ "health_coach_id": other_coach.account_id })),
-        )
-        .await,
-    )
-    .await;
-    let back = Some(json!({ "stage_id": enrolled["stage_id"] }));
-    assert_eq!(
-        app.call(
-            &coach.token,
-            Method::POST,
-            &format!("{journey}/stage"),
-            back.clone()
-        )
-        .await
-        .status(),
-        403
-    );
-    assert_eq!(
-        app.call(
-            &other_coach.token,
-            Method::POST,
-            &format!("{journey}/stage"),
-            back
-        )
-        .await
-        .status(),
-        200
-    );
-    let elsewhere = app.facility("Elsewhere").await;
-    let outsider = app.person(&[(Some(elsewhere), Role::Admin)]).await;
-    assert_eq!(
-        app.call(&outsider.token, Method::GET, &journey, None)
-            .await
-            .status(),
-        404
-    );
-    app.stop().await;
 }
 
 async fn a_converted_lead_is_invited_to_the_portal_and_sees_its_record(backend: TestBackend) {
@@ -409,6 +290,18 @@ async fn a_converted_lead_is_invited_to_the_portal_and_sees_its_record(backend: 
     assert_eq!(accepted.status(), 200);
     let tokens = app.sign_in(email).await;
     let portal = tokens["access_token"].as_str().unwrap();
+    the_portal_account_reads_its_own_record_only(&app, facility, &converted, portal).await;
+    let after = json_of(app.call(&staff.token, Method::GET, &leads, None).await).await;
+    assert!(after["last_portal_login"].is_string(), "{after}");
+    app.stop().await;
+}
+
+async fn the_portal_account_reads_its_own_record_only(
+    app: &TestApp,
+    facility: Uuid,
+    converted: &Value,
+    portal: &str,
+) {
     let own = json_of(
         app.call(
             portal,
@@ -438,9 +331,6 @@ async fn a_converted_lead_is_invited_to_the_portal_and_sees_its_record(backend: 
         1,
         "only its own record"
     );
-    let after = json_of(app.call(&staff.token, Method::GET, &leads, None).await).await;
-    assert!(after["last_portal_login"].is_string(), "{after}");
-    app.stop().await;
 }
 
 async fn a_conversion_that_fails_writes_nothing(backend: TestBackend) {
@@ -501,17 +391,4 @@ async fn a_conversion_that_fails_writes_nothing(backend: TestBackend) {
         "no event of the failed conversion"
     );
     app.stop().await;
-}
-
-/// This context's cases of the role matrix (see `support::matrix`).
-pub fn role_cases() -> Vec<Case> {
-    use Permission as P;
-    vec![
-        Case::new("list care journeys", Method::GET, P::JOURNEY_READ, |r, _| format!("/facilities/{}/journeys", r.facility)),
-        Case::new("read care journey", Method::GET, P::JOURNEY_READ, |r, _| format!("/facilities/{}/journeys/{}", r.facility, r.journey)),
-        Case::new("enrol a patient with another coach", Method::POST, P::JOURNEY_MANAGE, |r, _| format!("/facilities/{}/patients/{}/journeys", r.facility, r.patient))
-            .body(|w, _| Some(json!({"health_coach_id": w.own.admin}))),
-        Case::new("move someone else's care journey", Method::POST, P::JOURNEY_MANAGE, |r, _| format!("/facilities/{}/journeys/{}/stage", r.facility, r.journey))
-            .body(|w, _| Some(json!({"stage_id": w.own.care_stage}))),
-    ]
 }

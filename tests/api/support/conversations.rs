@@ -1,0 +1,219 @@
+//! The people and places the messaging tests act in: a clinic where a
+//! patient and a doctor link up as a care team, a ward conversation
+//! between staff, and a WebSocket client of the realtime endpoint.
+
+use std::time::Duration;
+
+use carebase::access::Role;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use uuid::Uuid;
+
+use super::{Person, TestApp, id, json_of, new_patient};
+
+/// A facility with a patient who has a portal account, and a doctor.
+pub struct Clinic {
+    pub facility: Uuid,
+    pub patient_id: Uuid,
+    pub patient: Person,
+    pub doctor: Person,
+}
+
+impl Clinic {
+    pub fn links(&self) -> String {
+        format!("/facilities/{}/care-team-links", self.facility)
+    }
+
+    pub fn conversations(&self) -> String {
+        format!("/facilities/{}/conversations", self.facility)
+    }
+
+    pub fn patient_record(&self) -> String {
+        format!("/facilities/{}/patients/{}", self.facility, self.patient_id)
+    }
+
+    pub async fn request(&self, app: &TestApp, by: &Person) -> reqwest::Response {
+        app.call(
+            &by.token,
+            Method::POST,
+            &self.links(),
+            Some(json!({"patient_id": self.patient_id, "provider_id": self.doctor.account_id})),
+        )
+        .await
+    }
+
+    pub async fn move_link(
+        &self,
+        app: &TestApp,
+        by: &Person,
+        link: Uuid,
+        status: &str,
+    ) -> reqwest::Response {
+        app.call(
+            &by.token,
+            Method::POST,
+            &format!("{}/{link}/status", self.links()),
+            Some(json!({ "status": status })),
+        )
+        .await
+    }
+
+    /// A linked pair and their direct conversation's id.
+    pub async fn linked(&self, app: &TestApp) -> (Uuid, Uuid) {
+        let link = id(&json_of(self.request(app, &self.patient).await).await);
+        json_of(self.move_link(app, &self.doctor, link, "active").await).await;
+        let list = json_of(
+            app.call(&self.doctor.token, Method::GET, &self.conversations(), None)
+                .await,
+        )
+        .await;
+        (link, id(&list["items"][0]))
+    }
+
+    pub async fn post(
+        &self,
+        app: &TestApp,
+        by: &Person,
+        conversation: Uuid,
+        body: Value,
+    ) -> reqwest::Response {
+        app.call(
+            &by.token,
+            Method::POST,
+            &format!("{}/{conversation}/messages", self.conversations()),
+            Some(body),
+        )
+        .await
+    }
+}
+
+/// A facility conversation between a physician and a nurse, with an admin.
+pub struct Ward {
+    pub facility: Uuid,
+    pub physician: Person,
+    pub nurse: Person,
+    pub admin: Person,
+    pub conversation: Uuid,
+}
+
+impl Ward {
+    pub fn path(&self, rest: &str) -> String {
+        format!(
+            "/facilities/{}/conversations/{}{rest}",
+            self.facility, self.conversation
+        )
+    }
+}
+
+impl TestApp {
+    /// A facility with a patient who has a portal account, and a doctor.
+    pub async fn telehealth_clinic(&self) -> Clinic {
+        let facility = self.facility("Telehealth").await;
+        let patient = self.person(&[(Some(facility), Role::Patient)]).await;
+        let mut record = new_patient();
+        record["portal_account_id"] = json!(patient.account_id);
+        let record = self.patient(facility, record).await;
+        let doctor = self.person(&[(Some(facility), Role::Doctor)]).await;
+        Clinic {
+            facility,
+            patient_id: id(&record),
+            patient,
+            doctor,
+        }
+    }
+
+    /// A facility conversation between a physician and a nurse, with an
+    /// administrator.
+    pub async fn ward(&self) -> Ward {
+        let facility = self.facility("Ward").await;
+        let physician = self.person(&[(Some(facility), Role::Physician)]).await;
+        let nurse = self.person(&[(Some(facility), Role::Nurse)]).await;
+        let admin = self.person(&[(Some(facility), Role::Administrator)]).await;
+        let started = self
+            .call(
+                &physician.token,
+                Method::POST,
+                &format!("/facilities/{facility}/conversations"),
+                Some(json!({
+                    "title": "Bed 7 handover",
+                    "conversation_type": "general",
+                    "priority": "high",
+                    "tags": ["handover"],
+                    "participants": [{"account_id": nurse.account_id}],
+                })),
+            )
+            .await;
+        assert_eq!(started.status(), 201);
+        let conversation = json_of(started).await;
+        Ward {
+            facility,
+            physician,
+            nurse,
+            admin,
+            conversation: id(&conversation),
+        }
+    }
+}
+
+/// A WebSocket client of the realtime endpoint.
+pub struct Socket {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Socket {
+    pub async fn open(addr: std::net::SocketAddr, token: &str) -> Self {
+        let mut request = format!("ws://{addr}/realtime")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        Self { stream }
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.stream
+            .send(Frame::text(frame.to_string()))
+            .await
+            .unwrap();
+    }
+
+    /// The next JSON event, or `None` after `wait`.
+    pub async fn next(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??
+                .ok()?;
+            if let Frame::Text(text) = frame {
+                return serde_json::from_str(text.as_str()).ok();
+            }
+        }
+    }
+
+    pub async fn subscribe(&mut self, ids: &[Uuid]) -> Value {
+        self.send(json!({"type": "subscribe", "conversation_ids": ids}))
+            .await;
+        self.next(Duration::from_secs(5)).await.unwrap()
+    }
+
+    /// The next event of `kind`, skipping others.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        loop {
+            let event = self
+                .next(Duration::from_secs(10))
+                .await
+                .unwrap_or_else(|| panic!("no {kind} event"));
+            if event["type"] == kind {
+                return event;
+            }
+        }
+    }
+}

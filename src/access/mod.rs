@@ -30,10 +30,6 @@ use crate::context::{ApiTag, Context};
 use crate::demo::Demo;
 use crate::policy::Grant;
 
-pub use crate::policy::{
-    Actor, FacilityScope, PatientFilter, Permission, Principal, RequestInfo, Role,
-};
-
 /// The access context, as the kernel sees it.
 pub struct Access;
 

@@ -2,7 +2,7 @@
 //! access, as the role matrix reaches them. Their behaviour is tested with
 //! the contexts that use them (identity, patients).
 
-use carebase::access::{Permission as P, Role};
+use carebase::policy::{Permission as P, Role};
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;

@@ -2,8 +2,8 @@
 //! reports the others; an export sends the filtered leads, defused for
 //! spreadsheets, and is in the audit log.
 
-use carebase::access::Permission;
-use carebase::access::Role;
+use carebase::policy::Permission;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

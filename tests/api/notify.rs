@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use carebase::access::Permission;
+use carebase::policy::Permission;
 use carebase::AppState;
 use carebase::config::{Config, SecretString};
 use carebase::notify::outbox;

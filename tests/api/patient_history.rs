@@ -2,7 +2,7 @@
 //! by those who see the patient, every read audited. Also this context's
 //! cases of the role matrix.
 
-use carebase::access::{Permission, Role};
+use carebase::policy::{Permission, Role};
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::policy::RoleScope;
 use reqwest::Method;
 use serde_json::Value;

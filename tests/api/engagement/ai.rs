@@ -1,7 +1,7 @@
 //! AI qualification logs: each interaction logged and audited without its
 //! text, and `needs_review` puts the lead up for clinical review.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::audit::AuditFilter;
 use reqwest::Method;
 use serde_json::{Value, json};

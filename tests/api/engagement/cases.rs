@@ -1,6 +1,6 @@
 //! Engagement's cases of the role matrix (see `support::matrix`).
 
-use carebase::access::Permission;
+use carebase::policy::Permission;
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;

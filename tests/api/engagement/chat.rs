@@ -1,7 +1,7 @@
 //! Web chat sessions: activity counts towards the lead and its score, and
 //! idle sessions are closed by an audited job.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::audit::StoredEvent;
 use carebase::time::Timestamp;
 use reqwest::Method;

@@ -2,7 +2,7 @@
 //! counted on the lead, audited without its content, reaching only what
 //! the caller may, and sealed.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::audit::{AuditFilter, StoredEvent};
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, Statement};

@@ -2,7 +2,7 @@
 //! as installation administrators manage them, and the signed-in account
 //! looking after itself, which every role may.
 
-use carebase::access::Permission as P;
+use carebase::policy::Permission as P;
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;

@@ -1,7 +1,7 @@
 //! Becoming an account: sign-up and its confirmation, the same answer for
 //! a taken address, and invitations that make an account with a role.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;

@@ -1,7 +1,7 @@
 //! The care journey's stages and coaches: coaches move the journeys they
 //! coach.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -2,7 +2,7 @@
 //! history, a conversion that fails writes nothing, and a converted lead is
 //! invited to the portal.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -1,6 +1,6 @@
 //! Lead statistics' cases of the role matrix (see `support::matrix`).
 
-use carebase::access::Permission;
+use carebase::policy::Permission;
 use reqwest::Method;
 
 use crate::support::matrix::Case;

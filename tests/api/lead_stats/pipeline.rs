@@ -1,7 +1,7 @@
 //! Pipeline statistics: statuses, stages and sources counted over a
 //! range, for the default lead pipeline or another by id.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::crm::leads;
 use carebase::time::Timestamp;
 use reqwest::Method;

@@ -1,6 +1,6 @@
 //! Who reads the statistics, and over which ranges.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::time::Timestamp;
 use reqwest::Method;
 use serde_json::Value;

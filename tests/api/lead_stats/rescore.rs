@@ -1,6 +1,6 @@
 //! The facility-wide rescore refreshes faded scores in audited batches.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::crm::leads;
 use carebase::time::Timestamp;
 use reqwest::Method;

@@ -1,7 +1,7 @@
 //! Speed to lead: exact medians and 90th percentiles overall, by owner and
 //! by source.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::crm::leads;
 use carebase::time::Timestamp;
 use reqwest::Method;

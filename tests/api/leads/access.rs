@@ -1,6 +1,6 @@
 //! Who changes which lead, and what of it is sealed and audited.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::json;
 

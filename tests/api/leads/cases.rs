@@ -1,6 +1,6 @@
 //! Leads' cases of the role matrix (see `support::matrix`).
 
-use carebase::access::Permission as P;
+use carebase::policy::Permission as P;
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;

@@ -1,7 +1,7 @@
 //! A lead's lifecycle and pipeline: its moves and history, refused moves,
 //! duplicates however written, and clinical review.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -1,7 +1,7 @@
 //! Lists of leads filtered like the seed views and paged by cursor, bad
 //! input refused whole, and the facility's pipelines.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

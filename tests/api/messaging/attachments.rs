@@ -2,7 +2,7 @@
 //! audited, bad uploads leave nothing behind, pre-authorised uploads are
 //! single-use, and the store may be an S3 bucket.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

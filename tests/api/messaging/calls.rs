@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::messaging::settings::MessagingSettings;
 use reqwest::Method;
 use serde_json::{Value, json};

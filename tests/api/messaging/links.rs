@@ -1,7 +1,7 @@
 //! Care-team links (seed 004): the link's state machine and what it grants,
 //! the direct conversation it opens, and its audit trail.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

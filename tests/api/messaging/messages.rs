@@ -1,7 +1,7 @@
 //! Messages: sealed bodies, threads, edits, deletion, read state and
 //! cursors, refused input, and many senders at once.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

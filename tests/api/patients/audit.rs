@@ -1,7 +1,7 @@
 //! The record's audit trail: every read and change audited without PHI,
 //! nothing done that cannot be audited, and the log exported.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};

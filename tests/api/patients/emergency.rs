@@ -1,7 +1,7 @@
 //! Emergency access: one patient outside the caller's facilities, with a
 //! reason, flagged, reviewed, and for a limited time.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};

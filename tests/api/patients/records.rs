@@ -2,7 +2,7 @@
 //! unique within a facility and found exactly; lists paged by cursor; bad
 //! input refused whole; a portal account's own record only.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

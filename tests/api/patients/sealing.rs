@@ -2,7 +2,7 @@
 //! row does not open, and a master key rotation keeps every record
 //! readable.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 use serde_json::json;

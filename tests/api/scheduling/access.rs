@@ -1,7 +1,7 @@
 //! Who sees and changes which appointment, and what of it is sealed and
 //! audited.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

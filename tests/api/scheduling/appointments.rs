@@ -1,7 +1,7 @@
 //! The appointment: refused bookings, the machine with both seeds' names,
 //! rescheduling, today's list in the facility's zone, and concurrent moves.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::scheduling::reminders;
 use carebase::time::Timestamp;
 use reqwest::Method;

@@ -2,7 +2,7 @@
 //! order the matrix sends them: a case may find the record as an earlier
 //! one left it.
 
-use carebase::access::Permission as P;
+use carebase::policy::Permission as P;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

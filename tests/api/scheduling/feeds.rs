@@ -1,6 +1,6 @@
 //! Calendar feeds: one's own appointments, without PHI, until revoked.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

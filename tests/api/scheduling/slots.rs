@@ -2,7 +2,7 @@
 //! change, each reason a slot is unavailable, one appointment from fifty
 //! concurrent bookings, and how types, blocks and schedules shape the search.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::time::Timestamp;
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! The waitlist: a freed slot is offered to the first eligible entry and
 //! held for it; an offer that runs out passes to the next.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::time::Timestamp;
 use reqwest::Method;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{Value, json};

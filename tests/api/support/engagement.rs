@@ -1,8 +1,8 @@
 //! What the CRM engagement tests share: the audit log read directly, API
 //! keys as n8n holds them, and pages of records read back.
 
-use carebase::access::Role;
 use carebase::audit::{self, AuditFilter, StoredEvent};
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -1,7 +1,7 @@
 //! Records to act on, made over the API by someone allowed to: facilities,
 //! patients, leads, tasks, schedules and appointments.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::time::Timestamp;
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, Statement};

@@ -7,8 +7,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use carebase::access::Permission;
-use carebase::access::Role;
+use carebase::policy::Permission;
+use carebase::policy::Role;
 use carebase::policy::{RecordReach, RoleScope};
 use reqwest::Method;
 use serde_json::Value;

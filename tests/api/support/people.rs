@@ -6,9 +6,9 @@
 
 use std::sync::OnceLock;
 
-use carebase::access::Role;
 use carebase::access::memberships::{self, NewMembership};
 use carebase::identity::accounts::{self, NewAccount};
+use carebase::policy::Role;
 use carebase::types::Email;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -1,7 +1,7 @@
 //! What the scheduling tests share: clinics with a time zone and a
 //! bookable provider, appointment moves, and the reminder sender's poll.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::scheduling::settings::SchedulingSettings;
 use carebase::time::Timestamp;
 use reqwest::Method;

@@ -2,7 +2,7 @@
 //! every kind a case needs, held by no one under test, and the account a
 //! case grants a role to.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::policy::RoleScope;
 use reqwest::Method;
 use serde_json::{Value, json};

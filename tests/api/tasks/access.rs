@@ -1,7 +1,7 @@
 //! Who changes which task, another facility's tasks not found, and what
 //! of a task is sealed and audited.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 

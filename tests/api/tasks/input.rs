@@ -1,7 +1,7 @@
 //! Bad input names each field, references outside the facility are
 //! refused, and nothing is written.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -1,6 +1,6 @@
 //! The working lists: my open tasks, overdue tasks, filters and cursors.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

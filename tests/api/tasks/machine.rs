@@ -1,7 +1,7 @@
 //! A task's due date and status: SLA due dates by priority, and the status
 //! machine with completion stamped.
 
-use carebase::access::Role;
+use carebase::policy::Role;
 use carebase::time::Timestamp;
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -139,6 +139,10 @@ async fn link_chat_session(
     let session = chat::find(&*txn, &scope, session_id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    // Whether the caller may change the lead comes first, so that asking
+    // for a link that already holds does not answer 200 to someone who may
+    // not make it.
+    writable_lead(&txn, &scope, link.lead_id).await?;
     match session.lead_id {
         Some(linked) if linked == link.lead_id => return Ok(ApiJson(ChatSession::from(&session))),
         Some(linked) => {
@@ -148,7 +152,6 @@ async fn link_chat_session(
         }
         None => {}
     }
-    writable_lead(&txn, &scope, link.lead_id).await?;
     if !chat::link(&*txn, session_id, link.lead_id).await? {
         return Err(ApiError::Conflict(
             "the chat session was linked to a lead meanwhile".to_owned(),

@@ -125,6 +125,19 @@ async fn a_linked_session_counts_towards_the_lead(
 
 /// An anonymous visitor chats, then turns out to be the lead: linked by
 /// someone the lead is assigned to, once.
+/// Linking the session at `link` to `lead` is refused (403) to `who`.
+async fn link_is_refused(app: &TestApp, who: &Person, link: &str, lead: &Value, why: &str) {
+    let refused = app
+        .call(
+            &who.token,
+            Method::PATCH,
+            link,
+            Some(json!({ "lead_id": id(lead) })),
+        )
+        .await;
+    assert_eq!(refused.status(), 403, "{why}");
+}
+
 async fn an_anonymous_visitor_turns_out_to_be_the_lead(
     app: &TestApp,
     staff: &Person,
@@ -156,15 +169,7 @@ async fn an_anonymous_visitor_turns_out_to_be_the_lead(
     )
     .await;
     let link = format!("{sessions}/{}", id(&anonymous));
-    let refused = app
-        .call(
-            &other_staff.token,
-            Method::PATCH,
-            &link,
-            Some(json!({ "lead_id": id(lead) })),
-        )
-        .await;
-    assert_eq!(refused.status(), 403, "the lead is not theirs");
+    link_is_refused(app, other_staff, &link, lead, "the lead is not theirs").await;
     let now_linked = json_of(
         app.call(
             &staff.token,
@@ -176,6 +181,8 @@ async fn an_anonymous_visitor_turns_out_to_be_the_lead(
     )
     .await;
     assert_eq!(now_linked["lead_id"], json!(id(lead)));
+    let why = "a link that already holds is no answer to someone who may not make it";
+    link_is_refused(app, other_staff, &link, lead, why).await;
     let chatted = app.get_json(&staff.token, lead_path).await;
     assert_eq!(chatted["chat_messages"], 14);
     assert_eq!(

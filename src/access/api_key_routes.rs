@@ -42,11 +42,9 @@ async fn list_api_keys(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<ApiKeyView>>, ApiError> {
-    let facility_id = actor
-        .facility(facility_id, Permission::API_KEY_MANAGE)?
-        .facility_id();
+    let scope = actor.facility(facility_id, Permission::API_KEY_MANAGE)?;
     let limit = page.limit()?;
-    let keys = api_keys::page(state.db.conn(), facility_id, page.after, limit).await?;
+    let keys = api_keys::page(state.db.conn(), &scope, page.after, limit).await?;
     let items = keys.iter().map(ApiKeyView::from).collect();
     Ok(ApiJson(Page::new(items, limit, |k: &ApiKeyView| k.id)))
 }
@@ -86,9 +84,8 @@ async fn create_api_key(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<ApiKeyRequest>,
 ) -> Result<(StatusCode, ApiJson<CreatedApiKey>), ApiError> {
-    let facility_id = actor
-        .facility(facility_id, Permission::API_KEY_MANAGE)?
-        .facility_id();
+    let scope = actor.facility(facility_id, Permission::API_KEY_MANAGE)?;
+    let facility_id = scope.facility_id();
     if matches!(actor.principal, Principal::ApiKey { .. }) {
         return Err(ApiError::Forbidden(
             "an API key cannot create API keys".to_owned(),
@@ -169,11 +166,10 @@ async fn revoke_api_key(
     actor: Actor,
     ApiPath((facility_id, key_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    let facility_id = actor
-        .facility(facility_id, Permission::API_KEY_MANAGE)?
-        .facility_id();
+    let scope = actor.facility(facility_id, Permission::API_KEY_MANAGE)?;
+    let facility_id = scope.facility_id();
     let txn = state.db.begin().await?;
-    if !api_keys::revoke(&txn, facility_id, key_id).await? {
+    if !api_keys::revoke(&txn, &scope, key_id).await? {
         return Err(ApiError::NotFound);
     }
     audit::commit(

@@ -43,11 +43,9 @@ async fn list_memberships(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<Page<MembershipView>>, ApiError> {
-    let facility_id = actor
-        .facility(facility_id, Permission::MEMBERSHIP_READ)?
-        .facility_id();
+    let scope = actor.facility(facility_id, Permission::MEMBERSHIP_READ)?;
     let limit = page.limit()?;
-    let rows = memberships::of_facility(state.db.conn(), facility_id, page.after, limit).await?;
+    let rows = memberships::of_facility(state.db.conn(), &scope, page.after, limit).await?;
     let items = rows.iter().filter_map(|m| m.view()).collect();
     Ok(ApiJson(Page::new(items, limit, |m: &MembershipView| m.id)))
 }
@@ -96,9 +94,8 @@ async fn grant_membership(
     ApiPath(facility_id): ApiPath<Uuid>,
     ApiJson(grant): ApiJson<MembershipGrant>,
 ) -> Result<(StatusCode, ApiJson<MembershipView>), ApiError> {
-    let facility_id = actor
-        .facility(facility_id, Permission::MEMBERSHIP_MANAGE)?
-        .facility_id();
+    let scope = actor.facility(facility_id, Permission::MEMBERSHIP_MANAGE)?;
+    let facility_id = scope.facility_id();
     check_facility_role(grant.role, grant.department.as_deref())?;
     let txn = state.db.begin().await?;
     if accounts::find(&txn, grant.account_id).await?.is_none() {
@@ -151,11 +148,10 @@ async fn revoke_membership(
     actor: Actor,
     ApiPath((facility_id, membership_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    let facility_id = actor
-        .facility(facility_id, Permission::MEMBERSHIP_MANAGE)?
-        .facility_id();
+    let scope = actor.facility(facility_id, Permission::MEMBERSHIP_MANAGE)?;
+    let facility_id = scope.facility_id();
     let txn = state.db.begin().await?;
-    if !memberships::revoke(&txn, facility_id, membership_id).await? {
+    if !memberships::revoke(&txn, &scope, membership_id).await? {
         return Err(ApiError::NotFound);
     }
     audit::commit(

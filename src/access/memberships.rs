@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue, ConnectionTrait, QueryOrder, QuerySelect};
 
 use crate::db::new_id;
-use crate::policy::{Membership, MembershipView, Role};
+use crate::policy::{FacilityScope, Membership, MembershipView, Role};
 use crate::time::Timestamp;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -123,12 +123,12 @@ pub async fn require_members(
 /// A page of the live memberships of a facility.
 pub async fn of_facility(
     db: &impl ConnectionTrait,
-    facility_id: Uuid,
+    scope: &FacilityScope,
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<Model>, DbErr> {
     let mut query = Entity::find()
-        .filter(Column::FacilityId.eq(facility_id))
+        .filter(Column::FacilityId.eq(scope.facility_id()))
         .filter(Column::RevokedAt.is_null())
         .order_by_asc(Column::Id)
         .limit(limit);
@@ -179,11 +179,15 @@ pub async fn grant(db: &impl ConnectionTrait, new: NewMembership) -> Result<Mode
 }
 
 /// Ends a membership of the facility; false when there is no such live one.
-pub async fn revoke(db: &impl ConnectionTrait, facility_id: Uuid, id: Uuid) -> Result<bool, DbErr> {
+pub async fn revoke(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    id: Uuid,
+) -> Result<bool, DbErr> {
     let result = Entity::update_many()
         .col_expr(Column::RevokedAt, Expr::value(Timestamp::now()))
         .filter(Column::Id.eq(id))
-        .filter(Column::FacilityId.eq(facility_id))
+        .filter(Column::FacilityId.eq(scope.facility_id()))
         .filter(Column::RevokedAt.is_null())
         .exec(db)
         .await?;

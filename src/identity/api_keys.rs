@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::secrets;
 use crate::db::new_id;
-use crate::policy::Permission;
+use crate::policy::{FacilityScope, Permission};
 use crate::time::Timestamp;
 
 const PREFIX: &str = "cbak_";
@@ -156,12 +156,12 @@ pub async fn authenticate(db: &impl ConnectionTrait, bearer: &str) -> Result<Opt
 /// A page of the facility's keys, oldest first, after the cursor.
 pub async fn page(
     db: &impl ConnectionTrait,
-    facility_id: Uuid,
+    scope: &FacilityScope,
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<Model>, DbErr> {
     let mut query = Entity::find()
-        .filter(Column::FacilityId.eq(facility_id))
+        .filter(Column::FacilityId.eq(scope.facility_id()))
         .order_by_asc(Column::Id)
         .limit(limit);
     if let Some(after) = after {
@@ -171,11 +171,15 @@ pub async fn page(
 }
 
 /// Revokes a key of the facility; false when there is no such live key.
-pub async fn revoke(db: &impl ConnectionTrait, facility_id: Uuid, id: Uuid) -> Result<bool, DbErr> {
+pub async fn revoke(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    id: Uuid,
+) -> Result<bool, DbErr> {
     let result = Entity::update_many()
         .col_expr(Column::RevokedAt, Expr::value(Timestamp::now()))
         .filter(Column::Id.eq(id))
-        .filter(Column::FacilityId.eq(facility_id))
+        .filter(Column::FacilityId.eq(scope.facility_id()))
         .filter(Column::RevokedAt.is_null())
         .exec(db)
         .await?;

@@ -5,12 +5,12 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use carebase::policy::Permission;
 use carebase::AppState;
 use carebase::config::{Config, SecretString};
 use carebase::notify::outbox;
 use carebase::notify::settings::NotifySettings;
 use carebase::notify::{self, Channel, NotifyError, OutboxMessage, OutboxStatus, OutgoingMessage};
+use carebase::policy::Permission;
 use carebase::time::Timestamp;
 use reqwest::Method;
 use sea_orm::sea_query::Expr;
@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::on_both_backends;
 use crate::support::fake_smtp::FakeSmtp;
-use crate::support::{TestApp, TestBackend, TestDatabase};
 use crate::support::matrix::{Case, Grant};
+use crate::support::{TestApp, TestBackend, TestDatabase};
 
 on_both_backends!(
     without_smtp_messages_are_held_sealed_and_readable,
@@ -485,7 +485,9 @@ async fn a_stopping_worker_hands_back_what_it_did_not_send(backend: TestBackend)
 pub fn role_cases() -> Vec<Case> {
     use Permission as P;
     vec![
-        Case::new("read outbox", Method::GET, P::OUTBOX_READ, |_, _| "/admin/outbox".to_owned())
-            .grant(Grant::Installation),
+        Case::new("read outbox", Method::GET, P::OUTBOX_READ, |_, _| {
+            "/admin/outbox".to_owned()
+        })
+        .grant(Grant::Installation),
     ]
 }

@@ -8,9 +8,9 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{TestApp, TestBackend, id, new_patient, problem};
 use crate::on_both_backends;
 use crate::support::matrix::{Case, Records};
+use crate::support::{Person, TestApp, TestBackend, id, new_patient, problem};
 
 on_both_backends!(
     clinicians_record_correct_and_page_visits_sealed_and_audited,
@@ -91,27 +91,65 @@ async fn clinicians_record_correct_and_page_visits_sealed_and_audited(backend: T
         recorded.push(visit);
     }
 
-    // Newest visit first, two to a page.
+    newest_first_two_to_a_page(&app, &physician, &path, &recorded).await;
+    a_correction_changes_clears_and_keeps(&app, &physician, &path, &recorded).await;
+
+    let bytes = app.raw_database_bytes(backend).await;
+    crate::support::assert_no_plaintext(&bytes, MARKERS);
+    app.stop().await;
+}
+
+/// The visits list pages newest first; each visit read is audited.
+async fn newest_first_two_to_a_page(
+    app: &TestApp,
+    physician: &Person,
+    path: &str,
+    recorded: &[Value],
+) {
     let first: Value = app
-        .call(&physician.token, Method::GET, &format!("{path}?limit=2"), None)
+        .call(
+            &physician.token,
+            Method::GET,
+            &format!("{path}?limit=2"),
+            None,
+        )
         .await
         .json()
         .await
         .unwrap();
-    let order = |page: &Value| page["items"].as_array().unwrap().iter().map(id).collect::<Vec<_>>();
+    let order = |page: &Value| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(id)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(order(&first), vec![id(&recorded[1]), id(&recorded[2])]);
     let after = first["next_cursor"].as_str().unwrap();
     let second: Value = app
-        .call(&physician.token, Method::GET, &format!("{path}?limit=2&after={after}"), None)
+        .call(
+            &physician.token,
+            Method::GET,
+            &format!("{path}?limit=2&after={after}"),
+            None,
+        )
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(order(&second), vec![id(&recorded[0])]);
     assert!(second["next_cursor"].is_null());
-    assert_eq!(history_reads(&app).await, 3, "one event per visit read");
+    assert_eq!(history_reads(app).await, 3, "one event per visit read");
+}
 
-    // A correction: changed fields change, `null` clears, the rest stays.
+/// A correction: changed fields change, `null` clears, the rest stays.
+async fn a_correction_changes_clears_and_keeps(
+    app: &TestApp,
+    physician: &Person,
+    path: &str,
+    recorded: &[Value],
+) {
     let visit_path = format!("{path}/{}", id(&recorded[0]));
     let response = app
         .call(
@@ -133,18 +171,14 @@ async fn clinicians_record_correct_and_page_visits_sealed_and_audited(backend: T
         .await
         .unwrap();
     assert_eq!(read, corrected);
-    assert_eq!(history_reads(&app).await, 4);
+    assert_eq!(history_reads(app).await, 4);
     let writes = count(
-        &app,
+        app,
         "SELECT COUNT(*) FROM audit_events WHERE resource_type = 'patient_history' \
          AND action IN ('create', 'update')",
     )
     .await;
     assert_eq!(writes, 4, "three records and one correction");
-
-    let bytes = app.raw_database_bytes(backend).await;
-    crate::support::assert_no_plaintext(&bytes, MARKERS);
-    app.stop().await;
 }
 
 async fn a_history_is_seen_by_exactly_who_sees_the_patient(backend: TestBackend) {
@@ -155,30 +189,26 @@ async fn a_history_is_seen_by_exactly_who_sees_the_patient(backend: TestBackend)
     let someone_else = id(&app.patient(facility, new_patient()).await);
     let nurse = app.person(&[(Some(facility), Role::Nurse)]).await;
     let response = app
-        .call(&nurse.token, Method::POST, &history(facility, patient), Some(new_visit(1)))
+        .call(
+            &nurse.token,
+            Method::POST,
+            &history(facility, patient),
+            Some(new_visit(1)),
+        )
         .await;
     assert_eq!(response.status(), 201);
 
-    // The patient reads their own history, and no one else's.
-    let portal = app.person(&[]).await;
-    app.link_portal(facility, patient, portal.account_id).await;
-    let own = app
-        .call(&portal.token, Method::GET, &history(facility, patient), None)
-        .await;
-    assert_eq!(own.status(), 200);
-    let theirs = app
-        .call(&portal.token, Method::GET, &history(facility, someone_else), None)
-        .await;
-    problem(theirs, 404, "not-found").await;
-    let write = app
-        .call(&portal.token, Method::POST, &history(facility, patient), Some(new_visit(1)))
-        .await;
-    problem(write, 403, "forbidden").await;
+    the_patient_reads_only_their_own(&app, facility, patient, someone_else).await;
 
     // A doctor sees only patients it holds an active care-team link with.
     let doctor = app.person(&[(Some(facility), Role::Doctor)]).await;
     let unlinked = app
-        .call(&doctor.token, Method::GET, &history(facility, patient), None)
+        .call(
+            &doctor.token,
+            Method::GET,
+            &history(facility, patient),
+            None,
+        )
         .await;
     problem(unlinked, 404, "not-found").await;
 
@@ -191,11 +221,59 @@ async fn a_history_is_seen_by_exactly_who_sees_the_patient(backend: TestBackend)
     problem(response, 403, "forbidden").await;
     let outsider = app.person(&[(Some(other), Role::Physician)]).await;
     let response = app
-        .call(&outsider.token, Method::GET, &history(facility, patient), None)
+        .call(
+            &outsider.token,
+            Method::GET,
+            &history(facility, patient),
+            None,
+        )
         .await;
     problem(response, 404, "not-found").await;
-    assert_eq!(history_reads(&app).await, 1, "only the patient's own read was recorded");
+    assert_eq!(
+        history_reads(&app).await,
+        1,
+        "only the patient's own read was recorded"
+    );
     app.stop().await;
+}
+
+/// The patient reads their own history through the portal, and no one
+/// else's, and may not write it.
+async fn the_patient_reads_only_their_own(
+    app: &TestApp,
+    facility: Uuid,
+    patient: Uuid,
+    someone_else: Uuid,
+) {
+    let portal = app.person(&[]).await;
+    app.link_portal(facility, patient, portal.account_id).await;
+    let own = app
+        .call(
+            &portal.token,
+            Method::GET,
+            &history(facility, patient),
+            None,
+        )
+        .await;
+    assert_eq!(own.status(), 200);
+    let theirs = app
+        .call(
+            &portal.token,
+            Method::GET,
+            &history(facility, someone_else),
+            None,
+        )
+        .await;
+    problem(theirs, 404, "not-found").await;
+    let write = app
+        .call(
+            &portal.token,
+            Method::POST,
+            &history(facility, patient),
+            Some(new_visit(1)),
+        )
+        .await;
+    problem(write, 403, "forbidden").await;
 }
 
 async fn bad_visits_name_the_field_and_write_nothing(backend: TestBackend) {
@@ -206,7 +284,8 @@ async fn bad_visits_name_the_field_and_write_nothing(backend: TestBackend) {
     let physician = app.person(&[(Some(facility), Role::Physician)]).await;
     let stranger = app.person(&[(Some(other), Role::Physician)]).await;
     let path = history(facility, patient);
-    let tomorrow_and_more = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(72)).to_string();
+    let tomorrow_and_more =
+        (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(72)).to_string();
     let long_ago = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(72)).to_string();
     let cases: Vec<(Value, &str)> = vec![
         (json!({"visit_date": tomorrow_and_more}), "visit_date"),
@@ -244,12 +323,21 @@ async fn bad_visits_name_the_field_and_write_nothing(backend: TestBackend) {
         .await;
     assert_eq!(unknown.status(), 422);
     let missing = app
-        .call(&physician.token, Method::POST, &format!("/facilities/{facility}/patients/{}/history", Uuid::new_v4()), Some(new_visit(1)))
+        .call(
+            &physician.token,
+            Method::POST,
+            &format!("/facilities/{facility}/patients/{}/history", Uuid::new_v4()),
+            Some(new_visit(1)),
+        )
         .await;
     problem(missing, 404, "not-found").await;
     assert_eq!(visits_stored(&app).await, 0, "nothing was written");
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM audit_events WHERE resource_type = 'patient_history'").await,
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_events WHERE resource_type = 'patient_history'"
+        )
+        .await,
         0
     );
     app.stop().await;
@@ -264,15 +352,21 @@ pub fn role_cases() -> Vec<Case> {
             history(r.facility, r.patient)
         })
         .body(|_, _| Some(new_visit(1))),
-        Case::new("list patient history", Method::GET, P::HISTORY_READ, |r, _| {
-            history(r.facility, r.patient)
-        }),
+        Case::new(
+            "list patient history",
+            Method::GET,
+            P::HISTORY_READ,
+            |r, _| history(r.facility, r.patient),
+        ),
         Case::new("read visit", Method::GET, P::HISTORY_READ, |r, visit| {
             format!("{}/{visit}", history(r.facility, r.patient))
         }),
-        Case::new("correct visit", Method::PATCH, P::HISTORY_WRITE, |r, visit| {
-            format!("{}/{visit}", history(r.facility, r.patient))
-        })
+        Case::new(
+            "correct visit",
+            Method::PATCH,
+            P::HISTORY_WRITE,
+            |r, visit| format!("{}/{visit}", history(r.facility, r.patient)),
+        )
         .body(|_, _| Some(json!({"department": "Cardiology"}))),
     ]
 }

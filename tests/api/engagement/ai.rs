@@ -1,8 +1,8 @@
 //! AI qualification logs: each interaction logged and audited without its
 //! text, and `needs_review` puts the lead up for clinical review.
 
-use carebase::policy::Role;
 use carebase::audit::AuditFilter;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 

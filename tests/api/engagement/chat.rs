@@ -1,8 +1,8 @@
 //! Web chat sessions: activity counts towards the lead and its score, and
 //! idle sessions are closed by an audited job.
 
-use carebase::policy::Role;
 use carebase::audit::StoredEvent;
+use carebase::policy::Role;
 use carebase::time::Timestamp;
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -2,8 +2,8 @@
 //! counted on the lead, audited without its content, reaching only what
 //! the caller may, and sealed.
 
-use carebase::policy::Role;
 use carebase::audit::{AuditFilter, StoredEvent};
+use carebase::policy::Role;
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, Statement};
 use serde_json::{Value, json};

@@ -1,8 +1,8 @@
 //! Pipeline statistics: statuses, stages and sources counted over a
 //! range, for the default lead pipeline or another by id.
 
-use carebase::policy::Role;
 use carebase::crm::leads;
+use carebase::policy::Role;
 use carebase::time::Timestamp;
 use reqwest::Method;
 use sea_orm::sea_query::Expr;

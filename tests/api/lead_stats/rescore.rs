@@ -1,7 +1,7 @@
 //! The facility-wide rescore refreshes faded scores in audited batches.
 
-use carebase::policy::Role;
 use carebase::crm::leads;
+use carebase::policy::Role;
 use carebase::time::Timestamp;
 use reqwest::Method;
 use sea_orm::sea_query::Expr;

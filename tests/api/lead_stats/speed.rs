@@ -1,8 +1,8 @@
 //! Speed to lead: exact medians and 90th percentiles overall, by owner and
 //! by source.
 
-use carebase::policy::Role;
 use carebase::crm::leads;
+use carebase::policy::Role;
 use carebase::time::Timestamp;
 use reqwest::Method;
 use sea_orm::sea_query::Expr;

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use carebase::policy::Role;
 use carebase::messaging::settings::MessagingSettings;
+use carebase::policy::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod health;
 pub mod json;
 pub mod kernel;
+pub mod nul;
 pub mod problem;
 pub mod serve;
 

@@ -12,6 +12,7 @@ use crate::support::{TestApp, TestBackend, id, json_of, new_lead, problem};
 on_both_backends!(
     lists_filter_like_the_seed_views_and_page_with_a_cursor,
     bad_input_names_each_field_and_writes_nothing,
+    a_nul_in_any_text_is_a_422_naming_the_field_and_writes_nothing,
     facilities_define_pipelines_and_get_the_seed_defaults,
 );
 
@@ -201,5 +202,50 @@ async fn facilities_define_pipelines_and_get_the_seed_defaults(backend: TestBack
         )
         .await;
     assert_eq!(denied.status(), 403);
+    app.stop().await;
+}
+
+/// PostgreSQL cannot store NUL (U+0000) in text; both backends refuse it
+/// alike, naming the field or parameter, instead of a 500 on one of them.
+async fn a_nul_in_any_text_is_a_422_naming_the_field_and_writes_nothing(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let facility = app.facility("Concierge").await;
+    let admin = app.person(&[(Some(facility), Role::Admin)]).await;
+    let path = format!("/facilities/{facility}/leads");
+    for (body, field) in [
+        (json!({"first_name": "Oct\u{0}avia"}), "first_name"),
+        (
+            json!({"interests": [{"procedure": "Lasik", "notes": "\u{0}"}]}),
+            "interests[0].notes",
+        ),
+    ] {
+        let mut lead = new_lead();
+        for (key, value) in body.as_object().unwrap() {
+            lead[key] = value.clone();
+        }
+        let refused = problem(
+            app.call(&admin.token, Method::POST, &path, Some(lead))
+                .await,
+            422,
+            "validation",
+        )
+        .await;
+        assert_eq!(refused["errors"][0]["field"], field, "{refused}");
+    }
+    let refused = problem(
+        app.call(
+            &admin.token,
+            Method::GET,
+            &format!("{path}?source=Web%00"),
+            None,
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "source");
+    let listed = app.get_json(&admin.token, &path).await;
+    assert_eq!(listed["items"], json!([]), "nothing was written");
     app.stop().await;
 }

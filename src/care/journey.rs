@@ -274,11 +274,6 @@ pub async fn change(
     changes: JourneyUpdate,
     now: Timestamp,
 ) -> Result<row::Model, DbErr> {
-    if found.facility_id != scope.facility_id() {
-        return Err(DbErr::RecordNotFound(
-            "not in the scope's facility".to_owned(),
-        ));
-    }
     let mut active: row::ActiveModel = found.into();
     if let Some(stage) = changes.stage_id {
         active.stage_id = ActiveValue::Set(stage);
@@ -290,5 +285,5 @@ pub async fn change(
         active.notes = ActiveValue::Set(notes);
     }
     active.updated_at = ActiveValue::Set(now);
-    active.update(db).await
+    crate::db::update_in_facility(db, active, row::Column::FacilityId, scope.facility_id()).await
 }

@@ -185,28 +185,16 @@ pub async fn portal_account_of(
         .await
 }
 
-/// The row, unless it is of another facility than the scope's: a write
-/// given a row checks it came through this scope.
-fn of_scope<T>(scope: &FacilityScope, facility_id: Uuid, row: T) -> Result<T, DbErr> {
-    if facility_id == scope.facility_id() {
-        Ok(row)
-    } else {
-        Err(DbErr::RecordNotFound(
-            "not in the scope's facility".to_owned(),
-        ))
-    }
-}
-
 /// Marks a patient found through the scope inactive.
 pub async fn deactivate(
     db: &impl ConnectionTrait,
     scope: &FacilityScope,
     row: Model,
 ) -> Result<Model, DbErr> {
-    let mut active: patients::ActiveModel = of_scope(scope, row.facility_id, row)?.into();
+    let mut active: patients::ActiveModel = row.into();
     active.is_active = ActiveValue::Set(false);
     active.updated_at = ActiveValue::Set(crate::time::Timestamp::now());
-    active.update(db).await
+    in_scope(db, scope, active).await
 }
 
 /// Adds a patient to the scope's facility.
@@ -230,6 +218,20 @@ pub async fn change(
     row: Model,
     changes: &PatientChanges,
 ) -> Result<Model, DbErr> {
-    let row = of_scope(scope, row.facility_id, row)?;
-    patients::seal_changes(key, row, changes).update(db).await
+    in_scope(db, scope, patients::seal_changes(key, row, changes)).await
+}
+
+/// Writes a patient's changed columns, within the scope's facility only.
+async fn in_scope(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    active: patients::ActiveModel,
+) -> Result<Model, DbErr> {
+    crate::db::update_in_facility(
+        db,
+        active,
+        patients::Column::FacilityId,
+        scope.facility_id(),
+    )
+    .await
 }

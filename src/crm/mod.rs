@@ -23,7 +23,6 @@ pub mod lead_status;
 pub mod leads;
 pub mod lifecycle_routes;
 pub mod migration;
-pub mod patient_timeline_routes;
 pub mod permissions;
 pub mod rescore;
 pub mod routes;
@@ -36,6 +35,7 @@ pub mod store;
 pub mod task_routes;
 pub mod task_store;
 pub mod tasks;
+pub mod timeline_routes;
 
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
@@ -84,7 +84,7 @@ impl Context for Crm {
             .merge(chat_routes::routes())
             .merge(communication_routes::routes())
             .merge(import_routes::routes())
-            .merge(patient_timeline_routes::routes())
+            .merge(timeline_routes::routes())
     }
 
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {

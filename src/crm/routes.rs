@@ -1,5 +1,5 @@
 //! `/facilities/{facility_id}/leads`: recording, listing, reading and
-//! changing leads, and a lead's timeline; with the helpers every CRM route
+//! changing leads; with the helpers every CRM route
 //! that touches a lead shares (its audit event, opening it, placing it,
 //! reading it for a write, rescoring it). Every read of a lead is recorded
 //! in the audit log before the response leaves; every write appends its
@@ -19,7 +19,6 @@ use super::leads::{self, Lead, LeadChanges, LeadStatus, NewLead, PHI_FIELDS, Pla
 use super::store::{self, LeadFilter};
 use crate::access::memberships;
 use crate::app::AppState;
-use crate::audit::timeline::{self, Subject, Timeline, TimelineQuery};
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::crypto::DataKey;
 use crate::db::new_id;
@@ -37,7 +36,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_lead, list_leads))
         .routes(routes!(get_lead, update_lead))
-        .routes(routes!(lead_timeline))
 }
 
 /// An event about a lead by `actor`.
@@ -383,41 +381,4 @@ async fn update_lead(
         .changes(redact(json!({ "fields": changes.touched() }), PHI_FIELDS));
     audit::commit(txn, vec![event]).await?;
     Ok(ApiJson(lead))
-}
-
-/// What happened to a lead, newest first, from the audit log (seed 001's
-/// `activity_logs`): its changes, moves, calls, tasks and communications;
-/// with `include_reads=true` also every time it was viewed.
-#[utoipa::path(
-    get,
-    path = "/facilities/{facility_id}/leads/{lead_id}/timeline",
-    tag = "leads",
-    params(
-        ("facility_id" = Uuid, Path, description = "The facility"),
-        ("lead_id" = Uuid, Path, description = "The lead"),
-        TimelineQuery,
-    ),
-    responses((status = 200, description = "The lead's timeline", body = Timeline), Problems),
-    security(("bearer" = []))
-)]
-async fn lead_timeline(
-    State(state): State<AppState>,
-    actor: Actor,
-    ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
-    ApiQuery(query): ApiQuery<TimelineQuery>,
-) -> Result<ApiJson<Timeline>, ApiError> {
-    let scope = actor.facility(facility_id, Permission::LEAD_READ)?;
-    let db = state.db.conn();
-    if store::find(db, &scope, lead_id).await?.is_none() {
-        return Err(ApiError::NotFound);
-    }
-    let timeline = timeline::timeline(db, &scope, &Subject::Lead(lead_id), &query).await?;
-    state
-        .audit
-        .record(vec![
-            lead_event(&actor, AuditAction::Read, facility_id, lead_id)
-                .changes(redact(json!({ "view": "timeline" }), &[])),
-        ])
-        .await?;
-    Ok(ApiJson(timeline))
 }

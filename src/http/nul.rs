@@ -57,13 +57,13 @@ pub fn check_query(query: Option<&str>) -> Result<(), ApiError> {
     let Some(query) = query else {
         return Ok(());
     };
-    for pair in query.split('&') {
-        if pair.to_ascii_lowercase().contains("%00") {
+    match query.split('&').find(|pair| pair.contains("%00")) {
+        Some(pair) => {
             let name = pair.split('=').next().unwrap_or_default();
-            return Err(ApiError::invalid(name.replace("%00", ""), REASON));
+            Err(ApiError::invalid(name.replace("%00", ""), REASON))
         }
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

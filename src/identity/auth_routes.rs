@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::accounts::{self, AccountChanges, NewAccount, Standing};
 use super::mail::{self, Mail};
-use super::routes::{Accepted, TokenRedemption, invalid_token, own_account, parse_email, person};
+use super::routes::{Accepted, TokenRedemption, account_of_code, parse_email, person};
 use super::sessions::{self, Origin, Refreshed, Session};
 use super::settings::IdentitySettings;
 use super::tokens::{self, Purpose};
@@ -165,10 +165,8 @@ async fn confirm_email(
 ) -> Result<ApiJson<Accepted>, ApiError> {
     let key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
-    let redeemed = tokens::redeem(&txn, &key, &request.token, Purpose::ConfirmEmail)
-        .await?
-        .map_err(|_| invalid_token())?;
-    let account = own_account(&txn, redeemed.account_id).await?;
+    let account = account_of_code(&txn, &key, &request.token, Purpose::ConfirmEmail).await?;
+    let account_id = account.id;
     let changes = AccountChanges {
         email_confirmed_at: Some(Timestamp::now()),
         ..Default::default()
@@ -177,7 +175,7 @@ async fn confirm_email(
     audit::commit(
         txn,
         vec![
-            own_event(redeemed.account_id, None, &info, AuditAction::Update)
+            own_event(account_id, None, &info, AuditAction::Update)
                 .changes(redact(json!({ "email_confirmed": true }), &[])),
         ],
     )
@@ -502,10 +500,7 @@ async fn accept_invitation(
     let hash = password::hash(request.password).await?;
     let key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
-    let redeemed = tokens::redeem(&txn, &key, &request.token, Purpose::Invitation)
-        .await?
-        .map_err(|_| invalid_token())?;
-    let account = own_account(&txn, redeemed.account_id).await?;
+    let account = account_of_code(&txn, &key, &request.token, Purpose::Invitation).await?;
     let id = account.id;
     let full_name = request.full_name.map(|n| {
         key.seal_str(

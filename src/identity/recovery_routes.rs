@@ -12,7 +12,7 @@ use super::accounts::{self, AccountChanges, Standing};
 use super::auth_routes::own_event;
 use super::mail::{self, Mail};
 use super::password;
-use super::routes::{Accepted, invalid_token, own_account, parse_email};
+use super::routes::{Accepted, account_of_code, parse_email};
 use super::sessions;
 use super::tokens::{self, Purpose};
 use crate::app::AppState;
@@ -86,10 +86,8 @@ pub(super) async fn reset_password(
     let hash = password::hash(request.new_password).await?;
     let key = state.keyring.installation().await?;
     let txn = state.db.begin().await?;
-    let redeemed = tokens::redeem(&txn, &key, &request.token, Purpose::Recovery)
-        .await?
-        .map_err(|_| invalid_token())?;
-    let account = own_account(&txn, redeemed.account_id).await?;
+    let account = account_of_code(&txn, &key, &request.token, Purpose::Recovery).await?;
+    let account_id = account.id;
     // Receiving the code proves the address.
     let email_confirmed_at = account.email_confirmed_at.or(Some(Timestamp::now()));
     let changes = AccountChanges {
@@ -98,11 +96,11 @@ pub(super) async fn reset_password(
         ..Default::default()
     };
     accounts::update(&txn, account, changes).await?;
-    sessions::revoke_all(&txn, redeemed.account_id, "password reset").await?;
+    sessions::revoke_all(&txn, account_id, "password reset").await?;
     audit::commit(
         txn,
         vec![
-            own_event(redeemed.account_id, None, &info, AuditAction::Update)
+            own_event(account_id, None, &info, AuditAction::Update)
                 .changes(redact(json!({ "password": "changed" }), &["password"])),
         ],
     )

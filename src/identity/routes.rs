@@ -57,6 +57,20 @@ pub(super) async fn own_account(
         .ok_or(ApiError::NotFound)
 }
 
+/// The account a single-use code for `purpose` was issued to, redeeming
+/// the code in `txn`; an unknown, used or expired code is refused alike.
+pub(super) async fn account_of_code(
+    txn: &impl ConnectionTrait,
+    key: &crate::crypto::DataKey,
+    token: &str,
+    purpose: Purpose,
+) -> Result<accounts::Model, ApiError> {
+    let redeemed = tokens::redeem(txn, key, token, purpose)
+        .await?
+        .map_err(|_| invalid_token())?;
+    own_account(txn, redeemed.account_id).await
+}
+
 /// An answer that says what happens next, never whether an email exists.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Accepted {

@@ -153,6 +153,11 @@ pub async fn authenticate(db: &impl ConnectionTrait, bearer: &str) -> Result<Opt
     Ok(Some(key))
 }
 
+/// The key with this id, usable or not.
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id).one(db).await
+}
+
 /// A page of the facility's keys, oldest first, after the cursor.
 pub async fn page(
     db: &impl ConnectionTrait,

@@ -297,3 +297,45 @@ fn video_calls() -> TableCreateStatement {
         .foreign_key(&mut schema::foreign_key(t, "started_by", "accounts"))
         .to_owned()
 }
+
+/// Single-use tickets that open the realtime socket from a browser, which
+/// cannot set `Authorization` on a WebSocket. Only a hash of each is kept.
+pub struct CreateRealtimeTickets;
+
+impl MigrationName for CreateRealtimeTickets {
+    fn name(&self) -> &str {
+        "m20261207_000160_realtime_tickets"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateRealtimeTickets {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(col("realtime_tickets"))
+                    .col(schema::id(col("id")))
+                    .col(ColumnDef::new(col("secret_hash")).binary().not_null())
+                    .col(optional_uuid("session_id"))
+                    .col(optional_uuid("api_key_id"))
+                    .col(ColumnDef::new(col("token_expires_at")).big_integer())
+                    .col(schema::timestamp(col("created_at")))
+                    .col(schema::timestamp(col("expires_at")))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(schema::unique_index("realtime_tickets", &["secret_hash"]))
+            .await?;
+        manager
+            .create_index(schema::index("realtime_tickets", &["expires_at"]))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(col("realtime_tickets")).to_owned())
+            .await
+    }
+}

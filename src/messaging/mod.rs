@@ -23,6 +23,8 @@ pub mod realtime;
 pub mod realtime_delivery;
 pub mod realtime_hub;
 pub mod realtime_routes;
+pub mod realtime_tickets;
+pub mod realtime_watch;
 pub mod senders;
 pub mod settings;
 pub mod video;
@@ -84,12 +86,16 @@ impl Context for Messaging {
             .merge(conversation_routes::routes())
             .merge(message_routes::routes())
             .merge(realtime_routes::routes())
+            .merge(realtime_tickets::routes())
             .merge(call_routes::routes())
             .merge(attachment_routes::routes())
     }
 
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(migration::CreateMessaging)]
+        vec![
+            Box::new(migration::CreateMessaging),
+            Box::new(migration::CreateRealtimeTickets),
+        ]
     }
 
     fn permissions(&self) -> &'static [Grant] {
@@ -157,6 +163,10 @@ impl Context for Messaging {
             Job::new(
                 "missed-call sweep",
                 calls::spawn_missed_sweep(state.clone(), stop.clone()),
+            ),
+            Job::new(
+                "realtime access watch",
+                realtime_watch::spawn(state.clone(), stop.clone()),
             ),
             Job::new(
                 "realtime delivery",

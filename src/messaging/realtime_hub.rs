@@ -3,13 +3,15 @@
 //! queue is full (a slow or dead client) is dropped, so it cannot hold up
 //! anyone else; it catches up by cursor when it reconnects.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::policy::{Actor, Permission};
 
 /// Events waiting for one socket before it counts as too slow.
 pub const SOCKET_QUEUE: usize = 256;
@@ -27,6 +29,16 @@ struct Subscriptions {
     sockets: HashMap<u64, Arc<Socket>>,
 }
 
+/// Why a socket's access ended while it was open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// Its session or API key no longer counts (signed out, revoked,
+    /// expired, password changed, account banned or deleted).
+    SignedOut,
+    /// It still signs in, but reads no conversation any more.
+    NoLongerAllowed,
+}
+
 /// One connected client, as the hub sees it.
 #[derive(Debug)]
 pub struct Socket {
@@ -35,15 +47,73 @@ pub struct Socket {
     queue: mpsc::Sender<Arc<str>>,
     /// Cancelled when the hub drops the socket for being too slow.
     pub dropped: CancellationToken,
-    conversations: Mutex<HashSet<Uuid>>,
+    /// Cancelled when the socket's access ends; [`Socket::revoked_because`]
+    /// says why.
+    pub revoked: CancellationToken,
+    revoked_because: Mutex<Option<Revoked>>,
+    /// What the socket may do, as last re-read (see `realtime_watch`).
+    actor: Mutex<Actor>,
+    /// The conversations it follows, with their facilities.
+    conversations: Mutex<HashMap<Uuid, Uuid>>,
 }
 
 impl Socket {
     pub fn follows(&self, conversation_id: Uuid) -> bool {
         self.conversations
             .lock()
-            .map(|c| c.contains(&conversation_id))
+            .map(|c| c.contains_key(&conversation_id))
             .unwrap_or(false)
+    }
+
+    /// What the socket may do now.
+    pub fn actor(&self) -> Option<Actor> {
+        self.actor.lock().ok().map(|actor| actor.clone())
+    }
+
+    pub fn revoke(&self, why: Revoked) {
+        if let Ok(mut because) = self.revoked_because.lock() {
+            because.get_or_insert(why);
+        }
+        self.revoked.cancel();
+    }
+
+    pub fn revoked_because(&self) -> Option<Revoked> {
+        self.revoked_because.lock().ok().and_then(|b| *b)
+    }
+
+    /// Takes `actor` as what the socket may do from now on; returns the
+    /// conversations it follows but may no longer read.
+    pub fn hold(&self, actor: Actor) -> Vec<Uuid> {
+        let mut reads: HashMap<Uuid, bool> = HashMap::new();
+        let lost = self
+            .conversations
+            .lock()
+            .map(|followed| {
+                followed
+                    .iter()
+                    .filter(|(_, facility)| {
+                        !*reads.entry(**facility).or_insert_with(|| {
+                            actor
+                                .permissions_in(**facility)
+                                .contains(&Permission::CONVERSATION_READ)
+                        })
+                    })
+                    .map(|(conversation, _)| *conversation)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Ok(mut held) = self.actor.lock() {
+            *held = actor;
+        }
+        lost
+    }
+
+    /// Queues a frame of the server's own for this socket; a socket whose
+    /// queue is full is too slow anyway.
+    pub fn tell(&self, frame: Arc<str>) {
+        if self.queue.try_send(frame).is_err() {
+            self.dropped.cancel();
+        }
     }
 
     pub fn following(&self) -> usize {
@@ -52,15 +122,18 @@ impl Socket {
 }
 
 impl Hub {
-    /// Registers a socket of `account_id`; returns it and its event queue.
-    pub fn connect(&self, account_id: Uuid) -> (Arc<Socket>, mpsc::Receiver<Arc<str>>) {
+    /// Registers a socket of `actor`; returns it and its event queue.
+    pub fn connect(&self, actor: Actor) -> (Arc<Socket>, mpsc::Receiver<Arc<str>>) {
         let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
         let socket = Arc::new(Socket {
             id: self.next_socket.fetch_add(1, Ordering::Relaxed),
-            account_id,
+            account_id: actor.account_id(),
             queue: tx,
             dropped: CancellationToken::new(),
-            conversations: Mutex::new(HashSet::new()),
+            revoked: CancellationToken::new(),
+            revoked_because: Mutex::new(None),
+            actor: Mutex::new(actor),
+            conversations: Mutex::new(HashMap::new()),
         });
         if let Ok(mut inner) = self.inner.lock() {
             inner.sockets.insert(socket.id, socket.clone());
@@ -68,15 +141,16 @@ impl Hub {
         (socket, rx)
     }
 
-    pub fn subscribe(&self, socket: &Arc<Socket>, conversation_ids: &[Uuid]) {
+    /// Follows each `(conversation, facility)`.
+    pub fn subscribe(&self, socket: &Arc<Socket>, conversations: &[(Uuid, Uuid)]) {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
         let Ok(mut mine) = socket.conversations.lock() else {
             return;
         };
-        for id in conversation_ids {
-            if mine.insert(*id) {
+        for (id, facility) in conversations {
+            if mine.insert(*id, *facility).is_none() {
                 inner
                     .by_conversation
                     .entry(*id)
@@ -94,7 +168,7 @@ impl Hub {
             return;
         };
         for id in conversation_ids {
-            if mine.remove(id) {
+            if mine.remove(id).is_some() {
                 inner.detach(*id, socket.id);
             }
         }
@@ -107,7 +181,7 @@ impl Hub {
         };
         inner.sockets.remove(&socket.id);
         if let Ok(mine) = socket.conversations.lock() {
-            for id in mine.iter() {
+            for id in mine.keys() {
                 inner.detach(*id, socket.id);
             }
         }
@@ -164,6 +238,14 @@ impl Hub {
     pub fn sockets(&self) -> usize {
         self.inner.lock().map(|i| i.sockets.len()).unwrap_or(0)
     }
+
+    /// Every socket connected to this server now.
+    pub fn connected(&self) -> Vec<Arc<Socket>> {
+        self.inner
+            .lock()
+            .map(|i| i.sockets.values().cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 impl Subscriptions {
@@ -180,15 +262,30 @@ impl Subscriptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::{Principal, RequestInfo};
+
+    fn someone() -> Actor {
+        Actor::new(
+            Principal::Account {
+                account_id: Uuid::now_v7(),
+                session_id: Uuid::now_v7(),
+            },
+            Vec::new(),
+            None,
+            None,
+            RequestInfo::default(),
+        )
+    }
 
     #[test]
     fn a_full_queue_drops_only_that_socket() {
         let hub = Hub::default();
         let conversation = Uuid::now_v7();
-        let (slow, _slow_rx) = hub.connect(Uuid::now_v7());
-        let (fast, mut fast_rx) = hub.connect(Uuid::now_v7());
-        hub.subscribe(&slow, &[conversation]);
-        hub.subscribe(&fast, &[conversation]);
+        let facility = Uuid::now_v7();
+        let (slow, _slow_rx) = hub.connect(someone());
+        let (fast, mut fast_rx) = hub.connect(someone());
+        hub.subscribe(&slow, &[(conversation, facility)]);
+        hub.subscribe(&fast, &[(conversation, facility)]);
         for i in 0..=SOCKET_QUEUE {
             hub.send(conversation, Arc::from(i.to_string()));
             // The fast one keeps up.
@@ -215,9 +312,9 @@ mod tests {
     fn a_participant_who_leaves_stops_receiving() {
         let hub = Hub::default();
         let conversation = Uuid::now_v7();
-        let account = Uuid::now_v7();
-        let (socket, mut rx) = hub.connect(account);
-        hub.subscribe(&socket, &[conversation]);
+        let (socket, mut rx) = hub.connect(someone());
+        let account = socket.account_id;
+        hub.subscribe(&socket, &[(conversation, Uuid::now_v7())]);
         hub.remove_account(conversation, account);
         hub.send(conversation, Arc::from("x"));
         assert!(rx.try_recv().is_err());

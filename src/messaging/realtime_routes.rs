@@ -1,5 +1,7 @@
 //! `GET /realtime`: the WebSocket that carries conversation events, opened
-//! with the same bearer token as every other call (`Authorization` header).
+//! with the same bearer token as every other call (`Authorization` header),
+//! or, from a browser, with a single-use ticket (`?ticket=…`, see
+//! `realtime_tickets`).
 //!
 //! The client sends JSON text frames:
 //! - `{"type":"subscribe","conversation_ids":[…]}`: answered with
@@ -14,7 +16,10 @@
 //! its `conversation_id`. A socket that falls behind is closed with code
 //! 4008; one signed in with an access token is closed (4001) when the token
 //! expires, and the client reconnects with a fresh one and catches up with
-//! `GET …/messages?after=<seq>`.
+//! `GET …/messages?after=<seq>`. Access is re-read while the socket is open
+//! (`realtime_watch`): a revoked session or key closes it (4001), losing
+//! every role that reads conversations closes it (4003), and losing one
+//! facility's role ends its subscriptions there (an `unsubscribed` frame).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,17 +31,20 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::participants;
 use super::realtime::Notice;
-use super::realtime_hub::Socket;
+use super::realtime_hub::{Revoked, Socket};
+use super::realtime_tickets;
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::http::ApiQuery;
 use crate::http::api_docs::Problems;
-use crate::policy::{Actor, Permission};
+use crate::policy::{Actor, Permission, RequestInfo};
 use crate::time::Timestamp;
 
 /// Most conversations one socket follows.
@@ -68,31 +76,54 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
     }
 }
 
+/// Who opens the socket: the bearer token's actor, or, when the request
+/// names a `ticket`, the actor the ticket was issued to.
+pub struct SocketCaller(Actor);
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TicketQuery {
+    /// A ticket from `POST /realtime/tickets`, instead of `Authorization`.
+    ticket: Option<String>,
+}
+
+impl FromRequestParts<AppState> for SocketCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ApiQuery(query) = ApiQuery::<TicketQuery>::from_request_parts(parts, state).await?;
+        match query.ticket {
+            Some(ticket) => {
+                let request = RequestInfo::from_parts(parts);
+                Ok(Self(
+                    realtime_tickets::redeem(state, &ticket, request).await?,
+                ))
+            }
+            None => Ok(Self(Actor::from_request_parts(parts, state).await?)),
+        }
+    }
+}
+
 /// Opens the realtime socket (see the module documentation for the
-/// protocol). Needs `conversation:read` in some facility.
+/// protocol), with a bearer token or a ticket. Needs `conversation:read` in
+/// some facility.
 #[utoipa::path(
     get,
     path = "/realtime",
     tag = "messaging",
+    params(TicketQuery),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
         Problems
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ())
 )]
 async fn realtime(
     State(state): State<AppState>,
-    actor: Actor,
+    SocketCaller(actor): SocketCaller,
     Upgrade(upgrade): Upgrade,
 ) -> Result<Response, ApiError> {
-    if actor
-        .facilities_with(Permission::CONVERSATION_READ)
-        .is_some_and(|f| f.is_empty())
-    {
-        return Err(ApiError::Forbidden(
-            "this needs the `conversation:read` permission".to_owned(),
-        ));
-    }
+    realtime_tickets::may_open_a_socket(&actor)?;
     let Some(upgrade) = upgrade else {
         return Err(ApiError::MalformedRequest(
             "this is a WebSocket endpoint: send `Connection: Upgrade` and `Upgrade: websocket`"
@@ -123,17 +154,23 @@ enum Ending {
     ClientLeft,
     TooSlow,
     TokenExpired,
+    Revoked(Option<Revoked>),
     Gone,
 }
 
 async fn serve(state: AppState, actor: Actor, expires_at: Option<i64>, mut ws: WebSocket) {
     let hub = super::state_of(&state).realtime.hub().clone();
-    let (socket, mut events) = hub.connect(actor.account_id());
-    let ending = run(&state, &actor, &socket, &mut events, expires_at, &mut ws).await;
+    let (socket, mut events) = hub.connect(actor);
+    let ending = run(&state, &socket, &mut events, expires_at, &mut ws).await;
     hub.disconnect(&socket);
     let close = match ending {
         Ending::TooSlow => Some((4008, "too slow: reconnect and catch up by cursor")),
         Ending::TokenExpired => Some((4001, "the access token expired: reconnect with a new one")),
+        Ending::Revoked(Some(Revoked::NoLongerAllowed)) => Some((
+            4003,
+            "access revoked: this account reads no conversation any more",
+        )),
+        Ending::Revoked(_) => Some((4001, "signed out or revoked: sign in again")),
         Ending::ClientLeft | Ending::Gone => None,
     };
     if let Some((code, reason)) = close {
@@ -147,7 +184,6 @@ async fn serve(state: AppState, actor: Actor, expires_at: Option<i64>, mut ws: W
 
 async fn run(
     state: &AppState,
-    actor: &Actor,
     socket: &Arc<Socket>,
     events: &mut mpsc::Receiver<Arc<str>>,
     expires_at: Option<i64>,
@@ -171,6 +207,7 @@ async fn run(
     loop {
         tokio::select! {
             _ = socket.dropped.cancelled() => return Ending::TooSlow,
+            _ = socket.revoked.cancelled() => return Ending::Revoked(socket.revoked_because()),
             _ = &mut expiry => return Ending::TokenExpired,
             event = events.recv() => {
                 let Some(event) = event else { return Ending::TooSlow };
@@ -190,7 +227,7 @@ async fn run(
             incoming = ws.recv() => match incoming {
                 Some(Ok(Frame::Text(text))) => {
                     missed_pongs = 0;
-                    let reply = answer(state, actor, socket, text.as_str()).await;
+                    let reply = answer(state, socket, text.as_str()).await;
                     if !send(ws, &reply.to_string()).await {
                         return Ending::Gone;
                     }
@@ -221,12 +258,12 @@ async fn send_frame(ws: &mut WebSocket, frame: Frame) -> bool {
 }
 
 /// Handles one client frame; returns the reply.
-async fn answer(
-    state: &AppState,
-    actor: &Actor,
-    socket: &Arc<Socket>,
-    text: &str,
-) -> serde_json::Value {
+async fn answer(state: &AppState, socket: &Arc<Socket>, text: &str) -> serde_json::Value {
+    // What the socket may do now, as the watch last re-read it.
+    let Some(actor) = socket.actor() else {
+        return json!({"type": "error", "detail": "try again"});
+    };
+    let actor = &actor;
     let frame: ClientFrame = match serde_json::from_str(text) {
         Ok(frame) => frame,
         Err(error) => {
@@ -290,9 +327,13 @@ async fn subscribe(
         })
     };
     let (accepted, refused): (Vec<Uuid>, Vec<Uuid>) = wanted.into_iter().partition(readable);
+    let followed: Vec<(Uuid, Uuid)> = taking_part
+        .into_iter()
+        .filter(|(conversation, _)| accepted.contains(conversation))
+        .collect();
     super::state_of(state)
         .realtime
         .hub()
-        .subscribe(socket, &accepted);
+        .subscribe(socket, &followed);
     json!({"type": "subscribed", "conversation_ids": accepted, "refused": refused})
 }

@@ -43,6 +43,14 @@ fn link_cases() -> Vec<Case> {
             |_, _| "/realtime".to_owned(),
         )
         .grant(Grant::Anywhere(400)),
+        // A ticket for the socket: whoever may open the socket gets one.
+        Case::new(
+            "issue a realtime socket ticket",
+            Method::POST,
+            P::CONVERSATION_READ,
+            |_, _| "/realtime/tickets".to_owned(),
+        )
+        .grant(Grant::Anywhere(201)),
         Case::new(
             "list care-team links",
             Method::GET,

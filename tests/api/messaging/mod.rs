@@ -12,5 +12,6 @@ mod conversations;
 mod links;
 mod messages;
 mod realtime;
+mod revocation;
 
 pub use cases::role_cases;

@@ -178,20 +178,10 @@ async fn events_reach_sockets_on_another_server(backend: TestBackend) {
     // A second server on the same database (on SQLite, the same process
     // shares nothing: the test then shows a single server's delivery).
     let second = match backend {
-        TestBackend::Postgres => {
-            let state = carebase::AppState::open(app.state.config.clone())
-                .await
-                .unwrap();
-            let server = carebase::Server::bind(state, carebase::contexts::routes())
-                .await
-                .unwrap();
-            let addr = server.local_addr().unwrap();
-            let stop = tokio_util::sync::CancellationToken::new();
-            Some((addr, stop.clone(), tokio::spawn(server.run(stop))))
-        }
+        TestBackend::Postgres => Some(app.second_server().await),
         TestBackend::Sqlite => None,
     };
-    let socket_addr = second.as_ref().map(|s| s.0).unwrap_or(app.addr);
+    let socket_addr = second.as_ref().map(|s| s.addr).unwrap_or(app.addr);
     let mut doctor = Socket::open(socket_addr, &c.doctor.token).await;
     assert_eq!(
         doctor.subscribe(&[conversation]).await["conversation_ids"],
@@ -219,9 +209,8 @@ async fn events_reach_sockets_on_another_server(backend: TestBackend) {
         json!(c.doctor.account_id)
     );
     assert!(doctor.next(Duration::from_millis(300)).await.is_none());
-    if let Some((_, stop, run)) = second {
-        stop.cancel();
-        run.await.unwrap().unwrap();
+    if let Some(second) = second {
+        second.stop().await;
     }
     app.stop().await;
 }

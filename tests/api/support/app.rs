@@ -212,4 +212,35 @@ impl TestApp {
         self.shutdown.cancel();
         self.server.await.unwrap().unwrap();
     }
+
+    /// Another carebase server on the same database and configuration, as
+    /// a deployment with several servers on one PostgreSQL runs them.
+    pub async fn second_server(&self) -> SecondServer {
+        let state = AppState::open(self.state.config.clone()).await.unwrap();
+        let server = Server::bind(state, carebase::contexts::routes())
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let run = tokio::spawn(server.run(shutdown.clone()));
+        SecondServer {
+            addr,
+            shutdown,
+            run,
+        }
+    }
+}
+
+/// A server beside the test's own (see [`TestApp::second_server`]).
+pub struct SecondServer {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    run: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl SecondServer {
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.run.await.unwrap().unwrap();
+    }
 }

@@ -1,15 +1,10 @@
 //! The people and places the messaging tests act in: a clinic where a
 //! patient and a doctor link up as a care team, a ward conversation
-//! between staff, and a WebSocket client of the realtime endpoint.
-
-use std::time::Duration;
+//! between staff.
 
 use carebase::policy::Role;
-use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message as Frame;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use uuid::Uuid;
 
 use super::{Person, TestApp, id, json_of, new_patient};
@@ -154,66 +149,6 @@ impl TestApp {
             nurse,
             admin,
             conversation: id(&conversation),
-        }
-    }
-}
-
-/// A WebSocket client of the realtime endpoint.
-pub struct Socket {
-    stream: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-}
-
-impl Socket {
-    pub async fn open(addr: std::net::SocketAddr, token: &str) -> Self {
-        let mut request = format!("ws://{addr}/realtime")
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        Self { stream }
-    }
-
-    pub async fn send(&mut self, frame: Value) {
-        self.stream
-            .send(Frame::text(frame.to_string()))
-            .await
-            .unwrap();
-    }
-
-    /// The next JSON event, or `None` after `wait`.
-    pub async fn next(&mut self, wait: Duration) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let frame = tokio::time::timeout_at(deadline, self.stream.next())
-                .await
-                .ok()??
-                .ok()?;
-            if let Frame::Text(text) = frame {
-                return serde_json::from_str(text.as_str()).ok();
-            }
-        }
-    }
-
-    pub async fn subscribe(&mut self, ids: &[Uuid]) -> Value {
-        self.send(json!({"type": "subscribe", "conversation_ids": ids}))
-            .await;
-        self.next(Duration::from_secs(5)).await.unwrap()
-    }
-
-    /// The next event of `kind`, skipping others.
-    pub async fn expect(&mut self, kind: &str) -> Value {
-        loop {
-            let event = self
-                .next(Duration::from_secs(10))
-                .await
-                .unwrap_or_else(|| panic!("no {kind} event"));
-            if event["type"] == kind {
-                return event;
-            }
         }
     }
 }

@@ -20,10 +20,11 @@ mod probes;
 mod requests;
 mod scheduling;
 mod sealing;
+mod socket;
 mod world;
 
 pub use app::{TestApp, TestBackend, TestDatabase};
-pub use conversations::{Clinic, Socket, Ward};
+pub use conversations::{Clinic, Ward};
 pub use engagement::{ids, of_type};
 pub use fixtures::{always_open, hours_ahead, new_lead, new_patient, task_path};
 pub use json::{id, json_of};
@@ -32,6 +33,7 @@ pub use people::{PASSWORD, Person, unique_email};
 pub use requests::{PDF, problem};
 pub use scheduling::{poll_every, text};
 pub use sealing::assert_no_plaintext;
+pub use socket::{REVOCATION_WAIT, Socket};
 
 /// Generates, for each listed `async fn name(backend: TestBackend)`, a test
 /// module `name` with one test per backend; attributes before a name go on

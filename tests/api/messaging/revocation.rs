@@ -72,17 +72,33 @@ async fn an_administrator_ending_an_account_closes_its_sockets(backend: TestBack
     let account = |rest: &str| format!("/admin/accounts/{}{rest}", w.nurse.account_id);
     let mut socket = Socket::open(app.addr, &w.nurse.token).await;
     let revoked = app
-        .call(&sysadmin.token, Method::POST, &account("/revoke-sessions"), None)
+        .call(
+            &sysadmin.token,
+            Method::POST,
+            &account("/revoke-sessions"),
+            None,
+        )
         .await;
     assert!(revoked.status().is_success(), "{}", revoked.status());
-    assert_eq!(socket.closed_within(REVOCATION_WAIT).await, Some(SIGNED_OUT));
+    assert_eq!(
+        socket.closed_within(REVOCATION_WAIT).await,
+        Some(SIGNED_OUT)
+    );
 
     let mut socket = Socket::open(app.addr, &second_session(&app, &w).await).await;
     let banned = app
-        .call(&sysadmin.token, Method::POST, &account("/ban"), Some(json!({})))
+        .call(
+            &sysadmin.token,
+            Method::POST,
+            &account("/ban"),
+            Some(json!({})),
+        )
         .await;
     assert!(banned.status().is_success(), "{}", banned.status());
-    assert_eq!(socket.closed_within(REVOCATION_WAIT).await, Some(SIGNED_OUT));
+    assert_eq!(
+        socket.closed_within(REVOCATION_WAIT).await,
+        Some(SIGNED_OUT)
+    );
 
     let mut socket = Socket::open(app.addr, &w.physician.token).await;
     let deleted = app
@@ -94,7 +110,10 @@ async fn an_administrator_ending_an_account_closes_its_sockets(backend: TestBack
         )
         .await;
     assert!(deleted.status().is_success(), "{}", deleted.status());
-    assert_eq!(socket.closed_within(REVOCATION_WAIT).await, Some(SIGNED_OUT));
+    assert_eq!(
+        socket.closed_within(REVOCATION_WAIT).await,
+        Some(SIGNED_OUT)
+    );
     app.stop().await;
 }
 
@@ -113,7 +132,10 @@ async fn a_password_reset_closes_every_socket_of_the_account(backend: TestBacken
         )
         .await;
     assert_eq!(reset.status(), 200);
-    assert_eq!(socket.closed_within(REVOCATION_WAIT).await, Some(SIGNED_OUT));
+    assert_eq!(
+        socket.closed_within(REVOCATION_WAIT).await,
+        Some(SIGNED_OUT)
+    );
     app.stop().await;
 }
 
@@ -157,7 +179,10 @@ async fn losing_a_role_ends_what_it_allowed(backend: TestBackend) {
     }
     assert!(socket.answers().await, "still a nurse elsewhere");
     revoke(&app, &sysadmin.token, elsewhere, also).await;
-    assert_eq!(socket.closed_within(REVOCATION_WAIT).await, Some(NOT_ALLOWED));
+    assert_eq!(
+        socket.closed_within(REVOCATION_WAIT).await,
+        Some(NOT_ALLOWED)
+    );
     app.stop().await;
 }
 
@@ -198,7 +223,9 @@ async fn a_revoked_or_expired_api_key_closes_its_socket(backend: TestBackend) {
             &w.admin.token,
             Method::POST,
             &keys,
-            Some(json!({"name": "pager", "scopes": ["conversation:read"], "expires_at": expires_at})),
+            Some(
+                json!({"name": "pager", "scopes": ["conversation:read"], "expires_at": expires_at}),
+            ),
         )
     };
     let key = json_of(create(None).await).await;
@@ -213,7 +240,10 @@ async fn a_revoked_or_expired_api_key_closes_its_socket(backend: TestBackend) {
         )
         .await;
     assert!(revoked.status().is_success(), "{}", revoked.status());
-    assert_eq!(socket.closed_within(REVOCATION_WAIT).await, Some(SIGNED_OUT));
+    assert_eq!(
+        socket.closed_within(REVOCATION_WAIT).await,
+        Some(SIGNED_OUT)
+    );
 
     let expiring = json_of(create(Some(Timestamp::now().plus_secs(2))).await).await;
     let mut socket = Socket::open(app.addr, expiring["token"].as_str().unwrap()).await;
@@ -239,7 +269,10 @@ async fn a_revocation_on_one_server_closes_sockets_on_another(backend: TestBacke
         .call(&w.nurse.token, Method::POST, "/auth/sign-out", None)
         .await;
     assert_eq!(out.status(), 204);
-    assert_eq!(socket.closed_within(REVOCATION_WAIT).await, Some(SIGNED_OUT));
+    assert_eq!(
+        socket.closed_within(REVOCATION_WAIT).await,
+        Some(SIGNED_OUT)
+    );
     if let Some(second) = second {
         second.stop().await;
     }
@@ -255,11 +288,11 @@ async fn a_ticket_opens_one_socket_once(backend: TestBackend) {
         .call(&w.nurse.token, Method::POST, "/realtime/tickets", None)
         .await;
     assert_eq!(issued.status(), 201);
-    let ticket = json_of(issued).await["ticket"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut socket = Socket::open_with_ticket(app.addr, &ticket).await.ok().unwrap();
+    let ticket = json_of(issued).await["ticket"].as_str().unwrap().to_owned();
+    let mut socket = Socket::open_with_ticket(app.addr, &ticket)
+        .await
+        .ok()
+        .unwrap();
     let ack = socket.subscribe(&[w.conversation]).await;
     assert_eq!(ack["conversation_ids"], json!([w.conversation]));
     assert_eq!(
@@ -268,7 +301,9 @@ async fn a_ticket_opens_one_socket_once(backend: TestBackend) {
         "a ticket works once"
     );
     assert_eq!(
-        Socket::open_with_ticket(app.addr, "not-a-ticket").await.err(),
+        Socket::open_with_ticket(app.addr, "not-a-ticket")
+            .await
+            .err(),
         Some(401)
     );
     let no_reader = app
@@ -282,6 +317,9 @@ async fn a_ticket_opens_one_socket_once(backend: TestBackend) {
         .call(&w.nurse.token, Method::POST, "/auth/sign-out", None)
         .await;
     assert_eq!(out.status(), 204);
-    assert_eq!(socket.closed_within(REVOCATION_WAIT).await, Some(SIGNED_OUT));
+    assert_eq!(
+        socket.closed_within(REVOCATION_WAIT).await,
+        Some(SIGNED_OUT)
+    );
     app.stop().await;
 }

@@ -25,7 +25,7 @@ use crate::app::{AppState, Extensions, Opening};
 use crate::config::{Config, Section};
 use crate::demo::Demo;
 use crate::error::ApiError;
-use crate::policy::Grant;
+use crate::policy::{Grant, Permission};
 use crate::time::Timestamp;
 
 /// An OpenAPI tag a context's operations are grouped under.
@@ -117,6 +117,12 @@ pub trait Context: Sync {
 
     /// Its permissions, each with the role bundles that hold it.
     fn permissions(&self) -> &'static [Grant] {
+        &[]
+    }
+
+    /// Those of its permissions that only a person may use, never an API
+    /// key: powers over people (roles, invitations, keys, break-glass).
+    fn people_only(&self) -> &'static [Permission] {
         &[]
     }
 

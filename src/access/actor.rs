@@ -134,13 +134,14 @@ impl Actor {
         if creator.standing(Timestamp::now()) != Standing::Good {
             return Ok(None);
         }
-        // A key can never do more than its creator can do today.
+        // A key can never do more than its creator can do today, nor use a
+        // power over people (keys made before that rule included).
         let creator_memberships = memberships::of_account(db, key.created_by).await?;
         let creator_permissions = permissions_of(&creator_memberships, key.facility_id);
         let key_permissions: BTreeSet<Permission> = key
             .scopes()
             .into_iter()
-            .filter(|p| creator_permissions.contains(p))
+            .filter(|p| creator_permissions.contains(p) && !p.for_people_only())
             .collect();
         Ok(Some(Actor::new(
             Principal::ApiKey {

@@ -101,6 +101,15 @@ async fn create_api_key(
             "must name at least one permission",
         ));
     }
+    if let Some(personal) = request.scopes.iter().find(|p| p.for_people_only()) {
+        return Err(ApiError::invalid(
+            "scopes",
+            format!(
+                "`{}` is for people: an API key cannot grant roles, invite, manage keys or break the glass",
+                personal.as_str()
+            ),
+        ));
+    }
     let held = actor.permissions_in(facility_id);
     if let Some(beyond) = request.scopes.iter().find(|p| !held.contains(p)) {
         return Err(ApiError::invalid(
@@ -169,6 +178,21 @@ async fn revoke_api_key(
     let scope = actor.facility(facility_id, Permission::API_KEY_MANAGE)?;
     let facility_id = scope.facility_id();
     let txn = state.db.begin().await?;
+    let key = api_keys::find(&txn, key_id)
+        .await?
+        .filter(|key| key.facility_id == facility_id)
+        .ok_or(ApiError::NotFound)?;
+    // A developer manages their own keys; someone else's key (an
+    // administrator's, say) is for those who administer the facility.
+    if key.created_by != actor.account_id()
+        && !actor
+            .permissions_in(facility_id)
+            .contains(&Permission::FACILITY_MANAGE)
+    {
+        return Err(ApiError::Forbidden(
+            "only the facility's administrators revoke a key someone else created".to_owned(),
+        ));
+    }
     if !api_keys::revoke(&txn, &scope, key_id).await? {
         return Err(ApiError::NotFound);
     }

@@ -32,6 +32,10 @@ pub struct Model {
     pub expires_at: Timestamp,
     pub reviewed_at: Option<Timestamp>,
     pub reviewed_by: Option<Uuid>,
+    /// The clinical membership the grant was made under; the grant ends
+    /// with it. None for grants made before this was recorded, which end
+    /// when the holder has no clinical role left.
+    pub granted_under: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -103,6 +107,54 @@ pub fn may_request(actor: &Actor) -> Result<(), ApiError> {
     }
 }
 
+/// Refuses emergency access to a facility the actor belongs to: there is
+/// nothing to break, and its own roles say what it may read there.
+pub fn outside_own_facilities(actor: &Actor, facility_id: Uuid) -> Result<(), ApiError> {
+    if actor
+        .memberships()
+        .iter()
+        .any(|m| m.facility_id == Some(facility_id))
+    {
+        return Err(ApiError::invalid(
+            "facility_id",
+            "is a facility you belong to: your own roles there say what you may read",
+        ));
+    }
+    Ok(())
+}
+
+/// The membership a grant is made under: the actor's first one that holds
+/// `emergency_access:request`.
+fn clinical_membership(actor: &Actor) -> Option<Uuid> {
+    actor
+        .memberships()
+        .iter()
+        .find(|m| {
+            m.facility_id.is_some_and(|f| {
+                actor
+                    .permissions_in(f)
+                    .contains(&Permission::EMERGENCY_ACCESS_REQUEST)
+            })
+        })
+        .map(|m| m.id)
+}
+
+/// Whether a grant still stands for `actor`: the membership it was granted
+/// under is live and still holds a clinical role.
+fn still_held(grant: &Model, actor: &Actor) -> bool {
+    let clinical = |facility: Option<Uuid>| {
+        facility.is_some_and(|f| {
+            actor
+                .permissions_in(f)
+                .contains(&Permission::EMERGENCY_ACCESS_REQUEST)
+        })
+    };
+    actor
+        .memberships()
+        .iter()
+        .any(|m| grant.granted_under.is_none_or(|under| under == m.id) && clinical(m.facility_id))
+}
+
 /// Records a grant; the caller has checked the patient exists.
 pub async fn grant(
     db: &impl ConnectionTrait,
@@ -122,6 +174,7 @@ pub async fn grant(
         expires_at: ActiveValue::Set(now.plus_secs(GRANT_MINUTES * 60)),
         reviewed_at: ActiveValue::Set(None),
         reviewed_by: ActiveValue::Set(None),
+        granted_under: ActiveValue::Set(clinical_membership(actor)),
     }
     .insert(db)
     .await
@@ -147,8 +200,10 @@ pub async fn patient_scope(
         .filter(Column::FacilityId.eq(facility_id))
         .filter(Column::PatientId.eq(patient_id))
         .filter(Column::ExpiresAt.gt(now))
-        .one(db)
-        .await?;
+        .all(db)
+        .await?
+        .into_iter()
+        .find(|grant| still_held(grant, actor));
     match (live, &actor.principal) {
         (Some(_), Principal::Account { .. }) => Ok(FacilityScope::emergency(
             facility_id,

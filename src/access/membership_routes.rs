@@ -96,6 +96,13 @@ async fn grant_membership(
 ) -> Result<(StatusCode, ApiJson<MembershipView>), ApiError> {
     let scope = actor.facility(facility_id, Permission::MEMBERSHIP_MANAGE)?;
     let facility_id = scope.facility_id();
+    // Separation of duties: the system administrator, who holds no patient
+    // access by design, must not be able to give itself some.
+    if grant.account_id == actor.account_id() {
+        return Err(ApiError::Forbidden(
+            "no one grants a role to themselves: ask another administrator".to_owned(),
+        ));
+    }
     check_facility_role(grant.role, grant.department.as_deref())?;
     let txn = state.db.begin().await?;
     if accounts::find(&txn, grant.account_id).await?.is_none() {

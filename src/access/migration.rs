@@ -149,3 +149,38 @@ impl MigrationTrait for CreateEmergencyAccess {
             .await
     }
 }
+
+/// An emergency grant remembers the membership it was granted under, so it
+/// ends when that membership (or its clinical role) does.
+pub struct RecordEmergencyMembership;
+
+impl MigrationName for RecordEmergencyMembership {
+    fn name(&self) -> &str {
+        "m20261207_000170_emergency_access_membership"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RecordEmergencyMembership {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(col("emergency_access"))
+                    .add_column(ColumnDef::new(col("granted_under")).uuid())
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(col("emergency_access"))
+                    .drop_column(col("granted_under"))
+                    .to_owned(),
+            )
+            .await
+    }
+}

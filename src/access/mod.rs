@@ -76,11 +76,16 @@ impl Context for Access {
         vec![
             Box::new(migration::CreateFacilities),
             Box::new(migration::CreateEmergencyAccess),
+            Box::new(migration::RecordEmergencyMembership),
         ]
     }
 
     fn permissions(&self) -> &'static [Grant] {
         permissions::GRANTS
+    }
+
+    fn people_only(&self) -> &'static [crate::policy::Permission] {
+        permissions::PEOPLE_ONLY
     }
 
     async fn demo(&self, demo: &mut Demo<'_>) -> anyhow::Result<()> {

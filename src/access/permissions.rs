@@ -63,3 +63,12 @@ pub const GRANTS: &[Grant] = &[
         reach: Reach::Facility,
     },
 ];
+
+/// What no API key may do: a key is for machines, and these are powers
+/// over people.
+pub const PEOPLE_ONLY: &[Permission] = &[
+    Permission::MEMBERSHIP_MANAGE,
+    Permission::EMERGENCY_ACCESS_REQUEST,
+    Permission::EMERGENCY_ACCESS_REVIEW,
+    Permission::FACILITY_CREATE,
+];

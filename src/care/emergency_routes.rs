@@ -46,6 +46,7 @@ async fn request_emergency_access(
     ApiJson(request): ApiJson<EmergencyRequest>,
 ) -> Result<(StatusCode, ApiJson<Grant>), ApiError> {
     emergency::may_request(&actor)?;
+    emergency::outside_own_facilities(&actor, request.facility_id)?;
     if request.reason.trim().chars().count() < 10 {
         return Err(ApiError::invalid(
             "reason",

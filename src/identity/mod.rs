@@ -101,6 +101,10 @@ impl Context for IdentityContext {
         permissions::GRANTS
     }
 
+    fn people_only(&self) -> &'static [crate::policy::Permission] {
+        permissions::PEOPLE_ONLY
+    }
+
     fn settings(&self) -> Option<Section> {
         Some(Section::of::<IdentitySettings>())
     }

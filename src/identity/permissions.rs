@@ -20,3 +20,7 @@ pub const GRANTS: &[Grant] = &[
         reach: Reach::Facility,
     },
 ];
+
+/// What no API key may do: a key is for machines, and these are powers
+/// over people.
+pub const PEOPLE_ONLY: &[Permission] = &[Permission::ACCOUNT_MANAGE, Permission::API_KEY_MANAGE];

@@ -100,6 +100,12 @@ impl Permission {
         self.0
     }
 
+    /// Whether only a person may use it: no API key holds it, whatever its
+    /// scopes say.
+    pub fn for_people_only(self) -> bool {
+        catalogue().people_only.contains(&self)
+    }
+
     /// Every permission of every context, in the contexts' order.
     pub fn all() -> &'static [Permission] {
         &catalogue().all
@@ -132,6 +138,7 @@ struct Catalogue {
     all: Vec<Permission>,
     held: BTreeMap<Bundle, Vec<Permission>>,
     reach: BTreeMap<Permission, Reach>,
+    people_only: Vec<Permission>,
 }
 
 fn catalogue() -> &'static Catalogue {
@@ -141,6 +148,11 @@ fn catalogue() -> &'static Catalogue {
             all: Vec::new(),
             held: BTreeMap::new(),
             reach: BTreeMap::new(),
+            people_only: crate::contexts::all()
+                .iter()
+                .flat_map(|c| c.people_only())
+                .copied()
+                .collect(),
         };
         for grant in crate::contexts::all().iter().flat_map(|c| c.permissions()) {
             catalogue.all.push(grant.permission);

@@ -289,6 +289,18 @@ pub fn catalogue_markdown() -> String {
             permissions.join(", ")
         ));
     }
+    let people_only: Vec<String> = super::Permission::all()
+        .iter()
+        .filter(|p| p.for_people_only())
+        .map(|p| format!("`{}`", p.as_str()))
+        .collect();
+    out.push_str(&format!(
+        "\nAn API key acts with its scopes, narrowed to what its creator holds today.\n\
+         These are for people only, and no key holds them: {}. A developer revokes\n\
+         the keys it created; someone else's key needs `facility:manage`. No one\n\
+         grants a role to themselves.\n",
+        people_only.join(", ")
+    ));
     out
 }
 

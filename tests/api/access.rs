@@ -82,7 +82,8 @@ fn facility_cases() -> Vec<Case> {
             P::API_KEY_MANAGE,
             |r, key| format!("/facilities/{f}/api-keys/{key}", f = r.facility),
         )
-        .fresh(fresh_api_key),
+        .fresh(fresh_api_key)
+        .grant(Grant::AlsoNeeds(P::FACILITY_MANAGE)),
     ]
 }
 

@@ -10,7 +10,10 @@ use uuid::Uuid;
 use crate::on_both_backends;
 use crate::support::{Person, TestApp, TestBackend, id, json_of, new_patient, problem};
 
-on_both_backends!(emergency_access_opens_one_patient_with_a_reason,);
+on_both_backends!(
+    emergency_access_opens_one_patient_with_a_reason,
+    a_grant_ends_with_the_membership_it_was_granted_under,
+);
 
 async fn emergency_access_opens_one_patient_with_a_reason(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
@@ -224,4 +227,78 @@ async fn the_grant_is_flagged_and_reviewed(
     )
     .await;
     assert!(reviewed["reviewed_at"].is_string());
+}
+
+/// A clinician cannot break the glass into their own facility; a grant
+/// stops opening the patient once the clinical membership it was granted
+/// under is revoked, even while the holder keeps another role elsewhere.
+async fn a_grant_ends_with_the_membership_it_was_granted_under(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let home = app.facility("Home Hospital").await;
+    let away = app.facility("Away Hospital").await;
+    let third = app.facility("Third Clinic").await;
+    let own = app.patient(home, new_patient()).await;
+    let target = app.patient(away, new_patient()).await;
+    let physician = app
+        .person(&[(Some(home), Role::Physician), (Some(third), Role::Staff)])
+        .await;
+    let reason = "Unconscious on arrival, no records at hand";
+    let refused = problem(
+        app.call(
+            &physician.token,
+            Method::POST,
+            "/emergency-access",
+            Some(ask(home, &own, reason)),
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "facility_id");
+    let granted = app
+        .call(
+            &physician.token,
+            Method::POST,
+            "/emergency-access",
+            Some(ask(away, &target, reason)),
+        )
+        .await;
+    assert_eq!(granted.status(), 201);
+    let target_path = format!("/facilities/{away}/patients/{}", id(&target));
+    let opened = app
+        .call(&physician.token, Method::GET, &target_path, None)
+        .await;
+    assert_eq!(opened.status(), 200);
+    let home_admin = app.person(&[(Some(home), Role::Admin)]).await;
+    let members = app
+        .get_json(
+            &home_admin.token,
+            &format!("/facilities/{home}/memberships"),
+        )
+        .await;
+    let clinical = members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["account_id"] == json!(physician.account_id))
+        .map(id)
+        .unwrap();
+    let revoked = app
+        .call(
+            &home_admin.token,
+            Method::DELETE,
+            &format!("/facilities/{home}/memberships/{clinical}"),
+            None,
+        )
+        .await;
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+    problem(
+        app.call(&physician.token, Method::GET, &target_path, None)
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
+    app.stop().await;
 }

@@ -45,6 +45,10 @@ pub enum Grant {
     /// No facility in the path: any role holding the permission gets this
     /// status, everyone else 403. Sent once per role.
     Anywhere(u16),
+    /// Someone else's record: the permission lets a role through only if it
+    /// also holds this one (a developer revokes its own keys; an
+    /// administrator's key needs `facility:manage`).
+    AlsoNeeds(Permission),
     /// The caller's own account or session, which no permission guards:
     /// every signed-in role gets this status. Sent once per role.
     SignedIn(u16),
@@ -151,7 +155,11 @@ impl Case {
     /// What `role` should get, in a facility it belongs to (`own`) or not.
     pub fn expected(&self, role: Role, own: bool) -> u16 {
         let installation = role.scope() == RoleScope::Installation;
-        let allowed = self.permission.is_none_or(|p| role.can(p));
+        let allowed = self.permission.is_none_or(|p| role.can(p))
+            && match self.grant {
+                Grant::AlsoNeeds(also) => role.can(also),
+                _ => true,
+            };
         match self.grant {
             Grant::Installation => return if installation && allowed { 200 } else { 403 },
             Grant::Anywhere(status) => return if allowed { status } else { 403 },

@@ -8,6 +8,7 @@
 //! SQLite, take the write lock up front so that two writers queue on the busy
 //! timeout instead of failing half-way.
 
+pub mod check_values;
 pub mod constraint;
 pub mod migrate;
 

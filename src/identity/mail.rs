@@ -15,6 +15,8 @@ pub enum Mail {
     Invitation,
     Recovery,
     EmailChange,
+    /// To the old address once the email changed, with the undo code.
+    EmailChanged,
     PhoneChange,
     /// Someone tried to sign up with an address that already has an account.
     AlreadyRegistered,
@@ -27,6 +29,7 @@ impl Mail {
             Mail::Invitation => "invitation",
             Mail::Recovery => "recovery",
             Mail::EmailChange => "email_change",
+            Mail::EmailChanged => "email_changed",
             Mail::PhoneChange => "phone_change",
             Mail::AlreadyRegistered => "already_registered",
         }
@@ -38,6 +41,7 @@ impl Mail {
             Mail::Invitation => "You are invited to carebase",
             Mail::Recovery => "Reset your password",
             Mail::EmailChange => "Confirm your new email address",
+            Mail::EmailChanged => "Your carebase sign-in email was changed",
             Mail::PhoneChange => "Confirm your phone number",
             Mail::AlreadyRegistered => "Someone tried to sign up with your address",
         }
@@ -57,6 +61,9 @@ impl Mail {
             ),
             Mail::EmailChange => format!(
                 "Confirm this new address for your carebase account with this code (valid 1 hour):\n\n{token}\n"
+            ),
+            Mail::EmailChanged => format!(
+                "The sign-in email of your carebase account was changed to another address. If it was not you, undo it with this code (valid 7 days): it brings this address back and signs everyone out. Then reset your password.\n\n{token}\n"
             ),
             Mail::PhoneChange => format!("Your carebase confirmation code: {token}"),
             Mail::AlreadyRegistered => "Someone asked to create a carebase account with this address, which already has one. If it was you, sign in or reset your password.\n".to_owned(),

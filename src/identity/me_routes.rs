@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::accounts::{self, AccountChanges, AccountView};
 use super::mail::{self, Mail};
-use super::routes::{Accepted, TokenRedemption, invalid_token, own_account, parse_email, person};
+use super::routes::{Accepted, TokenRedemption, invalid_token, own_account, person};
 use super::sessions;
 use super::tokens::{self, Purpose};
 use super::{password, totp};
@@ -30,8 +30,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(me, update_me))
         .routes(routes!(change_password))
-        .routes(routes!(request_email_change))
-        .routes(routes!(confirm_email_change))
         .routes(routes!(request_phone_change))
         .routes(routes!(confirm_phone_change))
         .routes(routes!(enroll_mfa, disable_mfa))
@@ -42,7 +40,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Changes the actor's own account in `txn`, records which field changed
 /// (never its value), and commits.
-async fn change_own_account(
+pub(super) async fn change_own_account(
     txn: Transaction,
     actor: &Actor,
     account_id: Uuid,
@@ -70,7 +68,7 @@ async fn change_own_account(
 
 /// Redeems a change code of `purpose` that belongs to `account_id`; returns
 /// the new value it confirms.
-async fn redeem_change(
+pub(super) async fn redeem_change(
     txn: &Transaction,
     key: &crate::crypto::DataKey,
     token: &str,
@@ -207,90 +205,6 @@ async fn change_password(
     };
     change_own_account(txn, &actor, account_id, "password", changes).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A new email address for the account.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EmailChange {
-    pub new_email: String,
-}
-
-/// Sends a code to a new address; the change takes effect when confirmed.
-#[utoipa::path(
-    post,
-    path = "/me/email",
-    tag = "me",
-    request_body = EmailChange,
-    responses((status = 202, description = "A code was sent to the new address", body = Accepted), Problems),
-    security(("bearer" = []))
-)]
-async fn request_email_change(
-    State(state): State<AppState>,
-    actor: Actor,
-    ApiJson(request): ApiJson<EmailChange>,
-) -> Result<(StatusCode, ApiJson<Accepted>), ApiError> {
-    let (account_id, _) = person(&actor)?;
-    let email = parse_email("new_email", &request.new_email)?;
-    let key = state.keyring.installation().await?;
-    let txn = state.db.begin().await?;
-    if accounts::find_by_email(&txn, &key, &email).await?.is_some() {
-        return Err(ApiError::Conflict(
-            "another account uses this `new_email`".to_owned(),
-        ));
-    }
-    let token = tokens::issue(
-        &txn,
-        &key,
-        account_id,
-        Purpose::EmailChange,
-        Some(email.as_str()),
-    )
-    .await?;
-    mail::send(
-        &state,
-        &txn,
-        Mail::EmailChange,
-        email.as_str(),
-        Some(&token),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        ApiJson(Accepted {
-            status: "confirmation_sent",
-        }),
-    ))
-}
-
-/// Confirms a new email address with the code sent to it.
-#[utoipa::path(
-    post,
-    path = "/me/email/confirm",
-    tag = "me",
-    request_body = TokenRedemption,
-    responses((status = 200, description = "The changed account", body = AccountView), Problems),
-    security(("bearer" = []))
-)]
-async fn confirm_email_change(
-    State(state): State<AppState>,
-    actor: Actor,
-    ApiJson(request): ApiJson<TokenRedemption>,
-) -> Result<ApiJson<AccountView>, ApiError> {
-    let (account_id, _) = person(&actor)?;
-    let key = state.keyring.installation().await?;
-    let txn = state.db.begin().await?;
-    let value = redeem_change(&txn, &key, &request.token, Purpose::EmailChange, account_id).await?;
-    let new_email = parse_email("token", &value)?;
-    let (index, sealed) = accounts::seal_email(&key, account_id, &new_email);
-    let changes = AccountChanges {
-        email: Some((index, sealed)),
-        email_confirmed_at: Some(Timestamp::now()),
-        ..Default::default()
-    };
-    let account = change_own_account(txn, &actor, account_id, "email", changes).await?;
-    Ok(ApiJson(AccountView::open(&key, &account)?))
 }
 
 /// A new phone number for the account.

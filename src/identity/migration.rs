@@ -213,3 +213,53 @@ impl MigrationTrait for CreateApiKeys {
             .await
     }
 }
+
+/// Account tokens may be `email_change_undo`: the code sent to the old
+/// address when the sign-in email changes.
+pub struct AllowEmailChangeUndo;
+
+impl MigrationName for AllowEmailChangeUndo {
+    fn name(&self) -> &str {
+        "m20261207_000175_email_change_undo"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AllowEmailChangeUndo {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        crate::db::check_values::allow_values(
+            manager,
+            "account_tokens",
+            "purpose",
+            &[
+                "confirm_email",
+                "invitation",
+                "recovery",
+                "email_change",
+                "phone_change",
+                "email_change_undo",
+            ],
+        )
+        .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DELETE FROM account_tokens WHERE purpose = 'email_change_undo'")
+            .await?;
+        crate::db::check_values::allow_values(
+            manager,
+            "account_tokens",
+            "purpose",
+            &[
+                "confirm_email",
+                "invitation",
+                "recovery",
+                "email_change",
+                "phone_change",
+            ],
+        )
+        .await
+    }
+}

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod admin_routes;
 pub mod api_keys;
 pub mod auth_routes;
+pub mod email_change_routes;
 pub mod mail;
 pub mod me_routes;
 pub mod migration;
@@ -94,6 +95,7 @@ impl Context for IdentityContext {
         vec![
             Box::new(migration::CreateAccounts),
             Box::new(migration::CreateApiKeys),
+            Box::new(migration::AllowEmailChangeUndo),
         ]
     }
 

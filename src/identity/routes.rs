@@ -24,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(auth_routes::routes())
         .merge(me_routes::routes())
+        .merge(super::email_change_routes::routes())
         .merge(admin_routes::routes())
 }
 

@@ -46,6 +46,9 @@ pub enum Purpose {
     EmailChange,
     #[sea_orm(string_value = "phone_change")]
     PhoneChange,
+    /// Sent to the old address when the email changed: undoes it.
+    #[sea_orm(string_value = "email_change_undo")]
+    EmailChangeUndo,
 }
 
 impl Purpose {
@@ -56,6 +59,8 @@ impl Purpose {
             Purpose::ConfirmEmail => 48 * 60 * MINUTE,
             Purpose::Invitation => 7 * 24 * 60 * MINUTE,
             Purpose::Recovery | Purpose::EmailChange | Purpose::PhoneChange => 60 * MINUTE,
+            // Long enough for an owner who is away to notice.
+            Purpose::EmailChangeUndo => 7 * 24 * 60 * MINUTE,
         }
     }
 }
@@ -116,6 +121,17 @@ pub async fn issue(
     .insert(db)
     .await?;
     Ok(secret)
+}
+
+/// Voids every unused token of the account, whatever its purpose.
+pub async fn void_all(db: &impl ConnectionTrait, account_id: Uuid) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::UsedAt, Expr::value(Timestamp::now()))
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Redeems a token for `purpose`, once. Two concurrent redemptions of one

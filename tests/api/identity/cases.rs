@@ -81,7 +81,7 @@ fn own_account_cases() -> Vec<Case> {
         Case::signed_in("ask to change own email", Method::POST, 202, |_, _| {
             "/me/email".to_owned()
         })
-        .body(|_, _| Some(json!({"new_email": unique_email()}))),
+        .body(|_, _| Some(json!({"new_email": unique_email(), "current_password": PASSWORD}))),
         Case::signed_in("confirm own email", Method::POST, 422, |_, _| {
             "/me/email/confirm".to_owned()
         })

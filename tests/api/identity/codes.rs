@@ -82,7 +82,7 @@ async fn email_and_phone_changes_need_confirmation(backend: TestBackend) {
             &person.token,
             Method::POST,
             "/me/email",
-            Some(json!({"new_email": new_email})),
+            Some(json!({"new_email": new_email, "current_password": PASSWORD})),
         )
         .await;
     assert_eq!(asked.status(), 202);
@@ -91,7 +91,7 @@ async fn email_and_phone_changes_need_confirmation(backend: TestBackend) {
             &person.token,
             Method::POST,
             "/me/email",
-            Some(json!({"new_email": admin.email})),
+            Some(json!({"new_email": admin.email, "current_password": PASSWORD})),
         )
         .await;
     problem(taken, 409, "conflict").await;

@@ -6,6 +6,7 @@
 mod api_keys;
 mod cases;
 mod codes;
+mod email_change;
 mod powers;
 mod sessions;
 mod sign_in;

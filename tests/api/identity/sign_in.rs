@@ -7,7 +7,9 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{PASSWORD, Person, TestApp, TestBackend, json_of, problem, unique_email};
+use crate::support::{
+    PASSWORD, Person, TestApp, TestBackend, json_of, problem, totp_code, unique_email,
+};
 
 on_both_backends!(
     a_wrong_password_and_an_unknown_email_answer_alike,
@@ -188,15 +190,6 @@ async fn a_deleted_account_answers_like_an_unknown_one(
         "unauthorized",
     )
     .await;
-}
-
-fn totp_code(secret_base32: &str) -> String {
-    let secret = totp_rs::Secret::try_from_base32(secret_base32).unwrap();
-    let totp = totp_rs::Builder::new()
-        .with_secret(secret.as_ref().to_vec())
-        .build()
-        .unwrap();
-    totp.generate_current().to_string()
 }
 
 async fn the_second_factor_is_required_once_enabled(backend: TestBackend) {

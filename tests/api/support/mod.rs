@@ -28,7 +28,7 @@ pub use conversations::{Clinic, Ward};
 pub use engagement::{ids, of_type};
 pub use fixtures::{always_open, hours_ahead, new_lead, new_patient, task_path};
 pub use json::{id, json_of};
-pub use mail::code;
+pub use mail::{code, totp_code, totp_code_after};
 pub use people::{PASSWORD, Person, unique_email};
 pub use requests::{PDF, problem};
 pub use scheduling::{poll_every, text};

@@ -276,6 +276,7 @@ class Walk:
         self.tokens = {}
         self.accounts = {}
         self.memberships = {}
+        self.inviters = {}
         self.emails = {}
         self.lead_id = None
 
@@ -349,10 +350,15 @@ class Walk:
         expect(self.r, "f3.invite.%s" % who, answer, 201, ok)
         self.accounts[who] = answer.get("account_id")
         self.memberships[who] = answer.get("membership", "id")
+        self.inviters[who] = (inviter, facility)
         return answer.status == 201
 
-    def outbox_code(self, email):
-        answer = self.c.call("GET", "/admin/outbox?limit=200", self.tokens["sysadmin"])
+    def outbox_code(self, email, inviter, facility):
+        # The outbox shows an invitation's code to whoever sent it: the
+        # system admin in /admin/outbox, a facility admin in its facility's.
+        path = "/admin/outbox?limit=200" if inviter == "sysadmin" else \
+            "/facilities/%s/outbox?limit=200" % facility
+        answer = self.c.call("GET", path, self.tokens[inviter])
         for message in answer.get("items") or []:
             if message.get("recipient") == email and message.get("kind") == "invitation":
                 words = (message.get("body") or "").split()
@@ -361,7 +367,7 @@ class Walk:
 
     def accept(self, who):
         email = self.emails[who]
-        outbox, code, message = self.outbox_code(email)
+        outbox, code, message = self.outbox_code(email, *self.inviters[who])
         expect(self.r, "f3.outbox.%s" % who, outbox, 200, bool(code),
                "invitation to %s, subject=%r" % (email, message and message.get("subject")) if code else
                "no invitation message to %s" % email)

@@ -67,8 +67,15 @@ async fn invite(
     let email = parse_email("email", &request.email)?;
     check_facility_role(request.role, request.department.as_deref())?;
     let txn = state.db.begin().await?;
-    let (account, new_account) =
-        find_or_invite(&state, &txn, &email, request.full_name, actor.account_id()).await?;
+    let (account, new_account) = find_or_invite(
+        &state,
+        &txn,
+        &email,
+        request.full_name,
+        actor.account_id(),
+        facility_id,
+    )
+    .await?;
     let membership = memberships::grant(
         &txn,
         NewMembership {

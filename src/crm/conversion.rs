@@ -323,8 +323,15 @@ async fn invite_to_portal(
         .and_then(|e| Email::parse(e).ok())
         .ok_or_else(|| ApiError::invalid("email", "the lead has no email to invite"))?;
     let full_name = Some(format!("{} {}", lead.first_name, lead.last_name));
-    let (account, invited) =
-        find_or_invite(&state, &txn, &email, full_name, actor.account_id()).await?;
+    let (account, invited) = find_or_invite(
+        &state,
+        &txn,
+        &email,
+        full_name,
+        actor.account_id(),
+        facility_id,
+    )
+    .await?;
     memberships::grant(
         &*txn,
         NewMembership {

@@ -3,6 +3,7 @@
 //! the person to paste it.
 
 use sea_orm::ConnectionTrait;
+use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -79,13 +80,35 @@ impl Mail {
 }
 
 /// Queues `mail` to `to` in the caller's transaction: it goes out only if
-/// the change that caused it commits.
+/// the change that caused it commits. Its code, if any, is shown to no one
+/// reading the outbox over the API.
 pub async fn send(
     state: &AppState,
     txn: &impl ConnectionTrait,
     mail: Mail,
     to: &str,
     token: Option<&str>,
+) -> Result<(), ApiError> {
+    send_about(state, txn, mail, to, token, About::default()).await
+}
+
+/// Which facility a message is about and who caused it: that facility's
+/// administrators may read it, and the one who caused it sees its code.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct About {
+    pub facility_id: Option<Uuid>,
+    pub requested_by: Option<Uuid>,
+}
+
+/// As [`send`], for a message about a facility or caused by someone (an
+/// invitation).
+pub async fn send_about(
+    state: &AppState,
+    txn: &impl ConnectionTrait,
+    mail: Mail,
+    to: &str,
+    token: Option<&str>,
+    about: About,
 ) -> Result<(), ApiError> {
     state
         .ext::<crate::notify::Notifier>()
@@ -97,6 +120,9 @@ pub async fn send(
                 subject: mail.subject().to_owned(),
                 body: mail.body(token),
                 kind: mail.kind(),
+                facility_id: about.facility_id,
+                requested_by: about.requested_by,
+                carries_code: token.is_some(),
             },
         )
         .await?;

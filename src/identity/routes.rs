@@ -87,13 +87,15 @@ pub struct TokenRedemption {
 
 /// The account of `email`, or a new one for it with an invitation code sent
 /// by mail (`true`), in the caller's transaction. Facility invitations and
-/// the CRM's portal invitations both come through here.
+/// the CRM's portal invitations both come through here; the invitation is
+/// about `facility_id`, whose administrators may read it in the outbox.
 pub async fn find_or_invite(
     state: &AppState,
     txn: &crate::db::Transaction,
     email: &Email,
     full_name: Option<String>,
     invited_by: Uuid,
+    facility_id: Uuid,
 ) -> Result<(accounts::Model, bool), ApiError> {
     let key = state.keyring.installation().await?;
     if let Some(account) = accounts::find_by_email(txn, &key, email).await? {
@@ -112,6 +114,18 @@ pub async fn find_or_invite(
     )
     .await?;
     let token = tokens::issue(txn, &key, account.id, Purpose::Invitation, None).await?;
-    mail::send(state, txn, Mail::Invitation, email.as_str(), Some(&token)).await?;
+    let about = mail::About {
+        facility_id: Some(facility_id),
+        requested_by: Some(invited_by),
+    };
+    mail::send_about(
+        state,
+        txn,
+        Mail::Invitation,
+        email.as_str(),
+        Some(&token),
+        about,
+    )
+    .await?;
     Ok((account, true))
 }

@@ -66,3 +66,66 @@ impl MigrationTrait for CreateOutbox {
             .await
     }
 }
+
+/// Outbox messages say which facility they are about (its administrators
+/// read them), who caused them (the one reader shown their code) and
+/// whether they carry a code. Messages written before are taken to carry
+/// one, so no code written earlier is shown over the API.
+pub struct RecordOutboxReach;
+
+impl MigrationName for RecordOutboxReach {
+    fn name(&self) -> &str {
+        "m20261207_000180_outbox_reach"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RecordOutboxReach {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let columns = [
+            ColumnDef::new(Alias::new("facility_id")).uuid().to_owned(),
+            ColumnDef::new(Alias::new("requested_by")).uuid().to_owned(),
+            ColumnDef::new(Alias::new("carries_code"))
+                .boolean()
+                .not_null()
+                .default(true)
+                .to_owned(),
+        ];
+        // One column per statement: SQLite adds one at a time.
+        for mut column in columns {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("outbox"))
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .create_index(schema::index("outbox", &["facility_id", "created_at"]))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("outbox_facility_id_created_at_idx")
+                    .table(Alias::new("outbox"))
+                    .to_owned(),
+            )
+            .await?;
+        for column in ["carries_code", "requested_by", "facility_id"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("outbox"))
+                        .drop_column(Alias::new(column))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}

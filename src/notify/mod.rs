@@ -11,6 +11,7 @@
 //! body are sealed under the installation data key: they carry single-use
 //! tokens and may carry PHI.
 
+pub mod command;
 mod delivery;
 pub mod migration;
 pub mod outbox;
@@ -43,7 +44,9 @@ use crate::context::{ApiTag, Context, Job};
 use crate::policy::Grant;
 
 pub use delivery::MAX_ATTEMPTS;
-pub use outbox::{Channel, MAX_PAGE, OutboxMessage, OutboxStatus, get, list};
+pub use outbox::{
+    Channel, MAX_PAGE, OutboxMessage, OutboxStatus, OutboxView, Reader, get, list, page,
+};
 pub use smtp::{Security, SmtpSettings, parse_mail_from};
 
 use outbox::{Letter, NewMessage};
@@ -59,6 +62,13 @@ pub struct OutgoingMessage {
     pub subject: String,
     pub body: String,
     pub kind: &'static str,
+    /// The facility the message is about, whose administrators read it.
+    pub facility_id: Option<Uuid>,
+    /// Who caused it (an inviter): the one reader shown its code.
+    pub requested_by: Option<Uuid>,
+    /// Whether the body carries a single-use code for its recipient, which
+    /// no one else reading the outbox over the API is shown.
+    pub carries_code: bool,
 }
 
 impl OutgoingMessage {
@@ -74,6 +84,9 @@ impl OutgoingMessage {
             subject: subject.into(),
             body: body.into(),
             kind,
+            facility_id: None,
+            requested_by: None,
+            carries_code: false,
         }
     }
 }
@@ -165,7 +178,7 @@ impl Notifier {
             }
             None => {
                 tracing::info!(
-                    "no smtp_url is set: outgoing messages are held in the outbox for an administrator to read"
+                    "no smtp_url is set: outgoing messages are held in the outbox (codes for their recipients are read with `carebase outbox --to`)"
                 );
                 None
             }
@@ -199,6 +212,9 @@ impl Notifier {
                 OutboxStatus::Held
             },
             now: Timestamp::now(),
+            facility_id: message.facility_id,
+            requested_by: message.requested_by,
+            carries_code: message.carries_code,
         };
         let id = new.id;
         let letter = Letter {
@@ -263,7 +279,10 @@ impl Context for Notify {
     }
 
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(migration::CreateOutbox)]
+        vec![
+            Box::new(migration::CreateOutbox),
+            Box::new(migration::RecordOutboxReach),
+        ]
     }
 
     fn permissions(&self) -> &'static [Grant] {
@@ -278,6 +297,19 @@ impl Context for Notify {
         extensions
             .insert(Notifier::open(opening.db.clone(), opening.keyring, opening.config).await?);
         Ok(())
+    }
+
+    fn commands(&self) -> Vec<clap::Command> {
+        command::commands()
+    }
+
+    async fn run_command(
+        &self,
+        _name: &str,
+        args: &clap::ArgMatches,
+        config: crate::config::Config,
+    ) -> anyhow::Result<std::process::ExitCode> {
+        command::run(args, config).await
     }
 
     async fn jobs(&self, state: &AppState, stop: &CancellationToken) -> Vec<Job> {

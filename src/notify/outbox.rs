@@ -42,6 +42,13 @@ pub struct Model {
     pub sent_at: Option<Timestamp>,
     pub last_error: Option<String>,
     pub created_at: Timestamp,
+    /// The facility the message is about, whose administrators read it.
+    pub facility_id: Option<Uuid>,
+    /// Who caused it (the inviter of an invitation): the one reader who is
+    /// shown its code.
+    pub requested_by: Option<Uuid>,
+    /// Whether the body carries a single-use code for its recipient.
+    pub carries_code: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -109,6 +116,11 @@ pub struct OutboxMessage {
     /// `timeout`; never the server's text.
     pub last_error: Option<String>,
     pub created_at: Timestamp,
+    /// The facility the message is about, if any.
+    pub facility_id: Option<Uuid>,
+    /// Whether the body was withheld: it carries a single-use code (a
+    /// recovery or sign-in code) meant for its recipient alone.
+    pub code_withheld: bool,
 }
 
 impl fmt::Debug for OutboxMessage {
@@ -157,15 +169,41 @@ fn place(column: &str, id: Uuid) -> FieldRef<'_> {
     FieldRef::new(TABLE, column, id)
 }
 
+/// Who reads the outbox, which decides whether codes are shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader {
+    /// The operator on the server's own command line, who holds the master
+    /// key anyway: sees everything.
+    Operator,
+    /// An account over the API: sees the codes only of messages it caused
+    /// (an invitation it sent), never another person's recovery or sign-in
+    /// code, so the outbox cannot be turned into someone else's session.
+    Account(Uuid),
+}
+
+/// What a body that carries someone else's code reads as.
+const WITHHELD: &str = "[withheld: this message carries a single-use code for its recipient alone]";
+
 impl OutboxMessage {
-    fn open(key: &DataKey, row: Model) -> Result<Self, NotifyError> {
+    fn open(key: &DataKey, row: Model, reader: Reader) -> Result<Self, NotifyError> {
         let letter = Letter::open(key, &row)?;
+        let withheld = row.carries_code
+            && match reader {
+                Reader::Operator => false,
+                Reader::Account(id) => row.requested_by != Some(id),
+            };
         Ok(Self {
             id: row.id,
             channel: row.channel,
             recipient: letter.recipient,
             subject: letter.subject,
-            body: letter.body,
+            body: if withheld {
+                WITHHELD.to_owned()
+            } else {
+                letter.body
+            },
+            facility_id: row.facility_id,
+            code_withheld: withheld,
             kind: row.kind,
             status: row.status,
             attempts: row.attempts,
@@ -179,7 +217,7 @@ impl OutboxMessage {
 
 /// Messages newest first, `limit` at most (capped at [`MAX_PAGE`]), those
 /// older than the message `after` when given (the last id of the previous
-/// page), only those in `status` when given.
+/// page), only those in `status` when given, as the operator sees them.
 pub async fn list(
     db: &impl ConnectionTrait,
     keyring: &Keyring,
@@ -187,8 +225,36 @@ pub async fn list(
     limit: u64,
     status: Option<OutboxStatus>,
 ) -> Result<Vec<OutboxMessage>, NotifyError> {
+    let view = OutboxView {
+        reader: Reader::Operator,
+        facility_id: None,
+    };
+    page(db, keyring, view, after, limit, status).await
+}
+
+/// Whose outbox, read by whom.
+#[derive(Clone, Copy, Debug)]
+pub struct OutboxView {
+    pub reader: Reader,
+    /// Only the messages about this facility; every message when none.
+    pub facility_id: Option<Uuid>,
+}
+
+/// As [`list`], for `view`: its facility's messages only, and codes
+/// withheld from readers they are not for.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    keyring: &Keyring,
+    view: OutboxView,
+    after: Option<Uuid>,
+    limit: u64,
+    status: Option<OutboxStatus>,
+) -> Result<Vec<OutboxMessage>, NotifyError> {
     let key = keyring.installation().await?;
     let mut query = Entity::find();
+    if let Some(facility_id) = view.facility_id {
+        query = query.filter(Column::FacilityId.eq(facility_id));
+    }
     if let Some(status) = status {
         query = query.filter(Column::Status.eq(status));
     }
@@ -202,7 +268,7 @@ pub async fn list(
         .all(db)
         .await?
         .into_iter()
-        .map(|row| OutboxMessage::open(&key, row))
+        .map(|row| OutboxMessage::open(&key, row, view.reader))
         .collect()
 }
 
@@ -214,7 +280,7 @@ pub async fn get(
 ) -> Result<Option<OutboxMessage>, NotifyError> {
     let key = keyring.installation().await?;
     match Entity::find_by_id(id).one(db).await? {
-        Some(row) => OutboxMessage::open(&key, row).map(Some),
+        Some(row) => OutboxMessage::open(&key, row, Reader::Operator).map(Some),
         None => Ok(None),
     }
 }
@@ -244,6 +310,9 @@ pub(super) struct NewMessage {
     pub kind: &'static str,
     pub status: OutboxStatus,
     pub now: Timestamp,
+    pub facility_id: Option<Uuid>,
+    pub requested_by: Option<Uuid>,
+    pub carries_code: bool,
 }
 
 pub(super) async fn insert(
@@ -267,6 +336,9 @@ pub(super) async fn insert(
         sent_at: ActiveValue::Set(None),
         last_error: ActiveValue::Set(None),
         created_at: ActiveValue::Set(new.now),
+        facility_id: ActiveValue::Set(new.facility_id),
+        requested_by: ActiveValue::Set(new.requested_by),
+        carries_code: ActiveValue::Set(new.carries_code),
     })
     .exec_without_returning(db)
     .await?;

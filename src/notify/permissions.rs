@@ -9,6 +9,6 @@ impl Permission {
 /// Who holds each of the context's permissions.
 pub const GRANTS: &[Grant] = &[Grant {
     permission: Permission::OUTBOX_READ,
-    held_by: &[B::SystemAdmin],
+    held_by: &[B::FacilityAdmin, B::SystemAdmin],
     reach: Reach::Facility,
 }];

@@ -1,23 +1,33 @@
-//! `/admin/outbox`: the messages carebase sent or holds, for installation
-//! administrators. Without a mail server this is where invitations and
-//! confirmation codes wait to be passed on.
+//! The outbox over the API: every message carebase sent or holds, for the
+//! installation's administrators (`/admin/outbox`) and, for the messages
+//! about one facility (its invitations), that facility's administrators
+//! (`/facilities/{facility_id}/outbox`). A message carrying a single-use
+//! code (recovery, sign-in, confirmation) shows its body only to the one
+//! who caused it (the inviter of an invitation), never to anyone else, so
+//! no administrator can turn the outbox into another person's session; the
+//! operator on the server reads everything with the command line. Every
+//! read is in the audit log.
 
 use axum::extract::State;
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{OutboxMessage, OutboxStatus};
+use super::{OutboxMessage, OutboxStatus, OutboxView, Reader};
 use crate::app::AppState;
+use crate::audit::{self, AuditAction, redact};
 use crate::error::ApiError;
 use crate::http::api_docs::Problems;
-use crate::http::{ApiJson, ApiQuery, Page};
+use crate::http::{ApiJson, ApiPath, ApiQuery, Page};
 use crate::policy::{Actor, Permission};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(read_outbox))
+    OpenApiRouter::new()
+        .routes(routes!(read_outbox))
+        .routes(routes!(read_facility_outbox))
 }
 
 /// Which messages to list.
@@ -33,7 +43,8 @@ pub struct OutboxQuery {
     pub limit: Option<u64>,
 }
 
-/// Lists outgoing messages, newest first, opened.
+/// Lists outgoing messages, newest first, opened; codes meant for others
+/// withheld.
 #[utoipa::path(
     get,
     path = "/admin/outbox",
@@ -48,16 +59,60 @@ async fn read_outbox(
     ApiQuery(query): ApiQuery<OutboxQuery>,
 ) -> Result<ApiJson<Page<OutboxMessage>>, ApiError> {
     actor.require_installation(Permission::OUTBOX_READ)?;
+    read(&state, &actor, None, query).await.map(ApiJson)
+}
+
+/// Lists the facility's outgoing messages (its invitations), newest first;
+/// codes meant for others withheld.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/outbox",
+    tag = "facilities",
+    params(("facility_id" = Uuid, Path, description = "The facility"), OutboxQuery),
+    responses((status = 200, description = "A page of messages", body = Page<OutboxMessage>), Problems),
+    security(("bearer" = []))
+)]
+async fn read_facility_outbox(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<OutboxQuery>,
+) -> Result<ApiJson<Page<OutboxMessage>>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::OUTBOX_READ)?;
+    read(&state, &actor, Some(scope.facility_id()), query)
+        .await
+        .map(ApiJson)
+}
+
+/// A page of the outbox as `actor` may read it, with the read audited.
+async fn read(
+    state: &AppState,
+    actor: &Actor,
+    facility_id: Option<Uuid>,
+    query: OutboxQuery,
+) -> Result<Page<OutboxMessage>, ApiError> {
     let limit = crate::http::extract::page_limit(query.limit)?;
-    let messages = super::list(
-        state.db.conn(),
+    let view = OutboxView {
+        reader: Reader::Account(actor.account_id()),
+        facility_id,
+    };
+    let txn = state.db.begin().await?;
+    let messages = super::page(
+        &*txn,
         &state.keyring,
+        view,
         query.after,
         limit,
         query.status,
     )
     .await?;
-    Ok(ApiJson(Page::new(messages, limit, |m: &OutboxMessage| {
-        m.id
-    })))
+    let shown: Vec<Uuid> = messages.iter().map(|m| m.id).collect();
+    let mut event = actor
+        .event(AuditAction::Read, "outbox")
+        .changes(redact(json!({ "messages": shown }), &[]));
+    if let Some(facility_id) = facility_id {
+        event = event.facility(facility_id);
+    }
+    audit::commit(txn, vec![event]).await?;
+    Ok(Page::new(messages, limit, |m: &OutboxMessage| m.id))
 }

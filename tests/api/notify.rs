@@ -227,6 +227,7 @@ async fn with_smtp_email_is_delivered_and_marked_sent(backend: TestBackend) {
         subject: String::new(),
         body: "Your code is 1234".to_owned(),
         kind: "confirm_phone",
+        ..OutgoingMessage::email("", "", "", "confirm_phone")
     };
     let sms_id = state
         .ext::<carebase::notify::Notifier>()
@@ -489,5 +490,11 @@ pub fn role_cases() -> Vec<Case> {
             "/admin/outbox".to_owned()
         })
         .grant(Grant::Installation),
+        Case::new(
+            "read facility outbox",
+            Method::GET,
+            P::OUTBOX_READ,
+            |r, _| format!("/facilities/{f}/outbox", f = r.facility),
+        ),
     ]
 }

@@ -75,6 +75,21 @@ async fn logs_never_contain_phi_or_secrets() {
     work_with_a_patient(&session, &admin.facility_id, &nurse).await;
     let log = stop_and_read_the_log(child);
     assert_the_log_keeps_secrets(dir.path(), &log, &admin, &nurse);
+    the_operator_reads_a_message_in_full(dir.path(), &nurse);
+}
+
+/// `carebase outbox --to` shows the operator a message with its code: the
+/// way to pass codes on without a mail server, since the API shows no one
+/// a code meant for someone else.
+fn the_operator_reads_a_message_in_full(dir: &Path, nurse: &Nurse) {
+    let shown =
+        crate::support::carebase(dir, &[], &["outbox", "--to", "nurse.secret@clinic.example"]);
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    let said = text(&shown.stdout);
+    assert!(said.contains("invitation"), "{said}");
+    assert!(said.contains(&nurse.invitation_code), "{said}");
+    let nobody = crate::support::carebase(dir, &[], &["outbox", "--to", "nobody@clinic.example"]);
+    assert!(text(&nobody.stdout).contains("no message to"));
 }
 
 /// Makes the system administrator, then starts `carebase serve`.

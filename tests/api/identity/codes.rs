@@ -17,7 +17,6 @@ on_both_backends!(
 
 async fn emailed_tokens_work_once_and_expire(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
-    let admin = app.system_admin().await;
     let person = app.person(&[]).await;
     assert_eq!(
         app.post("/auth/recover", json!({"email": person.email}))
@@ -31,7 +30,7 @@ async fn emailed_tokens_work_once_and_expire(backend: TestBackend) {
             .status(),
         202
     );
-    let token = code(&app.outbox(&admin, &person.email, "recovery").await);
+    let token = code(&app.mail_to(&person.email, "recovery").await);
     let new_password = "a brand new passphrase";
     let reset = app
         .post(
@@ -68,7 +67,7 @@ async fn emailed_tokens_work_once_and_expire(backend: TestBackend) {
         200
     );
 
-    an_expired_code_is_refused(&app, &admin, &person, new_password).await;
+    an_expired_code_is_refused(&app, &person, new_password).await;
     app.stop().await;
 }
 
@@ -95,7 +94,7 @@ async fn email_and_phone_changes_need_confirmation(backend: TestBackend) {
         )
         .await;
     problem(taken, 409, "conflict").await;
-    let token = code(&app.outbox(&admin, &new_email, "email_change").await);
+    let token = code(&app.mail_to(&new_email, "email_change").await);
     let changed = json_of(
         app.call(
             &person.token,
@@ -126,20 +125,15 @@ async fn email_and_phone_changes_need_confirmation(backend: TestBackend) {
         "unauthorized",
     )
     .await;
-    a_phone_change_needs_the_texted_code(&app, &admin, &person).await;
+    a_phone_change_needs_the_texted_code(&app, &person).await;
     app.stop().await;
 }
 
 /// An expired code is refused, and so is one never issued.
-async fn an_expired_code_is_refused(
-    app: &TestApp,
-    admin: &Person,
-    person: &Person,
-    new_password: &str,
-) {
+async fn an_expired_code_is_refused(app: &TestApp, person: &Person, new_password: &str) {
     app.post("/auth/recover", json!({"email": person.email}))
         .await;
-    let token = code(&app.outbox(admin, &person.email, "recovery").await);
+    let token = code(&app.mail_to(&person.email, "recovery").await);
     let backend_kind = app.state.db.conn().get_database_backend();
     app.state
         .db
@@ -171,7 +165,7 @@ async fn an_expired_code_is_refused(
 }
 
 /// A phone number changes only with the code texted to it.
-async fn a_phone_change_needs_the_texted_code(app: &TestApp, admin: &Person, person: &Person) {
+async fn a_phone_change_needs_the_texted_code(app: &TestApp, person: &Person) {
     problem(
         app.call(
             &person.token,
@@ -195,7 +189,7 @@ async fn a_phone_change_needs_the_texted_code(app: &TestApp, admin: &Person, per
         .status(),
         202
     );
-    let sms = app.outbox(admin, "+15550109999", "phone_change").await;
+    let sms = app.mail_to("+15550109999", "phone_change").await;
     assert_eq!(sms["channel"], "sms");
     let changed = json_of(
         app.call(

@@ -232,7 +232,7 @@ async fn rotate_master_key(
     // never begins from a key the database does not know.
     migrate::up(db).await?;
     let (current, _) = registry::open_master_key(db, &KeySource::from_config(config)).await?;
-    let next = match MasterKey::read(new_key_file)? {
+    let next = match MasterKey::read(new_key_file, config.allow_readable_master_key)? {
         Some(key) => key,
         None => MasterKey::create(new_key_file)?,
     };

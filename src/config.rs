@@ -43,6 +43,9 @@ pub struct Config {
     /// The master key itself (`cbk1.<base64>`), instead of a file; for
     /// secret stores that inject environment variables.
     pub master_key: Option<SecretString>,
+    /// Start even though the master key file is readable by its group or
+    /// by others (refused otherwise).
+    pub allow_readable_master_key: bool,
     /// Most connections the pool opens.
     pub db_max_connections: u32,
     /// How long a request waits for a pooled connection, in seconds.
@@ -103,6 +106,7 @@ impl Default for Config {
             database_url_file: None,
             master_key_file: None,
             master_key: None,
+            allow_readable_master_key: false,
             db_max_connections: 10,
             db_acquire_timeout_secs: 5,
             sqlite_busy_timeout_ms: 5_000,

@@ -54,14 +54,16 @@ impl MasterKey {
         mac.finalize().into_bytes().into()
     }
 
-    /// Reads the key file; `Ok(None)` when it does not exist.
-    pub fn read(path: &Path) -> anyhow::Result<Option<Self>> {
+    /// Reads the key file; `Ok(None)` when it does not exist. A file that
+    /// its group or others may read is refused, unless `allow_readable`:
+    /// whoever can read it can read every patient's data.
+    pub fn read(path: &Path, allow_readable: bool) -> anyhow::Result<Option<Self>> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => Zeroizing::new(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => anyhow::bail!("cannot read master key file {}: {e}", path.display()),
         };
-        warn_if_readable_by_others(path);
+        refuse_if_readable_by_others(path, allow_readable)?;
         Self::parse(&text)
             .map(Some)
             .ok_or_else(|| invalid(&format!("master key file {}", path.display())))
@@ -130,20 +132,34 @@ fn invalid(source: &str) -> anyhow::Error {
     )
 }
 
-fn warn_if_readable_by_others(path: &Path) {
+fn refuse_if_readable_by_others(path: &Path, allow_readable: bool) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path)
-            && meta.permissions().mode() & 0o077 != 0
-        {
+        let mode = std::fs::metadata(path)
+            .map_err(|e| anyhow::anyhow!("cannot read master key file {}: {e}", path.display()))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            if !allow_readable {
+                anyhow::bail!(
+                    "the master key file {} has mode {mode:o}: its group or others can read it, \
+                     and with it every patient's data. Run `chmod 600` on it (or set \
+                     allow_readable_master_key = true to start anyway)",
+                    path.display()
+                );
+            }
             tracing::warn!(
                 path = %path.display(),
-                mode = format!("{:o}", meta.permissions().mode() & 0o777),
-                "the master key file is readable by other users; run chmod 600 on it"
+                mode = format!("{mode:o}"),
+                "the master key file is readable by other users (allowed by allow_readable_master_key); run chmod 600 on it"
             );
         }
     }
+    #[cfg(not(unix))]
+    let _ = (path, allow_readable);
+    Ok(())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -159,7 +175,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys/master.key");
         let created = MasterKey::create(&path).unwrap();
-        let read = MasterKey::read(&path).unwrap().unwrap();
+        let read = MasterKey::read(&path, false).unwrap().unwrap();
         assert_eq!(created.id(), read.id());
         assert_eq!(created.id().len(), 16);
         assert_eq!(created.derive("x").as_ref(), read.derive("x").as_ref());
@@ -178,16 +194,19 @@ mod tests {
         let path = dir.path().join("master.key");
         let first = MasterKey::create(&path).unwrap();
         assert!(MasterKey::create(&path).is_err());
-        assert_eq!(MasterKey::read(&path).unwrap().unwrap().id(), first.id());
+        assert_eq!(
+            MasterKey::read(&path, false).unwrap().unwrap().id(),
+            first.id()
+        );
     }
 
     #[test]
     fn missing_and_malformed_files_are_told_apart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        assert!(MasterKey::read(&path).unwrap().is_none());
+        assert!(MasterKey::read(&path, false).unwrap().is_none());
         std::fs::write(&path, "cbk1.dG9vIHNob3J0\n").unwrap();
-        let err = MasterKey::read(&path).unwrap_err().to_string();
+        let err = MasterKey::read(&path, true).unwrap_err().to_string();
         assert!(err.contains("not a carebase master key"), "{err}");
     }
 

@@ -45,8 +45,9 @@ pub enum KeyStatus {
 /// Where the master key comes from.
 #[derive(Debug, Clone)]
 pub enum KeySource {
-    /// A file, created on first start when the database holds no data yet.
-    File(PathBuf),
+    /// A file, created on first start when the database holds no data yet;
+    /// refused when others may read it, unless `allow_readable` says so.
+    File { path: PathBuf, allow_readable: bool },
     /// The `master_key` setting (`CAREBASE_MASTER_KEY`); never created.
     Value(SecretString),
 }
@@ -55,13 +56,16 @@ impl KeySource {
     pub fn from_config(config: &Config) -> Self {
         match &config.master_key {
             Some(value) => KeySource::Value(value.clone()),
-            None => KeySource::File(config.master_key_path()),
+            None => KeySource::File {
+                path: config.master_key_path(),
+                allow_readable: config.allow_readable_master_key,
+            },
         }
     }
 
     fn describe(&self) -> String {
         match self {
-            KeySource::File(path) => format!("the master key file {}", path.display()),
+            KeySource::File { path, .. } => format!("the master key file {}", path.display()),
             KeySource::Value(_) => "the master_key setting".to_owned(),
         }
     }
@@ -91,7 +95,10 @@ pub async fn open_master_key(
             MasterKey::from_text(text.expose(), "the master_key setting")?,
             KeyOrigin::Existing,
         ),
-        KeySource::File(path) => match MasterKey::read(path)? {
+        KeySource::File {
+            path,
+            allow_readable,
+        } => match MasterKey::read(path, *allow_readable)? {
             Some(key) => (key, KeyOrigin::Existing),
             None if active.is_empty() => (MasterKey::create(path)?, KeyOrigin::Created),
             None => anyhow::bail!(

@@ -56,7 +56,9 @@ async fn rotation_rewraps_data_keys_and_everything_reads_back(backend: TestBacke
     let installation = running.keyring.installation().await.unwrap();
     let sealed_account = installation.seal_str(here, "staff@example.org");
 
-    let old = MasterKey::read(&config.master_key_path()).unwrap().unwrap();
+    let old = MasterKey::read(&config.master_key_path(), false)
+        .unwrap()
+        .unwrap();
     let new_path = db.dir.path().join("next.key");
     let next = MasterKey::create(&new_path).unwrap();
     let count = carebase::crypto::data_keys::rotate(&running.db, &old, &next)

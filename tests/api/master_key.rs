@@ -7,6 +7,7 @@ on_both_backends!(
     first_start_creates_a_private_key_and_later_starts_reuse_it,
     a_different_key_is_refused,
     a_lost_key_is_not_silently_replaced,
+    a_key_file_others_can_read_stops_the_start,
 );
 
 async fn first_start_creates_a_private_key_and_later_starts_reuse_it(backend: TestBackend) {
@@ -63,4 +64,27 @@ async fn a_lost_key_is_not_silently_replaced(backend: TestBackend) {
     assert!(err.contains("is missing"), "{err}");
     assert!(err.contains("Restore the key file"), "{err}");
     assert!(!config.master_key_path().exists(), "no new key was made");
+}
+
+/// A key file its group or others can read stops the start, with the fix
+/// in the message; the `allow_readable_master_key` flag overrides it.
+async fn a_key_file_others_can_read_stops_the_start(backend: TestBackend) {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDatabase::create(backend).await;
+    let config = db.config();
+    let first = carebase::AppState::open(config.clone()).await.unwrap();
+    first.db.close().await;
+    let path = config.master_key_path();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let refused = carebase::AppState::open(config.clone())
+        .await
+        .err()
+        .expect("a readable key file stops the start")
+        .to_string();
+    assert!(refused.contains("chmod 600"), "{refused}");
+    assert!(refused.contains("allow_readable_master_key"), "{refused}");
+    let mut allowed = config;
+    allowed.allow_readable_master_key = true;
+    let started = carebase::AppState::open(allowed).await.unwrap();
+    started.db.close().await;
 }

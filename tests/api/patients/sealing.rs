@@ -137,7 +137,7 @@ async fn master_key_rotation_keeps_every_patient_readable(backend: TestBackend) 
         );
     }
     let config = app.state.config.clone();
-    let old = carebase::crypto::MasterKey::read(&config.master_key_path())
+    let old = carebase::crypto::MasterKey::read(&config.master_key_path(), false)
         .unwrap()
         .unwrap();
     let new_path = app._db.dir.path().join("rotated.key");

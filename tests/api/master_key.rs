@@ -76,11 +76,10 @@ async fn a_key_file_others_can_read_stops_the_start(backend: TestBackend) {
     first.db.close().await;
     let path = config.master_key_path();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let refused = carebase::AppState::open(config.clone())
-        .await
-        .err()
-        .expect("a readable key file stops the start")
-        .to_string();
+    let Err(refused) = carebase::AppState::open(config.clone()).await else {
+        panic!("a readable key file stops the start");
+    };
+    let refused = refused.to_string();
     assert!(refused.contains("chmod 600"), "{refused}");
     assert!(refused.contains("allow_readable_master_key"), "{refused}");
     let mut allowed = config;

@@ -66,6 +66,10 @@ pub struct Config {
     pub http_shutdown_grace_secs: u64,
     /// Origins allowed to call the API from a browser; empty disables CORS.
     pub cors_allowed_origins: Vec<String>,
+    /// Reverse proxies (addresses or networks) whose `Forwarded` and
+    /// `X-Forwarded-For` headers name the client; from anyone else those
+    /// headers are ignored.
+    pub trusted_proxies: Vec<String>,
     /// Directory for message attachments on local disk; defaults to
     /// `<data_dir>/files`.
     pub files_dir: Option<PathBuf>,
@@ -117,6 +121,7 @@ impl Default for Config {
             http_header_timeout_secs: 30,
             http_shutdown_grace_secs: 30,
             cors_allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             files_dir: None,
             files_s3_bucket: None,
             files_s3_region: "us-east-1".to_owned(),
@@ -182,7 +187,7 @@ impl Config {
         let kernel = layers::merge(
             &file_layer.kernel,
             env.kernel,
-            &["cors_allowed_origins".to_owned()],
+            &["cors_allowed_origins".to_owned(), "trusted_proxies".to_owned()],
         )
         .map_err(|e| file_error(file, e))?;
         let mut config: Config = kernel.try_deserialize().map_err(|e| file_error(file, e))?;
@@ -268,6 +273,9 @@ impl Config {
             if axum::http::HeaderValue::from_str(origin).is_err() {
                 return invalid("cors_allowed_origins", &format!("`{origin}` is not valid"));
             }
+        }
+        if let Err(why) = crate::http::TrustedProxies::parse(&self.trusted_proxies) {
+            return invalid("trusted_proxies", &why);
         }
         if self.master_key.is_some() && self.master_key_file.is_some() {
             return invalid("master_key", "set master_key or master_key_file, not both");

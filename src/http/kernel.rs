@@ -39,9 +39,10 @@ const SLOW: Duration = Duration::from_secs(2);
 /// Longest client-supplied request id kept; longer ones are replaced.
 const MAX_CLIENT_REQUEST_ID: usize = 128;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct KernelLayer {
     pub limits: Limits,
+    pub proxies: std::sync::Arc<super::TrustedProxies>,
 }
 
 impl<S: Clone> Layer<S> for KernelLayer {
@@ -52,6 +53,7 @@ impl<S: Clone> Layer<S> for KernelLayer {
             gzip: CompressionLayer::new().gzip(true).layer(inner.clone()),
             plain: inner,
             limits: self.limits,
+            proxies: self.proxies.clone(),
             peer: None,
         }
     }
@@ -62,6 +64,7 @@ pub struct Kernel<S> {
     plain: S,
     gzip: Compression<S>,
     limits: Limits,
+    proxies: std::sync::Arc<super::TrustedProxies>,
     /// The client of the connection this clone serves.
     peer: Option<SocketAddr>,
 }
@@ -121,7 +124,7 @@ where
         let request_id = assign_request_id(&req);
         let meta = RequestMeta {
             request_id: request_id.clone(),
-            client: self.peer,
+            client: self.proxies.client(self.peer, req.headers()),
         };
         let method = req.method().clone();
         // Uri clones share their buffer.

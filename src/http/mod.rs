@@ -8,6 +8,7 @@
 //! wraps it, so no route can opt out of the stack.
 
 pub mod api_docs;
+pub mod client_addr;
 pub mod extract;
 pub mod health;
 pub mod json;
@@ -28,6 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::app::AppState;
 use crate::config::Config;
 
+pub use client_addr::TrustedProxies;
 pub use extract::{ApiPath, ApiQuery, Page, PageQuery};
 pub use json::ApiJson;
 
@@ -79,6 +81,10 @@ pub fn router(state: AppState, contexts: OpenApiRouter<AppState>) -> App {
                 .max(config.http_body_limit_bytes),
             request_timeout_secs: config.http_request_timeout_secs,
         },
+        // Checked when the configuration loaded.
+        proxies: std::sync::Arc::new(
+            TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(),
+        ),
     };
     kernel.layer(inner)
 }

@@ -237,7 +237,7 @@ async fn refuse_sign_in<T>(
     error: ApiError,
 ) -> Result<T, ApiError> {
     let txn = state.db.begin().await?;
-    throttle::record_failure(&txn, counters).await?;
+    let slow = throttle::record_failure(&txn, counters).await?;
     let actor = match account_id {
         Some(id) => AuditActor::Account {
             id,
@@ -253,11 +253,15 @@ async fn refuse_sign_in<T>(
         event = event.resource(id);
     }
     audit::commit(txn, vec![event]).await?;
+    if slow {
+        // A busy address: slow the guessing down without refusing anyone.
+        tokio::time::sleep(throttle::SLOW_DOWN).await;
+    }
     Err(error)
 }
 
-/// Signs in. Failures are throttled per email and per client address, and
-/// answer alike whether or not the email has an account.
+/// Signs in. Failures are throttled per email and client address (see
+/// `throttle`), and answer alike whether or not the email has an account.
 #[utoipa::path(
     post,
     path = "/auth/sign-in",
@@ -355,7 +359,7 @@ async fn start_session(
     now: Timestamp,
 ) -> Result<TokenPair, ApiError> {
     let txn = state.db.begin().await?;
-    throttle::clear_email(&txn, counters).await?;
+    throttle::record_success(&txn, counters).await?;
     let (session, refresh_token) = sessions::start(
         &txn,
         state.ext::<crate::identity::Identity>().sessions,

@@ -1,11 +1,23 @@
-//! Throttling failed sign-ins, per email and per client address.
+//! Throttling failed sign-ins so that they slow the attacker, not the
+//! owner (OWASP's authentication guidance: per account and address limits
+//! and delays rather than a global lock):
+//! - one address guessing one account is blocked after [`PAIR_LIMIT`]
+//!   failures;
+//! - an account guessed from everywhere is blocked after [`ACCOUNT_LIMIT`],
+//!   but only for addresses it has not signed in from before: the owner's
+//!   usual device still gets in;
+//! - an address failing against many accounts is slowed down (each failure
+//!   answered after [`SLOW_DOWN`]) past [`ADDRESS_LIMIT`], but valid
+//!   credentials from it are never refused: a clinic's shared address
+//!   carries many people.
 //!
 //! Counters live in the database so every server behind a load balancer
-//! sees the same ones. The email counter is keyed by a blind index of the
-//! address whether or not an account has it, so a blocked response says
+//! sees the same ones. They are keyed by blind indexes of the address and
+//! the email whether or not an account has it, so a blocked response says
 //! nothing about which emails exist.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue, ConnectionTrait, QuerySelect};
@@ -13,13 +25,20 @@ use sea_orm::{ActiveValue, ConnectionTrait, QuerySelect};
 use crate::crypto::DataKey;
 use crate::time::Timestamp;
 
-/// Failures allowed per email within the window before it is blocked.
-pub const EMAIL_LIMIT: i32 = 5;
-/// Failures allowed per client address within the window (a clinic's
-/// shared address carries many users, so more).
+/// Failures allowed from one address against one email within the window.
+pub const PAIR_LIMIT: i32 = 5;
+/// Failures allowed against one email from everywhere within the window;
+/// past it only addresses the account signed in from before may try.
+pub const ACCOUNT_LIMIT: i32 = 20;
+/// Failures from one address (over any emails) before its failures are
+/// answered slowly.
 pub const ADDRESS_LIMIT: i32 = 30;
 pub const WINDOW_SECS: i64 = 15 * 60;
 pub const BLOCK_SECS: i64 = 15 * 60;
+/// How long a failure from a busy address waits before it is answered.
+pub const SLOW_DOWN: Duration = Duration::from_secs(1);
+/// How long after a successful sign-in an address counts as known.
+pub const KNOWN_SECS: i64 = 30 * 24 * 60 * 60;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sign_in_throttle")]
@@ -36,56 +55,73 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// The counters one sign-in attempt touches.
+/// The counters one sign-in attempt touches. A row under `known` records
+/// the last successful sign-in of the email from the address
+/// (`window_started_at`).
 pub struct Counters {
+    pair: Vec<u8>,
     email: Vec<u8>,
     address: Option<Vec<u8>>,
+    known: Vec<u8>,
 }
 
 impl Counters {
     pub fn new(key: &DataKey, normalized_email: &str, address: Option<IpAddr>) -> Self {
+        let address_text = address.map(|ip| ip.to_string()).unwrap_or_default();
+        let pair_text = format!("{normalized_email}\n{address_text}");
+        let index = |purpose: &str, text: &str| key.blind_index(purpose, text).as_bytes().to_vec();
         Self {
-            email: key
-                .blind_index("throttle-email", normalized_email)
-                .as_bytes()
-                .to_vec(),
-            address: address.map(|ip| {
-                key.blind_index("throttle-address", &ip.to_string())
-                    .as_bytes()
-                    .to_vec()
-            }),
+            pair: index("throttle-pair", &pair_text),
+            email: index("throttle-email", normalized_email),
+            address: address.map(|_| index("throttle-address", &address_text)),
+            known: index("throttle-known", &pair_text),
         }
     }
 
     fn each(&self) -> impl Iterator<Item = (&Vec<u8>, i32)> {
-        std::iter::once((&self.email, EMAIL_LIMIT))
+        [(&self.pair, PAIR_LIMIT), (&self.email, ACCOUNT_LIMIT)]
+            .into_iter()
             .chain(self.address.iter().map(|a| (a, ADDRESS_LIMIT)))
     }
 }
 
-/// Until when sign-in is blocked for these counters, if it is.
+/// Until when this sign-in is refused, if it is: this address has guessed
+/// this email too often, or the email is under attack from everywhere and
+/// this address is not one it signed in from before. A busy address alone
+/// refuses nothing.
 pub async fn blocked_until(
     db: &impl ConnectionTrait,
     counters: &Counters,
 ) -> Result<Option<Timestamp>, DbErr> {
     let now = Timestamp::now();
-    let keys: Vec<Vec<u8>> = counters.each().map(|(k, _)| k.clone()).collect();
+    let keys = vec![
+        counters.pair.clone(),
+        counters.email.clone(),
+        counters.known.clone(),
+    ];
     let rows = Entity::find()
         .filter(Column::ThrottleKey.is_in(keys))
         .all(db)
         .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| r.blocked_until)
-        .filter(|until| *until > now)
-        .max())
+    let row = |key: &Vec<u8>| rows.iter().find(|r| &r.throttle_key == key);
+    let blocked = |key: &Vec<u8>| {
+        row(key)
+            .and_then(|r| r.blocked_until)
+            .filter(|until| *until > now)
+    };
+    let known = row(&counters.known)
+        .is_some_and(|r| r.window_started_at.plus_secs(KNOWN_SECS) > now);
+    let email = blocked(&counters.email).filter(|_| !known);
+    Ok(blocked(&counters.pair).max(email))
 }
 
-/// Counts a failure against every counter, blocking those over their limit.
-pub async fn record_failure(db: &impl ConnectionTrait, counters: &Counters) -> Result<(), DbErr> {
+/// Counts a failure against every counter, blocking those over their
+/// limit; true when the address is busy and the answer should wait
+/// [`SLOW_DOWN`].
+pub async fn record_failure(db: &impl ConnectionTrait, counters: &Counters) -> Result<bool, DbErr> {
     let now = Timestamp::now();
-    for (key, limit) in counters.each() {
-        // Make sure the row exists, then lock it (PostgreSQL) and count.
+    let mut slow = false;
+    for (key, limit) in counters.each() {        // Make sure the row exists, then lock it (PostgreSQL) and count.
         Entity::insert(ActiveModel {
             throttle_key: ActiveValue::Set(key.clone()),
             failures: ActiveValue::Set(0),
@@ -108,6 +144,9 @@ pub async fn record_failure(db: &impl ConnectionTrait, counters: &Counters) -> R
             (row.failures + 1, row.window_started_at)
         };
         let blocked_until = (failures >= limit).then(|| now.plus_secs(BLOCK_SECS));
+        if Some(key) == counters.address.as_ref() && failures >= limit {
+            slow = true;
+        }
         let mut active: ActiveModel = row.into();
         active.failures = ActiveValue::Set(failures);
         active.window_started_at = ActiveValue::Set(window_started_at);
@@ -115,14 +154,28 @@ pub async fn record_failure(db: &impl ConnectionTrait, counters: &Counters) -> R
             ActiveValue::Set(blocked_until.or(active.blocked_until.take().flatten()));
         active.update(db).await?;
     }
-    Ok(())
+    Ok(slow)
 }
 
-/// Forgets the email's failures after a successful sign-in. The address
-/// counter stays: one success must not reset a guessing run from that address.
-pub async fn clear_email(db: &impl ConnectionTrait, counters: &Counters) -> Result<(), DbErr> {
-    Entity::delete_by_id(counters.email.clone())
-        .exec(db)
-        .await?;
+/// After a successful sign-in: forgets this address's failures against
+/// the email, and remembers the address as one the email signs in from.
+/// The email and address counters stay: one success must not reset a
+/// guessing run.
+pub async fn record_success(db: &impl ConnectionTrait, counters: &Counters) -> Result<(), DbErr> {
+    Entity::delete_by_id(counters.pair.clone()).exec(db).await?;
+    let now = Timestamp::now();
+    Entity::insert(ActiveModel {
+        throttle_key: ActiveValue::Set(counters.known.clone()),
+        failures: ActiveValue::Set(0),
+        window_started_at: ActiveValue::Set(now),
+        blocked_until: ActiveValue::Set(None),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(Column::ThrottleKey)
+            .update_column(Column::WindowStartedAt)
+            .to_owned(),
+    )
+    .exec(db)
+    .await?;
     Ok(())
 }

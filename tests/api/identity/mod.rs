@@ -12,5 +12,6 @@ mod powers;
 mod sessions;
 mod sign_in;
 mod sign_up;
+mod throttling;
 
 pub use cases::role_cases;

@@ -1,6 +1,6 @@
 //! Signing in: one answer for a wrong password and an unknown email,
-//! throttling per email and per address, banned and deleted accounts, and
-//! the second factor.
+//! banned and deleted accounts, and the second factor (throttling is in
+//! `throttling`).
 
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, Statement};
@@ -13,7 +13,6 @@ use crate::support::{
 
 on_both_backends!(
     a_wrong_password_and_an_unknown_email_answer_alike,
-    failed_sign_ins_are_throttled_per_email_and_per_address,
     a_banned_account_loses_its_sessions_at_once,
     the_second_factor_is_required_once_enabled,
 );
@@ -59,46 +58,6 @@ async fn a_wrong_password_and_an_unknown_email_answer_alike(backend: TestBackend
     )
     .await;
     assert_eq!(events["items"].as_array().unwrap().len(), 2);
-    app.stop().await;
-}
-
-async fn failed_sign_ins_are_throttled_per_email_and_per_address(backend: TestBackend) {
-    let app = TestApp::spawn(backend).await;
-    let person = app.person(&[]).await;
-    for email in [person.email.clone(), unique_email()] {
-        for _ in 0..5 {
-            app.post(
-                "/auth/sign-in",
-                json!({"email": email, "password": "guess guess guess"}),
-            )
-            .await;
-        }
-        // Blocked now, even with the right password, existing account or not.
-        let blocked = app
-            .post(
-                "/auth/sign-in",
-                json!({"email": email, "password": PASSWORD}),
-            )
-            .await;
-        assert!(blocked.headers().get("retry-after").is_some());
-        problem(blocked, 429, "too-many-requests").await;
-    }
-    // The address has now failed 10 times; 20 more over many emails blocks it.
-    for _ in 0..20 {
-        app.post(
-            "/auth/sign-in",
-            json!({"email": unique_email(), "password": "guess guess guess"}),
-        )
-        .await;
-    }
-    let (_, other) = app.account(&[]).await;
-    let blocked = app
-        .post(
-            "/auth/sign-in",
-            json!({"email": other, "password": PASSWORD}),
-        )
-        .await;
-    problem(blocked, 429, "too-many-requests").await;
     app.stop().await;
 }
 

@@ -8,6 +8,7 @@
 //! wraps it, so no route can opt out of the stack.
 
 pub mod api_docs;
+mod drain;
 pub mod extract;
 pub mod health;
 pub mod json;

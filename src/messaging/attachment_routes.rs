@@ -135,7 +135,7 @@ async fn post_with_file(
     let scope = actor.facility(facility_id, Permission::MESSAGE_SEND)?;
     // Refused before a byte is stored when the caller may not post here.
     let access = conversations::reach(state.db.conn(), &actor, &scope, conversation_id).await?;
-    access.require_participant()?;
+    access.require_speaker()?;
     check_open(state.db.conn(), &access).await?;
     let posted = read_form(form).await?;
     let Some((name, declared, bytes)) = posted.file else {
@@ -244,7 +244,7 @@ async fn authorise_upload(
     let now = Timestamp::now();
     let txn = state.db.begin().await?;
     let access = conversations::reach(&*txn, &actor, &scope, conversation_id).await?;
-    access.require_participant()?;
+    access.require_speaker()?;
     check_open(&*txn, &access).await?;
     let (token, hash) = secrets::new_secret();
     let expires_at = now.plus_secs(UPLOAD_WINDOW_SECS);

@@ -12,5 +12,6 @@ mod conversations;
 mod links;
 mod messages;
 mod realtime;
+mod upload_limits;
 
 pub use cases::role_cases;

@@ -67,6 +67,7 @@ pub fn router(state: AppState, contexts: OpenApiRouter<AppState>) -> App {
         ))
         .layer(DefaultBodyLimit::disable());
     let (api, document) = api(contexts).split_for_parts();
+    let document = api_docs::with_body_problems(document);
     let inner = api
         .merge(api_docs::routes(document))
         .fallback(problem::unknown_route)

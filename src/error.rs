@@ -262,6 +262,10 @@ pub enum ApiError {
     /// the limit, states it in the problem.
     #[error("body too large")]
     PayloadTooLarge,
+    /// A file within the body is over its own size limit (413): the field
+    /// that holds it, and its size against the limit.
+    #[error("file too large")]
+    FileTooLarge(FieldError),
     /// No credentials, or credentials that do not count (401).
     #[error("unauthorized: {0}")]
     Unauthorized(String),
@@ -325,6 +329,13 @@ impl ApiError {
                 ProblemType::PayloadTooLarge,
                 "the request body is too large",
             ),
+            ApiError::FileTooLarge(error) => Problem {
+                errors: vec![error.clone()],
+                ..Problem::new(
+                    ProblemType::PayloadTooLarge,
+                    format!("`{}` {}", error.field, error.reason),
+                )
+            },
             ApiError::Unauthorized(detail) => Problem::new(ProblemType::Unauthorized, detail),
             ApiError::MfaRequired => Problem::new(
                 ProblemType::MfaRequired,

@@ -33,7 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(all_export))
 }
 
-/// Which events to return.
+/// Which events to return, a page at a time.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -51,8 +51,32 @@ pub struct EventQuery {
     /// The `next_before` of the previous page.
     pub before: Option<i64>,
     /// Events per page, 1 to 1000; 100 when absent.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
-    /// For exports: `ndjson` (default) or `csv`.
+}
+
+/// Which events to export: the search's filters, and how many at most.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    pub patient_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub action: Option<AuditAction>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<Uuid>,
+    /// Events at or after this instant (RFC 3339).
+    pub from: Option<Timestamp>,
+    /// Events before this instant (RFC 3339).
+    pub to: Option<Timestamp>,
+    /// Only events older than this one (a `seq`).
+    pub before: Option<i64>,
+    /// The most events to export, newest first, 1 to 50 000; every
+    /// matching event up to 50 000 when absent.
+    #[param(minimum = 1, maximum = 50000)]
+    pub limit: Option<u64>,
+    /// `ndjson` (default) or `csv`.
     pub format: Option<ExportFormat>,
 }
 
@@ -62,6 +86,18 @@ pub struct EventQuery {
 pub enum ExportFormat {
     Ndjson,
     Csv,
+}
+
+/// `limit`, or `default` when absent, refused outside 1 to `max`.
+fn bounded(limit: Option<u64>, default: u64, max: u64) -> Result<u64, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {max}"),
+        )),
+    }
 }
 
 impl EventQuery {
@@ -80,14 +116,27 @@ impl EventQuery {
     }
 
     fn limit(&self) -> Result<u64, ApiError> {
-        match self.limit {
-            None => Ok(100),
-            Some(n) if (1..=super::MAX_PAGE).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::invalid(
-                "limit",
-                format!("must be between 1 and {}", super::MAX_PAGE),
-            )),
+        bounded(self.limit, 100, super::MAX_PAGE)
+    }
+}
+
+impl ExportQuery {
+    fn filter(&self, facility_ids: Option<Vec<Uuid>>) -> AuditFilter {
+        AuditFilter {
+            facility_ids,
+            patient_id: self.patient_id,
+            lead_id: self.lead_id,
+            actor_id: self.actor_id,
+            action: self.action,
+            resource_type: self.resource_type.clone(),
+            resource_id: self.resource_id,
+            from: self.from,
+            to: self.to,
         }
+    }
+
+    fn limit(&self) -> Result<u64, ApiError> {
+        bounded(self.limit, MAX_EXPORT, MAX_EXPORT)
     }
 }
 
@@ -160,7 +209,7 @@ async fn all_events(
     get,
     path = "/facilities/{facility_id}/audit-events/export",
     tag = "audit",
-    params(("facility_id" = Uuid, Path, description = "The facility"), EventQuery),
+    params(("facility_id" = Uuid, Path, description = "The facility"), ExportQuery),
     responses(
         (status = 200, description = "The events, newest first: NDJSON, or CSV with format=csv",
             body = String, content_type = "application/x-ndjson"),
@@ -172,7 +221,7 @@ async fn facility_export(
     State(state): State<AppState>,
     actor: Actor,
     ApiPath(facility_id): ApiPath<Uuid>,
-    ApiQuery(query): ApiQuery<EventQuery>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let facility_id = actor
         .facility(facility_id, Permission::AUDIT_EXPORT)?
@@ -185,7 +234,7 @@ async fn facility_export(
     get,
     path = "/admin/audit-events/export",
     tag = "audit",
-    params(EventQuery),
+    params(ExportQuery),
     responses(
         (status = 200, description = "The events, newest first: NDJSON, or CSV with format=csv",
             body = String, content_type = "application/x-ndjson"),
@@ -196,33 +245,34 @@ async fn facility_export(
 async fn all_export(
     State(state): State<AppState>,
     actor: Actor,
-    ApiQuery(query): ApiQuery<EventQuery>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     actor.require_installation(Permission::AUDIT_EXPORT)?;
     export(&state, &actor, &query, None).await
 }
 
-/// Gathers the matching events page by page, records the export, then
-/// sends them.
+/// Gathers the newest `limit` matching events page by page, records the
+/// export, then sends them.
 async fn export(
     state: &AppState,
     actor: &Actor,
-    query: &EventQuery,
+    query: &ExportQuery,
     facility_ids: Option<Vec<Uuid>>,
 ) -> Result<Response, ApiError> {
+    let limit = query.limit()?;
     let filter = query.filter(facility_ids.clone());
     let mut events = Vec::new();
     let mut before = query.before;
     loop {
-        let page = search(&state.db, &filter, before, super::MAX_PAGE).await?;
-        let full = page.len() as u64 == super::MAX_PAGE;
+        let wanted = (limit - events.len() as u64).min(super::MAX_PAGE);
+        let page = search(&state.db, &filter, before, wanted).await?;
+        let full = page.len() as u64 == wanted;
         before = page.last().map(|e| e.seq);
         events.extend(page);
-        if !full || events.len() as u64 >= MAX_EXPORT {
+        if !full || events.len() as u64 >= limit {
             break;
         }
     }
-    events.truncate(usize::try_from(MAX_EXPORT).unwrap_or(usize::MAX));
     let format = query.format.unwrap_or(ExportFormat::Ndjson);
     let mut event = actor
         .event(AuditAction::Export, "audit_event")

@@ -82,6 +82,7 @@ pub struct TimelineQuery {
     /// The `next_before` of the previous page.
     pub before: Option<i64>,
     /// Entries per page, 1 to 200; 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     /// Also show reads (every view of the record); changes only when absent.
     pub include_reads: Option<bool>,

@@ -49,6 +49,8 @@ pub struct LinkFilter {
     pub patient_id: Option<Uuid>,
     pub provider_id: Option<Uuid>,
     pub after: Option<Uuid>,
+    /// Items per page, 1 to 200; 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
 }
 

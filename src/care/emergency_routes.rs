@@ -93,6 +93,7 @@ pub struct GrantQuery {
     /// The `next_cursor` of the previous page.
     pub after: Option<Uuid>,
     /// Items per page, 1 to 200; 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
 }
 

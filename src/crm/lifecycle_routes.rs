@@ -298,6 +298,7 @@ pub struct MovesQuery {
     /// The `next_before` of the previous page.
     pub before: Option<Uuid>,
     /// Moves per page, 1 to 200; 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
 }
 

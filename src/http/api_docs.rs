@@ -74,20 +74,63 @@ impl IntoResponses for Problems {
             ("503", "Unavailable or timed out"),
         ]
         .into_iter()
-        .map(|(status, description)| {
-            let response = ResponseBuilder::new()
-                .description(description)
-                .content(
-                    PROBLEM_JSON,
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("Problem")))
-                        .build(),
-                )
-                .build();
-            (status.to_owned(), RefOr::T(response))
-        })
+        .map(|(status, description)| (status.to_owned(), problem_response(description)))
         .collect()
     }
+}
+
+/// What the kernel and the body extractors answer to a body before any
+/// handler looks at it, so every operation that takes a body may answer it.
+const BODY_PROBLEMS: [(&str, &str); 2] = [
+    (
+        "413",
+        "The body is over the limit, or a file in it over the upload limit (`errors` names it)",
+    ),
+    (
+        "415",
+        "The body is not of the media type the operation takes (JSON: in UTF-8)",
+    ),
+];
+
+fn problem_response(description: &str) -> RefOr<Response> {
+    let response = ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    RefOr::T(response)
+}
+
+/// Documents [`BODY_PROBLEMS`] on every operation of `document` that takes
+/// a body, beside any it documents itself. Both the served document and
+/// `carebase openapi` pass through it.
+pub fn with_body_problems(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if operation.request_body.is_none() {
+                continue;
+            }
+            for (status, description) in BODY_PROBLEMS {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem_response(description));
+            }
+        }
+    }
+    document
 }
 
 /// The document's fixed parts; the routers add their paths to it.
@@ -98,7 +141,7 @@ pub fn base_document() -> utoipa::openapi::OpenApi {
 /// The complete OpenAPI document of the API with the routes of `contexts`,
 /// as served at `/openapi.json`.
 pub fn document(contexts: OpenApiRouter<AppState>) -> utoipa::openapi::OpenApi {
-    super::api(contexts).into_openapi()
+    with_body_problems(super::api(contexts).into_openapi())
 }
 
 /// The document rendered once at start-up.

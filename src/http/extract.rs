@@ -1,7 +1,7 @@
 //! Path and query extractors that answer bad input with a precise problem,
 //! and the cursor pagination every list uses.
 
-use axum::extract::{FromRequestParts, Path, Query};
+use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -31,25 +31,28 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// Query parameters of type `T`; unknown or malformed ones are a 400.
+/// Query parameters of type `T`. An unknown parameter or a value the type
+/// does not take is a 422 naming the parameter, as a body field would be
+/// (an enumeration's allowed values included).
 #[derive(Debug, Clone, Copy)]
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        super::nul::check_query(parts.uri.query())?;
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(value)| ApiQuery(value))
-            .map_err(|rejection| {
-                ApiError::MalformedRequest(format!(
-                    "a query parameter is invalid: {}",
-                    rejection.body_text()
-                ))
-            })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parse_query(parts.uri.query()).map(ApiQuery)
     }
+}
+
+/// Parses a query string as a `T`, naming the offending parameter.
+pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiError> {
+    super::nul::check_query(query)?;
+    let pairs = form_urlencoded::parse(query.unwrap_or_default().as_bytes());
+    serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs)).map_err(|e| {
+        let path = e.path().to_string();
+        super::json::field_error(&path, &e.into_inner().to_string())
+    })
 }
 
 /// Items per page when the client does not say.
@@ -65,6 +68,7 @@ pub struct PageQuery {
     /// The `next_cursor` of the previous page.
     pub after: Option<Uuid>,
     /// Items per page, 1 to 200; 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
 }
 

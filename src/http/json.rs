@@ -2,8 +2,10 @@
 //!
 //! Request types derive `Deserialize` with `deny_unknown_fields`, so a typo
 //! in a field name is an error rather than a silently ignored value. Errors
-//! are sorted into: not JSON at all (415), not well-formed (400), too large
-//! (413), and well-formed but wrong for the type (422, naming the field).
+//! are sorted into: not JSON, or not in UTF-8 (415), not well-formed (400),
+//! too large (413), and well-formed but wrong for the type (422, naming the
+//! field). Query strings name their parameters the same way (see
+//! `extract::ApiQuery`).
 
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
@@ -23,11 +25,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        if !has_json_content_type(&req) {
-            return Err(ApiError::UnsupportedMediaType(
-                "send the body as JSON with `Content-Type: application/json`".to_owned(),
-            ));
-        }
+        check_content_type(&req)?;
         // Read without axum's own default limit: the kernel layer has already
         // capped the body at the configured limit.
         let bytes = req
@@ -65,18 +63,35 @@ pub(crate) fn is_over_limit(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-fn has_json_content_type(req: &Request) -> bool {
-    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
-        return false;
+/// Takes `application/json` (or a `+json` type) in UTF-8, the only
+/// encoding JSON has (RFC 8259): a body declared in another charset is
+/// refused rather than read as if it were UTF-8.
+fn check_content_type(req: &Request) -> Result<(), ApiError> {
+    let mime = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok());
+    let Some(mime) = mime.filter(|m| {
+        m.type_() == mime::APPLICATION
+            && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+    }) else {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the body as JSON with `Content-Type: application/json`".to_owned(),
+        ));
     };
-    let Ok(value) = value.to_str() else {
-        return false;
-    };
-    let Ok(mime) = value.parse::<mime::Mime>() else {
-        return false;
-    };
-    mime.type_() == mime::APPLICATION
-        && (mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
+    match mime
+        .get_param(mime::CHARSET)
+        .map(|c| c.as_str().trim_matches('"'))
+    {
+        Some(charset) if !charset.eq_ignore_ascii_case("utf-8") => {
+            Err(ApiError::UnsupportedMediaType(
+                "JSON is read as UTF-8 only: send the body in UTF-8, with `charset=utf-8` or none"
+                    .to_owned(),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Parses `bytes` as a `T`, naming the offending field on failure.
@@ -95,7 +110,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Data => field_error(&path, &inner),
+            serde_json::error::Category::Data => field_error(&path, &without_position(&inner)),
             _ => ApiError::MalformedRequest(format!(
                 "the body is not well-formed JSON: {}",
                 without_position(&inner)
@@ -111,11 +126,11 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// Builds the 422 for a value of the wrong shape. Serde reports a missing
-/// field at its parent's path, so the field name is taken from the message
-/// and appended.
-fn field_error(path: &str, err: &serde_json::Error) -> ApiError {
-    let message = without_position(err);
+/// Builds the 422 for a value of the wrong shape from serde's `message`
+/// about the value at `path` (a body's JSON path, or a query parameter).
+/// Serde reports a missing field at its parent's path, so the field name is
+/// taken from the message and appended.
+pub(crate) fn field_error(path: &str, message: &str) -> ApiError {
     let named = |prefix: &str| {
         message
             .strip_prefix(prefix)
@@ -141,9 +156,26 @@ fn field_error(path: &str, err: &serde_json::Error) -> ApiError {
     } else if let Some(name) = named("missing field `") {
         FieldError::new(join(name), "is required")
     } else {
-        FieldError::new(parent, message)
+        FieldError::new(
+            parent,
+            allowed_values(message).unwrap_or_else(|| message.to_owned()),
+        )
     };
     ApiError::Validation(vec![error])
+}
+
+/// serde's "unknown variant `x`, expected one of `a`, `b`" as "must be one
+/// of a, b": the allowed values, without echoing the value sent.
+fn allowed_values(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown variant `")?;
+    let (_, expected) = rest.split_once("`, expected ")?;
+    let expected = expected.strip_prefix("one of ").unwrap_or(expected);
+    let values: Vec<&str> = expected
+        .split(", ")
+        .flat_map(|part| part.split(" or "))
+        .map(|value| value.trim_matches('`'))
+        .collect();
+    Some(format!("must be one of {}", values.join(", ")))
 }
 
 /// serde_json appends " at line L column C"; the field path says more.
@@ -216,6 +248,27 @@ mod tests {
             errors[0],
             FieldError::new("duration_minutes", "is required")
         );
+    }
+
+    #[test]
+    fn an_unknown_variant_lists_the_allowed_values_without_the_value() {
+        for (message, reason) in [
+            (
+                "unknown variant `maybe`, expected one of `new`, `contacted`, `no_show`",
+                "must be one of new, contacted, no_show",
+            ),
+            (
+                "unknown variant `x`, expected `a` or `b`",
+                "must be one of a, b",
+            ),
+            (
+                "unknown variant `everything`, expected `active`",
+                "must be one of active",
+            ),
+        ] {
+            let errors = fields(field_error("status", message));
+            assert_eq!(errors, [FieldError::new("status", reason)]);
+        }
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //! It gives the request an id (or keeps the client's), refuses a body over
 //! the limit, guards against panics, turns every error into a complete
 //! problem, gzips the response for clients that accept it, echoes the id in
-//! `x-request-id`, and logs the outcome. These are one hand-written layer
-//! rather than six stacked ones because each layer costs a future and a poll
-//! per request, and together they halved the throughput of `/health` in
-//! `bench/load.sh`. Compression itself is tower-http's, entered only when
+//! `x-request-id`, logs the outcome, and reads to its end a body the
+//! handler left unread, so that the connection serves the next request
+//! (see `drain`). These are one hand-written layer rather than six stacked
+//! ones because each layer costs a future and a poll per request, and
+//! together they halved the throughput of `/health` in `bench/load.sh`. Compression itself is tower-http's, entered only when
 //! the client sends `Accept-Encoding: gzip`.
 //!
 //! Logging: failed requests (5xx) at ERROR with their cause, slow ones at
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, Method, Version, header};
 use axum::response::Response;
 use http_body_util::Limited;
 use tokio::task::futures::TaskLocalFuture;
@@ -31,6 +32,7 @@ use tower::{Layer, Service};
 use tower_http::compression::{Compression, CompressionLayer};
 
 use super::REQUEST_ID;
+use super::drain::{self, Drain, Leftover};
 use super::problem::{self, Limits};
 use crate::error::InternalCause;
 
@@ -133,17 +135,22 @@ where
             .limits
             .for_request(&method, uri.path())
             .body_limit_bytes;
-        let handled = match limit_body(&mut req, limit) {
-            Err(()) => Handled::Refused,
-            Ok(()) if accepts_gzip(&req) => {
+        let (handled, leftover) = match limit_body(&mut req, limit) {
+            Err(()) => (
+                Handled::Refused {
+                    http1: req.version() <= Version::HTTP_11,
+                },
+                None,
+            ),
+            Ok(leftover) if accepts_gzip(&req) => {
                 let compressed = CURRENT.scope(meta, self.gzip.call(req));
-                Handled::Gzip {
-                    future: Box::pin(async move { compressed.await.map(|r| r.map(Body::new)) }),
-                }
+                let future = Box::pin(async move { compressed.await.map(|r| r.map(Body::new)) });
+                (Handled::Gzip { future }, leftover)
             }
-            Ok(()) => Handled::Plain {
-                future: CURRENT.scope(meta, self.plain.call(req)),
-            },
+            Ok(leftover) => {
+                let future = CURRENT.scope(meta, self.plain.call(req));
+                (Handled::Plain { future }, leftover)
+            }
         };
         KernelFuture {
             handled,
@@ -154,6 +161,8 @@ where
                 limits: self.limits,
                 started,
             }),
+            leftover,
+            draining: None,
         }
     }
 }
@@ -164,6 +173,10 @@ pin_project_lite::pin_project! {
         #[pin]
         handled: Handled<F>,
         finish: Option<Finish>,
+        // What the handler may leave unread of the request body.
+        leftover: Option<Leftover>,
+        // The answer, held while that is read (see `drain`).
+        draining: Option<Box<Drain>>,
     }
 }
 
@@ -172,7 +185,9 @@ pin_project_lite::pin_project! {
     enum Handled<F> {
         Plain { #[pin] future: TaskLocalFuture<RequestMeta, F> },
         Gzip { future: BoxedResponse },
-        Refused,
+        // The body is declared larger than the limit: it is not read, so
+        // an HTTP/1 connection ends with the answer.
+        Refused { http1: bool },
     }
 }
 
@@ -193,10 +208,18 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        if let Some(draining) = this.draining {
+            return draining.poll(cx).map(Ok);
+        }
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| match this.handled.project() {
             HandledProjection::Plain { future } => future.poll(cx),
             HandledProjection::Gzip { future } => future.as_mut().poll(cx),
-            HandledProjection::Refused => Poll::Ready(Ok(problem::payload_too_large())),
+            HandledProjection::Refused { http1: true } => {
+                Poll::Ready(Ok(drain::closing(problem::payload_too_large())))
+            }
+            HandledProjection::Refused { http1: false } => {
+                Poll::Ready(Ok(problem::payload_too_large()))
+            }
         }));
         let response = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
@@ -207,14 +230,27 @@ where
             // Polled again after completion: a caller bug; answer, don't panic.
             return Poll::Ready(Ok(problem::panicked()));
         };
-        Poll::Ready(Ok(finish(
+        let response = finish(
             response,
             &f.method,
             f.uri.path(),
             f.request_id,
             f.limits,
             f.started,
-        )))
+        );
+        let Some(leftover) = this.leftover.take() else {
+            return Poll::Ready(Ok(response));
+        };
+        match leftover.settle(response) {
+            Ok(response) => Poll::Ready(Ok(response)),
+            Err(mut drain) => match drain.poll(cx) {
+                Poll::Ready(response) => Poll::Ready(Ok(response)),
+                Poll::Pending => {
+                    *this.draining = Some(drain);
+                    Poll::Pending
+                }
+            },
+        }
     }
 }
 
@@ -253,9 +289,10 @@ fn assign_request_id(req: &Request) -> HeaderValue {
 }
 
 /// Refuses a declared length over the limit at once, and caps a body of
-/// unknown length so reading it fails at the limit. Bodiless requests (most
-/// GETs) are left untouched.
-fn limit_body(req: &mut Request, limit: usize) -> Result<(), ()> {
+/// unknown length so reading it fails at the limit; a body is tracked so
+/// that what the handler leaves of it can be drained (see `drain`).
+/// Bodiless requests (most GETs) are left untouched.
+fn limit_body(req: &mut Request, limit: usize) -> Result<Option<Leftover>, ()> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -263,12 +300,12 @@ fn limit_body(req: &mut Request, limit: usize) -> Result<(), ()> {
         .and_then(|v| v.parse::<u64>().ok());
     match declared {
         Some(length) if length > limit as u64 => Err(()),
-        Some(0) => Ok(()),
-        None if !req.headers().contains_key(header::TRANSFER_ENCODING) => Ok(()),
+        Some(0) => Ok(None),
+        None if !req.headers().contains_key(header::TRANSFER_ENCODING) => Ok(None),
         _ => {
             let body = std::mem::take(req.body_mut());
             *req.body_mut() = Body::new(Limited::new(body, limit));
-            Ok(())
+            Ok(Leftover::track(req))
         }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod api_docs;
 pub mod client_addr;
+mod drain;
 pub mod extract;
 pub mod health;
 pub mod json;
@@ -20,6 +21,7 @@ pub mod serve;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -57,11 +59,17 @@ pub fn router(state: AppState, contexts: OpenApiRouter<AppState>) -> App {
     // The request timeout guards handlers that wait on I/O. The operational
     // endpoints answer from memory (`/ready` bounds its own database check),
     // and a liveness probe must not pay for a timer on every call.
-    let contexts = contexts.layer(TimeoutLayer::with_status_code(
-        StatusCode::SERVICE_UNAVAILABLE,
-        config.request_timeout(),
-    ));
+    // The kernel caps every body at this request's limit (uploads carry
+    // files up to `upload_max_bytes`); axum's own 2 MiB default for form
+    // and raw bodies would refuse files the configured limit allows.
+    let contexts = contexts
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            config.request_timeout(),
+        ))
+        .layer(DefaultBodyLimit::disable());
     let (api, document) = api(contexts).split_for_parts();
+    let document = api_docs::with_body_problems(document);
     let inner = api
         .merge(api_docs::routes(document))
         .fallback(problem::unknown_route)

@@ -53,7 +53,9 @@ pub fn complete(
         Some(problem) => problem.clone(),
         None => bare_problem(status, method, limits),
     };
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
+    // A file over its own limit names it (`errors`); any other 413 is the
+    // body over the limit of this request, which only the kernel knows.
+    if status == StatusCode::PAYLOAD_TOO_LARGE && problem.errors.is_empty() {
         problem.detail = too_large(limits);
     }
     problem.instance = Some(path.to_owned());

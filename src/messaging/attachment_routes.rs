@@ -10,6 +10,7 @@
 //! them again.
 
 use axum::body::{Body, Bytes};
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -28,8 +29,9 @@ use super::messages::{self, Message, NewMessage};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, ComplianceFlag, redact};
 use crate::db::new_id;
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::http::api_docs::Problems;
+use crate::http::json::is_over_limit;
 use crate::http::{ApiJson, ApiPath};
 use crate::identity::secrets;
 use crate::policy::{Actor, Permission};
@@ -48,7 +50,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 fn refused(refusal: UploadRefusal) -> ApiError {
-    ApiError::invalid(refusal.field, refusal.reason)
+    let error = FieldError::new(refusal.field, refusal.reason);
+    if refusal.over_limit {
+        ApiError::FileTooLarge(error)
+    } else {
+        ApiError::Validation(vec![error])
+    }
 }
 
 fn storage_failed(error: FileStoreError) -> ApiError {
@@ -74,7 +81,11 @@ struct Posted {
 
 async fn read_form(mut form: Multipart) -> Result<Posted, ApiError> {
     let malformed = |e: axum::extract::multipart::MultipartError| {
-        ApiError::MalformedRequest(format!("the multipart body could not be read: {e}"))
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE || is_over_limit(&e) {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::MalformedRequest(format!("the multipart body could not be read: {e}"))
+        }
     };
     let mut posted = Posted {
         file: None,
@@ -130,12 +141,17 @@ async fn post_with_file(
     State(state): State<AppState>,
     actor: Actor,
     ApiPath((facility_id, conversation_id)): ApiPath<(Uuid, Uuid)>,
-    form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, ApiJson<Message>), ApiError> {
     let scope = actor.facility(facility_id, Permission::MESSAGE_SEND)?;
+    let form = form.map_err(|_| {
+        ApiError::UnsupportedMediaType(
+            "send the file as `multipart/form-data` with a boundary".to_owned(),
+        )
+    })?;
     // Refused before a byte is stored when the caller may not post here.
     let access = conversations::reach(state.db.conn(), &actor, &scope, conversation_id).await?;
-    access.require_participant()?;
+    access.require_speaker()?;
     check_open(state.db.conn(), &access).await?;
     let posted = read_form(form).await?;
     let Some((name, declared, bytes)) = posted.file else {
@@ -244,7 +260,7 @@ async fn authorise_upload(
     let now = Timestamp::now();
     let txn = state.db.begin().await?;
     let access = conversations::reach(&*txn, &actor, &scope, conversation_id).await?;
-    access.require_participant()?;
+    access.require_speaker()?;
     check_open(&*txn, &access).await?;
     let (token, hash) = secrets::new_secret();
     let expires_at = now.plus_secs(UPLOAD_WINDOW_SECS);
@@ -316,10 +332,11 @@ async fn upload_file(
     let file_name = attachments::Attachment::open(&key, &pending)?
         .file_name
         .unwrap_or_default();
+    let policy = state.config.upload_policy();
+    // More bytes than the limit is a 413 before it is a size mismatch.
+    policy.check_size(&bytes).map_err(refused)?;
     let declared = sent_as_authorised(&pending, &headers, bytes.len())?;
-    let accepted = state
-        .config
-        .upload_policy()
+    let accepted = policy
         .check(&file_name, Some(&declared), &bytes)
         .map_err(refused)?;
     let stored = super::state_of(&state)

@@ -60,7 +60,7 @@ async fn callable(
     conversation_id: Uuid,
 ) -> Result<Access, ApiError> {
     let access = conversations::reach(db, actor, scope, conversation_id).await?;
-    access.require_participant()?;
+    access.require_speaker()?;
     check_open(db, &access).await?;
     Ok(access)
 }
@@ -189,6 +189,8 @@ async fn write_call(
 pub struct CallWindow {
     /// The `next_cursor` of the previous page.
     pub before: Option<Uuid>,
+    /// Items per page, 1 to 200; 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
 }
 
@@ -324,7 +326,7 @@ async fn move_call_status(
     let now = Timestamp::now();
     let txn = state.db.begin().await?;
     let access = conversations::reach(&*txn, &actor, &scope, conversation_id).await?;
-    access.require_participant()?;
+    access.require_speaker()?;
     let call = calls::find(&*txn, conversation_id, call_id)
         .await?
         .ok_or(ApiError::NotFound)?;

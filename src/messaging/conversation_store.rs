@@ -29,6 +29,8 @@ pub struct ConversationFilter {
     #[serde(default)]
     pub all: bool,
     pub after: Option<Uuid>,
+    /// Items per page, 1 to 200; 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
 }
 

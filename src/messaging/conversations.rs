@@ -4,8 +4,9 @@
 //!
 //! Who sees a conversation: its current participants, and the facility's
 //! administrators (oversight and edit history). Only current participants
-//! post. A direct conversation takes posts only while its link is active;
-//! the provider stops being a participant when the link ends or is blocked.
+//! post, and of them observers only read. A direct conversation takes
+//! posts only while its link is active; the provider stops being a
+//! participant when the link ends or is blocked.
 
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue, ConnectionTrait};
@@ -336,11 +337,23 @@ pub struct Access {
 }
 
 impl Access {
-    /// Posting (and reading marks, typing) needs a current participant.
+    /// Keeping a read marker needs a current participant, observers too.
     pub fn require_participant(&self) -> Result<&participants::Model, ApiError> {
         self.participant.as_ref().ok_or_else(|| {
             ApiError::Forbidden("only the conversation's participants take part in it".to_owned())
         })
+    }
+
+    /// Posting, editing, typing, files and calls need a current participant
+    /// who is not an observer: an observer reads and does not take part.
+    pub fn require_speaker(&self) -> Result<&participants::Model, ApiError> {
+        let me = self.require_participant()?;
+        if me.role == ParticipantRole::Observer.as_str() {
+            return Err(ApiError::Forbidden(
+                "an observer reads the conversation but does not take part in it".to_owned(),
+            ));
+        }
+        Ok(me)
     }
 }
 

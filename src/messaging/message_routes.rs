@@ -129,7 +129,7 @@ pub(super) async fn post(
     let txn = state.db.begin().await?;
     let access = conversations::reach_for_update(&*txn, actor, scope, conversation_id).await?;
     if !assistant {
-        access.require_participant()?;
+        access.require_speaker()?;
     }
     check_open(&*txn, &access).await?;
     let parent = reply_parent(&*txn, conversation_id, new.parent_message_id).await?;
@@ -315,7 +315,7 @@ async fn edit_message(
             "only its sender edits a message".to_owned(),
         ));
     }
-    access.require_participant()?;
+    access.require_speaker()?;
     check_open(&*txn, &access).await?;
     let row = messages::edit(
         &*txn,
@@ -505,7 +505,7 @@ async fn signal_typing(
 ) -> Result<StatusCode, ApiError> {
     let scope = actor.facility(facility_id, Permission::MESSAGE_SEND)?;
     let access = conversations::reach(state.db.conn(), &actor, &scope, conversation_id).await?;
-    access.require_participant()?;
+    access.require_speaker()?;
     super::state_of(&state)
         .realtime
         .publish(Notice::Typing {

@@ -176,6 +176,8 @@ pub struct MessageWindow {
     pub after: Option<i64>,
     /// Only this thread.
     pub thread_id: Option<Uuid>,
+    /// Items per page, 1 to 200; 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
 }
 

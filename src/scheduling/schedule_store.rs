@@ -130,6 +130,8 @@ pub struct BlockFilter {
     /// Only blocks starting before this time.
     pub to: Option<Timestamp>,
     pub after: Option<Uuid>,
+    /// Items per page, 1 to 200; 50 when absent.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
 }
 

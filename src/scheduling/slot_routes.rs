@@ -55,6 +55,7 @@ pub struct SlotSearch {
     /// The IANA time zone to show local times in; the facility's when absent.
     pub time_zone: Option<String>,
     /// The most slots to return, 1 to 2000; 500 when absent.
+    #[param(minimum = 1, maximum = 2000)]
     pub limit: Option<usize>,
 }
 

@@ -66,6 +66,9 @@ pub struct AcceptedFile {
 pub struct UploadRefusal {
     pub field: &'static str,
     pub reason: String,
+    /// The bytes sent are over the size limit (an HTTP 413), rather than
+    /// the file being unfit or a declared size being refused.
+    pub over_limit: bool,
 }
 
 impl UploadRefusal {
@@ -73,6 +76,7 @@ impl UploadRefusal {
         Self {
             field,
             reason: reason.into(),
+            over_limit: false,
         }
     }
 }
@@ -128,13 +132,17 @@ impl UploadPolicy {
         })
     }
 
-    fn check_size(&self, bytes: &[u8]) -> Result<(), UploadRefusal> {
+    /// Refuses an empty file, or one over the limit (`over_limit`).
+    pub fn check_size(&self, bytes: &[u8]) -> Result<(), UploadRefusal> {
         let size = bytes.len() as u64;
         if size == 0 {
             return Err(UploadRefusal::new("file", "is empty"));
         }
         if size > self.max_bytes {
-            return Err(UploadRefusal::new("file", too_large(size, self.max_bytes)));
+            return Err(UploadRefusal {
+                over_limit: true,
+                ..UploadRefusal::new("file", too_large(size, self.max_bytes))
+            });
         }
         Ok(())
     }

@@ -1,6 +1,10 @@
-//! Request ids, compression, CORS and graceful shutdown.
+//! Request ids, compression, CORS, graceful shutdown, and keep-alive
+//! connections that outlive a request refused before its body was read.
 
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::on_both_backends;
 use crate::support::{TestApp, TestBackend};
@@ -11,6 +15,7 @@ on_both_backends!(
     cors_allows_only_configured_origins,
     shutdown_finishes_in_flight_requests_and_refuses_new_ones,
     a_client_that_trickles_its_headers_is_disconnected,
+    a_request_refused_before_its_body_is_read_keeps_the_connection,
 );
 
 async fn request_ids_are_made_or_echoed(backend: TestBackend) {
@@ -139,7 +144,6 @@ async fn shutdown_finishes_in_flight_requests_and_refuses_new_ones(backend: Test
 }
 
 async fn a_client_that_trickles_its_headers_is_disconnected(backend: TestBackend) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = TestApp::spawn_with(backend, |c| c.http_header_timeout_secs = 1).await;
     let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     stream
@@ -153,4 +157,160 @@ async fn a_client_that_trickles_its_headers_is_disconnected(backend: TestBackend
     assert!(read.is_ok(), "the connection was still open after 10 s");
     assert!(started.elapsed() < Duration::from_secs(5));
     app.stop().await;
+}
+
+/// On one HTTP/1.1 connection, a JSON body of some kilobytes sent to
+/// requests the server refuses without reading it (no token, no route, not
+/// JSON), each followed by an ordinary request: every answer arrives, and
+/// the connection is never closed. The body follows its headers a moment
+/// later, as it does from a client on a real network.
+async fn a_request_refused_before_its_body_is_read_keeps_the_connection(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let mut connection = RawConnection::open(app.addr).await;
+    let body = serde_json::json!({"notes": "n".repeat(6000)}).to_string();
+    let leads = format!("/facilities/{}/leads", uuid::Uuid::now_v7());
+    let refusals = [
+        (leads.as_str(), "application/json", 401),
+        ("/no/such/route", "application/json", 404),
+        ("/auth/sign-in", "text/plain", 415),
+    ];
+    for round in 0..50 {
+        for (path, content_type, status) in refusals {
+            let refused = connection.post(path, content_type, &body).await;
+            assert_eq!(refused.status, status, "round {round}, {path}: {refused:?}");
+            assert_eq!(refused.header("connection"), None, "round {round}, {path}");
+            let health = connection.get("/health").await;
+            assert_eq!(
+                health.status, 200,
+                "round {round}, after {path}: {health:?}"
+            );
+        }
+    }
+    // A body declared over the limit is not read: the answer says the
+    // connection ends with it.
+    let head = "POST /auth/sign-in HTTP/1.1\r\nHost: carebase\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n";
+    connection.write(head.as_bytes()).await;
+    let refused = connection.response().await;
+    assert_eq!(refused.status, 413, "{refused:?}");
+    assert_eq!(refused.header("connection"), Some("close"), "{refused:?}");
+    app.stop().await;
+}
+
+/// A response as read off the wire.
+#[derive(Debug)]
+struct RawResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl RawResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One hand-driven HTTP/1.1 connection.
+struct RawConnection {
+    stream: TcpStream,
+    /// Bytes read past the last response.
+    buffered: Vec<u8>,
+}
+
+impl RawConnection {
+    async fn open(addr: std::net::SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Self {
+            stream,
+            buffered: Vec::new(),
+        }
+    }
+
+    async fn post(&mut self, path: &str, content_type: &str, body: &str) -> RawResponse {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: carebase\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        self.write(head.as_bytes()).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        self.write(body.as_bytes()).await;
+        self.response().await
+    }
+
+    async fn get(&mut self, path: &str) -> RawResponse {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: carebase\r\n\r\n");
+        self.write(head.as_bytes()).await;
+        self.response().await
+    }
+
+    async fn write(&mut self, bytes: &[u8]) {
+        self.stream
+            .write_all(bytes)
+            .await
+            .expect("the server keeps the connection open");
+    }
+
+    /// Reads until `buffered` holds `wanted` bytes; false at end of stream.
+    async fn fill(&mut self, wanted: usize) -> bool {
+        while self.buffered.len() < wanted {
+            let mut chunk = [0u8; 8192];
+            let read = tokio::time::timeout(Duration::from_secs(10), self.stream.read(&mut chunk))
+                .await
+                .expect("a response within 10 s");
+            match read {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => self.buffered.extend_from_slice(&chunk[..n]),
+            }
+        }
+        true
+    }
+
+    /// The next response: a status line, headers, and a body of the
+    /// declared length.
+    async fn response(&mut self) -> RawResponse {
+        let end = loop {
+            if let Some(at) = self.buffered.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at;
+            }
+            let wanted = self.buffered.len() + 1;
+            assert!(
+                self.fill(wanted).await,
+                "the connection closed before a response"
+            );
+        };
+        let head = String::from_utf8(self.buffered.drain(..end + 4).collect()).unwrap();
+        let mut lines = head.trim_end().split("\r\n");
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers: Vec<(String, String)> = lines
+            .map(|l| l.split_once(':').unwrap())
+            .map(|(n, v)| (n.to_owned(), v.trim().to_owned()))
+            .collect();
+        let mut response = RawResponse {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        let length: usize = response
+            .header("content-length")
+            .expect("responses here declare their length")
+            .parse()
+            .unwrap();
+        assert!(
+            self.fill(length).await,
+            "the connection closed within a body"
+        );
+        response.body = self.buffered.drain(..length).collect();
+        response
+    }
 }

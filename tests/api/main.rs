@@ -5,6 +5,7 @@
 mod support;
 
 mod constraints;
+mod contract;
 mod docs;
 mod http_basics;
 mod keys;

@@ -1,6 +1,8 @@
 //! Every error is `application/problem+json` with the right status and a
 //! stable type; bad input names the field and why.
 
+use carebase::policy::Role;
+use reqwest::Method;
 use serde_json::json;
 
 use crate::on_both_backends;
@@ -13,6 +15,8 @@ on_both_backends!(
     wrong_types_are_a_422_naming_the_field,
     unknown_and_missing_fields_are_a_422_naming_the_field,
     a_body_that_is_not_json_is_a_415_problem,
+    a_json_body_in_another_charset_than_utf8_is_a_415_problem,
+    query_errors_name_the_parameter_and_the_allowed_values,
     oversize_bodies_are_a_413_problem,
     a_panicking_handler_is_a_500_problem_that_leaks_nothing,
     an_internal_error_is_a_500_problem_that_leaks_nothing,
@@ -162,6 +166,105 @@ async fn a_body_that_is_not_json_is_a_415_problem(backend: TestBackend) {
         .await
         .unwrap();
     problem(response, 415, "unsupported-media-type").await;
+    app.stop().await;
+}
+
+/// JSON is UTF-8 (RFC 8259): a body declared in another charset is
+/// refused rather than read as if it were UTF-8.
+async fn a_json_body_in_another_charset_than_utf8_is_a_415_problem(backend: TestBackend) {
+    let app = TestApp::spawn_with_probes(backend, |_| {}).await;
+    let send = |content_type: &'static str| {
+        app.client
+            .post(app.url("/probe/echo"))
+            .header("content-type", content_type)
+            .body(valid().to_string())
+            .send()
+    };
+    for refused in [
+        "application/json; charset=latin1",
+        "application/json; charset=iso-8859-1",
+        "application/json;charset=UTF-16",
+        "application/json; charset=windows-1252",
+    ] {
+        let body = problem(send(refused).await.unwrap(), 415, "unsupported-media-type").await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("UTF-8"),
+            "{refused}: {body}"
+        );
+    }
+    for accepted in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/json; charset=UTF-8",
+        "application/json; charset=\"utf-8\"",
+    ] {
+        let response = send(accepted).await.unwrap();
+        assert_eq!(response.status(), 200, "{accepted}");
+    }
+    // A real operation refuses it the same way.
+    let sign_in = app
+        .client
+        .post(app.url("/auth/sign-in"))
+        .header("content-type", "application/json; charset=iso-8859-1")
+        .body(json!({"email": "nobody@clinic.example", "password": "x"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    problem(sign_in, 415, "unsupported-media-type").await;
+    app.stop().await;
+}
+
+/// A query parameter the server cannot take is a 422 naming it and why,
+/// with the allowed values of an enumeration, as a body field would be.
+async fn query_errors_name_the_parameter_and_the_allowed_values(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let facility = app.facility("Queried").await;
+    let admin = app.person(&[(Some(facility), Role::Admin)]).await;
+    let leads = format!("/facilities/{facility}/leads");
+    let refused = |query: &'static str| {
+        let path = format!("{leads}?{query}");
+        let token = admin.token.clone();
+        let app = &app;
+        async move {
+            let response = app.call(&token, Method::GET, &path, None).await;
+            problem(response, 422, "validation").await
+        }
+    };
+    let body = refused("status=maybe").await;
+    assert_eq!(body["errors"][0]["field"], "status", "{body}");
+    let reason = body["errors"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("must be one of new, contacted, "),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("maybe"),
+        "the value is not echoed: {body}"
+    );
+    let body = refused("view=everything&limit=5").await;
+    assert_eq!(body["errors"][0]["field"], "view", "{body}");
+    assert_eq!(
+        body["errors"][0]["reason"], "must be one of active",
+        "{body}"
+    );
+    let body = refused("colour=red").await;
+    assert_eq!(
+        body["errors"],
+        json!([{"field": "colour", "reason": "is not a known field"}])
+    );
+    for (query, field) in [
+        ("limit=many", "limit"),
+        ("min_score=high", "min_score"),
+        ("created_from=yesterday", "created_from"),
+        ("owner_id=not-a-uuid", "owner_id"),
+    ] {
+        let body = refused(query).await;
+        assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
+        assert_eq!(
+            body["detail"].as_str().unwrap().split('`').nth(1),
+            Some(field)
+        );
+    }
     app.stop().await;
 }
 

@@ -7,6 +7,7 @@
 
 mod cases;
 mod chain;
+mod paging;
 mod search;
 mod writer;
 

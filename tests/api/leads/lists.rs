@@ -70,11 +70,11 @@ async fn lists_filter_like_the_seed_views_and_page_with_a_cursor(backend: TestBa
             None,
         )
         .await,
-        400,
-        "malformed-request",
+        422,
+        "validation",
     )
     .await;
-    assert!(bad["detail"].as_str().unwrap().contains("view"));
+    assert_eq!(bad["errors"][0]["field"], "view", "{bad}");
     app.stop().await;
 }
 

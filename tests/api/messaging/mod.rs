@@ -13,5 +13,6 @@ mod links;
 mod messages;
 mod realtime;
 mod revocation;
+mod upload_limits;
 
 pub use cases::role_cases;

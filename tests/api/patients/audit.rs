@@ -221,7 +221,8 @@ async fn the_audit_log_exports_as_ndjson_and_csv_and_records_the_export(backend:
             None,
         )
         .await;
-    problem(bad, 400, "malformed-request").await;
+    let bad = problem(bad, 422, "validation").await;
+    assert_eq!(bad["errors"][0]["field"], "format", "{bad}");
     app.stop().await;
 }
 

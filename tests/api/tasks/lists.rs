@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::on_both_backends;
-use crate::support::{Person, TestApp, TestBackend, id, json_of, new_patient, task_path};
+use crate::support::{Person, TestApp, TestBackend, id, json_of, new_patient, problem, task_path};
 
 on_both_backends!(my_open_tasks_overdue_tasks_and_filters,);
 
@@ -105,7 +105,8 @@ async fn pages_by_cursor_and_refuses_an_unknown_view(
             None,
         )
         .await;
-    assert_eq!(bad.status(), 400);
+    let bad = problem(bad, 422, "validation").await;
+    assert_eq!(bad["errors"][0]["field"], "view", "{bad}");
 }
 
 /// The tasks the lists are read from, in the order they were raised.

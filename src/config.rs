@@ -187,7 +187,10 @@ impl Config {
         let kernel = layers::merge(
             &file_layer.kernel,
             env.kernel,
-            &["cors_allowed_origins".to_owned(), "trusted_proxies".to_owned()],
+            &[
+                "cors_allowed_origins".to_owned(),
+                "trusted_proxies".to_owned(),
+            ],
         )
         .map_err(|e| file_error(file, e))?;
         let mut config: Config = kernel.try_deserialize().map_err(|e| file_error(file, e))?;

@@ -13,8 +13,8 @@ use super::auth_routes::own_event;
 use super::mail::{self, Mail};
 use super::password;
 use super::routes::{Accepted, account_of_code, parse_email};
-use super::sessions;
 use super::tokens::{self, Purpose};
+use super::{sessions, throttle};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::error::ApiError;
@@ -22,6 +22,7 @@ use crate::http::ApiJson;
 use crate::http::api_docs::Problems;
 use crate::policy::RequestInfo;
 use crate::time::Timestamp;
+use crate::types::Email;
 
 /// An email to send a recovery code to.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -41,24 +42,39 @@ pub struct RecoveryRequest {
 )]
 pub(super) async fn recover(
     State(state): State<AppState>,
+    info: RequestInfo,
     ApiJson(request): ApiJson<RecoveryRequest>,
 ) -> Result<(StatusCode, ApiJson<Accepted>), ApiError> {
     let email = parse_email("email", &request.email)?;
     let key = state.keyring.installation().await?;
-    let txn = state.db.begin().await?;
-    if let Some(account) = accounts::find_by_email(&txn, &key, &email).await?
-        && account.standing(Timestamp::now()) != Standing::Deleted
-    {
-        let token = tokens::issue(&txn, &key, account.id, Purpose::Recovery, None).await?;
-        mail::send(&state, &txn, Mail::Recovery, email.as_str(), Some(&token)).await?;
-    }
-    txn.commit().await?;
+    throttle::limit_mail(state.db.conn(), &key, email.as_str(), info.client_addr).await?;
+    // Off the request path: a registered address and an unknown one take
+    // the same time and get the same answer.
+    let work = state.clone();
+    throttle::off_the_request_path(
+        "recovery",
+        async move { send_recovery(&work, &email).await },
+    );
     Ok((
         StatusCode::ACCEPTED,
         ApiJson(Accepted {
             status: "sent_if_registered",
         }),
     ))
+}
+
+/// Sends a recovery code to `email`, if it has an account.
+async fn send_recovery(state: &AppState, email: &Email) -> Result<(), ApiError> {
+    let key = state.keyring.installation().await?;
+    let txn = state.db.begin().await?;
+    if let Some(account) = accounts::find_by_email(&txn, &key, email).await?
+        && account.standing(Timestamp::now()) != Standing::Deleted
+    {
+        let token = tokens::issue(&txn, &key, account.id, Purpose::Recovery, None).await?;
+        mail::send(state, &txn, Mail::Recovery, email.as_str(), Some(&token)).await?;
+    }
+    txn.commit().await?;
+    Ok(())
 }
 
 /// A recovery code and the new password.

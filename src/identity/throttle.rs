@@ -109,8 +109,8 @@ pub async fn blocked_until(
             .and_then(|r| r.blocked_until)
             .filter(|until| *until > now)
     };
-    let known = row(&counters.known)
-        .is_some_and(|r| r.window_started_at.plus_secs(KNOWN_SECS) > now);
+    let known =
+        row(&counters.known).is_some_and(|r| r.window_started_at.plus_secs(KNOWN_SECS) > now);
     let email = blocked(&counters.email).filter(|_| !known);
     Ok(blocked(&counters.pair).max(email))
 }
@@ -121,7 +121,8 @@ pub async fn blocked_until(
 pub async fn record_failure(db: &impl ConnectionTrait, counters: &Counters) -> Result<bool, DbErr> {
     let now = Timestamp::now();
     let mut slow = false;
-    for (key, limit) in counters.each() {        // Make sure the row exists, then lock it (PostgreSQL) and count.
+    for (key, limit) in counters.each() {
+        // Make sure the row exists, then lock it (PostgreSQL) and count.
         Entity::insert(ActiveModel {
             throttle_key: ActiveValue::Set(key.clone()),
             failures: ActiveValue::Set(0),
@@ -178,4 +179,93 @@ pub async fn record_success(db: &impl ConnectionTrait, counters: &Counters) -> R
     .exec(db)
     .await?;
     Ok(())
+}
+
+/// Requests that may send a mail (recovery, sign-up) per email address and
+/// per client address within [`WINDOW_SECS`]: enough for a person who
+/// lost a message, too few to flood a mailbox or the mail server.
+pub const MAIL_PER_EMAIL: i32 = 3;
+pub const MAIL_PER_ADDRESS: i32 = 20;
+
+/// Counts a request that may send a mail to `normalized_email`; refuses it
+/// (429) past either limit. Known and unknown emails count alike, so the
+/// refusal says nothing about which exist.
+pub async fn limit_mail(
+    db: &impl ConnectionTrait,
+    key: &DataKey,
+    normalized_email: &str,
+    address: Option<IpAddr>,
+) -> Result<(), crate::error::ApiError> {
+    let email = key.blind_index("mail-email", normalized_email);
+    let mut counters = vec![(email.as_bytes().to_vec(), MAIL_PER_EMAIL)];
+    if let Some(ip) = address {
+        let address = key.blind_index("mail-address", &ip.to_string());
+        counters.push((address.as_bytes().to_vec(), MAIL_PER_ADDRESS));
+    }
+    let now = Timestamp::now();
+    let mut refused_until = None;
+    for (counter, limit) in counters {
+        let row = count(db, counter, now).await?;
+        if row.failures > limit {
+            let until = row.window_started_at.plus_secs(WINDOW_SECS);
+            refused_until = refused_until.max(Some(until));
+        }
+    }
+    match refused_until {
+        Some(until) => {
+            let wait = (until.as_micros() - now.as_micros()) / 1_000_000;
+            Err(crate::error::ApiError::TooManyRequests {
+                retry_after_secs: u64::try_from(wait.max(1)).unwrap_or(1),
+            })
+        }
+        None => Ok(()),
+    }
+}
+
+/// Adds one to the counter `key` in its window (a new window once the old
+/// one ran out) and returns it.
+async fn count(db: &impl ConnectionTrait, key: Vec<u8>, now: Timestamp) -> Result<Model, DbErr> {
+    Entity::insert(ActiveModel {
+        throttle_key: ActiveValue::Set(key.clone()),
+        failures: ActiveValue::Set(0),
+        window_started_at: ActiveValue::Set(now),
+        blocked_until: ActiveValue::Set(None),
+    })
+    .on_conflict_do_nothing_on([Column::ThrottleKey])
+    .exec(db)
+    .await?;
+    let expired = Column::WindowStartedAt.lte(now.plus_secs(-WINDOW_SECS));
+    Entity::update_many()
+        .col_expr(Column::Failures, Expr::value(0))
+        .col_expr(Column::WindowStartedAt, Expr::value(now))
+        .filter(Column::ThrottleKey.eq(key.clone()))
+        .filter(expired)
+        .exec(db)
+        .await?;
+    // One statement, so two servers counting at once both count.
+    Entity::update_many()
+        .col_expr(
+            Column::Failures,
+            sea_orm::sea_query::ExprTrait::add(Expr::col(Column::Failures), 1),
+        )
+        .filter(Column::ThrottleKey.eq(key.clone()))
+        .exec(db)
+        .await?;
+    Entity::find_by_id(key)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("a throttle counter".to_owned()))
+}
+
+/// Runs `work` after the answer, so that what it does (or does not do)
+/// cannot be told from the answer's timing. A failure is logged.
+pub fn off_the_request_path(
+    what: &'static str,
+    work: impl std::future::Future<Output = Result<(), crate::error::ApiError>> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        if let Err(error) = work.await {
+            tracing::warn!(%error, "{what} failed after its answer");
+        }
+    });
 }

@@ -36,7 +36,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::participants;
+use super::participants::{self, ParticipantRole};
 use super::realtime::Notice;
 use super::realtime_hub::{Revoked, Socket};
 use super::realtime_tickets;
@@ -285,6 +285,18 @@ async fn answer(state: &AppState, socket: &Arc<Socket>, text: &str) -> serde_jso
         ClientFrame::Typing { conversation_id } => {
             if !socket.follows(conversation_id) {
                 return json!({"type": "error", "detail": "subscribe to the conversation first"});
+            }
+            // An observer reads and does not take part, typing included.
+            match participants::current(state.db.conn(), conversation_id, actor.account_id()).await
+            {
+                Ok(Some(me)) if me.role != ParticipantRole::Observer.as_str() => {}
+                Ok(_) => {
+                    return json!({"type": "error", "detail": "an observer does not take part in the conversation"});
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "could not check a typing participant");
+                    return json!({"type": "error", "detail": "try again"});
+                }
             }
             super::state_of(state)
                 .realtime

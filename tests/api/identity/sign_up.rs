@@ -25,6 +25,8 @@ async fn sign_up_confirm_and_sign_in(backend: TestBackend) {
         )
         .await;
     assert_eq!(signed_up.status(), 202);
+    // The account is made after the answer; its confirmation mail says so.
+    let message = app.mail_to(&email, "confirm_email").await;
     let credentials = json!({"email": email, "password": PASSWORD});
     problem(
         app.post("/auth/sign-in", credentials.clone()).await,
@@ -32,7 +34,6 @@ async fn sign_up_confirm_and_sign_in(backend: TestBackend) {
         "forbidden",
     )
     .await;
-    let message = app.mail_to(&email, "confirm_email").await;
     assert_eq!(
         message["status"], "held",
         "no mail server: held for an administrator"

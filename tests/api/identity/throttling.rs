@@ -15,6 +15,7 @@ on_both_backends!(
     a_guesser_is_blocked_and_the_owner_is_not,
     a_busy_address_is_slowed_but_lets_valid_credentials_in,
     forwarding_headers_count_only_from_a_trusted_proxy,
+    mail_sending_requests_are_limited_and_answer_alike,
 );
 
 /// Signs in as `email` from `address` (through the trusted proxy).
@@ -102,5 +103,66 @@ async fn forwarding_headers_count_only_from_a_trusted_proxy(backend: TestBackend
     }
     let blocked = sign_in_from(&app, "192.0.2.99", &owner, PASSWORD).await;
     problem(blocked, 429, "too-many-requests").await;
+    app.stop().await;
+}
+
+/// Recovery and sign-up answer alike for a registered and an unknown
+/// address, and are limited per email and per client address, known and
+/// unknown emails alike.
+async fn mail_sending_requests_are_limited_and_answer_alike(backend: TestBackend) {
+    let app = behind_a_proxy(backend).await;
+    let (_, registered) = app.account(&[]).await;
+    let unknown = unique_email();
+    let recover = |email: String, address: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/auth/recover"))
+                .header("x-forwarded-for", address)
+                .json(&json!({ "email": email }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for email in [&registered, &unknown] {
+        let mut answers = Vec::new();
+        for _ in 0..3 {
+            let answer = recover(email.clone(), "198.51.100.5").await;
+            assert_eq!(answer.status(), 202);
+            answers.push(answer.text().await.unwrap());
+        }
+        assert!(answers.iter().all(|a| a.contains("sent_if_registered")));
+        let limited = recover(email.clone(), "198.51.100.6").await;
+        assert!(limited.headers().get("retry-after").is_some());
+        problem(limited, 429, "too-many-requests").await;
+    }
+    // A sign-up with a taken address answers as one with a new address.
+    let sign_up = |email: &str| {
+        let body = json!({"email": email, "password": "a long enough passphrase"});
+        app.client
+            .post(app.url("/auth/sign-up"))
+            .header("x-forwarded-for", "198.51.100.8")
+            .json(&body)
+            .send()
+    };
+    let (_, taken) = app.account(&[]).await;
+    let taken_answer = sign_up(&taken).await.unwrap();
+    let new_answer = sign_up(&unique_email()).await.unwrap();
+    assert_eq!(taken_answer.status(), new_answer.status());
+    assert_eq!(
+        taken_answer.text().await.unwrap(),
+        new_answer.text().await.unwrap()
+    );
+    app.mail_to(&taken, "already_registered").await;
+    // One address asking for many emails is limited too.
+    let mut last = 0;
+    for _ in 0..21 {
+        last = recover(unique_email(), "203.0.113.50")
+            .await
+            .status()
+            .as_u16();
+    }
+    assert_eq!(last, 429);
     app.stop().await;
 }

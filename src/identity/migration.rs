@@ -62,13 +62,7 @@ impl MigrationTrait for CreateAccounts {
                     .col(schema::enumeration(
                         "account_tokens",
                         "purpose",
-                        &[
-                            "confirm_email",
-                            "invitation",
-                            "recovery",
-                            "email_change",
-                            "phone_change",
-                        ],
+                        &PURPOSES_BEFORE_UNDO,
                     ))
                     .col(ColumnDef::new(col("token_hash")).binary().not_null())
                     .col(ColumnDef::new(col("new_value")).binary())
@@ -214,6 +208,16 @@ impl MigrationTrait for CreateApiKeys {
     }
 }
 
+/// The token purposes the first migration allowed (a later value needs a
+/// later migration, as `AllowEmailChangeUndo` shows).
+const PURPOSES_BEFORE_UNDO: [&str; 5] = [
+    "confirm_email",
+    "invitation",
+    "recovery",
+    "email_change",
+    "phone_change",
+];
+
 /// Account tokens may be `email_change_undo`: the code sent to the old
 /// address when the sign-in email changes.
 pub struct AllowEmailChangeUndo;
@@ -227,20 +231,8 @@ impl MigrationName for AllowEmailChangeUndo {
 #[async_trait::async_trait]
 impl MigrationTrait for AllowEmailChangeUndo {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::db::check_values::allow_values(
-            manager,
-            "account_tokens",
-            "purpose",
-            &[
-                "confirm_email",
-                "invitation",
-                "recovery",
-                "email_change",
-                "phone_change",
-                "email_change_undo",
-            ],
-        )
-        .await
+        let purposes = [PURPOSES_BEFORE_UNDO.as_slice(), &["email_change_undo"]].concat();
+        crate::db::check_values::allow_values(manager, "account_tokens", "purpose", &purposes).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -252,13 +244,7 @@ impl MigrationTrait for AllowEmailChangeUndo {
             manager,
             "account_tokens",
             "purpose",
-            &[
-                "confirm_email",
-                "invitation",
-                "recovery",
-                "email_change",
-                "phone_change",
-            ],
+            &PURPOSES_BEFORE_UNDO,
         )
         .await
     }

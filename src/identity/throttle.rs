@@ -123,15 +123,7 @@ pub async fn record_failure(db: &impl ConnectionTrait, counters: &Counters) -> R
     let mut slow = false;
     for (key, limit) in counters.each() {
         // Make sure the row exists, then lock it (PostgreSQL) and count.
-        Entity::insert(ActiveModel {
-            throttle_key: ActiveValue::Set(key.clone()),
-            failures: ActiveValue::Set(0),
-            window_started_at: ActiveValue::Set(now),
-            blocked_until: ActiveValue::Set(None),
-        })
-        .on_conflict_do_nothing_on([Column::ThrottleKey])
-        .exec(db)
-        .await?;
+        ensure_counter(db, key, now).await?;
         let Some(row) = Entity::find_by_id(key.clone())
             .lock_exclusive()
             .one(db)
@@ -222,11 +214,15 @@ pub async fn limit_mail(
     }
 }
 
-/// Adds one to the counter `key` in its window (a new window once the old
-/// one ran out) and returns it.
-async fn count(db: &impl ConnectionTrait, key: Vec<u8>, now: Timestamp) -> Result<Model, DbErr> {
+/// Makes the counter `key` exist (at zero, its window starting `now`)
+/// unless it does.
+async fn ensure_counter(
+    db: &impl ConnectionTrait,
+    key: &[u8],
+    now: Timestamp,
+) -> Result<(), DbErr> {
     Entity::insert(ActiveModel {
-        throttle_key: ActiveValue::Set(key.clone()),
+        throttle_key: ActiveValue::Set(key.to_vec()),
         failures: ActiveValue::Set(0),
         window_started_at: ActiveValue::Set(now),
         blocked_until: ActiveValue::Set(None),
@@ -234,6 +230,13 @@ async fn count(db: &impl ConnectionTrait, key: Vec<u8>, now: Timestamp) -> Resul
     .on_conflict_do_nothing_on([Column::ThrottleKey])
     .exec(db)
     .await?;
+    Ok(())
+}
+
+/// Adds one to the counter `key` in its window (a new window once the old
+/// one ran out) and returns it.
+async fn count(db: &impl ConnectionTrait, key: Vec<u8>, now: Timestamp) -> Result<Model, DbErr> {
+    ensure_counter(db, &key, now).await?;
     let expired = Column::WindowStartedAt.lte(now.plus_secs(-WINDOW_SECS));
     Entity::update_many()
         .col_expr(Column::Failures, Expr::value(0))

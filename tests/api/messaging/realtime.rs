@@ -224,23 +224,9 @@ async fn a_socket_follows_only_conversations_of_facilities_it_still_belongs_to(
     let app = TestApp::spawn(backend).await;
     let w = app.ward().await;
     let elsewhere = app.facility("Elsewhere").await;
-    let granted = json_of(
-        app.call(
-            &w.admin.token,
-            Method::GET,
-            &format!("/facilities/{}/memberships", w.facility),
-            None,
-        )
-        .await,
-    )
-    .await;
-    let membership = granted["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["account_id"] == json!(w.nurse.account_id))
-        .map(id)
-        .unwrap();
+    let membership = app
+        .membership_of(&w.admin.token, w.facility, w.nurse.account_id)
+        .await;
     let sysadmin = app.system_admin().await;
     let also = app
         .call(
@@ -251,15 +237,8 @@ async fn a_socket_follows_only_conversations_of_facilities_it_still_belongs_to(
         )
         .await;
     assert_eq!(also.status(), 201);
-    let revoked = app
-        .call(
-            &w.admin.token,
-            Method::DELETE,
-            &format!("/facilities/{}/memberships/{membership}", w.facility),
-            None,
-        )
+    app.revoke_membership(&w.admin.token, w.facility, membership)
         .await;
-    assert!(revoked.status().is_success(), "{}", revoked.status());
     let nurse = app.sign_in(&w.nurse.email).await;
     let mut socket = Socket::open(app.addr, nurse["access_token"].as_str().unwrap()).await;
     let ack = socket.subscribe(&[w.conversation]).await;

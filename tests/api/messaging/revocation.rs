@@ -159,8 +159,11 @@ async fn losing_a_role_ends_what_it_allowed(backend: TestBackend) {
     let mut socket = Socket::open(app.addr, &w.nurse.token).await;
     let ack = socket.subscribe(&[w.conversation]).await;
     assert_eq!(ack["conversation_ids"], json!([w.conversation]));
-    let ward_role = membership_of(&app, &w).await;
-    revoke(&app, &w.admin.token, w.facility, ward_role).await;
+    let ward_role = app
+        .membership_of(&w.admin.token, w.facility, w.nurse.account_id)
+        .await;
+    app.revoke_membership(&w.admin.token, w.facility, ward_role)
+        .await;
     let told = socket.expect("unsubscribed").await;
     assert_eq!(told["conversation_ids"], json!([w.conversation]));
     json_of(
@@ -177,40 +180,13 @@ async fn losing_a_role_ends_what_it_allowed(backend: TestBackend) {
         assert_ne!(event["type"], "message.created", "{event}");
     }
     assert!(socket.answers().await, "still a nurse elsewhere");
-    revoke(&app, &sysadmin.token, elsewhere, also).await;
+    app.revoke_membership(&sysadmin.token, elsewhere, also)
+        .await;
     assert_eq!(
         socket.closed_within(REVOCATION_WAIT).await,
         Some(NOT_ALLOWED)
     );
     app.stop().await;
-}
-
-async fn membership_of(app: &TestApp, w: &Ward) -> uuid::Uuid {
-    let granted = app
-        .get_json(
-            &w.admin.token,
-            &format!("/facilities/{}/memberships", w.facility),
-        )
-        .await;
-    granted["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["account_id"] == json!(w.nurse.account_id))
-        .map(id)
-        .unwrap()
-}
-
-async fn revoke(app: &TestApp, token: &str, facility: uuid::Uuid, membership: uuid::Uuid) {
-    let revoked = app
-        .call(
-            token,
-            Method::DELETE,
-            &format!("/facilities/{facility}/memberships/{membership}"),
-            None,
-        )
-        .await;
-    assert!(revoked.status().is_success(), "{}", revoked.status());
 }
 
 async fn a_revoked_or_expired_api_key_closes_its_socket(backend: TestBackend) {

@@ -271,28 +271,11 @@ async fn a_grant_ends_with_the_membership_it_was_granted_under(backend: TestBack
         .await;
     assert_eq!(opened.status(), 200);
     let home_admin = app.person(&[(Some(home), Role::Admin)]).await;
-    let members = app
-        .get_json(
-            &home_admin.token,
-            &format!("/facilities/{home}/memberships"),
-        )
+    let clinical = app
+        .membership_of(&home_admin.token, home, physician.account_id)
         .await;
-    let clinical = members["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["account_id"] == json!(physician.account_id))
-        .map(id)
-        .unwrap();
-    let revoked = app
-        .call(
-            &home_admin.token,
-            Method::DELETE,
-            &format!("/facilities/{home}/memberships/{clinical}"),
-            None,
-        )
+    app.revoke_membership(&home_admin.token, home, clinical)
         .await;
-    assert!(revoked.status().is_success(), "{}", revoked.status());
     problem(
         app.call(&physician.token, Method::GET, &target_path, None)
             .await,

@@ -13,7 +13,7 @@ use carebase::types::Email;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::TestApp;
+use super::{TestApp, id, json_of};
 
 /// Every test account's password.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -111,5 +111,42 @@ impl TestApp {
     /// The installation's system administrator.
     pub async fn system_admin(&self) -> Person {
         self.person(&[(None, Role::SystemAdmin)]).await
+    }
+}
+
+impl TestApp {
+    /// The id of `account`'s live membership in `facility`, as its
+    /// administrator (`admin_token`) lists them.
+    pub async fn membership_of(&self, admin_token: &str, facility: Uuid, account: Uuid) -> Uuid {
+        let listed = json_of(
+            self.call(
+                admin_token,
+                reqwest::Method::GET,
+                &format!("/facilities/{facility}/memberships"),
+                None,
+            )
+            .await,
+        )
+        .await;
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["account_id"] == json!(account))
+            .map(id)
+            .unwrap_or_else(|| panic!("{account} has no membership in {facility}"))
+    }
+
+    /// Ends a membership over the API; panics unless it worked.
+    pub async fn revoke_membership(&self, admin_token: &str, facility: Uuid, membership: Uuid) {
+        let revoked = self
+            .call(
+                admin_token,
+                reqwest::Method::DELETE,
+                &format!("/facilities/{facility}/memberships/{membership}"),
+                None,
+            )
+            .await;
+        assert!(revoked.status().is_success(), "{}", revoked.status());
     }
 }

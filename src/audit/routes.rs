@@ -88,18 +88,6 @@ pub enum ExportFormat {
     Csv,
 }
 
-/// `limit`, or `default` when absent, refused outside 1 to `max`.
-fn bounded(limit: Option<u64>, default: u64, max: u64) -> Result<u64, ApiError> {
-    match limit {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::invalid(
-            "limit",
-            format!("must be between 1 and {max}"),
-        )),
-    }
-}
-
 impl EventQuery {
     fn filter(&self, facility_ids: Option<Vec<Uuid>>) -> AuditFilter {
         AuditFilter {
@@ -116,7 +104,7 @@ impl EventQuery {
     }
 
     fn limit(&self) -> Result<u64, ApiError> {
-        bounded(self.limit, 100, super::MAX_PAGE)
+        crate::http::extract::limit_within(self.limit, 100, super::MAX_PAGE)
     }
 }
 
@@ -136,7 +124,7 @@ impl ExportQuery {
     }
 
     fn limit(&self) -> Result<u64, ApiError> {
-        bounded(self.limit, MAX_EXPORT, MAX_EXPORT)
+        crate::http::extract::limit_within(self.limit, MAX_EXPORT, MAX_EXPORT)
     }
 }
 

@@ -82,12 +82,18 @@ impl PageQuery {
 /// absent, refused outside 1 to [`MAX_PAGE`]. For lists whose query has
 /// its own filters beside `after` and `limit`.
 pub fn page_limit(limit: Option<u64>) -> Result<u64, ApiError> {
+    limit_within(limit, DEFAULT_PAGE, MAX_PAGE)
+}
+
+/// `limit`, or `default` when absent; a 422 naming `limit` outside 1 to
+/// `max`. For lists whose pages are longer than [`MAX_PAGE`].
+pub fn limit_within(limit: Option<u64>, default: u64, max: u64) -> Result<u64, ApiError> {
     match limit {
-        None => Ok(DEFAULT_PAGE),
-        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
         Some(_) => Err(ApiError::Validation(vec![FieldError::new(
             "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
+            format!("must be between 1 and {max}"),
         )])),
     }
 }

@@ -111,12 +111,6 @@ impl Actor {
         &self.memberships
     }
 
-    /// Whether `other` holds exactly what this actor holds: the same
-    /// memberships (kept sorted) and, for a key, the same permissions.
-    pub fn holds_the_same_as(&self, other: &Actor) -> bool {
-        self.memberships == other.memberships && self.key_permissions == other.key_permissions
-    }
-
     /// What the actor may do in `facility_id`.
     pub fn permissions_in(&self, facility_id: Uuid) -> BTreeSet<Permission> {
         match (&self.principal, &self.key_permissions) {

@@ -228,15 +228,8 @@ async fn a_socket_follows_only_conversations_of_facilities_it_still_belongs_to(
         .membership_of(&w.admin.token, w.facility, w.nurse.account_id)
         .await;
     let sysadmin = app.system_admin().await;
-    let also = app
-        .call(
-            &sysadmin.token,
-            Method::POST,
-            &format!("/facilities/{elsewhere}/memberships"),
-            Some(json!({"account_id": w.nurse.account_id, "role": "nurse"})),
-        )
+    app.grant_role(&sysadmin.token, elsewhere, w.nurse.account_id, "nurse")
         .await;
-    assert_eq!(also.status(), 201);
     app.revoke_membership(&w.admin.token, w.facility, membership)
         .await;
     let nurse = app.sign_in(&w.nurse.email).await;

@@ -55,10 +55,7 @@ async fn ending_a_session_closes_its_sockets(backend: TestBackend) {
     assert_eq!(changed.status(), 204);
     assert_eq!(there.closed_within(REVOCATION_WAIT).await, Some(SIGNED_OUT));
     assert!(here.answers().await, "the session that changed it stays");
-    let out = app
-        .call(&w.nurse.token, Method::POST, "/auth/sign-out", None)
-        .await;
-    assert_eq!(out.status(), 204);
+    app.sign_out(&w.nurse.token).await;
     assert_eq!(here.closed_within(REVOCATION_WAIT).await, Some(SIGNED_OUT));
     app.stop().await;
 }
@@ -147,15 +144,8 @@ async fn losing_a_role_ends_what_it_allowed(backend: TestBackend) {
     let elsewhere = app.facility("Elsewhere").await;
     let sysadmin = app.system_admin().await;
     let also = app
-        .call(
-            &sysadmin.token,
-            Method::POST,
-            &format!("/facilities/{elsewhere}/memberships"),
-            Some(json!({"account_id": w.nurse.account_id, "role": "nurse"})),
-        )
+        .grant_role(&sysadmin.token, elsewhere, w.nurse.account_id, "nurse")
         .await;
-    assert_eq!(also.status(), 201);
-    let also = id(&json_of(also).await);
     let mut socket = Socket::open(app.addr, &w.nurse.token).await;
     let ack = socket.subscribe(&[w.conversation]).await;
     assert_eq!(ack["conversation_ids"], json!([w.conversation]));
@@ -240,10 +230,7 @@ async fn a_revocation_on_one_server_closes_sockets_on_another(backend: TestBacke
     let addr = second.as_ref().map(|s| s.addr).unwrap_or(app.addr);
     let mut socket = Socket::open(addr, &w.nurse.token).await;
     assert!(socket.answers().await);
-    let out = app
-        .call(&w.nurse.token, Method::POST, "/auth/sign-out", None)
-        .await;
-    assert_eq!(out.status(), 204);
+    app.sign_out(&w.nurse.token).await;
     assert_eq!(
         socket.closed_within(REVOCATION_WAIT).await,
         Some(SIGNED_OUT)
@@ -288,10 +275,7 @@ async fn a_ticket_opens_one_socket_once(backend: TestBackend) {
         .call(&no_reader.token, Method::POST, "/realtime/tickets", None)
         .await;
     assert_eq!(refused.status(), 403);
-    let out = app
-        .call(&w.nurse.token, Method::POST, "/auth/sign-out", None)
-        .await;
-    assert_eq!(out.status(), 204);
+    app.sign_out(&w.nurse.token).await;
     assert_eq!(
         socket.closed_within(REVOCATION_WAIT).await,
         Some(SIGNED_OUT)

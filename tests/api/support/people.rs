@@ -137,6 +137,29 @@ impl TestApp {
             .unwrap_or_else(|| panic!("{account} has no membership in {facility}"))
     }
 
+    /// Grants `account` a `role` in `facility` over the API (as `token`,
+    /// an administrator there); the new membership's id.
+    pub async fn grant_role(&self, token: &str, facility: Uuid, account: Uuid, role: &str) -> Uuid {
+        let granted = self
+            .call(
+                token,
+                reqwest::Method::POST,
+                &format!("/facilities/{facility}/memberships"),
+                Some(json!({"account_id": account, "role": role})),
+            )
+            .await;
+        assert_eq!(granted.status(), 201);
+        id(&json_of(granted).await)
+    }
+
+    /// Signs the session of `token` out; panics unless it worked.
+    pub async fn sign_out(&self, token: &str) {
+        let out = self
+            .call(token, reqwest::Method::POST, "/auth/sign-out", None)
+            .await;
+        assert_eq!(out.status(), 204);
+    }
+
     /// Ends a membership over the API; panics unless it worked.
     pub async fn revoke_membership(&self, admin_token: &str, facility: Uuid, membership: Uuid) {
         let revoked = self

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::context::{Job, stop_jobs};
 use crate::crypto::Keyring;
 use crate::crypto::registry::{self, KeyOrigin, KeySource};
-use crate::db::{Database, migrate};
+use crate::db::Database;
 use crate::http;
 
 /// What every handler can reach. One pointer, cloned for every request.
@@ -74,7 +74,7 @@ impl AppState {
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         crate::install_tls_provider();
         let db = Database::connect(&config).await?;
-        let applied = migrate::up(&db).await?;
+        let applied = crate::db::runtime_role::migrate_up(&config, &db).await?;
         if !applied.is_empty() {
             tracing::info!(count = applied.len(), migrations = ?applied, "applied database migrations");
         }

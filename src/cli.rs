@@ -79,6 +79,9 @@ enum KeysAction {
         #[arg(long)]
         new_key_file: PathBuf,
     },
+    /// Once every server runs on the new key: drop the data keys' wrappings
+    /// under retired master keys, so a retired key opens nothing.
+    ForgetRetired,
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,8 +189,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             server.run(shutdown).await?;
         }
         Command::Migrate { action } => {
-            let db = Database::connect(&config).await?;
-            let result = run_migrate(&db, action).await;
+            // Migrations are the table owner's to run, when it is another role.
+            let mut owner = config.clone();
+            if let Some(url) = &config.migration_database_url {
+                owner.database_url = Some(url.clone());
+            }
+            let db = Database::connect(&owner).await?;
+            let result = run_migrate(&db, &config, action).await;
             db.close().await;
             result?;
         }
@@ -207,6 +215,17 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let result = rotate_master_key(&db, &config, &new_key_file).await;
             db.close().await;
             result?;
+        }
+        Command::Keys {
+            action: KeysAction::ForgetRetired,
+        } => {
+            let db = Database::connect(&config).await?;
+            let result = crate::crypto::data_keys::forget_retired(&db).await;
+            db.close().await;
+            println!(
+                "dropped the retired master key's wrapping of {} data key(s); a retired key opens nothing now.",
+                result?
+            );
         }
         Command::Openapi => {
             println!(
@@ -230,7 +249,7 @@ async fn rotate_master_key(
 ) -> anyhow::Result<()> {
     // Open the current key exactly as a starting server would, so rotation
     // never begins from a key the database does not know.
-    migrate::up(db).await?;
+    crate::db::runtime_role::migrate_up(config, db).await?;
     let (current, _) = registry::open_master_key(db, &KeySource::from_config(config)).await?;
     let next = match MasterKey::read(new_key_file, config.allow_readable_master_key)? {
         Some(key) => key,
@@ -245,16 +264,17 @@ async fn rotate_master_key(
     );
     println!(
         "Next: back up {}, set master_key_file to it on every server, and restart them one at a time. \
-         Servers still on the old key keep serving until restarted.",
+         Servers still on the old key keep serving until restarted (they answer 503 only for a facility \
+         whose data key is made after now). Once all run on the new key: `carebase keys forget-retired`.",
         new_key_file.display()
     );
     Ok(())
 }
 
-async fn run_migrate(db: &Database, action: MigrateAction) -> anyhow::Result<()> {
+async fn run_migrate(db: &Database, config: &Config, action: MigrateAction) -> anyhow::Result<()> {
     match action {
         MigrateAction::Up => {
-            let applied = migrate::up(db).await?;
+            let applied = crate::db::runtime_role::migrate_up(config, db).await?;
             if applied.is_empty() {
                 println!("no pending migrations");
             }

@@ -38,6 +38,14 @@ pub struct Config {
     pub database_url: Option<SecretString>,
     /// Read `database_url` from this file (for secrets mounted as files).
     pub database_url_file: Option<PathBuf>,
+    /// PostgreSQL only: the URL of the role that owns the tables, used for
+    /// migrations alone. When set, a starting server migrates with it,
+    /// grants `database_url`'s role what serving needs (and no more: it
+    /// cannot alter a table, disable the audit triggers or change an audit
+    /// event) and serves as that role.
+    pub migration_database_url: Option<SecretString>,
+    /// Read `migration_database_url` from this file.
+    pub migration_database_url_file: Option<PathBuf>,
     /// Path of the master key file; defaults to `<data_dir>/master.key`.
     pub master_key_file: Option<PathBuf>,
     /// The master key itself (`cbk1.<base64>`), instead of a file; for
@@ -108,6 +116,8 @@ impl Default for Config {
             data_dir: PathBuf::from("./carebase-data"),
             database_url: None,
             database_url_file: None,
+            migration_database_url: None,
+            migration_database_url_file: None,
             master_key_file: None,
             master_key: None,
             allow_readable_master_key: false,
@@ -238,6 +248,13 @@ impl Config {
                 path,
             )?);
         }
+        if let Some(path) = &self.migration_database_url_file {
+            self.migration_database_url = Some(read_secret_file(
+                "migration_database_url",
+                self.migration_database_url.is_some(),
+                path,
+            )?);
+        }
         if let Some(path) = &self.files_s3_secret_access_key_file {
             self.files_s3_secret_access_key = Some(read_secret_file(
                 "files_s3_secret_access_key",
@@ -286,6 +303,16 @@ impl Config {
         if let Some(url) = &self.database_url {
             crate::db::DatabaseUrl::parse(url.expose()).map_err(ConfigError::Invalid)?;
         }
+        if let Some(url) = &self.migration_database_url {
+            let postgres = |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");
+            if !postgres(url.expose()) || !postgres(self.database_url().expose()) {
+                return invalid(
+                    "migration_database_url",
+                    "is for PostgreSQL: set it and database_url to postgres:// URLs",
+                );
+            }
+            crate::db::DatabaseUrl::parse(url.expose()).map_err(ConfigError::Invalid)?;
+        }
         self.sections.validate()
     }
 
@@ -323,6 +350,10 @@ impl Config {
     pub fn to_masked_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database_url = Some(SecretString::new(mask_url(self.database_url().expose())));
+        shown.migration_database_url = self
+            .migration_database_url
+            .as_ref()
+            .map(|url| SecretString::new(mask_url(url.expose())));
         if shown.master_key.is_some() {
             shown.master_key = Some(SecretString::new("****".to_owned()));
         }

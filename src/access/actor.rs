@@ -19,6 +19,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::identity::accounts::{self, Standing};
 use crate::identity::{api_keys, sessions};
+use crate::policy::failed_access::ActorSlot;
 use crate::policy::{Actor, Membership, Permission, Principal, RequestInfo, permissions_of};
 use crate::time::Timestamp;
 
@@ -36,11 +37,15 @@ impl FromRequestParts<AppState> for Actor {
             .ok_or_else(|| {
                 ApiError::Unauthorized("send `Authorization: Bearer <token>`".to_owned())
             })?;
-        if api_keys::is_api_key(bearer) {
-            Actor::from_api_key(state, bearer, request).await
+        let actor = if api_keys::is_api_key(bearer) {
+            Actor::from_api_key(state, bearer, request).await?
         } else {
-            Actor::from_access_token(state, bearer, request).await
+            Actor::from_access_token(state, bearer, request).await?
+        };
+        if let Some(slot) = parts.extensions.get::<ActorSlot>() {
+            slot.fill(actor.audit_actor());
         }
+        Ok(actor)
     }
 }
 

@@ -69,6 +69,14 @@ pub fn check_facility_role(role: Role, department: Option<&str>) -> Result<(), A
             "is an installation role; it cannot be granted in a facility",
         ));
     }
+    if role == Role::Patient {
+        // The patient role opens a record only with its portal link, which
+        // its owner must accept: that is the portal invitation's to give.
+        return Err(ApiError::invalid(
+            "role",
+            "a patient is invited to the portal from their record (POST …/patients/{patient_id}/portal-invitations)",
+        ));
+    }
     if department.is_some_and(|d| d.trim().is_empty() || d.len() > 100) {
         return Err(ApiError::invalid(
             "department",

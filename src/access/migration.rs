@@ -184,3 +184,56 @@ impl MigrationTrait for RecordEmergencyMembership {
             .await
     }
 }
+
+/// Invitations into a facility (a staff role, or a patient's portal): a
+/// role is held only once the invited person accepts.
+pub struct CreateInvitations;
+
+impl MigrationName for CreateInvitations {
+    fn name(&self) -> &str {
+        "m20261207_000190_invitations"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateInvitations {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        manager
+            .create_table(
+                Table::create()
+                    .table(col("invitations"))
+                    .col(schema::id(col("id")))
+                    .col(ColumnDef::new(col("account_id")).uuid().not_null())
+                    .col(ColumnDef::new(col("facility_id")).uuid().not_null())
+                    .col(schema::enumeration("invitations", "role", &roles))
+                    .col(ColumnDef::new(col("department")).string_len(100).not_null())
+                    .col(ColumnDef::new(col("patient_id")).uuid())
+                    .col(ColumnDef::new(col("invited_by")).uuid().not_null())
+                    .col(schema::timestamp(col("created_at")))
+                    .col(schema::timestamp(col("expires_at")))
+                    .col(ColumnDef::new(col("accepted_at")).big_integer())
+                    .foreign_key(&mut schema::foreign_key(
+                        "invitations",
+                        "account_id",
+                        "accounts",
+                    ))
+                    .foreign_key(&mut schema::foreign_key(
+                        "invitations",
+                        "facility_id",
+                        "facilities",
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(schema::index("invitations", &["account_id"]))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(col("invitations")).to_owned())
+            .await
+    }
+}

@@ -13,12 +13,14 @@ pub mod demo;
 pub mod emergency;
 pub mod facilities;
 pub mod invitation_routes;
+pub mod invitations;
 pub mod membership_routes;
 pub mod memberships;
 pub mod migration;
 pub mod permissions;
 pub mod routes;
 
+use std::any::Any;
 use std::process::ExitCode;
 
 use sea_orm_migration::MigrationTrait;
@@ -26,8 +28,10 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
 use crate::config::Config;
-use crate::context::{ApiTag, Context};
+use crate::context::{ApiTag, Context, Reaction};
 use crate::demo::Demo;
+use crate::error::ApiError;
+use crate::identity::invitation_routes::InvitationAccepted;
 use crate::policy::Grant;
 
 /// The access context, as the kernel sees it.
@@ -77,6 +81,7 @@ impl Context for Access {
             Box::new(migration::CreateFacilities),
             Box::new(migration::CreateEmergencyAccess),
             Box::new(migration::RecordEmergencyMembership),
+            Box::new(migration::CreateInvitations),
         ]
     }
 
@@ -90,5 +95,17 @@ impl Context for Access {
 
     async fn demo(&self, demo: &mut Demo<'_>) -> anyhow::Result<()> {
         demo::load(demo).await
+    }
+
+    /// An invitation code was accepted: the role it offers is held.
+    async fn react(
+        &self,
+        reaction: &mut Reaction<'_>,
+        event: &(dyn Any + Send + Sync),
+    ) -> Result<(), ApiError> {
+        if let Some(accepted) = event.downcast_ref::<InvitationAccepted>() {
+            invitations::take_up(reaction, accepted).await?;
+        }
+        Ok(())
     }
 }

@@ -158,7 +158,6 @@ fn patient(
         } else {
             Vec::new()
         },
-        portal_account_id: None,
     };
     let mut sealed = patients::seal_new(
         key,

@@ -14,6 +14,7 @@ pub mod migration;
 pub mod patient_checks;
 pub mod patients;
 pub mod permissions;
+pub mod portal_routes;
 pub mod routes;
 pub mod store;
 
@@ -23,6 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::app::AppState;
 use std::any::Any;
 
+use crate::access::invitations::PortalAccepted;
 use crate::context::{ApiTag, Context, Reaction};
 use crate::error::ApiError;
 use crate::policy::Grant;
@@ -63,6 +65,7 @@ impl Context for Care {
             .merge(journey_routes::routes())
             .merge(care_team_routes::routes())
             .merge(emergency_routes::routes())
+            .merge(portal_routes::routes())
     }
 
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
@@ -85,6 +88,15 @@ impl Context for Care {
     ) -> Result<(), ApiError> {
         if let Some(conversions) = event.downcast_ref::<demo::DemoConversions>() {
             demo::take_on(reaction, conversions).await?;
+        }
+        if let Some(accepted) = event.downcast_ref::<PortalAccepted>() {
+            store::link_portal_account(
+                reaction.txn,
+                accepted.facility_id,
+                accepted.patient_id,
+                accepted.account_id,
+            )
+            .await?;
         }
         Ok(())
     }

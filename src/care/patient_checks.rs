@@ -166,6 +166,12 @@ impl PatientChanges {
         if let Some(v) = &self.allergies {
             c.allergies(v);
         }
+        if matches!(self.portal_account_id, Some(Some(_))) {
+            c.fail(
+                "portal_account_id",
+                "only null (unlink) is accepted: a portal is opened by invitation (POST …/portal-invitations), which its owner accepts",
+            );
+        }
         c.done()
     }
 }

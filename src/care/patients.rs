@@ -136,7 +136,6 @@ pub struct NewPatient {
     pub insurance: Option<Insurance>,
     #[serde(default)]
     pub allergies: Vec<String>,
-    pub portal_account_id: Option<Uuid>,
 }
 
 /// Changes to a patient: an absent field stays, `null` clears an optional one.
@@ -169,7 +168,9 @@ pub struct PatientChanges {
     #[schema(value_type = Option<Insurance>)]
     pub insurance: Option<Option<Insurance>>,
     pub allergies: Option<Vec<String>>,
-    /// Links (or with `null` unlinks) the portal account.
+    /// Only `null`: unlinks the portal account. A portal account is linked
+    /// by invitation (`POST …/patients/{patient_id}/portal-invitations`),
+    /// once its owner accepts.
     #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(value_type = Option<Uuid>)]
     pub portal_account_id: Option<Option<Uuid>>,
@@ -255,7 +256,7 @@ pub fn seal_new(
         allergies: ActiveValue::Set(seal.json("allergies", &new.allergies)),
         gender: ActiveValue::Set(new.gender.clone()),
         is_active: ActiveValue::Set(true),
-        portal_account_id: ActiveValue::Set(new.portal_account_id),
+        portal_account_id: ActiveValue::Set(None),
         created_by: ActiveValue::Set(Some(created_by)),
         created_at: ActiveValue::Set(now),
         updated_at: ActiveValue::Set(now),

@@ -15,7 +15,6 @@ use uuid::Uuid;
 use super::patients::{self, NewPatient, PHI_FIELDS, Patient, PatientChanges};
 use super::store::{self, Lookup};
 use crate::access::emergency;
-use crate::access::memberships::{self, NewMembership};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::crypto::DataKey;
@@ -23,8 +22,7 @@ use crate::db::new_id;
 use crate::error::{ApiError, OnConstraint};
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath, ApiQuery, Page, PageQuery};
-use crate::identity::accounts;
-use crate::policy::{Actor, FacilityScope, Permission, Role};
+use crate::policy::{Actor, FacilityScope, Permission};
 
 const RESOURCE: &str = "patient";
 const MRN_TAKEN: &str = "patients_facility_id_mrn_index_key";
@@ -73,32 +71,6 @@ async fn open_recorded(
     Ok(patients)
 }
 
-/// Links a portal account: it must exist, and it gets the `patient` role in
-/// the facility so it can sign in and see this record.
-async fn link_portal_account(
-    txn: &impl sea_orm::ConnectionTrait,
-    actor: &Actor,
-    facility_id: Uuid,
-    account_id: Uuid,
-) -> Result<(), ApiError> {
-    if accounts::find(txn, account_id).await?.is_none() {
-        return Err(ApiError::invalid("portal_account_id", "no such account"));
-    }
-    memberships::grant(
-        txn,
-        NewMembership {
-            account_id,
-            facility_id: Some(facility_id),
-            role: Role::Patient,
-            department: None,
-            is_primary: false,
-            assigned_by: Some(actor.account_id()),
-        },
-    )
-    .await?;
-    Ok(())
-}
-
 /// Registers a patient.
 #[utoipa::path(
     post,
@@ -120,9 +92,6 @@ async fn create_patient(
     let key = state.keyring.facility(facility_id).await?;
     let id = new_id();
     let txn = state.db.begin().await?;
-    if let Some(account_id) = new.portal_account_id {
-        link_portal_account(&txn, &actor, facility_id, account_id).await?;
-    }
     let row = store::create(&txn, &scope, &key, id, &new)
         .await
         .on_constraint(MRN_TAKEN, mrn_taken)?;
@@ -287,9 +256,6 @@ async fn update_patient(
     let row = store::find(&txn, &scope, patient_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if let Some(Some(account_id)) = changes.portal_account_id {
-        link_portal_account(&txn, &actor, facility_id, account_id).await?;
-    }
     let row = store::change(&txn, &scope, &key, row, &changes)
         .await
         .on_constraint(MRN_TAKEN, mrn_taken)?;

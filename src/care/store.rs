@@ -144,12 +144,11 @@ pub async fn exists(
         .is_some())
 }
 
-/// Links the portal account a patient signs in with. For writes that
-/// already hold the patient (a lead's portal invitation), whatever the
-/// scope's own patient reach.
+/// Links the portal account a patient signs in with, once that account
+/// accepted an invitation to it; replaces any earlier one.
 pub async fn link_portal_account(
     db: &impl ConnectionTrait,
-    scope: &FacilityScope,
+    facility_id: Uuid,
     patient_id: Uuid,
     account_id: Uuid,
 ) -> Result<bool, DbErr> {
@@ -159,7 +158,7 @@ pub async fn link_portal_account(
             patients::Column::UpdatedAt,
             Expr::value(crate::time::Timestamp::now()),
         )
-        .filter(patients::Column::FacilityId.eq(scope.facility_id()))
+        .filter(patients::Column::FacilityId.eq(facility_id))
         .filter(patients::Column::Id.eq(patient_id))
         .exec(db)
         .await?;

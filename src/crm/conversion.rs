@@ -5,7 +5,9 @@
 //! invited to the patient portal (seed 001's `portal_access`).
 
 use axum::extract::State;
-use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -15,7 +17,8 @@ use uuid::Uuid;
 
 use super::leads::{self, Lead, PHI_FIELDS};
 use super::routes::{lead_event, open_one, writable_lead};
-use crate::access::memberships::{self, NewMembership};
+use crate::access::invitations::{self, Offer, PortalAccepted};
+use crate::access::memberships;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
 use crate::care::journey::{self, Journey};
@@ -27,7 +30,7 @@ use crate::db::new_id;
 use crate::error::{ApiError, OnConstraint};
 use crate::http::api_docs::Problems;
 use crate::http::{ApiJson, ApiPath};
-use crate::identity::routes::find_or_invite;
+use crate::identity::routes::person;
 use crate::policy::{Actor, FacilityScope, Permission, Role};
 use crate::time::Timestamp;
 use crate::types::Email;
@@ -88,7 +91,6 @@ fn new_patient(lead: &Lead, body: &Conversion) -> Result<NewPatient, ApiError> {
         emergency_contact: None,
         insurance: None,
         allergies: Vec::new(),
-        portal_account_id: None,
     };
     new.validate()?;
     Ok(new)
@@ -287,10 +289,11 @@ async fn journey_of_converted(
     Ok(enrolled)
 }
 
-/// Invites a converted lead to the patient portal: the lead's email gets an
-/// account (and an invitation code by mail) unless it has one, the account
-/// gets the `patient` role in the facility and is linked to the patient
-/// record, so it sees exactly that record.
+/// Invites a converted lead to the patient portal: the lead's email gets a
+/// code, and once its owner accepts (a new account choosing its password,
+/// an existing one giving its own) the account holds the `patient` role in
+/// the facility and is linked to the patient record, so it sees exactly
+/// that record; the lead then shows portal access.
 #[utoipa::path(
     post,
     path = "/facilities/{facility_id}/leads/{lead_id}/portal-invitation",
@@ -299,7 +302,7 @@ async fn journey_of_converted(
         ("facility_id" = Uuid, Path, description = "The facility"),
         ("lead_id" = Uuid, Path, description = "The lead"),
     ),
-    responses((status = 200, description = "The lead, with portal access", body = Lead), Problems),
+    responses((status = 200, description = "The lead; portal access follows acceptance", body = Lead), Problems),
     security(("bearer" = []))
 )]
 async fn invite_to_portal(
@@ -308,6 +311,7 @@ async fn invite_to_portal(
     ApiPath((facility_id, lead_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<Lead>, ApiError> {
     let scope = actor.facility(facility_id, Permission::LEAD_CONVERT)?;
+    person(&actor)?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_lead(&*txn, &scope, lead_id).await?;
@@ -322,40 +326,44 @@ async fn invite_to_portal(
         .as_deref()
         .and_then(|e| Email::parse(e).ok())
         .ok_or_else(|| ApiError::invalid("email", "the lead has no email to invite"))?;
-    let full_name = Some(format!("{} {}", lead.first_name, lead.last_name));
-    let (account, invited) = find_or_invite(
-        &state,
-        &txn,
-        &email,
-        full_name,
-        actor.account_id(),
+    let offer = Offer {
+        email,
+        full_name: Some(format!("{} {}", lead.first_name, lead.last_name)),
         facility_id,
-    )
-    .await?;
-    memberships::grant(
-        &*txn,
-        NewMembership {
-            account_id: account.id,
-            facility_id: Some(facility_id),
-            role: Role::Patient,
-            department: None,
-            is_primary: invited,
-            assigned_by: Some(actor.account_id()),
-        },
-    )
-    .await?;
-    patients::link_portal_account(&*txn, &scope, patient_id, account.id).await?;
-    let mut active: leads::ActiveModel = row.into();
-    active.portal_account_id = ActiveValue::Set(Some(account.id));
-    active.updated_at = ActiveValue::Set(Timestamp::now());
-    let row = active.update(&*txn).await?;
-    let lead = open_one(&*txn, &key, &row).await?;
+        role: Role::Patient,
+        department: None,
+        patient_id: Some(patient_id),
+        invited_by: actor.account_id(),
+    };
+    let invitation = invitations::offer(&state, &txn, offer).await?;
     let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id)
         .patient(patient_id)
         .changes(redact(
-            json!({ "portal_account_id": account.id, "invited": invited }),
+            json!({ "invitation_id": invitation.id }),
             PHI_FIELDS,
         ));
     audit::commit(txn, vec![event]).await?;
     Ok(ApiJson(lead))
+}
+
+/// Marks the leads converted into a patient as having portal access, once
+/// an account accepted the invitation to that patient's portal.
+pub async fn portal_accepted(
+    db: &impl ConnectionTrait,
+    accepted: &PortalAccepted,
+) -> Result<(), sea_orm::DbErr> {
+    leads::Entity::update_many()
+        .col_expr(
+            leads::Column::PortalAccountId,
+            sea_orm::sea_query::Expr::value(accepted.account_id),
+        )
+        .col_expr(
+            leads::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(Timestamp::now()),
+        )
+        .filter(leads::Column::FacilityId.eq(accepted.facility_id))
+        .filter(leads::Column::PatientId.eq(accepted.patient_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }

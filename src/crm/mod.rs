@@ -42,7 +42,8 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
 
-use crate::context::{ApiTag, Context, Job};
+use crate::access::invitations::PortalAccepted;
+use crate::context::{ApiTag, Context, Job, Reaction};
 use crate::demo::Demo;
 use crate::policy::Grant;
 use tokio_util::sync::CancellationToken;
@@ -109,5 +110,17 @@ impl Context for Crm {
 
     async fn demo(&self, demo: &mut Demo<'_>) -> anyhow::Result<()> {
         demo::load(demo).await
+    }
+
+    /// A lead's patient accepted a portal invitation: the lead shows it.
+    async fn react(
+        &self,
+        reaction: &mut Reaction<'_>,
+        event: &(dyn std::any::Any + Send + Sync),
+    ) -> Result<(), crate::error::ApiError> {
+        if let Some(accepted) = event.downcast_ref::<PortalAccepted>() {
+            conversion::portal_accepted(reaction.txn, accepted).await?;
+        }
+        Ok(())
     }
 }

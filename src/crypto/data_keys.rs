@@ -12,6 +12,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use rand::Rng;
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue, ConnectionTrait};
 use zeroize::Zeroizing;
 
@@ -35,6 +36,11 @@ pub struct Model {
     /// The master key it is wrapped under.
     pub master_key_id: String,
     pub created_at: Timestamp,
+    /// The same key wrapped under the master key it was rotated away from,
+    /// kept so that servers still running on that key go on opening it
+    /// until `carebase keys forget-retired` drops it.
+    pub previous_wrapped: Option<Vec<u8>>,
+    pub previous_master_key_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -111,7 +117,7 @@ impl Keyring {
             return Ok(key);
         }
         let key = match find(self.inner.db.conn(), scope).await? {
-            Some(row) => Arc::new(unwrap(&self.inner.master, &row)?),
+            Some(row) => Arc::new(open(&self.inner.master, &row)?),
             None => Arc::new(self.create(scope).await?),
         };
         if let Ok(mut keys) = self.inner.keys.write() {
@@ -142,7 +148,7 @@ impl Keyring {
         let txn = db.begin().await?;
         hold_startup_lock(db, &txn).await?;
         if let Some(row) = find(&txn, scope).await? {
-            return unwrap(&self.inner.master, &row);
+            return open(&self.inner.master, &row);
         }
         let active = registry::active_key_ids(&txn).await?;
         if !active.iter().any(|id| id == self.inner.master.id()) {
@@ -157,6 +163,8 @@ impl Keyring {
             wrapped: ActiveValue::Set(wrap(&self.inner.master, id, &secret)),
             master_key_id: ActiveValue::Set(self.inner.master.id().to_owned()),
             created_at: ActiveValue::Set(Timestamp::now()),
+            previous_wrapped: ActiveValue::Set(None),
+            previous_master_key_id: ActiveValue::Set(None),
         }
         .insert(&txn)
         .await?;
@@ -195,8 +203,16 @@ fn wrap(master: &MasterKey, id: Uuid, secret: &[u8; 32]) -> Vec<u8> {
 }
 
 fn unwrap_secret(master: &MasterKey, row: &Model) -> Result<Zeroizing<[u8; 32]>, KeyringError> {
-    let fail = || KeyringError::Unwrap(row.id);
-    let (nonce, sealed) = row.wrapped.split_at_checked(NONCE_LEN).ok_or_else(fail)?;
+    unwrap_bytes(master, row.id, &row.wrapped)
+}
+
+fn unwrap_bytes(
+    master: &MasterKey,
+    id: Uuid,
+    wrapped: &[u8],
+) -> Result<Zeroizing<[u8; 32]>, KeyringError> {
+    let fail = || KeyringError::Unwrap(id);
+    let (nonce, sealed) = wrapped.split_at_checked(NONCE_LEN).ok_or_else(fail)?;
     let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| fail())?;
     let secret = Zeroizing::new(
         kek(master)
@@ -204,7 +220,7 @@ fn unwrap_secret(master: &MasterKey, row: &Model) -> Result<Zeroizing<[u8; 32]>,
                 &Nonce::from(nonce),
                 Payload {
                     msg: sealed,
-                    aad: row.id.as_bytes(),
+                    aad: id.as_bytes(),
                 },
             )
             .map_err(|_| fail())?,
@@ -213,14 +229,29 @@ fn unwrap_secret(master: &MasterKey, row: &Model) -> Result<Zeroizing<[u8; 32]>,
     Ok(Zeroizing::new(bytes))
 }
 
-fn unwrap(master: &MasterKey, row: &Model) -> Result<DataKey, KeyringError> {
-    let secret = unwrap_secret(master, row)?;
+/// Opens a data key with this server's master key: the current wrapping,
+/// or, on a server still running on the key it was rotated away from, the
+/// one kept from before the rotation. A key this master key no longer
+/// opens means the server must restart on the new one.
+fn open(master: &MasterKey, row: &Model) -> Result<DataKey, KeyringError> {
+    let wrapped = if row.master_key_id == master.id() {
+        &row.wrapped
+    } else if row.previous_master_key_id.as_deref() == Some(master.id()) {
+        row.previous_wrapped
+            .as_ref()
+            .ok_or(KeyringError::MasterKeyRetired)?
+    } else {
+        return Err(KeyringError::MasterKeyRetired);
+    };
+    let secret = unwrap_bytes(master, row.id, wrapped)?;
     Ok(DataKey::new(row.id, &secret))
 }
 
 /// Rewraps every data key from `current` to `next` and makes `next` the
 /// active master key, in one transaction. Data keys themselves do not
-/// change, so no field is re-encrypted and servers keep serving.
+/// change, so no field is re-encrypted; each keeps its wrapping under
+/// `current` as well, so servers still running on it keep opening keys
+/// they had not cached, until [`forget_retired`].
 pub async fn rotate(db: &Database, current: &MasterKey, next: &MasterKey) -> anyhow::Result<usize> {
     anyhow::ensure!(
         current.id() != next.id(),
@@ -240,6 +271,8 @@ pub async fn rotate(db: &Database, current: &MasterKey, next: &MasterKey) -> any
     for row in rows {
         let secret = unwrap_secret(current, &row)?;
         let mut updated: ActiveModel = row.clone().into();
+        updated.previous_wrapped = ActiveValue::Set(Some(wrap(current, row.id, &secret)));
+        updated.previous_master_key_id = ActiveValue::Set(Some(current.id().to_owned()));
         updated.wrapped = ActiveValue::Set(wrap(next, row.id, &secret));
         updated.master_key_id = ActiveValue::Set(next.id().to_owned());
         updated.update(&txn).await?;
@@ -247,4 +280,26 @@ pub async fn rotate(db: &Database, current: &MasterKey, next: &MasterKey) -> any
     registry::record_rotation(&txn, current, next).await?;
     txn.commit().await?;
     Ok(count)
+}
+
+/// Drops the wrappings kept under retired master keys, once every server
+/// runs on the active one: from then on a retired key opens nothing.
+/// Returns how many data keys had one.
+pub async fn forget_retired(db: &Database) -> anyhow::Result<u64> {
+    let txn = db.begin().await?;
+    hold_startup_lock(db, &txn).await?;
+    let result = Entity::update_many()
+        .col_expr(
+            Column::PreviousWrapped,
+            Expr::value(Option::<Vec<u8>>::None),
+        )
+        .col_expr(
+            Column::PreviousMasterKeyId,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(Column::PreviousWrapped.is_not_null())
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(result.rows_affected)
 }

@@ -106,6 +106,7 @@ pub struct DataKey {
     id: Uuid,
     cipher: Aes256Gcm,
     index_key: Zeroizing<[u8; 32]>,
+    derive_key: Zeroizing<[u8; 32]>,
 }
 
 impl DataKey {
@@ -113,12 +114,14 @@ impl DataKey {
     pub fn new(id: Uuid, secret: &[u8; 32]) -> Self {
         let enc = Zeroizing::new(hmac_sha256(secret, b"carebase/data-key/seal/v1"));
         let index_key = Zeroizing::new(hmac_sha256(secret, b"carebase/data-key/index/v1"));
+        let derive_key = Zeroizing::new(hmac_sha256(secret, b"carebase/data-key/derive/v1"));
         let cipher = <Aes256Gcm as KeyInit>::new_from_slice(enc.as_ref())
             .expect("AES-256-GCM takes a 32-byte key");
         Self {
             id,
             cipher,
             index_key,
+            derive_key,
         }
     }
 
@@ -183,6 +186,13 @@ impl DataKey {
     pub fn open_string(&self, field: FieldRef<'_>, sealed: &Sealed) -> Result<String, CryptoError> {
         let bytes = self.open(field, sealed)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| CryptoError::NotText)
+    }
+
+    /// A 32-byte subkey for one purpose. Under the installation key it is
+    /// the same on every server whatever master key it runs on, which is
+    /// what a key shared across a master key rotation needs (access tokens).
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(hmac_sha256(self.derive_key.as_ref(), purpose.as_bytes()))
     }
 
     /// The blind index of `normalized` for one purpose (such as `"mrn"` or

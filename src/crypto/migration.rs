@@ -86,3 +86,50 @@ impl MigrationTrait for CreateDataKeys {
             .await
     }
 }
+
+/// Keeps each data key's wrapping under the master key it was rotated away
+/// from, so that rotation is online.
+pub struct KeepPreviousWrap;
+
+impl MigrationName for KeepPreviousWrap {
+    fn name(&self) -> &str {
+        "m20261207_000195_data_keys_previous_wrap"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for KeepPreviousWrap {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite adds one at a time.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("data_keys"))
+                    .add_column(ColumnDef::new(Alias::new("previous_wrapped")).binary())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("data_keys"))
+                    .add_column(ColumnDef::new(Alias::new("previous_master_key_id")).string_len(32))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["previous_master_key_id", "previous_wrapped"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("data_keys"))
+                        .drop_column(Alias::new(column))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
         let mut all: Vec<Box<dyn MigrationTrait>> = vec![
             Box::new(crate::crypto::migration::CreateCryptoKeys),
             Box::new(crate::crypto::migration::CreateDataKeys),
+            Box::new(crate::crypto::migration::KeepPreviousWrap),
         ];
         for context in crate::contexts::all() {
             all.extend(context.migrations());

@@ -11,6 +11,7 @@
 pub mod check_values;
 pub mod constraint;
 pub mod migrate;
+pub mod runtime_role;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -123,7 +124,10 @@ impl Database {
         Ok(db)
     }
 
-    async fn connect_with(config: &Config, max_connections: u32) -> anyhow::Result<Self> {
+    pub(crate) async fn connect_with(
+        config: &Config,
+        max_connections: u32,
+    ) -> anyhow::Result<Self> {
         let url = config.database_url();
         let acquire_timeout = Duration::from_secs(config.db_acquire_timeout_secs);
         match DatabaseUrl::parse(url.expose()).map_err(anyhow::Error::msg)? {

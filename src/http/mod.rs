@@ -69,6 +69,12 @@ pub fn router(state: AppState, contexts: OpenApiRouter<AppState>) -> App {
         ))
         .layer(DefaultBodyLimit::disable());
     let (api, document) = api(contexts).split_for_parts();
+    // After routing, where the route's template is known: refusals on a
+    // patient's routes are audited as failed access.
+    let api = api.route_layer(axum::middleware::from_fn_with_state(
+        crate::policy::failed_access::FailedAccess::new(state.clone()),
+        crate::policy::failed_access::watch,
+    ));
     let document = api_docs::with_body_problems(document);
     let inner = api
         .merge(api_docs::routes(document))

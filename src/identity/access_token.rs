@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::crypto::MasterKey;
+use crate::crypto::DataKey;
 use crate::time::Timestamp;
 
 const ISSUER: &str = "carebase";
@@ -24,7 +24,9 @@ pub struct Claims {
     pub iss: String,
 }
 
-/// Signs and checks access tokens under a key derived from the master key.
+/// Signs and checks access tokens under a key derived from the installation
+/// data key: every server holds the same one, including while the master
+/// key is rotated (some servers on the old one, some on the new).
 #[derive(Clone)]
 pub struct AccessTokens {
     encoding: EncodingKey,
@@ -40,8 +42,8 @@ impl std::fmt::Debug for AccessTokens {
 }
 
 impl AccessTokens {
-    pub fn new(master: &MasterKey, ttl_secs: u64) -> Self {
-        let key = master.derive("carebase/access-token/v1");
+    pub fn new(installation: &DataKey, ttl_secs: u64) -> Self {
+        let key = installation.derive("carebase/access-token/v2");
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
@@ -84,16 +86,19 @@ impl AccessTokens {
 mod tests {
     use super::*;
 
+    fn installation_key(byte: u8) -> DataKey {
+        DataKey::new(Uuid::now_v7(), &[byte; 32])
+    }
+
     #[test]
     fn tokens_verify_under_their_key_only() {
-        let master = MasterKey::generate();
-        let tokens = AccessTokens::new(&master, 600);
+        let tokens = AccessTokens::new(&installation_key(1), 600);
         let (account, session) = (Uuid::now_v7(), Uuid::now_v7());
         let token = tokens.issue(account, session).unwrap();
         let claims = tokens.verify(&token).unwrap();
         assert_eq!((claims.sub, claims.sid), (account, session));
 
-        let other = AccessTokens::new(&MasterKey::generate(), 600);
+        let other = AccessTokens::new(&installation_key(2), 600);
         assert!(other.verify(&token).is_none());
         let mut forged = token.clone();
         forged.pop();
@@ -103,10 +108,9 @@ mod tests {
 
     #[test]
     fn expired_tokens_are_refused() {
-        let master = MasterKey::generate();
         let tokens = AccessTokens {
             ttl_secs: -1,
-            ..AccessTokens::new(&master, 600)
+            ..AccessTokens::new(&installation_key(1), 600)
         };
         let token = tokens.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
         assert!(tokens.verify(&token).is_none());

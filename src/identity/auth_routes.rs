@@ -1,5 +1,6 @@
 //! Getting in and back in: sign-up and email confirmation, sign-in,
-//! refresh and sign-out, password recovery, and accepting an invitation.
+//! refresh and sign-out, password recovery (accepting an invitation is
+//! `invitation_routes`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -36,7 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sign_out))
         .routes(routes!(recovery_routes::recover))
         .routes(routes!(recovery_routes::reset_password))
-        .routes(routes!(accept_invitation))
+        .routes(routes!(super::invitation_routes::accept_invitation))
 }
 
 const INVALID_CREDENTIALS: &str = "invalid email or password";
@@ -496,56 +497,4 @@ async fn sign_out(State(state): State<AppState>, actor: Actor) -> Result<StatusC
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// An invitation code, the password to set, and optionally a name.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct InvitationAcceptance {
-    pub token: String,
-    pub password: String,
-    pub full_name: Option<String>,
-}
-
-/// Accepts an invitation: sets the password and confirms the email.
-#[utoipa::path(
-    post,
-    path = "/auth/accept-invitation",
-    tag = "auth",
-    request_body = InvitationAcceptance,
-    responses((status = 200, description = "Accepted; sign in now", body = Accepted), Problems)
-)]
-async fn accept_invitation(
-    State(state): State<AppState>,
-    info: RequestInfo,
-    ApiJson(request): ApiJson<InvitationAcceptance>,
-) -> Result<ApiJson<Accepted>, ApiError> {
-    password::check_policy("password", &request.password)?;
-    let hash = password::hash(request.password).await?;
-    let key = state.keyring.installation().await?;
-    let txn = state.db.begin().await?;
-    let account = account_of_code(&txn, &key, &request.token, Purpose::Invitation).await?;
-    let id = account.id;
-    let full_name = request.full_name.map(|n| {
-        key.seal_str(
-            crate::crypto::FieldRef::new(accounts::TABLE, "full_name", id),
-            n.trim(),
-        )
-    });
-    let changes = AccountChanges {
-        password_hash: Some(hash),
-        email_confirmed_at: Some(Timestamp::now()),
-        full_name,
-        ..Default::default()
-    };
-    accounts::update(&txn, account, changes).await?;
-    audit::commit(
-        txn,
-        vec![
-            own_event(id, None, &info, AuditAction::Update)
-                .changes(redact(json!({ "invitation": "accepted" }), &[])),
-        ],
-    )
-    .await?;
-    Ok(ApiJson(Accepted { status: "accepted" }))
 }

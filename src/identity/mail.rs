@@ -55,7 +55,7 @@ impl Mail {
                 "Confirm your email address with this code (valid 48 hours):\n\n{token}\n"
             ),
             Mail::Invitation => format!(
-                "You have been invited to carebase. Accept the invitation and choose a password with this code (valid 7 days):\n\n{token}\n"
+                "You have been invited to a facility on carebase. Accept the invitation with this code (valid 7 days): if you are new to carebase you choose a password as you accept, otherwise you give your password. You can also accept it under your invitations once signed in.\n\n{token}\n"
             ),
             Mail::Recovery => format!(
                 "Reset your password with this code (valid 1 hour). If you did not ask for it, ignore this message.\n\n{token}\n"

@@ -10,6 +10,7 @@ pub mod admin_routes;
 pub mod api_keys;
 pub mod auth_routes;
 pub mod email_change_routes;
+pub mod invitation_routes;
 pub mod mail;
 pub mod me_routes;
 pub mod migration;
@@ -37,7 +38,7 @@ use sessions::SessionPolicy;
 use settings::IdentitySettings;
 
 use crate::config::Config;
-use crate::crypto::MasterKey;
+use crate::crypto::DataKey;
 
 /// The identity services a server holds: the access token keys and the
 /// session limits.
@@ -48,11 +49,11 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub fn new(config: &Config, master: &MasterKey) -> Self {
+    pub fn new(config: &Config, installation: &DataKey) -> Self {
         let secs = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let settings = config.section::<IdentitySettings>();
         Self {
-            tokens: AccessTokens::new(master, settings.access_token_ttl_secs),
+            tokens: AccessTokens::new(installation, settings.access_token_ttl_secs),
             sessions: SessionPolicy {
                 idle_secs: secs(settings.session_idle_timeout_secs),
                 lifetime_secs: secs(settings.session_lifetime_secs),
@@ -112,7 +113,8 @@ impl Context for IdentityContext {
     }
 
     async fn open(&self, opening: &Opening<'_>, extensions: &mut Extensions) -> anyhow::Result<()> {
-        extensions.insert(Identity::new(opening.config, opening.keyring.master_key()));
+        let installation = opening.keyring.installation().await?;
+        extensions.insert(Identity::new(opening.config, &installation));
         Ok(())
     }
 }

@@ -3,7 +3,8 @@
 //! administration. The handlers live by sub-feature in `auth_routes`,
 //! `me_routes` and `admin_routes`; this module joins their routers and
 //! holds what more than one of them needs (inviting into a facility is
-//! access's `invitation_routes`, which calls [`find_or_invite`]).
+//! access's `invitations`, which calls [`find_or_create_invited`] and
+//! [`send_invitation`]).
 
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
@@ -37,7 +38,7 @@ pub(super) fn invalid_token() -> ApiError {
 }
 
 /// The actor, which must be a signed-in person (not an API key).
-pub(super) fn person(actor: &Actor) -> Result<(Uuid, Uuid), ApiError> {
+pub fn person(actor: &Actor) -> Result<(Uuid, Uuid), ApiError> {
     match actor.principal {
         Principal::Account {
             account_id,
@@ -85,23 +86,22 @@ pub struct TokenRedemption {
     pub token: String,
 }
 
-/// The account of `email`, or a new one for it with an invitation code sent
-/// by mail (`true`), in the caller's transaction. Facility invitations and
-/// the CRM's portal invitations both come through here; the invitation is
-/// about `facility_id`, whose administrators may read it in the outbox.
-pub async fn find_or_invite(
+/// The account of `email`, or a new one for it (with no password until its
+/// owner accepts an invitation). Whether it was new is not returned: an
+/// invitation answers alike either way, so that inviting an address never
+/// tells the inviter whether it has an account.
+pub async fn find_or_create_invited(
     state: &AppState,
     txn: &crate::db::Transaction,
     email: &Email,
     full_name: Option<String>,
     invited_by: Uuid,
-    facility_id: Uuid,
-) -> Result<(accounts::Model, bool), ApiError> {
+) -> Result<accounts::Model, ApiError> {
     let key = state.keyring.installation().await?;
     if let Some(account) = accounts::find_by_email(txn, &key, email).await? {
-        return Ok((account, false));
+        return Ok(account);
     }
-    let account = accounts::create(
+    Ok(accounts::create(
         txn,
         &key,
         NewAccount {
@@ -112,20 +112,36 @@ pub async fn find_or_invite(
             email_confirmed: false,
         },
     )
+    .await?)
+}
+
+/// Sends the invitation code for `invitation_id` to `email`: the same
+/// message whether the account is new (the code then sets its password)
+/// or not (the code then needs its password).
+pub async fn send_invitation(
+    state: &AppState,
+    txn: &crate::db::Transaction,
+    account_id: Uuid,
+    email: &Email,
+    invitation_id: Uuid,
+    about: mail::About,
+) -> Result<(), ApiError> {
+    let key = state.keyring.installation().await?;
+    let code = tokens::issue(
+        txn,
+        &key,
+        account_id,
+        Purpose::Invitation,
+        Some(&invitation_id.to_string()),
+    )
     .await?;
-    let token = tokens::issue(txn, &key, account.id, Purpose::Invitation, None).await?;
-    let about = mail::About {
-        facility_id: Some(facility_id),
-        requested_by: Some(invited_by),
-    };
     mail::send_about(
         state,
         txn,
         Mail::Invitation,
         email.as_str(),
-        Some(&token),
+        Some(&code),
         about,
     )
-    .await?;
-    Ok((account, true))
+    .await
 }

@@ -10,6 +10,7 @@
 //! the only context that makes one.
 
 mod actor;
+pub mod failed_access;
 mod membership;
 mod request;
 pub mod roles;

@@ -3,14 +3,17 @@
 
 use carebase::crypto::{FieldRef, KeyScope, MasterKey};
 use carebase::db::new_id;
+use carebase::policy::Role;
+use reqwest::Method;
 
 use crate::on_both_backends;
-use crate::support::{TestBackend, TestDatabase};
+use crate::support::{TestApp, TestBackend, TestDatabase, id, json_of, new_patient};
 
 on_both_backends!(
     each_facility_gets_its_own_data_key_kept_across_restarts,
     rotation_rewraps_data_keys_and_everything_reads_back,
     master_key_from_the_setting_works_like_the_file,
+    rotation_is_online_for_a_running_server,
 );
 
 async fn each_facility_gets_its_own_data_key_kept_across_restarts(backend: TestBackend) {
@@ -123,4 +126,74 @@ async fn master_key_from_the_setting_works_like_the_file(backend: TestBackend) {
     };
     let opened = keyring.key(KeyScope::Facility(facility)).await.unwrap();
     assert_eq!(opened.open_string(here, &sealed).unwrap(), "v");
+}
+
+/// `carebase keys rotate` while a server runs: it goes on opening data keys
+/// it had not cached (made by another process before the rotation), a
+/// server started on the new key takes its access tokens, and once the
+/// retired key's wrappings are forgotten it opens nothing new with it.
+async fn rotation_is_online_for_a_running_server(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let config = app.state.config.clone();
+    let uncached = app.facility("Uncached").await;
+    let admin = app.person(&[(Some(uncached), Role::Admin)]).await;
+    let other = carebase::AppState::open(config.clone()).await.unwrap();
+    other.keyring.facility(uncached).await.unwrap();
+    let old = MasterKey::read(&config.master_key_path(), false)
+        .unwrap()
+        .unwrap();
+    let next_path = app._db.dir.path().join("next.key");
+    let next = MasterKey::create(&next_path).unwrap();
+    carebase::crypto::data_keys::rotate(&other.db, &old, &next)
+        .await
+        .unwrap();
+
+    let patients = format!("/facilities/{uncached}/patients");
+    let created = app
+        .call(&admin.token, Method::POST, &patients, Some(new_patient()))
+        .await;
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    let patient = json_of(created).await;
+
+    let second = app
+        .second_server_with(|c| c.master_key_file = Some(next_path.clone()))
+        .await;
+    let on_second = app
+        .client
+        .get(format!("http://{}{patients}/{}", second.addr, id(&patient)))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_second.status(), 200, "the old server's token and data");
+    assert_eq!(json_of(on_second).await["mrn"], patient["mrn"]);
+
+    let later = app.facility("Later").await;
+    let made_by_second = other.keyring.facility(later).await;
+    assert!(made_by_second.is_err(), "the retired key wraps no new key");
+    assert_eq!(
+        carebase::crypto::data_keys::forget_retired(&other.db)
+            .await
+            .unwrap(),
+        2,
+        "the installation's key and the facility's"
+    );
+    other.db.close().await;
+    let another = app.facility("Another").await;
+    let admin_there = app.person(&[(Some(another), Role::Admin)]).await;
+    let refused = app
+        .call(
+            &admin_there.token,
+            Method::POST,
+            &format!("/facilities/{another}/patients"),
+            Some(new_patient()),
+        )
+        .await;
+    assert_eq!(
+        refused.status(),
+        503,
+        "restart on the new key, another server answers"
+    );
+    second.stop().await;
+    app.stop().await;
 }

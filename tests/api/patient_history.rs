@@ -246,7 +246,7 @@ async fn the_patient_reads_only_their_own(
     someone_else: Uuid,
 ) {
     let portal = app.person(&[]).await;
-    app.link_portal(facility, patient, portal.account_id).await;
+    app.link_portal(facility, patient, &portal).await;
     let own = app
         .call(
             &portal.token,

@@ -69,6 +69,12 @@ fn own_account_cases() -> Vec<Case> {
         Case::signed_in("read own account", Method::GET, 200, |_, _| {
             "/me".to_owned()
         }),
+        Case::signed_in("list own invitations", Method::GET, 200, |_, _| {
+            "/me/invitations".to_owned()
+        }),
+        Case::signed_in("accept an invitation", Method::POST, 404, |_, _| {
+            format!("/me/invitations/{}/accept", Uuid::new_v4())
+        }),
         Case::signed_in("change own profile", Method::PATCH, 200, |_, _| {
             "/me".to_owned()
         })

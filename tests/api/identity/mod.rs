@@ -7,6 +7,7 @@ mod api_keys;
 mod cases;
 mod codes;
 mod email_change;
+mod invitations;
 mod outbox_reach;
 mod powers;
 mod sessions;

@@ -274,7 +274,7 @@ async fn a_converted_lead_is_invited_to_the_portal_and_sees_its_record(backend: 
         .await,
     )
     .await;
-    assert_eq!(invited["portal_access"], true);
+    assert_eq!(invited["portal_access"], false, "not until it is accepted");
     assert!(invited["last_portal_login"].is_null());
 
     let email = lead["email"].as_str().unwrap();
@@ -287,6 +287,8 @@ async fn a_converted_lead_is_invited_to_the_portal_and_sees_its_record(backend: 
         .await
         .unwrap();
     assert_eq!(accepted.status(), 200);
+    let lead_now = json_of(app.call(&staff.token, Method::GET, &leads, None).await).await;
+    assert_eq!(lead_now["portal_access"], true);
     let tokens = app.sign_in(email).await;
     let portal = tokens["access_token"].as_str().unwrap();
     the_portal_account_reads_its_own_record_only(&app, facility, &converted, portal).await;

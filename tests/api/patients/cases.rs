@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::support::matrix::Case;
-use crate::support::new_patient;
+use crate::support::{new_patient, unique_email};
 
 /// This context's cases of the role matrix (see `support::matrix`).
 pub fn role_cases() -> Vec<Case> {
@@ -48,6 +48,19 @@ pub fn role_cases() -> Vec<Case> {
             },
         )
         .body(|_, _| Some(json!({"gender": "male"}))),
+        Case::new(
+            "invite patient to the portal",
+            Method::POST,
+            P::PATIENT_UPDATE,
+            |r, _| {
+                format!(
+                    "/facilities/{f}/patients/{p}/portal-invitations",
+                    f = r.facility,
+                    p = r.patient
+                )
+            },
+        )
+        .body(|_, _| Some(json!({"email": unique_email()}))),
         Case::new(
             "deactivate patient",
             Method::POST,

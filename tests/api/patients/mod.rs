@@ -5,6 +5,7 @@
 mod audit;
 mod cases;
 mod emergency;
+mod failed_access;
 mod records;
 mod sealing;
 

@@ -258,13 +258,11 @@ async fn bad_input_names_each_field_and_writes_nothing(backend: TestBackend) {
 async fn a_portal_account_sees_only_its_own_record(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let facility = app.facility("Portal").await;
-    let (account, email) = app.account(&[]).await;
-    let mut mine = new_patient();
-    mine["portal_account_id"] = json!(account);
-    let mine = app.patient(facility, mine).await;
+    let portal = app.person(&[]).await;
+    let mine = app.patient(facility, new_patient()).await;
+    app.link_portal(facility, id(&mine), &portal).await;
     let theirs = app.patient(facility, new_patient()).await;
-    let tokens = app.sign_in(&email).await;
-    let token = tokens["access_token"].as_str().unwrap();
+    let token = portal.token.as_str();
     let base = format!("/facilities/{facility}/patients");
 
     let list = json_of(app.call(token, Method::GET, &base, None).await).await;

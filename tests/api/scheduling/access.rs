@@ -80,14 +80,7 @@ async fn who_sees_and_changes_which_appointment(backend: TestBackend) {
         &with_lead,
     )
     .await;
-    a_patient_sees_their_own_appointments_only(
-        &app,
-        facility,
-        &admin.token,
-        &patient,
-        &with_patient,
-    )
-    .await;
+    a_patient_sees_their_own_appointments_only(&app, facility, &patient, &with_patient).await;
     another_facilitys_staff_find_nothing(&app, facility, &with_lead).await;
 }
 
@@ -145,23 +138,11 @@ async fn an_sdr_sees_and_changes_only_lead_appointments(
 async fn a_patient_sees_their_own_appointments_only(
     app: &TestApp,
     facility: Uuid,
-    token: &str,
     patient: &Value,
     with_patient: &Value,
 ) {
     let portal = app.person(&[(Some(facility), Role::Patient)]).await;
-    let link = app
-        .call(
-            token,
-            Method::PATCH,
-            &format!(
-                "/facilities/{facility}/patients/{}",
-                patient["id"].as_str().unwrap()
-            ),
-            Some(json!({"portal_account_id": portal.account_id})),
-        )
-        .await;
-    assert_eq!(link.status(), 200);
+    app.link_portal(facility, id(patient), &portal).await;
     let mine: Value = app
         .call(
             &portal.token,

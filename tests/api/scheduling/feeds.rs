@@ -165,16 +165,7 @@ async fn a_patients_feed_shows_both_appointments(
         problem(staff_try, 422, "validation").await["errors"][0]["field"],
         "patient_id"
     );
-    app.call(
-        token,
-        Method::PATCH,
-        &format!(
-            "/facilities/{facility}/patients/{}",
-            patient["id"].as_str().unwrap()
-        ),
-        Some(json!({"portal_account_id": portal.account_id})),
-    )
-    .await;
+    app.link_portal(facility, id(patient), &portal).await;
     let own = app
         .call(
             &portal.token,

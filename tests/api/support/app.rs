@@ -216,7 +216,15 @@ impl TestApp {
     /// Another carebase server on the same database and configuration, as
     /// a deployment with several servers on one PostgreSQL runs them.
     pub async fn second_server(&self) -> SecondServer {
-        let state = AppState::open(self.state.config.clone()).await.unwrap();
+        self.second_server_with(|_| {}).await
+    }
+
+    /// As [`Self::second_server`], with its configuration adjusted (another
+    /// master key file, say).
+    pub async fn second_server_with(&self, adjust: impl FnOnce(&mut Config)) -> SecondServer {
+        let mut config = self.state.config.clone();
+        adjust(&mut config);
+        let state = AppState::open(config).await.unwrap();
         let server = Server::bind(state, carebase::contexts::routes())
             .await
             .unwrap();

@@ -108,9 +108,8 @@ impl TestApp {
     pub async fn telehealth_clinic(&self) -> Clinic {
         let facility = self.facility("Telehealth").await;
         let patient = self.person(&[(Some(facility), Role::Patient)]).await;
-        let mut record = new_patient();
-        record["portal_account_id"] = json!(patient.account_id);
-        let record = self.patient(facility, record).await;
+        let record = self.patient(facility, new_patient()).await;
+        self.link_portal(facility, id(&record), &patient).await;
         let doctor = self.person(&[(Some(facility), Role::Doctor)]).await;
         Clinic {
             facility,

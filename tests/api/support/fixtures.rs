@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{TestApp, id, json_of};
+use super::{Person, TestApp, id, json_of};
 
 impl TestApp {
     /// A new facility, made by a system administrator over the API.
@@ -58,18 +58,32 @@ impl TestApp {
         row.try_get_by_index::<i64>(0).unwrap()
     }
 
-    /// Links the portal `account` to `patient`, as the facility's administrator.
-    pub async fn link_portal(&self, facility: Uuid, patient: Uuid, account: Uuid) {
+    /// Links `portal`'s account to `patient`: the facility's administrator
+    /// invites its address to the portal and `portal` accepts, signed in.
+    pub async fn link_portal(&self, facility: Uuid, patient: Uuid, portal: &Person) {
         let admin = self.person(&[(Some(facility), Role::Admin)]).await;
-        let response = self
+        let invited = self
             .call(
                 &admin.token,
-                Method::PATCH,
-                &format!("/facilities/{facility}/patients/{patient}"),
-                Some(json!({"portal_account_id": account})),
+                Method::POST,
+                &format!("/facilities/{facility}/patients/{patient}/portal-invitations"),
+                Some(json!({"email": portal.email})),
             )
             .await;
-        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        assert_eq!(invited.status(), 201, "{}", invited.text().await.unwrap());
+        let invitation = json_of(invited).await;
+        let accepted = self
+            .call(
+                &portal.token,
+                Method::POST,
+                &format!(
+                    "/me/invitations/{}/accept",
+                    invitation["id"].as_str().unwrap()
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(accepted.status(), 200, "{}", accepted.text().await.unwrap());
     }
 
     /// Records a lead as `token`; panics unless it works.

@@ -23,7 +23,7 @@ mod sealing;
 mod socket;
 mod world;
 
-pub use app::{TestApp, TestBackend, TestDatabase};
+pub use app::{TestApp, TestBackend, TestDatabase, postgres_admin_url};
 pub use conversations::{Clinic, Ward};
 pub use engagement::{ids, of_type};
 pub use fixtures::{always_open, hours_ahead, new_lead, new_patient, task_path};

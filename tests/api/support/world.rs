@@ -130,7 +130,7 @@ impl World {
         };
         let person = app.person(&[(facility, role)]).await;
         if role == Role::Patient {
-            app.link_portal(self.own.facility, self.own.patient, person.account_id)
+            app.link_portal(self.own.facility, self.own.patient, &person)
                 .await;
         }
         if role == Role::Doctor {

@@ -66,7 +66,10 @@ async fn inviting_an_existing_address_answers_as_for_a_new_one(backend: TestBack
         assert!(answer.get("account_id").is_none() && answer.get("new_account").is_none());
     }
     let outbox = app
-        .get_json(&admin.token, &format!("/facilities/{clinic}/outbox?limit=200"))
+        .get_json(
+            &admin.token,
+            &format!("/facilities/{clinic}/outbox?limit=200"),
+        )
         .await;
     let mail = |to: &str| -> Value {
         outbox["items"]
@@ -86,7 +89,11 @@ async fn inviting_an_existing_address_answers_as_for_a_new_one(backend: TestBack
         body.rsplit_once(char::is_whitespace).unwrap().0.to_owned()
     };
     assert_eq!(without_code(&to_existing), without_code(&to_new));
-    assert!(!facility_ids(&app, &existing).await.contains(&clinic.to_string()));
+    assert!(
+        !facility_ids(&app, &existing)
+            .await
+            .contains(&clinic.to_string())
+    );
     app.stop().await;
 }
 
@@ -95,7 +102,10 @@ async fn an_existing_account_joins_only_by_accepting(backend: TestBackend) {
     let clinic = app.facility("Clinic").await;
     let admin = app.person(&[(Some(clinic), Role::Admin)]).await;
     let person = app.person(&[]).await;
-    assert_eq!(invite(&app, &admin, clinic, &person.email).await.status(), 201);
+    assert_eq!(
+        invite(&app, &admin, clinic, &person.email).await.status(),
+        201
+    );
     let token = code(&app.mail_to(&person.email, "invitation").await);
     let inviter_try = app
         .post(
@@ -119,14 +129,28 @@ async fn an_existing_account_joins_only_by_accepting(backend: TestBackend) {
     // Signed in, from the list of pending invitations.
     let other = app.facility("Other").await;
     let other_admin = app.person(&[(Some(other), Role::Admin)]).await;
-    assert_eq!(invite(&app, &other_admin, other, &person.email).await.status(), 201);
+    assert_eq!(
+        invite(&app, &other_admin, other, &person.email)
+            .await
+            .status(),
+        201
+    );
     let pending = app.get_json(&person.token, "/me/invitations").await;
     let items = pending["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["facility_id"], other.to_string());
-    let path = format!("/me/invitations/{}/accept", items[0]["id"].as_str().unwrap());
-    let by_the_inviter = app.call(&other_admin.token, Method::POST, &path, None).await;
-    assert_eq!(by_the_inviter.status(), 404, "only the invited person accepts");
+    let path = format!(
+        "/me/invitations/{}/accept",
+        items[0]["id"].as_str().unwrap()
+    );
+    let by_the_inviter = app
+        .call(&other_admin.token, Method::POST, &path, None)
+        .await;
+    assert_eq!(
+        by_the_inviter.status(),
+        404,
+        "only the invited person accepts"
+    );
     let accepted = json_of(app.call(&person.token, Method::POST, &path, None).await).await;
     assert_eq!(accepted["status"], "accepted");
     assert_eq!(facility_ids(&app, &person).await.len(), 2);
@@ -147,7 +171,11 @@ async fn a_patient_portal_opens_only_when_its_owner_accepts(backend: TestBackend
     let refused = app
         .call(&admin.token, Method::POST, &patients, Some(attached))
         .await;
-    assert_eq!(refused.status(), 422, "no account is attached at registration");
+    assert_eq!(
+        refused.status(),
+        422,
+        "no account is attached at registration"
+    );
     let patient = app.patient(clinic, new_patient()).await;
     let record = format!("{patients}/{}", id(&patient));
     let attach = app
@@ -183,7 +211,11 @@ async fn a_patient_portal_opens_only_when_its_owner_accepts(backend: TestBackend
     let invited = json_of(invited).await;
     assert_eq!(invited["patient_id"], patient["id"]);
     let before = app.call(&stranger.token, Method::GET, &record, None).await;
-    assert_eq!(before.status(), 404, "nothing is open before the owner accepts");
+    assert_eq!(
+        before.status(),
+        404,
+        "nothing is open before the owner accepts"
+    );
     let unchanged = app.get_json(&admin.token, &record).await;
     assert!(unchanged["portal_account_id"].is_null());
     let accept = format!("/me/invitations/{}/accept", invited["id"].as_str().unwrap());
@@ -191,7 +223,9 @@ async fn a_patient_portal_opens_only_when_its_owner_accepts(backend: TestBackend
     assert_eq!(accepted.status(), 200);
     let own = app.get_json(&stranger.token, &record).await;
     assert_eq!(own["portal_account_id"], stranger.account_id.to_string());
-    let key = app.api_key(clinic, &["patient:update", "patient:read"]).await;
+    let key = app
+        .api_key(clinic, &["patient:update", "patient:read"])
+        .await;
     let by_key = app
         .call(
             &key,

@@ -63,6 +63,10 @@ async fn refused_attempts_on_a_patient_are_audited_once_a_minute(backend: TestBa
     let admin = app.person(&[(Some(clinic), Role::Admin)]).await;
     let read = app.call(&admin.token, Method::GET, &record, None).await;
     assert_eq!(read.status(), 200);
-    assert_eq!(denied(&app, patient).await.len(), 3, "an allowed read is no refusal");
+    assert_eq!(
+        denied(&app, patient).await.len(),
+        3,
+        "an allowed read is no refusal"
+    );
     app.stop().await;
 }

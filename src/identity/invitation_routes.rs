@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::accounts::{self, AccountChanges};
 use super::auth_routes::own_event;
-use super::password;
+use super::{password, throttle};
 use super::routes::{Accepted, invalid_token, own_account};
 use super::tokens::{self, Purpose};
 use crate::app::AppState;
@@ -71,8 +71,21 @@ pub(super) async fn accept_invitation(
     let account = own_account(&txn, redeemed.account_id).await?;
     let id = account.id;
     if account.password_hash.is_some() {
+        // Whoever sent the invitation may have read its code: the password
+        // check is throttled like a sign-in, so the code is no oracle.
+        let counters = throttle::Counters::new(&key, &format!("account {id}"), info.client_addr);
+        if let Some(until) = throttle::blocked_until(&txn, &counters).await? {
+            let wait = (until.as_micros() - Timestamp::now().as_micros()) / 1_000_000;
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: u64::try_from(wait.max(1)).unwrap_or(1),
+            });
+        }
         let matches = password::verify(request.password, account.password_hash.clone()).await?;
         if !matches {
+            drop(txn);
+            let failed = state.db.begin().await?;
+            throttle::record_failure(&*failed, &counters).await?;
+            failed.commit().await?;
             return Err(ApiError::invalid(
                 "password",
                 "is not this account's password",

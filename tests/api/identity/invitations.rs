@@ -135,6 +135,24 @@ async fn an_existing_account_joins_only_by_accepting(backend: TestBackend) {
             .status(),
         201
     );
+    // Its code is no password oracle for the inviter who may read it.
+    let second_code = code(&app.mail_to(&person.email, "invitation").await);
+    let guess = |n: usize| json!({"token": second_code, "password": format!("guess number {n}")});
+    for n in 0..5 {
+        let wrong = app.post("/auth/accept-invitation", guess(n)).await;
+        assert_eq!(wrong.status(), 422);
+    }
+    let throttled = app
+        .post(
+            "/auth/accept-invitation",
+            json!({"token": second_code, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        throttled.status(),
+        429,
+        "even the right one, from this address"
+    );
     let pending = app.get_json(&person.token, "/me/invitations").await;
     let items = pending["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);

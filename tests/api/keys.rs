@@ -64,7 +64,11 @@ async fn rotation_rewraps_data_keys_and_everything_reads_back(backend: TestBacke
     let count = carebase::crypto::data_keys::rotate(&running.db, &old, &next)
         .await
         .unwrap();
-    assert_eq!(count, facilities.len() + 1);
+    assert_eq!(
+        count,
+        facilities.len() + 2,
+        "the facilities', the installation's and the audit chain's"
+    );
 
     // The server that was running keeps serving with the keys it holds, but
     // will not wrap a new key under the retired master key.

@@ -16,6 +16,7 @@
 //! the design.
 
 pub mod chain;
+pub mod changes;
 pub mod checkpoint;
 pub mod commands;
 pub mod event;

@@ -290,10 +290,18 @@ async fn update_patient(
     if let Some(Some(account_id)) = changes.portal_account_id {
         link_portal_account(&txn, &actor, facility_id, account_id).await?;
     }
+    let before = Patient::open(&key, &row)?;
     let row = store::change(&txn, &scope, &key, row, &changes)
         .await
         .on_constraint(MRN_TAKEN, mrn_taken)?;
     let patient = Patient::open(&key, &row)?;
+    let recorded = audit::changes::changed(
+        &key,
+        &changes.touched(),
+        &serde_json::to_value(&before).unwrap_or_default(),
+        &serde_json::to_value(&patient).unwrap_or_default(),
+        PHI_FIELDS,
+    );
     audit::commit(
         txn,
         vec![
@@ -302,7 +310,7 @@ async fn update_patient(
                 .resource(patient_id)
                 .facility(facility_id)
                 .patient(patient_id)
-                .changes(redact(json!({ "fields": changes.touched() }), PHI_FIELDS))
+                .changes(recorded)
                 .flag(ComplianceFlag::Phi),
         ],
     )

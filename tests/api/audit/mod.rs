@@ -10,6 +10,7 @@
 
 mod cases;
 mod chain;
+mod changes;
 mod checkpoints;
 mod keyed;
 mod paging;

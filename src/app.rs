@@ -95,6 +95,7 @@ impl AppState {
             "database ready"
         );
         let keyring = Keyring::new(db.clone(), master_key);
+        crate::audit::key::use_key(&db, &keyring).await?;
         let audit = AuditWriter::start(db.dedicated(&config, 2).await?);
         let mut extensions = Extensions::default();
         let opening = Opening {

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
-use sea_orm::DatabaseTransaction;
 use sea_orm_migration::MigrationTrait;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::{AppState, Extensions, Opening};
 use crate::config::{Config, Section};
+use crate::db::Transaction;
 use crate::demo::Demo;
 use crate::error::ApiError;
 use crate::policy::{Grant, Permission};
@@ -53,13 +53,13 @@ impl Job {
 /// that transaction has committed (a realtime notice, for example).
 pub struct Reaction<'a> {
     pub state: &'a AppState,
-    pub txn: &'a DatabaseTransaction,
+    pub txn: &'a Transaction,
     pub now: Timestamp,
     after_commit: Vec<BoxFuture<'static, ()>>,
 }
 
 impl<'a> Reaction<'a> {
-    fn new(state: &'a AppState, txn: &'a DatabaseTransaction, now: Timestamp) -> Self {
+    fn new(state: &'a AppState, txn: &'a Transaction, now: Timestamp) -> Self {
         Self {
             state,
             txn,
@@ -190,7 +190,7 @@ pub trait Context: Sync {
 /// is returned; a reaction that fails fails the change.
 pub async fn publish(
     state: &AppState,
-    txn: &DatabaseTransaction,
+    txn: &Transaction,
     now: Timestamp,
     event: &(dyn Any + Send + Sync),
 ) -> Result<AfterCommit, ApiError> {

@@ -1,12 +1,16 @@
 //! The hash chain: how an event is hashed, and how events join the chain.
 //!
 //! Each stored event carries `prev_hash`, the hash of the event before it,
-//! and `hash = SHA-256(prev_hash || canonical bytes)`, where the canonical
-//! bytes cover every stored column but `hash` itself. Changing, removing or
-//! reordering any stored event therefore breaks the chain at that event,
-//! which [`super::verify`] finds. The head of the chain (`audit_chain`) is
-//! one row that every append locks, so appends are serialized and `seq`
-//! has no gaps.
+//! and `hash = HMAC(audit chain key, prev_hash || canonical bytes)`, where
+//! the canonical bytes cover every stored column but `hash` itself.
+//! Changing, removing or reordering any stored event therefore breaks the
+//! chain at that event, which [`super::verify`] finds; and since the key is
+//! a data key wrapped by the master key, someone who can write the database
+//! but has no master key cannot recompute the hashes after an edit. Events
+//! before `audit_chain.keyed_from` (written before the chain was keyed)
+//! keep their plain `SHA-256(prev_hash || canonical bytes)`. The head of
+//! the chain (`audit_chain`) is one row that every append locks, so appends
+//! are serialized and `seq` has no gaps.
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -18,10 +22,15 @@ use uuid::Uuid;
 
 use super::event::AuditEvent;
 use super::store::{chain, events};
+use crate::crypto::DataKey;
 use crate::db::{Transaction, new_id};
 
 /// The `prev_hash` of the first event.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
+
+/// What the chain key's MAC of an event is for, so it can never be taken
+/// for a MAC the same key makes for anything else (a checkpoint).
+pub const CHAIN_PURPOSE: &str = "carebase/audit-chain/v1";
 
 /// Rows per INSERT statement: far below the bind-parameter limits of both
 /// backends (SQLite 32766, PostgreSQL 65535) at 20 columns a row.
@@ -84,12 +93,34 @@ pub fn canonical_bytes(row: &events::Model) -> Vec<u8> {
     serde_json::to_vec(&canonical).expect("a struct of strings, integers and UUIDs serializes")
 }
 
-/// `SHA-256(prev_hash || canonical bytes)` of `row`, whatever its `hash` says.
+/// `SHA-256(prev_hash || canonical bytes)` of `row`, whatever its `hash`
+/// says: the hash of the events written before the chain was keyed.
 pub fn event_hash(row: &events::Model) -> [u8; 32] {
     let mut digest = Sha256::new();
     digest.update(&row.prev_hash);
     digest.update(canonical_bytes(row));
     digest.finalize().into()
+}
+
+/// `HMAC(key, prev_hash || canonical bytes)` of `row`: the hash of every
+/// event from `keyed_from` on.
+pub fn keyed_hash(key: &DataKey, row: &events::Model) -> [u8; 32] {
+    let mut message = row.prev_hash.clone();
+    message.extend_from_slice(&canonical_bytes(row));
+    key.mac(CHAIN_PURPOSE, &message)
+}
+
+/// The hash `row` must carry, given where keying began and the key, if
+/// any; `None` when the row is keyed and there is no key to check it with.
+pub fn expected_hash(
+    row: &events::Model,
+    keyed_from: i64,
+    key: Option<&DataKey>,
+) -> Option<[u8; 32]> {
+    if row.seq < keyed_from {
+        return Some(event_hash(row));
+    }
+    key.map(|key| keyed_hash(key, row))
 }
 
 /// Lower-case hex, how hashes are shown and exported.
@@ -106,35 +137,42 @@ pub fn hex(bytes: &[u8]) -> String {
 /// `txn` must come from [`crate::db::Database::begin`]: on PostgreSQL the
 /// head is locked with `SELECT … FOR UPDATE`; on SQLite, where there is no
 /// row lock, the `BEGIN IMMEDIATE` that `begin` issues already holds the
-/// database's only write lock.
-pub async fn append(
-    txn: &DatabaseTransaction,
-    events: Vec<AuditEvent>,
-) -> Result<Vec<Uuid>, DbErr> {
+/// database's only write lock. Its database must hold the audit chain key
+/// ([`super::key::use_key`]): an event is never written with a hash that
+/// anyone could recompute.
+pub async fn append(txn: &Transaction, events: Vec<AuditEvent>) -> Result<Vec<Uuid>, DbErr> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
+    // Every new event is keyed, whatever `keyed_from` says: it only marks
+    // where the events written before keying end, and a head row edited to
+    // move it forward must not make the server write unkeyed events.
+    let key = txn.audit_key().ok_or_else(|| {
+        DbErr::Custom("the audit chain key is not loaded, so no event can be appended".to_owned())
+    })?;
     let head = lock_head(txn).await?;
     let mut seq = head.last_seq;
     let mut prev_hash = head.last_hash;
     let mut rows = Vec::with_capacity(events.len());
     for event in events {
         seq += 1;
-        let row = link(event, seq, prev_hash);
+        let mut row = link(event, seq, prev_hash);
+        row.hash = keyed_hash(key, &row).to_vec();
         prev_hash = row.hash.clone();
         rows.push(row);
     }
     let ids = rows.iter().map(|row| row.id).collect();
+    let conn: &DatabaseTransaction = txn;
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let models = chunk
             .iter()
             .cloned()
             .map(IntoActiveModel::into_active_model);
         events::Entity::insert_many(models)
-            .exec_without_returning(txn)
+            .exec_without_returning(conn)
             .await?;
     }
-    move_head(txn, seq, prev_hash).await?;
+    move_head(conn, seq, prev_hash).await?;
     Ok(ids)
 }
 

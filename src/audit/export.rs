@@ -59,6 +59,7 @@ struct CsvRow<'a> {
     compliance_flags: String,
     prev_hash: &'a str,
     hash: &'a str,
+    phi_changes: Option<String>,
 }
 
 impl<'a> From<&'a StoredEvent> for CsvRow<'a> {
@@ -87,6 +88,7 @@ impl<'a> From<&'a StoredEvent> for CsvRow<'a> {
             ),
             prev_hash: &event.prev_hash,
             hash: &event.hash,
+            phi_changes: event.phi_changes.as_ref().map(|c| cell(&c.to_string())),
         }
     }
 }

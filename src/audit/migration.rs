@@ -316,6 +316,52 @@ impl MigrationTrait for AddLeadToAuditEvents {
     }
 }
 
+/// Keys the chain from the next event on: the events already written keep
+/// their plain SHA-256 hashes (and still verify), every later one is an
+/// HMAC under the audit chain key. A fresh database is keyed from seq 1.
+pub struct KeyTheChain;
+
+impl MigrationName for KeyTheChain {
+    fn name(&self) -> &str {
+        "m20261207_000310_audit_keyed_chain"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for KeyTheChain {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new(CHAIN))
+                    .add_column(
+                        ColumnDef::new(Alias::new("keyed_from"))
+                            .big_integer()
+                            .not_null()
+                            .default(1),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared("UPDATE audit_chain SET keyed_from = last_seq + 1")
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new(CHAIN))
+                    .drop_column(Alias::new("keyed_from"))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

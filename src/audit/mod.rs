@@ -8,17 +8,25 @@
 //! transaction and answers once they are durable. Either way the event gets
 //! the next `seq` and a hash linking it to the event before, which
 //! [`verify`] checks end to end; the database itself refuses to update or
-//! delete an event. The seeds' `communication_audit` and `activity_logs`
-//! are views of the same table. docs/trust-core.md has the design.
+//! delete an event. Hashes are keyed with a data key the database holds
+//! only wrapped ([`key`]), and signed checkpoints of the head go to the log
+//! and the object store ([`checkpoint`]), so a database administrator can
+//! neither rewrite nor cut the chain unseen. The seeds' `communication_audit`
+//! and `activity_logs` are views of the same table. docs/trust-core.md has
+//! the design.
 
 pub mod chain;
+pub mod changes;
+pub mod checkpoint;
 pub mod commands;
 pub mod event;
 pub mod export;
+pub mod key;
 pub mod migration;
 pub mod permissions;
 pub mod routes;
 pub mod search;
+pub mod settings;
 pub mod store;
 pub mod timeline;
 pub mod verify;
@@ -27,11 +35,12 @@ pub mod writer;
 use std::process::ExitCode;
 
 use sea_orm_migration::MigrationTrait;
+use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
-use crate::config::Config;
-use crate::context::{ApiTag, Context};
+use crate::config::{Config, Section};
+use crate::context::{ApiTag, Context, Job};
 use crate::policy::Grant;
 
 pub use chain::{append, commit};
@@ -81,10 +90,22 @@ impl Context for Audit {
         vec![
             Box::new(migration::CreateAuditLog),
             Box::new(migration::AddLeadToAuditEvents),
+            Box::new(migration::KeyTheChain),
         ]
     }
 
     fn permissions(&self) -> &'static [Grant] {
         permissions::GRANTS
+    }
+
+    fn settings(&self) -> Option<Section> {
+        Some(Section::of::<settings::AuditSettings>())
+    }
+
+    async fn jobs(&self, state: &AppState, stop: &CancellationToken) -> Vec<Job> {
+        vec![Job::new(
+            "audit checkpoints",
+            checkpoint::spawn(state.clone(), stop.clone()),
+        )]
     }
 }

@@ -13,7 +13,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{
-    AuditAction, AuditFilter, ComplianceFlag, StoredEvent, redact, search, write_csv, write_ndjson,
+    AuditAction, AuditFilter, ComplianceFlag, StoredEvent, changes, redact, search, write_csv,
+    write_ndjson,
 };
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -136,13 +137,18 @@ pub struct EventPage {
     pub next_before: Option<i64>,
 }
 
+/// A page of events, PHI values opened for `actor` (who holds `audit:read`
+/// where they were recorded), and that opening recorded first.
 async fn page(
     state: &AppState,
+    actor: &Actor,
     query: &EventQuery,
     facility_ids: Option<Vec<Uuid>>,
 ) -> Result<EventPage, ApiError> {
     let limit = query.limit()?;
-    let items = search(&state.db, &query.filter(facility_ids), query.before, limit).await?;
+    let mut items = search(&state.db, &query.filter(facility_ids), query.before, limit).await?;
+    let reads = changes::open_for_auditor(state, actor, &mut items).await?;
+    state.audit.record(reads).await?;
     let next_before = if items.len() as u64 == limit {
         items.last().map(|e| e.seq)
     } else {
@@ -170,7 +176,7 @@ async fn facility_events(
         .facility(facility_id, Permission::AUDIT_READ)?
         .facility_id();
     Ok(ApiJson(
-        page(&state, &query, Some(vec![facility_id])).await?,
+        page(&state, &actor, &query, Some(vec![facility_id])).await?,
     ))
 }
 
@@ -189,7 +195,7 @@ async fn all_events(
     ApiQuery(query): ApiQuery<EventQuery>,
 ) -> Result<ApiJson<EventPage>, ApiError> {
     actor.require_installation(Permission::AUDIT_READ)?;
-    Ok(ApiJson(page(&state, &query, None).await?))
+    Ok(ApiJson(page(&state, &actor, &query, None).await?))
 }
 
 /// Exports the facility's matching events as NDJSON or CSV.
@@ -272,7 +278,9 @@ async fn export(
     if let Some([facility]) = facility_ids.as_deref() {
         event = event.facility(*facility);
     }
-    state.audit.record(vec![event]).await?;
+    let mut recorded = changes::open_for_auditor(state, actor, &mut events).await?;
+    recorded.push(event);
+    state.audit.record(recorded).await?;
     let mut body = Vec::new();
     let content_type = match format {
         ExportFormat::Ndjson => {

@@ -64,6 +64,12 @@ pub struct StoredEvent {
     pub compliance_flags: Vec<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// The before and after values that `changes` holds only sealed (PHI),
+    /// opened for the auditor reading the log through the API; absent
+    /// when there are none. Not part of the hashed event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub phi_changes: Option<Value>,
 }
 
 impl From<events::Model> for StoredEvent {
@@ -89,6 +95,7 @@ impl From<events::Model> for StoredEvent {
             compliance_flags: parse_flags(&row.compliance_flags),
             prev_hash: hex(&row.prev_hash),
             hash: hex(&row.hash),
+            phi_changes: None,
         }
     }
 }

@@ -58,6 +58,9 @@ pub mod chain {
         pub id: i32,
         pub last_seq: i64,
         pub last_hash: Vec<u8>,
+        /// The first `seq` whose hash is keyed (HMAC under the audit chain
+        /// key); the events before it were written with plain SHA-256.
+        pub keyed_from: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -32,7 +32,8 @@ pub enum Subject {
 }
 
 /// One thing that happened, as a timeline shows it: the audit event without
-/// its chain fields. `changes` is the redacted record of what changed.
+/// its chain fields. `changes` is the redacted record of what changed,
+/// without the sealed values only auditors open.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TimelineEntry {
     /// The event's place in the audit log; pass the last one as `before`.
@@ -59,9 +60,11 @@ impl From<events::Model> for TimelineEntry {
             actor_type: row.actor_type,
             actor_id: row.actor_id,
             actor_job: row.actor_job,
-            changes: row
-                .changes
-                .map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))),
+            changes: row.changes.map(|text| {
+                serde_json::from_str(&text)
+                    .map(super::changes::without_sealed)
+                    .unwrap_or(Value::String(text))
+            }),
         }
     }
 }

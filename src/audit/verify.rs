@@ -3,17 +3,21 @@
 //! The guard triggers stop changes made through the application's
 //! connection; verification catches the rest (a superuser disabling the
 //! triggers, a restored backup edited offline): any event changed, removed
-//! or reordered since it was written. It cannot catch a rewrite of the
-//! whole tail with fresh hashes and a moved head; for that, keep the head
-//! hash it prints somewhere the database's administrators cannot write.
+//! or reordered since it was written. Events are keyed (an HMAC under the
+//! audit chain key, see [`super::key`]), so an administrator without the
+//! master key cannot rewrite an event and recompute the hashes after it.
+//! Cutting the tail off and moving the head back leaves a shorter chain
+//! that is whole; the signed checkpoints kept outside the database catch
+//! that ([`super::checkpoint`]).
 
 use std::fmt;
 
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use super::chain::{GENESIS_HASH, event_hash, hex};
+use super::chain::{GENESIS_HASH, expected_hash, hex};
 use super::store::{chain, events};
+use crate::crypto::DataKey;
 use crate::db::Database;
 
 /// Events read per query, so that verifying never holds the whole log in memory.
@@ -23,8 +27,13 @@ const PAGE: u64 = 1000;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VerifyReport {
     /// Every event up to the head links to the one before and hashes to
-    /// what it says; `head` is the hex hash of the last one.
-    Intact { events: u64, head: String },
+    /// what it says; `head` is the hex hash of the last one, and events
+    /// from `keyed_from` on are keyed.
+    Intact {
+        events: u64,
+        head: String,
+        keyed_from: i64,
+    },
     /// The first place where the chain is broken.
     Broken(ChainBreak),
 }
@@ -53,6 +62,12 @@ pub enum BreakReason {
     HeadMismatch,
     /// The event lies past the chain head at `head`: the head was moved back.
     AfterHead { head: i64 },
+    /// The event is keyed, but there is no audit chain key to check it
+    /// with: the database's `audit-chain` data key was deleted.
+    KeyMissing,
+    /// The head says keying begins at this `seq`, past its last event: it
+    /// was edited so that keyed events would be taken for unkeyed ones.
+    KeyedFromPastHead { head: i64 },
 }
 
 impl fmt::Display for ChainBreak {
@@ -81,6 +96,15 @@ impl fmt::Display for ChainBreak {
                 f,
                 "lies past the chain head (seq {head}): the head was moved back"
             ),
+            BreakReason::KeyMissing => f.write_str(
+                "is keyed, but the database holds no audit chain key to check it: \
+                 the `audit-chain` data key was deleted",
+            ),
+            BreakReason::KeyedFromPastHead { head } => write!(
+                f,
+                "is where the chain head says keying begins, past its last event (seq {head}): \
+                 the head was edited"
+            ),
         }
     }
 }
@@ -90,9 +114,20 @@ impl fmt::Display for ChainBreak {
 ///
 /// The head is read first and only events up to it are checked, so appends
 /// that commit while this runs neither disturb nor extend the check.
+/// Keyed events are checked with the chain key `db` holds
+/// ([`super::key::use_key`]).
 pub async fn verify(db: &Database) -> Result<VerifyReport, DbErr> {
     let head = read_head(db).await?;
-    let mut walk = Walk::new();
+    if head.keyed_from > head.last_seq + 1 {
+        return Ok(VerifyReport::Broken(ChainBreak {
+            seq: head.keyed_from,
+            id: None,
+            reason: BreakReason::KeyedFromPastHead {
+                head: head.last_seq,
+            },
+        }));
+    }
+    let mut walk = Walk::new(head.keyed_from, db.audit_key().map(|k| k.as_ref()));
     loop {
         let page = events::Entity::find()
             .filter(events::Column::Seq.gt(walk.last_seq))
@@ -117,7 +152,8 @@ pub async fn verify(db: &Database) -> Result<VerifyReport, DbErr> {
     Ok(walk.finish(&head))
 }
 
-async fn read_head(db: &Database) -> Result<chain::Model, DbErr> {
+/// The head of the chain as last committed.
+pub async fn read_head(db: &Database) -> Result<chain::Model, DbErr> {
     chain::Entity::find_by_id(chain::HEAD)
         .one(db.conn())
         .await?
@@ -145,20 +181,24 @@ async fn past_the_head(db: &Database) -> Result<Option<ChainBreak>, DbErr> {
 }
 
 /// The state of a walk along the chain.
-struct Walk {
+struct Walk<'k> {
     last_seq: i64,
     last_id: Option<Uuid>,
     last_hash: Vec<u8>,
     count: u64,
+    keyed_from: i64,
+    key: Option<&'k DataKey>,
 }
 
-impl Walk {
-    fn new() -> Self {
+impl<'k> Walk<'k> {
+    fn new(keyed_from: i64, key: Option<&'k DataKey>) -> Self {
         Self {
             last_seq: 0,
             last_id: None,
             last_hash: GENESIS_HASH.to_vec(),
             count: 0,
+            keyed_from,
+            key,
         }
     }
 
@@ -178,8 +218,12 @@ impl Walk {
         if row.prev_hash != self.last_hash {
             return broken(row.seq, Some(row.id), BreakReason::PrevHashMismatch);
         }
-        if row.hash != event_hash(row) {
-            return broken(row.seq, Some(row.id), BreakReason::HashMismatch);
+        match expected_hash(row, self.keyed_from, self.key) {
+            None => return broken(row.seq, Some(row.id), BreakReason::KeyMissing),
+            Some(hash) if row.hash != hash => {
+                return broken(row.seq, Some(row.id), BreakReason::HashMismatch);
+            }
+            Some(_) => {}
         }
         self.last_seq = row.seq;
         self.last_id = Some(row.id);
@@ -207,6 +251,7 @@ impl Walk {
         VerifyReport::Intact {
             events: self.count,
             head: hex(&self.last_hash),
+            keyed_from: self.keyed_from,
         }
     }
 }

@@ -256,10 +256,18 @@ async fn update_patient(
     let row = store::find(&txn, &scope, patient_id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    let before = Patient::open(&key, &row)?;
     let row = store::change(&txn, &scope, &key, row, &changes)
         .await
         .on_constraint(MRN_TAKEN, mrn_taken)?;
     let patient = Patient::open(&key, &row)?;
+    let recorded = audit::changes::changed(
+        &key,
+        &changes.touched(),
+        &serde_json::to_value(&before).unwrap_or_default(),
+        &serde_json::to_value(&patient).unwrap_or_default(),
+        PHI_FIELDS,
+    );
     audit::commit(
         txn,
         vec![
@@ -268,7 +276,7 @@ async fn update_patient(
                 .resource(patient_id)
                 .facility(facility_id)
                 .patient(patient_id)
-                .changes(redact(json!({ "fields": changes.touched() }), PHI_FIELDS))
+                .changes(recorded)
                 .flag(ComplianceFlag::Phi),
         ],
     )

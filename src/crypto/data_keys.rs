@@ -54,6 +54,10 @@ pub enum KeyScope {
     /// Records that belong to no facility: accounts, the outbox.
     Installation,
     Facility(Uuid),
+    /// The audit chain's MAC key. A data key, not a key derived from the
+    /// master key, so that `keys rotate` rewraps it like the others and the
+    /// events keyed before a rotation still verify after it.
+    AuditChain,
 }
 
 impl KeyScope {
@@ -61,6 +65,7 @@ impl KeyScope {
         match self {
             KeyScope::Installation => "installation".to_owned(),
             KeyScope::Facility(id) => id.to_string(),
+            KeyScope::AuditChain => "audit-chain".to_owned(),
         }
     }
 }
@@ -134,6 +139,18 @@ impl Keyring {
     /// A facility's data key.
     pub async fn facility(&self, facility_id: Uuid) -> Result<Arc<DataKey>, KeyringError> {
         self.key(KeyScope::Facility(facility_id)).await
+    }
+
+    /// The data key for `scope` if one was made, never making one: for
+    /// checks that must tell a missing key from a new one.
+    pub async fn existing(&self, scope: KeyScope) -> Result<Option<Arc<DataKey>>, KeyringError> {
+        if let Some(key) = self.cached(scope) {
+            return Ok(Some(key));
+        }
+        match find(self.inner.db.conn(), scope).await? {
+            Some(row) => Ok(Some(Arc::new(open(&self.inner.master, &row)?))),
+            None => Ok(None),
+        }
     }
 
     fn cached(&self, scope: KeyScope) -> Option<Arc<DataKey>> {

@@ -101,12 +101,13 @@ pub enum CryptoError {
     NotText,
 }
 
-/// A data key with its two subkeys: one seals fields, one makes blind indexes.
+/// A data key with its subkeys: one seals fields, one makes blind indexes,
+/// one authenticates records (the audit chain and its checkpoints).
 pub struct DataKey {
     id: Uuid,
     cipher: Aes256Gcm,
     index_key: Zeroizing<[u8; 32]>,
-    derive_key: Zeroizing<[u8; 32]>,
+    mac_key: Zeroizing<[u8; 32]>,
 }
 
 impl DataKey {
@@ -114,14 +115,14 @@ impl DataKey {
     pub fn new(id: Uuid, secret: &[u8; 32]) -> Self {
         let enc = Zeroizing::new(hmac_sha256(secret, b"carebase/data-key/seal/v1"));
         let index_key = Zeroizing::new(hmac_sha256(secret, b"carebase/data-key/index/v1"));
-        let derive_key = Zeroizing::new(hmac_sha256(secret, b"carebase/data-key/derive/v1"));
+        let mac_key = Zeroizing::new(hmac_sha256(secret, b"carebase/data-key/mac/v1"));
         let cipher = <Aes256Gcm as KeyInit>::new_from_slice(enc.as_ref())
             .expect("AES-256-GCM takes a 32-byte key");
         Self {
             id,
             cipher,
             index_key,
-            derive_key,
+            mac_key,
         }
     }
 
@@ -192,7 +193,7 @@ impl DataKey {
     /// the same on every server whatever master key it runs on, which is
     /// what a key shared across a master key rotation needs (access tokens).
     pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(hmac_sha256(self.derive_key.as_ref(), purpose.as_bytes()))
+        Zeroizing::new(self.mac("derive", purpose.as_bytes()))
     }
 
     /// The blind index of `normalized` for one purpose (such as `"mrn"` or
@@ -204,6 +205,20 @@ impl DataKey {
         mac.update(&[0]);
         mac.update(normalized.as_bytes());
         BlindIndex(mac.finalize().into_bytes().to_vec())
+    }
+}
+
+impl DataKey {
+    /// HMAC-SHA256 of `message` for one purpose: only a holder of this key
+    /// can make it, so a record carrying it cannot have been forged or
+    /// edited by someone who can only write the database.
+    pub fn mac(&self, purpose: &str, message: &[u8]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(self.mac_key.as_ref())
+            .expect("HMAC-SHA256 accepts keys of any length");
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(message);
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -271,6 +286,18 @@ mod tests {
             key.open(here, &Sealed::from_bytes(vec![1, 2])).unwrap_err(),
             CryptoError::Malformed
         );
+    }
+
+    #[test]
+    fn macs_differ_per_purpose_key_and_message() {
+        let key = key();
+        assert_eq!(key.mac("chain", b"m"), key.mac("chain", b"m"));
+        assert_ne!(key.mac("chain", b"m"), key.mac("chain", b"n"));
+        assert_ne!(key.mac("chain", b"m"), key.mac("checkpoint", b"m"));
+        let other = DataKey::new(Uuid::now_v7(), &[8u8; 32]);
+        assert_ne!(key.mac("chain", b"m"), other.mac("chain", b"m"));
+        let index = key.blind_index("chain", "m");
+        assert_ne!(key.mac("chain", b"m").as_slice(), index.as_bytes());
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod migrate;
 pub mod runtime_role;
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sea_orm::{
@@ -28,6 +28,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 use crate::config::{Config, mask_url};
+use crate::crypto::DataKey;
 
 pub use constraint::{ConstraintKind, ConstraintViolation};
 
@@ -106,6 +107,11 @@ pub struct Database {
     /// instead of in SQLite's busy handler, which sleeps in steps of up to
     /// 100 ms and so gives the unlucky writer a long wait.
     writers: Option<Arc<Mutex<()>>>,
+    /// The key the audit chain is authenticated with, once the master key
+    /// is open (`audit::chain::use_key`). Every transaction carries it, so
+    /// that an append in any transaction can key its events; shared by the
+    /// clones and dedicated pools of one handle.
+    audit_key: Arc<OnceLock<Arc<DataKey>>>,
 }
 
 impl Database {
@@ -121,6 +127,7 @@ impl Database {
     pub async fn dedicated(&self, config: &Config, max_connections: u32) -> anyhow::Result<Self> {
         let mut db = Self::connect_with(config, max_connections).await?;
         db.writers.clone_from(&self.writers);
+        db.audit_key.clone_from(&self.audit_key);
         Ok(db)
     }
 
@@ -154,6 +161,7 @@ impl Database {
                     conn: pool.into(),
                     backend: Backend::Sqlite,
                     writers: Some(Arc::new(Mutex::new(()))),
+                    audit_key: Arc::default(),
                 })
             }
             DatabaseUrl::Postgres(options) => {
@@ -179,6 +187,7 @@ impl Database {
                     conn: pool.into(),
                     backend: Backend::Postgres,
                     writers: None,
+                    audit_key: Arc::default(),
                 })
             }
         }
@@ -186,6 +195,16 @@ impl Database {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Gives this handle (and its clones) the audit chain's key; the first
+    /// key given stays, as one database has one.
+    pub fn use_audit_key(&self, key: Arc<DataKey>) {
+        let _ = self.audit_key.set(key);
+    }
+
+    pub fn audit_key(&self) -> Option<&Arc<DataKey>> {
+        self.audit_key.get()
     }
 
     /// The connection for reads outside a transaction.
@@ -209,7 +228,11 @@ impl Database {
             options.sqlite_transaction_mode = Some(SqliteTransactionMode::Immediate);
         }
         let txn = self.conn.begin_with_options(options).await?;
-        Ok(Transaction { txn, _turn: turn })
+        Ok(Transaction {
+            txn,
+            audit_key: self.audit_key.get().cloned(),
+            _turn: turn,
+        })
     }
 
     /// Checks that the database answers.
@@ -256,10 +279,16 @@ async fn switch_to_wal(options: &SqliteConnectOptions) -> anyhow::Result<()> {
 /// write turn until committed or dropped (rolled back).
 pub struct Transaction {
     txn: DatabaseTransaction,
+    audit_key: Option<Arc<DataKey>>,
     _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl Transaction {
+    /// The audit chain's key of the database this transaction runs on.
+    pub fn audit_key(&self) -> Option<&DataKey> {
+        self.audit_key.as_deref()
+    }
+
     pub async fn commit(self) -> Result<(), DbErr> {
         self.txn.commit().await
     }

@@ -224,9 +224,17 @@ async fn update_visit(
         updated_at: now,
         ..current.record()
     };
+    let before = current.open(&key)?;
     let row = store::replace(&*txn, &scope, visit.seal(&key, record)).await?;
-    let event = visit_event(&actor, &scope, AuditAction::Update, &row)
-        .changes(redact(json!({ "fields": touched }), &[]));
+    let after = row.open(&key)?;
+    let recorded = audit::changes::changed(
+        &key,
+        &touched,
+        &serde_json::to_value(&before).unwrap_or_default(),
+        &serde_json::to_value(&after).unwrap_or_default(),
+        PHI_FIELDS,
+    );
+    let event = visit_event(&actor, &scope, AuditAction::Update, &row).changes(recorded);
     audit::commit(txn, vec![event]).await?;
-    Ok(ApiJson(row.open(&key)?))
+    Ok(ApiJson(after))
 }

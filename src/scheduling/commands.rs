@@ -36,17 +36,19 @@ pub async fn run(args: &clap::ArgMatches, config: Config) -> anyhow::Result<Exit
     let ScheduleAction::BlockWeekends { months, facility } =
         ScheduleAction::from_arg_matches(args)?;
     let db = Database::connect(&config).await?;
-    let result = block_weekends(&db, facility, months).await;
+    let result = block_weekends(&db, &config, facility, months).await;
     db.close().await;
     result.map(|()| ExitCode::SUCCESS)
 }
 
 async fn block_weekends(
     db: &Database,
+    config: &Config,
     facility: Option<uuid::Uuid>,
     months: u32,
 ) -> anyhow::Result<()> {
     migrate::up(db).await?;
+    crate::audit::key::open_for_command(db, config).await?;
     let report = super::maintenance::block_weekends(db, facility, months, Timestamp::now()).await?;
     if report.is_empty() {
         match facility {

@@ -16,6 +16,7 @@
 //! be: a size limit, a list of accepted types, and a look at the content
 //! itself, since the type a browser declares is whatever the sender says.
 
+mod records;
 mod sniff;
 #[cfg(test)]
 mod tests;

@@ -67,7 +67,11 @@ async fn rotation_rewraps_data_keys_and_everything_reads_back(backend: TestBacke
     let count = carebase::crypto::data_keys::rotate(&running.db, &old, &next)
         .await
         .unwrap();
-    assert_eq!(count, facilities.len() + 1);
+    assert_eq!(
+        count,
+        facilities.len() + 2,
+        "the facilities', the installation's and the audit chain's"
+    );
 
     // The server that was running keeps serving with the keys it holds, but
     // will not wrap a new key under the retired master key.
@@ -175,8 +179,8 @@ async fn rotation_is_online_for_a_running_server(backend: TestBackend) {
         carebase::crypto::data_keys::forget_retired(&other.db)
             .await
             .unwrap(),
-        2,
-        "the installation's key and the facility's"
+        3,
+        "the installation's key, the audit chain's and the facility's"
     );
     other.db.close().await;
     let another = app.facility("Another").await;

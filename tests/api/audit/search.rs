@@ -291,6 +291,7 @@ fn csv_reads_back_exactly(events: &[StoredEvent]) {
         "compliance_flags",
         "prev_hash",
         "hash",
+        "phi_changes",
     ];
     assert_eq!(headers.iter().collect::<Vec<_>>(), expected_headers);
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();

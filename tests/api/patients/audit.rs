@@ -75,7 +75,18 @@ async fn every_read_and_change_is_audited_without_phi(backend: TestBackend) {
                 .contains(&json!("phi"))
         );
     }
-    let text = events.to_string();
+    // What the auditor alone is shown opened (tests/api/audit/changes.rs)
+    // aside, the log holds no PHI.
+    let text = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e.as_object_mut().unwrap().remove("phi_changes");
+            e.to_string()
+        })
+        .collect::<String>();
     for phi in [
         "Zebediah",
         "Quuxworth",

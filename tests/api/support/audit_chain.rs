@@ -11,14 +11,97 @@ use uuid::Uuid;
 
 use super::{TestBackend, TestDatabase};
 
-/// A migrated database of `backend`, with its own pool.
+/// A migrated database of `backend`, with its own pool and the audit
+/// chain key loaded (the master key made as on a server's first start).
 pub async fn migrated(backend: TestBackend) -> (TestDatabase, Database) {
     let test_db = TestDatabase::create(backend).await;
     let mut config = test_db.config();
     config.db_max_connections = 10;
     let db = Database::connect(&config).await.unwrap();
     migrate::up(&db).await.unwrap();
+    audit::key::open_for_command(&db, &config).await.unwrap();
     (test_db, db)
+}
+
+/// Another handle on `test_db`'s database, loading only what a check
+/// loads (`audit verify`): the chain key if the database has one.
+pub async fn checking(test_db: &TestDatabase) -> Database {
+    let config = test_db.config();
+    let db = Database::connect(&config).await.unwrap();
+    audit::key::open_for_check(&db, &config).await.unwrap();
+    db
+}
+
+/// `hex` as an SQL literal of bytes on `db`'s backend.
+pub fn bytes_literal(db: &Database, hex: &str) -> String {
+    match db.backend() {
+        Backend::Postgres => format!("decode('{hex}', 'hex')"),
+        Backend::Sqlite => format!("X'{hex}'"),
+    }
+}
+
+/// Rewrites every event from `seq` on as an administrator without the key
+/// would: `edit` applied to the event at `seq`, then each event's hash
+/// recomputed with plain SHA-256 and linked to the one before, and the
+/// head moved to the new last hash.
+pub async fn rewrite_from(db: &Database, seq: i64, edit: &str) {
+    use carebase::audit::store::events;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+    behind_the_servers_back(
+        db,
+        &format!("UPDATE audit_events SET {edit} WHERE seq = {seq}"),
+    )
+    .await;
+    let rows = events::Entity::find()
+        .filter(events::Column::Seq.gte(seq))
+        .order_by_asc(events::Column::Seq)
+        .all(db.conn())
+        .await
+        .unwrap();
+    let mut prev_hash = None;
+    for mut row in rows {
+        if let Some(prev) = prev_hash.take() {
+            row.prev_hash = prev;
+        }
+        let hash = audit::chain::event_hash(&row).to_vec();
+        behind_the_servers_back(
+            db,
+            &format!(
+                "UPDATE audit_events SET prev_hash = {}, hash = {} WHERE seq = {}",
+                bytes_literal(db, &audit::chain::hex(&row.prev_hash)),
+                bytes_literal(db, &audit::chain::hex(&hash)),
+                row.seq
+            ),
+        )
+        .await;
+        prev_hash = Some(hash);
+    }
+    let head = prev_hash.expect("events to rewrite");
+    db.execute_unprepared(&format!(
+        "UPDATE audit_chain SET last_hash = {}",
+        bytes_literal(db, &audit::chain::hex(&head))
+    ))
+    .await
+    .unwrap();
+}
+
+/// Cuts the chain after `seq` as an administrator would: the later events
+/// deleted and the head moved back to the event at `seq`, so what is left
+/// is a whole chain.
+pub async fn cut_after(db: &Database, seq: i64) {
+    behind_the_servers_back(db, &format!("DELETE FROM audit_events WHERE seq > {seq}")).await;
+    let last = audit::search(db, &audit::AuditFilter::default(), Some(seq + 1), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(last.seq, seq);
+    db.execute_unprepared(&format!(
+        "UPDATE audit_chain SET last_seq = {seq}, last_hash = {}",
+        bytes_literal(db, &last.hash)
+    ))
+    .await
+    .unwrap();
 }
 
 /// An account acting in a session.

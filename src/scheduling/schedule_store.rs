@@ -16,6 +16,7 @@ use super::schedules::{
 };
 use super::slots::Hours;
 use super::store;
+use crate::crypto::{DataKey, RowSealer};
 use crate::db::new_id;
 use crate::error::{ApiError, OnConstraint};
 use crate::policy::FacilityScope;
@@ -99,18 +100,26 @@ pub async fn put_schedule(
 /// Adds a block in the scope's facility, made by the scope's account.
 pub async fn insert_block(
     txn: &impl ConnectionTrait,
+    key: &DataKey,
     scope: &FacilityScope,
     new: &NewBlock,
     now: Timestamp,
 ) -> Result<block::Model, DbErr> {
+    let id = new_id();
+    let (reason, sealed_reason) = RowSealer::new(key, schedules::BLOCK_TABLE, id).label(
+        "reason",
+        new.reason.trim(),
+        schedules::BLOCK_REASONS,
+    );
     block::ActiveModel {
-        id: ActiveValue::Set(new_id()),
+        id: ActiveValue::Set(id),
         facility_id: ActiveValue::Set(scope.facility_id()),
         provider_id: ActiveValue::Set(new.provider_id),
         starts_at: ActiveValue::Set(new.starts_at),
         ends_at: ActiveValue::Set(new.ends_at),
         is_available: ActiveValue::Set(new.is_available),
-        reason: ActiveValue::Set(new.reason.trim().to_owned()),
+        reason: ActiveValue::Set(reason),
+        sealed_reason: ActiveValue::Set(sealed_reason),
         created_by: ActiveValue::Set(Some(scope.account_id())),
         created_at: ActiveValue::Set(now),
     }

@@ -2,8 +2,9 @@
 //! surgery) and extra open time, for one provider or the whole facility.
 //! Reading needs `schedule:read`; changing needs `schedule:manage`, which
 //! reaches only the actor's own blocks unless the role administers the
-//! facility (facility-wide blocks are the administrator's). None of it is
-//! PHI; every change is audited.
+//! facility (facility-wide blocks are the administrator's). A reason
+//! outside the catalogue may name someone: it is sealed, and the audit log
+//! records that it was given, not what it says; every change is audited.
 
 use axum::extract::State;
 use axum::http::StatusCode;

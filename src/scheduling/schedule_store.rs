@@ -1,7 +1,8 @@
 //! The queries behind the facility's bookable time as its administrators
 //! and providers change it: schedules with their weekly hours,
-//! availability blocks and appointment types. None of it is PHI; each
-//! query stays inside the scope's facility. (The calendar the slot search
+//! availability blocks and appointment types. None of it is PHI except a
+//! block's free-text reason, which is sealed; each query stays inside the
+//! scope's facility. (The calendar the slot search
 //! reads, and the lookups booking shares, are in `store`.)
 
 use sea_orm::entity::prelude::*;

@@ -14,6 +14,7 @@ mod migrations;
 mod operations;
 mod problems;
 mod role_matrix;
+mod sealed_fields;
 mod shape;
 
 /// Declares the test modules of contexts that contribute role-matrix cases

@@ -213,12 +213,8 @@ async fn a_call_outcome_is_sealed_and_a_catalogue_source_is_clear_again(
     // A call's outcome is sealed too, and a catalogue source goes back to clear.
     let lead_path = format!("{leads_path}/{}", id(lead));
     let call = json!({"outcome": "Left word with Mr Ferncastle"});
-    let called = app.call(
-        token,
-        Method::POST,
-        &format!("{lead_path}/calls"),
-        Some(call),
-    );
+    let calls = format!("{lead_path}/calls");
+    let called = app.call(token, Method::POST, &calls, Some(call));
     assert_eq!(
         json_of(called.await).await["outcome"],
         "Left word with Mr Ferncastle"

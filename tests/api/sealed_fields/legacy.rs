@@ -4,6 +4,7 @@
 
 use carebase::crm::{chat, leads};
 use carebase::messaging::{attachments, conversations};
+use carebase::patient_history::visits;
 use carebase::scheduling::schedules::block;
 use reqwest::Method;
 use sea_orm::sea_query::Expr;
@@ -14,7 +15,9 @@ use uuid::Uuid;
 use super::fields::sha256_hex;
 use super::{holds, sealed_without};
 use crate::on_both_backends;
-use crate::support::{PDF, TestApp, TestBackend, Ward, hours_ahead, id, json_of, new_lead};
+use crate::support::{
+    PDF, TestApp, TestBackend, Ward, hours_ahead, id, json_of, new_lead, new_patient,
+};
 
 on_both_backends!(values_stored_in_clear_are_sealed_when_the_server_starts);
 
@@ -25,6 +28,7 @@ struct Made {
     session: Uuid,
     block: Uuid,
     file: Uuid,
+    visit: String,
 }
 
 async fn values_stored_in_clear_are_sealed_when_the_server_starts(backend: TestBackend) {
@@ -64,12 +68,18 @@ async fn made_through_the_api(app: &TestApp) -> Made {
         )
         .await;
     let file = id(&json_of(posted).await["attachments"][0]);
+    let patient = id(&app.patient(facility, new_patient()).await);
+    let history = format!("/facilities/{facility}/patients/{patient}/history");
+    let visit = json!({"visit_date": hours_ahead(-24), "department": "Cardiology"});
+    let visit = app.call(token, Method::POST, &history, Some(visit)).await;
+    let visit = format!("{history}/{}", id(&json_of(visit).await));
     Made {
         ward,
         lead,
         session,
         block,
         file,
+        visit,
     }
 }
 
@@ -108,6 +118,14 @@ async fn store_in_clear(app: &TestApp, made: &Made) {
         .col_expr(leads::Column::LeadType, Expr::value("Quillon kind"))
         .col_expr(leads::Column::ScoreFactors, Expr::value(factors))
         .filter(leads::Column::Id.eq(id(&made.lead)))
+        .exec(db)
+        .await
+        .unwrap();
+    let visit = Uuid::parse_str(made.visit.rsplit('/').next().unwrap()).unwrap();
+    visits::Entity::update_many()
+        .col_expr(visits::Column::Department, Expr::value("Quillon clinic"))
+        .col_expr(visits::Column::SealedDepartment, null())
+        .filter(visits::Column::Id.eq(visit))
         .exec(db)
         .await
         .unwrap();
@@ -162,6 +180,14 @@ async fn rows_are_sealed(app: &TestApp, made: &Made) {
     assert_eq!(row.sha256, None);
     sealed_without(row.sealed_sha256.as_ref(), &sha256_hex(PDF));
     assert!(row.content_digest.is_some());
+    let visit = Uuid::parse_str(made.visit.rsplit('/').next().unwrap()).unwrap();
+    let row = visits::Entity::find_by_id(visit)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.department, None);
+    sealed_without(row.sealed_department.as_ref(), "Quillon");
 }
 
 /// The API answers the values as they were written, filters and
@@ -189,6 +215,10 @@ async fn the_api_answers_as_before(app: &TestApp, made: &Made) {
     let got = app.call(&w.nurse.token, Method::GET, &download, None).await;
     assert_eq!(got.status(), 200);
     assert_eq!(got.bytes().await.unwrap().as_ref(), PDF);
+    assert_eq!(
+        get(made.visit.clone()).await["department"],
+        "Quillon clinic"
+    );
     let messages = get(w.path("/messages")).await;
     assert_eq!(
         messages["items"][0]["attachments"][0]["sha256"],

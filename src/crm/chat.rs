@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, redact};
+use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
 use crate::db::Database;
 use crate::error::ApiError;
 use crate::policy::FacilityScope;
@@ -52,6 +53,7 @@ pub struct Model {
     pub facility_id: Uuid,
     pub lead_id: Option<Uuid>,
     pub channel: String,
+    /// Written before visitor refs were sealed; empty once they are.
     pub visitor_ref: Option<String>,
     pub started_at: Timestamp,
     /// The start, until the first message: an empty session goes idle too.
@@ -60,6 +62,8 @@ pub struct Model {
     pub is_active: bool,
     pub created_by: Uuid,
     pub created_at: Timestamp,
+    /// The widget's visitor id, sealed: a cookie id follows a person around.
+    pub sealed_visitor_ref: Option<Sealed>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -87,21 +91,29 @@ pub struct ChatSession {
     pub created_at: Timestamp,
 }
 
-impl From<&Model> for ChatSession {
-    fn from(row: &Model) -> Self {
-        Self {
+impl ChatSession {
+    /// The session as shown, its visitor ref opened (or as written in
+    /// clear before it was sealed).
+    pub fn open(key: &DataKey, row: &Model) -> Result<Self, CryptoError> {
+        let visitor_ref = match &row.sealed_visitor_ref {
+            Some(sealed) => {
+                Some(RowSealer::new(key, TABLE, row.id).open_text("visitor_ref", sealed)?)
+            }
+            None => row.visitor_ref.clone(),
+        };
+        Ok(Self {
             id: row.id,
             facility_id: row.facility_id,
             lead_id: row.lead_id,
             channel: row.channel.clone(),
-            visitor_ref: row.visitor_ref.clone(),
+            visitor_ref,
             started_at: row.started_at,
             last_message_at: row.last_message_at,
             message_count: row.message_count,
             is_active: row.is_active,
             created_by: row.created_by,
             created_at: row.created_at,
-        }
+        })
     }
 }
 
@@ -180,8 +192,15 @@ pub struct ChatFilter {
 }
 
 /// The row of a new session: active, no messages yet.
-fn new_row(id: Uuid, scope: &FacilityScope, new: &NewChatSession, now: Timestamp) -> ActiveModel {
+fn new_row(
+    key: &DataKey,
+    id: Uuid,
+    scope: &FacilityScope,
+    new: &NewChatSession,
+    now: Timestamp,
+) -> ActiveModel {
     let started_at = new.started_at.unwrap_or(now);
+    let seal = RowSealer::new(key, TABLE, id);
     ActiveModel {
         id: ActiveValue::Set(id),
         facility_id: ActiveValue::Set(scope.facility_id()),
@@ -193,7 +212,10 @@ fn new_row(id: Uuid, scope: &FacilityScope, new: &NewChatSession, now: Timestamp
                 .unwrap_or(DEFAULT_CHANNEL)
                 .to_owned(),
         ),
-        visitor_ref: ActiveValue::Set(new.visitor_ref.as_deref().map(|v| v.trim().to_owned())),
+        visitor_ref: ActiveValue::Set(None),
+        sealed_visitor_ref: ActiveValue::Set(
+            seal.optional_text("visitor_ref", new.visitor_ref.as_deref().map(str::trim)),
+        ),
         started_at: ActiveValue::Set(started_at),
         last_message_at: ActiveValue::Set(started_at),
         message_count: ActiveValue::Set(0),
@@ -206,12 +228,13 @@ fn new_row(id: Uuid, scope: &FacilityScope, new: &NewChatSession, now: Timestamp
 /// Opens a session in the scope's facility, by the scope's account.
 pub async fn insert(
     txn: &impl ConnectionTrait,
+    key: &DataKey,
     scope: &FacilityScope,
     id: Uuid,
     new: &NewChatSession,
     now: Timestamp,
 ) -> Result<Model, DbErr> {
-    new_row(id, scope, new, now).insert(txn).await
+    new_row(key, id, scope, new, now).insert(txn).await
 }
 
 pub async fn find(
@@ -361,6 +384,7 @@ mod tests {
             is_active: true,
             created_by: Uuid::now_v7(),
             created_at: started_at,
+            sealed_visitor_ref: None,
         }
     }
 

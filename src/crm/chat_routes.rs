@@ -67,22 +67,23 @@ async fn create_chat_session(
     let scope = actor.facility(facility_id, Permission::LEAD_UPDATE)?;
     let now = Timestamp::now();
     new.validate(now)?;
+    let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     if let Some(lead_id) = new.lead_id {
         writable_lead(&txn, &scope, lead_id).await?;
     }
-    let row = chat::insert(&*txn, &scope, new_id(), &new, now).await?;
+    let row = chat::insert(&*txn, &key, &scope, new_id(), &new, now).await?;
     let event = chat_event(&actor, AuditAction::Create, &row).changes(redact(
         json!({
             "channel": row.channel,
             "lead_id": row.lead_id,
-            "visitor_ref": row.visitor_ref,
+            "visitor_ref": row.sealed_visitor_ref.is_some(),
             "started_at": row.started_at,
         }),
         CHAT_PHI_FIELDS,
     ));
     audit::commit(txn, vec![event]).await?;
-    Ok((StatusCode::CREATED, ApiJson(ChatSession::from(&row))))
+    Ok((StatusCode::CREATED, ApiJson(ChatSession::open(&key, &row)?)))
 }
 
 /// The facility's chat sessions, oldest first; `active=true` for the open
@@ -109,7 +110,11 @@ async fn list_chat_sessions(
         .map(|row| chat_event(&actor, AuditAction::Read, row))
         .collect();
     state.audit.record(events).await?;
-    let items = rows.iter().map(ChatSession::from).collect();
+    let key = state.keyring.facility(facility_id).await?;
+    let items = rows
+        .iter()
+        .map(|row| ChatSession::open(&key, row))
+        .collect::<Result<_, _>>()?;
     Ok(ApiJson(Page::new(items, limit, |s| s.id)))
 }
 
@@ -135,6 +140,7 @@ async fn link_chat_session(
     ApiJson(link): ApiJson<ChatLink>,
 ) -> Result<ApiJson<ChatSession>, ApiError> {
     let scope = actor.facility(facility_id, Permission::LEAD_UPDATE)?;
+    let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let session = chat::find(&*txn, &scope, session_id)
         .await?
@@ -144,7 +150,9 @@ async fn link_chat_session(
     // not make it.
     writable_lead(&txn, &scope, link.lead_id).await?;
     match session.lead_id {
-        Some(linked) if linked == link.lead_id => return Ok(ApiJson(ChatSession::from(&session))),
+        Some(linked) if linked == link.lead_id => {
+            return Ok(ApiJson(ChatSession::open(&key, &session)?));
+        }
         Some(linked) => {
             return Err(ApiError::Conflict(format!(
                 "the chat session is already linked to lead {linked}"
@@ -173,7 +181,7 @@ async fn link_chat_session(
         CHAT_PHI_FIELDS,
     ));
     audit::commit(txn, vec![event]).await?;
-    Ok(ApiJson(ChatSession::from(&session)))
+    Ok(ApiJson(ChatSession::open(&key, &session)?))
 }
 
 /// Records messages exchanged in an open session: its count and last
@@ -199,6 +207,7 @@ async fn record_chat_messages(
     ApiJson(report): ApiJson<ChatActivity>,
 ) -> Result<ApiJson<ChatSession>, ApiError> {
     let scope = actor.facility(facility_id, Permission::LEAD_UPDATE)?;
+    let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let session = chat::find(&*txn, &scope, session_id)
         .await?
@@ -238,5 +247,5 @@ async fn record_chat_messages(
         CHAT_PHI_FIELDS,
     ));
     audit::commit(txn, vec![event]).await?;
-    Ok(ApiJson(ChatSession::from(&session)))
+    Ok(ApiJson(ChatSession::open(&key, &session)?))
 }

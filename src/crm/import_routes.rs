@@ -362,7 +362,7 @@ async fn export_leads(
     };
     let (mut sent, mut next_cursor) = (0, None);
     'pages: loop {
-        let rows = store::page(db, &scope, &batch, EXPORT_BATCH).await?;
+        let rows = store::page(db, &key, &scope, &batch, EXPORT_BATCH).await?;
         for lead in open_all(db, &key, &rows).await? {
             if sent == MAX_EXPORT {
                 next_cursor = batch.after;
@@ -383,7 +383,7 @@ async fn export_leads(
         .event(AuditAction::Export, "lead")
         .facility(facility_id)
         .changes(redact(
-            json!({ "leads": sent, "format": "csv", "filter": filter, "next_cursor": next_cursor }),
+            json!({ "leads": sent, "format": "csv", "filter": recorded_filter(&filter), "next_cursor": next_cursor }),
             PHI_FIELDS,
         ))
         .flag(ComplianceFlag::Export)
@@ -406,4 +406,16 @@ async fn export_leads(
         response.headers_mut().insert(NEXT_CURSOR, value);
     }
     Ok(response)
+}
+
+/// The export's filter as the audit log keeps it: a free-text source as
+/// `Other`, like the lead's own clear column.
+fn recorded_filter(filter: &LeadFilter) -> LeadFilter {
+    LeadFilter {
+        source: filter
+            .source
+            .as_deref()
+            .map(|s| leads::source_label(s).to_owned()),
+        ..filter.clone()
+    }
 }

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 pub use super::lead_changes::{LeadChanges, MAX_INTERESTS, NewLead};
 pub use super::lead_status::{InterestPriority, LeadStatus, Readiness, ReviewStatus};
 use super::score::{ScoreFactor, ScoreInputs};
-use crate::crypto::{BlindIndex, DataKey, RowSealer, Sealed};
+use crate::crypto::{BlindIndex, DataKey, OTHER_LABEL, RowSealer, Sealed};
 use crate::error::ApiError;
 use crate::time::Timestamp;
 use crate::transition::UnknownStoredValue;
@@ -29,6 +29,8 @@ pub const PHI_FIELDS: &[&str] = &[
     "reason",
     "procedure",
     "interests",
+    "outcome",
+    "lead_type",
 ];
 
 /// Seed 001's `lead_source` values; any other short label (web chat,
@@ -44,6 +46,39 @@ pub const SEED_SOURCES: [&str; 8] = [
     "None",
 ];
 
+/// The sources kept in clear, where lists filter and statistics count on
+/// them: seed 001's and the labels carebase itself scores. Any other source
+/// is free text that may name a person (a referrer, a clinic) and is sealed,
+/// its clear column [`OTHER_LABEL`].
+pub const LEAD_SOURCES: [&str; 10] = [
+    SEED_SOURCES[0],
+    SEED_SOURCES[1],
+    SEED_SOURCES[2],
+    SEED_SOURCES[3],
+    SEED_SOURCES[4],
+    SEED_SOURCES[5],
+    SEED_SOURCES[6],
+    SEED_SOURCES[7],
+    "Referral",
+    "Web Chat",
+];
+
+/// What a source shows where only clear values may go (the audit log, a
+/// statistic): itself if it is in the catalogue, else [`OTHER_LABEL`].
+pub fn source_label(source: &str) -> &str {
+    let source = source.trim();
+    if LEAD_SOURCES.contains(&source) {
+        source
+    } else {
+        OTHER_LABEL
+    }
+}
+
+/// The blind index of a free-text source, so `source=` filters still find it.
+pub fn source_index(key: &DataKey, source: &str) -> BlindIndex {
+    key.blind_index("lead-source", source.trim())
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "leads")]
 pub struct Model {
@@ -56,9 +91,11 @@ pub struct Model {
     pub email_index: Option<BlindIndex>,
     pub phone: Option<Sealed>,
     pub phone_index: Option<BlindIndex>,
+    /// A source of [`LEAD_SOURCES`], or `Other` (free text, sealed).
     pub source: String,
     pub readiness: String,
     pub status: String,
+    /// Written before outcomes and types were sealed; empty once they are.
     pub outcome: Option<String>,
     pub lead_type: Option<String>,
     pub number_of_calls: i32,
@@ -88,6 +125,12 @@ pub struct Model {
     pub created_by: Option<Uuid>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// A free-text source, sealed, and its blind index for filters.
+    pub sealed_source: Option<Sealed>,
+    pub source_index: Option<BlindIndex>,
+    /// Free-text labels, sealed: a call's outcome may say what the lead told.
+    pub sealed_outcome: Option<Sealed>,
+    pub sealed_lead_type: Option<Sealed>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -232,12 +275,13 @@ pub fn seal_new(
 ) -> ActiveModel {
     let seal = RowSealer::new(key, TABLE, id);
     let readiness = new.readiness.unwrap_or(Readiness::Cold);
-    let source = new
-        .source
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or("None")
-        .to_owned();
+    let source = new.source.as_deref().map(str::trim).unwrap_or("None");
+    let (source, sealed_source) = seal.label("source", source, &LEAD_SOURCES);
+    let source_index = sealed_source
+        .as_ref()
+        .and(new.source.as_deref())
+        .map(|v| source_index(key, v));
+    // Scored on the clear label, as a rescore sees it.
     let scored = ScoreInputs {
         readiness,
         source: &source,
@@ -258,10 +302,18 @@ pub fn seal_new(
         phone: ActiveValue::Set(new.phone.as_deref().map(|v| seal.text("phone", v.trim()))),
         phone_index: ActiveValue::Set(new.phone.as_deref().map(|v| phone_index(key, v))),
         source: ActiveValue::Set(source),
+        sealed_source: ActiveValue::Set(sealed_source),
+        source_index: ActiveValue::Set(source_index),
         readiness: ActiveValue::Set(readiness.as_str().to_owned()),
         status: ActiveValue::Set(LeadStatus::New.as_str().to_owned()),
-        outcome: ActiveValue::Set(trimmed(new.outcome.as_deref())),
-        lead_type: ActiveValue::Set(trimmed(new.lead_type.as_deref())),
+        outcome: ActiveValue::Set(None),
+        lead_type: ActiveValue::Set(None),
+        sealed_outcome: ActiveValue::Set(seal_label(&seal, "outcome", new.outcome.as_deref())),
+        sealed_lead_type: ActiveValue::Set(seal_label(
+            &seal,
+            "lead_type",
+            new.lead_type.as_deref(),
+        )),
         number_of_calls: ActiveValue::Set(0),
         replies: ActiveValue::Set(0),
         chat_messages: ActiveValue::Set(0),
@@ -288,8 +340,27 @@ pub fn seal_new(
     }
 }
 
-fn trimmed(value: Option<&str>) -> Option<String> {
-    value.map(|v| v.trim().to_owned())
+fn seal_label(seal: &RowSealer<'_>, column: &str, value: Option<&str>) -> Option<Sealed> {
+    value.map(|v| seal.text(column, v.trim()))
+}
+
+/// The sealed outcome of lead `lead_id`, as a move or a call records it.
+pub fn seal_outcome(key: &DataKey, lead_id: Uuid, outcome: &str) -> Sealed {
+    RowSealer::new(key, TABLE, lead_id).text("outcome", outcome.trim())
+}
+
+/// Opens a free-text label, or takes it as written in clear before labels
+/// were sealed.
+fn open_label(
+    seal: &RowSealer<'_>,
+    column: &str,
+    sealed: &Option<Sealed>,
+    legacy: &Option<String>,
+) -> Result<Option<String>, ApiError> {
+    match sealed {
+        Some(_) => Ok(seal.open_optional_text(column, sealed)?),
+        None => Ok(legacy.clone()),
+    }
 }
 
 /// Applies sealed changes to a row (the score is refreshed by the caller).
@@ -311,16 +382,21 @@ pub fn seal_changes(key: &DataKey, row: Model, changes: &LeadChanges) -> ActiveM
         active.phone_index = ActiveValue::Set(v.as_deref().map(|v| phone_index(key, v)));
     }
     if let Some(v) = &changes.source {
-        active.source = ActiveValue::Set(v.trim().to_owned());
+        let (source, sealed) = seal.label("source", v.trim(), &LEAD_SOURCES);
+        active.source_index = ActiveValue::Set(sealed.as_ref().map(|_| source_index(key, v)));
+        active.source = ActiveValue::Set(source);
+        active.sealed_source = ActiveValue::Set(sealed);
     }
     if let Some(v) = changes.readiness {
         active.readiness = ActiveValue::Set(v.as_str().to_owned());
     }
     if let Some(v) = &changes.outcome {
-        active.outcome = ActiveValue::Set(trimmed(v.as_deref()));
+        active.outcome = ActiveValue::Set(None);
+        active.sealed_outcome = ActiveValue::Set(seal_label(&seal, "outcome", v.as_deref()));
     }
     if let Some(v) = &changes.lead_type {
-        active.lead_type = ActiveValue::Set(trimmed(v.as_deref()));
+        active.lead_type = ActiveValue::Set(None);
+        active.sealed_lead_type = ActiveValue::Set(seal_label(&seal, "lead_type", v.as_deref()));
     }
     if let Some(v) = changes.owner_id {
         active.owner_id = ActiveValue::Set(v);
@@ -389,11 +465,11 @@ impl Lead {
             last_name: seal.open_text("last_name", &row.last_name)?,
             email: seal.open_optional_text("email", &row.email)?,
             phone: seal.open_optional_text("phone", &row.phone)?,
-            source: row.source.clone(),
+            source: seal.open_label("source", &row.source, &row.sealed_source)?,
             readiness: row.lead_readiness()?,
             status: row.lead_status()?,
-            outcome: row.outcome.clone(),
-            lead_type: row.lead_type.clone(),
+            outcome: open_label(&seal, "outcome", &row.sealed_outcome, &row.outcome)?,
+            lead_type: open_label(&seal, "lead_type", &row.sealed_lead_type, &row.lead_type)?,
             number_of_calls: row.number_of_calls,
             replies: row.replies,
             chat_messages: row.chat_messages,

@@ -81,7 +81,7 @@ async fn move_lead_status(
     let from = row.lead_status()?;
     let to = from.transition(body.status)?;
     let now = Timestamp::now();
-    let row = store::set_status(&*txn, &scope, row, to, body.outcome.as_deref(), now).await?;
+    let row = store::set_status(&*txn, &key, &scope, row, to, body.outcome.as_deref(), now).await?;
     store::record_move(
         &*txn,
         lead_id,
@@ -196,7 +196,7 @@ async fn log_call(
     let txn = state.db.begin().await?;
     let row = writable_lead(&txn, &scope, lead_id).await?;
     let now = Timestamp::now();
-    let row = store::record_call(&*txn, &scope, row, call.outcome.as_deref(), now).await?;
+    let row = store::record_call(&*txn, &key, &scope, row, call.outcome.as_deref(), now).await?;
     let lead = open_one(&*txn, &key, &row).await?;
     let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id).changes(redact(
         json!({ "number_of_calls": row.number_of_calls }),

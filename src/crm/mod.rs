@@ -27,6 +27,7 @@ pub mod permissions;
 pub mod rescore;
 pub mod routes;
 pub mod score;
+pub mod seal_migration;
 pub mod stats;
 pub mod stats_pipeline;
 pub mod stats_routes;
@@ -40,7 +41,7 @@ pub mod timeline_routes;
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::AppState;
+use crate::app::{AppState, Extensions, Opening};
 
 use crate::access::invitations::PortalAccepted;
 use crate::context::{ApiTag, Context, Job, Reaction};
@@ -94,7 +95,25 @@ impl Context for Crm {
             Box::new(migration::CreateTasks),
             Box::new(engagement_migration::CreateEngagement),
             Box::new(migration::AddLeadStatsIndex),
+            Box::new(seal_migration::SealCrmFreeText),
         ]
+    }
+
+    /// Seals, before the first request, the labels and visitor refs that
+    /// rows written before they were sealed still hold in clear.
+    async fn open(
+        &self,
+        opening: &Opening<'_>,
+        _extensions: &mut Extensions,
+    ) -> anyhow::Result<()> {
+        let sealed = seal_migration::seal_clear_rows(opening.db, opening.keyring).await?;
+        if sealed > 0 {
+            tracing::info!(
+                sealed,
+                "crm: sealed lead labels and visitor refs stored in clear"
+            );
+        }
+        Ok(())
     }
 
     fn permissions(&self) -> &'static [Grant] {

@@ -209,7 +209,9 @@ async fn create_lead(
 
 /// The audit event of a new lead.
 pub(super) fn created_event(actor: &Actor, lead: &Lead) -> AuditEvent {
-    let after = serde_json::to_value(lead).unwrap_or_default();
+    let mut after = serde_json::to_value(lead).unwrap_or_default();
+    // A free-text source is recorded as `Other`, like its clear column.
+    after["source"] = json!(leads::source_label(&lead.source));
     lead_event(actor, AuditAction::Create, lead.facility_id, lead.id)
         .changes(redact(json!({ "after": after }), PHI_FIELDS))
 }
@@ -278,8 +280,8 @@ async fn list_leads(
     let scope = actor.facility(facility_id, Permission::LEAD_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
     let db = state.db.conn();
-    let rows = store::page(db, &scope, &filter, limit).await?;
     let key = state.keyring.facility(facility_id).await?;
+    let rows = store::page(db, &key, &scope, &filter, limit).await?;
     let leads = open_recorded(&state, db, &actor, &key, &rows).await?;
     Ok(ApiJson(Page::new(leads, limit, |l| l.id)))
 }

@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 
 use super::history;
 use super::leads::{self, InterestPriority, LeadStatus, Readiness, ReviewStatus, interest};
-use crate::crypto::BlindIndex;
+use crate::crypto::{BlindIndex, DataKey, OTHER_LABEL};
 use crate::pipelines::store as pipelines;
 use crate::policy::FacilityScope;
 use crate::time::Timestamp;
@@ -80,7 +80,7 @@ pub enum LeadView {
 }
 
 impl LeadFilter {
-    fn condition(&self) -> Condition {
+    fn condition(&self, key: &DataKey) -> Condition {
         use leads::Column;
         let mut all = Condition::all();
         if self.view == Some(LeadView::Active) {
@@ -101,7 +101,13 @@ impl LeadFilter {
             }
         }
         if let Some(source) = &self.source {
-            all = all.add(Column::Source.eq(source.trim()));
+            // A catalogue source is in clear; free text is found by its index.
+            all = all.add(match leads::source_label(source) {
+                OTHER_LABEL if source.trim() != OTHER_LABEL => {
+                    Column::SourceIndex.eq(leads::source_index(key, source))
+                }
+                label => Column::Source.eq(label),
+            });
         }
         if let Some(readiness) = self.readiness {
             all = all.add(Column::Readiness.eq(readiness.as_str()));
@@ -125,12 +131,13 @@ impl LeadFilter {
 /// A page of the visible leads matching `filter`, oldest first.
 pub async fn page(
     db: &impl ConnectionTrait,
+    key: &DataKey,
     scope: &FacilityScope,
     filter: &LeadFilter,
     limit: u64,
 ) -> Result<Vec<leads::Model>, DbErr> {
     let mut query = visible(scope)
-        .filter(filter.condition())
+        .filter(filter.condition(key))
         .order_by_asc(leads::Column::Id)
         .limit(limit);
     if let Some(after) = filter.after {

@@ -136,6 +136,20 @@ impl Keyring {
         self.key(KeyScope::Installation).await
     }
 
+    /// The data keys of `facility_ids`, each fetched once.
+    pub async fn facilities(
+        &self,
+        facility_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Arc<DataKey>>, KeyringError> {
+        let mut keys = HashMap::new();
+        for &id in facility_ids {
+            if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry(id) {
+                slot.insert(self.facility(id).await?);
+            }
+        }
+        Ok(keys)
+    }
+
     /// A facility's data key.
     pub async fn facility(&self, facility_id: Uuid) -> Result<Arc<DataKey>, KeyringError> {
         self.key(KeyScope::Facility(facility_id)).await

@@ -17,4 +17,4 @@ pub mod row;
 pub use data_keys::{KeyScope, Keyring};
 pub use field::{BlindIndex, CryptoError, DataKey, FieldRef, Sealed};
 pub use master_key::MasterKey;
-pub use row::RowSealer;
+pub use row::{OTHER_LABEL, RowSealer};

@@ -7,6 +7,10 @@ use uuid::Uuid;
 
 use super::{CryptoError, DataKey, FieldRef, Sealed};
 
+/// What the clear column of a catalogue label holds when the value is free
+/// text, sealed beside it: lists and statistics see `Other`, never the text.
+pub const OTHER_LABEL: &str = "Other";
+
 /// Seals and opens the fields of one row of `table`.
 pub struct RowSealer<'a> {
     key: &'a DataKey,
@@ -36,6 +40,32 @@ impl<'a> RowSealer<'a> {
         // Serializing the API's own plain data types cannot fail.
         let bytes = serde_json::to_vec(value).unwrap_or_default();
         self.key.seal(self.field(column), &bytes)
+    }
+
+    /// Splits a label into what stays in clear and what is sealed: a value
+    /// of `catalogue` stays in clear (it is filtered and counted on, and
+    /// names no one); any other value is sealed, its clear column
+    /// [`OTHER_LABEL`].
+    pub fn label(&self, column: &str, value: &str, catalogue: &[&str]) -> (String, Option<Sealed>) {
+        if value == OTHER_LABEL || catalogue.contains(&value) {
+            (value.to_owned(), None)
+        } else {
+            (OTHER_LABEL.to_owned(), Some(self.text(column, value)))
+        }
+    }
+
+    /// The label [`RowSealer::label`] split: the sealed text when there is
+    /// one, else the clear value.
+    pub fn open_label(
+        &self,
+        column: &str,
+        clear: &str,
+        sealed: &Option<Sealed>,
+    ) -> Result<String, CryptoError> {
+        match sealed {
+            Some(sealed) => self.open_text(column, sealed),
+            None => Ok(clear.to_owned()),
+        }
     }
 
     pub fn open_text(&self, column: &str, sealed: &Sealed) -> Result<String, CryptoError> {

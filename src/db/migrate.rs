@@ -119,6 +119,45 @@ pub mod schema {
         ColumnDef::new(col(name)).binary().to_owned()
     }
 
+    /// Adds sealed columns to `table`, one statement each (SQLite adds one
+    /// column at a time).
+    pub async fn add_sealed_columns(
+        manager: &SchemaManager<'_>,
+        table: &str,
+        columns: &[&str],
+    ) -> Result<(), DbErr> {
+        for column in columns {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(col(table))
+                        .add_column(sealed(column))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Drops `columns` from `table`, one statement each.
+    pub async fn drop_columns(
+        manager: &SchemaManager<'_>,
+        table: &str,
+        columns: &[&str],
+    ) -> Result<(), DbErr> {
+        for column in columns {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(col(table))
+                        .drop_column(col(column))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Creates a context's `tables` in order, then its plain and unique
     /// indexes (named by [`index`] and [`unique_index`]).
     pub async fn create_all(

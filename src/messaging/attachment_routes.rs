@@ -351,7 +351,7 @@ async fn upload_file(
         .await
         .map_err(storage_failed)?;
     let txn = state.db.begin().await?;
-    if !attachments::mark_stored(&*txn, pending.id, &stored).await? {
+    if !attachments::mark_stored(&*txn, &key, pending.id, &stored).await? {
         return Err(ApiError::NotFound);
     }
     let event = AuditEvent::new(
@@ -431,6 +431,12 @@ async fn download_attachment(
     let access = conversations::reach(db, &actor, &scope, conversation_id).await?;
     let row = downloadable(db, conversation_id, attachment_id).await?;
     let key = state.keyring.facility(facility_id).await?;
+    let digest = row.content_digest.clone().ok_or_else(|| {
+        tracing::error!(attachment = %row.id, "a stored attachment has no digest");
+        ApiError::Unavailable(
+            "the file cannot be read back; the operators have been told".to_owned(),
+        )
+    })?;
     let bytes = super::state_of(&state)
         .files
         .get(
@@ -438,7 +444,7 @@ async fn download_attachment(
             &key,
             row.id,
             &row.object_path,
-            row.sha256.as_deref().unwrap_or_default(),
+            &digest,
         )
         .await
         .map_err(|error| match error {
@@ -461,7 +467,7 @@ async fn download_attachment(
                 .flag(ComplianceFlag::Phi)
                 .concerning(access.conversation.patient_id, None)
                 .changes(redact(
-                    json!({ "size": bytes.len(), "sha256": row.sha256 }),
+                    json!({ "size": bytes.len(), "digest": crate::audit::chain::hex(digest.as_bytes()) }),
                     &[],
                 )),
         ])

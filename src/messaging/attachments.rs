@@ -11,7 +11,7 @@ use sea_orm::{ActiveValue, ConnectionTrait};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::crypto::{CryptoError, DataKey, RowSealer, Sealed};
+use crate::crypto::{BlindIndex, CryptoError, DataKey, RowSealer, Sealed};
 use crate::policy::FacilityScope;
 use crate::storage::{AcceptedFile, ObjectKind, StoredFile};
 use crate::time::Timestamp;
@@ -54,6 +54,7 @@ pub struct Model {
     pub file_name: Option<Sealed>,
     pub mime_type: Option<String>,
     pub file_size: Option<i64>,
+    /// Written before checksums were sealed; empty once they are.
     pub sha256: Option<String>,
     pub status: String,
     /// The pre-authorised upload's token, hashed, until the bytes arrive.
@@ -61,6 +62,11 @@ pub struct Model {
     pub upload_expires_at: Option<Timestamp>,
     pub uploaded_by: Uuid,
     pub created_at: Timestamp,
+    /// The file's SHA-256 (hex), sealed: in clear it would confirm that a
+    /// file someone holds is the one stored.
+    pub sealed_sha256: Option<Sealed>,
+    /// The file's keyed digest (`storage::file_digest`), checked on reads.
+    pub content_digest: Option<BlindIndex>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -88,13 +94,17 @@ pub struct Attachment {
 
 impl Attachment {
     pub fn open(key: &DataKey, row: &Model) -> Result<Self, CryptoError> {
+        let seal = RowSealer::new(key, TABLE, row.id);
+        let sha256 = match &row.sealed_sha256 {
+            Some(sealed) => Some(seal.open_text("sha256", sealed)?),
+            None => row.sha256.clone(),
+        };
         Ok(Self {
             id: row.id,
-            file_name: RowSealer::new(key, TABLE, row.id)
-                .open_optional_text("file_name", &row.file_name)?,
+            file_name: seal.open_optional_text("file_name", &row.file_name)?,
             mime_type: row.mime_type.clone(),
             file_size: row.file_size,
-            sha256: row.sha256.clone(),
+            sha256,
             created_at: row.created_at,
         })
     }
@@ -133,7 +143,9 @@ fn seal_new(key: &DataKey, scope: &FacilityScope, new: NewAttachment<'_>) -> Act
         file_name: ActiveValue::Set(Some(seal.text("file_name", &new.file.file_name))),
         mime_type: ActiveValue::Set(Some(new.file.mime_type.clone())),
         file_size: ActiveValue::Set(i64::try_from(new.file.size).ok()),
-        sha256: ActiveValue::Set(new.stored.map(|s| s.sha256.clone())),
+        sha256: ActiveValue::Set(None),
+        sealed_sha256: ActiveValue::Set(new.stored.map(|s| seal.text("sha256", &s.sha256))),
+        content_digest: ActiveValue::Set(new.stored.map(|s| s.digest.clone())),
         status: ActiveValue::Set(status.as_str().to_owned()),
         upload_token_hash: ActiveValue::Set(token),
         upload_expires_at: ActiveValue::Set(expires),
@@ -170,16 +182,19 @@ pub async fn find(
 /// there first.
 pub async fn mark_stored(
     db: &impl ConnectionTrait,
+    key: &DataKey,
     attachment_id: Uuid,
     stored: &StoredFile,
 ) -> Result<bool, DbErr> {
+    let sealed_sha256 = RowSealer::new(key, TABLE, attachment_id).text("sha256", &stored.sha256);
     let updated = Entity::update_many()
         .col_expr(
             Column::Status,
             Expr::value(AttachmentStatus::Stored.as_str()),
         )
         .col_expr(Column::ObjectPath, Expr::value(stored.object_path.clone()))
-        .col_expr(Column::Sha256, Expr::value(stored.sha256.clone()))
+        .col_expr(Column::SealedSha256, Expr::value(sealed_sha256))
+        .col_expr(Column::ContentDigest, Expr::value(stored.digest.clone()))
         .col_expr(Column::UploadTokenHash, Expr::value(None::<String>))
         .filter(Column::Id.eq(attachment_id))
         .filter(Column::Status.eq(AttachmentStatus::Pending.as_str()))

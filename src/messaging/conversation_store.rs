@@ -107,7 +107,8 @@ pub async fn update(
         active.priority = ActiveValue::Set(priority.as_str().to_owned());
     }
     if let Some(tags) = &update.tags {
-        active.tags = ActiveValue::Set(serde_json::to_string(tags).unwrap_or_else(|_| "[]".into()));
+        active.tags = ActiveValue::Set(conversations::NO_CLEAR_TAGS.to_owned());
+        active.sealed_tags = ActiveValue::Set(conversations::seal_tags(&seal, tags));
     }
     active.updated_at = ActiveValue::Set(now);
     active.update(txn).await

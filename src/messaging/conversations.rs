@@ -23,7 +23,7 @@ use crate::transition::{StateMachine, UnknownStoredValue, string_enum};
 use crate::validation::Checks;
 
 pub const TABLE: &str = "conversations";
-pub const PHI_FIELDS: &[&str] = &["title", "metadata"];
+pub const PHI_FIELDS: &[&str] = &["title", "metadata", "tags"];
 /// Most tags on a conversation, and the longest tag.
 const MAX_TAGS: usize = 20;
 const MAX_TAG_LEN: usize = 50;
@@ -107,8 +107,12 @@ pub struct Model {
     pub care_team_link_id: Option<Uuid>,
     pub status: String,
     pub priority: String,
+    /// Written before tags were sealed: a JSON array, `[]` once sealed.
     pub tags: String,
     pub metadata: Option<Sealed>,
+    /// The tags as a sealed JSON array (they may name the patient's matter);
+    /// absent when there are none.
+    pub sealed_tags: Option<Sealed>,
     pub created_by: Uuid,
     pub archived_by: Option<Uuid>,
     pub archived_at: Option<Timestamp>,
@@ -190,7 +194,7 @@ impl Conversation {
             care_team_link_id: row.care_team_link_id,
             status: row.conversation_status()?,
             priority: Priority::from_stored(&row.priority, TABLE, "priority", row.id)?,
-            tags: serde_json::from_str(&row.tags).unwrap_or_default(),
+            tags: open_tags(&seal, row)?,
             metadata,
             created_by: row.created_by,
             archived_by: row.archived_by,
@@ -204,6 +208,22 @@ impl Conversation {
         })
     }
 }
+
+/// The tags of `row`: sealed, or as written in clear before they were.
+fn open_tags(seal: &RowSealer<'_>, row: &Model) -> Result<Vec<String>, ApiError> {
+    match &row.sealed_tags {
+        Some(sealed) => Ok(seal.open_json("tags", sealed)?),
+        None => Ok(serde_json::from_str(&row.tags).unwrap_or_default()),
+    }
+}
+
+/// The sealed form of `tags` (none when the list is empty).
+pub fn seal_tags(seal: &RowSealer<'_>, tags: &[String]) -> Option<Sealed> {
+    (!tags.is_empty()).then(|| seal.json("tags", &tags))
+}
+
+/// What the clear `tags` column holds for rows written now.
+pub const NO_CLEAR_TAGS: &str = "[]";
 
 /// A facility (group) conversation to start. The creator joins as owner.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -312,7 +332,8 @@ pub fn seal_new(
         care_team_link_id: ActiveValue::Set(None),
         status: ActiveValue::Set(ConversationStatus::Active.as_str().to_owned()),
         priority: ActiveValue::Set(new.priority.unwrap_or(Priority::Normal).as_str().to_owned()),
-        tags: ActiveValue::Set(serde_json::to_string(&new.tags).unwrap_or_else(|_| "[]".into())),
+        tags: ActiveValue::Set(NO_CLEAR_TAGS.to_owned()),
+        sealed_tags: ActiveValue::Set(seal_tags(&seal, &new.tags)),
         metadata: ActiveValue::Set(
             new.metadata
                 .as_ref()

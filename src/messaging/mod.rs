@@ -25,6 +25,7 @@ pub mod realtime_hub;
 pub mod realtime_routes;
 pub mod realtime_tickets;
 pub mod realtime_watch;
+pub mod seal_migration;
 pub mod senders;
 pub mod settings;
 pub mod video;
@@ -95,6 +96,7 @@ impl Context for Messaging {
         vec![
             Box::new(migration::CreateMessaging),
             Box::new(migration::CreateRealtimeTickets),
+            Box::new(seal_migration::SealMessagingFreeText),
         ]
     }
 
@@ -108,6 +110,13 @@ impl Context for Messaging {
 
     async fn open(&self, opening: &Opening<'_>, extensions: &mut Extensions) -> anyhow::Result<()> {
         let config = opening.config;
+        let sealed = seal_migration::seal_clear_rows(opening.db, opening.keyring).await?;
+        if sealed > 0 {
+            tracing::info!(
+                sealed,
+                "messaging: sealed tags and checksums stored in clear"
+            );
+        }
         let (realtime, local_events) = Realtime::new(opening.db);
         let video = video::rooms_from(&config.section::<MessagingSettings>().video())
             .map_err(|e| anyhow::anyhow!("video settings: {e}"))?;

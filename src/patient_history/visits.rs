@@ -23,6 +23,7 @@ pub const PHI_FIELDS: &[&str] = &[
     "procedures",
     "vital_signs",
     "notes",
+    "department",
 ];
 
 const MAX_DEPARTMENT: usize = 100;
@@ -43,6 +44,7 @@ pub struct Model {
     pub patient_id: Uuid,
     pub visit_date: Timestamp,
     pub discharge_date: Option<Timestamp>,
+    /// Written before departments were sealed; empty once they are.
     pub department: Option<String>,
     pub primary_diagnosis: Option<Sealed>,
     pub secondary_diagnoses: Option<Sealed>,
@@ -54,6 +56,8 @@ pub struct Model {
     pub recorded_by: Uuid,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Where the patient was seen (an oncology ward says what they have).
+    pub sealed_department: Option<Sealed>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -376,7 +380,8 @@ impl NewVisit {
             patient_id: record.patient_id,
             visit_date: self.visit_date,
             discharge_date: self.discharge_date,
-            department: self.department.clone(),
+            department: None,
+            sealed_department: row.optional_text("department", self.department.as_deref()),
             primary_diagnosis: row
                 .optional_text("primary_diagnosis", self.primary_diagnosis.as_deref()),
             secondary_diagnoses: list("secondary_diagnoses", &self.secondary_diagnoses),
@@ -441,7 +446,10 @@ impl Model {
         Ok(NewVisit {
             visit_date: self.visit_date,
             discharge_date: self.discharge_date,
-            department: self.department.clone(),
+            department: match &self.sealed_department {
+                Some(_) => row.open_optional_text("department", &self.sealed_department)?,
+                None => self.department.clone(),
+            },
             primary_diagnosis: row
                 .open_optional_text("primary_diagnosis", &self.primary_diagnosis)?,
             secondary_diagnoses: list("secondary_diagnoses", &self.secondary_diagnoses)?,

@@ -2,8 +2,9 @@
 //! surgery) and extra open time, for one provider or the whole facility.
 //! Reading needs `schedule:read`; changing needs `schedule:manage`, which
 //! reaches only the actor's own blocks unless the role administers the
-//! facility (facility-wide blocks are the administrator's). None of it is
-//! PHI; every change is audited.
+//! facility (facility-wide blocks are the administrator's). A reason
+//! outside the catalogue may name someone: it is sealed, and the audit log
+//! records that it was given, not what it says; every change is audited.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,7 +15,7 @@ use uuid::Uuid;
 
 use super::schedule_routes::require_own_schedule;
 use super::schedule_store::{self, BlockFilter};
-use super::schedules::{AvailabilityBlock, NewBlock};
+use super::schedules::{AvailabilityBlock, BLOCK_PHI_FIELDS, NewBlock};
 use crate::access::memberships;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
@@ -50,15 +51,16 @@ async fn create_block(
     let scope = actor.facility(facility_id, Permission::SCHEDULE_MANAGE)?;
     require_own_schedule(&scope, new.provider_id)?;
     new.validate()?;
+    let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     memberships::require_members(&*txn, facility_id, &[("provider_id", new.provider_id)]).await?;
-    let row = schedule_store::insert_block(&*txn, &scope, &new, Timestamp::now()).await?;
-    let shown = AvailabilityBlock::from(&row);
+    let row = schedule_store::insert_block(&*txn, &key, &scope, &new, Timestamp::now()).await?;
+    let shown = AvailabilityBlock::open(&key, &row)?;
     let event = actor
         .event(AuditAction::Create, "availability_block")
         .resource(row.id)
         .facility(facility_id)
-        .changes(redact(json!({ "after": &shown }), &[]));
+        .changes(redact(json!({ "after": &shown }), BLOCK_PHI_FIELDS));
     audit::commit(txn, vec![event]).await?;
     Ok((StatusCode::CREATED, ApiJson(shown)))
 }
@@ -81,7 +83,11 @@ async fn list_blocks(
     let scope = actor.facility(facility_id, Permission::SCHEDULE_READ)?;
     let limit = crate::http::extract::page_limit(filter.limit)?;
     let rows = schedule_store::blocks_page(state.db.conn(), &scope, &filter, limit).await?;
-    let items = rows.iter().map(AvailabilityBlock::from).collect();
+    let key = state.keyring.facility(facility_id).await?;
+    let items = rows
+        .iter()
+        .map(|row| AvailabilityBlock::open(&key, row))
+        .collect::<Result<_, _>>()?;
     Ok(ApiJson(Page::new(items, limit, |b: &AvailabilityBlock| {
         b.id
     })))
@@ -105,18 +111,19 @@ async fn delete_block(
     ApiPath((facility_id, block_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     let scope = actor.facility(facility_id, Permission::SCHEDULE_MANAGE)?;
+    let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = schedule_store::find_block(&*txn, &scope, block_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     require_own_schedule(&scope, row.provider_id)?;
-    let before = AvailabilityBlock::from(&row);
+    let before = AvailabilityBlock::open(&key, &row)?;
     schedule_store::delete_block(&*txn, &scope, block_id).await?;
     let event = actor
         .event(AuditAction::Delete, "availability_block")
         .resource(block_id)
         .facility(facility_id)
-        .changes(redact(json!({ "before": before }), &[]));
+        .changes(redact(json!({ "before": before }), BLOCK_PHI_FIELDS));
     audit::commit(txn, vec![event]).await?;
     Ok(StatusCode::NO_CONTENT)
 }

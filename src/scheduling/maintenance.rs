@@ -115,6 +115,7 @@ async fn block_facility(
             ends_at: ActiveValue::Set(*end),
             is_available: ActiveValue::Set(false),
             reason: ActiveValue::Set(WEEKEND.to_owned()),
+            sealed_reason: ActiveValue::Set(None),
             created_by: ActiveValue::Set(None),
             created_at: ActiveValue::Set(now),
         })

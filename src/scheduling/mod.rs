@@ -20,6 +20,7 @@ pub mod reminders;
 pub mod schedule_routes;
 pub mod schedule_store;
 pub mod schedules;
+pub mod seal_migration;
 pub mod settings;
 pub mod slot_routes;
 pub mod slots;
@@ -33,7 +34,7 @@ use std::process::ExitCode;
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::AppState;
+use crate::app::{AppState, Extensions, Opening};
 use crate::config::Config;
 use crate::config::Section;
 use crate::context::{ApiTag, Context, Job};
@@ -87,7 +88,24 @@ impl Context for Scheduling {
     }
 
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(migration::CreateScheduling)]
+        vec![
+            Box::new(migration::CreateScheduling),
+            Box::new(seal_migration::SealSchedulingFreeText),
+        ]
+    }
+
+    /// Seals, before the first request, the free-text block reasons that
+    /// rows written before they were sealed still hold in clear.
+    async fn open(
+        &self,
+        opening: &Opening<'_>,
+        _extensions: &mut Extensions,
+    ) -> anyhow::Result<()> {
+        let sealed = seal_migration::seal_clear_rows(opening.db, opening.keyring).await?;
+        if sealed > 0 {
+            tracing::info!(sealed, "scheduling: sealed block reasons stored in clear");
+        }
+        Ok(())
     }
 
     fn permissions(&self) -> &'static [Grant] {

@@ -1,7 +1,8 @@
 //! The queries behind the facility's bookable time as its administrators
 //! and providers change it: schedules with their weekly hours,
-//! availability blocks and appointment types. None of it is PHI; each
-//! query stays inside the scope's facility. (The calendar the slot search
+//! availability blocks and appointment types. None of it is PHI except a
+//! block's free-text reason, which is sealed; each query stays inside the
+//! scope's facility. (The calendar the slot search
 //! reads, and the lookups booking shares, are in `store`.)
 
 use sea_orm::entity::prelude::*;
@@ -16,6 +17,7 @@ use super::schedules::{
 };
 use super::slots::Hours;
 use super::store;
+use crate::crypto::{DataKey, RowSealer};
 use crate::db::new_id;
 use crate::error::{ApiError, OnConstraint};
 use crate::policy::FacilityScope;
@@ -99,18 +101,26 @@ pub async fn put_schedule(
 /// Adds a block in the scope's facility, made by the scope's account.
 pub async fn insert_block(
     txn: &impl ConnectionTrait,
+    key: &DataKey,
     scope: &FacilityScope,
     new: &NewBlock,
     now: Timestamp,
 ) -> Result<block::Model, DbErr> {
+    let id = new_id();
+    let (reason, sealed_reason) = RowSealer::new(key, schedules::BLOCK_TABLE, id).label(
+        "reason",
+        new.reason.trim(),
+        schedules::BLOCK_REASONS,
+    );
     block::ActiveModel {
-        id: ActiveValue::Set(new_id()),
+        id: ActiveValue::Set(id),
         facility_id: ActiveValue::Set(scope.facility_id()),
         provider_id: ActiveValue::Set(new.provider_id),
         starts_at: ActiveValue::Set(new.starts_at),
         ends_at: ActiveValue::Set(new.ends_at),
         is_available: ActiveValue::Set(new.is_available),
-        reason: ActiveValue::Set(new.reason.trim().to_owned()),
+        reason: ActiveValue::Set(reason),
+        sealed_reason: ActiveValue::Set(sealed_reason),
         created_by: ActiveValue::Set(Some(scope.account_id())),
         created_at: ActiveValue::Set(now),
     }

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::slots::Hours;
+use crate::crypto::{CryptoError, DataKey, RowSealer};
 use crate::error::ApiError;
 use crate::time::Timestamp;
 use crate::transition::{UnknownStoredValue, string_enum};
@@ -78,9 +79,12 @@ pub mod block {
         pub starts_at: Timestamp,
         pub ends_at: Timestamp,
         pub is_available: bool,
+        /// A reason of [`super::BLOCK_REASONS`], or `Other` when the reason
+        /// is free text, sealed in `sealed_reason`.
         pub reason: String,
         pub created_by: Option<Uuid>,
         pub created_at: Timestamp,
+        pub sealed_reason: Option<crate::crypto::Sealed>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -370,19 +374,35 @@ pub struct AvailabilityBlock {
     pub created_at: Timestamp,
 }
 
-impl From<&block::Model> for AvailabilityBlock {
-    fn from(m: &block::Model) -> Self {
-        Self {
+/// Where blocks live, for the seal of their reasons.
+pub const BLOCK_TABLE: &str = "availability_blocks";
+/// Reasons that name no one, kept in clear: the weekend command finds its
+/// blocks by theirs. Any other reason (a provider's surgery, a named
+/// patient's home visit) is sealed.
+pub const BLOCK_REASONS: &[&str] = &[
+    "Weekend", "Holiday", "Lunch", "Vacation", "Training", "Meeting",
+];
+/// What the audit log never records of a block.
+pub const BLOCK_PHI_FIELDS: &[&str] = &["reason"];
+
+impl AvailabilityBlock {
+    pub fn open(key: &DataKey, m: &block::Model) -> Result<Self, CryptoError> {
+        let reason = RowSealer::new(key, BLOCK_TABLE, m.id).open_label(
+            "reason",
+            &m.reason,
+            &m.sealed_reason,
+        )?;
+        Ok(Self {
             id: m.id,
             facility_id: m.facility_id,
             provider_id: m.provider_id,
             starts_at: m.starts_at,
             ends_at: m.ends_at,
             is_available: m.is_available,
-            reason: m.reason.clone(),
+            reason,
             created_by: m.created_by,
             created_at: m.created_at,
-        }
+        })
     }
 }
 

@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::SecretString;
-use crate::crypto::{CryptoError, DataKey, FieldRef, Sealed};
+use crate::crypto::{BlindIndex, CryptoError, DataKey, FieldRef, Sealed};
 
 pub use upload::{
     AcceptedFile, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_UPLOAD_BYTES, MAX_FILE_NAME_BYTES,
@@ -106,8 +106,21 @@ pub struct StoredFile {
     pub object_path: String,
     /// Size of the plaintext in bytes, what a reader is shown.
     pub size: u64,
-    /// Lower-case hex SHA-256 of the plaintext, checked on every read.
+    /// Lower-case hex SHA-256 of the plaintext: shown to the uploader and
+    /// kept sealed, never in clear, since a plain hash confirms a guessed file.
     pub sha256: String,
+    /// The keyed digest of the plaintext ([`file_digest`]), kept in clear on
+    /// the row and checked on every read.
+    pub digest: BlindIndex,
+}
+
+/// A file's keyed digest: an HMAC of its SHA-256 under the facility's
+/// index key, so whoever reads the rows cannot tell whether a file they
+/// hold is stored, while the server still checks each read against it.
+/// Taken over the hex SHA-256 so that rows stored with a plain checksum
+/// get theirs without reading the files again.
+pub fn file_digest(key: &DataKey, sha256_hex: &str) -> BlindIndex {
+    key.blind_index("file-sha256", &sha256_hex.to_ascii_lowercase())
 }
 
 /// Why the file store failed. No message holds a secret or file content.
@@ -233,10 +246,12 @@ impl FileStore {
             .put(&location, payload)
             .await
             .map_err(|source| storage_error("write", &object_path, source))?;
+        let sha256 = sha256_hex(plaintext);
         Ok(StoredFile {
             object_path,
             size: plaintext.len() as u64,
-            sha256: sha256_hex(plaintext),
+            digest: file_digest(key, &sha256),
+            sha256,
         })
     }
 
@@ -249,13 +264,13 @@ impl FileStore {
         key: &DataKey,
         id: Uuid,
         object_path: &str,
-        expected_sha256: &str,
+        expected: &BlindIndex,
     ) -> Result<Vec<u8>, FileStoreError> {
         let sealed = self.read(object_path).await?;
         let mut opened = key
             .open(field(kind, id), &sealed)
             .map_err(|err| open_error(object_path, err))?;
-        if !sha256_hex(&opened).eq_ignore_ascii_case(expected_sha256) {
+        if file_digest(key, &sha256_hex(&opened)) != *expected {
             return Err(FileStoreError::Corrupt(object_path.to_owned()));
         }
         // Moved out, not copied: the emptied buffer left behind is what the

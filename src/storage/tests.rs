@@ -57,7 +57,7 @@ async fn put_then_get_round_trips_and_disk_holds_only_ciphertext() {
     );
     assert_eq!(stored.size, SECRET_NOTE.len() as u64);
     let back = store
-        .get(KIND, &key, row, &stored.object_path, &stored.sha256)
+        .get(KIND, &key, row, &stored.object_path, &stored.digest)
         .await
         .unwrap();
     assert_eq!(back, SECRET_NOTE);
@@ -84,6 +84,15 @@ async fn the_checksum_is_the_sha256_of_the_plaintext() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
     assert_eq!(stored.size, 3);
+    // The row keeps a keyed digest instead: no one without the data key can
+    // compute it from a file they hold.
+    assert_eq!(stored.digest, file_digest(&key(), &stored.sha256));
+    let other_key = DataKey::new(Uuid::now_v7(), &[8u8; 32]);
+    assert_ne!(stored.digest, file_digest(&other_key, &stored.sha256));
+    assert!(!contains(
+        stored.digest.as_bytes(),
+        stored.sha256.as_bytes()
+    ));
 }
 
 #[tokio::test]
@@ -122,7 +131,7 @@ async fn a_tampered_object_is_corrupt() {
     std::fs::write(&on_disk, bytes).unwrap();
 
     let err = store
-        .get(KIND, &key, row, &stored.object_path, &stored.sha256)
+        .get(KIND, &key, row, &stored.object_path, &stored.digest)
         .await
         .unwrap_err();
     assert!(matches!(err, FileStoreError::Corrupt(ref p) if *p == stored.object_path));
@@ -142,7 +151,7 @@ async fn an_object_read_for_another_row_is_corrupt() {
             &key,
             Uuid::now_v7(),
             &stored.object_path,
-            &stored.sha256,
+            &stored.digest,
         )
         .await
         .unwrap_err();
@@ -162,7 +171,7 @@ async fn an_object_read_as_another_kind_is_corrupt() {
         ..KIND
     };
     let err = store
-        .get(letters, &key, row, &stored.object_path, &stored.sha256)
+        .get(letters, &key, row, &stored.object_path, &stored.digest)
         .await
         .unwrap_err();
     assert!(matches!(err, FileStoreError::Corrupt(_)), "{err:?}");
@@ -176,14 +185,14 @@ async fn a_checksum_mismatch_is_corrupt() {
         .put(KIND, &key, Uuid::now_v7(), row, SECRET_NOTE)
         .await
         .unwrap();
-    let other = sha256_hex(b"another version of the file");
+    let other = file_digest(&key, &sha256_hex(b"another version of the file"));
     let err = store
         .get(KIND, &key, row, &stored.object_path, &other)
         .await
         .unwrap_err();
     assert!(matches!(err, FileStoreError::Corrupt(_)), "{err:?}");
-    // The checksum is compared case-insensitively.
-    let upper = stored.sha256.to_ascii_uppercase();
+    // A digest taken from an upper-case checksum is the same digest.
+    let upper = file_digest(&key, &stored.sha256.to_ascii_uppercase());
     let back = store.get(KIND, &key, row, &stored.object_path, &upper);
     assert_eq!(back.await.unwrap(), SECRET_NOTE);
 }
@@ -197,7 +206,7 @@ async fn an_object_sealed_under_another_key_names_that_key() {
         .await
         .unwrap();
     let err = store
-        .get(KIND, &key(), row, &stored.object_path, &stored.sha256)
+        .get(KIND, &key(), row, &stored.object_path, &stored.digest)
         .await
         .unwrap_err();
     assert!(
@@ -211,7 +220,10 @@ async fn a_missing_object_is_missing_and_delete_is_idempotent() {
     let (dir, store) = local();
     let (key, row) = (key(), Uuid::now_v7());
     let never = object_path(KIND, Uuid::now_v7(), Uuid::now_v7()).to_string();
-    let err = store.get(KIND, &key, row, &never, "00").await.unwrap_err();
+    let err = store
+        .get(KIND, &key, row, &never, &file_digest(&key, "00"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, FileStoreError::Missing(ref p) if *p == never),
         "{err:?}"
@@ -224,7 +236,7 @@ async fn a_missing_object_is_missing_and_delete_is_idempotent() {
     store.delete(&stored.object_path).await.unwrap();
     assert!(!dir.path().join(&stored.object_path).exists());
     let err = store
-        .get(KIND, &key, row, &stored.object_path, &stored.sha256)
+        .get(KIND, &key, row, &stored.object_path, &stored.digest)
         .await
         .unwrap_err();
     assert!(matches!(err, FileStoreError::Missing(_)), "{err:?}");
@@ -243,7 +255,13 @@ async fn a_malformed_object_path_is_refused() {
         "facilities/",
     ] {
         let err = store
-            .get(KIND, &key(), Uuid::now_v7(), bad, "00")
+            .get(
+                KIND,
+                &key(),
+                Uuid::now_v7(),
+                bad,
+                &file_digest(&key(), "00"),
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, FileStoreError::BadPath(_)), "{bad}: {err:?}");
@@ -354,7 +372,7 @@ async fn s3_put_get_tamper_and_delete_against_a_real_server() {
         .put(KIND, &key, Uuid::now_v7(), row, SECRET_NOTE)
         .await
         .unwrap();
-    let back = store.get(KIND, &key, row, &stored.object_path, &stored.sha256);
+    let back = store.get(KIND, &key, row, &stored.object_path, &stored.digest);
     assert_eq!(back.await.unwrap(), SECRET_NOTE);
 
     // The object as the bucket holds it, read and rewritten with the
@@ -369,14 +387,14 @@ async fn s3_put_get_tamper_and_delete_against_a_real_server() {
     raw[last] ^= 0x01;
     store.store.put(&location, raw.into()).await.unwrap();
     let err = store
-        .get(KIND, &key, row, &stored.object_path, &stored.sha256)
+        .get(KIND, &key, row, &stored.object_path, &stored.digest)
         .await
         .unwrap_err();
     assert!(matches!(err, FileStoreError::Corrupt(_)), "{err:?}");
 
     store.delete(&stored.object_path).await.unwrap();
     let err = store
-        .get(KIND, &key, row, &stored.object_path, &stored.sha256)
+        .get(KIND, &key, row, &stored.object_path, &stored.digest)
         .await
         .unwrap_err();
     assert!(matches!(err, FileStoreError::Missing(_)), "{err:?}");

@@ -15,6 +15,7 @@ mod operations;
 mod problems;
 mod role_matrix;
 mod runtime_role;
+mod sealed_fields;
 mod shape;
 
 /// Declares the test modules of contexts that contribute role-matrix cases

@@ -118,6 +118,7 @@ pub async fn update(
 /// it had none; moving to `qualified` puts it up for clinical review.
 pub async fn set_status(
     txn: &impl ConnectionTrait,
+    key: &DataKey,
     scope: &FacilityScope,
     row: leads::Model,
     to: LeadStatus,
@@ -125,10 +126,12 @@ pub async fn set_status(
     now: Timestamp,
 ) -> Result<leads::Model, DbErr> {
     let first_contact = row.first_contacted_at.is_none() && to == LeadStatus::Contacted;
+    let lead_id = row.id;
     let mut active: leads::ActiveModel = row.into();
     active.status = ActiveValue::Set(to.as_str().to_owned());
     if let Some(outcome) = outcome {
-        active.outcome = ActiveValue::Set(Some(outcome.trim().to_owned()));
+        active.outcome = ActiveValue::Set(None);
+        active.sealed_outcome = ActiveValue::Set(Some(leads::seal_outcome(key, lead_id, outcome)));
     }
     if first_contact {
         active.first_contacted_at = ActiveValue::Set(Some(now));
@@ -159,6 +162,7 @@ pub async fn set_stage(
 /// if never before), with the outcome when one is given; then rescores it.
 pub async fn record_call(
     txn: &impl ConnectionTrait,
+    key: &DataKey,
     scope: &FacilityScope,
     row: leads::Model,
     outcome: Option<&str>,
@@ -172,7 +176,8 @@ pub async fn record_call(
     active.first_contacted_at = ActiveValue::Set(Some(first));
     active.last_contacted_at = ActiveValue::Set(Some(now));
     if let Some(outcome) = outcome {
-        active.outcome = ActiveValue::Set(Some(outcome.trim().to_owned()));
+        active.outcome = ActiveValue::Set(None);
+        active.sealed_outcome = ActiveValue::Set(Some(leads::seal_outcome(key, lead_id, outcome)));
     }
     active.updated_at = ActiveValue::Set(now);
     save(txn, scope, rescore(txn, lead_id, active).await?).await

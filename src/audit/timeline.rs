@@ -87,7 +87,8 @@ pub struct TimelineQuery {
     /// Entries per page, 1 to 200; 50 when absent.
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
-    /// Also show reads (every view of the record); changes only when absent.
+    /// Also show reads (every view of the record, and every refused
+    /// attempt at one); changes only when absent.
     pub include_reads: Option<bool>,
 }
 
@@ -97,7 +98,13 @@ impl TimelineQuery {
     }
 }
 
-const READS: [AuditAction; 2] = [AuditAction::Read, AuditAction::PatientAccess];
+/// What a timeline shows only with `include_reads`: views, and refused
+/// attempts at one.
+const READS: [AuditAction; 3] = [
+    AuditAction::Read,
+    AuditAction::PatientAccess,
+    AuditAction::PermissionDenied,
+];
 
 /// One page of `subject`'s timeline in the scope's facility (the caller
 /// checked that the scope sees the subject), newest first. Each

@@ -93,7 +93,7 @@ pub struct KeepPreviousWrap;
 
 impl MigrationName for KeepPreviousWrap {
     fn name(&self) -> &str {
-        "m20261207_000195_data_keys_previous_wrap"
+        "m20261207_000199_data_keys_previous_wrap"
     }
 }
 

@@ -41,7 +41,7 @@ pub mod timeline_routes;
 use sea_orm_migration::MigrationTrait;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::{AppState, Extensions, Opening};
+use crate::app::AppState;
 
 use crate::access::invitations::PortalAccepted;
 use crate::context::{ApiTag, Context, Job, Reaction};
@@ -103,8 +103,8 @@ impl Context for Crm {
     /// rows written before they were sealed still hold in clear.
     async fn open(
         &self,
-        opening: &Opening<'_>,
-        _extensions: &mut Extensions,
+        opening: &crate::app::Opening<'_>,
+        _extensions: &mut crate::app::Extensions,
     ) -> anyhow::Result<()> {
         let sealed = seal_migration::seal_clear_rows(opening.db, opening.keyring).await?;
         if sealed > 0 {

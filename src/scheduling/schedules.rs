@@ -377,10 +377,10 @@ pub struct AvailabilityBlock {
 /// Where blocks live, for the seal of their reasons.
 pub const BLOCK_TABLE: &str = "availability_blocks";
 /// Reasons that name no one, kept in clear: the weekend command finds its
-/// blocks by theirs. Any other reason (a provider's surgery, a named
-/// patient's home visit) is sealed.
+/// blocks by theirs, and a refused booking quotes them. Any other reason (a
+/// named patient's home visit) is sealed, and quoted as `Other`.
 pub const BLOCK_REASONS: &[&str] = &[
-    "Weekend", "Holiday", "Lunch", "Vacation", "Training", "Meeting",
+    "Weekend", "Holiday", "Lunch", "Vacation", "Training", "Meeting", "Surgery",
 ];
 /// What the audit log never records of a block.
 pub const BLOCK_PHI_FIELDS: &[&str] = &["reason"];

@@ -1,5 +1,5 @@
-//! Sealing availability-block reasons that are free text (a provider's
-//! surgery, a named patient's home visit). A reason of the catalogue
+//! Sealing availability-block reasons that are free text (a named
+//! patient's home visit). A reason of the catalogue
 //! ([`BLOCK_REASONS`]) stays in clear; the weekend command finds its blocks
 //! by theirs. The schema migration adds the sealed column; rows written
 //! before are sealed by [`seal_clear_rows`] when the server starts, since

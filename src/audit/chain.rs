@@ -327,6 +327,22 @@ mod tests {
     }
 
     #[test]
+    fn the_keyed_hash_needs_the_key() {
+        let row = sample();
+        let key = DataKey::new(Uuid::from_u128(9), &[1u8; 32]);
+        let keyed = keyed_hash(&key, &row);
+        assert_ne!(keyed, event_hash(&row), "not the plain hash");
+        let other = DataKey::new(Uuid::from_u128(9), &[2u8; 32]);
+        assert_ne!(keyed, keyed_hash(&other, &row));
+        let mut changed = row.clone();
+        changed.resource_type = "other".to_owned();
+        assert_ne!(keyed, keyed_hash(&key, &changed));
+        assert_eq!(expected_hash(&row, 7, Some(&key)), Some(keyed));
+        assert_eq!(expected_hash(&row, 8, None), Some(event_hash(&row)));
+        assert_eq!(expected_hash(&row, 7, None), None, "keyed, and no key");
+    }
+
+    #[test]
     fn linked_events_store_redacted_changes_and_flag_names() {
         let row = sample();
         assert_eq!(

@@ -126,9 +126,6 @@ async fn audit_verify_reports_an_intact_and_a_broken_log() {
 /// `audit verify`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_verify_holds_the_chain_against_checkpoints() {
-    use carebase::audit::checkpoint;
-    use carebase::storage::FileStore;
-
     let dir = tempfile::tempdir().unwrap();
     let verify = |args: &[&str]| {
         let mut all = vec!["audit", "verify"];
@@ -137,23 +134,7 @@ async fn audit_verify_holds_the_chain_against_checkpoints() {
     };
     let db = open(dir.path()).await;
     append(&db, 5).await;
-    let config = config_in(dir.path());
-    let store = FileStore::from_settings(&config.files(), &config.data_dir).unwrap();
-    let taken = checkpoint::take(&db, Some(&store), carebase::time::Timestamp::now())
-        .await
-        .unwrap()
-        .unwrap();
-    let log = dir.path().join("server.log");
-    std::fs::write(
-        &log,
-        format!(
-            "2026-12-07T10:00:00Z  INFO carebase: carebase is listening\n\
-             2026-12-07T10:05:00Z  INFO carebase::audit::checkpoint: audit checkpoint checkpoint={}\n",
-            taken.to_json()
-        ),
-    )
-    .unwrap();
-    let log = log.display().to_string();
+    let log = checkpoint_to_store_and_log(&db, dir.path()).await;
     for source in ["store", log.as_str()] {
         let out = verify(&["--checkpoint", source]);
         let shown = text(&out.stdout);
@@ -165,22 +146,7 @@ async fn audit_verify_holds_the_chain_against_checkpoints() {
         assert!(shown.contains("1 checkpoint(s) agree"), "{source}: {shown}");
     }
 
-    // Cut back to seq 3, the head moved onto it.
-    let third = audit::search(&db, &audit::AuditFilter::default(), Some(4), 1)
-        .await
-        .unwrap()
-        .remove(0);
-    behind_the_servers_back(
-        &db,
-        &[
-            "DELETE FROM audit_events WHERE seq > 3",
-            &format!(
-                "UPDATE audit_chain SET last_seq = 3, last_hash = X'{}'",
-                third.hash
-            ),
-        ],
-    )
-    .await;
+    cut_after(&db, 3).await;
     let out = verify(&[]);
     assert!(out.status.success(), "{}", text(&out.stdout));
     assert!(
@@ -203,27 +169,7 @@ async fn audit_verify_holds_the_chain_against_checkpoints() {
         );
     }
 
-    // Seq 3 edited, and its hash recomputed with plain SHA-256 (it is the
-    // last event now, so nothing after it needs relinking).
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    let mut row = audit::store::events::Entity::find()
-        .filter(audit::store::events::Column::Seq.eq(3))
-        .one(db.conn())
-        .await
-        .unwrap()
-        .unwrap();
-    row.resource_type = "nothing".to_owned();
-    let hash = audit::chain::hex(&audit::chain::event_hash(&row));
-    behind_the_servers_back(
-        &db,
-        &[
-            &format!(
-                "UPDATE audit_events SET resource_type = 'nothing', hash = X'{hash}' WHERE seq = 3"
-            ),
-            &format!("UPDATE audit_chain SET last_hash = X'{hash}'"),
-        ],
-    )
-    .await;
+    rehash_last_with_sha256(&db, 3).await;
     db.close().await;
     let out = verify(&[]);
     let shown = text(&out.stdout);
@@ -232,4 +178,72 @@ async fn audit_verify_holds_the_chain_against_checkpoints() {
         shown.contains("BROKEN") && shown.contains("seq 3"),
         "{shown}"
     );
+}
+
+/// Takes a checkpoint as a server does, into the file store of `dir`'s
+/// configuration and into a log file; returns the log file's path.
+async fn checkpoint_to_store_and_log(db: &Database, dir: &std::path::Path) -> String {
+    use carebase::audit::checkpoint;
+    use carebase::storage::FileStore;
+
+    let config = config_in(dir);
+    let store = FileStore::from_settings(&config.files(), &config.data_dir).unwrap();
+    let taken = checkpoint::take(db, Some(&store), carebase::time::Timestamp::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let log = dir.join("server.log");
+    std::fs::write(
+        &log,
+        format!(
+            "2026-12-07T10:00:00Z  INFO carebase: carebase is listening\n\
+             2026-12-07T10:05:00Z  INFO carebase::audit::checkpoint: audit checkpoint checkpoint={}\n",
+            taken.to_json()
+        ),
+    )
+    .unwrap();
+    log.display().to_string()
+}
+
+/// Deletes the events after `seq` and moves the head back onto it.
+async fn cut_after(db: &Database, seq: i64) {
+    let last = audit::search(db, &audit::AuditFilter::default(), Some(seq + 1), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    behind_the_servers_back(
+        db,
+        &[
+            &format!("DELETE FROM audit_events WHERE seq > {seq}"),
+            &format!(
+                "UPDATE audit_chain SET last_seq = {seq}, last_hash = X'{}'",
+                last.hash
+            ),
+        ],
+    )
+    .await;
+}
+
+/// Edits the last event, at `seq`, and recomputes its hash with plain
+/// SHA-256, as an administrator without the key can.
+async fn rehash_last_with_sha256(db: &Database, seq: i64) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let mut row = audit::store::events::Entity::find()
+        .filter(audit::store::events::Column::Seq.eq(seq))
+        .one(db.conn())
+        .await
+        .unwrap()
+        .unwrap();
+    row.resource_type = "nothing".to_owned();
+    let hash = audit::chain::hex(&audit::chain::event_hash(&row));
+    behind_the_servers_back(
+        db,
+        &[
+            &format!(
+                "UPDATE audit_events SET resource_type = 'nothing', hash = X'{hash}' WHERE seq = {seq}"
+            ),
+            &format!("UPDATE audit_chain SET last_hash = X'{hash}'"),
+        ],
+    )
+    .await;
 }

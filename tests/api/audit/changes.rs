@@ -38,6 +38,25 @@ async fn an_auditor_sees_what_a_patient_update_changed_and_no_one_else_does(back
         format!("/facilities/{facility}/audit-events?patient_id={patient_id}&action=update");
     let page = json_of(app.call(&admin.token, Method::GET, &updates, None).await).await;
     let event = &page["items"][0];
+    the_auditor_sees_names_and_values(event);
+    let auditor = admin.account_id.to_string();
+    the_opening_is_recorded(&app, &admin.token, &auditor, facility, patient_id).await;
+
+    // The stored row and a clinician's timeline hold the names, not the values.
+    let row = raw_changes(&app, &event["seq"]).await;
+    assert!(row.contains("last_name") && row.contains("sealed"), "{row}");
+    for phi in ["Quuxworth", "Vexingham"] {
+        assert!(!row.contains(phi), "{phi} in the stored row: {row}");
+    }
+    the_timeline_shows_names_only(&app, &nurse.token, &format!("{base}/{patient_id}")).await;
+    let audit = app.call(&nurse.token, Method::GET, &updates, None).await;
+    assert_eq!(audit.status(), 403, "a nurse does not read the audit log");
+    app.stop().await;
+}
+
+/// The update's event: names and plain values in `changes`, PHI values
+/// redacted there and opened in `phi_changes`.
+fn the_auditor_sees_names_and_values(event: &Value) {
     let changes = &event["changes"];
     assert_eq!(changes["fields"], json!(["last_name", "gender"]));
     assert_eq!(
@@ -63,31 +82,31 @@ async fn an_auditor_sees_what_a_patient_update_changed_and_no_one_else_does(back
             "{phi} in the recorded changes: {stored}"
         );
     }
+}
 
-    // Opening them is itself a read of the patient's PHI, on the record.
+/// Opening the values is itself a read of the patient's PHI, on the record.
+async fn the_opening_is_recorded(
+    app: &TestApp,
+    token: &str,
+    auditor: &str,
+    facility: uuid::Uuid,
+    patient_id: uuid::Uuid,
+) {
     let reads = format!(
         "/facilities/{facility}/audit-events?patient_id={patient_id}&resource_type=audit_event"
     );
-    let reads = json_of(app.call(&admin.token, Method::GET, &reads, None).await).await;
+    let reads = json_of(app.call(token, Method::GET, &reads, None).await).await;
     let read = &reads["items"][0];
     assert_eq!(read["action"], "read");
-    assert_eq!(read["actor_id"], admin.account_id.to_string());
+    assert_eq!(read["actor_id"], auditor);
     assert_eq!(read["compliance_flags"], json!(["phi"]));
+}
 
-    // The stored row and a clinician's timeline hold the names, not the values.
-    let row = raw_changes(&app, &event["seq"]).await;
-    assert!(row.contains("last_name") && row.contains("sealed"), "{row}");
-    for phi in ["Quuxworth", "Vexingham"] {
-        assert!(!row.contains(phi), "{phi} in the stored row: {row}");
-    }
+/// A clinician's view of the patient's history: what changed, no values.
+async fn the_timeline_shows_names_only(app: &TestApp, token: &str, patient: &str) {
     let timeline = json_of(
-        app.call(
-            &nurse.token,
-            Method::GET,
-            &format!("{base}/{patient_id}/timeline"),
-            None,
-        )
-        .await,
+        app.call(token, Method::GET, &format!("{patient}/timeline"), None)
+            .await,
     )
     .await;
     let update = timeline["items"]
@@ -103,9 +122,6 @@ async fn an_auditor_sees_what_a_patient_update_changed_and_no_one_else_does(back
     for phi in ["Quuxworth", "Vexingham"] {
         assert!(!shown.contains(phi), "{phi} in the timeline: {shown}");
     }
-    let audit = app.call(&nurse.token, Method::GET, &updates, None).await;
-    assert_eq!(audit.status(), 403, "a nurse does not read the audit log");
-    app.stop().await;
 }
 
 /// The `changes` column of the event at `seq`, as the database holds it.

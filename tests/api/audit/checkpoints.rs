@@ -16,6 +16,7 @@ use crate::support::{TestApp, TestBackend};
 
 on_both_backends!(
     a_running_server_writes_signed_checkpoints_to_the_store,
+    a_stopping_server_writes_a_last_checkpoint,
     a_cut_tail_is_found_against_a_checkpoint_written_before,
     a_rewrite_or_a_moved_keying_start_is_found_against_a_checkpoint,
 );
@@ -60,6 +61,32 @@ async fn a_running_server_writes_signed_checkpoints_to_the_store(backend: TestBa
         }
     );
     app.stop().await;
+}
+
+/// Long before its next interval, a server that stops checkpoints the head
+/// it leaves behind.
+async fn a_stopping_server_writes_a_last_checkpoint(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    append_numbered(&app.state.db, 2).await;
+    let head = audit::verify::read_head(&app.state.db).await.unwrap();
+    let key = app.state.db.audit_key().unwrap().clone();
+    let store =
+        FileStore::from_settings(&app.state.config.files(), &app.state.config.data_dir).unwrap();
+    assert!(checkpoint::read_store(&store).await.unwrap().0.is_empty());
+    // Stopped by hand, to keep its data directory (`_db`) for the check.
+    let TestApp {
+        shutdown,
+        server,
+        _db,
+        ..
+    } = app;
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+    let (found, unreadable) = checkpoint::read_store(&store).await.unwrap();
+    assert_eq!(unreadable, 0);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].seq, head.last_seq);
+    assert!(found[0].is_genuine(&key));
 }
 
 async fn a_cut_tail_is_found_against_a_checkpoint_written_before(backend: TestBackend) {

@@ -75,18 +75,7 @@ async fn every_read_and_change_is_audited_without_phi(backend: TestBackend) {
                 .contains(&json!("phi"))
         );
     }
-    // What the auditor alone is shown opened (tests/api/audit/changes.rs)
-    // aside, the log holds no PHI.
-    let text = events["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let mut e = e.clone();
-            e.as_object_mut().unwrap().remove("phi_changes");
-            e.to_string()
-        })
-        .collect::<String>();
+    let text = without_opened_values(&events);
     for phi in [
         "Zebediah",
         "Quuxworth",
@@ -102,6 +91,21 @@ async fn every_read_and_change_is_audited_without_phi(backend: TestBackend) {
         "{verified:?}"
     );
     app.stop().await;
+}
+
+/// A page of events as text, without what the auditor alone is shown
+/// opened (`phi_changes`, tests/api/audit/changes.rs): what must hold no PHI.
+fn without_opened_values(events: &Value) -> String {
+    events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e.as_object_mut().unwrap().remove("phi_changes");
+            e.to_string()
+        })
+        .collect()
 }
 
 async fn a_change_or_read_that_cannot_be_audited_does_not_happen(backend: TestBackend) {

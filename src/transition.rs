@@ -92,7 +92,7 @@ impl From<UnknownStoredValue> for sea_orm::DbErr {
 /// its values: `ALL`, `as_str`, `parse` and `Display` come with it, so the
 /// database check, the API and the code agree on one list.
 macro_rules! string_enum {
-    ($(#[doc = $doc:literal])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[doc = $doc:literal])* $name:ident $(as $schema:literal)? { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[doc = $doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         pub enum $name {
@@ -115,7 +115,16 @@ macro_rules! string_enum {
             }
         }
 
-        impl utoipa::ToSchema for $name {}
+        // `as "Name"` names the schema where the type's own name is taken
+        // by another schema of the document (the last one registered would
+        // silently replace the first).
+        impl utoipa::ToSchema for $name {
+            $(
+                fn name() -> std::borrow::Cow<'static, str> {
+                    std::borrow::Cow::Borrowed($schema)
+                }
+            )?
+        }
 
         impl $name {
             pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];

@@ -77,6 +77,7 @@ pub struct ExportQuery {
     #[param(minimum = 1, maximum = 50000)]
     pub limit: Option<u64>,
     /// `ndjson` (default) or `csv`.
+    #[param(inline)]
     pub format: Option<ExportFormat>,
 }
 
@@ -200,7 +201,7 @@ async fn all_events(
     params(("facility_id" = Uuid, Path, description = "The facility"), ExportQuery),
     responses(
         (status = 200, description = "The events, newest first: NDJSON, or CSV with format=csv",
-            body = String, content_type = "application/x-ndjson"),
+            content((String = "application/x-ndjson"), (String = "text/csv"))),
         Problems
     ),
     security(("bearer" = []))
@@ -225,7 +226,7 @@ async fn facility_export(
     params(ExportQuery),
     responses(
         (status = 200, description = "The events, newest first: NDJSON, or CSV with format=csv",
-            body = String, content_type = "application/x-ndjson"),
+            content((String = "application/x-ndjson"), (String = "text/csv"))),
         Problems
     ),
     security(("bearer" = []))

@@ -18,6 +18,7 @@
 #
 # and the script prints, per backend, the operations and requests made and
 # the failures by check. It exits non-zero if any backend had a failure.
+# scripts/fuzz-results.md keeps the last run's table and what it led to.
 #
 #   cargo build --release && scripts/fuzz.sh                # both backends
 #   scripts/fuzz.sh --db sqlite --bin target/debug/carebase

@@ -171,6 +171,22 @@ mod tests {
         }
     }
 
+    string_enum! {
+        /// A name two schemas would share.
+        Level as "ShadeLevel" {
+            Low => "low",
+        }
+    }
+
+    #[test]
+    fn a_schema_name_given_with_as_replaces_the_type_name() {
+        use utoipa::ToSchema;
+        assert_eq!(Level::name(), "ShadeLevel");
+        assert_eq!(Shade::name(), "Shade");
+        let stored = Level::from_stored("low", "levels", "level", uuid::Uuid::nil());
+        assert_eq!(stored.ok(), Some(Level::Low));
+    }
+
     #[test]
     fn the_openapi_schema_lists_the_wire_values() {
         use utoipa::PartialSchema;

@@ -340,7 +340,7 @@ impl IntoParams for ExportParams {
                     .schema_type(Type::Integer)
                     .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
                     .minimum(Some(1))
-                    .maximum(Some(MAX_EXPORT as u64))
+                    .maximum(Some(MAX_EXPORT))
                     .into(),
             );
         }
@@ -373,7 +373,7 @@ async fn export_leads(
     ApiQuery(filter): ApiQuery<LeadFilter>,
 ) -> Result<Response, ApiError> {
     let scope = actor.facility(facility_id, Permission::LEAD_EXPORT)?;
-    let most = limit_within(filter.limit, MAX_EXPORT as u64, MAX_EXPORT as u64)?;
+    let most = limit_within(filter.limit, MAX_EXPORT, MAX_EXPORT)?;
     let key = state.keyring.facility(facility_id).await?;
     let db = state.db.conn();
     let csv_error = |e: csv::Error| ApiError::Internal(e.into());

@@ -46,6 +46,10 @@ fn postable_message_type() -> Object {
     values.push(serde_json::Value::Null);
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some(
+            "`text` when absent. `ai_response` and `query_result` are posted by the AI \
+             assistant (`message:assist`), with no sender.",
+        ))
         .enum_values(Some(values))
         .build()
 }

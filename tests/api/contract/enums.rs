@@ -134,11 +134,11 @@ fn documented_enums(document: &Value) -> Vec<Taken> {
         for (method, operation) in item.as_object().unwrap() {
             let mut found = Vec::new();
             for parameter in operation["parameters"].as_array().into_iter().flatten() {
-                if parameter["in"] == "query" {
-                    if let Some(values) = query_enum(document, &parameter["schema"]) {
-                        let name = parameter["name"].as_str().unwrap().to_owned();
-                        found.push((Place::Query(name), values));
-                    }
+                if parameter["in"] == "query"
+                    && let Some(values) = query_enum(document, &parameter["schema"])
+                {
+                    let name = parameter["name"].as_str().unwrap().to_owned();
+                    found.push((Place::Query(name), values));
                 }
             }
             let body = &operation["requestBody"]["content"]["application/json"]["schema"];

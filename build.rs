@@ -9,6 +9,8 @@
 //! - `carebase_test_s3`: `CAREBASE_TEST_S3_URL` names an S3-compatible server.
 //! - `carebase_test_chromium`: a Chromium is on the PATH, or
 //!   `CAREBASE_TEST_REQUIRE_CHROMIUM` demands one.
+//! - `carebase_test_client`: `openapi-python-client` is on the PATH, or
+//!   `CAREBASE_TEST_REQUIRE_CLIENT` demands it.
 //!
 //! The server itself reads none of this.
 
@@ -22,6 +24,7 @@ fn main() {
         "carebase_test_postgres",
         "carebase_test_s3",
         "carebase_test_chromium",
+        "carebase_test_client",
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
@@ -29,6 +32,7 @@ fn main() {
         "CAREBASE_TEST_POSTGRES_URL",
         "CAREBASE_TEST_S3_URL",
         "CAREBASE_TEST_REQUIRE_CHROMIUM",
+        "CAREBASE_TEST_REQUIRE_CLIENT",
         "PATH",
     ] {
         println!("cargo::rerun-if-env-changed={var}");
@@ -47,8 +51,15 @@ fn main() {
     if std::env::var("CAREBASE_TEST_S3_URL").is_ok_and(|u| !u.is_empty()) {
         println!("cargo::rustc-cfg=carebase_test_s3");
     }
-    if std::env::var_os("CAREBASE_TEST_REQUIRE_CHROMIUM").is_some() || chromium_on_path() {
+    if std::env::var_os("CAREBASE_TEST_REQUIRE_CHROMIUM").is_some()
+        || on_path(&["chromium", "chromium-browser", "google-chrome"])
+    {
         println!("cargo::rustc-cfg=carebase_test_chromium");
+    }
+    if std::env::var_os("CAREBASE_TEST_REQUIRE_CLIENT").is_some()
+        || on_path(&["openapi-python-client"])
+    {
+        println!("cargo::rustc-cfg=carebase_test_client");
     }
 }
 
@@ -57,13 +68,10 @@ fn local_postgres_answers() -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok()
 }
 
-fn chromium_on_path() -> bool {
+/// One of `names` is a file in a folder of the PATH.
+fn on_path(names: &[&str]) -> bool {
     let Some(path) = std::env::var_os("PATH") else {
         return false;
     };
-    std::env::split_paths(&path).any(|dir| {
-        ["chromium", "chromium-browser", "google-chrome"]
-            .iter()
-            .any(|name| dir.join(name).is_file())
-    })
+    std::env::split_paths(&path).any(|dir| names.iter().any(|name| dir.join(name).is_file()))
 }

@@ -18,6 +18,7 @@
 #
 # and the script prints, per backend, the operations and requests made and
 # the failures by check. It exits non-zero if any backend had a failure.
+# scripts/fuzz-results.md keeps the last run's table and what it led to.
 #
 #   cargo build --release && scripts/fuzz.sh                # both backends
 #   scripts/fuzz.sh --db sqlite --bin target/debug/carebase
@@ -247,7 +248,9 @@ seed() {
     local name="$1" method="$2" path="$3" body="$4" answer
     shift 4
     SEED_ID=""
+    SEED_ANSWER=""
     if answer="$(api "$method" "$path" "$FACILITY_TOKEN" "$body")"; then
+        SEED_ANSWER="$answer"
         SEED_ID="$(printf '%s' "$answer" | json_field "${@:-id}")"
         keep "$name" "$SEED_ID"
     else
@@ -283,8 +286,10 @@ seed_resources() {
     seed session_id POST "$f/chat-sessions" "{\"lead_id\": \"$lead\"}"
     seed block_id POST "$f/availability-blocks" \
         "{\"starts_at\": \"2030-01-01T00:00:00Z\", \"ends_at\": \"2030-01-02T00:00:00Z\", \"reason\": \"Holiday\"}"
-    seed feed_id POST "$f/calendar-feeds" "{\"provider_id\": \"$me\"}" path
-    keep token "${SEED_ID##*/}"
+    seed feed_id POST "$f/calendar-feeds" "{\"provider_id\": \"$me\"}"
+    local feed_path
+    feed_path="$(printf '%s' "$SEED_ANSWER" | json_field path)"
+    keep token "${feed_path##*/}"
     seed key_id POST "$f/api-keys" '{"name": "fuzz", "scopes": ["lead:read"]}'
     seed appointment_id POST "$f/appointments" \
         "{\"provider_id\": \"$me\", \"patient_id\": \"$patient\", \"starts_at\": \"${tomorrow}T10:00:00Z\"}"

@@ -92,7 +92,7 @@ impl From<UnknownStoredValue> for sea_orm::DbErr {
 /// its values: `ALL`, `as_str`, `parse` and `Display` come with it, so the
 /// database check, the API and the code agree on one list.
 macro_rules! string_enum {
-    ($(#[doc = $doc:literal])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[doc = $doc:literal])* $name:ident $(as $schema:literal)? { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[doc = $doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         pub enum $name {
@@ -115,7 +115,16 @@ macro_rules! string_enum {
             }
         }
 
-        impl utoipa::ToSchema for $name {}
+        // `as "Name"` names the schema where the type's own name is taken
+        // by another schema of the document (the last one registered would
+        // silently replace the first).
+        impl utoipa::ToSchema for $name {
+            $(
+                fn name() -> std::borrow::Cow<'static, str> {
+                    std::borrow::Cow::Borrowed($schema)
+                }
+            )?
+        }
 
         impl $name {
             pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
@@ -160,6 +169,22 @@ mod tests {
             Light => "light",
             Dark => "dark",
         }
+    }
+
+    string_enum! {
+        /// A name two schemas would share.
+        Level as "ShadeLevel" {
+            Low => "low",
+        }
+    }
+
+    #[test]
+    fn a_schema_name_given_with_as_replaces_the_type_name() {
+        use utoipa::ToSchema;
+        assert_eq!(Level::name(), "ShadeLevel");
+        assert_eq!(Shade::name(), "Shade");
+        let stored = Level::from_stored("low", "levels", "level", uuid::Uuid::nil());
+        assert_eq!(stored.ok(), Some(Level::Low));
     }
 
     #[test]

@@ -78,6 +78,7 @@ pub struct ExportQuery {
     #[param(minimum = 1, maximum = 50000)]
     pub limit: Option<u64>,
     /// `ndjson` (default) or `csv`.
+    #[param(inline)]
     pub format: Option<ExportFormat>,
 }
 
@@ -206,7 +207,7 @@ async fn all_events(
     params(("facility_id" = Uuid, Path, description = "The facility"), ExportQuery),
     responses(
         (status = 200, description = "The events, newest first: NDJSON, or CSV with format=csv",
-            body = String, content_type = "application/x-ndjson"),
+            content((String = "application/x-ndjson"), (String = "text/csv"))),
         Problems
     ),
     security(("bearer" = []))
@@ -231,7 +232,7 @@ async fn facility_export(
     params(ExportQuery),
     responses(
         (status = 200, description = "The events, newest first: NDJSON, or CSV with format=csv",
-            body = String, content_type = "application/x-ndjson"),
+            content((String = "application/x-ndjson"), (String = "text/csv"))),
         Problems
     ),
     security(("bearer" = []))

@@ -18,7 +18,9 @@ use http_body_util::BodyExt;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use serde_json::json;
-use utoipa::ToSchema;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -34,13 +36,14 @@ use crate::crypto::{BlindIndex, DataKey};
 use crate::db::new_id;
 use crate::error::{ApiError, Problem};
 use crate::http::api_docs::Problems;
+use crate::http::extract::limit_within;
 use crate::http::json::is_over_limit;
 use crate::http::{ApiJson, ApiPath, ApiQuery};
 use crate::policy::{Actor, FacilityScope, Permission};
 use crate::time::Timestamp;
 
 /// Most leads one export returns; `x-next-cursor` continues from there.
-pub const MAX_EXPORT: usize = 50_000;
+pub const MAX_EXPORT: u64 = 50_000;
 
 /// Leads read (and opened) per query while exporting.
 const EXPORT_BATCH: u64 = 1_000;
@@ -320,16 +323,41 @@ async fn not_stored(
     Ok(kept)
 }
 
+/// `GET /leads`' filters as the export's parameters: `limit` is the most
+/// leads to send, not a page size, so it documents the export's own bounds.
+struct ExportParams;
+
+impl IntoParams for ExportParams {
+    fn into_params(parameter_in: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let mut parameters = LeadFilter::into_params(parameter_in);
+        for parameter in parameters.iter_mut().filter(|p| p.name == "limit") {
+            parameter.description = Some(format!(
+                "The most leads to send, 1 to {MAX_EXPORT}; every matching lead up to \
+                 {MAX_EXPORT} when absent"
+            ));
+            parameter.schema = Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .minimum(Some(1))
+                    .maximum(Some(MAX_EXPORT))
+                    .into(),
+            );
+        }
+        parameters
+    }
+}
+
 /// Exports the facility's leads matching the filters of `GET /leads` as
 /// CSV (interests as their procedures), oldest first. Formula-like cells
 /// are defused with a leading `'`. At most 50 000 leads are sent; when
-/// more match, `x-next-cursor` names the last one sent, to pass as `after`.
-/// `limit` does not apply: the export is not paged.
+/// more match (or more than `limit`), `x-next-cursor` names the last one
+/// sent, to pass as `after`.
 #[utoipa::path(
     get,
     path = "/facilities/{facility_id}/leads/export",
     tag = "leads",
-    params(("facility_id" = Uuid, Path, description = "The facility"), LeadFilter),
+    params(("facility_id" = Uuid, Path, description = "The facility"), ExportParams),
     responses(
         (status = 200, description = "The leads as CSV with a header row", body = String,
             content_type = "text/csv",
@@ -345,12 +373,7 @@ async fn export_leads(
     ApiQuery(filter): ApiQuery<LeadFilter>,
 ) -> Result<Response, ApiError> {
     let scope = actor.facility(facility_id, Permission::LEAD_EXPORT)?;
-    if filter.limit.is_some() {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("an export is not paged: it sends every matching lead, up to {MAX_EXPORT}"),
-        ));
-    }
+    let most = limit_within(filter.limit, MAX_EXPORT, MAX_EXPORT)?;
     let key = state.keyring.facility(facility_id).await?;
     let db = state.db.conn();
     let csv_error = |e: csv::Error| ApiError::Internal(e.into());
@@ -360,11 +383,11 @@ async fn export_leads(
         limit: None,
         ..filter.clone()
     };
-    let (mut sent, mut next_cursor) = (0, None);
+    let (mut sent, mut next_cursor) = (0_u64, None);
     'pages: loop {
         let rows = store::page(db, &key, &scope, &batch, EXPORT_BATCH).await?;
         for lead in open_all(db, &key, &rows).await? {
-            if sent == MAX_EXPORT {
+            if sent == most {
                 next_cursor = batch.after;
                 break 'pages;
             }

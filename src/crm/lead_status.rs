@@ -48,7 +48,7 @@ impl LeadStatus {
 
 string_enum! {
     /// How ready the lead is to buy (seed 001's `lead_readiness`).
-    Readiness {
+    Readiness as "LeadReadiness" {
         Cold => "Cold",
         Warm => "Warm",
         Hot => "Hot",

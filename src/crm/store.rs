@@ -48,6 +48,7 @@ pub async fn find(
 #[into_params(parameter_in = Query)]
 pub struct LeadFilter {
     /// `active`: only leads still being worked (seed 000's `v_active_leads`).
+    #[param(inline)]
     pub view: Option<LeadView>,
     pub status: Option<LeadStatus>,
     pub pipeline_id: Option<Uuid>,

@@ -45,6 +45,7 @@ pub enum TaskView {
 #[into_params(parameter_in = Query)]
 pub struct TaskFilter {
     /// `mine_open`: the caller's open tasks; `overdue`: open tasks past due.
+    #[param(inline)]
     pub view: Option<TaskView>,
     pub status: Option<TaskStatus>,
     pub priority: Option<TaskPriority>,

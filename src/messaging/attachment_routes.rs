@@ -121,6 +121,26 @@ async fn read_form(mut form: Multipart) -> Result<Posted, ApiError> {
     Ok(posted)
 }
 
+// Documents the form `read_form` reads; the handler reads the parts itself.
+/// A message with its file.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct MessageWithFile {
+    /// The file; its name and type come from the part's headers.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// A caption: the message is then `mixed`, otherwise `file`.
+    body: Option<String>,
+    /// `false` when absent.
+    is_sensitive: Option<bool>,
+}
+
+/// The bytes of a file, as they are.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+struct FileBytes(Vec<u8>);
+
 /// Posts a message with one file, as `multipart/form-data` with the fields
 /// `file` (its name and type from the part's headers), and optionally
 /// `body` (a caption: the message is then `mixed`, otherwise `file`) and
@@ -133,7 +153,7 @@ async fn read_form(mut form: Multipart) -> Result<Posted, ApiError> {
         ("facility_id" = Uuid, Path, description = "The facility"),
         ("conversation_id" = Uuid, Path, description = "The conversation"),
     ),
-    request_body(content_type = "multipart/form-data", description = "`file`, and optionally `body` and `is_sensitive`"),
+    request_body(content = MessageWithFile, content_type = "multipart/form-data"),
     responses((status = 201, description = "Posted, with its file", body = Message), Problems),
     security(("bearer" = []))
 )]
@@ -314,7 +334,8 @@ pub struct UploadedFile {
     path = "/uploads/{token}",
     tag = "messaging",
     params(("token" = String, Path, description = "The upload's token, from its `upload_url`")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
+    request_body(content = FileBytes, content_type = "*/*",
+        description = "The file's bytes, sent with the `Content-Type` the upload was authorised for"),
     responses((status = 200, description = "Stored", body = UploadedFile), Problems)
 )]
 async fn upload_file(
@@ -418,7 +439,12 @@ fn sent_as_authorised(
         ("conversation_id" = Uuid, Path, description = "The conversation"),
         ("attachment_id" = Uuid, Path, description = "The attachment"),
     ),
-    responses((status = 200, description = "The file", content_type = "application/octet-stream"), Problems),
+    responses(
+        (status = 200, description = "The file, with the type it was stored as",
+            body = FileBytes, content_type = "*/*",
+            headers(("content-disposition" = String, description = "`attachment`, with the file's name"))),
+        Problems
+    ),
     security(("bearer" = []))
 )]
 async fn download_attachment(

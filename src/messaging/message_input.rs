@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use uuid::Uuid;
 
 use super::messages::{MAX_BODY, MessageType};
@@ -16,6 +17,7 @@ pub struct NewMessage {
     pub body: Option<String>,
     /// `text` when absent. `ai_response` and `query_result` are posted by
     /// the AI assistant (`message:assist`), with no sender.
+    #[schema(schema_with = postable_message_type)]
     pub message_type: Option<MessageType>,
     /// A reply: the message answered, in the same conversation. The reply
     /// joins its thread (or starts one at the parent).
@@ -31,6 +33,25 @@ pub struct NewMessage {
     /// into this conversation, to put on this message.
     #[serde(default)]
     pub attachment_ids: Vec<Uuid>,
+}
+
+/// The types a sender may post, or null: not the ones carebase writes
+/// itself, which `validate` refuses.
+fn postable_message_type() -> Object {
+    let mut values: Vec<serde_json::Value> = MessageType::ALL
+        .into_iter()
+        .filter(|kind| !kind.is_system())
+        .map(|kind| kind.as_str().into())
+        .collect();
+    values.push(serde_json::Value::Null);
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some(
+            "`text` when absent. `ai_response` and `query_result` are posted by the AI \
+             assistant (`message:assist`), with no sender.",
+        ))
+        .enum_values(Some(values))
+        .build()
 }
 
 impl NewMessage {

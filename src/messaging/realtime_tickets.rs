@@ -67,7 +67,7 @@ pub struct TicketView {
     post,
     path = "/realtime/tickets",
     tag = "messaging",
-    responses((status = 201, body = TicketView), Problems),
+    responses((status = 201, description = "The ticket", body = TicketView), Problems),
     security(("bearer" = []))
 )]
 async fn issue(State(state): State<AppState>, actor: Actor) -> Result<impl IntoResponse, ApiError> {

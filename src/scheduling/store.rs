@@ -60,6 +60,7 @@ pub enum AppointmentView {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AppointmentFilter {
+    #[param(inline)]
     pub view: Option<AppointmentView>,
     pub provider_id: Option<Uuid>,
     pub patient_id: Option<Uuid>,

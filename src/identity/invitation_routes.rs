@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use super::accounts::{self, AccountChanges};
 use super::auth_routes::own_event;
-use super::{password, throttle};
 use super::routes::{Accepted, invalid_token, own_account};
 use super::tokens::{self, Purpose};
+use super::{password, throttle};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::context;

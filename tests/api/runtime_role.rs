@@ -22,17 +22,9 @@ async fn a_serving_role_that_owns_nothing_cannot_touch_the_audit_log() {
         let mut url = url::Url::parse(&owner).unwrap();
         url.set_username(&role).unwrap();
         serving_url = Some(url.to_string());
+        create_role(&owner, &role);
         config.migration_database_url = Some(SecretString::new(owner));
         config.database_url = Some(SecretString::new(url.to_string()));
-        create_role(
-            &config
-                .migration_database_url
-                .as_ref()
-                .unwrap()
-                .expose()
-                .to_owned(),
-            &role,
-        );
     })
     .await;
     let serving_url = serving_url.unwrap();

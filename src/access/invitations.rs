@@ -185,6 +185,9 @@ pub async fn accept(
         .role
         .parse()
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("unknown stored role")))?;
+    // An account's first role is its primary one, as it was when invited
+    // accounts were given their role at once.
+    let first = memberships::of_account(db, account_id).await?.is_empty();
     let membership = memberships::grant(
         db,
         NewMembership {
@@ -192,7 +195,7 @@ pub async fn accept(
             facility_id: Some(found.facility_id),
             role,
             department: Some(found.department.clone()).filter(|d| !d.is_empty()),
-            is_primary: false,
+            is_primary: first,
             assigned_by: Some(found.invited_by),
         },
     )

@@ -351,6 +351,7 @@ async fn update_lead(
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_lead(&txn, &scope, lead_id).await?;
+    let before = open_one(&*txn, &key, &row).await?;
     memberships::require_members(
         &*txn,
         facility_id,
@@ -379,8 +380,14 @@ async fn update_lead(
     }
     let row = store::update(&*txn, &scope, &key, row, &changes, Timestamp::now()).await?;
     let lead = open_one(&*txn, &key, &row).await?;
-    let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id)
-        .changes(redact(json!({ "fields": changes.touched() }), PHI_FIELDS));
+    let recorded = audit::changes::changed(
+        &key,
+        &changes.touched(),
+        &serde_json::to_value(&before).unwrap_or_default(),
+        &serde_json::to_value(&lead).unwrap_or_default(),
+        PHI_FIELDS,
+    );
+    let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id).changes(recorded);
     audit::commit(txn, vec![event]).await?;
     Ok(ApiJson(lead))
 }

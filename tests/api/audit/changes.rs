@@ -8,9 +8,12 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{TestApp, TestBackend, id, json_of, new_patient};
+use crate::support::{TestApp, TestBackend, id, json_of, new_lead, new_patient};
 
-on_both_backends!(an_auditor_sees_what_a_patient_update_changed_and_no_one_else_does);
+on_both_backends!(
+    an_auditor_sees_what_a_patient_update_changed_and_no_one_else_does,
+    an_auditor_sees_what_a_lead_update_changed,
+);
 
 async fn an_auditor_sees_what_a_patient_update_changed_and_no_one_else_does(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
@@ -137,4 +140,47 @@ async fn raw_changes(app: &TestApp, seq: &Value) -> String {
         .unwrap()
         .unwrap();
     row.try_get::<String>("", "changes").unwrap()
+}
+
+/// A lead's update records its before and after too: names and plain
+/// values for every reader of the log, PHI values opened for the auditor.
+async fn an_auditor_sees_what_a_lead_update_changed(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let facility = app.facility("Changed Leads").await;
+    let staff = app.person(&[(Some(facility), Role::Staff)]).await;
+    let admin = app.person(&[(Some(facility), Role::Admin)]).await;
+    let lead = app.create_lead(&staff.token, facility, new_lead()).await;
+    let lead_id = id(&lead);
+    let changed = app
+        .call(
+            &staff.token,
+            Method::PATCH,
+            &format!("/facilities/{facility}/leads/{lead_id}"),
+            Some(json!({"last_name": "Vexingham", "readiness": "Hot"})),
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+    let updates = format!("/facilities/{facility}/audit-events?lead_id={lead_id}&action=update");
+    let page = json_of(app.call(&admin.token, Method::GET, &updates, None).await).await;
+    let event = &page["items"][0];
+    assert_eq!(
+        event["changes"]["fields"],
+        json!(["last_name", "readiness"])
+    );
+    assert_eq!(
+        event["changes"]["after"],
+        json!({"last_name": "[redacted]", "readiness": "Hot"})
+    );
+    assert_eq!(
+        event["phi_changes"],
+        json!({
+            "before": {"last_name": "Wrenfield", "readiness": "Warm"},
+            "after": {"last_name": "Vexingham", "readiness": "Hot"},
+        })
+    );
+    let row = raw_changes(&app, &event["seq"]).await;
+    for phi in ["Wrenfield", "Vexingham"] {
+        assert!(!row.contains(phi), "{phi} in the stored row: {row}");
+    }
+    app.stop().await;
 }

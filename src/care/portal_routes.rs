@@ -24,7 +24,7 @@ use crate::identity::routes::{parse_email, person};
 use crate::policy::{Actor, Permission, Role};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(invite_to_portal))
+    OpenApiRouter::new().routes(routes!(invite_patient_to_portal))
 }
 
 /// Where to send a portal invitation.
@@ -51,7 +51,7 @@ pub struct PortalInvitation {
     responses((status = 201, description = "Invited; pending until accepted", body = InvitationView), Problems),
     security(("bearer" = []))
 )]
-async fn invite_to_portal(
+async fn invite_patient_to_portal(
     State(state): State<AppState>,
     actor: Actor,
     ApiPath((facility_id, patient_id)): ApiPath<(Uuid, Uuid)>,

@@ -77,6 +77,13 @@ pub enum InvitationStatus {
 }
 
 impl Model {
+    /// The role offered; one this build does not know is a bug, not a 4xx.
+    fn role(&self) -> Result<Role, ApiError> {
+        self.role
+            .parse()
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("unknown stored role")))
+    }
+
     pub fn view(&self) -> Result<InvitationView, ApiError> {
         let status = if self.accepted_at.is_some() {
             InvitationStatus::Accepted
@@ -88,10 +95,7 @@ impl Model {
         Ok(InvitationView {
             id: self.id,
             facility_id: self.facility_id,
-            role: self
-                .role
-                .parse()
-                .map_err(|_| ApiError::Internal(anyhow::anyhow!("unknown stored role")))?,
+            role: self.role()?,
             department: Some(self.department.clone()).filter(|d| !d.is_empty()),
             patient_id: self.patient_id,
             created_at: self.created_at,
@@ -181,10 +185,7 @@ pub async fn accept(
     else {
         return Ok(None);
     };
-    let role: Role = found
-        .role
-        .parse()
-        .map_err(|_| ApiError::Internal(anyhow::anyhow!("unknown stored role")))?;
+    let role = found.role()?;
     // An account's first role is its primary one, as it was when invited
     // accounts were given their role at once.
     let first = memberships::of_account(db, account_id).await?.is_empty();

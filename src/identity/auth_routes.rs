@@ -299,12 +299,7 @@ async fn sign_in(
     let key = state.keyring.installation().await?;
     let counters = throttle::Counters::new(&key, email.as_str(), info.client_addr);
     let db = state.db.conn();
-    if let Some(until) = throttle::blocked_until(db, &counters).await? {
-        let wait = (until.as_micros() - Timestamp::now().as_micros()) / 1_000_000;
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: u64::try_from(wait.max(1)).unwrap_or(1),
-        });
-    }
+    throttle::refuse_if_blocked(db, &counters).await?;
     let account = accounts::find_by_email(db, &key, &email).await?;
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     let matches = password::verify(request.password, stored).await?;

@@ -74,12 +74,7 @@ pub(super) async fn accept_invitation(
         // Whoever sent the invitation may have read its code: the password
         // check is throttled like a sign-in, so the code is no oracle.
         let counters = throttle::Counters::new(&key, &format!("account {id}"), info.client_addr);
-        if let Some(until) = throttle::blocked_until(&txn, &counters).await? {
-            let wait = (until.as_micros() - Timestamp::now().as_micros()) / 1_000_000;
-            return Err(ApiError::TooManyRequests {
-                retry_after_secs: u64::try_from(wait.max(1)).unwrap_or(1),
-            });
-        }
+        throttle::refuse_if_blocked(&*txn, &counters).await?;
         let matches = password::verify(request.password, account.password_hash.clone()).await?;
         if !matches {
             drop(txn);

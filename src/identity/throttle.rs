@@ -115,6 +115,20 @@ pub async fn blocked_until(
     Ok(blocked(&counters.pair).max(email))
 }
 
+/// Refuses with 429 (and when to retry) an attempt [`blocked_until`] blocks.
+pub async fn refuse_if_blocked(
+    db: &impl ConnectionTrait,
+    counters: &Counters,
+) -> Result<(), crate::error::ApiError> {
+    let Some(until) = blocked_until(db, counters).await? else {
+        return Ok(());
+    };
+    let wait = (until.as_micros() - Timestamp::now().as_micros()) / 1_000_000;
+    Err(crate::error::ApiError::TooManyRequests {
+        retry_after_secs: u64::try_from(wait.max(1)).unwrap_or(1),
+    })
+}
+
 /// Counts a failure against every counter, blocking those over their
 /// limit; true when the address is busy and the answer should wait
 /// [`SLOW_DOWN`].

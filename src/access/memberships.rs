@@ -138,6 +138,48 @@ pub async fn of_facility(
     query.all(db).await
 }
 
+/// A page of the facility's live memberships, of `role` when given, in
+/// id order: the staff directory's rows.
+pub async fn staff_page(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    role: Option<Role>,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut query = Entity::find()
+        .filter(Column::FacilityId.eq(scope.facility_id()))
+        .filter(Column::RevokedAt.is_null())
+        // A patient's portal membership is not staff, and who is a patient
+        // is PHI.
+        .filter(Column::Role.ne(Role::Patient.as_str()))
+        .order_by_asc(Column::Id)
+        .limit(limit);
+    if let Some(role) = role {
+        query = query.filter(Column::Role.eq(role.as_str()));
+    }
+    if let Some(after) = after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    query.all(db).await
+}
+
+/// The account's live staff memberships of the facility.
+pub async fn staff_of_account(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    account_id: Uuid,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::FacilityId.eq(scope.facility_id()))
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::RevokedAt.is_null())
+        .filter(Column::Role.ne(Role::Patient.as_str()))
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await
+}
+
 /// What a new membership is.
 pub struct NewMembership {
     pub account_id: Uuid,

@@ -19,6 +19,8 @@ pub mod memberships;
 pub mod migration;
 pub mod permissions;
 pub mod routes;
+pub mod staff;
+pub mod staff_routes;
 
 use std::any::Any;
 use std::process::ExitCode;
@@ -74,6 +76,7 @@ impl Context for Access {
             .merge(membership_routes::routes())
             .merge(api_key_routes::routes())
             .merge(invitation_routes::routes())
+            .merge(staff_routes::routes())
     }
 
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {

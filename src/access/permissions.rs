@@ -10,6 +10,8 @@ impl Permission {
     pub const MEMBERSHIP_MANAGE: Permission = Permission::named("membership:manage");
     pub const EMERGENCY_ACCESS_REQUEST: Permission = Permission::named("emergency_access:request");
     pub const EMERGENCY_ACCESS_REVIEW: Permission = Permission::named("emergency_access:review");
+    pub const STAFF_READ: Permission = Permission::named("staff:read");
+    pub const PROFILE_VERIFY: Permission = Permission::named("profile:verify");
 }
 
 /// Who holds each of the context's permissions.
@@ -62,6 +64,27 @@ pub const GRANTS: &[Grant] = &[
         held_by: &[B::FacilityAdmin, B::SystemAdmin],
         reach: Reach::Facility,
     },
+    Grant {
+        permission: Permission::STAFF_READ,
+        held_by: &[
+            B::FacilityAdmin,
+            B::Clinician,
+            B::CareSupport,
+            B::HealthCoach,
+            B::ClinicalReader,
+            B::Readonly,
+            B::FrontDesk,
+            B::ClinicalReviewer,
+            B::Sales,
+            B::SystemAdmin,
+        ],
+        reach: Reach::Facility,
+    },
+    Grant {
+        permission: Permission::PROFILE_VERIFY,
+        held_by: &[B::FacilityAdmin, B::SystemAdmin],
+        reach: Reach::Facility,
+    },
 ];
 
 /// What no API key may do: a key is for machines, and these are powers
@@ -71,4 +94,5 @@ pub const PEOPLE_ONLY: &[Permission] = &[
     Permission::EMERGENCY_ACCESS_REQUEST,
     Permission::EMERGENCY_ACCESS_REVIEW,
     Permission::FACILITY_CREATE,
+    Permission::PROFILE_VERIFY,
 ];

@@ -6,7 +6,7 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectionTrait, QuerySelect};
 
-use super::patients::{self, Patient};
+use super::patients::{self, ContactPreference, Patient};
 use crate::crypto::{CryptoError, DataKey};
 
 /// The patient's email address, opened with the facility's `key`: `None`
@@ -21,6 +21,33 @@ pub async fn email_of_patient(
         return Ok(Ok(None));
     };
     Ok(Patient::open(key, &row).map(|patient| patient.email))
+}
+
+/// How to reach a patient: email, phone, and which they prefer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PatientContact {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub preference: Option<ContactPreference>,
+}
+
+/// The patient's contact details, opened with the facility's `key`: `None`
+/// when there is no such patient; an error when the record cannot be opened.
+pub async fn contact_of_patient(
+    db: &impl ConnectionTrait,
+    key: &DataKey,
+    patient_id: Uuid,
+) -> Result<Result<Option<PatientContact>, CryptoError>, DbErr> {
+    let Some(row) = patients::Entity::find_by_id(patient_id).one(db).await? else {
+        return Ok(Ok(None));
+    };
+    Ok(Patient::open(key, &row).map(|patient| {
+        Some(PatientContact {
+            email: patient.email,
+            phone: patient.phone,
+            preference: patient.preferred_contact,
+        })
+    }))
 }
 
 /// Whether `account_id` is the portal account of an active patient record

@@ -271,3 +271,35 @@ mod tests {
         assert_eq!(LINK_SIDES, LinkSide::ALL.map(LinkSide::as_str));
     }
 }
+
+/// A patient's contact preference (`email` or `sms`) for reminders; none
+/// until someone records it, and then reminders go by email.
+pub struct AddContactPreference;
+
+impl MigrationName for AddContactPreference {
+    fn name(&self) -> &str {
+        "m20261208_000441_patient_contact_preference"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddContactPreference {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(col("patients"))
+                    .add_column(schema::optional_enumeration(
+                        "patients",
+                        "preferred_contact",
+                        &["email", "sms"],
+                    ))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        schema::drop_columns(manager, "patients", &["preferred_contact"]).await
+    }
+}

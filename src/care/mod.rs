@@ -73,6 +73,7 @@ impl Context for Care {
             Box::new(migration::CreatePatients),
             Box::new(migration::CreateJourneys),
             Box::new(migration::CreateCareTeamLinks),
+            Box::new(migration::AddContactPreference),
         ]
     }
 

@@ -8,6 +8,16 @@ use utoipa::ToSchema;
 
 use crate::crypto::{BlindIndex, CryptoError, DataKey, RowSealer, Sealed};
 use crate::time::Timestamp;
+use crate::transition::string_enum;
+
+string_enum! {
+    /// How the patient wants to be reached (reminders): by email or by
+    /// text message to their phone.
+    ContactPreference {
+        Email => "email",
+        Sms => "sms",
+    }
+}
 
 pub const TABLE: &str = "patients";
 
@@ -54,6 +64,8 @@ pub struct Model {
     pub created_by: Option<Uuid>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// `email` or `sms`; none when the patient has not said.
+    pub preferred_contact: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -114,6 +126,8 @@ pub struct Patient {
     pub is_active: bool,
     /// The account the patient signs in to the portal with.
     pub portal_account_id: Option<Uuid>,
+    /// How the patient wants reminders: by `email` or `sms` (to `phone`).
+    pub preferred_contact: Option<ContactPreference>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -174,6 +188,10 @@ pub struct PatientChanges {
     #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(value_type = Option<Uuid>)]
     pub portal_account_id: Option<Option<Uuid>>,
+    /// How the patient wants reminders (`email` or `sms`); `null` forgets it.
+    #[serde(default, deserialize_with = "crate::http::json::present")]
+    #[schema(value_type = Option<ContactPreference>)]
+    pub preferred_contact: Option<Option<ContactPreference>>,
 }
 
 impl PatientChanges {
@@ -198,6 +216,7 @@ impl PatientChanges {
         mark(self.insurance.is_some(), "insurance");
         mark(self.allergies.is_some(), "allergies");
         mark(self.portal_account_id.is_some(), "portal_account_id");
+        mark(self.preferred_contact.is_some(), "preferred_contact");
         fields
     }
 }
@@ -257,6 +276,7 @@ pub fn seal_new(
         gender: ActiveValue::Set(new.gender.clone()),
         is_active: ActiveValue::Set(true),
         portal_account_id: ActiveValue::Set(None),
+        preferred_contact: ActiveValue::Set(None),
         created_by: ActiveValue::Set(Some(created_by)),
         created_at: ActiveValue::Set(now),
         updated_at: ActiveValue::Set(now),
@@ -311,6 +331,9 @@ pub fn seal_changes(key: &DataKey, row: Model, changes: &PatientChanges) -> Acti
     if let Some(v) = changes.portal_account_id {
         active.portal_account_id = ActiveValue::Set(v);
     }
+    if let Some(v) = changes.preferred_contact {
+        active.preferred_contact = ActiveValue::Set(v.map(|v| v.as_str().to_owned()));
+    }
     active.updated_at = ActiveValue::Set(Timestamp::now());
     active
 }
@@ -320,6 +343,12 @@ impl Patient {
     /// another row) fails the whole record: a patient is never shown with
     /// another's data.
     pub fn open(key: &DataKey, row: &Model) -> Result<Self, CryptoError> {
+        // A value the check constraint would refuse: the preference is
+        // unknown, which only falls back to email.
+        let preferred_contact = row
+            .preferred_contact
+            .as_deref()
+            .and_then(ContactPreference::parse);
         let seal = RowSealer::new(key, TABLE, row.id);
         let text = |column, sealed: &Option<Sealed>| seal.open_optional_text(column, sealed);
         Ok(Self {
@@ -351,6 +380,7 @@ impl Patient {
             allergies: seal.open_json("allergies", &row.allergies)?,
             is_active: row.is_active,
             portal_account_id: row.portal_account_id,
+            preferred_contact,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -392,11 +422,13 @@ mod tests {
             created_by: None,
             created_at: Timestamp::now(),
             updated_at: Timestamp::now(),
+            preferred_contact: Some("sms".to_owned()),
         };
         let patient = Patient::open(&key, &row).unwrap();
         assert_eq!(patient.mrn, "A-100");
         assert_eq!(patient.last_name, "Quuxworth");
         assert_eq!(patient.allergies, vec!["penicillin"]);
+        assert_eq!(patient.preferred_contact, Some(ContactPreference::Sms));
         assert_eq!(row.mrn_index, mrn_index(&key, "a-100 "));
 
         // A field moved from another row does not open.

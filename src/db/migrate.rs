@@ -225,6 +225,21 @@ pub mod schema {
             .take()
     }
 
+    /// As [`enumeration`], for a column that may be empty (NULL passes the
+    /// check on both backends).
+    pub fn optional_enumeration(table: &str, column: &str, values: &[&str]) -> ColumnDef {
+        let name = format!("{table}_{column}_check");
+        let values: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
+        ColumnDef::new(Alias::new(column))
+            .string()
+            .null()
+            .check(Check::named(
+                Alias::new(name),
+                Expr::col(Alias::new(column)).is_in(values),
+            ))
+            .take()
+    }
+
     /// A foreign key from `from.column` to `to.id`, named
     /// `<from>_<column>_fkey` as PostgreSQL would name it.
     pub fn foreign_key(from: &str, column: &str, to: &str) -> ForeignKeyCreateStatement {

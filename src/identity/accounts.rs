@@ -107,6 +107,44 @@ pub async fn names(
         .collect()
 }
 
+/// What a staff directory shows of an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountCard {
+    pub email: String,
+    pub full_name: Option<String>,
+    /// Neither banned nor deleted.
+    pub active: bool,
+}
+
+/// The cards of the accounts `ids`, with one query; `key` is the
+/// installation's key.
+pub async fn cards(
+    db: &impl ConnectionTrait,
+    key: &DataKey,
+    ids: &[Uuid],
+    now: Timestamp,
+) -> anyhow::Result<std::collections::HashMap<Uuid, AccountCard>> {
+    let rows = Entity::find()
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let full_name = row
+                .full_name
+                .as_ref()
+                .map(|s| open_name(key, row.id, s))
+                .transpose()?;
+            let card = AccountCard {
+                email: key.open_string(field("email", row.id), &row.email)?,
+                full_name,
+                active: row.standing(now) == Standing::Good,
+            };
+            Ok((row.id, card))
+        })
+        .collect()
+}
+
 /// The blind index an email is found by.
 pub fn email_index(key: &DataKey, email: &Email) -> BlindIndex {
     key.blind_index("account-email", email.as_str())

@@ -16,6 +16,9 @@ pub mod me_routes;
 pub mod migration;
 pub mod password;
 pub mod permissions;
+pub mod profile_migration;
+pub mod profile_routes;
+pub mod profiles;
 pub mod recovery_routes;
 pub mod routes;
 pub mod secrets;
@@ -97,6 +100,7 @@ impl Context for IdentityContext {
             Box::new(migration::CreateAccounts),
             Box::new(migration::CreateApiKeys),
             Box::new(migration::AllowEmailChangeUndo),
+            Box::new(profile_migration::CreateProfiles),
         ]
     }
 

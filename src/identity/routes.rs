@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(me_routes::routes())
         .merge(super::email_change_routes::routes())
         .merge(admin_routes::routes())
+        .merge(super::profile_routes::routes())
 }
 
 pub fn parse_email(field: &str, raw: &str) -> Result<Email, ApiError> {

@@ -1,4 +1,6 @@
-//! The delivery worker: one task per server that sends pending email.
+//! The delivery worker: one task per server that sends pending email
+//! (through SMTP) and text messages (through Twilio), each channel only
+//! when its transport is configured.
 //!
 //! Several servers may share one database, and any of them may stop at any
 //! moment, so a message is claimed before it is sent: its row is marked
@@ -12,6 +14,7 @@
 //! claims to run out; another server then retries them. That is the one
 //! case in which a message can go out twice (SMTP offers no way to ask
 //! whether the relay got it), which is why the Message-ID is stable.
+//! Twilio has no idempotency key for messages either; the same holds.
 //! Leases are compared on each server's own clock: servers sharing a
 //! database need clocks that agree to well within the lease (NTP does).
 
@@ -19,8 +22,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
 use super::Notifier;
-use super::outbox::{self, Letter, Model, Outcome};
+use super::outbox::{self, Channel, Letter, Model, Outcome};
+use super::sms::Texter;
 use super::smtp::{Mailer, SendFailure};
 use crate::crypto::DataKey;
 use crate::db::Database;
@@ -39,31 +45,72 @@ pub const MAX_ATTEMPTS: i32 = 8;
 const FIRST_RETRY: Duration = Duration::from_secs(60);
 const LONGEST_RETRY: Duration = Duration::from_secs(4 * 60 * 60);
 
+/// The transports this server delivers through: at least one is set.
+pub(super) struct Transports {
+    pub mailer: Option<Arc<Mailer>>,
+    pub texter: Option<Arc<Texter>>,
+}
+
+impl Transports {
+    /// The channels there is a transport for.
+    fn channels(&self) -> Vec<Channel> {
+        let mut channels = Vec::with_capacity(2);
+        if self.mailer.is_some() {
+            channels.push(Channel::Email);
+        }
+        if self.texter.is_some() {
+            channels.push(Channel::Sms);
+        }
+        channels
+    }
+
+    async fn send(&self, row: &Model, letter: &Letter) -> Result<(), SendFailure> {
+        let missing = || SendFailure {
+            permanent: false,
+            reason: "no transport".to_owned(),
+        };
+        match row.channel {
+            Channel::Email => match &self.mailer {
+                Some(mailer) => mailer.send(row.id, letter).await,
+                None => Err(missing()),
+            },
+            Channel::Sms => match &self.texter {
+                Some(texter) => texter.send(letter).await,
+                None => Err(missing()),
+            },
+        }
+    }
+}
+
 /// Delivers until `shutdown` is cancelled. A failed round (the database is
 /// away, a bug panicked) is logged and retried at the next poll, so one bad
-/// moment does not stop this server's mail for good.
+/// moment does not stop this server's messages for good.
 pub(super) async fn run(
     notifier: Notifier,
-    mailer: std::sync::Arc<Mailer>,
+    transports: Arc<Transports>,
     shutdown: CancellationToken,
 ) {
-    tracing::info!(relay = mailer.relay(), "mail delivery started");
+    tracing::info!(
+        relay = transports.mailer.as_ref().map(|m| m.relay()),
+        sms = transports.texter.is_some(),
+        "message delivery started"
+    );
     loop {
         let round = tokio::spawn(deliver_batch(
             notifier.clone(),
-            mailer.clone(),
+            transports.clone(),
             shutdown.clone(),
         ));
         let batch_was_full = match round.await {
             Ok(Ok(claimed)) => claimed as u64 >= CLAIM_BATCH,
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "mail delivery round failed; retrying shortly");
+                tracing::error!(error = %e, "message delivery round failed; retrying shortly");
                 false
             }
             Err(e) => {
                 tracing::error!(
                     panicked = e.is_panic(),
-                    "mail delivery round stopped; retrying shortly"
+                    "message delivery round stopped; retrying shortly"
                 );
                 false
             }
@@ -79,30 +126,31 @@ pub(super) async fn run(
             () = tokio::time::sleep(POLL_INTERVAL) => {}
         }
     }
-    tracing::info!("mail delivery stopped");
+    tracing::info!("message delivery stopped");
 }
 
 /// Claims one batch and sends it; returns how many messages were claimed.
 /// On shutdown the current send finishes and the rest is handed back.
 async fn deliver_batch(
     notifier: Notifier,
-    mailer: std::sync::Arc<Mailer>,
+    transports: Arc<Transports>,
     shutdown: CancellationToken,
 ) -> Result<usize, super::NotifyError> {
     let db = notifier.db();
     let now = Timestamp::now();
-    if !outbox::any_claimable(db, now).await? {
+    let channels = transports.channels();
+    if !outbox::any_claimable(db, now, &channels).await? {
         return Ok(0);
     }
     let lease_end = now.saturating_add(LEASE);
-    let rows = outbox::claim(db, now, lease_end, CLAIM_BATCH).await?;
+    let rows = outbox::claim(db, now, lease_end, CLAIM_BATCH, &channels).await?;
     for (i, row) in rows.iter().enumerate() {
         let too_late = Timestamp::now().saturating_add(SEND_TIMEOUT) >= lease_end;
         if shutdown.is_cancelled() || too_late {
             outbox::release(db, &rows[i..], lease_end).await?;
             break;
         }
-        deliver(db, notifier.key(), &mailer, row, lease_end).await?;
+        deliver(db, notifier.key(), &transports, row, lease_end).await?;
     }
     Ok(rows.len())
 }
@@ -111,13 +159,13 @@ async fn deliver_batch(
 async fn deliver(
     db: &Database,
     key: &DataKey,
-    mailer: &Mailer,
+    transports: &Transports,
     row: &Model,
     lease_end: Timestamp,
 ) -> Result<(), sea_orm::DbErr> {
     let attempt = row.attempts.saturating_add(1);
     let result = match Letter::open(key, row) {
-        Ok(letter) => tokio::time::timeout(SEND_TIMEOUT, mailer.send(row.id, &letter))
+        Ok(letter) => tokio::time::timeout(SEND_TIMEOUT, transports.send(row, &letter))
             .await
             .unwrap_or_else(|_| {
                 Err(SendFailure {
@@ -172,15 +220,15 @@ fn retry_delay(attempt: i32) -> Duration {
 fn log(row: &Model, attempt: i32, outcome: &Outcome) {
     match outcome {
         Outcome::Sent => {
-            tracing::info!(message_id = %row.id, kind = row.kind, attempt, "mail sent")
+            tracing::info!(message_id = %row.id, channel = ?row.channel, kind = row.kind, attempt, "message sent")
         }
         Outcome::Retry { at, error } => tracing::warn!(
-            message_id = %row.id, kind = row.kind, attempt, error, retry_at = %at,
-            "mail not sent; will retry"
+            message_id = %row.id, channel = ?row.channel, kind = row.kind, attempt, error, retry_at = %at,
+            "message not sent; will retry"
         ),
         Outcome::Failed { error } => tracing::error!(
-            message_id = %row.id, kind = row.kind, attempt, error,
-            "mail not sent; given up (the message stays readable in the outbox)"
+            message_id = %row.id, channel = ?row.channel, kind = row.kind, attempt, error,
+            "message not sent; given up (it stays readable in the outbox)"
         ),
     }
 }

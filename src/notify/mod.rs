@@ -1,13 +1,16 @@
 //! The notifier: the one way carebase sends anything to a person (email
-//! confirmations, invitations, password recovery, later reminders).
+//! confirmations, invitations, password recovery, appointment reminders by
+//! email or text message).
 //!
 //! A message is written to the `outbox` table in the caller's transaction
 //! (a transactional outbox): if the change that wants the mail rolls back,
 //! no mail goes out, and if it commits, the mail cannot be lost to a crash
 //! between commit and send. With `smtp_url` set, a worker per server then
-//! delivers pending email (see [`delivery`]); without it, messages are
-//! written as `held` and wait for an administrator to read them through the
-//! API, so a fresh install works with no mail server. Recipient, subject and
+//! delivers pending email (see [`delivery`]), and with a Twilio account
+//! (`twilio_account_sid`) pending text messages ([`sms`]); a message on a
+//! channel with no transport is written as `held` and waits for an
+//! administrator to read it through the API, so a fresh install works with
+//! no mail server or SMS provider. Recipient, subject and
 //! body are sealed under the installation data key: they carry single-use
 //! tokens and may carry PHI.
 
@@ -18,6 +21,7 @@ pub mod outbox;
 pub mod permissions;
 pub mod routes;
 pub mod settings;
+pub mod sms;
 mod smtp;
 
 use std::fmt;
@@ -49,7 +53,9 @@ pub use outbox::{
 };
 pub use smtp::{Security, SmtpSettings, parse_mail_from};
 
+use delivery::Transports;
 use outbox::{Letter, NewMessage};
+use sms::Texter;
 use smtp::Mailer;
 
 /// A message to send. `kind` names its purpose for operators (such as
@@ -87,6 +93,17 @@ impl OutgoingMessage {
             facility_id: None,
             requested_by: None,
             carries_code: false,
+        }
+    }
+}
+
+impl OutgoingMessage {
+    /// A text message: `to` a number in E.164 form; texts have no subject.
+    pub fn sms(to: impl Into<String>, body: impl Into<String>, kind: &'static str) -> Self {
+        Self {
+            channel: Channel::Sms,
+            subject: String::new(),
+            ..Self::email(to, "", body, kind)
         }
     }
 }
@@ -147,13 +164,18 @@ struct Inner {
     /// transaction) would wait on the caller's lock on SQLite.
     key: Arc<DataKey>,
     mailer: Option<Arc<Mailer>>,
+    texter: Option<Arc<Texter>>,
 }
 
 impl fmt::Debug for Notifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.mailer {
-            Some(mailer) => write!(f, "Notifier(smtp {})", mailer.relay()),
-            None => f.write_str("Notifier(held in the outbox)"),
+            Some(mailer) => write!(f, "Notifier(smtp {}", mailer.relay())?,
+            None => f.write_str("Notifier(email held in the outbox")?,
+        }
+        match &self.inner.texter {
+            Some(texter) => write!(f, ", sms {})", texter.endpoint()),
+            None => f.write_str(", sms held in the outbox)"),
         }
     }
 }
@@ -183,14 +205,41 @@ impl Notifier {
                 None
             }
         };
+        let texter = Texter::from_settings(&notify)
+            .map_err(anyhow::Error::msg)?
+            .map(Arc::new);
+        match &texter {
+            Some(texter) => {
+                tracing::info!(
+                    endpoint = texter.endpoint(),
+                    "text messages go through Twilio"
+                )
+            }
+            None => {
+                tracing::info!("no Twilio account is set: text messages are held in the outbox")
+            }
+        }
         Ok(Self {
-            inner: Arc::new(Inner { db, key, mailer }),
+            inner: Arc::new(Inner {
+                db,
+                key,
+                mailer,
+                texter,
+            }),
         })
     }
 
     /// Whether email is delivered (SMTP is configured) rather than held.
     pub fn delivers_email(&self) -> bool {
         self.inner.mailer.is_some()
+    }
+
+    /// Whether messages on `channel` are delivered rather than held.
+    pub fn delivers(&self, channel: Channel) -> bool {
+        match channel {
+            Channel::Email => self.inner.mailer.is_some(),
+            Channel::Sms => self.inner.texter.is_some(),
+        }
     }
 
     /// Writes `message` to the outbox within `txn` and returns its id. It is
@@ -201,7 +250,7 @@ impl Notifier {
         message: OutgoingMessage,
     ) -> Result<Uuid, NotifyError> {
         check(&message)?;
-        let deliverable = message.channel == Channel::Email && self.delivers_email();
+        let deliverable = self.delivers(message.channel);
         let new = NewMessage {
             id: new_id(),
             channel: message.channel,
@@ -227,11 +276,22 @@ impl Notifier {
     }
 
     /// Starts this server's delivery worker, which runs until `shutdown` is
-    /// cancelled; `None` when no SMTP is configured and nothing is to be
-    /// delivered. [`crate::Server::run`] starts it and waits for it.
+    /// cancelled; `None` when neither SMTP nor Twilio is configured and
+    /// nothing is to be delivered. [`crate::Server::run`] starts it and
+    /// waits for it.
     pub fn spawn_delivery(&self, shutdown: CancellationToken) -> Option<JoinHandle<()>> {
-        let mailer = self.inner.mailer.clone()?;
-        Some(tokio::spawn(delivery::run(self.clone(), mailer, shutdown)))
+        let transports = Transports {
+            mailer: self.inner.mailer.clone(),
+            texter: self.inner.texter.clone(),
+        };
+        if transports.mailer.is_none() && transports.texter.is_none() {
+            return None;
+        }
+        Some(tokio::spawn(delivery::run(
+            self.clone(),
+            Arc::new(transports),
+            shutdown,
+        )))
     }
 
     fn db(&self) -> &Database {
@@ -250,8 +310,8 @@ fn check(message: &OutgoingMessage) -> Result<(), NotifyError> {
         Channel::Email if !smtp::is_address(&message.to) => {
             return Err(NotifyError::InvalidRecipient("email address"));
         }
-        Channel::Sms if message.to.trim().is_empty() => {
-            return Err(NotifyError::InvalidRecipient("phone number"));
+        Channel::Sms if crate::types::Phone::parse_e164(&message.to).is_err() => {
+            return Err(NotifyError::InvalidRecipient("phone number in E.164 form"));
         }
         _ => {}
     }
@@ -317,7 +377,7 @@ impl Context for Notify {
         state
             .ext::<Notifier>()
             .spawn_delivery(stop.clone())
-            .map(|handle| Job::new("mail delivery", handle))
+            .map(|handle| Job::new("message delivery", handle))
             .into_iter()
             .collect()
     }

@@ -65,7 +65,7 @@ impl ActiveModelBehavior for ActiveModel {}
 pub enum Channel {
     #[sea_orm(string_value = "email")]
     Email,
-    /// No SMS transport exists yet: SMS messages are always held.
+    /// A text message, sent through Twilio when an account is configured.
     #[sea_orm(string_value = "sms")]
     Sms,
 }
@@ -83,7 +83,7 @@ pub enum OutboxStatus {
     /// Claimed by a worker until `claimed_until`.
     #[sea_orm(string_value = "sending")]
     Sending,
-    /// Accepted by the mail server.
+    /// Accepted by the mail server (or by Twilio, for a text).
     #[sea_orm(string_value = "sent")]
     Sent,
     /// Refused for good, or out of attempts; `last_error` says why.
@@ -112,8 +112,9 @@ pub struct OutboxMessage {
     /// When a pending message is tried next.
     pub next_attempt_at: Timestamp,
     pub sent_at: Option<Timestamp>,
-    /// The last failure as an SMTP reply code or a class such as
-    /// `timeout`; never the server's text.
+    /// The last failure as an SMTP reply code, Twilio's status and error
+    /// code (`twilio 400 21211`) or a class such as `timeout`; never the
+    /// server's text.
     pub last_error: Option<String>,
     pub created_at: Timestamp,
     /// The facility the message is about, if any.
@@ -285,6 +286,25 @@ pub async fn get(
     }
 }
 
+/// One message as `view` reads it: `None` when there is no such message
+/// or it is not about `view`'s facility.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    keyring: &Keyring,
+    view: OutboxView,
+    id: Uuid,
+) -> Result<Option<OutboxMessage>, NotifyError> {
+    let mut query = Entity::find_by_id(id);
+    if let Some(facility_id) = view.facility_id {
+        query = query.filter(Column::FacilityId.eq(facility_id));
+    }
+    let Some(row) = query.one(db).await? else {
+        return Ok(None);
+    };
+    let key = keyring.installation().await?;
+    OutboxMessage::open(&key, row, view.reader).map(Some)
+}
+
 /// Rows after the cursor `after` in (created_at, id) descending order. Ids
 /// alone nearly sort by time (UUID v7), but two servers' clocks may disagree;
 /// created_at is the order the listing promises.
@@ -345,11 +365,12 @@ pub(super) async fn insert(
     Ok(())
 }
 
-/// Email a worker may claim at `now`: pending and due, or claimed by a
-/// worker whose lease ran out (it crashed or lost its database).
-fn claimable(now: Timestamp) -> Condition {
+/// Messages on `channels` (those this server can deliver) a worker may
+/// claim at `now`: pending and due, or claimed by a worker whose lease ran
+/// out (it crashed or lost its database).
+fn claimable(now: Timestamp, channels: &[Channel]) -> Condition {
     Condition::all()
-        .add(Column::Channel.eq(Channel::Email))
+        .add(Column::Channel.is_in(channels.iter().copied()))
         .add(
             Condition::any()
                 .add(
@@ -367,11 +388,15 @@ fn claimable(now: Timestamp) -> Condition {
 
 /// Whether anything is claimable, read without taking SQLite's write lock,
 /// so an idle server's polling does not hold up writers.
-pub(super) async fn any_claimable(db: &Database, now: Timestamp) -> Result<bool, DbErr> {
+pub(super) async fn any_claimable(
+    db: &Database,
+    now: Timestamp,
+    channels: &[Channel],
+) -> Result<bool, DbErr> {
     let found: Option<Uuid> = Entity::find()
         .select_only()
         .column(Column::Id)
-        .filter(claimable(now))
+        .filter(claimable(now, channels))
         .limit(1)
         .into_tuple()
         .one(db.conn())
@@ -390,9 +415,10 @@ pub(super) async fn claim(
     now: Timestamp,
     lease_end: Timestamp,
     limit: u64,
+    channels: &[Channel],
 ) -> Result<Vec<Model>, DbErr> {
     let txn = db.begin().await?;
-    let rows = claimable_rows(now, limit).all(&txn).await?;
+    let rows = claimable_rows(now, limit, channels).all(&txn).await?;
     if !rows.is_empty() {
         Entity::update_many()
             .col_expr(Column::Status, Expr::value(OutboxStatus::Sending))
@@ -420,9 +446,9 @@ pub(super) enum Outcome {
 
 /// The select of [`claim`]: the lock clause is rendered on PostgreSQL and
 /// left out on SQLite, which has no row locks.
-fn claimable_rows(now: Timestamp, limit: u64) -> Select<Entity> {
+fn claimable_rows(now: Timestamp, limit: u64, channels: &[Channel]) -> Select<Entity> {
     Entity::find()
-        .filter(claimable(now))
+        .filter(claimable(now, channels))
         .order_by_asc(Column::NextAttemptAt)
         .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
@@ -491,7 +517,7 @@ mod tests {
 
     #[test]
     fn claims_skip_rows_locked_by_other_workers_on_postgres() {
-        let query = claimable_rows(Timestamp::now(), 10);
+        let query = claimable_rows(Timestamp::now(), 10, &[Channel::Email, Channel::Sms]);
         let postgres = query.build(DbBackend::Postgres).to_string();
         assert!(postgres.ends_with("FOR UPDATE SKIP LOCKED"), "{postgres}");
         let sqlite = query.build(DbBackend::Sqlite).to_string();

@@ -28,6 +28,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(read_outbox))
         .routes(routes!(read_facility_outbox))
+        .routes(routes!(read_outbox_message))
+        .routes(routes!(read_facility_outbox_message))
 }
 
 /// Which messages to list.
@@ -85,6 +87,80 @@ async fn read_facility_outbox(
         .map(ApiJson)
 }
 
+/// Reads one outgoing message, opened; a code meant for someone else withheld.
+#[utoipa::path(
+    get,
+    path = "/admin/outbox/{message_id}",
+    tag = "admin",
+    params(("message_id" = Uuid, Path, description = "The message")),
+    responses((status = 200, description = "The message", body = OutboxMessage), Problems),
+    security(("bearer" = []))
+)]
+async fn read_outbox_message(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(message_id): ApiPath<Uuid>,
+) -> Result<ApiJson<OutboxMessage>, ApiError> {
+    actor.require_installation(Permission::OUTBOX_READ)?;
+    read_one(&state, &actor, None, message_id)
+        .await
+        .map(ApiJson)
+}
+
+/// Reads one of the facility's outgoing messages; a code meant for someone
+/// else withheld. Another facility's message is not found.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/outbox/{message_id}",
+    tag = "facilities",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("message_id" = Uuid, Path, description = "The message"),
+    ),
+    responses((status = 200, description = "The message", body = OutboxMessage), Problems),
+    security(("bearer" = []))
+)]
+async fn read_facility_outbox_message(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, message_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<ApiJson<OutboxMessage>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::OUTBOX_READ)?;
+    read_one(&state, &actor, Some(scope.facility_id()), message_id)
+        .await
+        .map(ApiJson)
+}
+
+/// One message as `actor` may read it, with the read audited.
+async fn read_one(
+    state: &AppState,
+    actor: &Actor,
+    facility_id: Option<Uuid>,
+    message_id: Uuid,
+) -> Result<OutboxMessage, ApiError> {
+    let view = OutboxView {
+        reader: Reader::Account(actor.account_id()),
+        facility_id,
+    };
+    let txn = state.db.begin().await?;
+    let message = super::outbox::find(&*txn, &state.keyring, view, message_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    audit::commit(txn, vec![outbox_read(actor, facility_id, &[message.id])]).await?;
+    Ok(message)
+}
+
+/// The audit event of a read of the outbox messages `shown`.
+fn outbox_read(actor: &Actor, facility_id: Option<Uuid>, shown: &[Uuid]) -> audit::AuditEvent {
+    let event = actor
+        .event(AuditAction::Read, "outbox")
+        .changes(redact(json!({ "messages": shown }), &[]));
+    match facility_id {
+        Some(facility_id) => event.facility(facility_id),
+        None => event,
+    }
+}
+
 /// A page of the outbox as `actor` may read it, with the read audited.
 async fn read(
     state: &AppState,
@@ -108,12 +184,6 @@ async fn read(
     )
     .await?;
     let shown: Vec<Uuid> = messages.iter().map(|m| m.id).collect();
-    let mut event = actor
-        .event(AuditAction::Read, "outbox")
-        .changes(redact(json!({ "messages": shown }), &[]));
-    if let Some(facility_id) = facility_id {
-        event = event.facility(facility_id);
-    }
-    audit::commit(txn, vec![event]).await?;
+    audit::commit(txn, vec![outbox_read(actor, facility_id, &shown)]).await?;
     Ok(Page::new(messages, limit, |m: &OutboxMessage| m.id))
 }

@@ -1,9 +1,11 @@
-//! Notify's settings section, `[notify]`: the mail relay and the sender.
+//! Notify's settings section, `[notify]`: the mail relay and the sender,
+//! and the Twilio account text messages go out through.
 
 use serde::{Deserialize, Serialize};
 
 use super::smtp::{SmtpSettings, parse_mail_from};
 use crate::config::{Invalid, Mask, Secret, SecretString, Settings};
+use crate::types::Phone;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -13,14 +15,31 @@ pub struct NotifySettings {
     pub smtp_url: Option<SecretString>,
     /// The sender of outgoing email, such as `Clinic <noreply@clinic.example>`.
     pub mail_from: Option<String>,
+    /// The Twilio account text messages are sent from (`AC…`); empty
+    /// holds every text message in the outbox.
+    pub twilio_account_sid: Option<String>,
+    /// The account's auth token (a secret; or `twilio_auth_token_file`).
+    pub twilio_auth_token: Option<SecretString>,
+    /// The number texts come from, in E.164 form (`+15550100000`)...
+    pub sms_from: Option<String>,
+    /// ...or the Messaging Service (`MG…`) that picks it.
+    pub twilio_messaging_service_sid: Option<String>,
+    /// Twilio's API root; another only to point at a stand-in (tests).
+    pub twilio_base_url: Option<String>,
 }
 
 impl Settings for NotifySettings {
     const SECTION: &'static str = "notify";
-    const SECRETS: &'static [Secret] = &[Secret {
-        key: "smtp_url",
-        mask: Mask::Url,
-    }];
+    const SECRETS: &'static [Secret] = &[
+        Secret {
+            key: "smtp_url",
+            mask: Mask::Url,
+        },
+        Secret {
+            key: "twilio_auth_token",
+            mask: Mask::Whole,
+        },
+    ];
     const FLAT_ALIASES: &'static [&'static str] = &["smtp_url", "mail_from"];
 
     /// SMTP needs a parsable relay URL and a sender; a sender alone is fine.
@@ -36,6 +55,46 @@ impl Settings for NotifySettings {
         }
         if let Some(from) = &self.mail_from {
             parse_mail_from(from).map_err(|e| Invalid::from_message("mail_from", &e))?;
+        }
+        self.validate_sms()
+    }
+}
+
+impl NotifySettings {
+    /// A Twilio account needs its token and a sender; a sender is a number
+    /// in E.164 form.
+    fn validate_sms(&self) -> Result<(), Invalid> {
+        if let Some(from) = &self.sms_from {
+            Phone::parse_e164(from).map_err(|why| Invalid::new("sms_from", why))?;
+        }
+        match (&self.twilio_account_sid, &self.twilio_auth_token) {
+            (None, None) => return Ok(()),
+            (Some(_), None) => {
+                return Err(Invalid::new(
+                    "twilio_auth_token",
+                    "required when notify.twilio_account_sid is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Invalid::new(
+                    "twilio_account_sid",
+                    "required when notify.twilio_auth_token is set",
+                ));
+            }
+            (Some(sid), Some(_)) => {
+                let base = self
+                    .twilio_base_url
+                    .as_deref()
+                    .unwrap_or(super::sms::DEFAULT_TWILIO_BASE_URL);
+                super::sms::messages_url(base, sid)
+                    .map_err(|e| Invalid::from_message("twilio_base_url", &e))?;
+            }
+        }
+        if self.sms_from.is_none() && self.twilio_messaging_service_sid.is_none() {
+            return Err(Invalid::new(
+                "sms_from",
+                "sms_from or twilio_messaging_service_sid is required when notify.twilio_account_sid is set",
+            ));
         }
         Ok(())
     }

@@ -16,6 +16,9 @@ pub mod demo;
 pub mod maintenance;
 pub mod migration;
 pub mod permissions;
+pub mod reminder_delivery;
+pub mod reminder_migration;
+pub mod reminder_routes;
 pub mod reminders;
 pub mod schedule_routes;
 pub mod schedule_store;
@@ -84,6 +87,7 @@ impl Context for Scheduling {
             .merge(appointment_routes::routes())
             .merge(appointment_move_routes::routes())
             .merge(waitlist_routes::routes())
+            .merge(reminder_routes::routes())
             .merge(calendar_routes::routes())
     }
 
@@ -91,6 +95,7 @@ impl Context for Scheduling {
         vec![
             Box::new(migration::CreateScheduling),
             Box::new(seal_migration::SealSchedulingFreeText),
+            Box::new(reminder_migration::AddReminderChannel),
         ]
     }
 

@@ -1,7 +1,9 @@
 //! Appointment reminders (seed 000's `appointment_reminders` and
 //! `v_pending_reminders`). Booking schedules one reminder per configured
 //! offset that is still ahead; cancelling, rescheduling or a no-show
-//! cancels the pending ones.
+//! cancels the pending ones. Each goes by email or text message: the
+//! channel it names, else the patient's preference (see
+//! [`super::reminder_delivery`]).
 //!
 //! Each server runs [`spawn_sender`]. It takes a batch of due reminders in
 //! one transaction, writes each reminder's message to the notifier's outbox,
@@ -24,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, ToSchema};
 
 use super::appointments::{self, AppointmentStatus};
+use super::reminder_delivery::{self, InstantOrNow, ReminderChannel};
 use super::settings;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditActor, AuditEvent, ComplianceFlag, redact};
@@ -64,6 +67,8 @@ pub struct Model {
     pub outbox_message_id: Option<Uuid>,
     pub sent_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// `email` or `sms`; none for the patient's preference.
+    pub channel: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -84,6 +89,9 @@ pub struct Reminder {
     /// The outbox message it was sent as.
     pub outbox_message_id: Option<Uuid>,
     pub sent_at: Option<Timestamp>,
+    /// The channel asked for (`null`: the patient's preference, else
+    /// email); once sent, the one it went by.
+    pub channel: Option<ReminderChannel>,
 }
 
 impl TryFrom<&Model> for Reminder {
@@ -99,6 +107,11 @@ impl TryFrom<&Model> for Reminder {
             note: m.note.clone(),
             outbox_message_id: m.outbox_message_id,
             sent_at: m.sent_at,
+            channel: m
+                .channel
+                .as_deref()
+                .map(|c| ReminderChannel::from_stored(c, TABLE, "channel", m.id))
+                .transpose()?,
         })
     }
 }
@@ -128,6 +141,7 @@ pub async fn schedule(
                 outbox_message_id: ActiveValue::Set(None),
                 sent_at: ActiveValue::Set(None),
                 created_at: ActiveValue::Set(now),
+                channel: ActiveValue::Set(None),
             })
         })
         .collect();
@@ -159,7 +173,7 @@ pub struct ReminderFilter {
     /// `pending` when absent: seed 000's `v_pending_reminders`.
     pub status: Option<ReminderStatus>,
     /// Only those due at or before this time (`due_before=now` for due ones).
-    pub due_before: Option<Timestamp>,
+    pub due_before: Option<InstantOrNow>,
     pub appointment_id: Option<Uuid>,
     /// The `next_cursor` of the previous page.
     pub after: Option<Uuid>,
@@ -192,7 +206,7 @@ pub async fn page(
         .order_by_asc(Column::Id)
         .limit(limit);
     if let Some(due) = filter.due_before {
-        query = query.filter(Column::DueAt.lte(due));
+        query = query.filter(Column::DueAt.lte(due.at(Timestamp::now())));
     }
     if let Some(id) = filter.appointment_id {
         query = query.filter(Column::AppointmentId.eq(id));
@@ -201,6 +215,39 @@ pub async fn page(
         query = query.filter(Column::Id.gt(after));
     }
     query.all(db).await
+}
+
+/// The facility's reminder `id`, if its appointment is among `visible_appointments`.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    visible_appointments: sea_orm::Select<appointments::Entity>,
+    id: Uuid,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id)
+        .filter(Column::FacilityId.eq(facility_id))
+        .filter(
+            Column::AppointmentId.in_subquery(
+                visible_appointments
+                    .select_only()
+                    .column(appointments::Column::Id)
+                    .as_query()
+                    .to_owned(),
+            ),
+        )
+        .one(db)
+        .await
+}
+
+/// Sets the channel a pending reminder goes by (none: the preference).
+pub async fn set_channel(
+    txn: &impl ConnectionTrait,
+    row: Model,
+    channel: Option<ReminderChannel>,
+) -> Result<Model, DbErr> {
+    let mut active: ActiveModel = row.into();
+    active.channel = ActiveValue::Set(channel.map(|c| c.as_str().to_owned()));
+    active.update(txn).await
 }
 
 /// Why a reminder cannot be sent, for good: it is skipped with this note
@@ -244,17 +291,20 @@ pub(super) fn spoken_time(zone: &str, at: Timestamp) -> String {
         .to_string()
 }
 
-/// The reminder to send: to whom, when and where, and the meeting link;
-/// never what the appointment is about.
+/// The reminder to send: to whom (on the channel asked, or preferred),
+/// when and where, and the meeting link; never what the appointment is
+/// about.
 async fn prepare(
     state: &AppState,
     txn: &impl ConnectionTrait,
     appointment: &appointments::Model,
+    asked: Option<ReminderChannel>,
 ) -> Result<Result<OutgoingMessage, Unsendable>, DbErr> {
     let Ok(key) = state.keyring.facility(appointment.facility_id).await else {
         return Ok(Err("the facility's data key cannot be opened"));
     };
-    let to = match email_of(txn, &key, appointment.patient_id, appointment.lead_id).await? {
+    let (patient, lead) = (appointment.patient_id, appointment.lead_id);
+    let to = match reminder_delivery::recipient(txn, &key, patient, lead, asked).await? {
         Ok(to) => to,
         Err(why) => return Ok(Err(why)),
     };
@@ -271,15 +321,17 @@ async fn prepare(
         "This is a reminder of your appointment at {} on {when}.\n",
         facility.name
     );
+    let mut text = format!("Reminder: your appointment at {} on {when}.", facility.name);
     if let Some(link) = link {
         body.push_str(&format!("Join it here: {link}\n"));
+        text.push_str(&format!(" Join: {link}"));
     }
     body.push_str("If you cannot come, please let us know.\n");
-    Ok(Ok(OutgoingMessage::email(
-        to,
+    text.push_str(" If you cannot come, please let us know.");
+    Ok(Ok(to.message(
         format!("Appointment reminder: {when}"),
         body,
-        "appointment_reminder",
+        text,
     )))
 }
 
@@ -321,16 +373,22 @@ async fn send_one(
     let outcome = if !status.is_live() || appointment.starts_at <= now {
         skip(&mut active, "the appointment is no longer upcoming")
     } else {
-        match prepare(state, &**txn, &appointment).await? {
+        let asked = Reminder::try_from(reminder)?.channel;
+        match prepare(state, &**txn, &appointment, asked).await? {
             Err(why) => skip(&mut active, why),
             Ok(letter) => match state
                 .ext::<crate::notify::Notifier>()
-                .send(&**txn, letter)
+                .send(&**txn, letter.clone())
                 .await
             {
                 Err(crate::notify::NotifyError::Database(e)) => return Err(e.into()),
-                Err(_) => skip(&mut active, "the email address cannot be sent to"),
+                Err(_) => skip(&mut active, "the address cannot be sent to"),
                 Ok(id) => {
+                    let went_by = match letter.channel {
+                        crate::notify::Channel::Email => ReminderChannel::Email,
+                        crate::notify::Channel::Sms => ReminderChannel::Sms,
+                    };
+                    active.channel = ActiveValue::Set(Some(went_by.as_str().to_owned()));
                     active.status = ActiveValue::Set(ReminderStatus::Sent.as_str().to_owned());
                     active.outbox_message_id = ActiveValue::Set(Some(id));
                     active.sent_at = ActiveValue::Set(Some(now));
@@ -344,7 +402,7 @@ async fn send_one(
             },
         }
     };
-    active.update(&**txn).await?;
+    let updated = active.update(&**txn).await?;
     let event = AuditEvent::new(
         AuditActor::System {
             job: JOB.to_owned(),
@@ -356,7 +414,7 @@ async fn send_one(
     .facility(reminder.facility_id)
     .flag(ComplianceFlag::Phi)
     .changes(redact(
-        json!({ "appointment_id": appointment.id, "status": outcome }),
+        json!({ "appointment_id": appointment.id, "status": outcome, "channel": updated.channel }),
         &[],
     ))
     .concerning(appointment.patient_id, appointment.lead_id);

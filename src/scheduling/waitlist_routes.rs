@@ -35,6 +35,7 @@ const RESOURCE: &str = "waitlist_entry";
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(join_waitlist, list_waitlist))
+        .routes(routes!(get_waitlist_entry))
         .routes(routes!(cancel_waitlist_entry))
         .routes(routes!(accept_waitlist_offer))
 }
@@ -145,6 +146,40 @@ async fn list_waitlist(
         )
         .await?;
     Ok(ApiJson(Page::new(items, limit, |e| e.id)))
+}
+
+/// Reads one waitlist entry, as the list shows it; the read is audited.
+#[utoipa::path(
+    get,
+    path = "/facilities/{facility_id}/waitlist/{entry_id}",
+    tag = "scheduling",
+    params(
+        ("facility_id" = Uuid, Path, description = "The facility"),
+        ("entry_id" = Uuid, Path, description = "The waitlist entry"),
+    ),
+    responses((status = 200, description = "The entry", body = WaitlistEntry), Problems),
+    security(("bearer" = []))
+)]
+async fn get_waitlist_entry(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((facility_id, entry_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<ApiJson<WaitlistEntry>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::APPOINTMENT_READ)?;
+    let db = state.db.conn();
+    let row = waitlist_store::find(db, &scope, entry_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let key = state.keyring.facility(facility_id).await?;
+    let shown = open_entries(db, &key, std::slice::from_ref(&row))
+        .await?
+        .pop()
+        .ok_or(ApiError::NotFound)?;
+    state
+        .audit
+        .record(vec![entry_event(&actor, AuditAction::Read, &row)])
+        .await?;
+    Ok(ApiJson(shown))
 }
 
 async fn writable_entry(

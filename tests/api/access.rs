@@ -51,6 +51,28 @@ fn facility_cases() -> Vec<Case> {
             format!("/facilities/{f}/api-keys", f = r.facility)
         })
         .body(|_, _| Some(json!({"name": "n8n", "scopes": ["facility:read"]}))),
+        Case::new("list staff", Method::GET, P::STAFF_READ, |r, _| {
+            format!("/facilities/{f}/staff", f = r.facility)
+        }),
+        Case::new("read staff member", Method::GET, P::STAFF_READ, |r, _| {
+            format!("/facilities/{f}/staff/{a}", f = r.facility, a = r.admin)
+        }),
+        Case::new(
+            "change staff profile",
+            Method::PATCH,
+            P::MEMBERSHIP_MANAGE,
+            |r, _| format!("/facilities/{f}/staff/{p}/profile", f = r.facility, p = r.provider),
+        )
+        .body(|_, _| Some(json!({"certification": "Board certified"}))),
+        // The provider has no licence or NPI to verify: past the policy
+        // engine, a 409.
+        Case::new(
+            "verify staff profile",
+            Method::PUT,
+            P::PROFILE_VERIFY,
+            |r, _| format!("/facilities/{f}/staff/{p}/verification", f = r.facility, p = r.provider),
+        )
+        .body(|_, _| Some(json!({"verified": true}))),
         Case::new(
             "review emergency access",
             Method::GET,

@@ -11,12 +11,14 @@ mod http_basics;
 mod keys;
 mod master_key;
 mod migrations;
+mod notify_sms;
 mod operations;
 mod problems;
 mod role_matrix;
 mod runtime_role;
 mod sealed_fields;
 mod shape;
+mod staff;
 
 /// Declares the test modules of contexts that contribute role-matrix cases
 /// from their own file (`role_cases`, and for a context that needs a record

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::on_both_backends;
 use crate::support::fake_smtp::FakeSmtp;
-use crate::support::matrix::{Case, Grant};
+use crate::support::matrix::{BoxFuture, Case, Grant, Records};
 use crate::support::{TestApp, TestBackend, TestDatabase};
 
 on_both_backends!(
@@ -496,5 +496,41 @@ pub fn role_cases() -> Vec<Case> {
             P::OUTBOX_READ,
             |r, _| format!("/facilities/{f}/outbox", f = r.facility),
         ),
+        Case::new(
+            "read outbox message",
+            Method::GET,
+            P::OUTBOX_READ,
+            |_, message| format!("/admin/outbox/{message}"),
+        )
+        .grant(Grant::Installation)
+        .fresh(fresh_message),
+        Case::new(
+            "read facility outbox message",
+            Method::GET,
+            P::OUTBOX_READ,
+            |r, message| format!("/facilities/{f}/outbox/{message}", f = r.facility),
+        )
+        .fresh(fresh_message),
     ]
+}
+
+/// An invitation the facility's administrator sends, as it waits in the
+/// outbox.
+fn fresh_message<'a>(app: &'a TestApp, records: &'a Records) -> BoxFuture<'a, uuid::Uuid> {
+    Box::pin(async move {
+        let facility = records.facility;
+        let invited = app
+            .call(
+                &records.admin_token,
+                Method::POST,
+                &format!("/facilities/{facility}/invitations"),
+                Some(serde_json::json!({"email": crate::support::unique_email(), "role": "nurse"})),
+            )
+            .await;
+        assert_eq!(invited.status(), 201);
+        let page = app
+            .get_json(&records.admin_token, &format!("/facilities/{facility}/outbox?limit=1"))
+            .await;
+        page["items"][0]["id"].as_str().unwrap().parse().unwrap()
+    })
 }

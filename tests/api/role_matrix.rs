@@ -231,11 +231,17 @@ async fn in_each_facility(
         };
         let mut path = (case.path)(facility, record);
         if role == Role::Patient {
-            // The patient role acts on its own record's appointment.
-            path = path.replace(
-                &facility.appointment.to_string(),
-                &facility.patient_appointment.to_string(),
-            );
+            // The patient role acts on its own record's appointment and
+            // waitlist entry.
+            path = path
+                .replace(
+                    &facility.appointment.to_string(),
+                    &facility.patient_appointment.to_string(),
+                )
+                .replace(
+                    &facility.waitlist_entry.to_string(),
+                    &facility.patient_waitlist_entry.to_string(),
+                );
         }
         let body = (case.body)(world, facility);
         let status = send(app, &person.token, case, &path, body).await;

@@ -75,6 +75,13 @@ fn own_account_cases() -> Vec<Case> {
         Case::signed_in("accept an invitation", Method::POST, 404, |_, _| {
             format!("/me/invitations/{}/accept", Uuid::new_v4())
         }),
+        Case::signed_in("read own staff profile", Method::GET, 200, |_, _| {
+            "/me/profile".to_owned()
+        }),
+        Case::signed_in("change own staff profile", Method::PATCH, 200, |_, _| {
+            "/me/profile".to_owned()
+        })
+        .body(|_, _| Some(json!({"first_name": "Ada", "last_name": "Quill"}))),
         Case::signed_in("change own profile", Method::PATCH, 200, |_, _| {
             "/me".to_owned()
         })

@@ -14,6 +14,7 @@ use crate::support::{Person, TestApp, TestBackend, of_type, unique_email};
 on_both_backends!(
     the_outbox_shows_no_one_else_s_codes,
     facility_administrators_read_their_facility_s_outbox,
+    an_outbox_message_is_read_by_id_within_its_scope,
 );
 
 /// The messages of `page` to `to`.
@@ -111,5 +112,62 @@ async fn facility_administrators_read_their_facility_s_outbox(backend: TestBacke
     assert_eq!(refused.status(), 403);
     let reads = app.stored_events(of_type("outbox")).await;
     assert_eq!(reads.len(), 1, "the one read that succeeded");
+    app.stop().await;
+}
+
+async fn an_outbox_message_is_read_by_id_within_its_scope(backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let sysadmin = app.system_admin().await;
+    let clinic = app.facility("Clinic").await;
+    let elsewhere = app.facility("Elsewhere").await;
+    let admin = app.person(&[(Some(clinic), Role::Admin)]).await;
+    let colleague = app.person(&[(Some(clinic), Role::Admin)]).await;
+    let (mine, theirs) = (unique_email(), unique_email());
+    invite(&app, &admin, clinic, &mine).await;
+    invite(&app, &colleague, clinic, &theirs).await;
+    let page = app
+        .get_json(&admin.token, &format!("/facilities/{clinic}/outbox"))
+        .await;
+    let (listed_mine, listed_theirs) = (to(&page, &mine)[0], to(&page, &theirs)[0]);
+    let path = |facility: uuid::Uuid, message: &Value| {
+        format!("/facilities/{facility}/outbox/{}", message["id"].as_str().unwrap())
+    };
+    let reads_before = app.stored_events(of_type("outbox")).await.len();
+    let read = app.get_json(&admin.token, &path(clinic, listed_mine)).await;
+    assert_eq!(&read, listed_mine, "as the list shows it");
+    assert_eq!(read["code_withheld"], false, "its own invitation");
+    let other = app.get_json(&admin.token, &path(clinic, listed_theirs)).await;
+    assert_eq!(other["code_withheld"], true);
+    assert_eq!(&other, listed_theirs);
+    let reads = app.stored_events(of_type("outbox")).await;
+    assert_eq!(reads.len(), reads_before + 2, "each read is audited");
+    assert_eq!(
+        reads[0].changes.as_ref().unwrap()["messages"],
+        json!([listed_theirs["id"]])
+    );
+    assert_eq!(reads[0].facility_id, Some(clinic));
+
+    let status = |token: &str, path: String| {
+        let token = token.to_owned();
+        let app = &app;
+        async move { app.call(&token, Method::GET, &path, None).await.status() }
+    };
+    assert_eq!(status(&admin.token, path(elsewhere, listed_mine)).await, 404);
+    let stranger = app.person(&[(Some(elsewhere), Role::Admin)]).await;
+    assert_eq!(
+        status(&stranger.token, path(elsewhere, listed_mine)).await,
+        404,
+        "another facility's message"
+    );
+    let unknown = json!({"id": uuid::Uuid::new_v4()});
+    assert_eq!(status(&admin.token, path(clinic, &unknown)).await, 404);
+    let nurse = app.person(&[(Some(clinic), Role::Nurse)]).await;
+    assert_eq!(status(&nurse.token, path(clinic, listed_mine)).await, 403);
+
+    let admin_path = format!("/admin/outbox/{}", listed_mine["id"].as_str().unwrap());
+    assert_eq!(status(&admin.token, admin_path.clone()).await, 403);
+    let whole = app.get_json(&sysadmin.token, &admin_path).await;
+    assert_eq!(whole["id"], listed_mine["id"]);
+    assert_eq!(whole["code_withheld"], true, "the system administrator did not invite");
     app.stop().await;
 }

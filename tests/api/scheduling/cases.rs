@@ -147,6 +147,13 @@ fn appointment_cases() -> Vec<Case> {
         Case::new("list reminders", Method::GET, P::APPOINTMENT_READ, |r, _| {
             in_facility(r, "/appointment-reminders")
         }),
+        // A reminder of the lead's appointment: pending, or cancelled once
+        // an earlier role rescheduled it (a 409 past the policy engine).
+        Case::new("change reminder channel", Method::PATCH, P::APPOINTMENT_BOOK, |r, reminder| {
+            in_facility(r, &format!("/appointment-reminders/{reminder}"))
+        })
+        .body(|_, _| Some(json!({"channel": "sms"})))
+        .fresh(a_reminder),
     ]
 }
 
@@ -164,6 +171,9 @@ fn waitlist_and_feed_cases() -> Vec<Case> {
         .grant(Grant::OwnRecord),
         Case::new("list waitlist", Method::GET, P::APPOINTMENT_READ, |r, _| {
             in_facility(r, "/waitlist")
+        }),
+        Case::new("read waitlist entry", Method::GET, P::APPOINTMENT_READ, |r, _| {
+            in_facility(r, &format!("/waitlist/{e}", e = r.waitlist_entry))
         }),
         Case::new("cancel waitlist entry", Method::POST, P::APPOINTMENT_BOOK, |r, _| {
             in_facility(r, &format!("/waitlist/{e}/cancel", e = r.waitlist_entry))
@@ -206,4 +216,33 @@ fn fresh_block<'a>(app: &'a TestApp, records: &'a Records) -> BoxFuture<'a, Uuid
 
 fn block_body(provider: Uuid) -> Value {
     json!({"provider_id": provider, "starts_at": hours_ahead(500).to_string(), "ends_at": hours_ahead(501).to_string(), "reason": "Surgery"})
+}
+
+/// A reminder of the records' lead appointment, pending if one still is.
+fn a_reminder<'a>(app: &'a TestApp, records: &'a Records) -> BoxFuture<'a, Uuid> {
+    Box::pin(async move {
+        for status in ["pending", "cancelled"] {
+            let page: Value = app
+                .call(
+                    &records.admin_token,
+                    Method::GET,
+                    &in_facility(
+                        records,
+                        &format!(
+                            "/appointment-reminders?status={status}&appointment_id={a}",
+                            a = records.appointment
+                        ),
+                    ),
+                    None,
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            if let Some(first) = page["items"].get(0) {
+                return id(first);
+            }
+        }
+        panic!("the lead's appointment has no reminder")
+    })
 }

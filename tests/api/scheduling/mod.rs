@@ -11,6 +11,8 @@ mod cases;
 mod feeds;
 mod reminders;
 mod slots;
+mod sms_reminders;
 mod waitlist;
+mod waitlist_entry;
 
 pub use cases::role_cases;

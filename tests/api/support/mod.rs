@@ -10,6 +10,7 @@ mod conversations;
 mod engagement;
 pub mod fake_daily;
 pub mod fake_smtp;
+pub mod fake_twilio;
 mod fixtures;
 mod json;
 pub mod lead_stats;

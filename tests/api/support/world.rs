@@ -46,6 +46,8 @@ pub struct Records {
     pub feed: Uuid,
     /// A waitlist entry of the lead, made by the administrator.
     pub waitlist_entry: Uuid,
+    /// A waitlist entry of the patient: the one the `patient` role reads.
+    pub patient_waitlist_entry: Uuid,
     /// A care-team link of the patient with the provider, requested by
     /// the administrator for the provider.
     pub link: Uuid,
@@ -86,6 +88,7 @@ impl Records {
             appointment_type: new(),
             feed: new(),
             waitlist_entry: new(),
+            patient_waitlist_entry: new(),
             link: new(),
             conversation: new(),
             message: new(),
@@ -223,6 +226,7 @@ async fn records(app: &TestApp, facility: Uuid, patient: &Value) -> Records {
         appointment_type: scheduled.appointment_type,
         feed: scheduled.feed,
         waitlist_entry: scheduled.waitlist_entry,
+        patient_waitlist_entry: scheduled.patient_waitlist_entry,
         link: messaging.0,
         conversation: messaging.1,
         message: messaging.2,
@@ -326,6 +330,7 @@ struct Scheduled {
     appointment_type: Uuid,
     feed: Uuid,
     waitlist_entry: Uuid,
+    patient_waitlist_entry: Uuid,
 }
 
 async fn scheduled_in(
@@ -381,6 +386,15 @@ async fn scheduled_in(
         )
         .await;
     assert_eq!(entry.status(), 201);
+    let patient_entry = app
+        .call(
+            admin,
+            Method::POST,
+            &format!("/facilities/{facility}/waitlist"),
+            Some(json!({"patient_id": patient, "window_start": hours_from_now(24), "window_end": hours_from_now(96)})),
+        )
+        .await;
+    assert_eq!(patient_entry.status(), 201);
     Scheduled {
         provider,
         appointment: id(&appointment),
@@ -388,6 +402,7 @@ async fn scheduled_in(
         appointment_type: id(&kind.json().await.unwrap()),
         feed,
         waitlist_entry: id(&entry.json().await.unwrap()),
+        patient_waitlist_entry: id(&patient_entry.json().await.unwrap()),
     }
 }
 

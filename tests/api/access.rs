@@ -61,7 +61,13 @@ fn facility_cases() -> Vec<Case> {
             "change staff profile",
             Method::PATCH,
             P::MEMBERSHIP_MANAGE,
-            |r, _| format!("/facilities/{f}/staff/{p}/profile", f = r.facility, p = r.provider),
+            |r, _| {
+                format!(
+                    "/facilities/{f}/staff/{p}/profile",
+                    f = r.facility,
+                    p = r.provider
+                )
+            },
         )
         .body(|_, _| Some(json!({"certification": "Board certified"}))),
         // The provider has no licence or NPI to verify: past the policy
@@ -70,7 +76,13 @@ fn facility_cases() -> Vec<Case> {
             "verify staff profile",
             Method::PUT,
             P::PROFILE_VERIFY,
-            |r, _| format!("/facilities/{f}/staff/{p}/verification", f = r.facility, p = r.provider),
+            |r, _| {
+                format!(
+                    "/facilities/{f}/staff/{p}/verification",
+                    f = r.facility,
+                    p = r.provider
+                )
+            },
         )
         .body(|_, _| Some(json!({"verified": true}))),
         Case::new(

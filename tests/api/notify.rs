@@ -529,7 +529,10 @@ fn fresh_message<'a>(app: &'a TestApp, records: &'a Records) -> BoxFuture<'a, uu
             .await;
         assert_eq!(invited.status(), 201);
         let page = app
-            .get_json(&records.admin_token, &format!("/facilities/{facility}/outbox?limit=1"))
+            .get_json(
+                &records.admin_token,
+                &format!("/facilities/{facility}/outbox?limit=1"),
+            )
             .await;
         page["items"][0]["id"].as_str().unwrap().parse().unwrap()
     })

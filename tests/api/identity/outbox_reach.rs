@@ -130,13 +130,18 @@ async fn an_outbox_message_is_read_by_id_within_its_scope(backend: TestBackend) 
         .await;
     let (listed_mine, listed_theirs) = (to(&page, &mine)[0], to(&page, &theirs)[0]);
     let path = |facility: uuid::Uuid, message: &Value| {
-        format!("/facilities/{facility}/outbox/{}", message["id"].as_str().unwrap())
+        format!(
+            "/facilities/{facility}/outbox/{}",
+            message["id"].as_str().unwrap()
+        )
     };
     let reads_before = app.stored_events(of_type("outbox")).await.len();
     let read = app.get_json(&admin.token, &path(clinic, listed_mine)).await;
     assert_eq!(&read, listed_mine, "as the list shows it");
     assert_eq!(read["code_withheld"], false, "its own invitation");
-    let other = app.get_json(&admin.token, &path(clinic, listed_theirs)).await;
+    let other = app
+        .get_json(&admin.token, &path(clinic, listed_theirs))
+        .await;
     assert_eq!(other["code_withheld"], true);
     assert_eq!(&other, listed_theirs);
     let reads = app.stored_events(of_type("outbox")).await;
@@ -152,7 +157,10 @@ async fn an_outbox_message_is_read_by_id_within_its_scope(backend: TestBackend) 
         let app = &app;
         async move { app.call(&token, Method::GET, &path, None).await.status() }
     };
-    assert_eq!(status(&admin.token, path(elsewhere, listed_mine)).await, 404);
+    assert_eq!(
+        status(&admin.token, path(elsewhere, listed_mine)).await,
+        404
+    );
     let stranger = app.person(&[(Some(elsewhere), Role::Admin)]).await;
     assert_eq!(
         status(&stranger.token, path(elsewhere, listed_mine)).await,
@@ -168,6 +176,9 @@ async fn an_outbox_message_is_read_by_id_within_its_scope(backend: TestBackend) 
     assert_eq!(status(&admin.token, admin_path.clone()).await, 403);
     let whole = app.get_json(&sysadmin.token, &admin_path).await;
     assert_eq!(whole["id"], listed_mine["id"]);
-    assert_eq!(whole["code_withheld"], true, "the system administrator did not invite");
+    assert_eq!(
+        whole["code_withheld"], true,
+        "the system administrator did not invite"
+    );
     app.stop().await;
 }

@@ -60,7 +60,10 @@ async fn patient_preferring(
             )
             .await;
         assert_eq!(changed.status(), 200);
-        assert_eq!(changed.json::<Value>().await.unwrap()["preferred_contact"], preference);
+        assert_eq!(
+            changed.json::<Value>().await.unwrap()["preferred_contact"],
+            preference
+        );
     }
     patient
 }
@@ -96,26 +99,55 @@ async fn reminders_go_by_their_channel_else_the_patient_s_preference(backend: Te
     let by_choice = app.booked(&admin.token, facility, book(&texter, 60)).await;
 
     let chosen = reminder_of(&app, &admin.token, facility, &by_choice).await;
-    assert_eq!(chosen["channel"], Value::Null, "the preference until one is named");
-    let path = format!("/facilities/{facility}/appointment-reminders/{}", id(&chosen));
+    assert_eq!(
+        chosen["channel"],
+        Value::Null,
+        "the preference until one is named"
+    );
+    let path = format!(
+        "/facilities/{facility}/appointment-reminders/{}",
+        id(&chosen)
+    );
     let changed = app
-        .call(&admin.token, Method::PATCH, &path, Some(json!({"channel": "email"})))
+        .call(
+            &admin.token,
+            Method::PATCH,
+            &path,
+            Some(json!({"channel": "email"})),
+        )
         .await;
     assert_eq!(changed.json::<Value>().await.unwrap()["channel"], "email");
-    for (body, field) in [(json!({"channel": "fax"}), "channel"), (json!({}), "channel")] {
-        let refused = app.call(&admin.token, Method::PATCH, &path, Some(body)).await;
+    for (body, field) in [
+        (json!({"channel": "fax"}), "channel"),
+        (json!({}), "channel"),
+    ] {
+        let refused = app
+            .call(&admin.token, Method::PATCH, &path, Some(body))
+            .await;
         let problem = problem(refused, 422, "validation").await;
         assert_eq!(problem["errors"][0]["field"], field, "{problem}");
     }
 
-    let sent = reminders::send_due(&app.state, hours_ahead(4)).await.unwrap();
+    let sent = reminders::send_due(&app.state, hours_ahead(4))
+        .await
+        .unwrap();
     assert_eq!(sent, 3);
     let texts = twilio.wait_for(1, Duration::from_secs(30)).await;
-    assert_eq!(texts.len(), 1, "only the reminder that goes by the preference");
-    assert_eq!(texts[0].to, "+15550104242", "the patient's phone, in E.164 form");
+    assert_eq!(
+        texts.len(),
+        1,
+        "only the reminder that goes by the preference"
+    );
+    assert_eq!(
+        texts[0].to, "+15550104242",
+        "the patient's phone, in E.164 form"
+    );
     assert_eq!(texts[0].from.as_deref(), Some(fake_twilio::FROM));
     assert!(texts[0].body.contains("MiKO Clinic"), "{}", texts[0].body);
-    assert!(!texts[0].body.contains("Rhinoplasty"), "never what it is about");
+    assert!(
+        !texts[0].body.contains("Rhinoplasty"),
+        "never what it is about"
+    );
 
     let db = app.state.db.conn();
     let channel_of = |appointment: &Value| {
@@ -137,7 +169,10 @@ async fn reminders_go_by_their_channel_else_the_patient_s_preference(backend: Te
         (&by_choice, "email", "held"),
     ] {
         let (reminder_status, went_by, message) = channel_of(appointment).await;
-        assert_eq!((reminder_status.as_str(), went_by.as_deref()), ("sent", Some(channel)));
+        assert_eq!(
+            (reminder_status.as_str(), went_by.as_deref()),
+            ("sent", Some(channel))
+        );
         let shown = app
             .get_json(&sysadmin.token, &format!("/admin/outbox/{message}"))
             .await;
@@ -145,7 +180,12 @@ async fn reminders_go_by_their_channel_else_the_patient_s_preference(backend: Te
         wait_for_status(&app, &sysadmin.token, message, status).await;
     }
     let once_sent = app
-        .call(&admin.token, Method::PATCH, &path, Some(json!({"channel": "sms"})))
+        .call(
+            &admin.token,
+            Method::PATCH,
+            &path,
+            Some(json!({"channel": "sms"})),
+        )
         .await;
     problem(once_sent, 409, "conflict").await;
     app.stop().await;
@@ -193,11 +233,19 @@ async fn reminders_due_now_are_listed_with_due_before_now(backend: TestBackend) 
     assert_eq!(items[0]["appointment_id"], booked[0]["id"]);
     let later = text(hours_ahead(5));
     let both = app
-        .get_json(&admin.token, &list(&format!("due_before={}", later.replace('+', "%2B"))))
+        .get_json(
+            &admin.token,
+            &list(&format!("due_before={}", later.replace('+', "%2B"))),
+        )
         .await;
     assert_eq!(both["items"].as_array().unwrap().len(), 2);
     let refused = app
-        .call(&admin.token, Method::GET, &list("due_before=tomorrow"), None)
+        .call(
+            &admin.token,
+            Method::GET,
+            &list("due_before=tomorrow"),
+            None,
+        )
         .await;
     let problem = problem(refused, 422, "validation").await;
     assert_eq!(problem["errors"][0]["field"], "due_before", "{problem}");
@@ -222,10 +270,20 @@ async fn without_twilio_a_text_reminder_waits_in_the_outbox(backend: TestBackend
     }
     let path = format!("/facilities/{facility}/appointment-reminders/{}", ids[1]);
     let asked = app
-        .call(&admin.token, Method::PATCH, &path, Some(json!({"channel": "sms"})))
+        .call(
+            &admin.token,
+            Method::PATCH,
+            &path,
+            Some(json!({"channel": "sms"})),
+        )
         .await;
     assert_eq!(asked.status(), 200);
-    assert_eq!(reminders::send_due(&app.state, hours_ahead(4)).await.unwrap(), 2);
+    assert_eq!(
+        reminders::send_due(&app.state, hours_ahead(4))
+            .await
+            .unwrap(),
+        2
+    );
     let db = app.state.db.conn();
     let row = |reminder: Uuid| async move {
         reminders::Entity::find_by_id(reminder)
@@ -235,7 +293,10 @@ async fn without_twilio_a_text_reminder_waits_in_the_outbox(backend: TestBackend
             .unwrap()
     };
     let texted = row(ids[0]).await;
-    assert_eq!((texted.status.as_str(), texted.channel.as_deref()), ("sent", Some("sms")));
+    assert_eq!(
+        (texted.status.as_str(), texted.channel.as_deref()),
+        ("sent", Some("sms"))
+    );
     let sysadmin = app.system_admin().await;
     let message = app
         .get_json(
@@ -244,11 +305,18 @@ async fn without_twilio_a_text_reminder_waits_in_the_outbox(backend: TestBackend
         )
         .await;
     assert_eq!(
-        (&message["channel"], &message["status"], &message["recipient"]),
+        (
+            &message["channel"],
+            &message["status"],
+            &message["recipient"]
+        ),
         (&json!("sms"), &json!("held"), &json!("+15550104242"))
     );
     let skipped = row(ids[1]).await;
-    assert_eq!(skipped.status, "skipped", "sms was asked for, and the number has no country code");
+    assert_eq!(
+        skipped.status, "skipped",
+        "sms was asked for, and the number has no country code"
+    );
     assert_eq!(
         skipped.note.as_deref(),
         Some("the phone number has no country code (E.164)")

@@ -20,8 +20,10 @@ async fn waiting(app: &TestApp, token: &str, facility: Uuid, patient: &Value) ->
             token,
             Method::POST,
             &format!("/facilities/{facility}/waitlist"),
-            Some(json!({"patient_id": patient["id"], "window_start": text(hours_ahead(24)),
-                        "window_end": text(hours_ahead(96))})),
+            Some(
+                json!({"patient_id": patient["id"], "window_start": text(hours_ahead(24)),
+                        "window_end": text(hours_ahead(96))}),
+            ),
         )
         .await;
     assert_eq!(response.status(), 201);
@@ -68,7 +70,10 @@ async fn a_waitlist_entry_is_read_by_id_within_its_scope(backend: TestBackend) {
     assert_eq!(reads.len(), 2, "the read by id and the list are audited");
     assert!(reads.iter().all(|e| e.patient_id == Some(id(&mine))));
 
-    assert_eq!(status_of(&app, &portal.token, facility, id(&my_entry)).await, 200);
+    assert_eq!(
+        status_of(&app, &portal.token, facility, id(&my_entry)).await,
+        200
+    );
     assert_eq!(
         status_of(&app, &portal.token, facility, id(&their_entry)).await,
         404,

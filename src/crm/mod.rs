@@ -25,6 +25,10 @@ pub mod lifecycle_routes;
 pub mod migration;
 pub mod permissions;
 pub mod rescore;
+pub mod retention;
+pub mod retention_command;
+pub mod retention_migration;
+pub mod retention_routes;
 pub mod routes;
 pub mod score;
 pub mod seal_migration;
@@ -87,6 +91,7 @@ impl Context for Crm {
             .merge(communication_routes::routes())
             .merge(import_routes::routes())
             .merge(timeline_routes::routes())
+            .merge(retention_routes::routes())
     }
 
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
@@ -96,7 +101,25 @@ impl Context for Crm {
             Box::new(engagement_migration::CreateEngagement),
             Box::new(migration::AddLeadStatsIndex),
             Box::new(seal_migration::SealCrmFreeText),
+            Box::new(retention_migration::CreateCommunicationPurges),
         ]
+    }
+
+    fn settings(&self) -> Option<crate::config::Section> {
+        Some(crate::config::Section::of::<retention::RetentionSettings>())
+    }
+
+    fn commands(&self) -> Vec<clap::Command> {
+        retention_command::commands()
+    }
+
+    async fn run_command(
+        &self,
+        _name: &str,
+        args: &clap::ArgMatches,
+        config: crate::config::Config,
+    ) -> anyhow::Result<std::process::ExitCode> {
+        retention_command::run(args, config).await
     }
 
     /// Seals, before the first request, the labels and visitor refs that
@@ -121,10 +144,22 @@ impl Context for Crm {
     }
 
     async fn jobs(&self, state: &AppState, stop: &CancellationToken) -> Vec<Job> {
-        vec![Job::new(
-            "idle chat session sweep",
-            chat::spawn_idle_sweep(state.db.clone(), stop.clone()),
-        )]
+        let retention = state.config.section::<retention::RetentionSettings>();
+        vec![
+            Job::new(
+                "idle chat session sweep",
+                chat::spawn_idle_sweep(state.db.clone(), stop.clone()),
+            ),
+            Job::new(
+                "retention purge",
+                retention::spawn_purge(
+                    state.db.clone(),
+                    state.keyring.clone(),
+                    retention.into_owned(),
+                    stop.clone(),
+                ),
+            ),
+        ]
     }
 
     async fn demo(&self, demo: &mut Demo<'_>) -> anyhow::Result<()> {

@@ -13,6 +13,12 @@ pub fn role_cases() -> Vec<Case> {
     use Permission as P;
     vec![
         Case::new(
+            "read retention report",
+            Method::GET,
+            P::FACILITY_MANAGE,
+            |r, _| format!("/facilities/{}/retention", r.facility),
+        ),
+        Case::new(
             "log AI qualification of someone else's lead",
             Method::POST,
             P::LEAD_UPDATE,

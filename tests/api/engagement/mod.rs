@@ -7,5 +7,6 @@ mod ai;
 mod cases;
 mod chat;
 mod communications;
+mod retention;
 
 pub use cases::role_cases;

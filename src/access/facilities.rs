@@ -17,6 +17,16 @@ pub struct FacilityCreated {
     pub facility_id: Uuid,
 }
 
+/// Raised in the transaction that writes a facility's settings object (at
+/// creation or in a change), so each context checks the part of it that
+/// it reads (scheduling's `scheduling` key); a reaction that refuses it
+/// refuses the whole change with its 422.
+#[derive(Clone, Debug)]
+pub struct FacilitySettingsWritten {
+    pub facility_id: Uuid,
+    pub settings: serde_json::Value,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "facilities")]
 pub struct Model {

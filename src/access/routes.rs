@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::facilities::{self, Facility, FacilityCreated, FacilityFields};
+use super::facilities::{self, Facility, FacilityCreated, FacilityFields, FacilitySettingsWritten};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
 use crate::context;
@@ -45,8 +45,10 @@ async fn create_facility(
 ) -> Result<(StatusCode, ApiJson<Facility>), ApiError> {
     actor.require_installation(Permission::FACILITY_CREATE)?;
     fields.validate(true)?;
+    let settings = fields.settings.clone();
     let txn = state.db.begin().await?;
     let facility = facilities::create(&txn, fields).await?;
+    let settings_checked = settings_written(&state, &txn, facility.id, settings).await?;
     let after_commit = context::publish(
         &state,
         &txn,
@@ -67,8 +69,27 @@ async fn create_facility(
         ],
     )
     .await?;
+    settings_checked.run().await;
     after_commit.run().await;
     Ok((StatusCode::CREATED, ApiJson(facility.into())))
+}
+
+/// Tells the contexts of the settings object a change writes, so each
+/// checks the part it reads; nothing when the change writes none.
+async fn settings_written(
+    state: &AppState,
+    txn: &crate::db::Transaction,
+    facility_id: Uuid,
+    settings: Option<serde_json::Value>,
+) -> Result<context::AfterCommit, ApiError> {
+    let Some(settings) = settings else {
+        return Ok(context::AfterCommit::default());
+    };
+    let event = FacilitySettingsWritten {
+        facility_id,
+        settings,
+    };
+    context::publish(state, txn, Timestamp::now(), &event).await
 }
 
 /// Lists the facilities the caller can see.
@@ -140,7 +161,9 @@ async fn update_facility(
         .await?
         .ok_or(ApiError::NotFound)?;
     let changed = serde_json::to_value(FieldNames::of(&fields)).unwrap_or_default();
+    let settings = fields.settings.clone();
     let facility = facilities::update(&txn, facility, fields).await?;
+    let settings_checked = settings_written(&state, &txn, facility_id, settings).await?;
     audit::commit(
         txn,
         vec![
@@ -152,6 +175,7 @@ async fn update_facility(
         ],
     )
     .await?;
+    settings_checked.run().await;
     Ok(ApiJson(facility.into()))
 }
 

@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 use super::appointment_routes::{appointment_event, writable};
 use super::appointments::{self, Appointment, AppointmentStatus, Booking, PHI_FIELDS, StatusName};
 use super::booking::{self, SlotRequest};
+use super::facility_rules::FacilityRules;
 use super::settings;
 use super::store;
 use super::waitlist::{self, FreedSlot};
@@ -64,10 +65,16 @@ async fn offer_freed_time(
 
 /// Moves an appointment by the machine: pending → confirmed → reminded →
 /// checked_in → in_progress → completed; confirmed, reminded or checked_in
-/// → no_show; any state not yet started → cancelled. Any other move is
-/// refused with the allowed ones; a reschedule is its own request.
-/// Cancelling or a no-show cancels pending reminders; a cancelled slot is
-/// offered to the waitlist.
+/// → no_show; any state not yet started → cancelled. A facility on the
+/// simple flow (seed 001: `settings.scheduling.status_flow` `simple`) also
+/// moves any of those straight to completed or no_show. Any other move is
+/// refused with the allowed ones (409 `invalid-transition`); a reschedule
+/// is its own request. Check-in (and a completion that skips it) opens
+/// `check_in_opens_minutes` before the start (60 unless the facility sets
+/// it), a no-show `no_show_after_minutes` after it (0): earlier is a 409
+/// `too-early` problem with `reason` `check_in_window` or
+/// `no_show_window`. Cancelling or a no-show cancels pending reminders; a
+/// cancelled slot is offered to the waitlist.
 #[utoipa::path(
     post,
     path = "/facilities/{facility_id}/appointments/{appointment_id}/status",
@@ -97,8 +104,10 @@ async fn move_appointment_status(
     let txn = state.db.begin().await?;
     let row = writable(&*txn, &scope, appointment_id).await?;
     let from = row.appointment_status()?;
-    let to = from.transition(body.status.0)?;
+    let rules = FacilityRules::of(&*txn, facility_id).await?;
+    let to = rules.status_flow.transition(from, body.status.0)?;
     let now = Timestamp::now();
+    rules.check_timing(&row, from, to, now)?;
     booking::release(&*txn, &row, to).await?;
     let row = appointments::move_to(&*txn, &row, to, now)
         .await?
@@ -186,12 +195,21 @@ async fn reschedule_appointment(
     let to = from.transition(AppointmentStatus::Rescheduled)?;
     let request = new_slot(&body, &old);
     let provider_id = request.provider_id;
-    // Two providers are locked in id order, so two reschedules that swap
-    // providers cannot wait on each other.
-    if provider_id != old.provider_id && old.provider_id < provider_id {
-        store::lock_schedule(&*txn, facility_id, old.provider_id).await?;
+    // Both providers' schedules are locked first, in id order, so two
+    // reschedules that swap providers cannot wait on each other, and no
+    // schedule lock is taken after the people's (see `people`).
+    if provider_id != old.provider_id {
+        let mut providers = [old.provider_id, provider_id];
+        providers.sort();
+        for provider in providers {
+            store::lock_schedule(&*txn, facility_id, provider).await?;
+        }
     }
-    let claimed = booking::claim(&*txn, &scope, &request, Some(old.id), None, now).await?;
+    let claimed = if old.off_schedule {
+        booking::place(&*txn, &scope, &request, status_of_new_time(from), now).await?
+    } else {
+        booking::claim(&*txn, &scope, &request, Some(old.id), None, now).await?
+    };
     let opened = Appointment::open(&key, &old)?;
     booking::release(&*txn, &old, to).await?;
     let old = appointments::move_to(&*txn, &old, to, now)
@@ -214,10 +232,11 @@ async fn reschedule_appointment(
         rescheduled_from: Some(old.id),
         created_by: actor.account_id(),
     };
-    let row = booking::insert(
+    let row = booking::insert_claimed(
         &*txn,
         &key,
         &booking,
+        &claimed,
         &settings::of(&state).reminder_offsets_minutes,
         now,
     )

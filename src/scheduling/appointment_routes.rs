@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::appointments::{
-    self, Appointment, AppointmentChanges, AppointmentStatus, Booking, NewAppointment, PHI_FIELDS,
+    self, Appointment, AppointmentChanges, Booking, NewAppointment, PHI_FIELDS,
 };
 use super::booking::{self, SlotRequest};
 use super::reminders::{self, Reminder, ReminderFilter};
@@ -109,10 +109,14 @@ pub(super) async fn check_references(
 
 /// Books an appointment. The slot must be open: within the provider's
 /// working hours, not blocked, clear of their other appointments (buffers
-/// included) and of held waitlist offers, after the minimum notice. Two
-/// bookings that overlap for one provider never both succeed: the loser
-/// gets a 409 `slot-unavailable` problem with `reason` `taken`.
-/// Reminders are scheduled by the configured offsets.
+/// included) and of held waitlist offers, after the minimum notice. With
+/// `off_schedule` it is a call or meeting that is no clinic slot: no
+/// schedule, hours, blocks or notice apply, and logged as `completed` it
+/// may lie in the past. Either way no provider, patient or lead is booked
+/// twice: of two overlapping bookings only one succeeds, the other gets a
+/// 409 `slot-unavailable` problem with `reason` `taken` (the provider) or
+/// `attendee_busy` (the patient or lead). Reminders are scheduled by the
+/// configured offsets.
 #[utoipa::path(
     post,
     path = "/facilities/{facility_id}/appointments",
@@ -140,7 +144,11 @@ async fn book_appointment(
         type_id: new.type_id,
         duration_minutes: new.duration_minutes,
     };
-    let claimed = booking::claim(&*txn, &scope, &request, None, None, now).await?;
+    let claimed = if new.off_schedule {
+        booking::place(&*txn, &scope, &request, new.status(), now).await?
+    } else {
+        booking::claim(&*txn, &scope, &request, None, None, now).await?
+    };
     let kind = claimed.kind(new.kind);
     let booking = Booking {
         id: new_id(),
@@ -155,14 +163,15 @@ async fn book_appointment(
         lead_id: new.lead_id,
         slot: claimed.slot,
         busy: claimed.busy,
-        status: new.status.map_or(AppointmentStatus::Pending, |s| s.0),
+        status: new.status(),
         rescheduled_from: None,
         created_by: actor.account_id(),
     };
-    let row = booking::insert(
+    let row = booking::insert_claimed(
         &*txn,
         &key,
         &booking,
+        &claimed,
         &settings::of(&state).reminder_offsets_minutes,
         now,
     )

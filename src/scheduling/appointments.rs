@@ -138,6 +138,8 @@ pub struct Model {
     pub cancelled_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// A call or meeting that is no slot of a schedule.
+    pub off_schedule: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -179,6 +181,9 @@ pub struct Appointment {
     pub ends_at: Timestamp,
     /// Seed 001's `duration`, in minutes.
     pub duration_minutes: i64,
+    /// A call or meeting that is no slot of a schedule (an SDR's call, a
+    /// coach's video session, an entry logged after the fact).
+    pub off_schedule: bool,
     pub status: AppointmentStatus,
     /// Seed 001's name for the status: Scheduled, Completed, Cancelled, No Show.
     pub seed_001_status: String,
@@ -211,6 +216,7 @@ impl Appointment {
             starts_at: row.starts_at,
             ends_at: row.ends_at,
             duration_minutes: (row.ends_at.as_micros() - row.starts_at.as_micros()) / 60_000_000,
+            off_schedule: row.off_schedule,
             status,
             seed_001_status: status.seed_001_name().to_owned(),
             rescheduled_from: row.rescheduled_from,
@@ -247,8 +253,15 @@ pub struct NewAppointment {
     pub patient_id: Option<Uuid>,
     pub lead_id: Option<Uuid>,
     /// `pending` when absent; `confirmed` (or seed 001's `Scheduled`) books
-    /// it confirmed.
+    /// it confirmed; `completed` (or `Completed`) logs an off-schedule
+    /// entry after the fact.
     pub status: Option<StatusName>,
+    /// A call or meeting that is no clinic slot: the provider needs no
+    /// schedule and working hours, blocks and notice do not apply, but no
+    /// provider, patient or lead is booked twice. It may start in the past
+    /// only when logged as `completed`. False when absent.
+    #[serde(default)]
+    pub off_schedule: bool,
 }
 
 /// How far ahead an appointment may be booked: three years.
@@ -277,15 +290,40 @@ impl NewAppointment {
                 "an appointment is with a patient or a lead; give one",
             );
         }
-        if let Some(StatusName(status)) = self.status
-            && !matches!(
-                status,
-                AppointmentStatus::Pending | AppointmentStatus::Confirmed
-            )
-        {
-            c.fail("status", "a new appointment is `pending` or `confirmed`");
-        }
+        self.check_status(&mut c);
         c.done()
+    }
+
+    /// The status it is booked in: `pending`, `confirmed`, or for an
+    /// off-schedule entry logged after the fact, `completed`.
+    pub fn status(&self) -> AppointmentStatus {
+        self.status.map_or(AppointmentStatus::Pending, |s| s.0)
+    }
+
+    fn check_status(&self, c: &mut Checks) {
+        use AppointmentStatus::{Completed, Confirmed, Pending};
+        match self.status() {
+            Pending | Confirmed => {}
+            Completed if self.off_schedule => {
+                let now = Timestamp::now();
+                if self.starts_at > now {
+                    c.fail(
+                        "starts_at",
+                        "a completed entry has started: not in the future",
+                    );
+                } else if self.starts_at < now.plus_secs(-MAX_DAYS_AHEAD * 86_400) {
+                    c.fail("starts_at", "must be within the last three years");
+                }
+            }
+            Completed => c.fail(
+                "status",
+                "only an off-schedule entry (`off_schedule`) is logged as `completed`",
+            ),
+            _ => c.fail(
+                "status",
+                "a new appointment is `pending` or `confirmed` (or off the schedule, `completed`)",
+            ),
+        }
     }
 }
 
@@ -386,6 +424,7 @@ impl Booking {
             cancelled_at: ActiveValue::Set(None),
             created_at: ActiveValue::Set(now),
             updated_at: ActiveValue::Set(now),
+            off_schedule: ActiveValue::Set(false),
         }
     }
 }

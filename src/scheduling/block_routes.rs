@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::schedule_routes::require_own_schedule;
 use super::schedule_store::{self, BlockFilter};
 use super::schedules::{AvailabilityBlock, BLOCK_PHI_FIELDS, NewBlock};
+use super::weekends;
 use crate::access::memberships;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, redact};
@@ -33,6 +34,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Adds an availability block: closed time (a holiday, surgery) or, with
 /// `is_available`, extra open time, for one provider or the whole facility.
+/// An opening wins over a weekend closure (reason `Weekend`) for its hours;
+/// a facility-wide opening on a Saturday or Sunday also keeps
+/// `carebase schedule block-weekends` from closing that day.
 #[utoipa::path(
     post,
     path = "/facilities/{facility_id}/availability-blocks",
@@ -54,13 +58,18 @@ async fn create_block(
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     memberships::require_members(&*txn, facility_id, &[("provider_id", new.provider_id)]).await?;
-    let row = schedule_store::insert_block(&*txn, &key, &scope, &new, Timestamp::now()).await?;
+    let now = Timestamp::now();
+    let row = schedule_store::insert_block(&*txn, &key, &scope, &new, now).await?;
+    let left_open = weekends::record(&*txn, &scope, &row, false, now).await?;
     let shown = AvailabilityBlock::open(&key, &row)?;
     let event = actor
         .event(AuditAction::Create, "availability_block")
         .resource(row.id)
         .facility(facility_id)
-        .changes(redact(json!({ "after": &shown }), BLOCK_PHI_FIELDS));
+        .changes(redact(
+            json!({ "after": &shown, "weekend_days_left_open": left_open }),
+            BLOCK_PHI_FIELDS,
+        ));
     audit::commit(txn, vec![event]).await?;
     Ok((StatusCode::CREATED, ApiJson(shown)))
 }
@@ -93,7 +102,9 @@ async fn list_blocks(
     })))
 }
 
-/// Removes an availability block.
+/// Removes an availability block. Removing a facility-wide weekend
+/// closure unblocks its days for good: `carebase schedule block-weekends`
+/// does not add them again.
 #[utoipa::path(
     delete,
     path = "/facilities/{facility_id}/availability-blocks/{block_id}",
@@ -119,11 +130,16 @@ async fn delete_block(
     require_own_schedule(&scope, row.provider_id)?;
     let before = AvailabilityBlock::open(&key, &row)?;
     schedule_store::delete_block(&*txn, &scope, block_id).await?;
+    weekends::forget_opening(&*txn, &scope, block_id).await?;
+    let left_open = weekends::record(&*txn, &scope, &row, true, Timestamp::now()).await?;
     let event = actor
         .event(AuditAction::Delete, "availability_block")
         .resource(block_id)
         .facility(facility_id)
-        .changes(redact(json!({ "before": before }), BLOCK_PHI_FIELDS));
+        .changes(redact(
+            json!({ "before": before, "weekend_days_left_open": left_open }),
+            BLOCK_PHI_FIELDS,
+        ));
     audit::commit(txn, vec![event]).await?;
     Ok(StatusCode::NO_CONTENT)
 }

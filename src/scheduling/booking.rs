@@ -5,13 +5,14 @@
 //! as it stands under that lock, so two requests for overlapping time can
 //! never both pass.
 
-use sea_orm::ConnectionTrait;
+use sea_orm::{ActiveValue, ConnectionTrait};
 use uuid::Uuid;
 
 use super::appointments::{self, AppointmentStatus, Booking};
+use super::people;
 use super::reminders;
 use super::schedules::{AppointmentKind, DEFAULT_DURATION, appointment_type, schedule};
-use super::slots::Span;
+use super::slots::{Span, Unavailable};
 use super::store;
 use crate::crypto::DataKey;
 use crate::error::ApiError;
@@ -27,14 +28,16 @@ pub struct SlotRequest {
     pub duration_minutes: Option<i64>,
 }
 
-/// A slot claimed under the provider's lock.
+/// A slot claimed under the provider's lock, or time placed off the
+/// schedule (`off_schedule`).
 #[derive(Debug)]
 pub struct Claimed {
-    pub schedule: schedule::Model,
     pub appointment_type: Option<appointment_type::Model>,
     pub slot: Span,
     /// The slot with the type's buffers: what the appointment takes.
     pub busy: Span,
+    /// A call or meeting that is no slot of a schedule (see [`place`]).
+    pub off_schedule: bool,
 }
 
 impl Claimed {
@@ -166,10 +169,10 @@ async fn assess(
         .check(slot, before, after, now)
         .map_err(ApiError::from)?;
     Ok(Claimed {
-        schedule,
         appointment_type,
         slot,
         busy,
+        off_schedule: false,
     })
 }
 
@@ -181,12 +184,92 @@ pub async fn insert(
     reminder_offsets: &[u32],
     now: Timestamp,
 ) -> Result<appointments::Model, ApiError> {
+    insert_sealed(txn, booking, booking.seal(key, now), reminder_offsets, now).await
+}
+
+/// Inserts a booking sealed as `row`, once none of its people is booked
+/// then (see `people`), and schedules its reminders.
+async fn insert_sealed(
+    txn: &impl ConnectionTrait,
+    booking: &Booking,
+    row: appointments::ActiveModel,
+    reminder_offsets: &[u32],
+    now: Timestamp,
+) -> Result<appointments::Model, ApiError> {
     use sea_orm::ActiveModelTrait;
-    let row = booking.seal(key, now).insert(txn).await?;
+    people::keep_free(txn, booking, booking.rescheduled_from).await?;
+    let row = row.insert(txn).await?;
     if row.appointment_status()?.is_live() {
         reminders::schedule(txn, &row, reminder_offsets, now).await?;
     }
     Ok(row)
+}
+
+/// Inserts a booking the way its time was taken: a slot of the schedule
+/// as [`insert`] does, or off the schedule, where an entry logged as
+/// completed is stamped started at its start and completed at its end.
+pub async fn insert_claimed(
+    txn: &impl ConnectionTrait,
+    key: &DataKey,
+    booking: &Booking,
+    claimed: &Claimed,
+    reminder_offsets: &[u32],
+    now: Timestamp,
+) -> Result<appointments::Model, ApiError> {
+    if !claimed.off_schedule {
+        return insert(txn, key, booking, reminder_offsets, now).await;
+    }
+    let mut row = booking.seal(key, now);
+    row.off_schedule = ActiveValue::Set(true);
+    if booking.status == AppointmentStatus::Completed {
+        row.started_at = ActiveValue::Set(Some(booking.slot.start));
+        row.completed_at = ActiveValue::Set(Some(booking.slot.end.min(now)));
+    }
+    insert_sealed(txn, booking, row, reminder_offsets, now).await
+}
+
+/// Places a call or meeting that is no clinic slot (an SDR's discovery
+/// call, a coach's video session, an entry logged after the fact): its
+/// provider needs only a role in the facility, no schedule; working hours,
+/// blocks and notice do not apply (a type, when named, must still be
+/// active and offered by the provider). It starts in the future
+/// unless it is logged as completed, and keeps clear of slots held for
+/// waitlist offers; [`insert_claimed`] keeps its people from being booked
+/// twice.
+pub async fn place(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    request: &SlotRequest,
+    status: AppointmentStatus,
+    now: Timestamp,
+) -> Result<Claimed, ApiError> {
+    crate::access::memberships::require_members(
+        txn,
+        scope.facility_id(),
+        &[("provider_id", Some(request.provider_id))],
+    )
+    .await?;
+    let appointment_type = resolve_type(txn, scope, request).await?;
+    let Shape {
+        minutes,
+        before,
+        after,
+    } = Shape::of(request.duration_minutes, appointment_type.as_ref());
+    let slot = Span::new(request.starts_at, request.starts_at.plus_secs(minutes * 60));
+    let busy = slot.widened(before, after);
+    if status != AppointmentStatus::Completed && slot.start < now {
+        return Err(Unavailable::InThePast.into());
+    }
+    let held = super::waitlist::holds_over(txn, &[request.provider_id], busy, None, now).await?;
+    if held.iter().any(|(_, span)| span.overlaps(&busy)) {
+        return Err(Unavailable::Taken.into());
+    }
+    Ok(Claimed {
+        appointment_type,
+        slot,
+        busy,
+        off_schedule: true,
+    })
 }
 
 /// What happens when an appointment stops taking its time (cancelled,

@@ -14,7 +14,8 @@ pub const NAME: &str = "schedule";
 enum ScheduleAction {
     /// Close every Saturday and Sunday from today for some months, whole
     /// days in each facility's time zone (seed 000's weekend blocks). Adds
-    /// only the weekends not yet blocked, so it can run from cron.
+    /// only the weekends not yet blocked, so it can run from cron, and never
+    /// a day an administrator opened or unblocked.
     BlockWeekends {
         /// How many months ahead to block.
         #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=36))]
@@ -58,8 +59,8 @@ async fn block_weekends(
     }
     for done in report {
         println!(
-            "{} ({}): blocked {} weekend days, {} were already blocked",
-            done.facility, done.facility_id, done.added, done.already
+            "{} ({}): blocked {} weekend days, {} were already blocked, {} left open by an administrator",
+            done.facility, done.facility_id, done.added, done.already, done.left_open
         );
     }
     Ok(())

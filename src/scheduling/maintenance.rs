@@ -3,7 +3,8 @@
 //! from today for some months, whole local days in each facility's own
 //! time zone (so a daylight-saving weekend is still midnight to midnight),
 //! for every provider of the facility. Run it again and it adds only the
-//! weekends that are not yet blocked.
+//! weekends that are not yet blocked, and never a day an administrator
+//! deliberately opened or unblocked (see `weekends`).
 
 use std::collections::BTreeSet;
 
@@ -31,10 +32,12 @@ pub struct Blocked {
     pub facility: String,
     pub added: usize,
     pub already: usize,
+    /// Weekend days an administrator opened or unblocked, left alone.
+    pub left_open: usize,
 }
 
 /// Local midnight of `date` in `zone`.
-fn midnight(zone: &TimeZone, date: Date) -> Option<Timestamp> {
+pub(super) fn midnight(zone: &TimeZone, date: Date) -> Option<Timestamp> {
     date.to_zoned_datetime(zone.clone())
         .ok()
         .map(|z| Timestamp::from(z.timestamp()))
@@ -91,6 +94,7 @@ async fn block_facility(
             facility: facility.name.clone(),
             added: 0,
             already: 0,
+            left_open: 0,
         });
     };
     let existing: BTreeSet<(Timestamp, Timestamp)> = block::Entity::find()
@@ -104,9 +108,10 @@ async fn block_facility(
         .into_iter()
         .map(|b| (b.starts_at, b.ends_at))
         .collect();
+    let left_open = super::weekends::skipped(&*txn, facility.id, first.0, last.0).await?;
     let missing: Vec<block::ActiveModel> = days
         .iter()
-        .filter(|day| !existing.contains(day))
+        .filter(|day| !existing.contains(day) && !left_open.contains(&day.0))
         .map(|(start, end)| block::ActiveModel {
             id: ActiveValue::Set(new_id()),
             facility_id: ActiveValue::Set(facility.id),
@@ -133,7 +138,7 @@ async fn block_facility(
     )
     .facility(facility.id)
     .changes(redact(
-        json!({ "reason": WEEKEND, "months": months, "added": added }),
+        json!({ "reason": WEEKEND, "months": months, "added": added, "left_open": left_open.len() }),
         &[],
     ));
     audit::commit(txn, vec![event]).await?;
@@ -141,7 +146,11 @@ async fn block_facility(
         facility_id: facility.id,
         facility: facility.name.clone(),
         added,
-        already: days.len() - added,
+        already: days.iter().filter(|day| existing.contains(day)).count(),
+        left_open: days
+            .iter()
+            .filter(|day| !existing.contains(day) && left_open.contains(&day.0))
+            .count(),
     })
 }
 

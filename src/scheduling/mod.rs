@@ -13,8 +13,11 @@ pub mod calendar;
 pub mod calendar_routes;
 pub mod commands;
 pub mod demo;
+pub mod facility_rules;
+pub mod flow_migration;
 pub mod maintenance;
 pub mod migration;
+pub mod people;
 pub mod permissions;
 pub mod reminder_delivery;
 pub mod reminder_migration;
@@ -27,10 +30,12 @@ pub mod seal_migration;
 pub mod settings;
 pub mod slot_routes;
 pub mod slots;
+pub mod status_flow;
 pub mod store;
 pub mod waitlist;
 pub mod waitlist_routes;
 pub mod waitlist_store;
+pub mod weekends;
 
 use std::process::ExitCode;
 
@@ -95,8 +100,24 @@ impl Context for Scheduling {
         vec![
             Box::new(migration::CreateScheduling),
             Box::new(seal_migration::SealSchedulingFreeText),
+            Box::new(flow_migration::AppointmentsForPeople),
             Box::new(reminder_migration::AddReminderChannel),
         ]
+    }
+
+    /// Checks the `scheduling` rules of a facility's settings as they are
+    /// written; bad ones refuse the change.
+    async fn react(
+        &self,
+        _reaction: &mut crate::context::Reaction<'_>,
+        event: &(dyn std::any::Any + Send + Sync),
+    ) -> Result<(), crate::error::ApiError> {
+        if let Some(written) =
+            event.downcast_ref::<crate::access::facilities::FacilitySettingsWritten>()
+        {
+            facility_rules::validate(&written.settings)?;
+        }
+        Ok(())
     }
 
     /// Seals, before the first request, the free-text block reasons that

@@ -50,6 +50,11 @@ pub struct SlotSearch {
     pub provider_ids: Option<String>,
     /// An appointment type: its duration, buffers and providers apply.
     pub type_id: Option<Uuid>,
+    /// The appointment type by name (seed 000's `type`), matched ignoring
+    /// case, or by id; instead of `type_id`.
+    #[serde(rename = "type")]
+    #[param(rename = "type", example = "Consultation")]
+    pub type_name: Option<String>,
     /// The slot length, 1 to 720 minutes; the type's, else 30.
     pub duration_minutes: Option<i64>,
     /// The IANA time zone to show local times in; the facility's when absent.
@@ -135,7 +140,8 @@ async fn open_slots(
         None => store::facility_time_zone(db, facility_id).await?,
     };
     let zone = jiff::tz::TimeZone::get(&zone_name).unwrap_or(jiff::tz::TimeZone::UTC);
-    let appointment_type = active_type(db, &scope, search.type_id).await?;
+    let appointment_type =
+        active_type(db, &scope, search.type_id, search.type_name.as_deref()).await?;
     let found = searched_schedules(db, &scope, &wanted, appointment_type.as_ref()).await?;
     let booking::Shape {
         minutes,
@@ -198,24 +204,34 @@ fn checked_search(search: &SlotSearch) -> Result<(usize, Vec<Uuid>), ApiError> {
     Ok((limit, wanted))
 }
 
-/// The appointment type searched for, which must be active in the facility.
+/// The appointment type asked for, by `type_id` or by `type` (a name or
+/// an id), which must be active in the facility.
 async fn active_type(
     db: &impl ConnectionTrait,
     scope: &FacilityScope,
     type_id: Option<Uuid>,
+    type_name: Option<&str>,
 ) -> Result<Option<appointment_type::Model>, ApiError> {
-    let Some(type_id) = type_id else {
-        return Ok(None);
+    let (found, field) = match (type_id, type_name) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "type",
+                "name the appointment type once: `type` or `type_id`, not both",
+            ));
+        }
+        (Some(id), None) => (store::find_type(db, scope, id).await?, "type_id"),
+        (None, Some(name)) => match name.trim().parse::<Uuid>() {
+            Ok(id) => (store::find_type(db, scope, id).await?, "type"),
+            Err(_) => (store::find_type_named(db, scope, name).await?, "type"),
+        },
     };
-    let found = store::find_type(db, scope, type_id)
-        .await?
-        .filter(|t| t.active)
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "type_id",
-                "no active appointment type with this id in this facility",
-            )
-        })?;
+    let found = found.filter(|t| t.active).ok_or_else(|| {
+        ApiError::invalid(
+            field,
+            "no active appointment type of this facility has this id or name",
+        )
+    })?;
     Ok(Some(found))
 }
 
@@ -228,16 +244,8 @@ async fn searched_schedules(
     wanted: &[Uuid],
     appointment_type: Option<&appointment_type::Model>,
 ) -> Result<Vec<schedule::Model>, ApiError> {
-    let offered: Vec<Uuid> = match appointment_type {
-        Some(t) => store::type_providers(db, &[t.id])
-            .await?
-            .into_iter()
-            .map(|p| p.provider_id)
-            .collect(),
-        None => Vec::new(),
-    };
-    let found =
-        store::schedules_of(db, scope, wanted, &offered, MAX_SEARCH_PROVIDERS as u64).await?;
+    let limit = MAX_SEARCH_PROVIDERS as u64;
+    let found = store::offering(db, scope, wanted, appointment_type, limit).await?;
     if let Some(missing) = wanted
         .iter()
         .find(|p| !found.iter().any(|s| s.provider_id == **p))
@@ -257,9 +265,16 @@ async fn searched_schedules(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SlotQuestion {
-    pub provider_id: Uuid,
+    /// The provider to ask about; without one, every provider with a
+    /// schedule who offers the type (at most 50, in id order).
+    pub provider_id: Option<Uuid>,
     pub starts_at: Timestamp,
     pub type_id: Option<Uuid>,
+    /// The appointment type by name (matched ignoring case) or id; instead
+    /// of `type_id`.
+    #[serde(rename = "type")]
+    #[param(rename = "type", example = "Consultation")]
+    pub type_name: Option<String>,
     /// 1 to 720 minutes; the type's, else 30.
     pub duration_minutes: Option<i64>,
 }
@@ -268,14 +283,40 @@ pub struct SlotQuestion {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SlotAnswer {
     pub available: bool,
+    /// The providers free then: the one asked about, or every provider
+    /// asked about without one, in id order (book the first).
+    pub provider_ids: Vec<Uuid>,
     /// When not: `in_the_past`, `too_soon`, `blocked`,
-    /// `outside_working_hours` or `taken`.
+    /// `outside_working_hours` or `taken`; without a provider, the reason
+    /// every provider gave, else `no_provider_free` (they differ) or
+    /// `no_provider` (none offers the type).
     pub reason: Option<String>,
     pub detail: Option<String>,
 }
 
+impl SlotAnswer {
+    fn free(provider_ids: Vec<Uuid>) -> Self {
+        Self {
+            available: true,
+            provider_ids,
+            reason: None,
+            detail: None,
+        }
+    }
+
+    fn not_free(reason: &str, detail: String) -> Self {
+        Self {
+            available: false,
+            provider_ids: Vec::new(),
+            reason: Some(reason.to_owned()),
+            detail: Some(detail),
+        }
+    }
+}
+
 /// Says whether a provider can be booked at a time for a duration, and
-/// when not, why. Booking checks the same rules under the provider's lock.
+/// when not, why; without a provider, which providers offering the type
+/// can. Booking checks the same rules under the provider's lock.
 #[utoipa::path(
     get,
     path = "/facilities/{facility_id}/slot-check",
@@ -294,29 +335,79 @@ async fn check_slot(
     let mut c = Checks::default();
     schedules::check_duration(&mut c, question.duration_minutes);
     c.done()?;
+    let db = state.db.conn();
+    let appointment_type =
+        active_type(db, &scope, question.type_id, question.type_name.as_deref()).await?;
+    let now = Timestamp::now();
+    let Some(provider_id) = question.provider_id else {
+        let answer = any_provider(db, &scope, &question, appointment_type.as_ref(), now).await?;
+        return Ok(ApiJson(answer));
+    };
     let request = SlotRequest {
-        provider_id: question.provider_id,
+        provider_id,
         starts_at: question.starts_at,
-        type_id: question.type_id,
+        type_id: appointment_type.map(|t| t.id),
         duration_minutes: question.duration_minutes,
     };
-    let checked = booking::peek(state.db.conn(), &scope, &request, Timestamp::now()).await;
-    let answer = match checked {
-        Ok(_) => SlotAnswer {
-            available: true,
-            reason: None,
-            detail: None,
-        },
+    let answer = match booking::peek(db, &scope, &request, now).await {
+        Ok(_) => SlotAnswer::free(vec![provider_id]),
         Err(ApiError::Refused {
             refusal,
             reason,
             detail,
-        }) if std::ptr::eq(refusal, &SLOT_UNAVAILABLE) => SlotAnswer {
-            available: false,
-            reason: Some(reason.to_owned()),
-            detail: Some(detail),
-        },
+        }) if std::ptr::eq(refusal, &SLOT_UNAVAILABLE) => SlotAnswer::not_free(reason, detail),
         Err(other) => return Err(other),
     };
     Ok(ApiJson(answer))
+}
+
+/// The slot check without a provider: every provider with a schedule who
+/// offers the type, each checked against their own calendar.
+async fn any_provider(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    question: &SlotQuestion,
+    appointment_type: Option<&appointment_type::Model>,
+    now: Timestamp,
+) -> Result<SlotAnswer, ApiError> {
+    let limit = MAX_SEARCH_PROVIDERS as u64;
+    let found = store::offering(db, scope, &[], appointment_type, limit).await?;
+    if found.is_empty() {
+        return Ok(SlotAnswer::not_free(
+            "no_provider",
+            "no provider with a schedule in this facility offers this type".to_owned(),
+        ));
+    }
+    let booking::Shape {
+        minutes,
+        before,
+        after,
+    } = booking::Shape::of(question.duration_minutes, appointment_type);
+    let start = question.starts_at;
+    let slot = Span::new(start, start.plus_secs(minutes * 60));
+    let calendars =
+        store::calendars(db, &found, slot.widened(before, after), None, None, now).await?;
+    let mut free = Vec::new();
+    let mut refusals = Vec::new();
+    for (schedule, calendar) in found.iter().zip(&calendars) {
+        match calendar.check(slot, before, after, now) {
+            Ok(()) => free.push(schedule.provider_id),
+            Err(why) => refusals.push(why),
+        }
+    }
+    if !free.is_empty() {
+        return Ok(SlotAnswer::free(free));
+    }
+    Ok(match refusals.first() {
+        Some(first) if refusals.iter().all(|r| r.code() == first.code()) => {
+            SlotAnswer::not_free(first.code(), first.detail())
+        }
+        _ => SlotAnswer::not_free(
+            "no_provider_free",
+            format!(
+                "none of the {} providers offering this type is free then, for different reasons",
+                refusals.len()
+            ),
+        ),
+    })
 }

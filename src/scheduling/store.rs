@@ -9,11 +9,12 @@ use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, Select};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::appointments::{self, AppointmentChanges, AppointmentStatus, StatusName};
+use super::appointments::{self, AppointmentChanges, AppointmentStatus};
 use super::schedules::{
     self, MAX_BUFFER, MAX_DURATION, appointment_type, block, schedule, type_provider, working_hours,
 };
 use super::slots::{Block, Calendar, Span};
+use super::status_flow::StatusShown;
 use super::waitlist;
 use crate::crypto::DataKey;
 use crate::error::ApiError;
@@ -65,8 +66,11 @@ pub struct AppointmentFilter {
     pub provider_id: Option<Uuid>,
     pub patient_id: Option<Uuid>,
     pub lead_id: Option<Uuid>,
-    /// Seed 000's or seed 001's name.
-    pub status: Option<StatusName>,
+    /// Seed 000's name (that status) or seed 001's (every status shown so:
+    /// `Scheduled` is pending, confirmed, reminded, checked in or in
+    /// progress; `Cancelled` is cancelled or rescheduled).
+    #[param(value_type = Option<String>, example = "Scheduled")]
+    pub status: Option<StatusShown>,
     /// Only those starting at or after this time.
     pub from: Option<Timestamp>,
     /// Only those starting before this time.
@@ -115,8 +119,8 @@ impl AppointmentFilter {
                 all = all.add(column.eq(value));
             }
         }
-        if let Some(StatusName(status)) = self.status {
-            all = all.add(Column::Status.eq(status.as_str()));
+        if let Some(shown) = &self.status {
+            all = all.add(Column::Status.is_in(shown.as_strs()));
         }
         if let Some(from) = self.from {
             all = all.add(Column::StartsAt.gte(from));
@@ -425,15 +429,17 @@ pub async fn calendars(
             Calendar {
                 time_zone: TimeZone::get(zone).unwrap_or(TimeZone::UTC),
                 hours: schedules::to_hours(&own_hours),
-                blocks: blocks
-                    .iter()
-                    .filter(|b| b.provider_id.is_none_or(|p| p == schedule.provider_id))
-                    .map(|b| Block {
-                        span: Span::new(b.starts_at, b.ends_at),
-                        is_available: b.is_available,
-                        reason: b.reason.clone(),
-                    })
-                    .collect(),
+                blocks: super::weekends::opening_wins(
+                    blocks
+                        .iter()
+                        .filter(|b| b.provider_id.is_none_or(|p| p == schedule.provider_id))
+                        .map(|b| Block {
+                            span: Span::new(b.starts_at, b.ends_at),
+                            is_available: b.is_available,
+                            reason: b.reason.clone(),
+                        })
+                        .collect(),
+                ),
                 busy: busy
                     .iter()
                     .filter(|(p, _)| *p == schedule.provider_id)
@@ -470,6 +476,60 @@ pub async fn type_providers(
         .order_by_asc(type_provider::Column::ProviderId)
         .all(db)
         .await
+}
+
+/// The schedules of the providers `wanted` (any when empty) who offer
+/// `appointment_type` (when given), at most `limit`: whom a search or a
+/// slot check without a provider asks about.
+pub async fn offering(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    wanted: &[Uuid],
+    appointment_type: Option<&appointment_type::Model>,
+    limit: u64,
+) -> Result<Vec<schedule::Model>, DbErr> {
+    let offered: Vec<Uuid> = match appointment_type {
+        Some(t) => type_providers(db, &[t.id])
+            .await?
+            .into_iter()
+            .map(|p| p.provider_id)
+            .collect(),
+        None => Vec::new(),
+    };
+    schedules_of(db, scope, wanted, &offered, limit).await
+}
+
+/// The most appointment types a name is looked for among.
+const MAX_TYPES: u64 = 2_000;
+
+/// The facility's appointment type called `name`: the exact name, else
+/// the one name equal to it ignoring case and surrounding space.
+pub async fn find_type_named(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    name: &str,
+) -> Result<Option<appointment_type::Model>, DbErr> {
+    use appointment_type::{Column, Entity};
+    let wanted = name.trim();
+    let of_facility = Entity::find().filter(Column::FacilityId.eq(scope.facility_id()));
+    if let Some(exact) = of_facility
+        .clone()
+        .filter(Column::Name.eq(wanted))
+        .one(db)
+        .await?
+    {
+        return Ok(Some(exact));
+    }
+    // Folded in Rust, as SQLite's lower() folds ASCII only; a facility has
+    // a handful of types (the list shows at most 500).
+    let candidates = of_facility.limit(MAX_TYPES).all(db).await?;
+    let mut folded = candidates
+        .into_iter()
+        .filter(|t| t.name.trim().to_lowercase() == wanted.to_lowercase());
+    Ok(match (folded.next(), folded.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    })
 }
 
 /// Whether `provider_id` offers the type.

@@ -155,11 +155,12 @@ async fn the_appointment_machine_accepts_both_seeds_names(backend: TestBackend) 
     let app = TestApp::spawn(backend).await;
     let (facility, admin, provider) = app.open_clinic().await;
     let lead = app.create_lead(&admin.token, facility, new_lead()).await;
+    // Half an hour ahead: check-in opens an hour before the start.
     let appointment = app
         .booked(
             &admin.token,
             facility,
-            json!({"provider_id": provider.account_id, "starts_at": text(hours_ahead(24)),
+            json!({"provider_id": provider.account_id, "starts_at": text(Timestamp::now().plus_secs(1800)),
                "lead_id": lead["id"], "meeting_link": "https://meet.example/abc"}),
         )
         .await;
@@ -273,6 +274,17 @@ async fn a_no_show_cancels_its_pending_reminders(
             .unwrap()
     };
     assert_eq!(pending(id(&second)).await, 3);
+    // Three days before its start it is no no-show yet.
+    let early = problem(
+        app.move_appointment(token, &second, "No Show").await,
+        409,
+        "too-early",
+    )
+    .await;
+    assert_eq!(early["reason"], "no_show_window", "{early}");
+    assert_eq!(pending(id(&second)).await, 3);
+    // Its start passed unattended (its reminders never went out).
+    app.shift_appointment(&second, -73 * 3600).await;
     assert_eq!(
         app.move_appointment(token, &second, "No Show")
             .await
@@ -343,11 +355,13 @@ async fn rescheduling_links_the_new_appointment_and_frees_the_old_time(backend: 
         other.account_id,
     )
     .await;
-    // The first provider's time is free again.
+    // The first provider's time is free again (for another patient: this
+    // one now sees the other provider then).
+    let next_patient = app.patient(facility, new_patient()).await;
     app.booked(
         &admin.token,
         facility,
-        json!({"provider_id": provider.account_id, "starts_at": text(old_start), "patient_id": patient["id"]}),
+        json!({"provider_id": provider.account_id, "starts_at": text(old_start), "patient_id": next_patient["id"]}),
     )
     .await;
     let live_reminders = reminders::Entity::find()
@@ -500,6 +514,9 @@ async fn concurrent_moves_of_one_appointment_apply_once(backend: TestBackend) {
                "patient_id": patient["id"], "status": "confirmed"}),
         )
         .await;
+    // Started ten minutes ago, so a no-show and a cancellation are both
+    // allowed now.
+    app.shift_appointment(&appointment, -(24 * 3600 + 600)).await;
     let stale = carebase::scheduling::appointments::Entity::find_by_id(id(&appointment))
         .one(app.state.db.conn())
         .await

@@ -36,7 +36,7 @@ async fn calendar_feeds_show_own_appointments_without_phi_until_revoked(backend:
     .await;
     app.booked(&admin.token,
         facility,
-        json!({"provider_id": colleague.account_id, "starts_at": text(start), "patient_id": patient["id"]}),
+        json!({"provider_id": colleague.account_id, "starts_at": text(start.plus_secs(3600)), "patient_id": patient["id"]}),
     )
     .await;
     let feeds = format!("/facilities/{facility}/calendar-feeds");

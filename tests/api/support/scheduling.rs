@@ -47,6 +47,44 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Sets the facility's scheduling rules (`settings.scheduling`).
+    pub async fn set_scheduling_rules(&self, token: &str, facility: Uuid, rules: Value) {
+        let response = self
+            .call(
+                token,
+                Method::PATCH,
+                &format!("/facilities/{facility}"),
+                Some(json!({ "settings": { "scheduling": rules } })),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+
+    /// Moves an appointment's time `secs` later (earlier when negative), as
+    /// if that much time had passed the other way: a test cannot wait for
+    /// an appointment booked ahead to start.
+    pub async fn shift_appointment(&self, appointment: &Value, secs: i64) {
+        use carebase::scheduling::appointments::{Column, Entity};
+        use sea_orm::sea_query::{Expr, ExprTrait};
+        use sea_orm::{ColumnTrait, QueryFilter};
+        let micros = secs * 1_000_000;
+        let mut update = Entity::update_many();
+        for column in [
+            Column::StartsAt,
+            Column::EndsAt,
+            Column::BusyFrom,
+            Column::BusyUntil,
+        ] {
+            update = update.col_expr(column, Expr::col(column).add(micros));
+        }
+        let done = update
+            .filter(Column::Id.eq(id(appointment)))
+            .exec(self.state.db.conn())
+            .await
+            .unwrap();
+        assert_eq!(done.rows_affected, 1);
+    }
+
     /// Asks to move `appointment` to `status` as `token`.
     pub async fn move_appointment(
         &self,

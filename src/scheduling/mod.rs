@@ -13,6 +13,7 @@ pub mod calendar;
 pub mod calendar_routes;
 pub mod commands;
 pub mod demo;
+pub mod lead_lifecycle;
 pub mod maintenance;
 pub mod migration;
 pub mod permissions;

@@ -248,3 +248,46 @@ pub async fn page(
     }
     query.all(db).await
 }
+
+/// A facility's setting at `path` (`crm.booking_requires_clinical_review`
+/// is `settings.crm.booking_requires_clinical_review`), or `None` when the
+/// facility or the setting is absent. Each context names its own keys
+/// under its name and documents them (docs/, README).
+pub async fn setting(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    path: &str,
+) -> Result<Option<serde_json::Value>, DbErr> {
+    let stored: Option<String> = Entity::find_by_id(facility_id)
+        .select_only()
+        .column(Column::Settings)
+        .into_tuple()
+        .one(db)
+        .await?;
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
+    let mut value: serde_json::Value = serde_json::from_str(&stored).unwrap_or_default();
+    for part in path.split('.') {
+        match value.get_mut(part) {
+            Some(inner) => value = inner.take(),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(value))
+}
+
+/// A yes-or-no facility setting: its value when it is a boolean, else
+/// `default` (a setting left out, or of another type, keeps the behaviour
+/// every facility has by default).
+pub async fn flag(
+    db: &impl ConnectionTrait,
+    facility_id: Uuid,
+    path: &str,
+    default: bool,
+) -> Result<bool, DbErr> {
+    Ok(setting(db, facility_id, path)
+        .await?
+        .and_then(|v| v.as_bool())
+        .unwrap_or(default))
+}

@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::activity::{self, LeadActivity};
+use super::lifecycle::{self, Fact, LeadMoveCause};
 use super::communications::{
     self, Communication, CommunicationDirection, CommunicationFilter, Counterpart, LoggedBy,
     NewCommunication, Reach,
@@ -85,7 +86,10 @@ fn replay(
 /// `idempotency_key`: the first request answers 201, a retry with the same
 /// content answers 200 with the same record, the same key with other
 /// content 409. With a lead, an inbound communication counts as its reply
-/// and activity, an outbound one as contact; the lead is rescored. Logging
+/// and activity, an outbound one as contact; the lead is rescored, and a
+/// `new` lead moves to `contacted` either way (cause
+/// `communication_logged`: it is in conversation with the facility; only an
+/// outbound one dates its first contact, which speed-to-lead measures). Logging
 /// records what happened rather than working the lead, so it is not limited
 /// to the leads assigned to the caller.
 #[utoipa::path(
@@ -147,13 +151,16 @@ async fn log_communication(
         }
         Err(e) => return Err(e.into()),
     };
+    let mut moved = None;
     if let Counterpart::Lead(lead_id) = counterpart {
-        activity::record(
+        let lead = activity::record(
             &*txn,
             lead_id,
             lead_activity(new.direction, row.occurred_at),
         )
         .await?;
+        let fact = Fact::new(LeadMoveCause::CommunicationLogged, row.id);
+        moved = lifecycle::follow(&*txn, &scope, &actor, lead, fact).await?.1;
     }
     let logged = Communication::open(&key, &row)?;
     let event = communication_event(&actor, AuditAction::Create, &row).changes(redact(
@@ -166,7 +173,7 @@ async fn log_communication(
         }),
         &["summary"],
     ));
-    audit::commit(txn, vec![event]).await?;
+    audit::commit(txn, [event].into_iter().chain(moved).collect()).await?;
     Ok((StatusCode::CREATED, ApiJson(logged)))
 }
 

@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::leads::{self, Lead, PHI_FIELDS};
+use super::lifecycle::{self, Fact, LeadMoveCause};
 use super::routes::{lead_event, open_one, writable_lead};
 use crate::access::invitations::{self, Offer, PortalAccepted};
 use crate::access::memberships;
@@ -97,7 +98,10 @@ fn new_patient(lead: &Lead, body: &Conversion) -> Result<NewPatient, ApiError> {
 }
 
 /// Converts a lead into a patient on a care pathway. Needs `lead:convert`
-/// on a lead the caller may change. The patient record is made by this
+/// on a lead the caller may change. Its life as a lead ends: it leaves
+/// `view=active` (`v_active_leads`), shows the patient it became
+/// (`patient_id`, `converted_at`), and a booked lead moves to `completed`
+/// (cause `lead_converted`); any other status stays as it was. The patient record is made by this
 /// conversion even when the caller (an SDR) may not register patients
 /// otherwise: it is the hand-over from sales to care, and it is audited as
 /// such.
@@ -160,7 +164,6 @@ async fn convert_lead(
     active.converted_at = ActiveValue::Set(Some(now));
     active.updated_at = ActiveValue::Set(now);
     let row = active.update(&*txn).await?;
-    let lead = open_one(&*txn, &key, &row).await?;
     events.push(
         lead_event(&actor, AuditAction::Update, facility_id, lead_id)
             .patient(patient_id)
@@ -169,6 +172,10 @@ async fn convert_lead(
                 PHI_FIELDS,
             )),
     );
+    let fact = Fact::new(LeadMoveCause::LeadConverted, patient_id);
+    let (row, moved) = lifecycle::follow(&*txn, &scope, &actor, row, fact).await?;
+    events.extend(moved);
+    let lead = open_one(&*txn, &key, &row).await?;
     let stage = pathway
         .stage(journey_row.stage_id)
         .map(|s| s.name.clone())

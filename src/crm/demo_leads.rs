@@ -7,6 +7,7 @@ use sea_orm::ActiveValue;
 use sea_orm::entity::prelude::*;
 
 use super::history::{self, Move};
+use super::lead_sources::SourceChoice;
 use super::leads::{
     self, Interest, InterestPriority, LeadStatus, NewLead, Placement, Readiness, ReviewStatus,
 };
@@ -423,6 +424,8 @@ impl Loader<'_> {
             pipeline_id: self.pipeline_id,
             stage_id: self.stage_at(story.life.stage),
             owner_id: drawn.owner.map(|o| o.0),
+            // The demo draws from the default catalogue.
+            source: SourceChoice::Listed(drawn.source.to_owned()),
         };
         let created_by = drawn.owner.map(|o| o.0).or(self.admin).unwrap_or_default();
         let at = Timestamp::from_micros;
@@ -520,6 +523,8 @@ impl Loader<'_> {
                 to_stage_id: ActiveValue::Set(change.to_stage),
                 actor_id: ActiveValue::Set(actor),
                 occurred_at: ActiveValue::Set(Timestamp::from_micros(when)),
+                cause: ActiveValue::Set(None),
+                cause_id: ActiveValue::Set(None),
             });
         }
     }

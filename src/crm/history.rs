@@ -6,6 +6,7 @@ use sea_orm::entity::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub use super::lifecycle::LeadMoveCause;
 use super::leads::LeadStatus;
 use crate::time::Timestamp;
 
@@ -21,6 +22,12 @@ pub struct Model {
     pub to_stage_id: Option<Uuid>,
     pub actor_id: Option<Uuid>,
     pub occurred_at: Timestamp,
+    /// What moved the lead by itself ([`LeadMoveCause`]); absent for a
+    /// move someone made.
+    pub cause: Option<String>,
+    /// The record of that event: the communication, the appointment, the
+    /// patient the lead became.
+    pub cause_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -35,6 +42,9 @@ pub struct Move {
     pub to_status: Option<LeadStatus>,
     pub from_stage: Option<Uuid>,
     pub to_stage: Option<Uuid>,
+    /// What caused an automatic move, and its record.
+    pub cause: Option<LeadMoveCause>,
+    pub cause_id: Option<Uuid>,
 }
 
 impl Move {
@@ -63,14 +73,21 @@ pub struct LeadMove {
     pub to_status: Option<String>,
     pub from_stage_id: Option<Uuid>,
     pub to_stage_id: Option<Uuid>,
-    /// Who moved it; absent for a move by carebase itself.
+    /// Who moved it, or whose action moved it by itself.
     pub actor_id: Option<Uuid>,
     pub occurred_at: Timestamp,
+    /// What moved it by itself; absent for a move someone made.
+    pub cause: Option<LeadMoveCause>,
+    /// The record of that event: the communication, the appointment, the
+    /// patient the lead became (absent for a call, which has none).
+    pub cause_id: Option<Uuid>,
 }
 
 impl From<Model> for LeadMove {
     fn from(row: Model) -> Self {
         Self {
+            cause: row.cause.as_deref().and_then(LeadMoveCause::parse),
+            cause_id: row.cause_id,
             id: row.id,
             from_status: row.from_status,
             to_status: row.to_status,

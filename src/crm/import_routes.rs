@@ -26,6 +26,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::csv_io::{self, ImportRow, RejectedRow};
+use super::lead_sources::{Catalogue, SourceChoice};
 use super::leads::{self, NewLead, PHI_FIELDS, Placement};
 use super::routes::{lead_event, open_all, placement};
 use super::store::{self, LeadFilter};
@@ -139,20 +140,35 @@ async fn import_leads(
     let key = state.keyring.facility(facility_id).await?;
     let mut rejected = file.rejected;
     let rows = csv_io::without_repeats(&key, file.rows, &mut rejected);
+    let sources = Catalogue::of(state.db.conn(), facility_id).await?;
+    let rows = with_sources(rows, &sources, &mut rejected);
     let mut created = Vec::new();
     if !rows.is_empty() {
         // Sealing is the bulk of an import's work: it is done on a blocking
         // thread, not the runtime's, and before the transaction, so that
         // the write lock is held only to write.
-        let place = placement(state.db.conn(), &scope, &actor, &NewLead::default()).await?;
+        let place = placement(
+            state.db.conn(),
+            &scope,
+            &actor,
+            &NewLead::default(),
+            &sources,
+        )
+        .await?;
         let stage_id = place.stage_id;
         let now = Timestamp::now();
         let prepared = {
             let (key, scope, actor) = (key.clone(), scope.clone(), actor.clone());
             tokio::task::spawn_blocking(move || {
                 rows.into_iter()
-                    .map(|(row, contacts)| {
-                        Prepared::seal(&key, &scope, &actor, &place, row, contacts, now)
+                    .map(|(row, contacts, source)| {
+                        let place = Placement {
+                            pipeline_id: place.pipeline_id,
+                            stage_id: place.stage_id,
+                            owner_id: row.lead.owner_id.or(place.owner_id),
+                            source,
+                        };
+                        Prepared::seal(&key, &scope, &actor, place, row, contacts, now)
                     })
                     .collect::<Result<Vec<_>, ApiError>>()
             })
@@ -176,6 +192,23 @@ async fn import_leads(
     Ok(ApiJson(ImportReport { created, rejected }))
 }
 
+/// The rows with their sources matched to the facility's catalogue; a row
+/// whose source the facility does not accept is rejected on `source`.
+fn with_sources(
+    rows: Vec<(ImportRow, csv_io::Contacts)>,
+    sources: &Catalogue,
+    rejected: &mut Vec<RejectedRow>,
+) -> Vec<(ImportRow, csv_io::Contacts, SourceChoice)> {
+    let mut kept = Vec::with_capacity(rows.len());
+    for (row, contacts) in rows {
+        match sources.choose(row.lead.source.as_deref().unwrap_or("None")) {
+            Ok(source) => kept.push((row, contacts, source)),
+            Err(reason) => rejected.push(row.reject("source", reason)),
+        }
+    }
+    kept
+}
+
 /// A row ready to write: sealed, with its audit event, and the blind
 /// indexes it is compared with stored leads by.
 struct Prepared {
@@ -191,17 +224,12 @@ impl Prepared {
         key: &DataKey,
         scope: &FacilityScope,
         actor: &Actor,
-        place: &Placement,
+        place: Placement,
         row: ImportRow,
         contacts: csv_io::Contacts,
         now: Timestamp,
     ) -> Result<Self, ApiError> {
         let id = new_id();
-        let place = Placement {
-            pipeline_id: place.pipeline_id,
-            stage_id: place.stage_id,
-            owner_id: row.lead.owner_id.or(place.owner_id),
-        };
         let sealed = store::seal_imported(scope, key, id, &row.lead, place, now)?;
         // What `POST /leads` records, from the row as written; the sealed
         // fields are named, never shown.
@@ -379,6 +407,8 @@ async fn export_leads(
     let csv_error = |e: csv::Error| ApiError::Internal(e.into());
     let mut out = csv::Writer::from_writer(Vec::new());
     csv_io::write_export_header(&mut out).map_err(csv_error)?;
+    let sources = Catalogue::of(db, facility_id).await?;
+    let filter = filter.in_catalogue_spelling(&sources);
     let mut batch = LeadFilter {
         limit: None,
         ..filter.clone()
@@ -406,7 +436,7 @@ async fn export_leads(
         .event(AuditAction::Export, "lead")
         .facility(facility_id)
         .changes(redact(
-            json!({ "leads": sent, "format": "csv", "filter": recorded_filter(&filter), "next_cursor": next_cursor }),
+            json!({ "leads": sent, "format": "csv", "filter": recorded_filter(&filter, &sources), "next_cursor": next_cursor }),
             PHI_FIELDS,
         ))
         .flag(ComplianceFlag::Export)
@@ -431,14 +461,16 @@ async fn export_leads(
     Ok(response)
 }
 
-/// The export's filter as the audit log keeps it: a free-text source as
-/// `Other`, like the lead's own clear column.
-fn recorded_filter(filter: &LeadFilter) -> LeadFilter {
+/// The export's filter as the audit log keeps it: a source outside the
+/// catalogue as `Other`, like the lead's own clear column.
+fn recorded_filter(filter: &LeadFilter, sources: &Catalogue) -> LeadFilter {
     LeadFilter {
-        source: filter
-            .source
-            .as_deref()
-            .map(|s| leads::source_label(s).to_owned()),
+        source: filter.source.as_deref().map(|s| {
+            sources
+                .spelling(s)
+                .unwrap_or(crate::crypto::OTHER_LABEL)
+                .to_owned()
+        }),
         ..filter.clone()
     }
 }

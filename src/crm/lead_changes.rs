@@ -18,7 +18,10 @@ pub struct NewLead {
     pub last_name: String,
     pub email: Option<String>,
     pub phone: Option<String>,
-    /// One of seed 001's `lead_source` values or another label; `None` when absent.
+    /// An entry of the facility's `lead_source` catalogue, matched ignoring
+    /// case and spacing and stored in its spelling; another label only if
+    /// the facility accepts free sources (`crm.allow_free_lead_sources`,
+    /// on by default), sealed. `None` when absent.
     pub source: Option<String>,
     pub readiness: Option<Readiness>,
     pub outcome: Option<String>,
@@ -47,6 +50,7 @@ pub struct LeadChanges {
     #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
+    /// As for a new lead: matched to the facility's `lead_source` catalogue.
     pub source: Option<String>,
     pub readiness: Option<Readiness>,
     #[serde(default, deserialize_with = "crate::http::json::present")]

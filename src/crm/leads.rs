@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 pub use super::lead_changes::{LeadChanges, MAX_INTERESTS, NewLead};
 pub use super::lead_status::{InterestPriority, LeadStatus, Readiness, ReviewStatus};
+pub use super::lead_sources::SourceChoice;
 use super::score::{ScoreFactor, ScoreInputs};
 use crate::crypto::{BlindIndex, DataKey, OTHER_LABEL, RowSealer, Sealed};
 use crate::error::ApiError;
@@ -33,8 +34,7 @@ pub const PHI_FIELDS: &[&str] = &[
     "lead_type",
 ];
 
-/// Seed 001's `lead_source` values; any other short label (web chat,
-/// referral, …) is accepted too.
+/// Seed 001's `lead_source` values.
 pub const SEED_SOURCES: [&str; 8] = [
     "HHQ Complete",
     "HHQ Started",
@@ -46,10 +46,12 @@ pub const SEED_SOURCES: [&str; 8] = [
     "None",
 ];
 
-/// The sources kept in clear, where lists filter and statistics count on
-/// them: seed 001's and the labels carebase itself scores. Any other source
-/// is free text that may name a person (a referrer, a clinic) and is sealed,
-/// its clear column [`OTHER_LABEL`].
+/// The sources every facility's catalogue starts with
+/// ([`super::lead_sources`]): seed 001's and the labels carebase itself
+/// scores. A catalogue source is kept in clear, where lists filter and
+/// statistics count on it; any other source is free text that may name a
+/// person (a referrer, a clinic) and is sealed, its clear column
+/// [`OTHER_LABEL`].
 pub const LEAD_SOURCES: [&str; 10] = [
     SEED_SOURCES[0],
     SEED_SOURCES[1],
@@ -74,7 +76,8 @@ pub fn source_label(source: &str) -> &str {
     }
 }
 
-/// The blind index of a free-text source, so `source=` filters still find it.
+/// The blind index free-text sources had before the catalogue (the text
+/// trimmed), so `source=` filters still find rows not yet canonicalised.
 pub fn source_index(key: &DataKey, source: &str) -> BlindIndex {
     key.blind_index("lead-source", source.trim())
 }
@@ -91,7 +94,7 @@ pub struct Model {
     pub email_index: Option<BlindIndex>,
     pub phone: Option<Sealed>,
     pub phone_index: Option<BlindIndex>,
-    /// A source of [`LEAD_SOURCES`], or `Other` (free text, sealed).
+    /// A source of the facility's catalogue, or `Other` (free text, sealed).
     pub source: String,
     pub readiness: String,
     pub status: String,
@@ -125,12 +128,17 @@ pub struct Model {
     pub created_by: Option<Uuid>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
-    /// A free-text source, sealed, and its blind index for filters.
+    /// A free-text source, sealed, and the blind index it had before the
+    /// catalogue (see `source_key`).
     pub sealed_source: Option<Sealed>,
     pub source_index: Option<BlindIndex>,
     /// Free-text labels, sealed: a call's outcome may say what the lead told.
     pub sealed_outcome: Option<Sealed>,
     pub sealed_lead_type: Option<Sealed>,
+    /// The blind index of a free source's canonical form
+    /// ([`super::lead_sources::free_key`]); `source_index` is the form
+    /// written before the catalogue, kept until [`super::lead_sources::canonicalise_stored`].
+    pub source_key: Option<BlindIndex>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -256,11 +264,13 @@ pub fn phone_index(key: &DataKey, phone: &str) -> BlindIndex {
     key.blind_index("lead-phone", &crate::types::normalize_phone(phone))
 }
 
-/// Where a new lead starts: its pipeline and stage, and who owns it.
+/// Where a new lead starts: its pipeline and stage, who owns it, and its
+/// source as matched to the facility's catalogue.
 pub struct Placement {
     pub pipeline_id: Uuid,
     pub stage_id: Uuid,
     pub owner_id: Option<Uuid>,
+    pub source: SourceChoice,
 }
 
 /// The sealed row for a new lead, scored.
@@ -275,12 +285,7 @@ pub fn seal_new(
 ) -> ActiveModel {
     let seal = RowSealer::new(key, TABLE, id);
     let readiness = new.readiness.unwrap_or(Readiness::Cold);
-    let source = new.source.as_deref().map(str::trim).unwrap_or("None");
-    let (source, sealed_source) = seal.label("source", source, &LEAD_SOURCES);
-    let source_index = sealed_source
-        .as_ref()
-        .and(new.source.as_deref())
-        .map(|v| source_index(key, v));
+    let (source, sealed_source, source_key) = placement.source.seal(key, id);
     // Scored on the clear label, as a rescore sees it.
     let scored = ScoreInputs {
         readiness,
@@ -303,7 +308,8 @@ pub fn seal_new(
         phone_index: ActiveValue::Set(new.phone.as_deref().map(|v| phone_index(key, v))),
         source: ActiveValue::Set(source),
         sealed_source: ActiveValue::Set(sealed_source),
-        source_index: ActiveValue::Set(source_index),
+        source_index: ActiveValue::Set(None),
+        source_key: ActiveValue::Set(source_key),
         readiness: ActiveValue::Set(readiness.as_str().to_owned()),
         status: ActiveValue::Set(LeadStatus::New.as_str().to_owned()),
         outcome: ActiveValue::Set(None),
@@ -363,9 +369,16 @@ fn open_label(
     }
 }
 
-/// Applies sealed changes to a row (the score is refreshed by the caller).
-pub fn seal_changes(key: &DataKey, row: Model, changes: &LeadChanges) -> ActiveModel {
+/// Applies sealed changes to a row (the score is refreshed by the caller);
+/// `source` is `changes.source` matched to the facility's catalogue.
+pub fn seal_changes(
+    key: &DataKey,
+    row: Model,
+    changes: &LeadChanges,
+    source: Option<&SourceChoice>,
+) -> ActiveModel {
     let seal = RowSealer::new(key, TABLE, row.id);
+    let lead_id = row.id;
     let mut active: ActiveModel = row.into();
     if let Some(v) = &changes.first_name {
         active.first_name = ActiveValue::Set(seal.text("first_name", v.trim()));
@@ -381,9 +394,10 @@ pub fn seal_changes(key: &DataKey, row: Model, changes: &LeadChanges) -> ActiveM
         active.phone = ActiveValue::Set(v.as_deref().map(|v| seal.text("phone", v.trim())));
         active.phone_index = ActiveValue::Set(v.as_deref().map(|v| phone_index(key, v)));
     }
-    if let Some(v) = &changes.source {
-        let (source, sealed) = seal.label("source", v.trim(), &LEAD_SOURCES);
-        active.source_index = ActiveValue::Set(sealed.as_ref().map(|_| source_index(key, v)));
+    if let Some(choice) = source {
+        let (source, sealed, source_key) = choice.seal(key, lead_id);
+        active.source_index = ActiveValue::Set(None);
+        active.source_key = ActiveValue::Set(source_key);
         active.source = ActiveValue::Set(source);
         active.sealed_source = ActiveValue::Set(sealed);
     }

@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::history::{LeadMove, Move};
+use super::lifecycle::{self, Fact, LeadMoveCause};
 use super::leads::{Lead, LeadStatus, PHI_FIELDS, ReviewStatus};
 use super::routes::{lead_event, open_one, writable_lead};
 use super::store::{self, ReviewChange};
@@ -54,7 +55,12 @@ pub struct StatusMove {
 /// Moves a lead through its lifecycle: new → contacted → qualified →
 /// booked → completed, booked → no_show, any open status → archived or
 /// disqualified. Any other move is refused with the allowed ones. Entering
-/// `qualified` puts the lead up for clinical review.
+/// `qualified` puts the lead up for clinical review; a lead whose review is
+/// pending or declined, or that is disqualified, is not moved to `booked`
+/// (409 `clinical-review-required`) unless the facility switched that gate
+/// off (`crm.booking_requires_clinical_review`). Calls, communications,
+/// appointments and conversion move a lead by themselves (`cause` in its
+/// history).
 #[utoipa::path(
     post,
     path = "/facilities/{facility_id}/leads/{lead_id}/status",
@@ -78,6 +84,9 @@ async fn move_lead_status(
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
     let row = writable_lead(&txn, &scope, lead_id).await?;
+    if body.status == LeadStatus::Booked {
+        lifecycle::require_bookable(&*txn, &row).await?;
+    }
     let from = row.lead_status()?;
     let to = from.transition(body.status)?;
     let now = Timestamp::now();
@@ -91,10 +100,7 @@ async fn move_lead_status(
     )
     .await?;
     let lead = open_one(&*txn, &key, &row).await?;
-    let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id).changes(redact(
-        json!({ "status": { "from": from, "to": to } }),
-        PHI_FIELDS,
-    ));
+    let event = lifecycle::status_event(&actor, &row, from, to, None);
     audit::commit(txn, vec![event]).await?;
     Ok(ApiJson(lead))
 }
@@ -171,7 +177,8 @@ pub struct CallLog {
 }
 
 /// Logs a call to a lead: counts it, marks the lead contacted (the first
-/// contact is what speed-to-lead measures) and rescores it.
+/// contact is what speed-to-lead measures) and rescores it. A `new` lead
+/// moves to `contacted` (cause `call_logged`).
 #[utoipa::path(
     post,
     path = "/facilities/{facility_id}/leads/{lead_id}/calls",
@@ -197,12 +204,14 @@ async fn log_call(
     let row = writable_lead(&txn, &scope, lead_id).await?;
     let now = Timestamp::now();
     let row = store::record_call(&*txn, &key, &scope, row, call.outcome.as_deref(), now).await?;
-    let lead = open_one(&*txn, &key, &row).await?;
     let event = lead_event(&actor, AuditAction::Update, facility_id, lead_id).changes(redact(
         json!({ "number_of_calls": row.number_of_calls }),
         PHI_FIELDS,
     ));
-    audit::commit(txn, vec![event]).await?;
+    let fact = Fact::new(LeadMoveCause::CallLogged, None);
+    let (row, moved) = lifecycle::follow(&*txn, &scope, &actor, row, fact).await?;
+    let lead = open_one(&*txn, &key, &row).await?;
+    audit::commit(txn, [event].into_iter().chain(moved).collect()).await?;
     Ok(ApiJson(lead))
 }
 

@@ -19,8 +19,12 @@ pub mod engagement_migration;
 pub mod history;
 pub mod import_routes;
 pub mod lead_changes;
+pub mod lead_source_routes;
+pub mod lead_sources;
 pub mod lead_status;
 pub mod leads;
+pub mod lifecycle;
+pub mod lifecycle_migration;
 pub mod lifecycle_routes;
 pub mod migration;
 pub mod permissions;
@@ -47,6 +51,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
 
+use crate::access::facilities::FacilityCreated;
 use crate::access::invitations::PortalAccepted;
 use crate::context::{ApiTag, Context, Job, Reaction};
 use crate::demo::Demo;
@@ -83,6 +88,7 @@ impl Context for Crm {
         OpenApiRouter::new()
             .merge(routes::routes())
             .merge(lifecycle_routes::routes())
+            .merge(lead_source_routes::routes())
             .merge(stats_routes::routes())
             .merge(conversion::routes())
             .merge(task_routes::routes())
@@ -101,6 +107,7 @@ impl Context for Crm {
             Box::new(engagement_migration::CreateEngagement),
             Box::new(migration::AddLeadStatsIndex),
             Box::new(seal_migration::SealCrmFreeText),
+            Box::new(lifecycle_migration::LeadLifecycle),
             Box::new(retention_migration::CreateCommunicationPurges),
         ]
     }
@@ -123,7 +130,9 @@ impl Context for Crm {
     }
 
     /// Seals, before the first request, the labels and visitor refs that
-    /// rows written before they were sealed still hold in clear.
+    /// rows written before they were sealed still hold in clear; then gives
+    /// the free sources written before the catalogue its spelling or their
+    /// canonical index (`lead_sources::canonicalise_stored`).
     async fn open(
         &self,
         opening: &crate::app::Opening<'_>,
@@ -135,6 +144,10 @@ impl Context for Crm {
                 sealed,
                 "crm: sealed lead labels and visitor refs stored in clear"
             );
+        }
+        let canonical = lead_sources::canonicalise_stored(opening.db, opening.keyring).await?;
+        if canonical > 0 {
+            tracing::info!(canonical, "crm: canonicalised stored lead sources");
         }
         Ok(())
     }
@@ -166,7 +179,8 @@ impl Context for Crm {
         demo::load(demo).await
     }
 
-    /// A lead's patient accepted a portal invitation: the lead shows it.
+    /// A lead's patient accepted a portal invitation: the lead shows it. A
+    /// new facility gets the default lead source catalogue.
     async fn react(
         &self,
         reaction: &mut Reaction<'_>,
@@ -174,6 +188,9 @@ impl Context for Crm {
     ) -> Result<(), crate::error::ApiError> {
         if let Some(accepted) = event.downcast_ref::<PortalAccepted>() {
             conversion::portal_accepted(reaction.txn, accepted).await?;
+        }
+        if let Some(created) = event.downcast_ref::<FacilityCreated>() {
+            lead_sources::create_defaults(reaction.txn, created.facility_id).await?;
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ impl Permission {
     pub const TASK_READ: Permission = Permission::named("task:read");
     pub const TASK_WRITE: Permission = Permission::named("task:write");
     pub const COMMUNICATION_LOG: Permission = Permission::named("communication:log");
+    pub const LEAD_SOURCE_MANAGE: Permission = Permission::named("lead_source:manage");
 }
 
 /// Who holds each of the context's permissions.
@@ -63,6 +64,11 @@ pub const GRANTS: &[Grant] = &[
             B::Sales,
         ],
         reach: Reach::Assigned { unless: &[] },
+    },
+    Grant {
+        permission: Permission::LEAD_SOURCE_MANAGE,
+        held_by: &[B::FacilityAdmin],
+        reach: Reach::Facility,
     },
     Grant {
         permission: Permission::LEAD_EXPORT,

@@ -9,12 +9,15 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use sea_orm::ConnectionTrait;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::history::Move;
+use super::lead_sources::Catalogue;
 use super::leads::{self, Lead, LeadChanges, LeadStatus, NewLead, PHI_FIELDS, Placement};
 use super::store::{self, LeadFilter};
 use crate::access::memberships;
@@ -36,6 +39,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_lead, list_leads))
         .routes(routes!(get_lead, update_lead))
+        .routes(routes!(search_leads))
 }
 
 /// An event about a lead by `actor`.
@@ -147,13 +151,16 @@ async fn refuse_duplicates(
 }
 
 /// Where a new lead goes: the given or default lead pipeline, the given or
-/// first stage, the given owner or the creator.
+/// first stage, the given owner or the creator; its source as `sources`
+/// has it.
 pub(super) async fn placement(
     db: &impl ConnectionTrait,
     scope: &FacilityScope,
     actor: &Actor,
     new: &NewLead,
+    sources: &Catalogue,
 ) -> Result<Placement, ApiError> {
+    let source = sources.choose_field(new.source.as_deref())?;
     let pipeline = match new.pipeline_id {
         Some(id) => pipelines::find(db, scope, id)
             .await?
@@ -179,6 +186,7 @@ pub(super) async fn placement(
         pipeline_id: pipeline.id,
         stage_id: stage.id,
         owner_id,
+        source,
     })
 }
 
@@ -245,7 +253,8 @@ pub(super) async fn insert_lead(
         None,
     )
     .await?;
-    let place = placement(txn, scope, actor, new).await?;
+    let sources = Catalogue::of(txn, facility_id).await?;
+    let place = placement(txn, scope, actor, new, &sources).await?;
     let stage_id = place.stage_id;
     let id = new_id();
     let now = Timestamp::now();
@@ -281,6 +290,7 @@ async fn list_leads(
     let limit = crate::http::extract::page_limit(filter.limit)?;
     let db = state.db.conn();
     let key = state.keyring.facility(facility_id).await?;
+    let filter = filter.in_catalogue_spelling(&Catalogue::of(db, facility_id).await?);
     let rows = store::page(db, &key, &scope, &filter, limit).await?;
     let leads = open_recorded(&state, db, &actor, &key, &rows).await?;
     Ok(ApiJson(Page::new(leads, limit, |l| l.id)))
@@ -311,6 +321,63 @@ async fn get_lead(
     let key = state.keyring.facility(facility_id).await?;
     let mut leads = open_recorded(&state, db, &actor, &key, &[row]).await?;
     leads.pop().map(ApiJson).ok_or(ApiError::NotFound)
+}
+
+/// What to look a lead up by: exactly one of the two, compared as the
+/// duplicate check compares them (email ignoring case, phone by its digits).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadLookup {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// The leads a lookup found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeadMatches {
+    /// At most one within a facility (duplicates are refused), unless
+    /// leads from before that rule share the value.
+    pub items: Vec<Lead>,
+}
+
+/// Most leads one lookup returns.
+const MAX_MATCHES: u64 = 50;
+
+/// Finds leads by exact email or phone, through their blind indexes. The
+/// value travels in the body, never in a URL that proxies and logs would
+/// keep. Every lead found is recorded as read.
+#[utoipa::path(
+    post,
+    path = "/facilities/{facility_id}/leads/search",
+    tag = "leads",
+    params(("facility_id" = Uuid, Path, description = "The facility")),
+    request_body = LeadLookup,
+    responses((status = 200, description = "The leads found", body = LeadMatches), Problems),
+    security(("bearer" = []))
+)]
+async fn search_leads(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(facility_id): ApiPath<Uuid>,
+    ApiJson(lookup): ApiJson<LeadLookup>,
+) -> Result<ApiJson<LeadMatches>, ApiError> {
+    let scope = actor.facility(facility_id, Permission::LEAD_READ)?;
+    let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let key = state.keyring.facility(facility_id).await?;
+    let (email, phone) = match (given(lookup.email), given(lookup.phone)) {
+        (Some(email), None) => (Some(leads::email_index(&key, &email)), None),
+        (None, Some(phone)) => (None, Some(leads::phone_index(&key, &phone))),
+        _ => {
+            return Err(ApiError::invalid(
+                "email",
+                "give exactly one of `email` or `phone`",
+            ));
+        }
+    };
+    let db = state.db.conn();
+    let rows = store::look_up(db, &scope, email.as_ref(), phone.as_ref(), MAX_MATCHES).await?;
+    let items = open_recorded(&state, db, &actor, &key, &rows).await?;
+    Ok(ApiJson(LeadMatches { items }))
 }
 
 /// A lead the actor may change, read inside `txn`.
@@ -378,7 +445,12 @@ async fn update_lead(
         )
         .await?;
     }
-    let row = store::update(&*txn, &scope, &key, row, &changes, Timestamp::now()).await?;
+    let source = match &changes.source {
+        Some(given) => Some(Catalogue::of(&*txn, facility_id).await?.choose_field(Some(given))?),
+        None => None,
+    };
+    let row = store::update(&*txn, &scope, &key, row, &changes, source.as_ref(), Timestamp::now())
+        .await?;
     let lead = open_one(&*txn, &key, &row).await?;
     let recorded = audit::changes::changed(
         &key,

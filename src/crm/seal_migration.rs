@@ -2,7 +2,8 @@
 //! outcome and type, and a web chat's visitor ref (a widget's cookie id
 //! follows a person around).
 //!
-//! A source of the catalogue ([`leads::LEAD_SOURCES`]) stays in clear, where
+//! A source of the catalogue ([`leads::LEAD_SOURCES`], and since then the
+//! facility's own, `super::lead_sources`) stays in clear, where
 //! lists filter and statistics count on it; any other is sealed, its clear
 //! column `Other` and a blind index beside it for `source=` filters. The
 //! schema migration adds the columns; rows written before are sealed by
@@ -10,11 +11,12 @@
 //! server holds the keys. The clear columns stay, emptied.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::Condition;
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use sea_orm::{ActiveValue, QuerySelect};
 use sea_orm_migration::prelude::{MigrationName, MigrationTrait, SchemaManager};
 
 use super::chat;
+use super::lead_sources;
 use super::leads::{self, LEAD_SOURCES};
 use super::score::ScoreFactor;
 use crate::crypto::{Keyring, OTHER_LABEL, RowSealer};
@@ -85,12 +87,25 @@ fn still(column: leads::Column, value: &Option<String>) -> Condition {
 async fn seal_leads(db: &Database, keyring: &Keyring) -> anyhow::Result<u64> {
     use leads::{ActiveModel, Column, Entity};
     let clear_labels: Vec<&str> = LEAD_SOURCES.iter().copied().chain([OTHER_LABEL]).collect();
+    // A source of its facility's catalogue is clear by right.
+    let catalogued = Query::select()
+        .column(lead_sources::Column::Name)
+        .from(lead_sources::Entity)
+        .and_where(
+            Expr::col((lead_sources::Entity, lead_sources::Column::FacilityId))
+                .equals((Entity, Column::FacilityId)),
+        )
+        .to_owned();
     let mut sealed = 0;
     loop {
         let rows = Entity::find()
             .filter(
                 Condition::any()
-                    .add(Column::Source.is_not_in(clear_labels.clone()))
+                    .add(
+                        Condition::all()
+                            .add(Column::Source.is_not_in(clear_labels.clone()))
+                            .add(Column::Source.not_in_subquery(catalogued.clone())),
+                    )
                     .add(Column::Outcome.is_not_null())
                     .add(Column::LeadType.is_not_null()),
             )

@@ -12,15 +12,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
 use super::history;
+use super::lead_sources;
 use super::leads::{self, InterestPriority, LeadStatus, Readiness, ReviewStatus, interest};
-use crate::crypto::{BlindIndex, DataKey, OTHER_LABEL};
+use crate::crypto::{BlindIndex, DataKey};
 use crate::pipelines::store as pipelines;
 use crate::policy::FacilityScope;
 use crate::time::Timestamp;
 
 pub(in crate::crm) use writes::rescore;
 pub use writes::{
-    ReviewChange, insert, record_call, seal_imported, set_review, set_stage, set_status, update,
+    ReviewChange, follow_status, insert, record_call, seal_imported, set_review, set_stage,
+    set_status, update,
 };
 
 /// The leads of the scope's facility. Every role that reads leads reads all
@@ -47,7 +49,8 @@ pub async fn find(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct LeadFilter {
-    /// `active`: only leads still being worked (seed 000's `v_active_leads`).
+    /// `active`: only leads still being worked, not converted (seed 000's
+    /// `v_active_leads`).
     #[param(inline)]
     pub view: Option<LeadView>,
     pub status: Option<LeadStatus>,
@@ -76,16 +79,30 @@ pub struct LeadFilter {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LeadView {
-    /// Leads that are new, contacted, qualified or booked.
+    /// Leads that are new, contacted, qualified or booked and not yet
+    /// converted: a converted lead's life as a lead is over.
     Active,
 }
 
 impl LeadFilter {
+    /// The filter with its source in the catalogue's spelling, when the
+    /// catalogue has it (`" newsletter"` is `Newsletter`).
+    pub fn in_catalogue_spelling(mut self, catalogue: &lead_sources::Catalogue) -> Self {
+        if let Some(source) = &self.source
+            && let Some(name) = catalogue.spelling(source)
+        {
+            self.source = Some(name.to_owned());
+        }
+        self
+    }
+
     fn condition(&self, key: &DataKey) -> Condition {
         use leads::Column;
         let mut all = Condition::all();
         if self.view == Some(LeadView::Active) {
-            all = all.add(Column::Status.is_in(LeadStatus::OPEN.map(LeadStatus::as_str)));
+            all = all
+                .add(Column::Status.is_in(LeadStatus::OPEN.map(LeadStatus::as_str)))
+                .add(Column::PatientId.is_null());
         }
         if let Some(status) = self.status {
             all = all.add(Column::Status.eq(status.as_str()));
@@ -102,13 +119,16 @@ impl LeadFilter {
             }
         }
         if let Some(source) = &self.source {
-            // A catalogue source is in clear; free text is found by its index.
-            all = all.add(match leads::source_label(source) {
-                OTHER_LABEL if source.trim() != OTHER_LABEL => {
-                    Column::SourceIndex.eq(leads::source_index(key, source))
-                }
-                label => Column::Source.eq(label),
-            });
+            // A catalogue source arrives in the catalogue's spelling
+            // ([`LeadFilter::in_catalogue_spelling`]) and is in clear; free
+            // text is found by the blind index of its canonical form, or by
+            // the one it had before the catalogue.
+            all = all.add(
+                Condition::any()
+                    .add(Column::Source.eq(source.as_str()))
+                    .add(Column::SourceKey.eq(lead_sources::free_key(key, source)))
+                    .add(Column::SourceIndex.eq(leads::source_index(key, source))),
+            );
         }
         if let Some(readiness) = self.readiness {
             all = all.add(Column::Readiness.eq(readiness.as_str()));
@@ -171,6 +191,27 @@ pub async fn duplicates(
         query = query.filter(leads::Column::Id.ne(except));
     }
     query.all(db).await
+}
+
+/// The visible leads with exactly this email or phone index, oldest first.
+pub async fn look_up(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    email: Option<&BlindIndex>,
+    phone: Option<&BlindIndex>,
+    limit: u64,
+) -> Result<Vec<leads::Model>, DbErr> {
+    let condition = match (email, phone) {
+        (Some(email), _) => leads::Column::EmailIndex.eq(email.clone()),
+        (None, Some(phone)) => leads::Column::PhoneIndex.eq(phone.clone()),
+        (None, None) => return Ok(Vec::new()),
+    };
+    visible(scope)
+        .filter(condition)
+        .order_by_asc(leads::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
 }
 
 /// The interests of `leads`, by lead, with one query.
@@ -262,6 +303,8 @@ pub async fn record_move(
         to_stage_id: ActiveValue::Set(change.to_stage),
         actor_id: ActiveValue::Set(actor_id),
         occurred_at: ActiveValue::Set(at),
+        cause: ActiveValue::Set(change.cause.map(|c| c.as_str().to_owned())),
+        cause_id: ActiveValue::Set(change.cause_id),
     }
     .insert(db)
     .await?;
@@ -371,6 +414,8 @@ pub async fn insert_imported(
             to_stage_id: ActiveValue::Set(Some(stage_id)),
             actor_id: ActiveValue::Set(Some(actor_id)),
             occurred_at: ActiveValue::Set(at),
+            cause: ActiveValue::Set(None),
+            cause_id: ActiveValue::Set(None),
         })
         .collect();
     let mut rows = rows

@@ -122,6 +122,7 @@ async fn move_appointment_status(
         json!({ "status": { "from": from, "to": to }, "waitlist_offer": offered }),
         PHI_FIELDS,
     ));
+    super::lead_lifecycle::moved(&txn, &actor, &scope, &row).await?;
     audit::commit(txn, vec![event]).await?;
     Ok(ApiJson(shown))
 }

@@ -180,6 +180,7 @@ async fn book_appointment(
     let after = serde_json::to_value(&shown).unwrap_or_default();
     let event = appointment_event(&actor, AuditAction::Create, &row)
         .changes(redact(json!({ "after": after }), PHI_FIELDS));
+    super::lead_lifecycle::booked(&txn, &actor, &scope, &row).await?;
     audit::commit(txn, vec![event]).await?;
     Ok((StatusCode::CREATED, ApiJson(shown)))
 }

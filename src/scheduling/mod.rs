@@ -15,6 +15,7 @@ pub mod commands;
 pub mod demo;
 pub mod facility_rules;
 pub mod flow_migration;
+pub mod lead_lifecycle;
 pub mod maintenance;
 pub mod migration;
 pub mod people;

@@ -326,6 +326,7 @@ async fn accept_waitlist_offer(
             super::appointments::PHI_FIELDS,
         )),
     ];
+    super::lead_lifecycle::booked(&txn, &actor, &scope, &row).await?;
     audit::commit(txn, events).await?;
     Ok((StatusCode::CREATED, ApiJson(shown)))
 }

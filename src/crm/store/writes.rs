@@ -98,17 +98,19 @@ pub(in crate::crm) async fn rescore(
 }
 
 /// Applies a lead's sealed changes and rescores it (its interests, when
-/// they change, are replaced first with [`super::replace_interests`]).
+/// they change, are replaced first with [`super::replace_interests`]);
+/// `source` is the changed source matched to the facility's catalogue.
 pub async fn update(
     txn: &impl ConnectionTrait,
     scope: &FacilityScope,
     key: &DataKey,
     row: leads::Model,
     changes: &LeadChanges,
+    source: Option<&leads::SourceChoice>,
     now: Timestamp,
 ) -> Result<leads::Model, DbErr> {
     let lead_id = row.id;
-    let mut active = leads::seal_changes(key, row, changes);
+    let mut active = leads::seal_changes(key, row, changes, source);
     active.updated_at = ActiveValue::Set(now);
     save(txn, scope, rescore(txn, lead_id, active).await?).await
 }
@@ -221,4 +223,40 @@ pub async fn set_review(
     active.reviewed_at = ActiveValue::Set(at);
     active.updated_at = ActiveValue::Set(now);
     save(txn, scope, active).await
+}
+
+/// Moves a lead of the scope's facility from `from` to `to` (the caller
+/// checked the move), only if it is still `from`: the move an event makes
+/// by itself ([`crate::crm::lifecycle`]). Contact times are the event's
+/// own business, not the move's. Returns the moved lead, or `None` when it
+/// had moved meanwhile.
+pub async fn follow_status(
+    txn: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    row: &leads::Model,
+    from: LeadStatus,
+    to: LeadStatus,
+    now: Timestamp,
+) -> Result<Option<leads::Model>, DbErr> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let mut update = leads::Entity::update_many()
+        .col_expr(leads::Column::Status, Expr::value(to.as_str()))
+        .col_expr(leads::Column::UpdatedAt, Expr::value(now));
+    if to == LeadStatus::Qualified {
+        update = update.col_expr(
+            leads::Column::ReviewStatus,
+            Expr::value(ReviewStatus::Pending.as_str()),
+        );
+    }
+    let done = update
+        .filter(leads::Column::FacilityId.eq(scope.facility_id()))
+        .filter(leads::Column::Id.eq(row.id))
+        .filter(leads::Column::Status.eq(from.as_str()))
+        .exec(txn)
+        .await?;
+    if done.rows_affected == 0 {
+        return Ok(None);
+    }
+    super::find(txn, scope, row.id).await
 }

@@ -15,8 +15,15 @@ use crate::support::{TestApp, TestBackend, id, json_of, new_lead, new_patient, p
 
 on_both_backends!(pipeline_stats_count_statuses_stages_and_sources,);
 
+/// Moves `lead` through `statuses` as `token` (an administrator, who also
+/// approves its clinical review once it is qualified, as booking needs).
 async fn move_to(app: &TestApp, token: &str, facility: Uuid, lead: &Value, statuses: &[&str]) {
     for status in statuses {
+        if *status == "booked" {
+            let review = format!("/facilities/{facility}/leads/{}/review", id(lead));
+            let decision = Some(json!({ "decision": "approve" }));
+            json_of(app.call(token, Method::POST, &review, decision).await).await;
+        }
         json_of(
             app.call(
                 token,

@@ -5,14 +5,18 @@ use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::matrix::Case;
-use crate::support::new_lead;
+use crate::support::matrix::{BoxFuture, Case, Records};
+use crate::support::{TestApp, id, new_lead};
 
 /// This context's cases of the role matrix (see `support::matrix`), in the
 /// order the matrix sends them: a case may find the lead as an earlier one
 /// left it.
 pub fn role_cases() -> Vec<Case> {
-    [lead_cases(), conversion_and_pipeline_cases()]
+    [
+        lead_cases(),
+        lookup_and_source_cases(),
+        conversion_and_pipeline_cases(),
+    ]
         .into_iter()
         .flatten()
         .collect()
@@ -56,6 +60,49 @@ fn lead_cases() -> Vec<Case> {
             format!("/facilities/{}/leads/{}/timeline", r.facility, r.lead)
         }),
     ]
+}
+
+/// Looking leads up, and the facility's catalogue of lead sources.
+fn lookup_and_source_cases() -> Vec<Case> {
+    vec![
+        Case::new("look up leads", Method::POST, P::LEAD_READ, |r, _| {
+            format!("/facilities/{}/leads/search", r.facility)
+        })
+        .body(|_, _| Some(json!({"email": "nobody@example.org"}))),
+        Case::new("list lead sources", Method::GET, P::LEAD_READ, |r, _| {
+            format!("/facilities/{}/lead-sources", r.facility)
+        }),
+        Case::new(
+            "add lead source",
+            Method::POST,
+            P::LEAD_SOURCE_MANAGE,
+            |r, _| format!("/facilities/{}/lead-sources", r.facility),
+        )
+        .body(|_, _| Some(json!({"name": format!("Channel {}", Uuid::new_v4())}))),
+        Case::new(
+            "remove lead source",
+            Method::DELETE,
+            P::LEAD_SOURCE_MANAGE,
+            |r, source| format!("/facilities/{}/lead-sources/{source}", r.facility),
+        )
+        .fresh(fresh_source),
+    ]
+}
+
+/// A catalogue entry made by the facility's administrator.
+fn fresh_source<'a>(app: &'a TestApp, records: &'a Records) -> BoxFuture<'a, Uuid> {
+    Box::pin(async move {
+        let response = app
+            .call(
+                &records.admin_token,
+                Method::POST,
+                &format!("/facilities/{}/lead-sources", records.facility),
+                Some(json!({"name": format!("Channel {}", Uuid::new_v4())})),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        id(&response.json().await.unwrap())
+    })
 }
 
 /// Conversion, the pipelines, and the lead's moves.

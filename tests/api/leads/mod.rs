@@ -4,8 +4,12 @@
 //! `support`.
 
 mod access;
+mod booking_gate;
 mod cases;
+mod follow;
 mod lifecycle;
 mod lists;
+mod lookup;
+mod sources;
 
 pub use cases::role_cases;

@@ -13,11 +13,11 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::activity::{self, LeadActivity};
-use super::lifecycle::{self, Fact, LeadMoveCause};
 use super::communications::{
     self, Communication, CommunicationDirection, CommunicationFilter, Counterpart, LoggedBy,
     NewCommunication, Reach,
 };
+use super::lifecycle::{self, Fact, LeadMoveCause};
 use super::store;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, ComplianceFlag, redact};
@@ -160,7 +160,9 @@ async fn log_communication(
         )
         .await?;
         let fact = Fact::new(LeadMoveCause::CommunicationLogged, row.id);
-        moved = lifecycle::follow(&*txn, &scope, &actor, lead, fact).await?.1;
+        moved = lifecycle::follow(&*txn, &scope, &actor, lead, fact)
+            .await?
+            .1;
     }
     let logged = Communication::open(&key, &row)?;
     let event = communication_event(&actor, AuditAction::Create, &row).changes(redact(

@@ -6,8 +6,8 @@ use sea_orm::entity::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub use super::lifecycle::LeadMoveCause;
 use super::leads::LeadStatus;
+pub use super::lifecycle::LeadMoveCause;
 use crate::time::Timestamp;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

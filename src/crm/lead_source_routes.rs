@@ -97,20 +97,22 @@ async fn add_lead_source(
     let mut c = crate::validation::Checks::default();
     c.text("name", &lead_sources::tidy(&body.name), MAX_NAME);
     if lead_sources::key_of(&body.name) == lead_sources::key_of(crate::crypto::OTHER_LABEL) {
-        c.fail("name", "`Other` is what free sources are counted as; choose another name");
+        c.fail(
+            "name",
+            "`Other` is what free sources are counted as; choose another name",
+        );
     }
     c.done()?;
     let key = state.keyring.facility(facility_id).await?;
     let txn = state.db.begin().await?;
-    let (entry, moved) =
-        lead_sources::add(&*txn, &key, &scope, &body.name)
-            .await
-            .on_constraint(KEY_CONSTRAINT, || {
-                ApiError::Conflict(
-                    "the catalogue already has this source (compared ignoring case and spacing)"
-                        .to_owned(),
-                )
-            })?;
+    let (entry, moved) = lead_sources::add(&*txn, &key, &scope, &body.name)
+        .await
+        .on_constraint(KEY_CONSTRAINT, || {
+            ApiError::Conflict(
+                "the catalogue already has this source (compared ignoring case and spacing)"
+                    .to_owned(),
+            )
+        })?;
     let event = source_event(&actor, AuditAction::Create, facility_id, entry.id).changes(redact(
         json!({ "name": entry.name, "leads_moved_into_it": moved }),
         &[],

@@ -241,9 +241,18 @@ pub async fn add(
     .await?;
     let moved = leads::Entity::update_many()
         .col_expr(leads::Column::Source, Expr::value(entry.name.clone()))
-        .col_expr(leads::Column::SealedSource, Expr::value(Option::<Vec<u8>>::None))
-        .col_expr(leads::Column::SourceIndex, Expr::value(Option::<Vec<u8>>::None))
-        .col_expr(leads::Column::SourceKey, Expr::value(Option::<Vec<u8>>::None))
+        .col_expr(
+            leads::Column::SealedSource,
+            Expr::value(Option::<Vec<u8>>::None),
+        )
+        .col_expr(
+            leads::Column::SourceIndex,
+            Expr::value(Option::<Vec<u8>>::None),
+        )
+        .col_expr(
+            leads::Column::SourceKey,
+            Expr::value(Option::<Vec<u8>>::None),
+        )
         .filter(leads::Column::FacilityId.eq(facility_id))
         .filter(leads::Column::SourceKey.eq(free_key(key, name)))
         .exec(db)
@@ -365,7 +374,10 @@ mod tests {
             catalogue(true).choose("  Dr  Smith "),
             Ok(SourceChoice::Free("Dr Smith".into()))
         );
-        assert_eq!(c.choose_field(None).unwrap(), SourceChoice::Listed("None".into()));
+        assert_eq!(
+            c.choose_field(None).unwrap(),
+            SourceChoice::Listed("None".into())
+        );
     }
 
     #[test]

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use super::lead_changes::{LeadChanges, MAX_INTERESTS, NewLead};
-pub use super::lead_status::{InterestPriority, LeadStatus, Readiness, ReviewStatus};
 pub use super::lead_sources::SourceChoice;
+pub use super::lead_status::{InterestPriority, LeadStatus, Readiness, ReviewStatus};
 use super::score::{ScoreFactor, ScoreInputs};
 use crate::crypto::{BlindIndex, DataKey, OTHER_LABEL, RowSealer, Sealed};
 use crate::error::ApiError;

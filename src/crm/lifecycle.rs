@@ -143,17 +143,23 @@ pub const BOOKING_GATE_SETTING: &str = "crm.booking_requires_clinical_review";
 /// Refuses to book a lead whose clinical review is pending or declined, or
 /// that is disqualified, unless its facility switched the gate off. An
 /// approved review (or one never asked for) lets it through.
-pub async fn require_bookable(db: &impl ConnectionTrait, row: &leads::Model) -> Result<(), ApiError> {
+pub async fn require_bookable(
+    db: &impl ConnectionTrait,
+    row: &leads::Model,
+) -> Result<(), ApiError> {
     let gated =
         crate::access::facilities::flag(db, row.facility_id, BOOKING_GATE_SETTING, true).await?;
     if !gated {
         return Ok(());
     }
-    let review = ReviewStatus::from_stored(&row.review_status, leads::TABLE, "review_status", row.id)?;
+    let review =
+        ReviewStatus::from_stored(&row.review_status, leads::TABLE, "review_status", row.id)?;
     let (reason, why) = match (row.lead_status()?, review) {
         (LeadStatus::Disqualified, _) => ("disqualified", "the lead is disqualified"),
         (_, ReviewStatus::Pending) => ("review_pending", "the lead's clinical review is pending"),
-        (_, ReviewStatus::Declined) => ("review_declined", "the lead's clinical review was declined"),
+        (_, ReviewStatus::Declined) => {
+            ("review_declined", "the lead's clinical review was declined")
+        }
         _ => return Ok(()),
     };
     Err(CLINICAL_REVIEW_REQUIRED.because(

@@ -95,9 +95,7 @@ impl MigrationTrait for LeadLifecycle {
 }
 
 /// Every facility starts with the sources it could always use unsealed.
-async fn default_sources_for_existing_facilities(
-    manager: &SchemaManager<'_>,
-) -> Result<(), DbErr> {
+async fn default_sources_for_existing_facilities(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let db = manager.get_connection();
     let backend = manager.get_database_backend();
     let rows = db

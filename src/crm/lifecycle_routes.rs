@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::history::{LeadMove, Move};
-use super::lifecycle::{self, Fact, LeadMoveCause};
 use super::leads::{Lead, LeadStatus, PHI_FIELDS, ReviewStatus};
+use super::lifecycle::{self, Fact, LeadMoveCause};
 use super::routes::{lead_event, open_one, writable_lead};
 use super::store::{self, ReviewChange};
 use crate::app::AppState;

@@ -446,11 +446,23 @@ async fn update_lead(
         .await?;
     }
     let source = match &changes.source {
-        Some(given) => Some(Catalogue::of(&*txn, facility_id).await?.choose_field(Some(given))?),
+        Some(given) => Some(
+            Catalogue::of(&*txn, facility_id)
+                .await?
+                .choose_field(Some(given))?,
+        ),
         None => None,
     };
-    let row = store::update(&*txn, &scope, &key, row, &changes, source.as_ref(), Timestamp::now())
-        .await?;
+    let row = store::update(
+        &*txn,
+        &scope,
+        &key,
+        row,
+        &changes,
+        source.as_ref(),
+        Timestamp::now(),
+    )
+    .await?;
     let lead = open_one(&*txn, &key, &row).await?;
     let recorded = audit::changes::changed(
         &key,

@@ -185,9 +185,11 @@ async fn the_patients_timeline_starts_with_its_life_as_a_lead(
             pair("care_journey", "create"),
             pair("patient", "create"),
             pair("lead", "update"),
+            pair("lead", "update"),
             pair("lead", "create"),
         ],
-        "newest first: conversion, enrolment, the patient, the call, the lead; no reads"
+        "newest first: conversion, enrolment, the patient, the call's move to contacted, \
+         the call, the lead; no reads"
     );
     let with_reads = json_of(
         app.call(

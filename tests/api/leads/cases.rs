@@ -17,9 +17,9 @@ pub fn role_cases() -> Vec<Case> {
         lookup_and_source_cases(),
         conversion_and_pipeline_cases(),
     ]
-        .into_iter()
-        .flatten()
-        .collect()
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The lead read, recorded, changed and reviewed.

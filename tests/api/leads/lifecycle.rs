@@ -44,14 +44,9 @@ async fn a_lead_moves_through_its_lifecycle_and_pipeline_and_keeps_its_history(
     // Warm 20 + Newsletter 5 + one high-priority interest 10 + today 5.
     assert_eq!(lead["score"], 40);
 
-    let reviewer = app
-        .person(&[(Some(facility), Role::ClinicalReviewer)])
-        .await;
     for status in ["contacted", "qualified", "booked", "completed"] {
         if status == "booked" {
-            let review = format!("/facilities/{facility}/leads/{}/review", id(&lead));
-            let decision = Some(json!({ "decision": "approve" }));
-            json_of(app.call(&reviewer.token, Method::POST, &review, decision).await).await;
+            approve(&app, facility, &lead).await;
         }
         let moved = json_of(app.move_lead(&sdr.token, &lead, status).await).await;
         assert_eq!(moved["status"], status);
@@ -100,6 +95,20 @@ async fn a_lead_moves_through_its_lifecycle_and_pipeline_and_keeps_its_history(
     the_history_lists_every_move_newest_first(&app, &sdr.token, sdr.account_id, &base, &signed)
         .await;
     app.stop().await;
+}
+
+/// Approves `lead`'s clinical review as a reviewer, as booking it needs.
+async fn approve(app: &TestApp, facility: Uuid, lead: &Value) {
+    let reviewer = app
+        .person(&[(Some(facility), Role::ClinicalReviewer)])
+        .await;
+    let review = format!("/facilities/{facility}/leads/{}/review", id(lead));
+    let decision = Some(json!({ "decision": "approve" }));
+    json_of(
+        app.call(&reviewer.token, Method::POST, &review, decision)
+            .await,
+    )
+    .await;
 }
 
 async fn the_history_lists_every_move_newest_first(

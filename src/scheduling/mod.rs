@@ -9,10 +9,12 @@ pub mod appointment_type_routes;
 pub mod appointments;
 pub mod block_routes;
 pub mod booking;
+pub mod busy_days_migration;
 pub mod calendar;
 pub mod calendar_routes;
 pub mod commands;
 pub mod demo;
+pub mod free_busy;
 pub mod maintenance;
 pub mod migration;
 pub mod permissions;
@@ -91,6 +93,7 @@ impl Context for Scheduling {
         vec![
             Box::new(migration::CreateScheduling),
             Box::new(seal_migration::SealSchedulingFreeText),
+            Box::new(busy_days_migration::AddBusyDays),
         ]
     }
 

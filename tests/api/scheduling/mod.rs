@@ -7,6 +7,7 @@
 
 mod access;
 mod appointments;
+mod busy_days;
 mod cases;
 mod feeds;
 mod reminders;

@@ -30,6 +30,9 @@
 # appointments/s and the slots one search returns are printed in a table of
 # their own.
 #
+# Recorded results, before and after the changes that moved them, are in
+# bench/RESULTS.md.
+#
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # CAREBASE_BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/postgres;
 # set it to "none" to skip PostgreSQL), BENCH_PG_OPTIONS (sslmode=disable).

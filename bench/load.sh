@@ -30,6 +30,9 @@
 # appointments/s and the slots one search returns are printed in a table of
 # their own.
 #
+# Recorded results, before and after the changes that moved them, are in
+# bench/RESULTS.md.
+#
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # CAREBASE_BENCH_POSTGRES_URL (postgres://postgres@127.0.0.1:5432/postgres;
 # set it to "none" to skip PostgreSQL), BENCH_PG_OPTIONS (sslmode=disable).
@@ -48,8 +51,10 @@ PG_OPTIONS=${BENCH_PG_OPTIONS:-sslmode=disable}
 ONLY="$*"
 
 # Workloads: name, what to request (a path to GET, or a wrk Lua script in
-# bench/), and connections (- for BENCH_CONNECTIONS). Later issues add
-# theirs here. Scripts read what bench/setup.py prepared.
+# bench/), and connections (- for BENCH_CONNECTIONS; several, comma-separated,
+# run the workload once at each). Later issues add theirs here. Scripts read
+# what bench/setup.py prepared. The statistics and the slot search also run
+# on one connection: one request at a time is the latency a user waits.
 WORKLOADS=(
   "health /health -"
   "ready /ready -"
@@ -59,12 +64,12 @@ WORKLOADS=(
   "patient-mix mix.lua -"
   "lead-list lead-list.lua -"
   "lead-active lead-active.lua -"
-  "lead-stats lead-stats.lua -"
-  "speed-to-lead speed-to-lead.lua -"
+  "lead-stats lead-stats.lua 1,-"
+  "speed-to-lead speed-to-lead.lua 1,-"
   "lead-rescore rescore -"
-  # A search takes some 100 ms of CPU: 64 connections would queue past wrk's
-  # 2 s timeout and censor the latencies.
-  "slot-search slot-search.lua 4"
+  # Four connections, not 64: when a search took some 100 ms of CPU, 64
+  # would queue past wrk's 2 s timeout and censor the latencies.
+  "slot-search slot-search.lua 1,4"
   "booking booking.lua -"
 )
 PATIENTS=${BENCH_PATIENTS:-1000}
@@ -79,6 +84,7 @@ export BENCH_LUA="$PWD/bench"
 
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 cargo build --release --quiet --bin carebase --example bare_axum
+RELEASE="${CARGO_TARGET_DIR:-target}/release"
 
 WORK=$(mktemp -d)
 SERVER_PID=""
@@ -151,7 +157,7 @@ selected() {
 # Baseline: bare axum hello world.
 if selected health; then
   PORT=$(free_port)
-  target/release/examples/bare_axum "127.0.0.1:$PORT" & SERVER_PID=$!
+  "$RELEASE/examples/bare_axum" "127.0.0.1:$PORT" & SERVER_PID=$!
   wait_for "http://127.0.0.1:$PORT/health"
   run_wrk "bare axum" "-" "health" "http://127.0.0.1:$PORT/health" "-"
   stop_server
@@ -221,11 +227,11 @@ run_carebase() { # backend database_url
   mkdir -p "$data/bench"
   local env=(env -i PATH="$PATH" CAREBASE_LISTEN="127.0.0.1:$port" CAREBASE_DATA_DIR="$data")
   [ -n "$2" ] && env+=(CAREBASE_DATABASE_URL="$2")
-  echo "$ADMIN_PASSWORD" | "${env[@]}" target/release/carebase admin create \
+  echo "$ADMIN_PASSWORD" | "${env[@]}" "$RELEASE/carebase" admin create \
     --email "$ADMIN_EMAIL" --password-stdin >"$data/admin.log" 2>&1
   local facility="" demo_seconds="-"
   if needs_demo; then
-    echo "$DEMO_PASSWORD" | "${env[@]}" target/release/carebase demo --leads "$LEADS" \
+    echo "$DEMO_PASSWORD" | "${env[@]}" "$RELEASE/carebase" demo --leads "$LEADS" \
       --password-stdin >"$data/demo.log" 2>&1
     facility=$(sed -n 's/.*(facility \([0-9a-f-]*\)).*/\1/p' "$data/demo.log")
     demo_seconds=$(sed -n 's/.* in \([0-9.]*\) s:.*/\1/p' "$data/demo.log")
@@ -233,7 +239,7 @@ run_carebase() { # backend database_url
     # default 30 s request timeout.
     env+=(CAREBASE_HTTP_REQUEST_TIMEOUT_SECS=600)
   fi
-  "${env[@]}" target/release/carebase serve >"$data/server.log" 2>&1 &
+  "${env[@]}" "$RELEASE/carebase" serve >"$data/server.log" 2>&1 &
   SERVER_PID=$!
   wait_for "http://127.0.0.1:$port/ready"
   if needs_setup; then
@@ -251,10 +257,18 @@ run_carebase() { # backend database_url
     selected "$name" || continue
     if [ "$target" = rescore ]; then
       run_rescore "$1" "http://127.0.0.1:$port" "$demo_seconds"
-    elif [[ "$target" == *.lua ]]; then
-      run_wrk "carebase" "$1" "$name" "http://127.0.0.1:$port" "$connections" "$target"
     else
-      run_wrk "carebase" "$1" "$name" "http://127.0.0.1:$port$target" "$connections"
+      local count done=""
+      for count in ${connections//,/ }; do
+        [ "$count" = "-" ] && count=$CONNECTIONS
+        [[ " $done " == *" $count "* ]] && continue
+        done+=" $count"
+        if [[ "$target" == *.lua ]]; then
+          run_wrk "carebase" "$1" "$name" "http://127.0.0.1:$port" "$count" "$target"
+        else
+          run_wrk "carebase" "$1" "$name" "http://127.0.0.1:$port$target" "$count"
+        fi
+      done
     fi
   done
   stop_server

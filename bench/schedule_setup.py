@@ -6,8 +6,9 @@
 Signs in the system administrator made by `carebase admin create`, creates a
 facility in America/Los_Angeles, invites a facility administrator (who sets
 schedules and books for every provider; the system administrator holds no
-scheduling permission) and 20 providers (invited, never signed in: a
-membership is all a schedule needs), gives each provider 08:00-17:00 every
+scheduling permission) and 20 providers (invited and accepted for them: a
+membership is all a schedule needs, and an invitation's role is held once
+accepted), gives each provider 08:00-17:00 every
 day of the week on a 15-minute grid with no minimum notice, registers
 patients, and books APPOINTMENTS (10000) 30-minute appointments through the
 API over 30 days starting three days from now, timing them.
@@ -113,12 +114,20 @@ code = next(m for m in messages if m["recipient"] == scheduler_email)["body"].sp
 call("POST", "/auth/accept-invitation", {"token": code, "password": scheduler_password})
 scheduler = sign_in(scheduler_email, scheduler_password)
 
-providers = [
+def provider(i):
+    """Invites provider i, accepts for them (a role is held once accepted)
+    and answers their account id."""
+    email = f"provider{i}-{tag}@bench.example"
     call("POST", f"/facilities/{facility}/invitations",
-         {"email": f"provider{i}-{tag}@bench.example", "role": "provider", "full_name": f"Provider {i}"},
-         admin)["account_id"]
-    for i in range(PROVIDERS)
-]
+         {"email": email, "role": "provider", "full_name": f"Provider {i}"}, admin)
+    sent = call("GET", "/admin/outbox?limit=50", token=admin)["items"]
+    code = next(m for m in sent if m["recipient"] == email)["body"].split()[-1]
+    call("POST", "/auth/accept-invitation", {"token": code, "password": scheduler_password})
+    token = sign_in(email, scheduler_password)
+    return call("GET", "/me", token=token)["account"]["id"]
+
+
+providers = [provider(i) for i in range(PROVIDERS)]
 hours = [{"weekday": day, "start": f"{OPEN_HOUR:02d}:00", "end": f"{CLOSE_HOUR:02d}:00"}
          for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")]
 for provider in providers:

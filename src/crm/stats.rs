@@ -20,7 +20,7 @@ pub use super::stats_pipeline::{
     LeadGroup, PipelineStats, PipelineStatsQuery, SourceStats, StageStats, StatusCount, lead_groups,
 };
 pub use super::stats_speed_to_lead::{
-    Delays, LeadDelay, OwnerDelays, SourceDelays, SpeedToLead, lead_delays, percentile,
+    DelayGroup, Delays, OwnerDelays, SourceDelays, SpeedToLead, lead_delays, percentile,
 };
 use crate::error::ApiError;
 use crate::policy::FacilityScope;
@@ -44,9 +44,29 @@ impl CreatedRange {
     /// `to` after `from`, at most [`MAX_RANGE_DAYS`] apart. Every problem
     /// names its parameter.
     pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Self, ApiError> {
+        Self::parse_until(from, to, None)
+    }
+
+    /// As [`Self::parse`], with `to` defaulting to `now` when absent.
+    pub fn parse_until_now(
+        from: Option<&str>,
+        to: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Self, ApiError> {
+        Self::parse_until(from, to, Some(now))
+    }
+
+    fn parse_until(
+        from: Option<&str>,
+        to: Option<&str>,
+        default_to: Option<Timestamp>,
+    ) -> Result<Self, ApiError> {
         let mut c = Checks::default();
         let from = instant(&mut c, "from", from);
-        let to = instant(&mut c, "to", to);
+        let to = match (to, default_to) {
+            (None, Some(now)) => Some(now),
+            (to, _) => instant(&mut c, "to", to),
+        };
         if let (Some(from), Some(to)) = (from, to) {
             if to <= from {
                 c.fail("to", "must be after `from`");
@@ -79,7 +99,7 @@ fn instant(c: &mut Checks, field: &str, value: Option<&str>) -> Option<Timestamp
     }
 }
 
-/// The range of a statistics request.
+/// The range of a speed-to-lead request.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -87,9 +107,9 @@ pub struct RangeQuery {
     /// Leads created at or after this instant (RFC 3339, required).
     #[param(required = true, value_type = String, format = DateTime)]
     pub from: Option<String>,
-    /// Leads created before this instant (RFC 3339, required): after
-    /// `from`, at most 366 days later.
-    #[param(required = true, value_type = String, format = DateTime)]
+    /// Leads created before this instant (RFC 3339); now when absent.
+    /// After `from`, at most 366 days later.
+    #[param(value_type = String, format = DateTime)]
     pub to: Option<String>,
 }
 
@@ -127,6 +147,18 @@ mod tests {
         assert_eq!(bad[0].0, "from");
         assert!(bad[0].1.contains("RFC 3339"));
         assert_eq!(bad[1], ("to".to_owned(), "is required".to_owned()));
+        let now = at("2026-03-01T00:00:00Z");
+        let until_now = CreatedRange::parse_until_now(Some("2026-02-01T00:00:00Z"), None, now);
+        assert_eq!(until_now.unwrap().to, now);
+        let future = fields(CreatedRange::parse_until_now(
+            Some("2026-04-01T00:00:00Z"),
+            None,
+            now,
+        ));
+        assert_eq!(
+            future,
+            [("to".to_owned(), "must be after `from`".to_owned())]
+        );
         let backwards = fields(CreatedRange::parse(
             Some("2026-02-01T00:00:00Z"),
             Some("2026-02-01T00:00:00Z"),

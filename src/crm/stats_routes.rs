@@ -71,9 +71,10 @@ async fn pipeline_stats(
 }
 
 /// Seed 000's `get_speed_to_lead_stats`: how long the leads created in
-/// `[from, to)` waited from creation to their first contact (a call, or the
-/// move to `contacted`): contacted and not-yet-contacted counts, median and
-/// 90th percentile in seconds, overall, per owner and per source.
+/// `[from, to)` (`to` is now when absent: the seed's takes only a start)
+/// waited from creation to their first contact (a call, or the move to
+/// `contacted`): contacted and not-yet-contacted counts, median and 90th
+/// percentile in seconds, overall, per owner and per source.
 #[utoipa::path(
     get,
     path = "/facilities/{facility_id}/leads/stats/speed-to-lead",
@@ -89,7 +90,11 @@ async fn speed_to_lead(
     ApiQuery(query): ApiQuery<RangeQuery>,
 ) -> Result<ApiJson<SpeedToLead>, ApiError> {
     let scope = actor.facility(facility_id, Permission::LEAD_READ)?;
-    let range = CreatedRange::parse(query.from.as_deref(), query.to.as_deref())?;
+    let range = CreatedRange::parse_until_now(
+        query.from.as_deref(),
+        query.to.as_deref(),
+        Timestamp::now(),
+    )?;
     let delays = stats::lead_delays(state.db.conn(), &scope, range).await?;
     Ok(ApiJson(SpeedToLead::assemble(range, delays)))
 }

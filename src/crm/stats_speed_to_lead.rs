@@ -1,12 +1,12 @@
 //! Seed 000's `get_speed_to_lead_stats`: how long the leads created in a
-//! range waited for their first contact, from three narrow columns per
-//! lead, with the percentiles computed here.
+//! range waited for their first contact, from the waits the database
+//! groups by owner and source, with the percentiles computed here.
 
 use std::collections::BTreeMap;
 
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ConnectionTrait, QuerySelect};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Func};
+use sea_orm::{ConnectionTrait, DbBackend, QuerySelect};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -58,36 +58,76 @@ pub struct SourceDelays {
     pub delays: Delays,
 }
 
-/// One lead's wait: its owner, source, and microseconds from creation to
-/// first contact (`None` when not contacted yet).
-pub type LeadDelay = (Option<Uuid>, String, Option<i64>);
+/// The waits of the leads sharing an owner and a source: how many there
+/// are, and the microseconds from creation to first contact of those
+/// contacted (in no order).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DelayGroup {
+    pub owner_id: Option<Uuid>,
+    pub source: String,
+    pub leads: u64,
+    pub delays: Vec<i64>,
+}
 
-/// The wait of every lead of the scope's facility created in `range`.
+/// The waits of the leads of the scope's facility created in `range`, by
+/// owner and source.
 ///
-/// Percentiles are computed here, in Rust, from these tuples. PostgreSQL has
+/// Percentiles are computed here, in Rust, from every wait. PostgreSQL has
 /// `percentile_cont` but SQLite has no percentile function; the portable
-/// alternative in SQL (ROW_NUMBER and COUNT windows, once per grouping) sorts
-/// the range three times and is harder to read. The range bounds the rows
-/// to a year of leads, and each row is three narrow columns, so one scan and
-/// a sort in memory is both simpler and cheaper. Like [`super::stats_pipeline::lead_groups`], it
-/// reads the covering index only.
+/// alternative in SQL (ROW_NUMBER and COUNT windows, once per grouping)
+/// sorts the range three times. So the database groups the range by owner
+/// and source (a few dozen groups) and joins each group's waits into one
+/// text, which is parsed here: a year of leads crosses as a few dozen rows
+/// instead of one row per lead, whose decoding was most of the time. Like
+/// [`super::stats_pipeline::lead_groups`], it reads the covering index only.
 pub async fn lead_delays(
     db: &impl ConnectionTrait,
     scope: &FacilityScope,
     range: CreatedRange,
-) -> Result<Vec<LeadDelay>, DbErr> {
+) -> Result<Vec<DelayGroup>, DbErr> {
     use leads::Column;
-    in_range(scope, range)
+    let delay = Expr::col(Column::FirstContactedAt).sub(Expr::col(Column::CreatedAt));
+    // Both skip the nulls of leads not contacted yet.
+    let joined = match db.get_database_backend() {
+        DbBackend::Postgres => Func::cust(Alias::new("string_agg"))
+            .arg(delay.cast_as(Alias::new("text")))
+            .arg(","),
+        _ => Func::cust(Alias::new("group_concat")).arg(delay).arg(","),
+    };
+    let rows = in_range(scope, range)
         .select_only()
         .column(Column::OwnerId)
         .column(Column::Source)
-        .column_as(
-            Expr::col(Column::FirstContactedAt).sub(Expr::col(Column::CreatedAt)),
-            "delay",
-        )
-        .into_tuple::<LeadDelay>()
+        .column_as(Expr::col(Asterisk).count(), "leads")
+        .column_as(Expr::from(joined), "delays")
+        .group_by(Column::OwnerId)
+        .group_by(Column::Source)
+        .into_tuple::<(Option<Uuid>, String, i64, Option<String>)>()
         .all(db)
-        .await
+        .await?;
+    rows.into_iter()
+        .map(|(owner_id, source, leads, delays)| {
+            Ok(DelayGroup {
+                owner_id,
+                source,
+                leads: u64::try_from(leads).unwrap_or(0),
+                delays: parsed(delays.as_deref().unwrap_or(""))?,
+            })
+        })
+        .collect()
+}
+
+/// The waits of a group's joined text.
+fn parsed(joined: &str) -> Result<Vec<i64>, DbErr> {
+    joined
+        .split(',')
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            d.trim()
+                .parse()
+                .map_err(|_| DbErr::Type(format!("not a wait in microseconds: {d}")))
+        })
+        .collect()
 }
 
 /// `p` (0 to 1) of sorted values, interpolating linearly between the two
@@ -109,11 +149,9 @@ struct Waits {
 }
 
 impl Waits {
-    fn add(&mut self, delay: Option<i64>) {
-        match delay {
-            Some(d) => self.micros.push(d),
-            None => self.not_contacted += 1,
-        }
+    fn add(&mut self, group: &DelayGroup) {
+        self.micros.extend_from_slice(&group.delays);
+        self.not_contacted += group.leads.saturating_sub(group.delays.len() as u64);
     }
 
     fn delays(mut self) -> Delays {
@@ -131,17 +169,18 @@ impl Waits {
 }
 
 impl SpeedToLead {
-    pub fn assemble(range: CreatedRange, leads: Vec<LeadDelay>) -> Self {
+    pub fn assemble(range: CreatedRange, groups: Vec<DelayGroup>) -> Self {
         let mut overall = Waits::default();
         let mut owners: BTreeMap<(bool, Option<Uuid>), Waits> = BTreeMap::new();
         let mut sources: BTreeMap<String, Waits> = BTreeMap::new();
-        for (owner, source, delay) in leads {
-            overall.add(delay);
+        for group in groups {
+            overall.add(&group);
+            let owner = group.owner_id;
             owners
                 .entry((owner.is_none(), owner))
                 .or_default()
-                .add(delay);
-            sources.entry(source).or_default().add(delay);
+                .add(&group);
+            sources.entry(group.source.clone()).or_default().add(&group);
         }
         Self {
             from: range.from,
@@ -186,20 +225,32 @@ mod tests {
     }
 
     #[test]
+    fn joined_waits_read_back_and_a_stray_value_is_an_error() {
+        assert_eq!(parsed("30000000,-5,120").unwrap(), [30_000_000, -5, 120]);
+        assert!(parsed("").unwrap().is_empty());
+        assert!(parsed("12,abc").is_err());
+    }
+
+    #[test]
     fn delays_group_by_owner_with_the_unassigned_last() {
         let range = CreatedRange {
             from: at("2026-01-01T00:00:00Z"),
             to: at("2026-02-01T00:00:00Z"),
         };
         let (a, b) = (Some(Uuid::from_u128(5)), Some(Uuid::from_u128(3)));
-        let s = |secs: i64| Some(secs * 1_000_000);
+        let group = |owner_id, source: &str, leads, delays: &[i64]| DelayGroup {
+            owner_id,
+            source: source.to_owned(),
+            leads,
+            delays: delays.iter().map(|secs| secs * 1_000_000).collect(),
+        };
         let speed = SpeedToLead::assemble(
             range,
             vec![
-                (None, "Web Chat".to_owned(), s(60)),
-                (a, "Web Chat".to_owned(), s(30)),
-                (a, "Newsletter".to_owned(), s(90)),
-                (b, "Newsletter".to_owned(), None),
+                group(None, "Web Chat", 1, &[60]),
+                group(a, "Web Chat", 1, &[30]),
+                group(a, "Newsletter", 1, &[90]),
+                group(b, "Newsletter", 1, &[]),
             ],
         );
         assert_eq!(speed.overall.leads, 4);

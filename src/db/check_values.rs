@@ -4,7 +4,8 @@
 //! alter a constraint, so the table is rebuilt the way SQLite's own
 //! documentation prescribes (ALTER TABLE, "other kinds of table schema
 //! changes"): a new table with the changed definition, the rows copied, the
-//! old one dropped, the new one renamed, its indexes made again.
+//! old one dropped, the new one renamed, its indexes and triggers made
+//! again.
 
 use sea_orm::{ConnectionTrait, DbErr, Statement};
 use sea_orm_migration::SchemaManager;
@@ -60,14 +61,13 @@ async fn rebuild_sqlite(
         Some(row) => row.try_get("", "sql")?,
         None => return Err(DbErr::Migration(format!("no table {table}"))),
     };
-    if !db.query_all_raw(schema("trigger")).await?.is_empty() {
-        return Err(DbErr::Migration(format!(
-            "{table} has triggers, which a rebuild would drop"
-        )));
-    }
+    // Dropping the old table drops its indexes and triggers: both are made
+    // again on the new one, from their own definitions.
     let mut indexes = Vec::new();
-    for row in db.query_all_raw(schema("index")).await? {
-        indexes.push(row.try_get::<String>("", "sql")?);
+    for kind in ["index", "trigger"] {
+        for row in db.query_all_raw(schema(kind)).await? {
+            indexes.push(row.try_get::<String>("", "sql")?);
+        }
     }
     let rebuilt = with_check(&definition, name, check)
         .ok_or_else(|| DbErr::Migration(format!("{table} has no constraint {name}")))?;

@@ -9,12 +9,14 @@ pub mod appointment_type_routes;
 pub mod appointments;
 pub mod block_routes;
 pub mod booking;
+pub mod busy_days_migration;
 pub mod calendar;
 pub mod calendar_routes;
 pub mod commands;
 pub mod demo;
 pub mod facility_rules;
 pub mod flow_migration;
+pub mod free_busy;
 pub mod lead_lifecycle;
 pub mod maintenance;
 pub mod migration;
@@ -103,6 +105,7 @@ impl Context for Scheduling {
             Box::new(seal_migration::SealSchedulingFreeText),
             Box::new(flow_migration::AppointmentsForPeople),
             Box::new(reminder_migration::AddReminderChannel),
+            Box::new(busy_days_migration::AddBusyDays),
         ]
     }
 

@@ -150,8 +150,7 @@ async fn open_slots(
     } = booking::Shape::of(search.duration_minutes, appointment_type.as_ref());
     let period = Span::new(search.from, search.to);
     let now = Timestamp::now();
-    let calendars =
-        store::calendars(db, &found, period.widened(before, after), None, None, now).await?;
+    let calendars = store::search_calendars(db, &found, period.widened(before, after), now).await?;
     let minutes_i32 = i32::try_from(minutes).unwrap_or(DEFAULT_DURATION);
     let mut slots = Vec::new();
     for (schedule, calendar) in found.iter().zip(&calendars) {

@@ -2,6 +2,8 @@
 //! policy engine; a provider's calendar (hours, blocks, busy time) carries
 //! no patient data and is read by facility.
 
+use std::collections::HashMap;
+
 use jiff::tz::TimeZone;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
@@ -15,7 +17,7 @@ use super::schedules::{
 };
 use super::slots::{Block, Calendar, Span};
 use super::status_flow::StatusShown;
-use super::waitlist;
+use super::{free_busy, waitlist};
 use crate::crypto::DataKey;
 use crate::error::ApiError;
 use crate::policy::FacilityScope;
@@ -24,7 +26,7 @@ use crate::time::Timestamp;
 /// No appointment takes longer than this, buffers included, so the busy
 /// time overlapping a period starts at most this long before it: the lower
 /// bound that makes the overlap query an index range.
-const LONGEST_BUSY_MICROS: i64 = (MAX_DURATION + 2 * MAX_BUFFER) * 60_000_000;
+pub const LONGEST_BUSY_MICROS: i64 = (MAX_DURATION + 2 * MAX_BUFFER) * 60_000_000;
 
 pub use crate::care::store::patients_seen;
 
@@ -334,6 +336,20 @@ async fn busy_over(
     holder: Option<Uuid>,
     now: Timestamp,
 ) -> Result<Vec<(Uuid, Span)>, DbErr> {
+    let mut busy = appointment_busy(db, providers, period, excluding).await?;
+    busy.extend(waitlist::holds_over(db, providers, period, holder, now).await?);
+    Ok(busy)
+}
+
+/// The time the providers' live appointments take overlapping `period`,
+/// by provider, leaving out `excluding`, read from the appointments: the
+/// truth [`super::free_busy::busy_over`] answers the same as.
+pub async fn appointment_busy(
+    db: &impl ConnectionTrait,
+    providers: &[Uuid],
+    period: Span,
+    excluding: Option<Uuid>,
+) -> Result<Vec<(Uuid, Span)>, DbErr> {
     use appointments::Column;
     let mut query = appointments::Entity::find()
         .filter(Column::ProviderId.is_in(providers.iter().copied()))
@@ -355,12 +371,10 @@ async fn busy_over(
         .into_tuple()
         .all(db)
         .await?;
-    let mut busy: Vec<(Uuid, Span)> = rows
+    Ok(rows
         .into_iter()
         .map(|(provider, from, until)| (provider, Span::new(from, until)))
-        .collect();
-    busy.extend(waitlist::holds_over(db, providers, period, holder, now).await?);
-    Ok(busy)
+        .collect())
 }
 
 /// Everything that decides the provider's open time over `period`.
@@ -396,6 +410,33 @@ pub async fn calendars(
     holder: Option<Uuid>,
     now: Timestamp,
 ) -> Result<Vec<Calendar>, DbErr> {
+    let providers: Vec<Uuid> = schedules.iter().map(|s| s.provider_id).collect();
+    let busy = busy_over(db, &providers, period, excluding, holder, now).await?;
+    assembled(db, schedules, period, busy).await
+}
+
+/// As [`calendars`] for the open-slot search: the appointments' busy time
+/// read from the days precomputed by the database (see
+/// [`super::free_busy`]), which answer the same as the appointments.
+pub async fn search_calendars(
+    db: &impl ConnectionTrait,
+    schedules: &[schedule::Model],
+    period: Span,
+    now: Timestamp,
+) -> Result<Vec<Calendar>, DbErr> {
+    let providers: Vec<Uuid> = schedules.iter().map(|s| s.provider_id).collect();
+    let mut busy = free_busy::busy_over(db, &providers, period, LONGEST_BUSY_MICROS).await?;
+    busy.extend(waitlist::holds_over(db, &providers, period, None, now).await?);
+    assembled(db, schedules, period, busy).await
+}
+
+/// The calendars of `schedules` with `busy`, the time taken by provider.
+async fn assembled(
+    db: &impl ConnectionTrait,
+    schedules: &[schedule::Model],
+    period: Span,
+    busy: Vec<(Uuid, Span)>,
+) -> Result<Vec<Calendar>, DbErr> {
     let Some(first) = schedules.first() else {
         return Ok(Vec::new());
     };
@@ -416,7 +457,10 @@ pub async fn calendars(
         period.end.plus_secs(86_400),
     );
     let blocks = blocks_over(db, facility_id, &providers, wide).await?;
-    let busy = busy_over(db, &providers, period, excluding, holder, now).await?;
+    let mut busy_of: HashMap<Uuid, Vec<Span>> = HashMap::new();
+    for (provider, span) in busy {
+        busy_of.entry(provider).or_default().push(span);
+    }
     Ok(schedules
         .iter()
         .map(|schedule| {
@@ -440,11 +484,7 @@ pub async fn calendars(
                         })
                         .collect(),
                 ),
-                busy: busy
-                    .iter()
-                    .filter(|(p, _)| *p == schedule.provider_id)
-                    .map(|(_, span)| *span)
-                    .collect(),
+                busy: busy_of.remove(&schedule.provider_id).unwrap_or_default(),
                 slot_minutes: schedule.slot_minutes,
                 min_notice_minutes: schedule.min_notice_minutes,
             }

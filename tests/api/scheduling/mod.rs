@@ -9,6 +9,7 @@
 
 mod access;
 mod appointments;
+mod busy_days;
 mod cases;
 mod feeds;
 mod off_schedule;

@@ -3,7 +3,9 @@
 //! caller's transaction it takes the provider's booking lock, resolves the
 //! appointment type, and checks the slot against the provider's calendar
 //! as it stands under that lock, so two requests for overlapping time can
-//! never both pass.
+//! never both pass. A call off the schedule is placed instead ([`place`]):
+//! no schedule, no lock of one. Either way the row is written only once
+//! none of its people is booked then (`people`, under their own locks).
 
 use sea_orm::{ActiveValue, ConnectionTrait};
 use uuid::Uuid;

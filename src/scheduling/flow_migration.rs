@@ -31,11 +31,10 @@ impl MigrationTrait for AppointmentsForPeople {
                 Table::alter()
                     .table(col("appointments"))
                     .add_column(
-                        &mut ColumnDef::new(col("off_schedule"))
+                        ColumnDef::new(col("off_schedule"))
                             .boolean()
                             .not_null()
-                            .default(false)
-                            .to_owned(),
+                            .default(false),
                     )
                     .to_owned(),
             )

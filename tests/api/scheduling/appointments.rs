@@ -516,7 +516,8 @@ async fn concurrent_moves_of_one_appointment_apply_once(backend: TestBackend) {
         .await;
     // Started ten minutes ago, so a no-show and a cancellation are both
     // allowed now.
-    app.shift_appointment(&appointment, -(24 * 3600 + 600)).await;
+    app.shift_appointment(&appointment, -(24 * 3600 + 600))
+        .await;
     let stale = carebase::scheduling::appointments::Entity::find_by_id(id(&appointment))
         .one(app.state.db.conn())
         .await

@@ -42,29 +42,56 @@ async fn calls_off_the_schedule_need_no_hours_and_may_be_logged_after_the_fact(
     // Without a schedule a clinic slot cannot be booked; a call can.
     let mut slot = call(sdr.account_id, start, ("lead_id", &lead));
     slot["off_schedule"] = json!(false);
-    let refused = problem(app.book(&sdr.token, facility, slot).await, 422, "validation").await;
+    let refused = problem(
+        app.book(&sdr.token, facility, slot).await,
+        422,
+        "validation",
+    )
+    .await;
     assert_eq!(refused["errors"][0]["field"], "provider_id");
     let booked = app
-        .booked(&sdr.token, facility, call(sdr.account_id, start, ("lead_id", &lead)))
+        .booked(
+            &sdr.token,
+            facility,
+            call(sdr.account_id, start, ("lead_id", &lead)),
+        )
         .await;
     assert_eq!(booked["off_schedule"], true);
-    assert_eq!((&booked["status"], &booked["seed_001_status"]), (&json!("pending"), &json!("Scheduled")));
+    assert_eq!(
+        (&booked["status"], &booked["seed_001_status"]),
+        (&json!("pending"), &json!("Scheduled"))
+    );
     // Rescheduled, it stays off the schedule.
     let moved = app
-        .call(&sdr.token, Method::POST,
-            &format!("/facilities/{facility}/appointments/{}/reschedule", id(&booked)),
-            Some(json!({"starts_at": text(hours_ahead(5))})))
+        .call(
+            &sdr.token,
+            Method::POST,
+            &format!(
+                "/facilities/{facility}/appointments/{}/reschedule",
+                id(&booked)
+            ),
+            Some(json!({"starts_at": text(hours_ahead(5))})),
+        )
         .await;
     assert_eq!(moved.status(), 201);
     let moved: Value = moved.json().await.unwrap();
-    assert_eq!((&moved["off_schedule"], &moved["rescheduled_from"]), (&json!(true), &booked["id"]));
+    assert_eq!(
+        (&moved["off_schedule"], &moved["rescheduled_from"]),
+        (&json!(true), &booked["id"])
+    );
     logged_after_the_fact(&app, facility, &sdr.token, sdr.account_id, &lead).await;
     a_coachs_video_session(&app, facility, &admin.token).await;
 }
 
 /// A call logged after the fact is completed, stamped with its own times,
 /// and schedules no reminders; in the past anything else is refused.
-async fn logged_after_the_fact(app: &TestApp, facility: Uuid, token: &str, sdr: Uuid, lead: &Value) {
+async fn logged_after_the_fact(
+    app: &TestApp,
+    facility: Uuid,
+    token: &str,
+    sdr: Uuid,
+    lead: &Value,
+) {
     let start = hours_ahead(-4);
     let mut logged = call(sdr, start, ("lead_id", lead));
     logged["status"] = json!("Completed");
@@ -82,7 +109,12 @@ async fn logged_after_the_fact(app: &TestApp, facility: Uuid, token: &str, sdr: 
     let mut pending = logged.clone();
     pending["status"] = json!("pending");
     pending["starts_at"] = json!(text(hours_ahead(-8)));
-    let past = problem(app.book(token, facility, pending).await, 409, "slot-unavailable").await;
+    let past = problem(
+        app.book(token, facility, pending).await,
+        409,
+        "slot-unavailable",
+    )
+    .await;
     assert_eq!(past["reason"], "in_the_past");
     let mut ahead = logged.clone();
     ahead["starts_at"] = json!(text(hours_ahead(30)));
@@ -91,7 +123,12 @@ async fn logged_after_the_fact(app: &TestApp, facility: Uuid, token: &str, sdr: 
     let mut on_schedule = logged;
     on_schedule["off_schedule"] = json!(false);
     on_schedule["starts_at"] = json!(text(hours_ahead(-12)));
-    let body = problem(app.book(token, facility, on_schedule).await, 422, "validation").await;
+    let body = problem(
+        app.book(token, facility, on_schedule).await,
+        422,
+        "validation",
+    )
+    .await;
     assert_eq!(body["errors"][0]["field"], "status");
 }
 
@@ -104,7 +141,10 @@ async fn a_coachs_video_session(app: &TestApp, facility: Uuid, token: &str) {
     session["kind"] = json!("telehealth");
     session["meeting_link"] = json!("https://video.example/room/7");
     let booked = app.booked(token, facility, session.clone()).await;
-    assert_eq!((&booked["kind"], &booked["off_schedule"]), (&json!("telehealth"), &json!(true)));
+    assert_eq!(
+        (&booked["kind"], &booked["off_schedule"]),
+        (&json!("telehealth"), &json!(true))
+    );
     let outsider = app.person(&[(None, Role::SystemAdmin)]).await;
     session["provider_id"] = json!(outsider.account_id);
     session["starts_at"] = json!(text(hours_ahead(40)));
@@ -116,50 +156,99 @@ async fn no_one_is_booked_twice_on_or_off_the_schedule(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let (facility, admin, provider) = app.open_clinic().await;
     let other = app.person(&[(Some(facility), Role::Provider)]).await;
-    app.set_schedule(&admin.token, facility, other.account_id, always_open()).await;
+    app.set_schedule(&admin.token, facility, other.account_id, always_open())
+        .await;
     let sdr = app.person(&[(Some(facility), Role::Sdr)]).await;
     let patient = app.patient(facility, new_patient()).await;
     let lead = app.create_lead(&admin.token, facility, new_lead()).await;
     let token = admin.token.as_str();
     let at = hours_ahead(24);
     let slot = app
-        .booked(token, facility, json!({"provider_id": provider.account_id,
-            "starts_at": text(at), "patient_id": patient["id"]}))
+        .booked(
+            token,
+            facility,
+            json!({"provider_id": provider.account_id,
+            "starts_at": text(at), "patient_id": patient["id"]}),
+        )
         .await;
     let overlapping = at.plus_secs(900);
     for (body, reason) in [
         // The provider's call overlaps their clinic slot.
-        (call(provider.account_id, overlapping, ("lead_id", &lead)), "taken"),
+        (
+            call(provider.account_id, overlapping, ("lead_id", &lead)),
+            "taken",
+        ),
         // Another host's call with the same patient.
-        (call(sdr.account_id, overlapping, ("patient_id", &patient)), "attendee_busy"),
+        (
+            call(sdr.account_id, overlapping, ("patient_id", &patient)),
+            "attendee_busy",
+        ),
         // Another provider's clinic slot with the same patient.
-        (json!({"provider_id": other.account_id, "starts_at": text(at), "patient_id": patient["id"]}),
-         "attendee_busy"),
+        (
+            json!({"provider_id": other.account_id, "starts_at": text(at), "patient_id": patient["id"]}),
+            "attendee_busy",
+        ),
     ] {
-        let refused = problem(app.book(token, facility, body).await, 409, "slot-unavailable").await;
+        let refused = problem(
+            app.book(token, facility, body).await,
+            409,
+            "slot-unavailable",
+        )
+        .await;
         assert_eq!(refused["reason"], reason, "{refused}");
     }
-    // A call takes its host's time from the clinic's slots too.
+    a_call_takes_its_hosts_time_from_the_slots(&app, facility, token, other.account_id, &lead, at)
+        .await;
+    // Cancelled, the slot frees the patient for the other provider.
+    assert_eq!(
+        app.move_appointment(token, &slot, "Cancelled")
+            .await
+            .status(),
+        200
+    );
+    app.booked(
+        token,
+        facility,
+        json!({"provider_id": other.account_id,
+        "starts_at": text(at), "patient_id": patient["id"]}),
+    )
+    .await;
+    entries_logged_after_the_fact_do_not_overlap(&app, facility, &sdr.token, sdr.account_id).await;
+}
+
+/// A call takes its host's time from the clinic's slots too.
+async fn a_call_takes_its_hosts_time_from_the_slots(
+    app: &TestApp,
+    facility: Uuid,
+    token: &str,
+    host: Uuid,
+    lead: &Value,
+    at: Timestamp,
+) {
     let later = at.plus_secs(4 * 3600);
-    app.booked(token, facility, call(other.account_id, later, ("lead_id", &lead))).await;
+    app.booked(token, facility, call(host, later, ("lead_id", lead)))
+        .await;
+    let path = format!(
+        "/facilities/{facility}/slot-check?provider_id={host}&starts_at={}",
+        text(later)
+    );
     let check: Value = app
-        .call(token, Method::GET, &format!("/facilities/{facility}/slot-check?provider_id={}&starts_at={}",
-            other.account_id, text(later)), None)
+        .call(token, Method::GET, &path, None)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(check["reason"], "taken", "{check}");
-    // Cancelled, the slot frees the patient for the other provider.
-    assert_eq!(app.move_appointment(token, &slot, "Cancelled").await.status(), 200);
-    app.booked(token, facility, json!({"provider_id": other.account_id,
-        "starts_at": text(at), "patient_id": patient["id"]})).await;
-    entries_logged_after_the_fact_do_not_overlap(&app, facility, &sdr.token, sdr.account_id).await;
 }
 
 /// Two entries logged after the fact: not for one lead at once, nor for
 /// one host.
-async fn entries_logged_after_the_fact_do_not_overlap(app: &TestApp, facility: Uuid, token: &str, sdr: Uuid) {
+async fn entries_logged_after_the_fact_do_not_overlap(
+    app: &TestApp,
+    facility: Uuid,
+    token: &str,
+    sdr: Uuid,
+) {
     let lead = app.create_lead(token, facility, new_lead()).await;
     let second_lead = app.create_lead(token, facility, new_lead()).await;
     let colleague = app.person(&[(Some(facility), Role::Sdr)]).await;
@@ -171,22 +260,42 @@ async fn entries_logged_after_the_fact_do_not_overlap(app: &TestApp, facility: U
     let start = hours_ahead(-6);
     app.booked(token, facility, logged(sdr, start, &lead)).await;
     for (body, reason) in [
-        (logged(colleague.account_id, start.plus_secs(600), &lead), "attendee_busy"),
+        (
+            logged(colleague.account_id, start.plus_secs(600), &lead),
+            "attendee_busy",
+        ),
         (logged(sdr, start.plus_secs(600), &second_lead), "taken"),
     ] {
-        let refused = problem(app.book(token, facility, body).await, 409, "slot-unavailable").await;
+        let refused = problem(
+            app.book(token, facility, body).await,
+            409,
+            "slot-unavailable",
+        )
+        .await;
         assert_eq!(refused["reason"], reason, "{refused}");
     }
-    app.booked(token, facility, logged(sdr, start.plus_secs(1800), &second_lead)).await;
+    app.booked(
+        token,
+        facility,
+        logged(sdr, start.plus_secs(1800), &second_lead),
+    )
+    .await;
 }
 
 async fn concurrent_bookings_of_one_patient_make_one_appointment(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let (facility, admin) = app.clinic_in("UTC").await;
     let mut providers = Vec::new();
-    for role in [Role::Provider, Role::Doctor, Role::Nurse, Role::HealthCoach, Role::Sdr] {
+    for role in [
+        Role::Provider,
+        Role::Doctor,
+        Role::Nurse,
+        Role::HealthCoach,
+        Role::Sdr,
+    ] {
         let person = app.person(&[(Some(facility), role)]).await;
-        app.set_schedule(&admin.token, facility, person.account_id, always_open()).await;
+        app.set_schedule(&admin.token, facility, person.account_id, always_open())
+            .await;
         providers.push(person.account_id);
     }
     let patient = app.patient(facility, new_patient()).await;
@@ -210,7 +319,10 @@ async fn concurrent_bookings_of_one_patient_make_one_appointment(backend: TestBa
             201 => created += 1,
             _ => {
                 let body = problem(response, 409, "slot-unavailable").await;
-                assert!(["attendee_busy", "taken"].contains(&body["reason"].as_str().unwrap()), "{body}");
+                assert!(
+                    ["attendee_busy", "taken"].contains(&body["reason"].as_str().unwrap()),
+                    "{body}"
+                );
             }
         }
     }

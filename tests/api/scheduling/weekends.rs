@@ -24,7 +24,9 @@ const LA: &str = "America/Los_Angeles";
 /// The instant of local `time` ("HH:MM") on `date` in `zone`.
 fn local(zone: &str, date: Date, time: &str) -> Timestamp {
     let time: jiff::civil::Time = time.parse().unwrap();
-    let zoned = date.to_datetime(time).to_zoned_datetime(TimeZone::get(zone).unwrap());
+    let zoned = date
+        .to_datetime(time)
+        .to_zoned_datetime(TimeZone::get(zone).unwrap());
     Timestamp::from(zoned.unwrap().timestamp())
 }
 
@@ -50,72 +52,139 @@ async fn run(app: &TestApp, facility: Uuid, months: u32) -> Blocked {
 
 async fn add_block(app: &TestApp, token: &str, facility: Uuid, body: Value) -> Value {
     let response = app
-        .call(token, Method::POST, &format!("/facilities/{facility}/availability-blocks"), Some(body))
+        .call(
+            token,
+            Method::POST,
+            &format!("/facilities/{facility}/availability-blocks"),
+            Some(body),
+        )
         .await;
     assert_eq!(response.status(), 201);
     response.json().await.unwrap()
 }
 
+/// The slot check of `provider` at `at`.
+async fn checked(
+    app: &TestApp,
+    token: &str,
+    facility: Uuid,
+    provider: Uuid,
+    at: Timestamp,
+) -> Value {
+    let path = format!(
+        "/facilities/{facility}/slot-check?provider_id={provider}&starts_at={}",
+        text(at)
+    );
+    app.call(token, Method::GET, &path, None)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn an_opening_wins_over_the_weekend_closure_for_its_hours(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let (facility, admin) = app.clinic_in(LA).await;
-    let provider = app.person(&[(Some(facility), carebase::policy::Role::Provider)]).await;
+    let token = admin.token.as_str();
+    let provider = app
+        .person(&[(Some(facility), carebase::policy::Role::Provider)])
+        .await
+        .account_id;
     let weekdays = ["monday", "tuesday", "wednesday", "thursday", "friday"];
-    app.set_schedule(&admin.token, facility, provider.account_id, json!({
+    app.set_schedule(token, facility, provider, json!({
         "working_hours": weekdays.map(|d| json!({"weekday": d, "start": "09:00", "end": "17:00"})),
         "min_notice_minutes": 0,
     }))
     .await;
     assert!(run(&app, facility, 1).await.added >= 8);
     let saturday = next(LA, Weekday::Saturday, 2);
-    let check = |time: &str| {
-        format!("/facilities/{facility}/slot-check?provider_id={}&starts_at={}",
-            provider.account_id, text(local(LA, saturday, time)))
-    };
-    let answer = |path: String| {
-        let (app, token) = (&app, admin.token.clone());
-        async move { app.call(&token, Method::GET, &path, None).await.json::<Value>().await.unwrap() }
-    };
-    assert_eq!(answer(check("10:00")).await["reason"], "blocked");
-    add_block(&app, &admin.token, facility, json!({"starts_at": text(local(LA, saturday, "09:00")),
-        "ends_at": text(local(LA, saturday, "13:00")), "is_available": true, "reason": "Saturday clinic"}))
+    let at = |time: &str| local(LA, saturday, time);
+    let closed = checked(&app, token, facility, provider, at("10:00")).await;
+    assert_eq!(closed["reason"], "blocked");
+    add_block(
+        &app,
+        token,
+        facility,
+        json!({"starts_at": text(at("09:00")),
+        "ends_at": text(at("13:00")), "is_available": true, "reason": "Saturday clinic"}),
+    )
     .await;
-    let open = answer(check("10:00")).await;
+    let open = checked(&app, token, facility, provider, at("10:00")).await;
     assert_eq!(open["available"], true, "{open}");
-    let after = answer(check("13:00")).await;
+    let after = checked(&app, token, facility, provider, at("13:00")).await;
     assert_eq!(after["reason"], "blocked", "{after}");
-    assert!(after["detail"].as_str().unwrap().contains("Weekend"), "{after}");
+    assert!(
+        after["detail"].as_str().unwrap().contains("Weekend"),
+        "{after}"
+    );
     let search = format!(
-        "/facilities/{facility}/open-slots?from={}&to={}&provider_ids={}",
-        text(local(LA, saturday, "00:00")), text(local(LA, saturday, "23:59")), provider.account_id);
-    let slots = answer(search).await;
-    let slots = slots["slots"].as_array().unwrap();
+        "/facilities/{facility}/open-slots?from={}&to={}&provider_ids={provider}",
+        text(at("00:00")),
+        text(at("23:59")),
+    );
+    let found: Value = app
+        .call(token, Method::GET, &search, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let slots = found["slots"].as_array().unwrap();
     assert_eq!(slots[0]["local_start"].as_str().unwrap()[11..16], *"09:00");
-    assert_eq!(slots[slots.len() - 1]["local_end"].as_str().unwrap()[11..16], *"13:00");
+    assert_eq!(
+        slots[slots.len() - 1]["local_end"].as_str().unwrap()[11..16],
+        *"13:00"
+    );
     let patient = app.patient(facility, new_patient()).await;
-    app.booked(&admin.token, facility, json!({"provider_id": provider.account_id,
-        "starts_at": text(local(LA, saturday, "10:00")), "patient_id": patient["id"]}))
+    app.booked(
+        token,
+        facility,
+        json!({"provider_id": provider,
+        "starts_at": text(at("10:00")), "patient_id": patient["id"]}),
+    )
     .await;
-    // A holiday still closes the clinic's hours; Sunday stays closed.
-    add_block(&app, &admin.token, facility, json!({"provider_id": provider.account_id,
+    a_holiday_still_closes_it(&app, token, facility, provider, saturday).await;
+}
+
+/// A holiday still closes the Saturday clinic's hours; Sunday stays closed.
+async fn a_holiday_still_closes_it(
+    app: &TestApp,
+    token: &str,
+    facility: Uuid,
+    provider: Uuid,
+    saturday: Date,
+) {
+    add_block(app, token, facility, json!({"provider_id": provider,
         "starts_at": text(local(LA, saturday, "11:00")), "ends_at": text(local(LA, saturday, "12:00")),
         "reason": "Holiday"}))
     .await;
-    let holiday = answer(check("11:00")).await;
-    assert!(holiday["detail"].as_str().unwrap().contains("Holiday"), "{holiday}");
+    let holiday = checked(app, token, facility, provider, local(LA, saturday, "11:00")).await;
+    assert!(
+        holiday["detail"].as_str().unwrap().contains("Holiday"),
+        "{holiday}"
+    );
     let sunday = saturday.tomorrow().unwrap();
-    let closed = answer(format!("/facilities/{facility}/slot-check?provider_id={}&starts_at={}",
-        provider.account_id, text(local(LA, sunday, "10:00")))).await;
+    let closed = checked(app, token, facility, provider, local(LA, sunday, "10:00")).await;
     assert_eq!(closed["reason"], "blocked");
 }
 
 /// The facility's weekend closures starting within `days` days from now,
 /// by start.
 async fn weekend_blocks(app: &TestApp, token: &str, facility: Uuid, days: i64) -> Vec<Value> {
-    let path = format!("/facilities/{facility}/availability-blocks?from={}&to={}&limit=200",
-        text(Timestamp::now()), text(Timestamp::now().plus_secs(days * 86_400)));
-    let page: Value = app.call(token, Method::GET, &path, None).await.json().await.unwrap();
-    let mut blocks: Vec<Value> = page["items"].as_array().unwrap().iter()
+    let path = format!(
+        "/facilities/{facility}/availability-blocks?from={}&to={}&limit=200",
+        text(Timestamp::now()),
+        text(Timestamp::now().plus_secs(days * 86_400))
+    );
+    let page: Value = app
+        .call(token, Method::GET, &path, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut blocks: Vec<Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
         .filter(|b| b["reason"] == "Weekend" && b["provider_id"].is_null())
         .cloned()
         .collect();
@@ -132,16 +201,25 @@ async fn block_weekends_leaves_opened_and_unblocked_days_alone(backend: TestBack
     let zone = "UTC";
     let (facility, admin) = app.clinic_in(zone).await;
     let token = admin.token.as_str();
-    let provider = app.person(&[(Some(facility), carebase::policy::Role::Provider)]).await;
+    let provider = app
+        .person(&[(Some(facility), carebase::policy::Role::Provider)])
+        .await;
     let first = run(&app, facility, 1).await;
     assert!(first.added >= 8 && first.left_open == 0, "{first:?}");
     // Unblock a Sunday: delete its weekend closure.
     let sunday = local(zone, next(zone, Weekday::Sunday, 3), "00:00");
     let blocks = weekend_blocks(&app, token, facility, 40).await;
-    let closure = blocks.iter().find(|b| b["starts_at"] == json!(text(sunday))).unwrap();
+    let closure = blocks
+        .iter()
+        .find(|b| b["starts_at"] == json!(text(sunday)))
+        .unwrap();
     let deleted = app
-        .call(token, Method::DELETE,
-            &format!("/facilities/{facility}/availability-blocks/{}", id(closure)), None)
+        .call(
+            token,
+            Method::DELETE,
+            &format!("/facilities/{facility}/availability-blocks/{}", id(closure)),
+            None,
+        )
         .await;
     assert_eq!(deleted.status(), 204);
     // Open a Saturday not yet blocked for the facility, another for one
@@ -151,9 +229,14 @@ async fn block_weekends_leaves_opened_and_unblocked_days_alone(backend: TestBack
         "ends_at": text(local(zone, opened, "14:00")), "is_available": true, "reason": "Saturday clinic"}))
     .await;
     let own = opened.checked_add(jiff::Span::new().days(7)).unwrap();
-    add_block(&app, token, facility, json!({"provider_id": provider.account_id,
+    add_block(
+        &app,
+        token,
+        facility,
+        json!({"provider_id": provider.account_id,
         "starts_at": text(local(zone, own, "10:00")), "ends_at": text(local(zone, own, "14:00")),
-        "is_available": true, "reason": "Saturday clinic"}))
+        "is_available": true, "reason": "Saturday clinic"}),
+    )
     .await;
     let second = run(&app, facility, 2).await;
     assert_eq!(second.left_open, 2, "{second:?}");
@@ -162,8 +245,15 @@ async fn block_weekends_leaves_opened_and_unblocked_days_alone(backend: TestBack
     assert!(starts_on(&blocks, local(zone, own, "00:00")));
     // The opening removed, its Saturday is closed again; the Sunday stays open.
     let removed = app
-        .call(token, Method::DELETE,
-            &format!("/facilities/{facility}/availability-blocks/{}", id(&opening)), None)
+        .call(
+            token,
+            Method::DELETE,
+            &format!(
+                "/facilities/{facility}/availability-blocks/{}",
+                id(&opening)
+            ),
+            None,
+        )
         .await;
     assert_eq!(removed.status(), 204);
     let third = run(&app, facility, 2).await;

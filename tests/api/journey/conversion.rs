@@ -231,7 +231,7 @@ async fn the_lead_sees_the_same_history(app: &TestApp, token: &str, leads: &str,
     .await;
     assert_eq!(
         actions(&lead_timeline).len(),
-        5,
+        6,
         "the lead sees the same history"
     );
     let text = lead_timeline.to_string();

@@ -45,7 +45,10 @@ async fn precomputed_busy_days_answer_as_the_appointments_do(backend: TestBacken
     let midnight = Timestamp::from_micros(
         (hours_ahead(48).as_micros() / free_busy::DAY_MICROS + 1) * free_busy::DAY_MICROS,
     );
-    let period = Span::new(midnight.plus_secs(-24 * HOUR), midnight.plus_secs(4 * 24 * HOUR));
+    let period = Span::new(
+        midnight.plus_secs(-24 * HOUR),
+        midnight.plus_secs(4 * 24 * HOUR),
+    );
     let check = Check {
         app: &app,
         facility,
@@ -55,7 +58,8 @@ async fn precomputed_busy_days_answer_as_the_appointments_do(backend: TestBacken
     };
     check.same("before any booking").await;
     let book = |provider: Uuid, at: Timestamp, typed: bool| {
-        let mut body = json!({"provider_id": provider, "starts_at": text(at), "patient_id": patient["id"]});
+        let mut body =
+            json!({"provider_id": provider, "starts_at": text(at), "patient_id": patient["id"]});
         if typed {
             body["type_id"] = kind["id"].clone();
         }
@@ -69,18 +73,31 @@ async fn precomputed_busy_days_answer_as_the_appointments_do(backend: TestBacken
     // The buffers widen the busy time: 02:45 to 04:30.
     assert!(busy.contains(&(
         a.account_id,
-        Span::new(midnight.plus_secs(3 * HOUR - 900), midnight.plus_secs(4 * HOUR + 1800))
+        Span::new(
+            midnight.plus_secs(3 * HOUR - 900),
+            midnight.plus_secs(4 * HOUR + 1800)
+        )
     )));
 
-    let cancelled = app.move_appointment(&admin.token, &other, "cancelled").await;
+    let cancelled = app
+        .move_appointment(&admin.token, &other, "cancelled")
+        .await;
     assert_eq!(cancelled.status(), 200);
     assert_eq!(check.same("after a cancellation").await.len(), 2);
 
     let reschedule = async |appointment: &Value, body: Value| {
-        let path = format!("/facilities/{facility}/appointments/{}/reschedule", id(appointment));
-        app.call(&admin.token, Method::POST, &path, Some(body)).await
+        let path = format!(
+            "/facilities/{facility}/appointments/{}/reschedule",
+            id(appointment)
+        );
+        app.call(&admin.token, Method::POST, &path, Some(body))
+            .await
     };
-    let next_day = reschedule(&across, json!({"starts_at": text(midnight.plus_secs(30 * HOUR))})).await;
+    let next_day = reschedule(
+        &across,
+        json!({"starts_at": text(midnight.plus_secs(30 * HOUR))}),
+    )
+    .await;
     assert_eq!(next_day.status(), 201);
     let to_b = reschedule(
         &buffered,

@@ -23,24 +23,10 @@ const HOUR: i64 = 3_600;
 async fn precomputed_busy_days_answer_as_the_appointments_do(backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
     let (facility, admin) = app.clinic_in("UTC").await;
-    let a = app.person(&[(Some(facility), Role::Provider)]).await;
-    let b = app.person(&[(Some(facility), Role::Provider)]).await;
-    for p in [&a, &b] {
-        app.set_schedule(&admin.token, facility, p.account_id, always_open())
-            .await;
-    }
-    let providers = [a.account_id, b.account_id];
+    let providers = two_providers(&app, &admin.token, facility).await;
+    let [a, b] = providers;
     let patient = app.patient(facility, new_patient()).await;
-    let kind = app
-        .call(
-            &admin.token,
-            Method::POST,
-            &format!("/facilities/{facility}/appointment-types"),
-            Some(json!({"name": "Surgery", "duration_minutes": 60, "buffer_before_minutes": 15, "buffer_after_minutes": 30})),
-        )
-        .await;
-    assert_eq!(kind.status(), 201);
-    let kind: Value = kind.json().await.unwrap();
+    let kind = surgery(&app, &admin.token, facility).await;
     // Midnight UTC two days ahead: bookings either side of a day's edge.
     let midnight = Timestamp::from_micros(
         (hours_ahead(48).as_micros() / free_busy::DAY_MICROS + 1) * free_busy::DAY_MICROS,
@@ -65,14 +51,14 @@ async fn precomputed_busy_days_answer_as_the_appointments_do(backend: TestBacken
         }
         app.booked(&admin.token, facility, body)
     };
-    let across = book(a.account_id, midnight.plus_secs(-HOUR / 2), false).await;
-    let buffered = book(a.account_id, midnight.plus_secs(3 * HOUR), true).await;
-    let other = book(b.account_id, midnight.plus_secs(HOUR), false).await;
+    let across = book(a, midnight.plus_secs(-HOUR / 2), false).await;
+    let buffered = book(a, midnight.plus_secs(3 * HOUR), true).await;
+    let other = book(b, midnight.plus_secs(HOUR), false).await;
     let busy = check.same("after three bookings").await;
     assert_eq!(busy.len(), 3, "{busy:?}");
     // The buffers widen the busy time: 02:45 to 04:30.
     assert!(busy.contains(&(
-        a.account_id,
+        a,
         Span::new(
             midnight.plus_secs(3 * HOUR - 900),
             midnight.plus_secs(4 * HOUR + 1800)
@@ -101,17 +87,48 @@ async fn precomputed_busy_days_answer_as_the_appointments_do(backend: TestBacken
     assert_eq!(next_day.status(), 201);
     let to_b = reschedule(
         &buffered,
-        json!({"starts_at": text(midnight.plus_secs(5 * HOUR)), "provider_id": b.account_id}),
+        json!({"starts_at": text(midnight.plus_secs(5 * HOUR)), "provider_id": b}),
     )
     .await;
     assert_eq!(to_b.status(), 201);
     let busy = check.same("after moves to another day and provider").await;
-    assert_eq!(busy.iter().filter(|(p, _)| *p == b.account_id).count(), 1);
+    assert_eq!(busy.iter().filter(|(p, _)| *p == b).count(), 1);
 
-    // Writes outside the API are kept too: a day later, then deleted.
-    let db = app.state.db.conn();
     let moved: Value = next_day.json().await.unwrap();
-    let moved_id: Uuid = moved["id"].as_str().unwrap().parse().unwrap();
+    writes_outside_the_api(&check, id(&moved)).await;
+    app.stop().await;
+}
+
+/// Two providers working around the clock.
+async fn two_providers(app: &TestApp, token: &str, facility: Uuid) -> [Uuid; 2] {
+    let mut providers = [Uuid::nil(); 2];
+    for provider in &mut providers {
+        let person = app.person(&[(Some(facility), Role::Provider)]).await;
+        app.set_schedule(token, facility, person.account_id, always_open())
+            .await;
+        *provider = person.account_id;
+    }
+    providers
+}
+
+/// A 60-minute type with 15 minutes' buffer before and 30 after.
+async fn surgery(app: &TestApp, token: &str, facility: Uuid) -> Value {
+    let kind = app
+        .call(
+            token,
+            Method::POST,
+            &format!("/facilities/{facility}/appointment-types"),
+            Some(json!({"name": "Surgery", "duration_minutes": 60, "buffer_before_minutes": 15, "buffer_after_minutes": 30})),
+        )
+        .await;
+    assert_eq!(kind.status(), 201);
+    let kind: Value = kind.json().await.unwrap();
+    kind
+}
+
+/// Writes outside the API are kept too: a day later, then deleted.
+async fn writes_outside_the_api(check: &Check<'_>, moved_id: Uuid) {
+    let db = check.app.state.db.conn();
     appointments::Entity::update_many()
         .col_expr(
             appointments::Column::BusyFrom,
@@ -137,7 +154,6 @@ async fn precomputed_busy_days_answer_as_the_appointments_do(backend: TestBacken
         .await
         .unwrap();
     assert_eq!(check.same("after a direct delete").await.len(), 1);
-    app.stop().await;
 }
 
 /// Compares the two sources of busy time, and the search with the slots

@@ -260,18 +260,6 @@ impl MigrationTrait for CreateCareTeamLinks {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::care::care_team::{LinkSide, LinkStatus};
-
-    #[test]
-    fn the_checked_values_are_the_types_values() {
-        assert_eq!(LINK_STATUSES, LinkStatus::ALL.map(LinkStatus::as_str));
-        assert_eq!(LINK_SIDES, LinkSide::ALL.map(LinkSide::as_str));
-    }
-}
-
 /// A patient's contact preference (`email` or `sms`) for reminders; none
 /// until someone records it, and then reminders go by email.
 pub struct AddContactPreference;
@@ -301,5 +289,17 @@ impl MigrationTrait for AddContactPreference {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         schema::drop_columns(manager, "patients", &["preferred_contact"]).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::care::care_team::{LinkSide, LinkStatus};
+
+    #[test]
+    fn the_checked_values_are_the_types_values() {
+        assert_eq!(LINK_STATUSES, LinkStatus::ALL.map(LinkStatus::as_str));
+        assert_eq!(LINK_SIDES, LinkSide::ALL.map(LinkSide::as_str));
     }
 }

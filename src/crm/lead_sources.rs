@@ -22,6 +22,7 @@
 //! ([`canonicalise_stored`]).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
@@ -311,11 +312,11 @@ pub async fn canonicalise_stored(db: &Database, keyring: &Keyring) -> anyhow::Re
         let keys = keyring.facilities(&facilities).await?;
         let txn = db.begin().await?;
         for row in rows {
-            if !catalogues.contains_key(&row.facility_id) {
+            if let Entry::Vacant(slot) = catalogues.entry(row.facility_id) {
                 let catalogue = Catalogue::of(&*txn, row.facility_id)
                     .await
                     .map_err(|e| anyhow::anyhow!("reading a lead source catalogue: {e}"))?;
-                catalogues.insert(row.facility_id, catalogue);
+                slot.insert(catalogue);
             }
             let key = &keys[&row.facility_id];
             let seal = RowSealer::new(key, leads::TABLE, row.id);

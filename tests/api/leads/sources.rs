@@ -143,14 +143,8 @@ async fn free_spellings_join_a_new_entry(
     assert_eq!(added.status(), 201);
     let entry: Value = added.json().await.unwrap();
     assert_eq!(entry["name"], "Google Ads");
-    assert_eq!(
-        app.lead_now(&sdr.token, &free).await["source"],
-        "Google Ads"
-    );
-    assert_eq!(
-        app.lead_now(&sdr.token, &also).await["source"],
-        "Google Ads"
-    );
+    assert_eq!(app.lead_now(&sdr.token, free).await["source"], "Google Ads");
+    assert_eq!(app.lead_now(&sdr.token, also).await["source"], "Google Ads");
     let later = app
         .create_lead(&sdr.token, facility, with_source("GOOGLE ADS"))
         .await;
@@ -166,7 +160,7 @@ async fn free_spellings_join_a_new_entry(
     let query = format!("/facilities/{facility}/leads?source=google%20ads");
     assert_eq!(
         crate::support::ids(&app.get_json(&sdr.token, &query).await),
-        [id(&free), id(&also), id(&later)]
+        [id(free), id(also), id(&later)]
     );
 
     entry
@@ -209,7 +203,7 @@ async fn entries_are_checked_and_removed(
         let refused = problem(refused, 422, "validation").await;
         assert_eq!(refused["errors"][0]["field"], "name", "{refused}");
     }
-    let path = format!("{catalogue}/{}", id(&entry));
+    let path = format!("{catalogue}/{}", id(entry));
     assert_eq!(
         app.call(&admin.token, Method::DELETE, &path, None)
             .await

@@ -173,6 +173,7 @@ pub struct ReminderFilter {
     /// `pending` when absent: seed 000's `v_pending_reminders`.
     pub status: Option<ReminderStatus>,
     /// Only those due at or before this time (`due_before=now` for due ones).
+    #[param(inline)]
     pub due_before: Option<InstantOrNow>,
     pub appointment_id: Option<Uuid>,
     /// The `next_cursor` of the previous page.

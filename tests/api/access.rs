@@ -12,7 +12,7 @@ use crate::support::{TestApp, id, json_of};
 
 /// This context's cases of the role matrix (see `support::matrix`).
 pub fn role_cases() -> Vec<Case> {
-    [facility_cases(), emergency_cases()]
+    [facility_cases(), staff_cases(), emergency_cases()]
         .into_iter()
         .flatten()
         .collect()
@@ -51,6 +51,45 @@ fn facility_cases() -> Vec<Case> {
             format!("/facilities/{f}/api-keys", f = r.facility)
         })
         .body(|_, _| Some(json!({"name": "n8n", "scopes": ["facility:read"]}))),
+        Case::new(
+            "review emergency access",
+            Method::GET,
+            P::EMERGENCY_ACCESS_REVIEW,
+            |r, _| format!("/facilities/{f}/emergency-access", f = r.facility),
+        ),
+        Case::new(
+            "create facility",
+            Method::POST,
+            P::FACILITY_CREATE,
+            |_, _| "/facilities".to_owned(),
+        )
+        .body(|_, _| Some(json!({"name": "New Clinic"})))
+        .grant(Grant::Installation),
+        // Every role lists the facilities it reads: none, for some.
+        Case::signed_in("list facilities", Method::GET, 200, |_, _| {
+            "/facilities".to_owned()
+        }),
+        Case::new(
+            "end membership",
+            Method::DELETE,
+            P::MEMBERSHIP_MANAGE,
+            |r, membership| format!("/facilities/{f}/memberships/{membership}", f = r.facility),
+        )
+        .fresh(fresh_membership),
+        Case::new(
+            "revoke API key",
+            Method::DELETE,
+            P::API_KEY_MANAGE,
+            |r, key| format!("/facilities/{f}/api-keys/{key}", f = r.facility),
+        )
+        .fresh(fresh_api_key)
+        .grant(Grant::AlsoNeeds(P::FACILITY_MANAGE)),
+    ]
+}
+
+/// The staff directory and its profiles.
+fn staff_cases() -> Vec<Case> {
+    vec![
         Case::new("list staff", Method::GET, P::STAFF_READ, |r, _| {
             format!("/facilities/{f}/staff", f = r.facility)
         }),
@@ -85,39 +124,6 @@ fn facility_cases() -> Vec<Case> {
             },
         )
         .body(|_, _| Some(json!({"verified": true}))),
-        Case::new(
-            "review emergency access",
-            Method::GET,
-            P::EMERGENCY_ACCESS_REVIEW,
-            |r, _| format!("/facilities/{f}/emergency-access", f = r.facility),
-        ),
-        Case::new(
-            "create facility",
-            Method::POST,
-            P::FACILITY_CREATE,
-            |_, _| "/facilities".to_owned(),
-        )
-        .body(|_, _| Some(json!({"name": "New Clinic"})))
-        .grant(Grant::Installation),
-        // Every role lists the facilities it reads: none, for some.
-        Case::signed_in("list facilities", Method::GET, 200, |_, _| {
-            "/facilities".to_owned()
-        }),
-        Case::new(
-            "end membership",
-            Method::DELETE,
-            P::MEMBERSHIP_MANAGE,
-            |r, membership| format!("/facilities/{f}/memberships/{membership}", f = r.facility),
-        )
-        .fresh(fresh_membership),
-        Case::new(
-            "revoke API key",
-            Method::DELETE,
-            P::API_KEY_MANAGE,
-            |r, key| format!("/facilities/{f}/api-keys/{key}", f = r.facility),
-        )
-        .fresh(fresh_api_key)
-        .grant(Grant::AlsoNeeds(P::FACILITY_MANAGE)),
     ]
 }
 

@@ -61,44 +61,7 @@ async fn the_directory_lists_staff_by_role_name_and_standing(backend: TestBacken
     assert_eq!(change_own(&app, &provider, credentials).await.status(), 200);
 
     let list = |query: &str| format!("/facilities/{clinic}/staff?{query}");
-    let everyone = app.get_json(&coach.token, &list("")).await;
-    let mut shown = names(&everyone);
-    shown.sort();
-    // The two unnamed administrators registered the patient and invited
-    // it to the portal.
-    assert_eq!(
-        shown,
-        [
-            "- \"admin\"",
-            "- \"admin\"",
-            "Bartholomew \"Health Coach\"",
-            "Marek \"provider\"",
-            "Octavia \"SDR\"",
-            "Philippa \"admin\""
-        ],
-        "the patient's portal membership is not staff"
-    );
-    let sdrs = app.get_json(&coach.token, &list("role=SDR")).await;
-    assert_eq!(names(&sdrs), ["Octavia \"SDR\""]);
-    assert_eq!(sdrs["items"][0]["email"], sdr.email.as_str());
-    assert_eq!(sdrs["items"][0]["active"], true);
-    for (q, who) in [
-        ("wren", "Octavia"),
-        ("MAREK%20HALL", "Marek"),
-        ("quill", "Bartholomew"),
-    ] {
-        let found = app.get_json(&coach.token, &list(&format!("q={q}"))).await;
-        assert_eq!(found["items"].as_array().unwrap().len(), 1, "{q}");
-        assert_eq!(found["items"][0]["first_name"], who);
-    }
-    let first = app.get_json(&coach.token, &list("limit=4")).await;
-    assert_eq!(first["items"].as_array().unwrap().len(), 4);
-    let after = first["next_cursor"].as_str().unwrap();
-    let rest = app
-        .get_json(&coach.token, &list(&format!("limit=4&after={after}")))
-        .await;
-    assert_eq!(rest["items"].as_array().unwrap().len(), 2);
-    assert_eq!(rest["next_cursor"], Value::Null);
+    lists_filters_and_pages(&app, clinic, &coach, &sdr).await;
 
     // The provider's credentials for colleagues; the address for the
     // administrators and the provider.
@@ -126,11 +89,9 @@ async fn the_directory_lists_staff_by_role_name_and_standing(backend: TestBacken
     let inactive = app.get_json(&coach.token, &list("active=false")).await;
     assert_eq!(names(&inactive), ["Octavia \"SDR\""]);
 
-    for (query, field) in [
-        ("role=patient", "role"),
-        ("q=", "q"),
-        ("colour=red", "colour"),
-    ] {
+    let no_patients = app.get_json(&coach.token, &list("role=patient")).await;
+    assert!(names(&no_patients).is_empty(), "patients are not staff");
+    for (query, field) in [("q=", "q"), ("colour=red", "colour")] {
         let refused = app
             .call(&coach.token, Method::GET, &list(query), None)
             .await;
@@ -173,14 +134,7 @@ async fn only_another_administrator_verifies_credentials(backend: TestBackend) {
         422,
         "a provider cannot verify itself"
     );
-    for (body, field) in [
-        (json!({"npi": "1234567890"}), "npi"),
-        (json!({"country": "USA"}), "country"),
-        (json!({"first_name": " "}), "first_name"),
-    ] {
-        let problem = problem(change_own(&app, &provider, body).await, 422, "validation").await;
-        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
-    }
+    bad_profiles_are_refused(&app, &provider).await;
     let verify = |person: &Person, account: Uuid, verified: bool| {
         let token = person.token.clone();
         let app = &app;
@@ -241,6 +195,73 @@ async fn only_another_administrator_verifies_credentials(backend: TestBackend) {
         verify(&admin, provider.account_id, true).await.status(),
         200
     );
+    an_administrator_s_change_withdraws_it_audited(&app, clinic, &admin, &provider).await;
+    app.stop().await;
+}
+
+/// The directory by role, by name however written, a page at a time.
+async fn lists_filters_and_pages(app: &TestApp, clinic: Uuid, coach: &Person, sdr: &Person) {
+    let list = |query: &str| format!("/facilities/{clinic}/staff?{query}");
+    let everyone = app.get_json(&coach.token, &list("")).await;
+    let mut shown = names(&everyone);
+    shown.sort();
+    // The two unnamed administrators registered the patient and invited
+    // it to the portal.
+    assert_eq!(
+        shown,
+        [
+            "- \"admin\"",
+            "- \"admin\"",
+            "Bartholomew \"Health Coach\"",
+            "Marek \"provider\"",
+            "Octavia \"SDR\"",
+            "Philippa \"admin\""
+        ],
+        "the patient's portal membership is not staff"
+    );
+    let sdrs = app.get_json(&coach.token, &list("role=SDR")).await;
+    assert_eq!(names(&sdrs), ["Octavia \"SDR\""]);
+    assert_eq!(sdrs["items"][0]["email"], sdr.email.as_str());
+    assert_eq!(sdrs["items"][0]["active"], true);
+    for (q, who) in [
+        ("wren", "Octavia"),
+        ("MAREK%20HALL", "Marek"),
+        ("quill", "Bartholomew"),
+    ] {
+        let found = app.get_json(&coach.token, &list(&format!("q={q}"))).await;
+        assert_eq!(found["items"].as_array().unwrap().len(), 1, "{q}");
+        assert_eq!(found["items"][0]["first_name"], who);
+    }
+    let first = app.get_json(&coach.token, &list("limit=4")).await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 4);
+    let after = first["next_cursor"].as_str().unwrap();
+    let rest = app
+        .get_json(&coach.token, &list(&format!("limit=4&after={after}")))
+        .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 2);
+    assert_eq!(rest["next_cursor"], Value::Null);
+}
+
+/// A profile with a wrong NPI, country or an empty name is refused.
+async fn bad_profiles_are_refused(app: &TestApp, provider: &Person) {
+    for (body, field) in [
+        (json!({"npi": "1234567890"}), "npi"),
+        (json!({"country": "USA"}), "country"),
+        (json!({"first_name": " "}), "first_name"),
+    ] {
+        let problem = problem(change_own(app, provider, body).await, 422, "validation").await;
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+}
+
+/// An administrator's change of the NPI withdraws the verification too, and
+/// every change is audited by field name, never by value.
+async fn an_administrator_s_change_withdraws_it_audited(
+    app: &TestApp,
+    clinic: Uuid,
+    admin: &Person,
+    provider: &Person,
+) {
     let by_admin = app
         .call(
             &admin.token,
@@ -262,5 +283,4 @@ async fn only_another_administrator_verifies_credentials(backend: TestBackend) {
     let logged =
         serde_json::to_string(&events.iter().map(|e| &e.changes).collect::<Vec<_>>()).unwrap();
     assert!(!logged.contains("MD-") && !logged.contains(NPI), "{logged}");
-    app.stop().await;
 }

@@ -11,13 +11,20 @@ use crate::support::{TestApp, id, json_of};
 /// This context's cases of the role matrix (see `support::matrix`).
 pub fn role_cases() -> Vec<Case> {
     use Permission as P;
+    let mut cases = vec![Case::new(
+        "read retention report",
+        Method::GET,
+        P::FACILITY_MANAGE,
+        |r, _| format!("/facilities/{}/retention", r.facility),
+    )];
+    cases.extend(chat_cases());
+    cases
+}
+
+/// AI qualifications, chat sessions and communications.
+fn chat_cases() -> Vec<Case> {
+    use Permission as P;
     vec![
-        Case::new(
-            "read retention report",
-            Method::GET,
-            P::FACILITY_MANAGE,
-            |r, _| format!("/facilities/{}/retention", r.facility),
-        ),
         Case::new(
             "log AI qualification of someone else's lead",
             Method::POST,

@@ -162,6 +162,8 @@ async fn appointments_book_a_lead_and_their_outcome_moves_it_on(backend: TestBac
         "booked",
         "confirming moves nothing"
     );
+    // A no-show is marked once the appointment has started.
+    app.shift_appointment(&appointment, -31 * 3600).await;
     json_of(
         app.move_appointment(&admin.token, &appointment, "No Show")
             .await,
@@ -208,6 +210,9 @@ async fn a_completed_appointment_completes_its_lead(
         .await;
     let response = book_lead(app, &admin.token, facility, provider, &seen, 40).await;
     let appointment: Value = response.json().await.unwrap();
+    // Check-in opens an hour before the start: it started ten minutes ago.
+    app.shift_appointment(&appointment, -(40 * 3600 + 600))
+        .await;
     for status in ["confirmed", "checked_in", "in_progress", "completed"] {
         json_of(
             app.move_appointment(&admin.token, &appointment, status)
@@ -239,6 +244,7 @@ async fn a_lead_is_never_moved_where_its_machine_does_not_go(backend: TestBacken
     let new = app.create_lead(&admin.token, facility, new_lead()).await;
     let response = book_lead(&app, &admin.token, facility, provider.account_id, &new, 20).await;
     let call: Value = response.json().await.unwrap();
+    app.shift_appointment(&call, -(20 * 3600 + 600)).await;
     for status in ["confirmed", "checked_in", "in_progress", "completed"] {
         json_of(app.move_appointment(&admin.token, &call, status).await).await;
     }

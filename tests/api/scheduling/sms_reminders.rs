@@ -149,36 +149,7 @@ async fn reminders_go_by_their_channel_else_the_patient_s_preference(backend: Te
         "never what it is about"
     );
 
-    let db = app.state.db.conn();
-    let channel_of = |appointment: &Value| {
-        let appointment = id(appointment);
-        async move {
-            let row = reminders::Entity::find()
-                .filter(reminders::Column::AppointmentId.eq(appointment))
-                .one(db)
-                .await
-                .unwrap()
-                .unwrap();
-            (row.status, row.channel, row.outbox_message_id.unwrap())
-        }
-    };
-    let sysadmin = app.system_admin().await;
-    for (appointment, channel, status) in [
-        (&by_preference, "sms", "sent"),
-        (&by_default, "email", "held"),
-        (&by_choice, "email", "held"),
-    ] {
-        let (reminder_status, went_by, message) = channel_of(appointment).await;
-        assert_eq!(
-            (reminder_status.as_str(), went_by.as_deref()),
-            ("sent", Some(channel))
-        );
-        let shown = app
-            .get_json(&sysadmin.token, &format!("/admin/outbox/{message}"))
-            .await;
-        assert_eq!(shown["channel"], channel);
-        wait_for_status(&app, &sysadmin.token, message, status).await;
-    }
+    each_went_by_its_channel(&app, [&by_preference, &by_default, &by_choice]).await;
     let once_sent = app
         .call(
             &admin.token,
@@ -322,4 +293,39 @@ async fn without_twilio_a_text_reminder_waits_in_the_outbox(backend: TestBackend
         Some("the phone number has no country code (E.164)")
     );
     app.stop().await;
+}
+
+/// Each reminder was sent by its channel: the text through Twilio, the
+/// mails held in the outbox (no mail server here).
+async fn each_went_by_its_channel(app: &TestApp, booked: [&Value; 3]) {
+    let db = app.state.db.conn();
+    let channel_of = |appointment: &Value| {
+        let appointment = id(appointment);
+        async move {
+            let row = reminders::Entity::find()
+                .filter(reminders::Column::AppointmentId.eq(appointment))
+                .one(db)
+                .await
+                .unwrap()
+                .unwrap();
+            (row.status, row.channel, row.outbox_message_id.unwrap())
+        }
+    };
+    let sysadmin = app.system_admin().await;
+    for (appointment, channel, status) in [
+        (booked[0], "sms", "sent"),
+        (booked[1], "email", "held"),
+        (booked[2], "email", "held"),
+    ] {
+        let (reminder_status, went_by, message) = channel_of(appointment).await;
+        assert_eq!(
+            (reminder_status.as_str(), went_by.as_deref()),
+            ("sent", Some(channel))
+        );
+        let shown = app
+            .get_json(&sysadmin.token, &format!("/admin/outbox/{message}"))
+            .await;
+        assert_eq!(shown["channel"], channel);
+        wait_for_status(app, &sysadmin.token, message, status).await;
+    }
 }

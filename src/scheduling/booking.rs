@@ -158,6 +158,22 @@ async fn assess(
     holder: Option<Uuid>,
     now: Timestamp,
 ) -> Result<Claimed, ApiError> {
+    let (claimed, before, after) = shaped(db, scope, request, false).await?;
+    let calendar = store::calendar(db, &schedule, claimed.busy, excluding, holder, now).await?;
+    calendar
+        .check(claimed.slot, before, after, now)
+        .map_err(ApiError::from)?;
+    Ok(claimed)
+}
+
+/// What `request` would take: its type, its slot, and the slot widened by
+/// the type's buffers (with those buffers, which the calendar check needs).
+async fn shaped(
+    db: &impl ConnectionTrait,
+    scope: &FacilityScope,
+    request: &SlotRequest,
+    off_schedule: bool,
+) -> Result<(Claimed, i32, i32), ApiError> {
     let appointment_type = resolve_type(db, scope, request).await?;
     let Shape {
         minutes,
@@ -165,17 +181,13 @@ async fn assess(
         after,
     } = Shape::of(request.duration_minutes, appointment_type.as_ref());
     let slot = Span::new(request.starts_at, request.starts_at.plus_secs(minutes * 60));
-    let busy = slot.widened(before, after);
-    let calendar = store::calendar(db, &schedule, busy, excluding, holder, now).await?;
-    calendar
-        .check(slot, before, after, now)
-        .map_err(ApiError::from)?;
-    Ok(Claimed {
+    let claimed = Claimed {
         appointment_type,
         slot,
-        busy,
-        off_schedule: false,
-    })
+        busy: slot.widened(before, after),
+        off_schedule,
+    };
+    Ok((claimed, before, after))
 }
 
 /// Inserts a booked appointment and schedules its reminders.
@@ -251,27 +263,16 @@ pub async fn place(
         &[("provider_id", Some(request.provider_id))],
     )
     .await?;
-    let appointment_type = resolve_type(txn, scope, request).await?;
-    let Shape {
-        minutes,
-        before,
-        after,
-    } = Shape::of(request.duration_minutes, appointment_type.as_ref());
-    let slot = Span::new(request.starts_at, request.starts_at.plus_secs(minutes * 60));
-    let busy = slot.widened(before, after);
-    if status != AppointmentStatus::Completed && slot.start < now {
+    let (claimed, _, _) = shaped(txn, scope, request, true).await?;
+    if status != AppointmentStatus::Completed && claimed.slot.start < now {
         return Err(Unavailable::InThePast.into());
     }
+    let busy = claimed.busy;
     let held = super::waitlist::holds_over(txn, &[request.provider_id], busy, None, now).await?;
     if held.iter().any(|(_, span)| span.overlaps(&busy)) {
         return Err(Unavailable::Taken.into());
     }
-    Ok(Claimed {
-        appointment_type,
-        slot,
-        busy,
-        off_schedule: true,
-    })
+    Ok(claimed)
 }
 
 /// What happens when an appointment stops taking its time (cancelled,
